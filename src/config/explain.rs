@@ -1,0 +1,134 @@
+//! `jail explain`: the resolved policy in readable form, every value with
+//! where it came from.
+
+use std::fmt::Write;
+
+use super::spec::{JailSpec, Sourced};
+
+pub fn render(spec: &JailSpec, env_removed: usize) -> String {
+    let mut o = String::new();
+    // Writing to a String cannot fail.
+    let _ = render_into(&mut o, spec, env_removed);
+    o
+}
+
+fn line<T: std::fmt::Debug>(o: &mut String, key: &str, v: &Sourced<T>) -> std::fmt::Result {
+    writeln!(
+        o,
+        "  {key:<14} {:<28} # {}",
+        format!("{:?}", v.value).to_lowercase(),
+        v.source
+    )
+}
+
+fn list<T: std::fmt::Display>(o: &mut String, key: &str, v: &[Sourced<T>]) -> std::fmt::Result {
+    if v.is_empty() {
+        return writeln!(o, "  {key:<14} (none)");
+    }
+    writeln!(o, "  {key}:")?;
+    for s in v {
+        writeln!(o, "    {:<40} # {}", s.value.to_string(), s.source)?;
+    }
+    Ok(())
+}
+
+fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt::Result {
+    let paths = |v: &[Sourced<std::path::PathBuf>]| -> Vec<Sourced<String>> {
+        v.iter()
+            .map(|s| Sourced::new(s.value.display().to_string(), s.source.clone()))
+            .collect()
+    };
+    writeln!(
+        o,
+        "profile          {:<28} # {}",
+        spec.profile.value, spec.profile.source
+    )?;
+    writeln!(o, "command          {}", shell_words(&spec.command))?;
+    writeln!(
+        o,
+        "user             {} (uid {}, gid {}), home {}",
+        spec.user.name,
+        spec.user.uid,
+        spec.user.gid,
+        spec.user.home.display()
+    )?;
+    writeln!(
+        o,
+        "project (rw)     {:<28} # {}",
+        spec.project.value.display(),
+        spec.project.source
+    )?;
+    writeln!(o, "cwd              {}", spec.cwd.display())?;
+    writeln!(o, "[filesystem]")?;
+    line(o, "home", &spec.filesystem.home)?;
+    let sys: Vec<String> = spec
+        .filesystem
+        .system_ro
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    writeln!(
+        o,
+        "  {:<14} {}  # jail's system view",
+        "system (ro)",
+        sys.join(" ")
+    )?;
+    writeln!(
+        o,
+        "  {:<14} private /tmp /var/tmp, minimal /dev, fresh /proc, /run tmpfs",
+        "always"
+    )?;
+    list(o, "ro", &paths(&spec.filesystem.ro))?;
+    list(o, "rw", &paths(&spec.filesystem.rw))?;
+    list(o, "hide (ENOENT)", &paths(&spec.filesystem.hide))?;
+    writeln!(o, "[network]")?;
+    line(o, "mode", &spec.network.mode)?;
+    list(o, "allow", &spec.network.allow)?;
+    list(o, "deny", &spec.network.deny)?;
+    list(o, "ports", &spec.network.ports)?;
+    match &spec.network.dns_upstream {
+        Some(d) => writeln!(o, "  {:<14} {:<28} # {}", "dns_upstream", d.value, d.source)?,
+        None => writeln!(
+            o,
+            "  {:<14} first nameserver of /etc/resolv.conf",
+            "dns_upstream"
+        )?,
+    }
+    writeln!(o, "[env]")?;
+    writeln!(
+        o,
+        "  {:<14} {env_removed} host variable(s) removed (credentials by name and pattern)",
+        "scrub"
+    )?;
+    list(o, "pass", &spec.env.pass)?;
+    if spec.env.set.is_empty() {
+        writeln!(o, "  {:<14} (none)", "set")?;
+    } else {
+        writeln!(o, "  set:")?;
+        for (k, v) in &spec.env.set {
+            writeln!(o, "    {:<40} # {}", format!("{k}={}", v.value), v.source)?;
+        }
+    }
+    writeln!(o, "[devices]")?;
+    line(o, "gpu", &spec.gpu)?;
+    writeln!(o, "[slurm]")?;
+    line(o, "enabled", &spec.slurm)?;
+    Ok(())
+}
+
+/// Quotes argv for display so it can be pasted into a shell.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

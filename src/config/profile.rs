@@ -1,0 +1,185 @@
+//! The TOML profile schema and its parser. Unknown keys and wrong types are
+//! errors that name the file, line and column.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+
+/// One profile file as written (every key optional so layers can be merged).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub description: Option<String>,
+    pub extends: Option<String>,
+    #[serde(default)]
+    pub filesystem: FsSection,
+    #[serde(default)]
+    pub network: NetSection,
+    #[serde(default)]
+    pub env: EnvSection,
+    #[serde(default)]
+    pub slurm: SlurmSection,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum HomeMode {
+    /// An empty tmpfs holding only the profile's binds.
+    Tmpfs,
+    /// The real home, read-only, hidden paths removed.
+    Ro,
+    /// The real home, read-write, hidden paths removed.
+    Rw,
+}
+
+/// Ordered from narrowest to widest, so `max`/`min` express tightening.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum NetMode {
+    None,
+    Allowlist,
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum SlurmEnabled {
+    Bool(bool),
+    Auto(AutoWord),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoWord {
+    Auto,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FsSection {
+    pub home: Option<HomeMode>,
+    #[serde(default)]
+    pub ro: Vec<String>,
+    #[serde(default)]
+    pub rw: Vec<String>,
+    #[serde(default)]
+    pub hide: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetSection {
+    pub mode: Option<NetMode>,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    pub dns_upstream: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSection {
+    #[serde(default)]
+    pub pass: Vec<String>,
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSection {
+    pub enabled: Option<SlurmEnabled>,
+}
+
+/// Parses profile text; `file` is only used to name the error's location.
+pub fn parse(text: &str, file: &Path) -> Result<Profile, ConfigError> {
+    toml::from_str::<Profile>(text).map_err(|e| {
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        ConfigError::Parse {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+        + 1;
+    (line, col)
+}
+
+/// The builtin profiles, embedded so the binary needs no files.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("default", include_str!("../../profiles/default.toml")),
+    ("shell", include_str!("../../profiles/shell.toml")),
+];
+
+pub fn builtin_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("<builtin>/profiles/{name}.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_parses() {
+        for (name, text) in BUILTIN {
+            parse(text, &builtin_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let text = "description = \"x\"\n[filesystem]\nhome = \"tmpfs\"\nbogus = 1\n";
+        let err = parse(text, Path::new("/p/x.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("/p/x.toml:4:1: "), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_column() {
+        let text = "[network]\nmode = 42\n";
+        let err = parse(text, Path::new("f.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("f.toml:2:8: "), "{err}");
+    }
+
+    #[test]
+    fn bad_enum_value_is_rejected() {
+        let err = parse("[filesystem]\nhome = \"everything\"\n", Path::new("f"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f:2:8: "), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_has_location() {
+        let err = parse("a = [\n", Path::new("f")).unwrap_err().to_string();
+        assert!(err.starts_with("f:"), "{err}");
+    }
+
+    #[test]
+    fn slurm_enabled_accepts_bool_and_auto() {
+        let p = parse("[slurm]\nenabled = \"auto\"\n", Path::new("f")).unwrap();
+        assert_eq!(p.slurm.enabled, Some(SlurmEnabled::Auto(AutoWord::Auto)));
+        let p = parse("[slurm]\nenabled = false\n", Path::new("f")).unwrap();
+        assert_eq!(p.slurm.enabled, Some(SlurmEnabled::Bool(false)));
+    }
+
+    #[test]
+    fn net_modes_order_from_narrow_to_wide() {
+        assert!(NetMode::None < NetMode::Allowlist && NetMode::Allowlist < NetMode::Host);
+    }
+}

@@ -1,0 +1,105 @@
+//! `JailSpec`: the resolved policy. Plain data, no syscalls; the sandbox only
+//! executes it and `jail explain` prints it with the source of every value.
+
+use serde::Serialize;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use super::profile::{HomeMode, NetMode};
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "layer", content = "where", rename_all = "lowercase")]
+pub enum Source {
+    /// A builtin profile, by name.
+    Builtin(String),
+    /// The site's enforced configuration (file).
+    Site(PathBuf),
+    /// The user's configuration (file).
+    User(PathBuf),
+    /// The project's .jail.toml.
+    Project(PathBuf),
+    /// A command-line flag.
+    Cli(String),
+    /// Worked out by jail itself (e.g. the project directory from git).
+    Derived(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Builtin(n) => write!(f, "builtin profile {n}"),
+            Source::Site(p) => write!(f, "site {}", p.display()),
+            Source::User(p) => write!(f, "user {}", p.display()),
+            Source::Project(p) => write!(f, "project {}", p.display()),
+            Source::Cli(flag) => write!(f, "command line {flag}"),
+            Source::Derived(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// A value with its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Sourced<T> {
+    pub fn new(value: T, source: Source) -> Self {
+        Sourced { value, source }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JailSpec {
+    pub profile: Sourced<String>,
+    /// argv of the program to run (never empty: a shell when none was given).
+    pub command: Vec<String>,
+    pub user: UserInfo,
+    /// Read-write at the same path: the git root above the cwd, else the cwd.
+    pub project: Sourced<PathBuf>,
+    /// Where the program starts (inside the project, or the project itself).
+    pub cwd: PathBuf,
+    pub filesystem: FsPolicy,
+    pub network: NetPolicy,
+    pub env: EnvPolicy,
+    pub gpu: Sourced<bool>,
+    pub slurm: Sourced<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+    pub home: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FsPolicy {
+    pub home: Sourced<HomeMode>,
+    /// System directories bound read-only (absolute host paths).
+    pub system_ro: Vec<PathBuf>,
+    pub ro: Vec<Sourced<PathBuf>>,
+    pub rw: Vec<Sourced<PathBuf>>,
+    /// Absent inside the jail (ENOENT), even under a visible parent.
+    pub hide: Vec<Sourced<PathBuf>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetPolicy {
+    pub mode: Sourced<NetMode>,
+    pub allow: Vec<Sourced<String>>,
+    pub deny: Vec<Sourced<String>>,
+    pub ports: Vec<Sourced<u16>>,
+    pub dns_upstream: Option<Sourced<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvPolicy {
+    /// Variables passed even though the scrub would remove them.
+    pub pass: Vec<Sourced<String>>,
+    /// Variables set to a value inside the jail.
+    pub set: Vec<(String, Sourced<String>)>,
+}

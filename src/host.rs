@@ -1,0 +1,96 @@
+//! Facts about the host and the calling user, gathered once before the
+//! policy is resolved (the only impure input of `config`).
+
+use std::path::{Path, PathBuf};
+
+use crate::config::spec::UserInfo;
+use crate::config::HostFacts;
+
+pub fn facts() -> std::io::Result<HostFacts> {
+    let uid = nix::unistd::getuid();
+    let gid = nix::unistd::getgid();
+    let pw = nix::unistd::User::from_uid(uid).ok().flatten();
+    let env_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute() && h.is_dir());
+    let home = env_home
+        .or_else(|| pw.as_ref().map(|p| p.dir.clone()))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let name = pw
+        .as_ref()
+        .map(|p| p.name.clone())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| uid.to_string());
+    let shell = std::env::var("SHELL")
+        .ok()
+        .filter(|s| s.starts_with('/'))
+        .or_else(|| pw.as_ref().map(|p| p.shell.to_string_lossy().into_owned()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let cwd = std::env::current_dir()?;
+    Ok(HostFacts {
+        git_root: git_root(&cwd, &home),
+        user: UserInfo {
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+            name,
+            home,
+        },
+        cwd,
+        shell,
+        has_sbatch: on_path("sbatch"),
+    })
+}
+
+/// The nearest directory at or above `cwd` holding `.git`, never `home`
+/// itself or anything above it (a dotfiles repo in $HOME is not a project).
+fn git_root(cwd: &Path, home: &Path) -> Option<PathBuf> {
+    let mut dir = Some(cwd);
+    while let Some(d) = dir {
+        if d == home || d == Path::new("/") || (cwd.starts_with(home) && !d.starts_with(home)) {
+            return None;
+        }
+        if d.join(".git").exists() {
+            return Some(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+pub fn on_path(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+        .unwrap_or(false)
+}
+
+/// The host environment as UTF-8 pairs (others are dropped: they cannot be
+/// checked against the scrub rules).
+pub fn environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_root_stops_below_home() {
+        let base = std::env::temp_dir().join(format!("jail-host-{}", std::process::id()));
+        let home = base.join("home");
+        std::fs::create_dir_all(home.join(".git")).unwrap();
+        std::fs::create_dir_all(home.join("p/.git")).unwrap();
+        std::fs::create_dir_all(home.join("p/a/b")).unwrap();
+        std::fs::create_dir_all(home.join("q/c")).unwrap();
+        assert_eq!(git_root(&home.join("p/a/b"), &home), Some(home.join("p")));
+        assert_eq!(
+            git_root(&home.join("q/c"), &home),
+            None,
+            "home's own .git is not a project"
+        );
+        assert_eq!(git_root(&home, &home), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -1,0 +1,13 @@
+//! jail: an unprivileged process jail for AI coding agents and any command.
+//!
+//! `config` is policy (TOML layers → `JailSpec`, pure data), `sandbox` is
+//! mechanism (namespaces, mounts, pid 1), `harden` confines the jail
+//! (capabilities, no_new_privs, Landlock, seccomp), `app` ties them to the
+//! command line.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod harden;
+pub mod host;
+pub mod sandbox;

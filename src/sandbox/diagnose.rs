@@ -1,0 +1,109 @@
+//! Turns a bare errno from setup into a message that says what is wrong
+//! with this host and what to do, for the hostile environments jail knows
+//! (DESIGN "The jail, in order", step 8).
+
+use std::path::Path;
+
+use super::exec::Stage;
+use super::plan::Plan;
+
+fn read_sysctl(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// "No such file or directory", without Rust's " (os error 2)".
+pub fn errno_text(e: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(e).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Why user namespaces cannot be created here, as precisely as we can tell.
+pub fn userns_blocker() -> Option<String> {
+    if read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
+    {
+        return Some(
+            "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1, \
+             as on Ubuntu 23.10+); install jail's AppArmor profile or ask an admin to allow `userns` for jail"
+                .into(),
+        );
+    }
+    if read_sysctl("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Some("user namespaces are disabled (user.max_user_namespaces = 0)".into());
+    }
+    if read_sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Some(
+            "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)"
+                .into(),
+        );
+    }
+    if !Path::new("/proc/self/ns/user").exists() {
+        return Some(
+            "this kernel has no user namespaces (CONFIG_USER_NS is off, or a RHEL 7-era kernel)"
+                .into(),
+        );
+    }
+    None
+}
+
+pub fn clone_failure(errno: i32) -> String {
+    let why = match (errno, userns_blocker()) {
+        (_, Some(b)) => b,
+        (libc::ENOSPC, None) => "the per-user namespace limit is reached (user.max_user_namespaces)".into(),
+        (libc::EPERM, None) => {
+            "the kernel refused (running inside a container or seccomp profile that forbids namespaces?)".into()
+        }
+        (libc::EINVAL, None) => "this kernel lacks a namespace jail needs".into(),
+        _ => "unexpected failure".into(),
+    };
+    format!(
+        "{} — {why}; run `jail doctor` for details",
+        errno_text(errno)
+    )
+}
+
+pub fn uid_map_failure(e: &std::io::Error) -> String {
+    match userns_blocker() {
+        Some(b) => format!("{e} — {b}"),
+        None => {
+            format!("{e} — writing /proc/PID/uid_map was refused; run `jail doctor` for details")
+        }
+    }
+}
+
+pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> String {
+    let e = errno_text(errno);
+    match stage {
+        Stage::Private => format!(
+            "cannot make the mount tree private ({e}) — inside a container that forbids it? run `jail doctor`"
+        ),
+        Stage::Stage | Stage::Pivot1 | Stage::Pivot2 => {
+            format!("cannot switch to the jail's root filesystem ({e}) — is / a mount point here? run `jail doctor`")
+        }
+        Stage::Step => {
+            let step = plan.steps.get(index as usize);
+            let what = step.map_or_else(|| format!("mount step {index}"), |s| s.describe());
+            let hint = match step {
+                Some(super::plan::Step::Proc { .. }) if errno == libc::EPERM => {
+                    " — the kernel refused a fresh /proc: this usually means jail runs inside a container \
+                     whose /proc is partly masked (nested containers); run it on the host or with an \
+                     unmasked /proc"
+                }
+                Some(super::plan::Step::Bind { .. }) if errno == libc::EACCES => {
+                    " — the source is not accessible to you (NFS with root_squash needs no root: check its permissions)"
+                }
+                _ => "",
+            };
+            format!("cannot {what}: {e}{hint}")
+        }
+        Stage::Loopback => format!("cannot bring up loopback in the jail's network namespace: {e}"),
+        Stage::Chdir => format!("cannot enter the working directory inside the jail: {e}"),
+        Stage::Harden => format!("{} failed: {e}", crate::harden::Part::describe(index)),
+        Stage::Fork => format!("cannot start the program: {e}"),
+        Stage::Sync | Stage::Exec => format!("setup failed: {e}"),
+    }
+}

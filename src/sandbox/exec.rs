@@ -1,0 +1,436 @@
+//! The executor: runs a prepared mount plan inside the new mount namespace.
+//! Runs in the forked child, so it only makes raw syscalls on buffers that
+//! were prepared before fork: no allocation, no locks, no unwinding.
+
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::plan::Step;
+
+/// Where the new root is built, and where the host root stays reachable
+/// until the final pivot (both inside a staging tmpfs, as bubblewrap does).
+pub const STAGE: &CStr = c"/tmp";
+pub const NEWROOT: &str = "/newroot";
+pub const OLDROOT: &str = "/oldroot";
+
+/// A step with every path already a C string, prefixed for staging.
+pub enum Prepared {
+    Tmpfs {
+        dest: CString,
+        data: CString,
+    },
+    Bind {
+        src: CString,
+        dest: CString,
+        dir: bool,
+        ro: bool,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    Proc {
+        dest: CString,
+    },
+    Devpts {
+        dest: CString,
+    },
+    RemountRo {
+        dest: CString,
+    },
+}
+
+fn cpath(prefix: &str, p: &Path) -> Result<CString, std::ffi::NulError> {
+    let mut v = prefix.as_bytes().to_vec();
+    if p != Path::new("/") {
+        v.extend_from_slice(p.as_os_str().as_bytes());
+    }
+    CString::new(v)
+}
+
+pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
+    steps
+        .iter()
+        .map(|s| {
+            Ok(match s {
+                Step::Tmpfs { dest, mode } => Prepared::Tmpfs {
+                    dest: cpath(NEWROOT, dest)?,
+                    data: CString::new(format!("mode={mode:o}"))?,
+                },
+                Step::Bind { src, dest, dir, ro } => Prepared::Bind {
+                    src: cpath(OLDROOT, src)?,
+                    dest: cpath(NEWROOT, dest)?,
+                    dir: *dir,
+                    ro: *ro,
+                },
+                Step::Symlink { target, link } => Prepared::Symlink {
+                    target: CString::new(target.as_os_str().as_bytes())?,
+                    link: cpath(NEWROOT, link)?,
+                },
+                Step::Proc { dest } => Prepared::Proc {
+                    dest: cpath(NEWROOT, dest)?,
+                },
+                Step::Devpts { dest } => Prepared::Devpts {
+                    dest: cpath(NEWROOT, dest)?,
+                },
+                Step::RemountRo { dest } => Prepared::RemountRo {
+                    dest: cpath(NEWROOT, dest)?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// An errno, read before anything else can change it.
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn check(rc: libc::c_int) -> Result<(), i32> {
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `mkdir -p` on a fixed stack buffer.
+fn ensure_dir(path: &CStr) -> Result<(), i32> {
+    let bytes = path.to_bytes();
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    if bytes.len() >= buf.len() {
+        return Err(libc::ENAMETOOLONG);
+    }
+    buf[..bytes.len()].copy_from_slice(bytes);
+    for i in 1..=bytes.len() {
+        if i == bytes.len() || buf[i] == b'/' {
+            let saved = buf[i];
+            buf[i] = 0;
+            // SAFETY: buf is NUL-terminated at i and outlives the call.
+            let rc = unsafe { libc::mkdir(buf.as_ptr().cast(), 0o755) };
+            if rc < 0 && errno() != libc::EEXIST && i == bytes.len() {
+                return Err(errno());
+            }
+            buf[i] = saved;
+        }
+    }
+    Ok(())
+}
+
+fn exists(path: &CStr) -> bool {
+    // SAFETY: stat writes into a zeroed local struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::lstat(path.as_ptr(), &mut st) == 0
+    }
+}
+
+/// Creates an empty file to bind a file onto (and its parents).
+fn ensure_file(path: &CStr) -> Result<(), i32> {
+    if exists(path) {
+        return Ok(());
+    }
+    let bytes = path.to_bytes();
+    if let Some(slash) = bytes.iter().rposition(|&b| b == b'/') {
+        let mut buf = [0u8; libc::PATH_MAX as usize];
+        if bytes.len() >= buf.len() {
+            return Err(libc::ENAMETOOLONG);
+        }
+        buf[..slash].copy_from_slice(&bytes[..slash]);
+        // SAFETY: buf holds a NUL-terminated prefix of path.
+        ensure_dir(unsafe { CStr::from_ptr(buf.as_ptr().cast()) })?;
+    }
+    // SAFETY: path is a valid C string; the fd is closed at once.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            0o644,
+        )
+    };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: fd was just opened by us.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Sets mount attributes, recursively or not. mount_setattr (Linux 5.12)
+/// only adds restrictions, so the flags the kernel locks in a user
+/// namespace need not be repeated; older kernels get a remount that keeps
+/// them (top mount only).
+fn restrict(path: &CStr, set: u64, recursive: bool) -> Result<(), i32> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive {
+        libc::AT_RECURSIVE as libc::c_uint
+    } else {
+        0
+    };
+    // SAFETY: attr is a valid mount_attr of the size passed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    if errno() != libc::ENOSYS {
+        return Err(errno());
+    }
+    // SAFETY: statvfs fills a zeroed local struct.
+    let mut sv: libc::statvfs = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::statvfs(path.as_ptr(), &mut sv) })?;
+    let keep = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+    ];
+    let mut flags = libc::MS_REMOUNT | libc::MS_BIND;
+    for (st, ms) in keep {
+        if sv.f_flag & st != 0 {
+            flags |= ms;
+        }
+    }
+    if set & MOUNT_ATTR_RDONLY != 0 {
+        flags |= libc::MS_RDONLY;
+    }
+    if set & MOUNT_ATTR_NOSUID != 0 {
+        flags |= libc::MS_NOSUID;
+    }
+    // SAFETY: plain remount of an existing mount point.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            path.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    })
+}
+
+fn mount(
+    src: &CStr,
+    dest: &CStr,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), i32> {
+    // SAFETY: every pointer is a valid C string or null.
+    check(unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dest.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data.map_or(std::ptr::null(), |d| d.as_ptr().cast()),
+        )
+    })
+}
+
+/// Runs one step.
+pub fn run_step(step: &Prepared) -> Result<(), i32> {
+    match step {
+        Prepared::Tmpfs { dest, data } => {
+            ensure_dir(dest)?;
+            mount(
+                c"tmpfs",
+                dest,
+                c"tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some(data),
+            )
+        }
+        Prepared::Bind { src, dest, dir, ro } => {
+            if *dir {
+                ensure_dir(dest)?;
+            } else {
+                ensure_file(dest)?;
+            }
+            // SAFETY: valid C strings; a bind ignores type and data.
+            check(unsafe {
+                libc::mount(
+                    src.as_ptr(),
+                    dest.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                )
+            })?;
+            let set = MOUNT_ATTR_NOSUID | if *ro { MOUNT_ATTR_RDONLY } else { 0 };
+            restrict(dest, set, true)
+        }
+        Prepared::Symlink { target, link } => {
+            // SAFETY: valid C strings. Best effort: a mirror only.
+            unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
+            Ok(())
+        }
+        Prepared::Proc { dest } => {
+            ensure_dir(dest)?;
+            mount(
+                c"proc",
+                dest,
+                c"proc",
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                None,
+            )
+        }
+        Prepared::Devpts { dest } => {
+            ensure_dir(dest)?;
+            mount(
+                c"devpts",
+                dest,
+                c"devpts",
+                libc::MS_NOSUID | libc::MS_NOEXEC,
+                Some(c"newinstance,ptmxmode=0666,mode=620"),
+            )
+        }
+        Prepared::RemountRo { dest } => restrict(dest, MOUNT_ATTR_RDONLY, false),
+    }
+}
+
+/// Stages of the child's setup, reported to the parent on failure.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Sync = 1,
+    Private,
+    Stage,
+    Pivot1,
+    Step,
+    Pivot2,
+    Loopback,
+    Chdir,
+    Harden,
+    Fork,
+    Exec,
+}
+
+impl Stage {
+    pub fn from_u32(v: u32) -> Option<Stage> {
+        use self::Stage as S;
+        [
+            S::Sync,
+            S::Private,
+            S::Stage,
+            S::Pivot1,
+            S::Step,
+            S::Pivot2,
+            S::Loopback,
+            S::Chdir,
+            S::Harden,
+            S::Fork,
+            S::Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
+    }
+}
+
+/// Makes the mounts private, builds the new root on a tmpfs and pivots
+/// into it, leaving the host root detached. Returns the failing stage,
+/// step index and errno.
+pub fn build_root(steps: &[Prepared]) -> Result<(), (Stage, u32, i32)> {
+    let e = |s: Stage| move |errno| (s, 0, errno);
+    // SAFETY (whole block): raw mount syscalls on prepared C strings.
+    unsafe {
+        check(libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ))
+        .map_err(e(Stage::Private))?;
+        mount(
+            c"tmpfs",
+            STAGE,
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(c"mode=0755"),
+        )
+        .map_err(e(Stage::Stage))?;
+        check(libc::chdir(STAGE.as_ptr())).map_err(e(Stage::Stage))?;
+        check(libc::mkdir(c"newroot".as_ptr(), 0o755)).map_err(e(Stage::Stage))?;
+        check(libc::mkdir(c"oldroot".as_ptr(), 0o755)).map_err(e(Stage::Stage))?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c"oldroot".as_ptr()) as libc::c_int,
+        )
+        .map_err(e(Stage::Pivot1))?;
+        check(libc::chdir(c"/".as_ptr())).map_err(e(Stage::Pivot1))?;
+        mount(
+            c"tmpfs",
+            c"/newroot",
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(c"mode=0755"),
+        )
+        .map_err(e(Stage::Stage))?;
+        for (i, s) in steps.iter().enumerate() {
+            run_step(s).map_err(|errno| (Stage::Step, i as u32, errno))?;
+        }
+        // The runc trick: pivot onto the new root with the old one stacked
+        // on top, then detach the old one (and the host root under it).
+        check(libc::chdir(c"/newroot".as_ptr())).map_err(e(Stage::Pivot2))?;
+        check(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int)
+            .map_err(e(Stage::Pivot2))?;
+        check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH)).map_err(e(Stage::Pivot2))?;
+        check(libc::chdir(c"/".as_ptr())).map_err(e(Stage::Pivot2))?;
+    }
+    Ok(())
+}
+
+/// Brings `lo` up in the jail's network namespace.
+pub fn loopback_up() -> Result<(), i32> {
+    // SAFETY: a zeroed ifreq with the name "lo"; the socket is closed after.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(errno());
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        ifr.ifr_name[0] = b'l' as libc::c_char;
+        ifr.ifr_name[1] = b'o' as libc::c_char;
+        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr);
+        if rc == 0 {
+            ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr);
+        }
+        let err = errno();
+        libc::close(fd);
+        if rc < 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The jail's pid 1 and the outer launcher share one job: wait for a child,
+//! forward the signals other processes send, reap, and turn the child's end
+//! into an exit status. Signals the terminal sends (Ctrl-C, Ctrl-\) already
+//! reach the whole foreground process group, the program included, so they
+//! are not forwarded twice; job control (Ctrl-Z) stops the program and the
+//! launcher together, since no one calls setsid().
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The pid signals are forwarded to (0: none yet).
+static TARGET: AtomicI32 = AtomicI32::new(0);
+
+/// Signals forwarded when another process sends them.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGWINCH,
+];
+
+extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let code = unsafe { (*info).si_code };
+    // si_code <= 0: sent by a process (kill, sigqueue, tkill). Signals the
+    // kernel generates for the terminal (SI_KERNEL) reached the program too.
+    let target = TARGET.load(Ordering::Relaxed);
+    if code <= 0 && target > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(target, sig) };
+    }
+}
+
+/// Starts forwarding signals to `pid`. Allocation-free: callable after fork.
+pub fn forward_signals_to(pid: libc::pid_t) {
+    TARGET.store(pid, Ordering::Relaxed);
+    for &sig in FORWARDED {
+        // SAFETY: a zeroed sigaction with a valid handler and empty mask.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Restores default dispositions (for the program about to exec).
+pub fn reset_signals() {
+    for &sig in FORWARDED {
+        // SAFETY: resetting a disposition to the default.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty mask on the stack.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// The shell convention: the exit code, or 128+N for death by signal N.
+pub fn status_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        125
+    }
+}
+
+/// Waits for `main`, reaping every other child on the way (pid 1 adopts
+/// orphans), and returns its exit code. With `any`, reaps any child.
+pub fn wait_for(main: libc::pid_t, any: bool) -> i32 {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes into a local int.
+        let pid = unsafe { libc::waitpid(if any { -1 } else { main }, &mut status, 0) };
+        if pid == main {
+            return status_code(status);
+        }
+        if pid < 0 && super::exec::errno() == libc::ECHILD {
+            return 125;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_follow_the_shell() {
+        // Encoded as the kernel does: exit code in bits 8..16, signal in 0..7.
+        assert_eq!(status_code(3 << 8), 3);
+        assert_eq!(status_code(0), 0);
+        assert_eq!(status_code(libc::SIGKILL), 128 + 9);
+        assert_eq!(status_code(libc::SIGTERM), 128 + 15);
+    }
+}
