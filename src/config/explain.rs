@@ -75,7 +75,7 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
     )?;
     writeln!(
         o,
-        "  {:<14} private /tmp /var/tmp, minimal /dev, fresh /proc, /run tmpfs",
+        "  {:<14} private /tmp /var/tmp, minimal /dev, fresh /proc and /sys (ro), /run tmpfs",
         "always"
     )?;
     list(o, "ro", &paths(&spec.filesystem.ro))?;

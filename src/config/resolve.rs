@@ -292,7 +292,6 @@ pub const SYSTEM_RO: &[&str] = &[
     "/libx32",
     "/var/lib",
     "/var/cache",
-    "/sys",
 ];
 
 /// The project: the git root above the cwd (found below $HOME), else the cwd.

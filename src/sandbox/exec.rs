@@ -33,6 +33,12 @@ pub enum Prepared {
     Proc {
         dest: CString,
     },
+    Sysfs {
+        dest: CString,
+    },
+    Cgroup2 {
+        dest: CString,
+    },
     Devpts {
         dest: CString,
     },
@@ -69,6 +75,12 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                     link: cpath(NEWROOT, link)?,
                 },
                 Step::Proc { dest } => Prepared::Proc {
+                    dest: cpath(NEWROOT, dest)?,
+                },
+                Step::Sysfs { dest } => Prepared::Sysfs {
+                    dest: cpath(NEWROOT, dest)?,
+                },
+                Step::Cgroup2 { dest } => Prepared::Cgroup2 {
                     dest: cpath(NEWROOT, dest)?,
                 },
                 Step::Devpts { dest } => Prepared::Devpts {
@@ -314,6 +326,18 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
                 libc::MS_NOSUID | libc::MS_NOEXEC,
                 Some(c"newinstance,ptmxmode=0666,mode=620"),
             )
+        }
+        Prepared::Sysfs { dest } => {
+            ensure_dir(dest)?;
+            let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            mount(c"sysfs", dest, c"sysfs", flags, None)
+        }
+        Prepared::Cgroup2 { dest } => {
+            let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            // Best effort: without a cgroup namespace or cgroup2 the jail
+            // simply has no /sys/fs/cgroup contents.
+            let _ = mount(c"cgroup2", dest, c"cgroup2", flags, None);
+            Ok(())
         }
         Prepared::RemountRo { dest } => restrict(dest, MOUNT_ATTR_RDONLY, false),
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::spec::{HomeMode, JailSpec};
+use crate::config::spec::{HomeMode, JailSpec, NetMode};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Step {
@@ -32,6 +32,11 @@ pub enum Step {
     Proc { dest: PathBuf },
     /// A private devpts instance (its own ptmx).
     Devpts { dest: PathBuf },
+    /// A fresh read-only sysfs: shows the jail's own network namespace.
+    Sysfs { dest: PathBuf },
+    /// The jail's own cgroup (cgroup2 in its cgroup namespace), read-only.
+    /// Best effort: only resource limits are read from it.
+    Cgroup2 { dest: PathBuf },
     /// Make a mount (and its submounts) read-only: the last phase, so
     /// mount points could still be created under it.
     RemountRo { dest: PathBuf },
@@ -44,6 +49,8 @@ impl Step {
             | Step::Bind { dest, .. }
             | Step::Proc { dest }
             | Step::Devpts { dest }
+            | Step::Sysfs { dest }
+            | Step::Cgroup2 { dest }
             | Step::RemountRo { dest } => dest,
             Step::Symlink { link, .. } => link,
         }
@@ -63,6 +70,8 @@ impl Step {
             }
             Step::Proc { dest } => format!("mount a fresh /proc at {}", dest.display()),
             Step::Devpts { dest } => format!("mount a private devpts at {}", dest.display()),
+            Step::Sysfs { dest } => format!("mount a fresh read-only sysfs at {}", dest.display()),
+            Step::Cgroup2 { dest } => format!("mount the jail's cgroup at {}", dest.display()),
             Step::RemountRo { dest } => format!("make {} read-only", dest.display()),
         }
     }
@@ -148,6 +157,23 @@ pub fn plan(spec: &JailSpec) -> Plan {
     early.push(Step::Proc {
         dest: "/proc".into(),
     });
+    if spec.network.mode.value == NetMode::Host {
+        // sysfs can only be mounted afresh by the owner of the network
+        // namespace; sharing the host's, bind the host's view instead.
+        visible.push(Visible {
+            literal: "/sys".into(),
+            canonical: "/sys".into(),
+            dir: true,
+            ro: true,
+        });
+    } else {
+        early.push(Step::Sysfs {
+            dest: "/sys".into(),
+        });
+        early.push(Step::Cgroup2 {
+            dest: "/sys/fs/cgroup".into(),
+        });
+    }
 
     match spec.filesystem.home.value {
         HomeMode::Tmpfs => early.push(Step::Tmpfs {
