@@ -1,0 +1,136 @@
+//! Interactive use on a real pseudo-terminal: a shell in the jail, job
+//! control, Ctrl-C, window size and resize, and `jail` itself as a job of
+//! the user's shell. Driven by tests/helpers/pty_drive.py as the test user.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::process::Stdio;
+
+/// Runs `argv` on a pty of `rows`x`cols` with the given script; returns the
+/// driver's output (ending in `exit=N` when the script waits).
+fn drive(sb: &Sandbox, rows: u16, cols: u16, argv: &[&str], script: &str) -> String {
+    let driver =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/pty_drive.py");
+    let copy = sb.root.join("pty_drive.py");
+    std::fs::copy(&driver, &copy).unwrap();
+    let mut c = sb.as_user("python3".as_ref());
+    c.arg(&copy)
+        .arg(rows.to_string())
+        .arg(cols.to_string())
+        .arg("--")
+        .args(argv);
+    c.env("TERM", "xterm")
+        .env("PS1", "PROMPT$ ")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "pty session failed:\n{out}\n{}",
+        stderr(&o)
+    );
+    out
+}
+
+#[test]
+fn interactive_shell_with_job_control_ctrl_c_and_resize() {
+    let sb = Sandbox::new("tty-shell");
+    let jail = jail_bin().display().to_string();
+    let out = drive(
+        &sb,
+        40,
+        120,
+        &[&jail, "--", "bash", "--norc", "--noprofile", "-i"],
+        "expect PROMPT\\$ \n\
+         send echo $((6*7)) $JAIL\n\
+         expect 42 1\n\
+         send test -t 0 && echo is-a-tty\n\
+         expect is-a-tty\n\
+         send stty size\n\
+         expect 40 120\n\
+         resize 50 132\n\
+         sleep 0.2\n\
+         send stty size\n\
+         expect 50 132\n\
+         send sleep 30\n\
+         sleep 0.3\n\
+         ctrl c\n\
+         send echo after-ctrl-c $?\n\
+         expect after-ctrl-c 130\n\
+         send sleep 31\n\
+         sleep 0.3\n\
+         ctrl z\n\
+         expect Stopped\n\
+         send jobs\n\
+         expect sleep 31\n\
+         send kill %1; echo killed\n\
+         expect killed\n\
+         send exit 7\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=7"), "{out}");
+}
+
+#[test]
+fn jail_is_a_job_of_the_users_shell() {
+    let sb = Sandbox::new("tty-job");
+    let jail = jail_bin().display().to_string();
+    // The user's own shell runs jail; Ctrl-Z stops it, fg resumes it,
+    // Ctrl-C ends the jailed program with 130.
+    let out = drive(
+        &sb,
+        30,
+        100,
+        &["bash", "--norc", "--noprofile", "-i"],
+        &format!(
+            "expect PROMPT\\$ \n\
+             send {jail} -- sh -c 'echo started; sleep 40; echo not-interrupted'\n\
+             expect started\n\
+             sleep 0.5\n\
+             ctrl z\n\
+
+             expect Stopped\n\
+             send fg\n\
+             sleep 0.3\n\
+             ctrl c\n\
+             send echo status=$?\n\
+             expect status=130\n\
+             send {jail} -- sh -c 'stty size'\n\
+             expect 30 100\n\
+             send exit 0\n\
+             wait\n"
+        ),
+    );
+    assert!(!out.contains("not-interrupted"), "{out}");
+    assert!(out.trim_end().ends_with("exit=0"), "{out}");
+}
+
+#[test]
+fn full_screen_program_gets_raw_keys_and_the_window_size() {
+    let sb = Sandbox::new("tty-tui");
+    let jail = jail_bin().display().to_string();
+    let tui = "import curses\n\
+               def main(s):\n    y,x=s.getmaxyx(); s.addstr(0,0,'SIZE %dx%d' % (y,x)); s.refresh()\n    \
+               k=s.getkey(); curses.endwin(); print('KEY', repr(k))\n\
+               curses.wrapper(main)";
+    let out = drive(
+        &sb,
+        24,
+        80,
+        &[&jail, "--", "python3", "-c", tui],
+        "expect SIZE 24x80\n\
+         send q\n\
+         expect KEY 'q'\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=0"), "{out}");
+}
