@@ -97,7 +97,6 @@ fn jail_is_a_job_of_the_users_shell() {
              expect started\n\
              sleep 0.5\n\
              ctrl z\n\
-
              expect Stopped\n\
              send fg\n\
              sleep 0.3\n\
