@@ -72,8 +72,12 @@ fn interactive_shell_with_job_control_ctrl_c_and_resize() {
          expect Stopped\n\
          send jobs\n\
          expect sleep 31\n\
-         send kill %1; echo killed\n\
-         expect killed\n\
+         send fg\n\
+         expect sleep 31\n\
+         sleep 0.3\n\
+         ctrl c\n\
+         send echo back-from-fg $?\n\
+         expect back-from-fg 130\n\
          send exit 7\n\
          wait\n",
     );
