@@ -888,7 +888,13 @@ fn expand_domain(d: &str, src: &Source) -> Result<Vec<(String, Option<String>)>,
             .map(|x| (x.to_string(), Some(d.to_string())))
             .collect());
     }
-    let n = d.trim_end_matches('.').to_ascii_lowercase();
+    // One trailing dot (the DNS root) is the same name.
+    let lower = d.to_ascii_lowercase();
+    let n = lower
+        .strip_suffix('.')
+        .filter(|x| !x.is_empty() && *x != "*")
+        .unwrap_or(&lower)
+        .to_string();
     let body = n.strip_prefix("*.").unwrap_or(&n);
     let ok = n == "*"
         || (!body.is_empty()
@@ -1201,5 +1207,579 @@ mod tests {
     fn normalize_is_lexical() {
         assert_eq!(normalize(Path::new("/a/./b/../c/")), PathBuf::from("/a/c"));
         assert_eq!(normalize(Path::new("/../..")), PathBuf::from("/"));
+    }
+
+    // ---- layers and enforcement -------------------------------------
+
+    use crate::config::load::{parse_kind, FileKind};
+
+    fn parse(text: &str, file: &str, kind: FileKind) -> Profile {
+        parse_kind(text.as_bytes(), Path::new(file), kind).unwrap()
+    }
+
+    const SITE: &str = "/etc/jail/jail.toml";
+    const PROJ: &str = "/home/u/proj/.jail.toml";
+
+    /// A catalogue with the builtins plus the given layers.
+    fn cat(site: Option<&str>, user: Option<&str>, project: Option<(&str, bool)>) -> Catalogue {
+        let mut c = Catalogue::builtin().unwrap();
+        if let Some(t) = site {
+            let mut p = parse(t, SITE, FileKind::Site);
+            let site = p.site.take().map(|s| s.into_inner()).unwrap_or_default();
+            let project_roots = site
+                .project_roots
+                .as_ref()
+                .map(|r| r.iter().map(PathBuf::from).collect());
+            c.site = Some(SiteLayer {
+                file: SITE.into(),
+                profile: p,
+                site,
+                project_roots,
+            });
+        }
+        if let Some(t) = user {
+            c.user = Some(FileLayer {
+                file: "/home/u/.config/jail/config.toml".into(),
+                profile: parse(t, "/home/u/.config/jail/config.toml", FileKind::Layer),
+                trusted: true,
+            });
+        }
+        if let Some((t, trusted)) = project {
+            c.project = Some(FileLayer {
+                file: PROJ.into(),
+                profile: parse(t, PROJ, FileKind::Layer),
+                trusted,
+            });
+        }
+        c
+    }
+
+    fn run(c: &Catalogue, r: &Request) -> Result<JailSpec, ConfigError> {
+        resolve(r, &facts(), c)
+    }
+
+    #[track_caller]
+    fn refused(r: Result<JailSpec, ConfigError>, want_key: &str) -> String {
+        match r {
+            Err(e @ ConfigError::Refused { .. }) => {
+                let msg = e.to_string();
+                if let ConfigError::Refused { file, key, .. } = &e {
+                    assert_eq!(file, Path::new(SITE), "{msg}");
+                    assert_eq!(key, want_key, "{msg}");
+                }
+                assert!(msg.starts_with(SITE), "{msg}");
+                msg
+            }
+            other => panic!("expected a refusal of {want_key}, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn untrusted(r: Result<JailSpec, ConfigError>, want_key: &str) {
+        match r {
+            Err(ConfigError::Untrusted { key, file, .. }) => {
+                assert_eq!(key, want_key);
+                assert_eq!(file, Path::new(PROJ));
+            }
+            other => panic!("expected untrusted {want_key}, got {other:?}"),
+        }
+    }
+
+    fn allow(spec: &JailSpec) -> Vec<String> {
+        spec.network.allow.iter().map(|a| a.value.clone()).collect()
+    }
+
+    #[test]
+    fn later_layers_override_earlier_ones_and_keep_their_source() {
+        let c = cat(
+            None,
+            Some("[filesystem]\nhome = \"ro\"\n[network]\nmode = \"host\"\n"),
+            Some(("[network]\nmode = \"none\"\n", false)),
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert_eq!(spec.filesystem.home.value, HomeMode::Ro);
+        assert!(matches!(spec.filesystem.home.source, Source::User(_)));
+        // the project narrowed the user's choice: allowed untrusted
+        assert_eq!(spec.network.mode.value, NetMode::None);
+        assert!(matches!(spec.network.mode.source, Source::Project(_)));
+        let mut r = req(&["claude"]);
+        r.net = Some(NetMode::Allowlist);
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(spec.network.mode.source, Source::Cli("--net".into()));
+        assert!(spec
+            .notes
+            .iter()
+            .any(|n| n.contains("not trusted; it only narrows")));
+    }
+
+    #[test]
+    fn user_profiles_extend_builtins_and_user_files_unhide_named_paths() {
+        let mut c = cat(None, Some("[filesystem]\nro = [\"~/.config/gh\"]\n"), None);
+        c.profiles.push(NamedProfile {
+            name: "mine".into(),
+            profile: parse(
+                "extends = \"claude\"\n[network]\nallow = [\"@pypi\"]\n",
+                "/u/profiles/mine.toml",
+                FileKind::Profile,
+            ),
+            source: Source::User("/u/profiles/mine.toml".into()),
+        });
+        let mut r = req(&["x"]);
+        r.profile = Some("mine".into());
+        let spec = run(&c, &r).unwrap();
+        let a = allow(&spec);
+        assert!(a.contains(&"api.anthropic.com".into()) && a.contains(&"pypi.org".into()));
+        let pypi = spec
+            .network
+            .allow
+            .iter()
+            .find(|a| a.value == "pypi.org")
+            .unwrap();
+        assert_eq!(pypi.via.as_deref(), Some("@pypi"));
+        assert!(!paths(&spec.filesystem.hide).contains(&"/home/u/.config/gh".to_string()));
+    }
+
+    #[test]
+    fn site_hidden_paths_are_a_floor() {
+        let c = cat(
+            Some("[filesystem]\nhide = [\"/data/secret\"]\n"),
+            None,
+            None,
+        );
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let h = spec
+            .filesystem
+            .hide
+            .iter()
+            .find(|h| h.value == Path::new("/data/secret"))
+            .unwrap();
+        assert_eq!(h.source, Source::Site(SITE.into()));
+        for p in ["/data/secret", "/data/secret/x"] {
+            let mut r = req(&["true"]);
+            r.ro = vec![p.into()];
+            refused(run(&c, &r), "filesystem.hide");
+        }
+        let c = cat(
+            Some("[filesystem]\nhide = [\"/data/secret\"]\n"),
+            Some("[filesystem]\nrw = [\"/data/secret\"]\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "filesystem.hide");
+    }
+
+    #[test]
+    fn site_network_mode_is_a_maximum() {
+        let c = cat(Some("[network]\nmode = \"none\"\n"), None, None);
+        // a builtin profile is clamped, and explain says so
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::None);
+        assert_eq!(spec.network.mode.source, Source::Site(SITE.into()));
+        assert!(spec.notes.iter().any(|n| n.contains("lowered network")));
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::Host);
+        let msg = refused(run(&c, &r), "network.mode");
+        assert!(msg.contains("--net"), "{msg}");
+        let c = cat(
+            Some("[network]\nmode = \"allowlist\"\n"),
+            Some("[network]\nmode = \"host\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "network.mode");
+        // narrowing below the maximum is fine
+        let mut r = req(&["claude"]);
+        r.net = Some(NetMode::None);
+        // the command line narrows the user's file below the maximum
+        assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
+        let c = cat(Some("[network]\nmode = \"allowlist\"\n"), None, None);
+        assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
+    }
+
+    #[test]
+    fn site_allow_list_is_a_ceiling() {
+        let c = cat(
+            Some("[network]\nallow = [\"@anthropic\", \"*.github.com\"]\n"),
+            None,
+            None,
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(allow(&spec).contains(&"api.anthropic.com".into()));
+        // a builtin profile's extra names are dropped, and said so
+        let spec = run(&c, &req(&["codex"])).unwrap();
+        assert!(allow(&spec).is_empty(), "{:?}", allow(&spec));
+        assert!(spec.notes.iter().any(|n| n.contains("api.openai.com")));
+        let mut r = req(&["claude"]);
+        r.allow_domain = vec!["api.github.com".into(), "*.x.github.com".into()];
+        assert!(run(&c, &r).is_ok());
+        r.allow_domain = vec!["github.com".into()];
+        let msg = refused(run(&c, &r), "network.allow");
+        assert!(
+            msg.contains("github.com") && msg.contains("--allow-domain"),
+            "{msg}"
+        );
+        let c = cat(Some("[network]\nallow = []\n"), None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["example.com".into()];
+        refused(run(&c, &r), "network.allow");
+    }
+
+    #[test]
+    fn site_ports_are_a_ceiling() {
+        let c = cat(Some("[network]\nports = [443]\n"), None, None);
+        let mut r = req(&["claude"]);
+        r.allow_port = vec![443];
+        assert!(run(&c, &r).is_ok());
+        r.allow_port = vec![22];
+        refused(run(&c, &r), "network.ports");
+    }
+
+    #[test]
+    fn site_denied_domains_are_unioned() {
+        let c = cat(
+            Some("[network]\ndeny = [\"pastebin.com\"]\n"),
+            Some("[network]\ndeny = [\"transfer.sh\"]\n"),
+            None,
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        let d: Vec<&str> = spec.network.deny.iter().map(|d| d.value.as_str()).collect();
+        assert!(
+            d.contains(&"pastebin.com") && d.contains(&"transfer.sh"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn site_read_only_never_becomes_read_write() {
+        let mut c = cat(Some("[filesystem]\nro = [\"/data\"]\n"), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(paths(&spec.filesystem.ro).contains(&"/data".to_string()));
+        for p in ["/data", "/data/sub"] {
+            let mut r = req(&["true"]);
+            r.rw = vec![p.into()];
+            refused(run(&c, &r), "filesystem.ro");
+        }
+        // a site profile that contradicts jail.toml is clamped
+        c.profiles.push(NamedProfile {
+            name: "lab".into(),
+            profile: parse(
+                "extends = \"default\"\n[filesystem]\nrw = [\"/data/x\"]\n",
+                "/etc/jail/profiles/lab.toml",
+                FileKind::Profile,
+            ),
+            source: Source::Site("/etc/jail/profiles/lab.toml".into()),
+        });
+        let mut r = req(&["true"]);
+        r.profile = Some("lab".into());
+        let spec = run(&c, &r).unwrap();
+        assert!(!paths(&spec.filesystem.rw).contains(&"/data/x".to_string()));
+        assert!(paths(&spec.filesystem.ro).contains(&"/data/x".to_string()));
+    }
+
+    #[test]
+    fn site_home_mode_is_a_maximum() {
+        let c = cat(
+            Some("[filesystem]\nhome = \"tmpfs\"\n"),
+            Some("[filesystem]\nhome = \"ro\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "filesystem.home");
+    }
+
+    #[test]
+    fn site_can_forbid_rw_outside_the_project() {
+        let c = cat(Some("[site]\nrw_outside_project = false\n"), None, None);
+        let mut r = req(&["claude"]);
+        r.rw = vec!["/home/u/proj/build".into()];
+        let spec = run(&c, &r).unwrap();
+        // the builtin agent state stays read-write
+        assert!(paths(&spec.filesystem.rw).contains(&"/home/u/.claude".to_string()));
+        r.rw = vec!["/scratch".into()];
+        refused(run(&c, &r), "site.rw_outside_project");
+    }
+
+    #[test]
+    fn site_limits_profiles_project_dirs_and_gpu() {
+        let c = cat(
+            Some("[site]\nprofiles = [\"default\", \"shell\"]\n"),
+            None,
+            None,
+        );
+        assert!(run(&c, &req(&["make"])).is_ok());
+        let msg = refused(run(&c, &req(&["claude"])), "site.profiles");
+        assert!(msg.contains("claude"), "{msg}");
+        let c = cat(Some("[site]\nproject_roots = [\"/home\"]\n"), None, None);
+        assert!(run(&c, &req(&["true"])).is_ok());
+        let c = cat(
+            Some("[site]\nproject_roots = [\"/srv/projects\"]\n"),
+            None,
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "site.project_roots");
+        let c = cat(Some("[site]\ngpu = false\n"), None, None);
+        let mut r = req(&["true"]);
+        r.gpu = true;
+        refused(run(&c, &r), "site.gpu");
+    }
+
+    #[test]
+    fn site_env_values_dns_and_slurm_are_enforced() {
+        let site = "[env]\nset = { HTTPS_PROXY = \"http://proxy:3128\" }\npass = [\"LAB_ID\"]\n\
+                    [network]\ndns_upstream = \"10.0.0.53:53\"\n[slurm]\nenabled = false\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(spec.env.pass.iter().any(|p| p.value == "LAB_ID"));
+        assert!(!spec.slurm.value);
+        assert_eq!(spec.slurm.source, Source::Site(SITE.into()));
+        let mut r = req(&["true"]);
+        r.env = vec!["HTTPS_PROXY=http://evil".into()];
+        refused(run(&c, &r), "env.set.HTTPS_PROXY");
+        let mut r = req(&["true"]);
+        r.dns_upstream = Some("1.1.1.1:53".into());
+        refused(run(&c, &r), "network.dns_upstream");
+        let c = cat(Some(site), Some("[slurm]\nenabled = true\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.enabled");
+    }
+
+    #[test]
+    fn a_user_profile_may_not_replace_a_site_profile() {
+        let mut c = cat(None, None, None);
+        for (src, file) in [
+            (
+                Source::Site("/etc/jail/profiles/lab.toml".into()),
+                "/etc/jail/profiles/lab.toml",
+            ),
+            (
+                Source::User("/u/profiles/lab.toml".into()),
+                "/u/profiles/lab.toml",
+            ),
+        ] {
+            c.profiles.push(NamedProfile {
+                name: "lab".into(),
+                profile: parse("extends = \"default\"\n", file, FileKind::Profile),
+                source: src,
+            });
+        }
+        let mut r = req(&["true"]);
+        r.profile = Some("lab".into());
+        match run(&c, &r) {
+            Err(ConfigError::Refused { file, key, .. }) => {
+                assert_eq!(file, Path::new("/etc/jail/profiles/lab.toml"));
+                assert_eq!(key, "profile lab");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_untrusted_project_file_may_narrow_anything() {
+        let narrow = "[filesystem]\nhome = \"tmpfs\"\nro = [\"vendor\"]\nhide = [\".env\", \"~/.gitconfig\"]\n\
+                      [network]\nmode = \"none\"\ndeny = [\"pastebin.com\"]\n[env]\nset = { A = \"1\" }\n\
+                      [slurm]\nenabled = false\n";
+        let spec = run(&cat(None, None, Some((narrow, false))), &req(&["claude"])).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::None);
+        assert!(paths(&spec.filesystem.ro).contains(&"/home/u/proj/vendor".to_string()));
+        assert!(paths(&spec.filesystem.hide).contains(&"/home/u/proj/.env".to_string()));
+    }
+
+    #[test]
+    fn an_untrusted_project_file_may_not_widen() {
+        let cases = [
+            ("[network]\nmode = \"host\"\n", "network.mode"),
+            ("[network]\nallow = [\"@pypi\"]\n", "network.allow"),
+            ("[network]\nports = [22]\n", "network.ports"),
+            (
+                "[network]\ndns_upstream = \"1.1.1.1:53\"\n",
+                "network.dns_upstream",
+            ),
+            (
+                "[filesystem]\nro = [\"~/other-project\"]\n",
+                "filesystem.ro",
+            ),
+            ("[filesystem]\nrw = [\"/scratch\"]\n", "filesystem.rw"),
+            ("[filesystem]\ncreate = [\"~/.x\"]\n", "filesystem.rw"),
+            ("[filesystem]\nro = [\"~/.ssh\"]\n", "filesystem.ro"),
+            ("[filesystem]\nhome = \"rw\"\n", "filesystem.home"),
+            ("[env]\npass = [\"GITHUB_TOKEN\"]\n", "env.pass"),
+            ("[slurm]\nenabled = true\n", "slurm.enabled"),
+        ];
+        for (text, key) in cases {
+            untrusted(
+                run(&cat(None, None, Some((text, false))), &req(&["claude"])),
+                key,
+            );
+            // the user's consent lets it apply
+            assert!(
+                run(&cat(None, None, Some((text, true))), &req(&["claude"])).is_ok(),
+                "{text}"
+            );
+        }
+        // showing a hidden path counts even when the path is inside the project
+        let mut c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"/home/u/proj/k\"]\n", false)),
+        );
+        let mut r = req(&["true"]);
+        r.hide = vec![];
+        c.user = Some(FileLayer {
+            file: "/u/c.toml".into(),
+            profile: parse(
+                "[filesystem]\nhide = [\"/home/u/proj/k\"]\n",
+                "/u/c.toml",
+                FileKind::Layer,
+            ),
+            trusted: true,
+        });
+        untrusted(run(&c, &r), "filesystem.ro/rw");
+        // the message names `jail trust`
+        let e = run(
+            &cat(None, None, Some(("[network]\nmode = \"host\"\n", false))),
+            &req(&["x"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("jail trust") && e.contains("network.mode"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_trusted_widening_still_obeys_the_site() {
+        let c = cat(
+            Some("[site]\ntrust_projects = false\n"),
+            None,
+            Some(("[network]\nallow = [\"@pypi\"]\n", true)),
+        );
+        refused(run(&c, &req(&["claude"])), "site.trust_projects");
+        let c = cat(
+            Some("[network]\nmode = \"none\"\n"),
+            None,
+            Some(("[network]\nmode = \"host\"\n", true)),
+        );
+        refused(run(&c, &req(&["true"])), "network.mode");
+    }
+
+    #[test]
+    fn jails_own_config_and_state_stay_hidden() {
+        let mut c = cat(None, None, None);
+        c.jail_dirs = vec![
+            "/home/u/.config/jail".into(),
+            "/home/u/.local/state/jail".into(),
+        ];
+        let mut r = req(&["true"]);
+        r.rw = vec!["~/.config".into(), "~/.config/jail".into()];
+        let spec = run(&c, &r).unwrap();
+        let h = paths(&spec.filesystem.hide);
+        assert!(h.contains(&"/home/u/.config/jail".to_string()));
+        assert!(h.contains(&"/home/u/.local/state/jail".to_string()));
+        assert!(!paths(&spec.filesystem.rw).contains(&"/home/u/.config/jail".to_string()));
+    }
+
+    #[test]
+    fn domains_are_checked_and_presets_must_exist() {
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["@nope".into()];
+        assert!(matches!(
+            run(&cat(None, None, None), &r),
+            Err(ConfigError::UnknownPreset { .. })
+        ));
+        for bad in ["http://x.com", "a b.com", "x.com/path", "", "*.", "-x.com"] {
+            r.allow_domain = vec![bad.into()];
+            assert!(
+                matches!(
+                    run(&cat(None, None, None), &r),
+                    Err(ConfigError::BadDomain { .. })
+                ),
+                "{bad}"
+            );
+        }
+        r.allow_domain = vec!["Example.COM.".into(), "*.example.org".into()];
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        assert_eq!(allow(&spec), ["example.com", "*.example.org"]);
+    }
+
+    #[test]
+    fn domain_ceiling_matching() {
+        assert!(domain_covers("*.github.com", "api.github.com"));
+        assert!(domain_covers("*.github.com", "*.api.github.com"));
+        assert!(domain_covers("*.github.com", "*.github.com"));
+        assert!(!domain_covers("*.github.com", "github.com"));
+        assert!(!domain_covers("*.github.com", "evilgithub.com"));
+        assert!(!domain_covers("github.com", "*.github.com"));
+        assert!(domain_covers("*", "anything.org"));
+    }
+
+    #[test]
+    fn project_paths_are_relative_to_the_project_root() {
+        let c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"docs/../src\"]\n", false)),
+        );
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(paths(&spec.filesystem.ro).contains(&"/home/u/proj/src".to_string()));
+        // the user's files need absolute or ~ paths
+        let c = cat(None, Some("[filesystem]\nro = [\"data\"]\n"), None);
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::RelativePath { .. })
+        ));
+    }
+
+    #[test]
+    fn every_agent_profile_passes_only_its_keys_and_hides_the_others_logins() {
+        let creds = [
+            ("claude", "/home/u/.claude/.credentials.json"),
+            ("codex", "/home/u/.codex/auth.json"),
+            ("gemini", "/home/u/.gemini/oauth_creds.json"),
+            ("opencode", "/home/u/.local/share/opencode/auth.json"),
+            ("pi", "/home/u/.pi/agent/auth.json"),
+            ("goose", "/home/u/.config/goose/secrets.yaml"),
+            ("aider", "/home/u/.aider/oauth-keys.env"),
+            ("cursor-agent", "/home/u/.config/cursor/auth.json"),
+        ];
+        let c = Catalogue::builtin().unwrap();
+        for (agent, _) in creds {
+            let spec = run(&c, &req(&[agent])).unwrap();
+            assert_eq!(spec.profile.value, agent);
+            assert_eq!(spec.network.mode.value, NetMode::Allowlist, "{agent}");
+            assert!(!spec.network.allow.is_empty(), "{agent}");
+            let hide = paths(&spec.filesystem.hide);
+            for (other, file) in creds {
+                assert_eq!(
+                    hide.contains(&file.to_string()),
+                    other != agent,
+                    "{agent}: {file}"
+                );
+            }
+            assert!(!spec.filesystem.create.is_empty(), "{agent}");
+            for cr in &spec.filesystem.create {
+                assert!(spec.filesystem.rw.iter().any(|r| r.value == cr.value));
+            }
+            assert!(!spec.env.pass.is_empty(), "{agent}");
+        }
+        let keys = |a: &str| -> Vec<String> {
+            run(&c, &req(&[a]))
+                .unwrap()
+                .env
+                .pass
+                .iter()
+                .map(|p| p.value.clone())
+                .collect()
+        };
+        assert!(keys("claude").contains(&"ANTHROPIC_API_KEY".into()));
+        assert!(!keys("claude").contains(&"OPENAI_API_KEY".into()));
+        assert!(keys("codex").contains(&"OPENAI_API_KEY".into()));
+        assert!(!keys("codex").contains(&"ANTHROPIC_API_KEY".into()));
+        assert!(keys("gemini").contains(&"GEMINI_API_KEY".into()));
+        assert!(!keys("gemini").contains(&"OPENAI_API_KEY".into()));
+        // Claude's config file lives in its directory (rename-safe).
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(spec
+            .env
+            .set
+            .iter()
+            .any(|(k, v)| k == "CLAUDE_CONFIG_DIR" && v.value == "/home/u/.claude"));
+        assert!(!paths(&spec.filesystem.rw).contains(&"/home/u/.claude.json".to_string()));
     }
 }
