@@ -527,3 +527,28 @@ fn jails_own_config_is_never_visible_inside() {
     ]);
     assert_code(&o, 0);
 }
+
+#[test]
+fn site_blocked_variables_never_reach_the_jail() {
+    let sb = Sandbox::new("site-env");
+    let run = |site: Option<&Path>, args: &[&str]| {
+        let mut c = sb.jail_cmd(args);
+        c.env("LAB_ID", "lab-42");
+        if let Some(s) = site {
+            c.env("JAIL_SITE_DIR", s);
+        }
+        c.output().unwrap()
+    };
+    let echo = ["sh", "-c", "echo ${LAB_ID:-gone}"];
+    // not a credential by jail's own rules: it passes without a site
+    assert_eq!(stdout(&run(None, &echo)).trim(), "lab-42");
+    let Some(site) = SiteDir::new("[env]\nblock = [\"LAB_*\"]\n") else {
+        return;
+    };
+    let o = run(Some(&site.dir), &echo);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), "gone");
+    let o = run(Some(&site.dir), &["--env", "LAB_ID", "--", "true"]);
+    assert_code(&o, 125);
+    assert!(stderr(&o).contains("`env.block`"), "{}", stderr(&o));
+}

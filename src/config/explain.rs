@@ -105,6 +105,7 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
         "scrub"
     )?;
     list(o, "pass", &spec.env.pass)?;
+    list(o, "block", &spec.env.block)?;
     if spec.env.set.is_empty() {
         writeln!(o, "  {:<14} (none)", "set")?;
     } else {

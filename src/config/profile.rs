@@ -112,6 +112,9 @@ pub struct EnvSection {
     pub pass: Vec<String>,
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Names or `*` patterns removed from the environment even if passed.
+    #[serde(default)]
+    pub block: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

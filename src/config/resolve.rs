@@ -211,6 +211,7 @@ struct Acc {
     ports: Vec<Sourced<u16>>,
     pass: Vec<Sourced<String>>,
     set: Vec<(String, Sourced<String>)>,
+    block: Vec<Sourced<String>>,
     notes: Vec<String>,
 }
 
@@ -231,6 +232,7 @@ impl Acc {
             ports: Vec::new(),
             pass: Vec::new(),
             set: Vec::new(),
+            block: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -299,6 +301,10 @@ impl Acc {
                 k.clone(),
                 Sourced::new(expand_tilde(v, ctx.home), src.clone()),
             ));
+        }
+        for b in &p.env.block {
+            check_env_pattern(b)?;
+            push_unique(&mut self.block, b.clone(), src.clone());
         }
         if let Some(e) = p.slurm.enabled {
             self.slurm = Sourced::new(e, src.clone());
@@ -598,6 +604,7 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         env: EnvPolicy {
             pass: acc.pass,
             set: acc.set,
+            block: acc.block,
         },
         gpu: if req.gpu {
             Sourced::new(true, Source::Cli("--gpu".into()))
@@ -824,7 +831,30 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
         acc.dns_upstream = Some(Sourced::new(d.clone(), ssrc.clone()));
     }
 
-    // Environment: the site's passes are added; its values are fixed.
+    // Environment: the site's blocks are a floor no pass gets through.
+    for b in &sp.env.block {
+        check_env_pattern(b)?;
+        let mut kept = Vec::new();
+        for p in std::mem::take(&mut acc.pass) {
+            if !crate::config::env::glob(b, &p.value) {
+                kept.push(p);
+            } else if chosen_by_user(&p.source) {
+                return Err(refuse(
+                    "env.block",
+                    format!("${} (passed by {}) is blocked by `{b}`", p.value, p.source),
+                ));
+            } else {
+                acc.notes.push(format!(
+                    "site blocked ${} (passed by {})",
+                    p.value, p.source
+                ));
+            }
+        }
+        acc.pass = kept;
+        acc.block.retain(|x| &x.value != b);
+        acc.block.push(Sourced::new(b.clone(), ssrc.clone()));
+    }
+    // The site's passes are added; its values are fixed.
     for v in &sp.env.pass {
         check_env_name(v)?;
         push_unique(&mut acc.pass, v.clone(), ssrc.clone());
@@ -963,6 +993,18 @@ fn check_env_name(name: &str) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(ConfigError::BadEnvName(name.to_string()))
+    }
+}
+
+/// A variable name, or a pattern with `*` wildcards.
+fn check_env_pattern(p: &str) -> Result<(), ConfigError> {
+    let ok = !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::BadEnvName(p.to_string()))
     }
 }
 
@@ -1537,6 +1579,25 @@ mod tests {
         refused(run(&c, &r), "network.dns_upstream");
         let c = cat(Some(site), Some("[slurm]\nenabled = true\n"), None);
         refused(run(&c, &req(&["true"])), "slurm.enabled");
+    }
+
+    #[test]
+    fn site_blocked_variables_are_a_floor() {
+        let c = cat(Some("[env]\nblock = [\"ANTHROPIC_*\"]\n"), None, None);
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(!spec.env.pass.iter().any(|p| p.value == "ANTHROPIC_API_KEY"));
+        assert!(spec
+            .env
+            .pass
+            .iter()
+            .any(|p| p.value == "CLAUDE_CODE_OAUTH_TOKEN"));
+        assert!(spec.env.block.iter().any(|b| b.value == "ANTHROPIC_*"));
+        assert!(spec.notes.iter().any(|n| n.contains("ANTHROPIC_API_KEY")));
+        let mut r = req(&["true"]);
+        r.env = vec!["ANTHROPIC_BASE_URL".into()];
+        refused(run(&c, &r), "env.block");
+        let c = cat(Some("[env]\nblock = [\"bad-name\"]\n"), None, None);
+        assert!(run(&c, &req(&["true"])).is_err());
     }
 
     #[test]

@@ -115,4 +115,7 @@ pub struct EnvPolicy {
     pub pass: Vec<Sourced<String>>,
     /// Variables set to a value inside the jail.
     pub set: Vec<(String, Sourced<String>)>,
+    /// Extra names or `*` patterns the scrub removes even when passed
+    /// (a site floor, or a profile's own narrowing).
+    pub block: Vec<Sourced<String>>,
 }
