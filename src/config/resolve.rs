@@ -394,10 +394,20 @@ fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)>
         ));
     }
     for r in after.ro.iter().filter(|r| is_project(&r.source)) {
-        if !r.value.starts_with(project) && !before.ro.iter().any(|b| b.value == r.value) {
+        // Read-only is a narrowing for what was visible already: the same
+        // path before (ro or rw), or a project path under no hidden path
+        // (naming something below a hidden directory would show it).
+        let was_visible = before
+            .ro
+            .iter()
+            .chain(&before.rw)
+            .any(|b| b.value == r.value);
+        let in_project = r.value.starts_with(project)
+            && !before.hide.iter().any(|h| r.value.starts_with(&h.value));
+        if !was_visible && !in_project {
             w.push((
                 "filesystem.ro".into(),
-                format!("{} is outside the project", r.value.display()),
+                format!("shows {}", r.value.display()),
             ));
         }
     }
@@ -1690,7 +1700,7 @@ mod tests {
             ),
             trusted: true,
         });
-        untrusted(run(&c, &r), "filesystem.ro/rw");
+        untrusted(run(&c, &r), "filesystem.ro");
         // the message names `jail trust`
         let e = run(
             &cat(None, None, Some(("[network]\nmode = \"host\"\n", false))),
@@ -1702,6 +1712,35 @@ mod tests {
             e.contains("jail trust") && e.contains("network.mode"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn project_read_only_of_visible_paths_is_a_narrowing() {
+        // rw -> ro outside the project, for a path the profile shows
+        let c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"~/.claude\"]\n", false)),
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(paths(&spec.filesystem.ro).contains(&"/home/u/.claude".to_string()));
+        assert!(!paths(&spec.filesystem.rw).contains(&"/home/u/.claude".to_string()));
+        // but naming something below a hidden project directory shows it
+        let mut c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"keys/a\"]\n", false)),
+        );
+        c.user = Some(FileLayer {
+            file: "/u/c.toml".into(),
+            profile: parse(
+                "[filesystem]\nhide = [\"/home/u/proj/keys\"]\n",
+                "/u/c.toml",
+                FileKind::Layer,
+            ),
+            trusted: true,
+        });
+        untrusted(run(&c, &req(&["true"])), "filesystem.ro");
     }
 
     #[test]
