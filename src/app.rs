@@ -107,7 +107,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
     if explain_only {
-        print!("{}", explain::render(&spec, removed));
+        out(&explain::render(&spec, removed));
         return Ok(0);
     }
     run(spec, env)
@@ -125,11 +125,22 @@ fn jail_environment(spec: &JailSpec) -> (Vec<(String, String)>, usize) {
     env::scrub(&host::environment(), &spec.env, &extra)
 }
 
+/// Writes to stdout; a closed pipe (`jail profiles | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// Every configuration layer for this user and project.
 fn catalogue(facts: &config::HostFacts) -> Result<config::Catalogue, AppError> {
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
-    let (project, _) = config::resolve::project_dir(facts)?;
-    Ok(load::load(&dirs, &project.value)?)
+    // Without a usable project (cwd is $HOME), load the other layers:
+    // `jail profiles` works anywhere, and a run reports the project error.
+    let project = config::resolve::project_dir(facts).ok().map(|(p, _)| p);
+    Ok(load::load(
+        &dirs,
+        project.as_ref().map(|p| p.value.as_path()),
+    )?)
 }
 
 /// Creates the profile's missing read-write state directories on the host
@@ -182,7 +193,7 @@ fn profiles() -> Result<i32, AppError> {
     };
     let (bare, claude) = (pick(&[]), pick(&["claude"]));
     let allowed = cat.site.as_ref().and_then(|s| s.site.profiles.clone());
-    println!("{:<14} {:<44} DESCRIPTION", "NAME", "ORIGIN");
+    let mut text = format!("{:<14} {:<44} DESCRIPTION\n", "NAME", "ORIGIN");
     for (i, p) in cat.profiles.iter().enumerate() {
         let winner = !cat.profiles[i + 1..].iter().any(|q| q.name == p.name);
         let mut marks = Vec::new();
@@ -206,8 +217,9 @@ fn profiles() -> Result<i32, AppError> {
         if !marks.is_empty() {
             desc = format!("{desc} [{}]", marks.join("; "));
         }
-        println!("{:<14} {:<44} {desc}", p.name, origin);
+        text.push_str(&format!("{:<14} {:<44} {desc}\n", p.name, origin));
     }
+    out(&text);
     Ok(0)
 }
 

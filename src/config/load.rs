@@ -248,8 +248,9 @@ fn profiles_in(dir: &Path, site: bool) -> Result<Vec<NamedProfile>, ConfigError>
     Ok(out)
 }
 
-/// Reads every layer for a jail in `project`.
-pub fn load(dirs: &Dirs, project: &Path) -> Result<Catalogue, ConfigError> {
+/// Reads every layer for a jail in `project` (`None`: no project layer,
+/// e.g. `jail profiles` run where no project can be).
+pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigError> {
     let mut cat = Catalogue::builtin()?;
     if let Some(site_dir) = &dirs.site {
         let file = site_dir.join("jail.toml");
@@ -288,16 +289,18 @@ pub fn load(dirs: &Dirs, project: &Path) -> Result<Catalogue, ConfigError> {
     }
     cat.profiles
         .extend(profiles_in(&dirs.user.join("profiles"), false)?);
-    let file = project.join(PROJECT_FILE);
-    if let Some(bytes) = read(&file)? {
-        // Parse and hash the same bytes: what was trusted is what applies.
-        let profile = parse_kind(&bytes, &file, FileKind::Layer)?;
-        let trusted = trust::lookup(&dirs.trust_store(), project, &trust::sha256_hex(&bytes));
-        cat.project = Some(FileLayer {
-            file,
-            profile,
-            trusted,
-        });
+    if let Some(project) = project {
+        let file = project.join(PROJECT_FILE);
+        if let Some(bytes) = read(&file)? {
+            // Parse and hash the same bytes: what was trusted is what applies.
+            let profile = parse_kind(&bytes, &file, FileKind::Layer)?;
+            let hash = trust::sha256_hex(&bytes);
+            cat.project = Some(FileLayer {
+                trusted: trust::lookup(&dirs.trust_store(), project, &hash),
+                file,
+                profile,
+            });
+        }
     }
     cat.jail_dirs = vec![dirs.user.clone(), dirs.state.clone()];
     Ok(cat)
@@ -422,14 +425,14 @@ mod tests {
             user: user.clone(),
             state,
         };
-        let cat = load(&d, &project).unwrap();
+        let cat = load(&d, Some(&project)).unwrap();
         assert!(cat.user.is_some());
         assert!(matches!(cat.get("mine").unwrap().source, Source::User(_)));
         assert!(!cat.project.as_ref().unwrap().trusted);
         trust_project(&d, &project).unwrap();
-        assert!(load(&d, &project).unwrap().project.unwrap().trusted);
+        assert!(load(&d, Some(&project)).unwrap().project.unwrap().trusted);
         fs::write(project.join(".jail.toml"), "[env]\npass = [\"Y\"]\n").unwrap();
-        assert!(!load(&d, &project).unwrap().project.unwrap().trusted);
+        assert!(!load(&d, Some(&project)).unwrap().project.unwrap().trusted);
         assert_eq!(cat.jail_dirs, vec![user, d.state.clone()]);
         fs::remove_dir_all(&base).unwrap();
     }

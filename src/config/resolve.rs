@@ -451,7 +451,8 @@ fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)>
             w.push(("network.ports".into(), format!("port {}", p.value)));
         }
     }
-    if after.dns_upstream != before.dns_upstream {
+    let dns = |a: &Acc| a.dns_upstream.as_ref().map(|d| d.value.clone());
+    if dns(after) != dns(before) {
         w.push(("network.dns_upstream".into(), "another DNS server".into()));
     }
     for p in &after.pass {
