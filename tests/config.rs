@@ -88,6 +88,8 @@ const BAD_FILES: &[(&str, &str, (usize, usize))] = &[
     ),
     // a wrong type
     ("type", "[network]\nmode = 3\n", (2, 8)),
+    // a value the schema cannot check: an unknown domain preset
+    ("preset", "[network]\nallow = [\"@nope\"]\n", (2, 10)),
 ];
 
 #[test]

@@ -173,7 +173,7 @@ mod tests {
     fn every_starter_parses_and_uses_presets() {
         for e in ECOSYSTEMS {
             let text = render(&[e]);
-            let p = parse_kind(text.as_bytes(), Path::new(".jail.toml"), FileKind::Layer)
+            let p = parse_kind(text.as_bytes(), Path::new(".jail.toml"), FileKind::Project)
                 .unwrap_or_else(|err| panic!("{}: {err}\n{text}", e.name));
             let allow = p.network.allow.unwrap();
             assert!(allow.contains(&e.presets[0].to_string()), "{}", e.name);
@@ -186,6 +186,6 @@ mod tests {
         }
         let none = render(&[]);
         assert!(none.contains("no known ecosystem"));
-        parse_kind(none.as_bytes(), Path::new("f"), FileKind::Layer).unwrap();
+        parse_kind(none.as_bytes(), Path::new("f"), FileKind::Project).unwrap();
     }
 }

@@ -8,7 +8,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::profile::{self, line_col, Profile};
-use super::resolve::{Catalogue, FileLayer, NamedProfile, SiteLayer};
+use super::resolve::{
+    check_env_name, check_env_pattern, expand_domain, Catalogue, FileLayer, NamedProfile, SiteLayer,
+};
 use super::spec::Source;
 use super::{trust, ConfigError};
 
@@ -132,8 +134,10 @@ pub enum FileKind {
     Profile,
     /// The site's jail.toml: `[site]` allowed.
     Site,
-    /// The user's config.toml or the project's .jail.toml.
+    /// The user's config.toml.
     Layer,
+    /// The project's .jail.toml: paths may be relative to the project.
+    Project,
 }
 
 /// Reads a file; `None` when it does not exist.
@@ -187,7 +191,85 @@ pub fn parse_kind(bytes: &[u8], file: &Path, kind: FileKind) -> Result<Profile, 
             "`extends` is only allowed in profile files (profiles/NAME.toml)",
         ));
     }
+    validate(&p, kind).map_err(|(value, message)| {
+        let (line, col) = line_col(text, value_offset(text, &value));
+        ConfigError::Parse {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message,
+        }
+    })?;
     Ok(p)
+}
+
+/// Checks values the schema cannot (domain names, presets, variable names,
+/// path forms), so their errors carry a location too. Returns the
+/// offending value and the message.
+fn validate(p: &Profile, kind: FileKind) -> Result<(), (String, String)> {
+    let src = Source::Derived(String::new());
+    let fs = &p.filesystem;
+    for path in fs.ro.iter().chain(&fs.rw).chain(&fs.hide).chain(&fs.create) {
+        let ok = path.starts_with('/')
+            || path == "~"
+            || path.starts_with("~/")
+            || (kind == FileKind::Project && !path.is_empty() && !path.starts_with('~'));
+        if !ok {
+            let form = if kind == FileKind::Project {
+                "absolute, `~/...` or relative to the project"
+            } else {
+                "absolute or start with `~/`"
+            };
+            return Err((path.clone(), format!("path `{path}` must be {form}")));
+        }
+    }
+    for d in p.network.allow.iter().flatten().chain(&p.network.deny) {
+        if let Err(e) = expand_domain(d, &src) {
+            let msg = match e {
+                ConfigError::UnknownPreset { name, .. } => format!(
+                    "unknown domain preset `@{name}` (presets: {})",
+                    crate::config::presets::names()
+                ),
+                _ => format!(
+                    "`{d}` is not a domain name (e.g. `example.com`, `*.example.com`, `@github`)"
+                ),
+            };
+            return Err((d.clone(), msg));
+        }
+    }
+    for v in p.env.pass.iter().chain(p.env.set.keys()) {
+        if check_env_name(v).is_err() {
+            return Err((
+                v.clone(),
+                format!("`{v}` is not a valid environment variable name"),
+            ));
+        }
+    }
+    for v in &p.env.block {
+        if check_env_pattern(v).is_err() {
+            return Err((
+                v.clone(),
+                format!("`{v}` is not a variable name or `*` pattern"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Byte offset of a string value as written (quoted), else 0: the values
+/// checked after parsing carry no span of their own.
+fn value_offset(text: &str, value: &str) -> usize {
+    for q in ['"', '\'', ' ', '{'] {
+        let needle = if q == ' ' || q == '{' {
+            format!("{q}{value} =")
+        } else {
+            format!("{q}{value}{q}")
+        };
+        if let Some(i) = text.find(&needle) {
+            return i + usize::from(q == ' ' || q == '{');
+        }
+    }
+    0
 }
 
 /// Byte offset of the line that sets top-level `key` (for error locations
@@ -293,7 +375,7 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
         let file = project.join(PROJECT_FILE);
         if let Some(bytes) = read(&file)? {
             // Parse and hash the same bytes: what was trusted is what applies.
-            let profile = parse_kind(&bytes, &file, FileKind::Layer)?;
+            let profile = parse_kind(&bytes, &file, FileKind::Project)?;
             let hash = trust::sha256_hex(&bytes);
             cat.project = Some(FileLayer {
                 trusted: trust::lookup(&dirs.trust_store(), project, &hash),
@@ -316,7 +398,7 @@ pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<String, ConfigError>
             file.display()
         ))
     })?;
-    parse_kind(&bytes, &file, FileKind::Layer)?;
+    parse_kind(&bytes, &file, FileKind::Project)?;
     let hash = trust::sha256_hex(&bytes);
     trust::record(&dirs.trust_store(), project, &hash)?;
     Ok(hash)
@@ -391,11 +473,44 @@ mod tests {
         assert!(e.contains("[site]"), "{e}");
         assert!(parse_kind(t, Path::new("/etc/jail/jail.toml"), FileKind::Site).is_ok());
         let t = b"description = \"x\"\nextends = \"default\"\n";
-        let e = parse_kind(t, Path::new("/p/.jail.toml"), FileKind::Layer)
+        let e = parse_kind(t, Path::new("/p/.jail.toml"), FileKind::Project)
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("/p/.jail.toml:2:1: "), "{e}");
         assert!(parse_kind(t, Path::new("/u/profiles/x.toml"), FileKind::Profile).is_ok());
+    }
+
+    #[test]
+    fn bad_values_have_a_location() {
+        let cases: &[(&str, FileKind, (usize, usize))] = &[
+            (
+                "[network]\nallow = [\"a.com\", \"@nope\"]\n",
+                FileKind::Layer,
+                (2, 19),
+            ),
+            (
+                "[network]\ndeny = [\n  \"bad domain\",\n]\n",
+                FileKind::Layer,
+                (3, 3),
+            ),
+            ("[env]\npass = ['A-B']\n", FileKind::Layer, (2, 9)),
+            ("[env]\nset = { 1X = \"v\" }\n", FileKind::Layer, (2, 9)),
+            ("[env]\nblock = [\"A?\"]\n", FileKind::Layer, (2, 10)),
+            ("[filesystem]\nro = [\"data\"]\n", FileKind::Layer, (2, 7)),
+            (
+                "[filesystem]\nro = [\"~user/x\"]\n",
+                FileKind::Project,
+                (2, 7),
+            ),
+        ];
+        for (text, kind, (line, col)) in cases {
+            let e = parse_kind(text.as_bytes(), Path::new("f"), *kind)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("f:{line}:{col}: ")), "{text}: {e}");
+        }
+        let ok = b"[filesystem]\nro = [\"data\"]\n";
+        assert!(parse_kind(ok, Path::new("f"), FileKind::Project).is_ok());
     }
 
     #[test]

@@ -918,7 +918,10 @@ pub fn domain_covers(ceiling: &str, domain: &str) -> bool {
 
 /// Expands a preset (`@github`) or checks and normalizes one domain.
 /// Returns (domain, preset it came from).
-fn expand_domain(d: &str, src: &Source) -> Result<Vec<(String, Option<String>)>, ConfigError> {
+pub(crate) fn expand_domain(
+    d: &str,
+    src: &Source,
+) -> Result<Vec<(String, Option<String>)>, ConfigError> {
     if let Some(name) = d.strip_prefix('@') {
         let list = presets::get(name).ok_or_else(|| ConfigError::UnknownPreset {
             name: name.to_string(),
@@ -996,7 +999,7 @@ pub fn project_dir(facts: &HostFacts) -> Result<(Sourced<PathBuf>, PathBuf), Con
     Ok((Sourced::new(dir, source), facts.cwd.clone()))
 }
 
-fn check_env_name(name: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_env_name(name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -1008,7 +1011,7 @@ fn check_env_name(name: &str) -> Result<(), ConfigError> {
 }
 
 /// A variable name, or a pattern with `*` wildcards.
-fn check_env_pattern(p: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_env_pattern(p: &str) -> Result<(), ConfigError> {
     let ok = !p.is_empty()
         && p.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*');
@@ -1300,7 +1303,7 @@ mod tests {
         if let Some((t, trusted)) = project {
             c.project = Some(FileLayer {
                 file: PROJ.into(),
-                profile: parse(t, PROJ, FileKind::Layer),
+                profile: parse(t, PROJ, FileKind::Project),
                 trusted,
             });
         }
@@ -1607,8 +1610,12 @@ mod tests {
         let mut r = req(&["true"]);
         r.env = vec!["ANTHROPIC_BASE_URL".into()];
         refused(run(&c, &r), "env.block");
-        let c = cat(Some("[env]\nblock = [\"bad-name\"]\n"), None, None);
-        assert!(run(&c, &req(&["true"])).is_err());
+        let bad = parse_kind(
+            b"[env]\nblock = [\"bad-name\"]\n",
+            Path::new(SITE),
+            FileKind::Site,
+        );
+        assert!(bad.is_err());
     }
 
     #[test]
@@ -1820,7 +1827,15 @@ mod tests {
         let spec = run(&c, &req(&["true"])).unwrap();
         assert!(paths(&spec.filesystem.ro).contains(&"/home/u/proj/src".to_string()));
         // the user's files need absolute or ~ paths
-        let c = cat(None, Some("[filesystem]\nro = [\"data\"]\n"), None);
+        // (the loader reports this with a location; resolve checks again)
+        let mut c = cat(None, None, None);
+        let mut p = Profile::default();
+        p.filesystem.ro = vec!["data".into()];
+        c.user = Some(FileLayer {
+            file: "/u/c.toml".into(),
+            profile: p,
+            trusted: true,
+        });
         assert!(matches!(
             run(&c, &req(&["true"])),
             Err(ConfigError::RelativePath { .. })
