@@ -36,6 +36,15 @@ impl Dirs {
 
 /// Works out the directories from the environment (`env` reads a variable).
 pub fn dirs(home: &Path, env: impl Fn(&str) -> Option<OsString>) -> Result<Dirs, ConfigError> {
+    dirs_with(home, env, Path::new(DEFAULT_SITE_DIR))
+}
+
+/// `dirs` with the default site directory as a parameter (for tests).
+fn dirs_with(
+    home: &Path,
+    env: impl Fn(&str) -> Option<OsString>,
+    default_site: &Path,
+) -> Result<Dirs, ConfigError> {
     let xdg = |var: &str, fallback: &str| {
         env(var)
             .map(PathBuf::from)
@@ -58,11 +67,22 @@ pub fn dirs(home: &Path, env: impl Fn(&str) -> Option<OsString>) -> Result<Dirs,
                     message: "JAIL_SITE_DIR is not a directory".into(),
                 });
             }
-            Some(check_site_dir(&d)?)
+            let real = check_site_dir(&d)?;
+            // Any root-owned directory would do, e.g. an empty one: so
+            // where an administrator installed a site policy, the variable
+            // must not swap it for another.
+            if default_site.is_dir() && fs::canonicalize(default_site).ok() != Some(real.clone()) {
+                return Err(ConfigError::UnsafeSite {
+                    dir: d,
+                    message: format!(
+                        "JAIL_SITE_DIR cannot replace the site policy installed in {}",
+                        default_site.display()
+                    ),
+                });
+            }
+            Some(real)
         }
-        None if Path::new(DEFAULT_SITE_DIR).is_dir() => {
-            Some(check_site_dir(Path::new(DEFAULT_SITE_DIR))?)
-        }
+        None if default_site.is_dir() => Some(check_site_dir(default_site)?),
         None => None,
     };
     Ok(Dirs {
@@ -440,6 +460,41 @@ mod tests {
         assert!(e.to_string().contains("absolute"), "{e}");
         let e = dirs(Path::new("/h"), env(&[("JAIL_SITE_DIR", "/nonexistent/x")])).unwrap_err();
         assert!(e.to_string().contains("not a directory"), "{e}");
+    }
+
+    #[test]
+    fn jail_site_dir_cannot_replace_an_installed_site_policy() {
+        // "/" stands for an installed /etc/jail (a root-owned directory),
+        // /usr for the directory JAIL_SITE_DIR names instead.
+        if !fs::metadata("/usr").is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0) {
+            eprintln!("skipped: /usr is not a root-owned, non-writable directory here");
+            return;
+        }
+        let e = dirs_with(
+            Path::new("/h"),
+            env(&[("JAIL_SITE_DIR", "/usr")]),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("cannot replace the site policy installed in /"),
+            "{e}"
+        );
+        let d = dirs_with(
+            Path::new("/h"),
+            env(&[("JAIL_SITE_DIR", "/usr")]),
+            Path::new("/nonexistent-site"),
+        )
+        .unwrap();
+        assert_eq!(d.site, Some(fs::canonicalize("/usr").unwrap()));
+        let d = dirs_with(
+            Path::new("/h"),
+            env(&[("JAIL_SITE_DIR", "/")]),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(d.site, Some(PathBuf::from("/")));
     }
 
     #[test]
