@@ -462,7 +462,7 @@ fn a_user_profile_shadows_a_builtin_one() {
     let file = sb.home.join(".config/jail/profiles/claude.toml");
     sb.write(
         &file,
-        "description = \"my claude\"\nextends = \"default\"\n[env]\nset = { MINE = \"yes\" }\n",
+        "description = \"my claude\"\nextends = \"claude\"\n[env]\nset = { MINE = \"yes\" }\n",
     );
     let o = sb.jail(&["profiles"]);
     assert_code(&o, 0);
@@ -485,7 +485,13 @@ fn a_user_profile_shadows_a_builtin_one() {
         .env("PATH", &path)
         .output()
         .unwrap();
-    assert!(stdout(&o).contains("MINE=yes"), "{}", stdout(&o));
+    let out = stdout(&o);
+    // it builds on the builtin claude (extends its own name)
+    assert!(
+        out.contains("MINE=yes") && out.contains("api.anthropic.com"),
+        "{out}"
+    );
+    assert_code(&sb.jail(&["claude"]), 127);
 }
 
 #[test]

@@ -108,20 +108,26 @@ impl Catalogue {
         self.profiles.iter().rev().find(|p| p.name == name)
     }
 
-    /// The `extends` chain of `name`, root first. A user profile may not
-    /// replace a site profile of the same name (it would drop the admin's
-    /// choices): it must use another name and `extends`.
+    /// The `extends` chain of `name`, root first. A profile that extends
+    /// its own name builds on the definition from an earlier layer (your
+    /// `claude` with `extends = "claude"` adds to the builtin one). A user
+    /// profile may not replace a site profile of the same name (it would
+    /// drop the admin's choices): it must use another name and `extends`.
     fn chain(&self, name: &str) -> Result<Vec<&NamedProfile>, ConfigError> {
         let mut chain = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut next = Some(name.to_string());
-        while let Some(n) = next {
-            if !seen.insert(n.clone()) {
+        // (name, search only below this index)
+        let mut next = Some((name.to_string(), self.profiles.len()));
+        while let Some((n, below)) = next {
+            let (i, p) = self.profiles[..below]
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, p)| p.name == n)
+                .ok_or_else(|| ConfigError::UnknownProfile(n.clone()))?;
+            if !seen.insert(i) {
                 return Err(ConfigError::ExtendsCycle(name.to_string()));
             }
-            let p = self
-                .get(&n)
-                .ok_or_else(|| ConfigError::UnknownProfile(n.clone()))?;
             if !matches!(p.source, Source::Site(_)) {
                 if let Some(site) = self
                     .profiles
@@ -139,7 +145,10 @@ impl Catalogue {
                     });
                 }
             }
-            next = p.profile.extends.clone();
+            next = p.profile.extends.clone().map(|e| {
+                let below = if e == p.name { i } else { self.profiles.len() };
+                (e, below)
+            });
             chain.push(p);
         }
         chain.reverse();
@@ -1616,6 +1625,37 @@ mod tests {
             FileKind::Site,
         );
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_profile_extending_its_own_name_builds_on_the_earlier_layer() {
+        let mut c = cat(None, None, None);
+        c.profiles.push(NamedProfile {
+            name: "claude".into(),
+            profile: parse(
+                "extends = \"claude\"\n[network]\nallow = [\"@github\"]\n",
+                "/u/profiles/claude.toml",
+                FileKind::Profile,
+            ),
+            source: Source::User("/u/profiles/claude.toml".into()),
+        });
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        let a = allow(&spec);
+        assert!(a.contains(&"api.anthropic.com".into()) && a.contains(&"github.com".into()));
+        // a real cycle is still an error
+        let mut r = req(&["true"]);
+        for (n, e) in [("a", "b"), ("b", "a")] {
+            c.profiles.push(NamedProfile {
+                name: n.into(),
+                profile: Profile {
+                    extends: Some(e.into()),
+                    ..Profile::default()
+                },
+                source: Source::User(format!("/u/{n}").into()),
+            });
+        }
+        r.profile = Some("a".into());
+        assert!(matches!(run(&c, &r), Err(ConfigError::ExtendsCycle(_))));
     }
 
     #[test]
