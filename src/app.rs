@@ -241,6 +241,8 @@ fn init(force: bool) -> Result<i32, AppError> {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     let found = config::init::detect(&names);
+    // Before writing: a file jail could not trust is not written at all.
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
     let text = config::init::render(&found);
     // Replace, never write through: a symlink planted at .jail.toml must
     // not make jail write elsewhere.
@@ -252,18 +254,17 @@ fn init(force: bool) -> Result<i32, AppError> {
         .map_err(|e| AppError::Create(file.clone(), e))?;
     std::io::Write::write_all(&mut f, text.as_bytes())
         .map_err(|e| AppError::Create(file.clone(), e))?;
-    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
     load::trust_project(&dirs, &project.value)?;
     let eco: Vec<&str> = found.iter().map(|e| e.name).collect();
-    println!(
-        "wrote and trusted {} ({})",
+    out(&format!(
+        "wrote and trusted {} ({})\n",
         file.display(),
         if eco.is_empty() {
             "no known ecosystem".to_string()
         } else {
             eco.join(", ")
         }
-    );
+    ));
     Ok(0)
 }
 
@@ -272,11 +273,18 @@ fn trust() -> Result<i32, AppError> {
     let facts = host::facts()?;
     let (project, _) = config::resolve::project_dir(&facts)?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
-    let hash = load::trust_project(&dirs, &project.value)?;
-    println!(
-        "trusted {} (sha256 {}); an edit needs `jail trust` again",
+    let (hash, widen) = load::trust_project(&dirs, &project.value)?;
+    let mut text = format!(
+        "trusted {} (sha256 {}); an edit needs `jail trust` again\n",
         project.value.join(load::PROJECT_FILE).display(),
-        &hash[..16]
+        hash.get(..16).unwrap_or(&hash)
     );
+    if !widen.is_empty() {
+        text.push_str("it may widen:\n");
+        for w in widen {
+            text.push_str(&format!("  {w}\n"));
+        }
+    }
+    out(&text);
     Ok(0)
 }

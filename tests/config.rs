@@ -311,7 +311,14 @@ fn untrusted_project_widening_needs_jail_trust() {
             && err.contains("jail trust"),
         "{err}"
     );
-    assert_code(&sb.jail(&["trust"]), 0);
+    let o = sb.jail(&["trust"]);
+    assert_code(&o, 0);
+    // it says what the consent covers
+    assert!(
+        stdout(&o).contains("env.pass: DEMO_TOKEN"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(&sb);
     assert_code(&o, 0);
     assert_eq!(stdout(&o).trim(), "token=t0k3n");

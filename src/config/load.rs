@@ -409,8 +409,8 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
 }
 
 /// `jail trust`: records consent to the project's .jail.toml as it is now
-/// (it must parse). Returns the file's hash.
-pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<String, ConfigError> {
+/// (it must parse). Returns the file's hash and what it may widen.
+pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<(String, Vec<String>), ConfigError> {
     let file = project.join(PROJECT_FILE);
     let bytes = read(&file)?.ok_or_else(|| {
         ConfigError::Init(format!(
@@ -418,10 +418,10 @@ pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<String, ConfigError>
             file.display()
         ))
     })?;
-    parse_kind(&bytes, &file, FileKind::Project)?;
+    let profile = parse_kind(&bytes, &file, FileKind::Project)?;
     let hash = trust::sha256_hex(&bytes);
     trust::record(&dirs.trust_store(), project, &hash)?;
-    Ok(hash)
+    Ok((hash, trust::may_widen(&profile)))
 }
 
 #[cfg(test)]

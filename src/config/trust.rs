@@ -10,7 +10,68 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::profile::{HomeMode, NetMode, Profile, SlurmEnabled};
 use super::ConfigError;
+
+/// What a project file asks for that may widen a profile, as
+/// `key: values` lines: shown by `jail trust` so the consent is informed.
+/// (Whether it widens depends on the profile; `resolve` decides per run.)
+pub fn may_widen(p: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut put = |key: &str, vals: Vec<String>| {
+        if !vals.is_empty() {
+            out.push(format!("{key}: {}", vals.join(", ")));
+        }
+    };
+    let fs = &p.filesystem;
+    put(
+        "filesystem.home",
+        fs.home
+            .filter(|h| *h != HomeMode::Tmpfs)
+            .map(|h| format!("{h:?}").to_lowercase())
+            .into_iter()
+            .collect(),
+    );
+    put("filesystem.ro", fs.ro.clone());
+    put(
+        "filesystem.rw",
+        fs.rw.iter().chain(&fs.create).cloned().collect(),
+    );
+    put(
+        "network.mode",
+        p.network
+            .mode
+            .filter(|m| *m != NetMode::None)
+            .map(|m| format!("{m:?}").to_lowercase())
+            .into_iter()
+            .collect(),
+    );
+    put("network.allow", p.network.allow.clone().unwrap_or_default());
+    put(
+        "network.ports",
+        p.network
+            .ports
+            .iter()
+            .flatten()
+            .map(|x| x.to_string())
+            .collect(),
+    );
+    put(
+        "network.dns_upstream",
+        p.network.dns_upstream.clone().into_iter().collect(),
+    );
+    put("env.pass", p.env.pass.clone());
+    put(
+        "slurm.enabled",
+        p.slurm
+            .enabled
+            .filter(|e| *e != SlurmEnabled::Bool(false))
+            .map(|_| "on".to_string())
+            .into_iter()
+            .collect(),
+    );
+    out
+}
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -88,6 +149,20 @@ pub fn record(store: &Path, project: &Path, file_hash: &str) -> Result<PathBuf, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn may_widen_lists_only_widening_keys() {
+        let p = crate::config::profile::parse(
+            "[filesystem]\nhide = [\"x\"]\nrw = [\"/s\"]\n[network]\nmode = \"none\"\n\
+             allow = [\"@pypi\"]\n[env]\npass = [\"A\"]\nset = { B = \"1\" }\n",
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(
+            may_widen(&p),
+            ["filesystem.rw: /s", "network.allow: @pypi", "env.pass: A"]
+        );
+    }
 
     #[test]
     fn sha256_of_known_input() {
