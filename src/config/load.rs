@@ -265,6 +265,15 @@ fn validate(p: &Profile, kind: FileKind) -> Result<(), (String, String)> {
             ));
         }
     }
+    for r in p
+        .site
+        .iter()
+        .flat_map(|s| s.get_ref().project_roots.iter().flatten())
+    {
+        if !r.starts_with('/') {
+            return Err((r.clone(), format!("project root `{r}` must be absolute")));
+        }
+    }
     for v in &p.env.block {
         if check_env_pattern(v).is_err() {
             return Err((
@@ -370,11 +379,16 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
                     .map(|r| fs::canonicalize(r).unwrap_or_else(|_| PathBuf::from(r)))
                     .collect()
             });
+            let passwd_home = nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir);
             cat.site = Some(SiteLayer {
                 file,
                 profile,
                 site,
                 project_roots,
+                other_homes: passwd_home.into_iter().collect(),
             });
         }
         cat.profiles
@@ -556,6 +570,11 @@ mod tests {
                 "[filesystem]\nro = [\"~user/x\"]\n",
                 FileKind::Project,
                 (2, 7),
+            ),
+            (
+                "[site]\nproject_roots = [\"~/p\"]\n",
+                FileKind::Site,
+                (2, 18),
             ),
         ];
         for (text, kind, (line, col)) in cases {

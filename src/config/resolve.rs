@@ -62,6 +62,10 @@ pub struct SiteLayer {
     pub site: SiteSection,
     /// `[site] project_roots`, resolved by the loader (symlinks followed).
     pub project_roots: Option<Vec<PathBuf>>,
+    /// Other homes `~` in the site file also means for hidden and read-only
+    /// paths: the passwd home when $HOME points elsewhere, so setting HOME
+    /// cannot move a site-hidden path out of the way.
+    pub other_homes: Vec<PathBuf>,
 }
 
 /// The user's config.toml or the project's .jail.toml.
@@ -647,15 +651,27 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
         message,
     };
     let path = |s: &str| layer_path(s, ctx, &ssrc);
+    // Floors (hide, ro) hold for `~` under every home the user has.
+    let floor_paths = |list: &[String]| -> Result<Vec<PathBuf>, ConfigError> {
+        let mut out = Vec::new();
+        for s in list {
+            out.push(path(s)?);
+            if s.starts_with('~') {
+                for h in site.other_homes.iter().filter(|h| h.as_path() != ctx.home) {
+                    let other = Ctx {
+                        home: h,
+                        project: ctx.project,
+                    };
+                    out.push(layer_path(s, &other, &ssrc)?);
+                }
+            }
+        }
+        Ok(out)
+    };
     let under_any = |p: &Path, roots: &[PathBuf]| roots.iter().any(|r| p.starts_with(r));
 
     // Hidden paths: a floor, and nothing the user names below one shows.
-    let site_hide = sp
-        .filesystem
-        .hide
-        .iter()
-        .map(|s| path(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let site_hide = floor_paths(&sp.filesystem.hide)?;
     for v in acc.ro.iter().chain(&acc.rw) {
         if chosen_by_user(&v.source) && under_any(&v.value, &site_hide) {
             return Err(refuse(
@@ -674,12 +690,7 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
     }
 
     // Read-only paths never become read-write.
-    let site_ro = sp
-        .filesystem
-        .ro
-        .iter()
-        .map(|s| path(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let site_ro = floor_paths(&sp.filesystem.ro)?;
     let mut demoted = Vec::new();
     for v in &acc.rw {
         if under_any(&v.value, &site_ro) {
@@ -1300,6 +1311,7 @@ mod tests {
                 profile: p,
                 site,
                 project_roots,
+                other_homes: vec!["/home/real-u".into()],
             });
         }
         if let Some(t) = user {
@@ -1424,6 +1436,21 @@ mod tests {
             r.ro = vec![p.into()];
             refused(run(&c, &r), "filesystem.hide");
         }
+        // `~` means the passwd home too: HOME cannot move a floor away
+        let c = cat(
+            Some("[filesystem]\nhide = [\"~/lab\"]\nro = [\"~/ref\"]\n"),
+            None,
+            None,
+        );
+        let mut r = req(&["true"]);
+        r.ro = vec!["/home/real-u/lab".into()];
+        refused(run(&c, &r), "filesystem.hide");
+        let mut r = req(&["true"]);
+        r.rw = vec!["/home/real-u/ref".into()];
+        refused(run(&c, &r), "filesystem.ro");
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let h = paths(&spec.filesystem.hide);
+        assert!(h.contains(&"/home/u/lab".into()) && h.contains(&"/home/real-u/lab".into()));
         let c = cat(
             Some("[filesystem]\nhide = [\"/data/secret\"]\n"),
             Some("[filesystem]\nrw = [\"/data/secret\"]\n"),
