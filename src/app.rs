@@ -105,6 +105,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     let facts = host::facts()?;
     let catalogue = catalogue(&facts)?;
     let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
+    load::enforce_site_on_host(&spec, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
     if explain_only {
         out(&explain::render(&spec, removed));

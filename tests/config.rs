@@ -252,6 +252,16 @@ fn site_policy_reaches_the_jail() {
     // and the user cannot show it again
     let o = with_site(&sb, &site.dir, &["--ro", "secret.txt", "--", "true"]);
     assert_code(&o, 125);
+    // not even through a symlink
+    std::os::unix::fs::symlink(sb.project.join("secret.txt"), sb.root.join("link")).unwrap();
+    let link = sb.root.join("link");
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &["--ro", link.to_str().unwrap(), "--", "true"],
+    );
+    assert_code(&o, 125);
+    assert!(stderr(&o).contains("`filesystem.hide`"), "{}", stderr(&o));
     // without the site, the file is there (the test can fail)
     assert_code(&sb.jail(&["cat", "secret.txt"]), 0);
 }

@@ -8,10 +8,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::profile::{self, line_col, Profile};
+use super::resolve::chosen_by_user;
 use super::resolve::{
     check_env_name, check_env_pattern, expand_domain, Catalogue, FileLayer, NamedProfile, SiteLayer,
 };
-use super::spec::Source;
+use super::spec::{JailSpec, Source};
 use super::{trust, ConfigError};
 
 pub const DEFAULT_SITE_DIR: &str = "/etc/jail";
@@ -422,6 +423,70 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
     Ok(cat)
 }
 
+/// The site checks again on the host's real paths: `resolve` compares
+/// paths as written, so a symlink (`--rw ~/link` pointing into a site
+/// read-only tree) could otherwise get past it. Paths that do not exist
+/// are skipped (nothing to bind).
+pub fn enforce_site_on_host(spec: &JailSpec, cat: &Catalogue) -> Result<(), ConfigError> {
+    let Some(site) = &cat.site else { return Ok(()) };
+    let real = |p: &Path| fs::canonicalize(p).ok();
+    let from_site = |s: &Source| matches!(s, Source::Site(f) if *f == site.file);
+    let fsp = &spec.filesystem;
+    let site_ro: Vec<PathBuf> = fsp
+        .ro
+        .iter()
+        .filter(|r| from_site(&r.source))
+        .filter_map(|r| real(&r.value))
+        .collect();
+    let site_hide: Vec<PathBuf> = fsp
+        .hide
+        .iter()
+        .filter(|h| from_site(&h.source))
+        .filter_map(|h| real(&h.value))
+        .collect();
+    let project = real(&spec.project.value).unwrap_or_else(|| spec.project.value.clone());
+    let refuse = |key: &str, message: String| ConfigError::Refused {
+        file: site.file.clone(),
+        key: key.to_string(),
+        message,
+    };
+    for (v, rw) in fsp
+        .ro
+        .iter()
+        .map(|v| (v, false))
+        .chain(fsp.rw.iter().map(|v| (v, true)))
+    {
+        if !chosen_by_user(&v.source) {
+            continue;
+        }
+        let Some(r) = real(&v.value) else { continue };
+        let shown = |what: &str| {
+            format!(
+                "{} (from {}) leads to {}, {what}",
+                v.value.display(),
+                v.source,
+                r.display()
+            )
+        };
+        if site_hide.iter().any(|h| r.starts_with(h)) {
+            return Err(refuse("filesystem.hide", shown("which the site hides")));
+        }
+        if rw && site_ro.iter().any(|o| r.starts_with(o)) {
+            return Err(refuse(
+                "filesystem.ro",
+                shown("which is read-only by site policy"),
+            ));
+        }
+        if rw && site.site.rw_outside_project == Some(false) && !r.starts_with(&project) {
+            return Err(refuse(
+                "site.rw_outside_project",
+                shown("which is outside the project"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `jail trust`: records consent to the project's .jail.toml as it is now
 /// (it must parse). Returns the file's hash and what it may widen.
 pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<(String, Vec<String>), ConfigError> {
@@ -585,6 +650,74 @@ mod tests {
         }
         let ok = b"[filesystem]\nro = [\"data\"]\n";
         assert!(parse_kind(ok, Path::new("f"), FileKind::Project).is_ok());
+    }
+
+    #[test]
+    fn symlinks_do_not_get_past_the_site() {
+        use crate::config::resolve::{resolve, HostFacts, Request};
+        use crate::config::spec::UserInfo;
+        use std::os::unix::fs::symlink;
+        let base = std::env::temp_dir().join(format!("jail-site-ln-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (home, data) = (base.join("home"), base.join("data"));
+        fs::create_dir_all(home.join("proj")).unwrap();
+        fs::create_dir_all(data.join("secret")).unwrap();
+        fs::create_dir_all(data.join("ref")).unwrap();
+        symlink(data.join("secret"), home.join("s")).unwrap();
+        symlink(data.join("ref"), home.join("r")).unwrap();
+        let text = format!(
+            "[filesystem]\nhide = [\"{0}/secret\"]\nro = [\"{0}/ref\"]\n",
+            data.display()
+        );
+        let file = base.join("jail.toml");
+        let mut cat = Catalogue::builtin().unwrap();
+        cat.site = Some(SiteLayer {
+            profile: parse_kind(text.as_bytes(), &file, FileKind::Site).unwrap(),
+            file,
+            site: Default::default(),
+            project_roots: None,
+            other_homes: vec![],
+        });
+        let facts = HostFacts {
+            user: UserInfo {
+                uid: 1,
+                gid: 1,
+                name: "u".into(),
+                home: home.clone(),
+            },
+            cwd: home.join("proj"),
+            shell: "/bin/sh".into(),
+            git_root: None,
+            has_sbatch: false,
+        };
+        let check = |ro: &str, rw: &str| {
+            let req = Request {
+                command: vec!["true".into()],
+                ro: [ro]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string())
+                    .collect(),
+                rw: [rw]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string())
+                    .collect(),
+                ..Request::default()
+            };
+            let spec = resolve(&req, &facts, &cat).unwrap();
+            enforce_site_on_host(&spec, &cat)
+        };
+        assert!(check("", "").is_ok());
+        let e = check("~/s", "").unwrap_err().to_string();
+        assert!(e.contains("`filesystem.hide`"), "{e}");
+        let e = check("", "~/r").unwrap_err().to_string();
+        assert!(e.contains("`filesystem.ro`"), "{e}");
+        assert!(
+            check("~/r", "").is_ok(),
+            "read-only through the link is fine"
+        );
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

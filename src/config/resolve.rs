@@ -198,7 +198,7 @@ pub fn select_profile(req: &Request, cat: &Catalogue) -> Sourced<String> {
 /// Whether a value was chosen by the user (their files, the project file,
 /// the command line): such values are refused when they exceed the site
 /// policy; builtin and site values are clamped instead.
-fn chosen_by_user(s: &Source) -> bool {
+pub(crate) fn chosen_by_user(s: &Source) -> bool {
     matches!(s, Source::User(_) | Source::Project(_) | Source::Cli(_))
 }
 
