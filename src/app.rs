@@ -5,7 +5,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, JailOpts, Sub};
 use crate::config::spec::NetMode;
-use crate::config::{self, env, explain, ConfigError, JailSpec, Request};
+use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
 use crate::sandbox::{self, SandboxError};
 
@@ -22,6 +22,8 @@ pub enum AppError {
     Host(#[from] std::io::Error),
     #[error("`jail {0}` is not available yet in this version")]
     NotYet(&'static str),
+    #[error("cannot create {}: {}", .0.display(), .1)]
+    Create(std::path::PathBuf, std::io::Error),
 }
 
 pub fn main() -> i32 {
@@ -95,17 +97,18 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         None => (cli.command, cli.opts.dry_run),
         Some(Sub::Run { command }) => (command, cli.opts.dry_run),
         Some(Sub::Explain { command }) => (command, true),
-        Some(Sub::Profiles) => return Ok(profiles()?),
+        Some(Sub::Profiles) => return profiles(),
         Some(Sub::Doctor) => return Err(AppError::NotYet("doctor")),
-        Some(Sub::Init { .. }) => return Err(AppError::NotYet("init")),
-        Some(Sub::Trust) => return Err(AppError::NotYet("trust")),
+        Some(Sub::Init { force }) => return init(force),
+        Some(Sub::Trust) => return trust(),
     };
     let facts = host::facts()?;
-    let catalogue = config::Catalogue::builtin()?;
+    let catalogue = catalogue(&facts)?;
     let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
+    load::enforce_site_on_host(&spec, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
     if explain_only {
-        print!("{}", explain::render(&spec, removed));
+        out(&explain::render(&spec, removed));
         return Ok(0);
     }
     run(spec, env)
@@ -123,7 +126,44 @@ fn jail_environment(spec: &JailSpec) -> (Vec<(String, String)>, usize) {
     env::scrub(&host::environment(), &spec.env, &extra)
 }
 
+/// Writes to stdout; a closed pipe (`jail profiles | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Every configuration layer for this user and project.
+fn catalogue(facts: &config::HostFacts) -> Result<config::Catalogue, AppError> {
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    // Without a usable project (cwd is $HOME), load the other layers:
+    // `jail profiles` works anywhere, and a run reports the project error.
+    let project = config::resolve::project_dir(facts).ok().map(|(p, _)| p);
+    Ok(load::load(
+        &dirs,
+        project.as_ref().map(|p| p.value.as_path()),
+    )?)
+}
+
+/// Creates the profile's missing read-write state directories on the host
+/// (e.g. ~/.claude on a first run), so what the program writes there, such
+/// as a first login, persists. Mode 0700: they hold credentials.
+fn create_dirs(spec: &JailSpec) -> Result<(), AppError> {
+    use std::os::unix::fs::DirBuilderExt;
+    for d in &spec.filesystem.create {
+        if std::fs::symlink_metadata(&d.value).is_err() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&d.value)
+                .map_err(|e| AppError::Create(d.value.clone(), e))?;
+            tracing::info!("created {} ({})", d.value.display(), d.source);
+        }
+    }
+    Ok(())
+}
+
 fn run(mut spec: JailSpec, env: Vec<(String, String)>) -> Result<i32, AppError> {
+    create_dirs(&spec)?;
     if spec.network.mode.value == NetMode::Allowlist {
         // Never wider: until the network helper exists, allowlist is none.
         tracing::warn!(
@@ -140,15 +180,112 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>) -> Result<i32, AppError> 
     Ok(sandbox::run(&spec, &env)?)
 }
 
+/// `jail profiles`: every profile with its origin, the one each bare
+/// `jail` and `jail claude` would pick, and what shadows what.
 fn profiles() -> Result<i32, AppError> {
-    let cat = config::Catalogue::builtin()?;
-    for p in &cat.profiles {
-        println!(
-            "{:<12} {:<40} {}",
-            p.name,
-            p.profile.description.as_deref().unwrap_or(""),
-            p.source
-        );
+    let facts = host::facts()?;
+    let cat = catalogue(&facts)?;
+    let pick = |command: &[&str]| {
+        let req = Request {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            ..Request::default()
+        };
+        config::resolve::select_profile(&req, &cat).value
+    };
+    let (bare, claude) = (pick(&[]), pick(&["claude"]));
+    let allowed = cat.site.as_ref().and_then(|s| s.site.profiles.clone());
+    let mut text = format!("{:<14} {:<44} DESCRIPTION\n", "NAME", "ORIGIN");
+    for (i, p) in cat.profiles.iter().enumerate() {
+        let winner = !cat.profiles[i + 1..].iter().any(|q| q.name == p.name);
+        let mut marks = Vec::new();
+        if winner && p.name == bare {
+            marks.push("picked by a bare `jail`".to_string());
+        }
+        if winner && p.name == claude {
+            marks.push("picked by `jail claude`".to_string());
+        }
+        if !winner {
+            marks.push("shadowed by a later layer".to_string());
+        }
+        if allowed.as_ref().is_some_and(|a| !a.contains(&p.name)) {
+            marks.push("not allowed by the site".to_string());
+        }
+        let origin = match &p.source {
+            config::spec::Source::Builtin(_) => "builtin".to_string(),
+            s => s.to_string(),
+        };
+        let mut desc = p.profile.description.clone().unwrap_or_default();
+        if !marks.is_empty() {
+            desc = format!("{desc} [{}]", marks.join("; "));
+        }
+        text.push_str(&format!("{:<14} {:<44} {desc}\n", p.name, origin));
     }
+    out(&text);
+    Ok(0)
+}
+
+/// `jail init`: writes a starter .jail.toml for the project's ecosystem,
+/// never over an existing one without `--force`, and trusts it.
+fn init(force: bool) -> Result<i32, AppError> {
+    let facts = host::facts()?;
+    let (project, _) = config::resolve::project_dir(&facts)?;
+    let file = project.value.join(load::PROJECT_FILE);
+    if !force && std::fs::symlink_metadata(&file).is_ok() {
+        return Err(ConfigError::Init(format!(
+            "{} exists; `jail init --force` overwrites it",
+            file.display()
+        ))
+        .into());
+    }
+    let names: Vec<String> = std::fs::read_dir(&project.value)
+        .map_err(AppError::Host)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    let found = config::init::detect(&names);
+    // Before writing: a file jail could not trust is not written at all.
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    let text = config::init::render(&found);
+    // Replace, never write through: a symlink planted at .jail.toml must
+    // not make jail write elsewhere.
+    let _ = std::fs::remove_file(&file);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .map_err(|e| AppError::Create(file.clone(), e))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .map_err(|e| AppError::Create(file.clone(), e))?;
+    load::trust_project(&dirs, &project.value)?;
+    let eco: Vec<&str> = found.iter().map(|e| e.name).collect();
+    out(&format!(
+        "wrote and trusted {} ({})\n",
+        file.display(),
+        if eco.is_empty() {
+            "no known ecosystem".to_string()
+        } else {
+            eco.join(", ")
+        }
+    ));
+    Ok(0)
+}
+
+/// `jail trust`: consent to the project's .jail.toml as it is now.
+fn trust() -> Result<i32, AppError> {
+    let facts = host::facts()?;
+    let (project, _) = config::resolve::project_dir(&facts)?;
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    let (hash, widen) = load::trust_project(&dirs, &project.value)?;
+    let mut text = format!(
+        "trusted {} (sha256 {}); an edit needs `jail trust` again\n",
+        project.value.join(load::PROJECT_FILE).display(),
+        hash.get(..16).unwrap_or(&hash)
+    );
+    if !widen.is_empty() {
+        text.push_str("it may widen:\n");
+        for w in widen {
+            text.push_str(&format!("  {w}\n"));
+        }
+    }
+    out(&text);
     Ok(0)
 }

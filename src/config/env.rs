@@ -119,10 +119,11 @@ pub fn scrub(
     extra: &[(String, String)],
 ) -> (Vec<(String, String)>, usize) {
     let passed = |n: &str| policy.pass.iter().any(|p| p.value == n);
+    let extra_block = |n: &str| policy.block.iter().any(|b| glob(&b.value, n));
     let mut out = Vec::new();
     let mut removed = 0;
     for (k, v) in host {
-        if blocked(k) && !passed(k) {
+        if (blocked(k) && !passed(k)) || extra_block(k) {
             removed += 1;
         } else {
             out.push((k.clone(), v.clone()));
@@ -142,7 +143,7 @@ pub fn scrub(
 }
 
 /// A `*`-only glob, enough for variable names.
-fn glob(pattern: &str, name: &str) -> bool {
+pub fn glob(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == name;
@@ -205,6 +206,7 @@ mod tests {
         let policy = EnvPolicy {
             pass: vec![],
             set: vec![],
+            block: vec![],
         };
         let (out, removed) = scrub(&host, &policy, &[]);
         let names: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
@@ -233,7 +235,8 @@ mod tests {
         let src = Source::Builtin("t".into());
         let policy = EnvPolicy {
             pass: vec![Sourced::new("ANTHROPIC_API_KEY".into(), src.clone())],
-            set: vec![("X".into(), Sourced::new("2".into(), src))],
+            set: vec![("X".into(), Sourced::new("2".into(), src.clone()))],
+            block: vec![],
         };
         let (out, removed) = scrub(&host, &policy, &[("JAIL".into(), "1".into())]);
         assert_eq!(removed, 1);
@@ -241,5 +244,22 @@ mod tests {
         assert!(out.contains(&("X".into(), "2".into())));
         assert!(out.contains(&("JAIL".into(), "1".into())));
         assert!(!out.iter().any(|(k, _)| k == "OPENAI_API_KEY"));
+    }
+
+    #[test]
+    fn block_beats_pass_and_catches_unlisted_names() {
+        let host = env(&[("LAB_SECRET_ID", "1"), ("PROXY_URL", "p"), ("HOME", "/h")]);
+        let src = Source::Builtin("t".into());
+        let policy = EnvPolicy {
+            pass: vec![Sourced::new("PROXY_URL".into(), src.clone())],
+            set: vec![],
+            block: vec![
+                Sourced::new("PROXY_*".into(), src.clone()),
+                Sourced::new("LAB_*".into(), src),
+            ],
+        };
+        let (out, removed) = scrub(&host, &policy, &[]);
+        assert_eq!(out, env(&[("HOME", "/h")]));
+        assert_eq!(removed, 2);
     }
 }

@@ -27,7 +27,10 @@ fn list<T: std::fmt::Display>(o: &mut String, key: &str, v: &[Sourced<T>]) -> st
     }
     writeln!(o, "  {key}:")?;
     for s in v {
-        writeln!(o, "    {:<40} # {}", s.value.to_string(), s.source)?;
+        match &s.via {
+            Some(via) => writeln!(o, "    {:<40} # {} ({via})", s.value.to_string(), s.source)?,
+            None => writeln!(o, "    {:<40} # {}", s.value.to_string(), s.source)?,
+        }
     }
     Ok(())
 }
@@ -81,6 +84,7 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
     list(o, "ro", &paths(&spec.filesystem.ro))?;
     list(o, "rw", &paths(&spec.filesystem.rw))?;
     list(o, "hide (ENOENT)", &paths(&spec.filesystem.hide))?;
+    list(o, "create", &paths(&spec.filesystem.create))?;
     writeln!(o, "[network]")?;
     line(o, "mode", &spec.network.mode)?;
     list(o, "allow", &spec.network.allow)?;
@@ -101,6 +105,7 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
         "scrub"
     )?;
     list(o, "pass", &spec.env.pass)?;
+    list(o, "block", &spec.env.block)?;
     if spec.env.set.is_empty() {
         writeln!(o, "  {:<14} (none)", "set")?;
     } else {
@@ -113,6 +118,12 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
     line(o, "gpu", &spec.gpu)?;
     writeln!(o, "[slurm]")?;
     line(o, "enabled", &spec.slurm)?;
+    if !spec.notes.is_empty() {
+        writeln!(o, "[layers]")?;
+        for n in &spec.notes {
+            writeln!(o, "  {n}")?;
+        }
+    }
     Ok(())
 }
 

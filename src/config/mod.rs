@@ -3,9 +3,13 @@
 
 pub mod env;
 pub mod explain;
+pub mod init;
+pub mod load;
+pub mod presets;
 pub mod profile;
 pub mod resolve;
 pub mod spec;
+pub mod trust;
 
 use std::path::PathBuf;
 
@@ -36,4 +40,46 @@ pub enum ConfigError {
         .0.display()
     )]
     BadProject(PathBuf),
+    #[error("`{domain}` in {origin} is not a domain name (e.g. `example.com`, `*.example.com`, `@github`)")]
+    BadDomain { domain: String, origin: String },
+    #[error(
+        "unknown domain preset `@{name}` in {origin} (presets: {})",
+        crate::config::presets::names()
+    )]
+    UnknownPreset { name: String, origin: String },
+    /// A later layer tried to widen what the site enforces.
+    #[error("{}: `{key}`: {message} (enforced by the site)", file.display())]
+    Refused {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+    /// The project's .jail.toml widens the policy without the user's consent.
+    #[error(
+        "{}: `{key}` would widen the policy ({what}) and this file is not trusted; \
+         review it, then run `jail trust` in the project",
+        file.display()
+    )]
+    Untrusted {
+        file: PathBuf,
+        key: String,
+        what: String,
+    },
+    /// A key that is valid TOML but not allowed in this kind of file.
+    #[error("{}:{line}:{col}: {message}", file.display())]
+    Misplaced {
+        file: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("site directory {}: {message}", dir.display())]
+    UnsafeSite { dir: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Init(String),
 }

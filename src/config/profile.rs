@@ -21,6 +21,27 @@ pub struct Profile {
     pub env: EnvSection,
     #[serde(default)]
     pub slurm: SlurmSection,
+    /// Site-only keys: allowed in the site's jail.toml and nowhere else
+    /// (spanned so a misplaced `[site]` is reported at its line).
+    pub site: Option<toml::Spanned<SiteSection>>,
+}
+
+/// `[site]` in the site's jail.toml: what later layers may do at all.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSection {
+    /// Profiles that may be used (absent: all).
+    pub profiles: Option<Vec<String>>,
+    /// Whether user, project and command-line layers may make paths outside
+    /// the project read-write (default: yes).
+    pub rw_outside_project: Option<bool>,
+    /// Project directories must lie at or below one of these (absent: any).
+    pub project_roots: Option<Vec<String>>,
+    /// Whether `--gpu` may be used (default: yes).
+    pub gpu: Option<bool>,
+    /// Whether `jail trust` may let a project's .jail.toml widen the policy
+    /// (default: yes; `false`: project files may only narrow).
+    pub trust_projects: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,18 +87,21 @@ pub struct FsSection {
     pub rw: Vec<String>,
     #[serde(default)]
     pub hide: Vec<String>,
+    /// Read-write directories created on the host before launch when
+    /// missing (an agent's state dir), so a first login persists.
+    #[serde(default)]
+    pub create: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetSection {
     pub mode: Option<NetMode>,
-    #[serde(default)]
-    pub allow: Vec<String>,
+    /// Optional so a site file can tell "no ceiling" from "allow nothing".
+    pub allow: Option<Vec<String>>,
     #[serde(default)]
     pub deny: Vec<String>,
-    #[serde(default)]
-    pub ports: Vec<u16>,
+    pub ports: Option<Vec<u16>>,
     pub dns_upstream: Option<String>,
 }
 
@@ -88,6 +112,9 @@ pub struct EnvSection {
     pub pass: Vec<String>,
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Names or `*` patterns removed from the environment even if passed.
+    #[serde(default)]
+    pub block: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -110,7 +137,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Profile, ConfigError> {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let col = before
@@ -124,6 +151,17 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 pub const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../../profiles/default.toml")),
     ("shell", include_str!("../../profiles/shell.toml")),
+    ("claude", include_str!("../../profiles/claude.toml")),
+    ("codex", include_str!("../../profiles/codex.toml")),
+    ("gemini", include_str!("../../profiles/gemini.toml")),
+    ("aider", include_str!("../../profiles/aider.toml")),
+    ("opencode", include_str!("../../profiles/opencode.toml")),
+    ("goose", include_str!("../../profiles/goose.toml")),
+    ("pi", include_str!("../../profiles/pi.toml")),
+    (
+        "cursor-agent",
+        include_str!("../../profiles/cursor-agent.toml"),
+    ),
 ];
 
 pub fn builtin_path(name: &str) -> PathBuf {

@@ -1,10 +1,20 @@
-//! Layering: profiles (following `extends`) and the command line are merged
-//! into one `JailSpec`. Pure: host facts come in as data.
+//! Layering: profiles (following `extends`), the user's config, the
+//! project's .jail.toml and the command line are merged into one
+//! `JailSpec`, then the site's enforced policy is applied. Pure: files are
+//! read by `load`, host facts come in as data.
+//!
+//! Who may do what:
+//! - builtin and site profiles are clamped to the site policy silently
+//!   (explain says so): the user did not ask for more;
+//! - the user's files, the project file and the command line are refused
+//!   (exit 125, naming the site file and key) when they exceed it;
+//! - the project file may narrow anything; what it widens needs `jail trust`.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
-use super::profile::{self, NetMode, Profile, SlurmEnabled};
+use super::presets;
+use super::profile::{self, HomeMode, NetMode, Profile, SiteSection, SlurmEnabled};
 use super::spec::*;
 use super::ConfigError;
 
@@ -44,10 +54,41 @@ pub struct NamedProfile {
     pub source: Source,
 }
 
-/// Every profile known, in layer order (later entries of one name win).
+/// The site's jail.toml: bounds for every layer after it.
+#[derive(Debug, Clone)]
+pub struct SiteLayer {
+    pub file: PathBuf,
+    pub profile: Profile,
+    pub site: SiteSection,
+    /// `[site] project_roots`, resolved by the loader (symlinks followed).
+    pub project_roots: Option<Vec<PathBuf>>,
+    /// Other homes `~` in the site file also means for hidden and read-only
+    /// paths: the passwd home when $HOME points elsewhere, so setting HOME
+    /// cannot move a site-hidden path out of the way.
+    pub other_homes: Vec<PathBuf>,
+}
+
+/// The user's config.toml or the project's .jail.toml.
+#[derive(Debug, Clone)]
+pub struct FileLayer {
+    pub file: PathBuf,
+    pub profile: Profile,
+    /// For the project file: whether `jail trust` recorded this content.
+    pub trusted: bool,
+}
+
+/// Every configuration input: profiles in layer order (later entries of
+/// one name win) and the non-profile layers.
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     pub profiles: Vec<NamedProfile>,
+    pub site: Option<SiteLayer>,
+    pub user: Option<FileLayer>,
+    pub project: Option<FileLayer>,
+    /// Directories that stay hidden whatever the layers say: jail's own
+    /// user config and state (a jailed program could otherwise widen the
+    /// next run).
+    pub jail_dirs: Vec<PathBuf>,
 }
 
 impl Catalogue {
@@ -61,30 +102,69 @@ impl Catalogue {
                 source: Source::Builtin(name.to_string()),
             });
         }
-        Ok(Catalogue { profiles })
+        Ok(Catalogue {
+            profiles,
+            ..Catalogue::default()
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&NamedProfile> {
         self.profiles.iter().rev().find(|p| p.name == name)
     }
 
-    /// The `extends` chain of `name`, root first.
+    /// The `extends` chain of `name`, root first. A profile that extends
+    /// its own name builds on the definition from an earlier layer (your
+    /// `claude` with `extends = "claude"` adds to the builtin one). A user
+    /// profile may not replace a site profile of the same name (it would
+    /// drop the admin's choices): it must use another name and `extends`.
     fn chain(&self, name: &str) -> Result<Vec<&NamedProfile>, ConfigError> {
         let mut chain = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut next = Some(name.to_string());
-        while let Some(n) = next {
-            if !seen.insert(n.clone()) {
+        // (name, search only below this index)
+        let mut next = Some((name.to_string(), self.profiles.len()));
+        while let Some((n, below)) = next {
+            let (i, p) = self.profiles[..below]
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, p)| p.name == n)
+                .ok_or_else(|| ConfigError::UnknownProfile(n.clone()))?;
+            if !seen.insert(i) {
                 return Err(ConfigError::ExtendsCycle(name.to_string()));
             }
-            let p = self
-                .get(&n)
-                .ok_or_else(|| ConfigError::UnknownProfile(n.clone()))?;
-            next = p.profile.extends.clone();
+            if !matches!(p.source, Source::Site(_)) {
+                if let Some(site) = self
+                    .profiles
+                    .iter()
+                    .find(|q| q.name == n && matches!(q.source, Source::Site(_)))
+                {
+                    return Err(ConfigError::Refused {
+                        file: source_file(&site.source),
+                        key: format!("profile {n}"),
+                        message: format!(
+                            "{} may not replace the site's profile `{n}`; give it another \
+                             name and `extends = \"{n}\"`",
+                            p.source
+                        ),
+                    });
+                }
+            }
+            next = p.profile.extends.clone().map(|e| {
+                let below = if e == p.name { i } else { self.profiles.len() };
+                (e, below)
+            });
             chain.push(p);
         }
         chain.reverse();
         Ok(chain)
+    }
+}
+
+fn source_file(s: &Source) -> PathBuf {
+    match s {
+        Source::Site(p) | Source::User(p) | Source::Project(p) => p.clone(),
+        Source::Builtin(n) => profile::builtin_path(n),
+        Source::Cli(f) | Source::Derived(f) => PathBuf::from(f),
     }
 }
 
@@ -115,139 +195,414 @@ pub fn select_profile(req: &Request, cat: &Catalogue) -> Sourced<String> {
     }
 }
 
-pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<JailSpec, ConfigError> {
-    let profile = select_profile(req, cat);
-    let chain = cat.chain(&profile.value)?;
-    let home = &facts.user.home;
+/// Whether a value was chosen by the user (their files, the project file,
+/// the command line): such values are refused when they exceed the site
+/// policy; builtin and site values are clamped instead.
+pub(crate) fn chosen_by_user(s: &Source) -> bool {
+    matches!(s, Source::User(_) | Source::Project(_) | Source::Cli(_))
+}
 
-    let mut home_mode = Sourced::new(HomeMode::Tmpfs, Source::Derived("jail's default".into()));
-    let mut net_mode = Sourced::new(NetMode::None, Source::Derived("jail's default".into()));
-    let mut dns_upstream = None;
-    let mut slurm = Sourced::new(
-        SlurmEnabled::Bool(false),
-        Source::Derived("jail's default".into()),
-    );
-    let (mut ro, mut rw, mut hide) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut allow, mut deny, mut ports) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut pass, mut set) = (Vec::new(), Vec::<(String, Sourced<String>)>::new());
+/// Paths the layers refer to, for resolving relative and `~` paths.
+struct Ctx<'a> {
+    home: &'a Path,
+    project: &'a Path,
+}
 
-    for np in &chain {
-        let p = &np.profile;
-        let src = || np.source.clone();
+/// The policy being built, layer by layer.
+#[derive(Debug, Clone)]
+struct Acc {
+    home: Sourced<HomeMode>,
+    net_mode: Sourced<NetMode>,
+    dns_upstream: Option<Sourced<String>>,
+    slurm: Sourced<SlurmEnabled>,
+    ro: Vec<Sourced<PathBuf>>,
+    rw: Vec<Sourced<PathBuf>>,
+    hide: Vec<Sourced<PathBuf>>,
+    create: Vec<Sourced<PathBuf>>,
+    allow: Vec<Sourced<String>>,
+    deny: Vec<Sourced<String>>,
+    ports: Vec<Sourced<u16>>,
+    pass: Vec<Sourced<String>>,
+    set: Vec<(String, Sourced<String>)>,
+    block: Vec<Sourced<String>>,
+    notes: Vec<String>,
+}
+
+impl Acc {
+    fn new() -> Acc {
+        let dflt = || Source::Derived("jail's default".into());
+        Acc {
+            home: Sourced::new(HomeMode::Tmpfs, dflt()),
+            net_mode: Sourced::new(NetMode::None, dflt()),
+            dns_upstream: None,
+            slurm: Sourced::new(SlurmEnabled::Bool(false), dflt()),
+            ro: Vec::new(),
+            rw: Vec::new(),
+            hide: Vec::new(),
+            create: Vec::new(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+            ports: Vec::new(),
+            pass: Vec::new(),
+            set: Vec::new(),
+            block: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Merges one profile-schema layer. `unhide`: naming a hidden path
+    /// itself in `ro`/`rw` shows it (the user's own files do this; profiles
+    /// do not).
+    fn apply(
+        &mut self,
+        p: &Profile,
+        src: &Source,
+        ctx: &Ctx,
+        unhide: bool,
+    ) -> Result<(), ConfigError> {
+        let path = |s: &str| layer_path(s, ctx, src);
         if let Some(h) = p.filesystem.home {
-            home_mode = Sourced::new(h, src());
+            self.home = Sourced::new(h, src.clone());
         }
+        let mut named = Vec::new();
         for s in &p.filesystem.ro {
-            put_path(
-                &mut ro,
-                &mut rw,
-                abs_profile_path(s, home, &np.source)?,
-                src(),
-            );
+            let p = path(s)?;
+            named.push(p.clone());
+            put_path(&mut self.ro, &mut self.rw, p, src.clone());
         }
-        for s in &p.filesystem.rw {
-            put_path(
-                &mut rw,
-                &mut ro,
-                abs_profile_path(s, home, &np.source)?,
-                src(),
-            );
+        for s in p.filesystem.rw.iter().chain(&p.filesystem.create) {
+            let p = path(s)?;
+            named.push(p.clone());
+            put_path(&mut self.rw, &mut self.ro, p, src.clone());
+        }
+        for s in &p.filesystem.create {
+            push_unique(&mut self.create, path(s)?, src.clone());
+        }
+        if unhide {
+            self.hide.retain(|h| !named.contains(&h.value));
         }
         for s in &p.filesystem.hide {
-            push_unique(&mut hide, abs_profile_path(s, home, &np.source)?, src());
+            push_unique(&mut self.hide, path(s)?, src.clone());
         }
         if let Some(m) = p.network.mode {
-            net_mode = Sourced::new(m, src());
+            self.net_mode = Sourced::new(m, src.clone());
         }
-        for d in &p.network.allow {
-            push_unique(&mut allow, d.to_ascii_lowercase(), src());
+        for d in p.network.allow.iter().flatten() {
+            for (domain, via) in expand_domain(d, src)? {
+                push_domain(&mut self.allow, domain, src.clone(), via);
+            }
         }
         for d in &p.network.deny {
-            push_unique(&mut deny, d.to_ascii_lowercase(), src());
+            for (domain, via) in expand_domain(d, src)? {
+                push_domain(&mut self.deny, domain, src.clone(), via);
+            }
         }
-        for &port in &p.network.ports {
-            push_unique(&mut ports, port, src());
+        for &port in p.network.ports.iter().flatten() {
+            push_unique(&mut self.ports, port, src.clone());
         }
         if let Some(d) = &p.network.dns_upstream {
-            dns_upstream = Some(Sourced::new(d.clone(), src()));
+            self.dns_upstream = Some(Sourced::new(d.clone(), src.clone()));
         }
         for v in &p.env.pass {
-            push_unique(&mut pass, v.clone(), src());
+            check_env_name(v)?;
+            push_unique(&mut self.pass, v.clone(), src.clone());
         }
         for (k, v) in &p.env.set {
-            set.retain(|(name, _)| name != k);
-            set.push((k.clone(), Sourced::new(expand_tilde(v, home), src())));
+            check_env_name(k)?;
+            self.set.retain(|(name, _)| name != k);
+            self.set.push((
+                k.clone(),
+                Sourced::new(expand_tilde(v, ctx.home), src.clone()),
+            ));
+        }
+        for b in &p.env.block {
+            check_env_pattern(b)?;
+            push_unique(&mut self.block, b.clone(), src.clone());
         }
         if let Some(e) = p.slurm.enabled {
-            slurm = Sourced::new(e, src());
+            self.slurm = Sourced::new(e, src.clone());
         }
+        Ok(())
     }
 
-    // The command line: the last layer.
-    let cli = |flag: &str| Source::Cli(flag.to_string());
-    for s in &req.ro {
-        put_path(
-            &mut ro,
-            &mut rw,
-            abs_cli_path(s, home, &facts.cwd),
-            cli("--ro"),
-        );
-    }
-    for s in &req.rw {
-        put_path(
-            &mut rw,
-            &mut ro,
-            abs_cli_path(s, home, &facts.cwd),
-            cli("--rw"),
-        );
-    }
-    // A hidden path shows only when the command line names that path itself.
-    let named: BTreeSet<PathBuf> = req
-        .ro
-        .iter()
-        .chain(&req.rw)
-        .map(|s| abs_cli_path(s, home, &facts.cwd))
-        .collect();
-    hide.retain(|h: &Sourced<PathBuf>| !named.contains(&h.value));
-    for s in &req.hide {
-        push_unique(&mut hide, abs_cli_path(s, home, &facts.cwd), cli("--hide"));
-    }
-    if let Some(m) = req.net {
-        net_mode = Sourced::new(m, cli("--net"));
-    }
-    for d in &req.allow_domain {
-        push_unique(&mut allow, d.to_ascii_lowercase(), cli("--allow-domain"));
-    }
-    for &p in &req.allow_port {
-        push_unique(&mut ports, p, cli("--allow-port"));
-    }
-    if let Some(d) = &req.dns_upstream {
-        dns_upstream = Some(Sourced::new(d.clone(), cli("--dns-upstream")));
-    }
-    for e in &req.env {
-        match e.split_once('=') {
-            Some((k, v)) => {
-                check_env_name(k)?;
-                set.retain(|(name, _)| name != k);
-                set.push((k.to_string(), Sourced::new(v.to_string(), cli("--env"))));
-            }
-            None => {
-                check_env_name(e)?;
-                push_unique(&mut pass, e.clone(), cli("--env"));
+    /// The command line: the last layer. Paths may be relative to the cwd.
+    fn apply_cli(&mut self, req: &Request, home: &Path, cwd: &Path) -> Result<(), ConfigError> {
+        let cli = |flag: &str| Source::Cli(flag.to_string());
+        for s in &req.ro {
+            put_path(
+                &mut self.ro,
+                &mut self.rw,
+                abs_cli_path(s, home, cwd),
+                cli("--ro"),
+            );
+        }
+        for s in &req.rw {
+            put_path(
+                &mut self.rw,
+                &mut self.ro,
+                abs_cli_path(s, home, cwd),
+                cli("--rw"),
+            );
+        }
+        // A hidden path shows only when the command line names that path itself.
+        let named: BTreeSet<PathBuf> = req
+            .ro
+            .iter()
+            .chain(&req.rw)
+            .map(|s| abs_cli_path(s, home, cwd))
+            .collect();
+        self.hide.retain(|h| !named.contains(&h.value));
+        for s in &req.hide {
+            push_unique(&mut self.hide, abs_cli_path(s, home, cwd), cli("--hide"));
+        }
+        if let Some(m) = req.net {
+            self.net_mode = Sourced::new(m, cli("--net"));
+        }
+        for d in &req.allow_domain {
+            for (domain, via) in expand_domain(d, &cli("--allow-domain"))? {
+                push_domain(&mut self.allow, domain, cli("--allow-domain"), via);
             }
         }
+        for &p in &req.allow_port {
+            push_unique(&mut self.ports, p, cli("--allow-port"));
+        }
+        if let Some(d) = &req.dns_upstream {
+            self.dns_upstream = Some(Sourced::new(d.clone(), cli("--dns-upstream")));
+        }
+        for e in &req.env {
+            match e.split_once('=') {
+                Some((k, v)) => {
+                    check_env_name(k)?;
+                    self.set.retain(|(name, _)| name != k);
+                    self.set
+                        .push((k.to_string(), Sourced::new(v.to_string(), cli("--env"))));
+                }
+                None => {
+                    check_env_name(e)?;
+                    push_unique(&mut self.pass, e.clone(), cli("--env"));
+                }
+            }
+        }
+        Ok(())
     }
+}
 
+fn slurm_rank(s: SlurmEnabled) -> u8 {
+    match s {
+        SlurmEnabled::Bool(false) => 0,
+        SlurmEnabled::Auto(_) => 1,
+        SlurmEnabled::Bool(true) => 2,
+    }
+}
+
+/// What the project layer widened, as (key, what) pairs: compares the
+/// policy before and after it.
+fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)> {
+    let mut w = Vec::new();
+    let is_project = |s: &Source| matches!(s, Source::Project(_));
+    if after.home.value > before.home.value {
+        w.push((
+            "filesystem.home".into(),
+            format!("home {:?}", after.home.value).to_lowercase(),
+        ));
+    }
+    for r in after.ro.iter().filter(|r| is_project(&r.source)) {
+        // Read-only is a narrowing for what was visible already: the same
+        // path before (ro or rw), or a project path under no hidden path
+        // (naming something below a hidden directory would show it).
+        let was_visible = before
+            .ro
+            .iter()
+            .chain(&before.rw)
+            .any(|b| b.value == r.value);
+        let in_project = r.value.starts_with(project)
+            && !before.hide.iter().any(|h| r.value.starts_with(&h.value));
+        if !was_visible && !in_project {
+            w.push((
+                "filesystem.ro".into(),
+                format!("shows {}", r.value.display()),
+            ));
+        }
+    }
+    for r in after.rw.iter().filter(|r| is_project(&r.source)) {
+        if !before.rw.iter().any(|b| b.value == r.value) {
+            w.push((
+                "filesystem.rw".into(),
+                format!("{} read-write", r.value.display()),
+            ));
+        }
+    }
+    for c in after.create.iter().filter(|c| is_project(&c.source)) {
+        if !before.create.iter().any(|b| b.value == c.value) {
+            w.push((
+                "filesystem.create".into(),
+                format!("creates {}", c.value.display()),
+            ));
+        }
+    }
+    for h in &before.hide {
+        if !after.hide.iter().any(|a| a.value == h.value) {
+            w.push((
+                "filesystem.ro/rw".into(),
+                format!("shows hidden {}", h.value.display()),
+            ));
+        }
+    }
+    if after.net_mode.value > before.net_mode.value {
+        w.push((
+            "network.mode".into(),
+            format!("network {:?}", after.net_mode.value).to_lowercase(),
+        ));
+    }
+    for a in &after.allow {
+        if !before.allow.iter().any(|b| b.value == a.value) {
+            w.push(("network.allow".into(), format!("allows {}", a.value)));
+        }
+    }
+    for p in &after.ports {
+        if !before.ports.iter().any(|b| b.value == p.value) {
+            w.push(("network.ports".into(), format!("port {}", p.value)));
+        }
+    }
+    let dns = |a: &Acc| a.dns_upstream.as_ref().map(|d| d.value.clone());
+    if dns(after) != dns(before) {
+        w.push(("network.dns_upstream".into(), "another DNS server".into()));
+    }
+    for p in &after.pass {
+        if !before.pass.iter().any(|b| b.value == p.value) {
+            w.push(("env.pass".into(), format!("passes ${}", p.value)));
+        }
+    }
+    if slurm_rank(after.slurm.value) > slurm_rank(before.slurm.value) {
+        w.push(("slurm.enabled".into(), "Slurm submission".into()));
+    }
+    w
+}
+
+pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<JailSpec, ConfigError> {
+    let profile = select_profile(req, cat);
+    if let Some(site) = &cat.site {
+        if let Some(allowed) = &site.site.profiles {
+            if !allowed.contains(&profile.value) {
+                return Err(ConfigError::Refused {
+                    file: site.file.clone(),
+                    key: "site.profiles".into(),
+                    message: format!(
+                        "profile `{}` ({}) is not one the site allows: {}",
+                        profile.value,
+                        profile.source,
+                        allowed.join(", ")
+                    ),
+                });
+            }
+        }
+        if req.gpu && site.site.gpu == Some(false) {
+            return Err(ConfigError::Refused {
+                file: site.file.clone(),
+                key: "site.gpu".into(),
+                message: "--gpu is not allowed".into(),
+            });
+        }
+    }
+    let chain = cat.chain(&profile.value)?;
     let (project, cwd) = project_dir(facts)?;
+    if let Some(site) = &cat.site {
+        if let Some(roots) = &site.project_roots {
+            if !roots.iter().any(|r| project.value.starts_with(r)) {
+                return Err(ConfigError::Refused {
+                    file: site.file.clone(),
+                    key: "site.project_roots".into(),
+                    message: format!(
+                        "project {} is not below an allowed project directory",
+                        project.value.display()
+                    ),
+                });
+            }
+        }
+    }
+    let home = &facts.user.home;
+    let ctx = Ctx {
+        home,
+        project: &project.value,
+    };
+
+    let mut acc = Acc::new();
+    for np in &chain {
+        let unhide = matches!(np.source, Source::User(_));
+        acc.apply(&np.profile, &np.source, &ctx, unhide)?;
+    }
+    if let Some(u) = &cat.user {
+        acc.apply(&u.profile, &Source::User(u.file.clone()), &ctx, true)?;
+        acc.notes.push(format!("user config {}", u.file.display()));
+    }
+    if let Some(p) = &cat.project {
+        let before = acc.clone();
+        acc.apply(&p.profile, &Source::Project(p.file.clone()), &ctx, true)?;
+        let wide = widenings(&before, &acc, &project.value);
+        if let Some((key, what)) = wide.first() {
+            if !p.trusted {
+                return Err(ConfigError::Untrusted {
+                    file: p.file.clone(),
+                    key: key.clone(),
+                    what: what.clone(),
+                });
+            }
+            if let Some(site) = cat
+                .site
+                .as_ref()
+                .filter(|s| s.site.trust_projects == Some(false))
+            {
+                return Err(ConfigError::Refused {
+                    file: site.file.clone(),
+                    key: "site.trust_projects".into(),
+                    message: format!(
+                        "{}: `{key}` would widen the policy ({what}); the site lets project \
+                         files only narrow it",
+                        p.file.display()
+                    ),
+                });
+            }
+        }
+        acc.notes.push(format!(
+            "project config {} ({})",
+            p.file.display(),
+            match (p.trusted, wide.is_empty()) {
+                (true, _) => "trusted with `jail trust`",
+                (false, true) => "not trusted; it only narrows",
+                (false, false) => "not trusted",
+            }
+        ));
+    }
+    acc.apply_cli(req, home, &facts.cwd)?;
+    if let Some(site) = &cat.site {
+        enforce_site(&mut acc, site, &ctx)?;
+        acc.notes
+            .push(format!("site policy {}", site.file.display()));
+    }
+    // jail's own config and state: never visible, whatever the layers say.
+    for d in &cat.jail_dirs {
+        acc.ro.retain(|r| !r.value.starts_with(d));
+        acc.rw.retain(|r| !r.value.starts_with(d));
+        acc.create.retain(|r| !r.value.starts_with(d));
+        push_unique(
+            &mut acc.hide,
+            d.clone(),
+            Source::Derived("jail's own config and state".into()),
+        );
+    }
+
     let command = if req.command.is_empty() {
         vec![facts.shell.clone()]
     } else {
         req.command.clone()
     };
-    let slurm_on = match slurm.value {
+    let slurm_on = match acc.slurm.value {
         SlurmEnabled::Bool(b) => b,
         SlurmEnabled::Auto(_) => facts.has_sbatch,
     };
+    // Only directories that stayed read-write are created.
+    let rw_now: Vec<PathBuf> = acc.rw.iter().map(|r| r.value.clone()).collect();
+    acc.create.retain(|c| rw_now.contains(&c.value));
 
     Ok(JailSpec {
         profile,
@@ -256,27 +611,377 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         project,
         cwd,
         filesystem: FsPolicy {
-            home: home_mode,
+            home: acc.home,
             system_ro: SYSTEM_RO.iter().map(PathBuf::from).collect(),
-            ro,
-            rw,
-            hide,
+            ro: acc.ro,
+            rw: acc.rw,
+            hide: acc.hide,
+            create: acc.create,
         },
         network: NetPolicy {
-            mode: net_mode,
-            allow,
-            deny,
-            ports,
-            dns_upstream,
+            mode: acc.net_mode,
+            allow: acc.allow,
+            deny: acc.deny,
+            ports: acc.ports,
+            dns_upstream: acc.dns_upstream,
         },
-        env: EnvPolicy { pass, set },
+        env: EnvPolicy {
+            pass: acc.pass,
+            set: acc.set,
+            block: acc.block,
+        },
         gpu: if req.gpu {
-            Sourced::new(true, cli("--gpu"))
+            Sourced::new(true, Source::Cli("--gpu".into()))
         } else {
             Sourced::new(false, Source::Derived("jail's default".into()))
         },
-        slurm: Sourced::new(slurm_on, slurm.source),
+        slurm: Sourced::new(slurm_on, acc.slurm.source),
+        notes: acc.notes,
     })
+}
+
+/// Applies the site's jail.toml to the merged policy: floors are added,
+/// maxima and ceilings clamp builtin values and refuse the user's.
+fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), ConfigError> {
+    let sp = &site.profile;
+    let ssrc = Source::Site(site.file.clone());
+    let refuse = |key: &str, message: String| ConfigError::Refused {
+        file: site.file.clone(),
+        key: key.to_string(),
+        message,
+    };
+    let path = |s: &str| layer_path(s, ctx, &ssrc);
+    // Floors (hide, ro) hold for `~` under every home the user has.
+    let floor_paths = |list: &[String]| -> Result<Vec<PathBuf>, ConfigError> {
+        let mut out = Vec::new();
+        for s in list {
+            out.push(path(s)?);
+            if s.starts_with('~') {
+                for h in site.other_homes.iter().filter(|h| h.as_path() != ctx.home) {
+                    let other = Ctx {
+                        home: h,
+                        project: ctx.project,
+                    };
+                    out.push(layer_path(s, &other, &ssrc)?);
+                }
+            }
+        }
+        Ok(out)
+    };
+    let under_any = |p: &Path, roots: &[PathBuf]| roots.iter().any(|r| p.starts_with(r));
+
+    // Hidden paths: a floor, and nothing the user names below one shows.
+    let site_hide = floor_paths(&sp.filesystem.hide)?;
+    for v in acc.ro.iter().chain(&acc.rw) {
+        if chosen_by_user(&v.source) && under_any(&v.value, &site_hide) {
+            return Err(refuse(
+                "filesystem.hide",
+                format!(
+                    "{} (from {}) is hidden by the site",
+                    v.value.display(),
+                    v.source
+                ),
+            ));
+        }
+    }
+    for h in site_hide {
+        acc.hide.retain(|x| x.value != h);
+        acc.hide.push(Sourced::new(h, ssrc.clone()));
+    }
+
+    // Read-only paths never become read-write.
+    let site_ro = floor_paths(&sp.filesystem.ro)?;
+    let mut demoted = Vec::new();
+    for v in &acc.rw {
+        if under_any(&v.value, &site_ro) {
+            if chosen_by_user(&v.source) {
+                return Err(refuse(
+                    "filesystem.ro",
+                    format!(
+                        "{} (from {}) is read-only by site policy",
+                        v.value.display(),
+                        v.source
+                    ),
+                ));
+            }
+            demoted.push(v.clone());
+        }
+    }
+    for v in demoted {
+        acc.notes.push(format!(
+            "site made {} read-only (was read-write in {})",
+            v.value.display(),
+            v.source
+        ));
+        put_path(&mut acc.ro, &mut acc.rw, v.value, ssrc.clone());
+    }
+    for r in site_ro {
+        put_path(&mut acc.ro, &mut acc.rw, r, ssrc.clone());
+    }
+
+    // Read-write outside the project, if the site forbids it.
+    if site.site.rw_outside_project == Some(false) {
+        for v in &acc.rw {
+            if chosen_by_user(&v.source) && !v.value.starts_with(ctx.project) {
+                return Err(refuse(
+                    "site.rw_outside_project",
+                    format!(
+                        "{} (from {}) is outside the project {}",
+                        v.value.display(),
+                        v.source,
+                        ctx.project.display()
+                    ),
+                ));
+            }
+        }
+        if acc.home.value == HomeMode::Rw && chosen_by_user(&acc.home.source) {
+            return Err(refuse(
+                "site.rw_outside_project",
+                format!("home = \"rw\" (from {})", acc.home.source),
+            ));
+        }
+    }
+    // The site's own read-write grants (scratch space), unless narrowed.
+    for s in sp.filesystem.rw.iter().chain(&sp.filesystem.create) {
+        let p = path(s)?;
+        if !acc
+            .ro
+            .iter()
+            .any(|r| r.value == p && chosen_by_user(&r.source))
+        {
+            put_path(&mut acc.rw, &mut acc.ro, p, ssrc.clone());
+        }
+    }
+    for s in &sp.filesystem.create {
+        push_unique(&mut acc.create, path(s)?, ssrc.clone());
+    }
+
+    // Home mode and network mode: the site value is a maximum.
+    if let Some(max) = sp.filesystem.home {
+        if acc.home.value > max {
+            if chosen_by_user(&acc.home.source) {
+                return Err(refuse(
+                    "filesystem.home",
+                    format!(
+                        "home {:?} (from {}) is wider than the site's maximum {:?}",
+                        acc.home.value, acc.home.source, max
+                    )
+                    .to_lowercase(),
+                ));
+            }
+            acc.home = Sourced::new(max, ssrc.clone());
+        }
+    }
+    if let Some(max) = sp.network.mode {
+        if acc.net_mode.value > max {
+            if chosen_by_user(&acc.net_mode.source) {
+                return Err(refuse(
+                    "network.mode",
+                    format!(
+                        "network {:?} (from {}) is wider than the site's maximum {:?}",
+                        acc.net_mode.value, acc.net_mode.source, max
+                    )
+                    .to_lowercase(),
+                ));
+            }
+            acc.notes.push(format!(
+                "site lowered network mode {:?} to {:?}",
+                acc.net_mode.value, max
+            ));
+            acc.net_mode = Sourced::new(max, ssrc.clone());
+        }
+    }
+
+    // The site's allow list and ports: ceilings.
+    if let Some(ceiling) = &sp.network.allow {
+        let mut names = Vec::new();
+        for d in ceiling {
+            names.extend(expand_domain(d, &ssrc)?.into_iter().map(|(n, _)| n));
+        }
+        let mut kept = Vec::new();
+        for a in std::mem::take(&mut acc.allow) {
+            if names.iter().any(|c| domain_covers(c, &a.value)) {
+                kept.push(a);
+            } else if chosen_by_user(&a.source) {
+                return Err(refuse(
+                    "network.allow",
+                    format!(
+                        "{} (from {}) is not in the site's allow list",
+                        a.value, a.source
+                    ),
+                ));
+            } else {
+                acc.notes.push(format!(
+                    "site allow list removed {} (from {})",
+                    a.value, a.source
+                ));
+            }
+        }
+        acc.allow = kept;
+    }
+    if let Some(ceiling) = &sp.network.ports {
+        let mut kept = Vec::new();
+        for p in std::mem::take(&mut acc.ports) {
+            if ceiling.contains(&p.value) {
+                kept.push(p);
+            } else if chosen_by_user(&p.source) {
+                return Err(refuse(
+                    "network.ports",
+                    format!(
+                        "port {} (from {}) is not in the site's ports",
+                        p.value, p.source
+                    ),
+                ));
+            } else {
+                acc.notes.push(format!(
+                    "site ports removed {} (from {})",
+                    p.value, p.source
+                ));
+            }
+        }
+        acc.ports = kept;
+    }
+    // Denied domains: a floor.
+    for d in &sp.network.deny {
+        for (domain, via) in expand_domain(d, &ssrc)? {
+            acc.deny.retain(|x| x.value != domain);
+            let mut s = Sourced::new(domain, ssrc.clone());
+            s.via = via;
+            acc.deny.push(s);
+        }
+    }
+    if let Some(d) = &sp.network.dns_upstream {
+        if let Some(cur) = &acc.dns_upstream {
+            if chosen_by_user(&cur.source) && &cur.value != d {
+                return Err(refuse(
+                    "network.dns_upstream",
+                    format!("the DNS server is fixed to {d} (asked: {})", cur.value),
+                ));
+            }
+        }
+        acc.dns_upstream = Some(Sourced::new(d.clone(), ssrc.clone()));
+    }
+
+    // Environment: the site's blocks are a floor no pass gets through.
+    for b in &sp.env.block {
+        check_env_pattern(b)?;
+        let mut kept = Vec::new();
+        for p in std::mem::take(&mut acc.pass) {
+            if !crate::config::env::glob(b, &p.value) {
+                kept.push(p);
+            } else if chosen_by_user(&p.source) {
+                return Err(refuse(
+                    "env.block",
+                    format!("${} (passed by {}) is blocked by `{b}`", p.value, p.source),
+                ));
+            } else {
+                acc.notes.push(format!(
+                    "site blocked ${} (passed by {})",
+                    p.value, p.source
+                ));
+            }
+        }
+        acc.pass = kept;
+        acc.block.retain(|x| &x.value != b);
+        acc.block.push(Sourced::new(b.clone(), ssrc.clone()));
+    }
+    // The site's passes are added; its values are fixed.
+    for v in &sp.env.pass {
+        check_env_name(v)?;
+        push_unique(&mut acc.pass, v.clone(), ssrc.clone());
+    }
+    for (k, v) in &sp.env.set {
+        check_env_name(k)?;
+        let v = expand_tilde(v, ctx.home);
+        if let Some((_, cur)) = acc.set.iter().find(|(n, _)| n == k) {
+            if chosen_by_user(&cur.source) && cur.value != v {
+                return Err(refuse(
+                    &format!("env.set.{k}"),
+                    format!("{k} is set by the site (asked by {})", cur.source),
+                ));
+            }
+        }
+        acc.set.retain(|(n, _)| n != k);
+        acc.set.push((k.clone(), Sourced::new(v, ssrc.clone())));
+    }
+
+    // Slurm: a site `false` forbids it.
+    if sp.slurm.enabled == Some(SlurmEnabled::Bool(false)) {
+        let cur = acc.slurm.value;
+        if cur == SlurmEnabled::Bool(true) && chosen_by_user(&acc.slurm.source) {
+            return Err(refuse(
+                "slurm.enabled",
+                format!("Slurm (asked by {}) is disabled", acc.slurm.source),
+            ));
+        }
+        if cur != SlurmEnabled::Bool(false) {
+            acc.slurm = Sourced::new(SlurmEnabled::Bool(false), ssrc.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `ceiling` (a site allow entry) covers `domain`: equal names, or
+/// a `*.suffix` that the domain (or its own wildcard) lies under, or `*`.
+pub fn domain_covers(ceiling: &str, domain: &str) -> bool {
+    if ceiling == "*" || ceiling == domain {
+        return true;
+    }
+    match ceiling.strip_prefix("*.") {
+        Some(suffix) => {
+            let bare = domain.strip_prefix("*.").unwrap_or(domain);
+            bare.ends_with(&format!(".{suffix}")) || (domain.starts_with("*.") && bare == suffix)
+        }
+        None => false,
+    }
+}
+
+/// Expands a preset (`@github`) or checks and normalizes one domain.
+/// Returns (domain, preset it came from).
+pub(crate) fn expand_domain(
+    d: &str,
+    src: &Source,
+) -> Result<Vec<(String, Option<String>)>, ConfigError> {
+    if let Some(name) = d.strip_prefix('@') {
+        let list = presets::get(name).ok_or_else(|| ConfigError::UnknownPreset {
+            name: name.to_string(),
+            origin: src.to_string(),
+        })?;
+        return Ok(list
+            .iter()
+            .map(|x| (x.to_string(), Some(d.to_string())))
+            .collect());
+    }
+    // One trailing dot (the DNS root) is the same name.
+    let lower = d.to_ascii_lowercase();
+    let n = lower
+        .strip_suffix('.')
+        .filter(|x| !x.is_empty() && *x != "*")
+        .unwrap_or(&lower)
+        .to_string();
+    let body = n.strip_prefix("*.").unwrap_or(&n);
+    let ok = n == "*"
+        || (!body.is_empty()
+            && body.split('.').all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }));
+    if !ok {
+        return Err(ConfigError::BadDomain {
+            domain: d.to_string(),
+            origin: src.to_string(),
+        });
+    }
+    Ok(vec![(n, None)])
+}
+
+fn push_domain(v: &mut Vec<Sourced<String>>, domain: String, source: Source, via: Option<String>) {
+    if !v.iter().any(|s| s.value == domain) {
+        let mut s = Sourced::new(domain, source);
+        s.via = via;
+        v.push(s);
+    }
 }
 
 /// System directories every jail sees read-only (those that exist).
@@ -296,7 +1001,7 @@ pub const SYSTEM_RO: &[&str] = &[
 
 /// The project: the git root above the cwd (found below $HOME), else the cwd.
 /// Home itself and `/` are refused: either would expose everything.
-fn project_dir(facts: &HostFacts) -> Result<(Sourced<PathBuf>, PathBuf), ConfigError> {
+pub fn project_dir(facts: &HostFacts) -> Result<(Sourced<PathBuf>, PathBuf), ConfigError> {
     let (dir, source) = match &facts.git_root {
         Some(g) => (
             g.clone(),
@@ -313,7 +1018,7 @@ fn project_dir(facts: &HostFacts) -> Result<(Sourced<PathBuf>, PathBuf), ConfigE
     Ok((Sourced::new(dir, source), facts.cwd.clone()))
 }
 
-fn check_env_name(name: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_env_name(name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -321,6 +1026,18 @@ fn check_env_name(name: &str) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(ConfigError::BadEnvName(name.to_string()))
+    }
+}
+
+/// A variable name, or a pattern with `*` wildcards.
+pub(crate) fn check_env_pattern(p: &str) -> Result<(), ConfigError> {
+    let ok = !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::BadEnvName(p.to_string()))
     }
 }
 
@@ -353,9 +1070,13 @@ pub fn expand_tilde(s: &str, home: &Path) -> String {
     }
 }
 
-/// Profile paths must be absolute or start with `~/`.
-fn abs_profile_path(s: &str, home: &Path, source: &Source) -> Result<PathBuf, ConfigError> {
-    let p = PathBuf::from(expand_tilde(s, home));
+/// Paths in files must be absolute or start with `~/`; the project's
+/// .jail.toml may also name paths relative to the project root.
+fn layer_path(s: &str, ctx: &Ctx, source: &Source) -> Result<PathBuf, ConfigError> {
+    let mut p = PathBuf::from(expand_tilde(s, ctx.home));
+    if !p.is_absolute() && matches!(source, Source::Project(_)) && !s.is_empty() {
+        p = ctx.project.join(p);
+    }
     if !p.is_absolute() {
         return Err(ConfigError::RelativePath {
             path: s.to_string(),
@@ -561,5 +1282,686 @@ mod tests {
     fn normalize_is_lexical() {
         assert_eq!(normalize(Path::new("/a/./b/../c/")), PathBuf::from("/a/c"));
         assert_eq!(normalize(Path::new("/../..")), PathBuf::from("/"));
+    }
+
+    // ---- layers and enforcement -------------------------------------
+
+    use crate::config::load::{parse_kind, FileKind};
+
+    fn parse(text: &str, file: &str, kind: FileKind) -> Profile {
+        parse_kind(text.as_bytes(), Path::new(file), kind).unwrap()
+    }
+
+    const SITE: &str = "/etc/jail/jail.toml";
+    const PROJ: &str = "/home/u/proj/.jail.toml";
+
+    /// A catalogue with the builtins plus the given layers.
+    fn cat(site: Option<&str>, user: Option<&str>, project: Option<(&str, bool)>) -> Catalogue {
+        let mut c = Catalogue::builtin().unwrap();
+        if let Some(t) = site {
+            let mut p = parse(t, SITE, FileKind::Site);
+            let site = p.site.take().map(|s| s.into_inner()).unwrap_or_default();
+            let project_roots = site
+                .project_roots
+                .as_ref()
+                .map(|r| r.iter().map(PathBuf::from).collect());
+            c.site = Some(SiteLayer {
+                file: SITE.into(),
+                profile: p,
+                site,
+                project_roots,
+                other_homes: vec!["/home/real-u".into()],
+            });
+        }
+        if let Some(t) = user {
+            c.user = Some(FileLayer {
+                file: "/home/u/.config/jail/config.toml".into(),
+                profile: parse(t, "/home/u/.config/jail/config.toml", FileKind::Layer),
+                trusted: true,
+            });
+        }
+        if let Some((t, trusted)) = project {
+            c.project = Some(FileLayer {
+                file: PROJ.into(),
+                profile: parse(t, PROJ, FileKind::Project),
+                trusted,
+            });
+        }
+        c
+    }
+
+    fn run(c: &Catalogue, r: &Request) -> Result<JailSpec, ConfigError> {
+        resolve(r, &facts(), c)
+    }
+
+    #[track_caller]
+    fn refused(r: Result<JailSpec, ConfigError>, want_key: &str) -> String {
+        match r {
+            Err(e @ ConfigError::Refused { .. }) => {
+                let msg = e.to_string();
+                if let ConfigError::Refused { file, key, .. } = &e {
+                    assert_eq!(file, Path::new(SITE), "{msg}");
+                    assert_eq!(key, want_key, "{msg}");
+                }
+                assert!(msg.starts_with(SITE), "{msg}");
+                msg
+            }
+            other => panic!("expected a refusal of {want_key}, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn untrusted(r: Result<JailSpec, ConfigError>, want_key: &str) {
+        match r {
+            Err(ConfigError::Untrusted { key, file, .. }) => {
+                assert_eq!(key, want_key);
+                assert_eq!(file, Path::new(PROJ));
+            }
+            other => panic!("expected untrusted {want_key}, got {other:?}"),
+        }
+    }
+
+    fn allow(spec: &JailSpec) -> Vec<String> {
+        spec.network.allow.iter().map(|a| a.value.clone()).collect()
+    }
+
+    #[test]
+    fn later_layers_override_earlier_ones_and_keep_their_source() {
+        let c = cat(
+            None,
+            Some("[filesystem]\nhome = \"ro\"\n[network]\nmode = \"host\"\n"),
+            Some(("[network]\nmode = \"none\"\n", false)),
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert_eq!(spec.filesystem.home.value, HomeMode::Ro);
+        assert!(matches!(spec.filesystem.home.source, Source::User(_)));
+        // the project narrowed the user's choice: allowed untrusted
+        assert_eq!(spec.network.mode.value, NetMode::None);
+        assert!(matches!(spec.network.mode.source, Source::Project(_)));
+        let mut r = req(&["claude"]);
+        r.net = Some(NetMode::Allowlist);
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(spec.network.mode.source, Source::Cli("--net".into()));
+        assert!(spec
+            .notes
+            .iter()
+            .any(|n| n.contains("not trusted; it only narrows")));
+    }
+
+    #[test]
+    fn user_profiles_extend_builtins_and_user_files_unhide_named_paths() {
+        let mut c = cat(None, Some("[filesystem]\nro = [\"~/.config/gh\"]\n"), None);
+        c.profiles.push(NamedProfile {
+            name: "mine".into(),
+            profile: parse(
+                "extends = \"claude\"\n[network]\nallow = [\"@pypi\"]\n",
+                "/u/profiles/mine.toml",
+                FileKind::Profile,
+            ),
+            source: Source::User("/u/profiles/mine.toml".into()),
+        });
+        let mut r = req(&["x"]);
+        r.profile = Some("mine".into());
+        let spec = run(&c, &r).unwrap();
+        let a = allow(&spec);
+        assert!(a.contains(&"api.anthropic.com".into()) && a.contains(&"pypi.org".into()));
+        let pypi = spec
+            .network
+            .allow
+            .iter()
+            .find(|a| a.value == "pypi.org")
+            .unwrap();
+        assert_eq!(pypi.via.as_deref(), Some("@pypi"));
+        assert!(!paths(&spec.filesystem.hide).contains(&"/home/u/.config/gh".to_string()));
+    }
+
+    #[test]
+    fn site_hidden_paths_are_a_floor() {
+        let c = cat(
+            Some("[filesystem]\nhide = [\"/data/secret\"]\n"),
+            None,
+            None,
+        );
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let h = spec
+            .filesystem
+            .hide
+            .iter()
+            .find(|h| h.value == Path::new("/data/secret"))
+            .unwrap();
+        assert_eq!(h.source, Source::Site(SITE.into()));
+        for p in ["/data/secret", "/data/secret/x"] {
+            let mut r = req(&["true"]);
+            r.ro = vec![p.into()];
+            refused(run(&c, &r), "filesystem.hide");
+        }
+        // `~` means the passwd home too: HOME cannot move a floor away
+        let c = cat(
+            Some("[filesystem]\nhide = [\"~/lab\"]\nro = [\"~/ref\"]\n"),
+            None,
+            None,
+        );
+        let mut r = req(&["true"]);
+        r.ro = vec!["/home/real-u/lab".into()];
+        refused(run(&c, &r), "filesystem.hide");
+        let mut r = req(&["true"]);
+        r.rw = vec!["/home/real-u/ref".into()];
+        refused(run(&c, &r), "filesystem.ro");
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let h = paths(&spec.filesystem.hide);
+        assert!(h.contains(&"/home/u/lab".into()) && h.contains(&"/home/real-u/lab".into()));
+        let c = cat(
+            Some("[filesystem]\nhide = [\"/data/secret\"]\n"),
+            Some("[filesystem]\nrw = [\"/data/secret\"]\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "filesystem.hide");
+    }
+
+    #[test]
+    fn site_network_mode_is_a_maximum() {
+        let c = cat(Some("[network]\nmode = \"none\"\n"), None, None);
+        // a builtin profile is clamped, and explain says so
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::None);
+        assert_eq!(spec.network.mode.source, Source::Site(SITE.into()));
+        assert!(spec.notes.iter().any(|n| n.contains("lowered network")));
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::Host);
+        let msg = refused(run(&c, &r), "network.mode");
+        assert!(msg.contains("--net"), "{msg}");
+        let c = cat(
+            Some("[network]\nmode = \"allowlist\"\n"),
+            Some("[network]\nmode = \"host\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "network.mode");
+        // narrowing below the maximum is fine
+        let mut r = req(&["claude"]);
+        r.net = Some(NetMode::None);
+        // the command line narrows the user's file below the maximum
+        assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
+        let c = cat(Some("[network]\nmode = \"allowlist\"\n"), None, None);
+        assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
+    }
+
+    #[test]
+    fn site_allow_list_is_a_ceiling() {
+        let c = cat(
+            Some("[network]\nallow = [\"@anthropic\", \"*.github.com\"]\n"),
+            None,
+            None,
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(allow(&spec).contains(&"api.anthropic.com".into()));
+        // a builtin profile's extra names are dropped, and said so
+        let spec = run(&c, &req(&["codex"])).unwrap();
+        assert!(allow(&spec).is_empty(), "{:?}", allow(&spec));
+        assert!(spec.notes.iter().any(|n| n.contains("api.openai.com")));
+        let mut r = req(&["claude"]);
+        r.allow_domain = vec!["api.github.com".into(), "*.x.github.com".into()];
+        assert!(run(&c, &r).is_ok());
+        r.allow_domain = vec!["github.com".into()];
+        let msg = refused(run(&c, &r), "network.allow");
+        assert!(
+            msg.contains("github.com") && msg.contains("--allow-domain"),
+            "{msg}"
+        );
+        let c = cat(Some("[network]\nallow = []\n"), None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["example.com".into()];
+        refused(run(&c, &r), "network.allow");
+    }
+
+    #[test]
+    fn site_ports_are_a_ceiling() {
+        let c = cat(Some("[network]\nports = [443]\n"), None, None);
+        let mut r = req(&["claude"]);
+        r.allow_port = vec![443];
+        assert!(run(&c, &r).is_ok());
+        r.allow_port = vec![22];
+        refused(run(&c, &r), "network.ports");
+    }
+
+    #[test]
+    fn site_denied_domains_are_unioned() {
+        let c = cat(
+            Some("[network]\ndeny = [\"pastebin.com\"]\n"),
+            Some("[network]\ndeny = [\"transfer.sh\"]\n"),
+            None,
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        let d: Vec<&str> = spec.network.deny.iter().map(|d| d.value.as_str()).collect();
+        assert!(
+            d.contains(&"pastebin.com") && d.contains(&"transfer.sh"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn site_read_only_never_becomes_read_write() {
+        let mut c = cat(Some("[filesystem]\nro = [\"/data\"]\n"), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(paths(&spec.filesystem.ro).contains(&"/data".to_string()));
+        for p in ["/data", "/data/sub"] {
+            let mut r = req(&["true"]);
+            r.rw = vec![p.into()];
+            refused(run(&c, &r), "filesystem.ro");
+        }
+        // a site profile that contradicts jail.toml is clamped
+        c.profiles.push(NamedProfile {
+            name: "lab".into(),
+            profile: parse(
+                "extends = \"default\"\n[filesystem]\nrw = [\"/data/x\"]\n",
+                "/etc/jail/profiles/lab.toml",
+                FileKind::Profile,
+            ),
+            source: Source::Site("/etc/jail/profiles/lab.toml".into()),
+        });
+        let mut r = req(&["true"]);
+        r.profile = Some("lab".into());
+        let spec = run(&c, &r).unwrap();
+        assert!(!paths(&spec.filesystem.rw).contains(&"/data/x".to_string()));
+        assert!(paths(&spec.filesystem.ro).contains(&"/data/x".to_string()));
+    }
+
+    #[test]
+    fn site_home_mode_is_a_maximum() {
+        let c = cat(
+            Some("[filesystem]\nhome = \"tmpfs\"\n"),
+            Some("[filesystem]\nhome = \"ro\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "filesystem.home");
+    }
+
+    #[test]
+    fn site_can_forbid_rw_outside_the_project() {
+        let c = cat(Some("[site]\nrw_outside_project = false\n"), None, None);
+        let mut r = req(&["claude"]);
+        r.rw = vec!["/home/u/proj/build".into()];
+        let spec = run(&c, &r).unwrap();
+        // the builtin agent state stays read-write
+        assert!(paths(&spec.filesystem.rw).contains(&"/home/u/.claude".to_string()));
+        r.rw = vec!["/scratch".into()];
+        refused(run(&c, &r), "site.rw_outside_project");
+    }
+
+    #[test]
+    fn site_limits_profiles_project_dirs_and_gpu() {
+        let c = cat(
+            Some("[site]\nprofiles = [\"default\", \"shell\"]\n"),
+            None,
+            None,
+        );
+        assert!(run(&c, &req(&["make"])).is_ok());
+        let msg = refused(run(&c, &req(&["claude"])), "site.profiles");
+        assert!(msg.contains("claude"), "{msg}");
+        let c = cat(Some("[site]\nproject_roots = [\"/home\"]\n"), None, None);
+        assert!(run(&c, &req(&["true"])).is_ok());
+        let c = cat(
+            Some("[site]\nproject_roots = [\"/srv/projects\"]\n"),
+            None,
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "site.project_roots");
+        let c = cat(Some("[site]\ngpu = false\n"), None, None);
+        let mut r = req(&["true"]);
+        r.gpu = true;
+        refused(run(&c, &r), "site.gpu");
+    }
+
+    #[test]
+    fn site_env_values_dns_and_slurm_are_enforced() {
+        let site = "[env]\nset = { HTTPS_PROXY = \"http://proxy:3128\" }\npass = [\"LAB_ID\"]\n\
+                    [network]\ndns_upstream = \"10.0.0.53:53\"\n[slurm]\nenabled = false\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(spec.env.pass.iter().any(|p| p.value == "LAB_ID"));
+        assert!(!spec.slurm.value);
+        assert_eq!(spec.slurm.source, Source::Site(SITE.into()));
+        let mut r = req(&["true"]);
+        r.env = vec!["HTTPS_PROXY=http://evil".into()];
+        refused(run(&c, &r), "env.set.HTTPS_PROXY");
+        let mut r = req(&["true"]);
+        r.dns_upstream = Some("1.1.1.1:53".into());
+        refused(run(&c, &r), "network.dns_upstream");
+        let c = cat(Some(site), Some("[slurm]\nenabled = true\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.enabled");
+    }
+
+    #[test]
+    fn site_blocked_variables_are_a_floor() {
+        let c = cat(Some("[env]\nblock = [\"ANTHROPIC_*\"]\n"), None, None);
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(!spec.env.pass.iter().any(|p| p.value == "ANTHROPIC_API_KEY"));
+        assert!(spec
+            .env
+            .pass
+            .iter()
+            .any(|p| p.value == "CLAUDE_CODE_OAUTH_TOKEN"));
+        assert!(spec.env.block.iter().any(|b| b.value == "ANTHROPIC_*"));
+        assert!(spec.notes.iter().any(|n| n.contains("ANTHROPIC_API_KEY")));
+        let mut r = req(&["true"]);
+        r.env = vec!["ANTHROPIC_BASE_URL".into()];
+        refused(run(&c, &r), "env.block");
+        let bad = parse_kind(
+            b"[env]\nblock = [\"bad-name\"]\n",
+            Path::new(SITE),
+            FileKind::Site,
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_profile_extending_its_own_name_builds_on_the_earlier_layer() {
+        let mut c = cat(None, None, None);
+        c.profiles.push(NamedProfile {
+            name: "claude".into(),
+            profile: parse(
+                "extends = \"claude\"\n[network]\nallow = [\"@github\"]\n",
+                "/u/profiles/claude.toml",
+                FileKind::Profile,
+            ),
+            source: Source::User("/u/profiles/claude.toml".into()),
+        });
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        let a = allow(&spec);
+        assert!(a.contains(&"api.anthropic.com".into()) && a.contains(&"github.com".into()));
+        // a real cycle is still an error
+        let mut r = req(&["true"]);
+        for (n, e) in [("a", "b"), ("b", "a")] {
+            c.profiles.push(NamedProfile {
+                name: n.into(),
+                profile: Profile {
+                    extends: Some(e.into()),
+                    ..Profile::default()
+                },
+                source: Source::User(format!("/u/{n}").into()),
+            });
+        }
+        r.profile = Some("a".into());
+        assert!(matches!(run(&c, &r), Err(ConfigError::ExtendsCycle(_))));
+    }
+
+    #[test]
+    fn a_user_profile_may_not_replace_a_site_profile() {
+        let mut c = cat(None, None, None);
+        for (src, file) in [
+            (
+                Source::Site("/etc/jail/profiles/lab.toml".into()),
+                "/etc/jail/profiles/lab.toml",
+            ),
+            (
+                Source::User("/u/profiles/lab.toml".into()),
+                "/u/profiles/lab.toml",
+            ),
+        ] {
+            c.profiles.push(NamedProfile {
+                name: "lab".into(),
+                profile: parse("extends = \"default\"\n", file, FileKind::Profile),
+                source: src,
+            });
+        }
+        let mut r = req(&["true"]);
+        r.profile = Some("lab".into());
+        match run(&c, &r) {
+            Err(ConfigError::Refused { file, key, .. }) => {
+                assert_eq!(file, Path::new("/etc/jail/profiles/lab.toml"));
+                assert_eq!(key, "profile lab");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_untrusted_project_file_may_narrow_anything() {
+        let narrow = "[filesystem]\nhome = \"tmpfs\"\nro = [\"vendor\"]\nhide = [\".env\", \"~/.gitconfig\"]\n\
+                      [network]\nmode = \"none\"\ndeny = [\"pastebin.com\"]\n[env]\nset = { A = \"1\" }\n\
+                      [slurm]\nenabled = false\n";
+        let spec = run(&cat(None, None, Some((narrow, false))), &req(&["claude"])).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::None);
+        assert!(paths(&spec.filesystem.ro).contains(&"/home/u/proj/vendor".to_string()));
+        assert!(paths(&spec.filesystem.hide).contains(&"/home/u/proj/.env".to_string()));
+    }
+
+    #[test]
+    fn an_untrusted_project_file_may_not_widen() {
+        let cases = [
+            ("[network]\nmode = \"host\"\n", "network.mode"),
+            ("[network]\nallow = [\"@pypi\"]\n", "network.allow"),
+            ("[network]\nports = [22]\n", "network.ports"),
+            (
+                "[network]\ndns_upstream = \"1.1.1.1:53\"\n",
+                "network.dns_upstream",
+            ),
+            (
+                "[filesystem]\nro = [\"~/other-project\"]\n",
+                "filesystem.ro",
+            ),
+            ("[filesystem]\nrw = [\"/scratch\"]\n", "filesystem.rw"),
+            ("[filesystem]\ncreate = [\"~/.x\"]\n", "filesystem.rw"),
+            ("[filesystem]\nro = [\"~/.ssh\"]\n", "filesystem.ro"),
+            ("[filesystem]\nhome = \"rw\"\n", "filesystem.home"),
+            ("[env]\npass = [\"GITHUB_TOKEN\"]\n", "env.pass"),
+            ("[slurm]\nenabled = true\n", "slurm.enabled"),
+        ];
+        for (text, key) in cases {
+            untrusted(
+                run(&cat(None, None, Some((text, false))), &req(&["claude"])),
+                key,
+            );
+            // the user's consent lets it apply
+            assert!(
+                run(&cat(None, None, Some((text, true))), &req(&["claude"])).is_ok(),
+                "{text}"
+            );
+        }
+        // showing a hidden path counts even when the path is inside the project
+        let mut c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"/home/u/proj/k\"]\n", false)),
+        );
+        let mut r = req(&["true"]);
+        r.hide = vec![];
+        c.user = Some(FileLayer {
+            file: "/u/c.toml".into(),
+            profile: parse(
+                "[filesystem]\nhide = [\"/home/u/proj/k\"]\n",
+                "/u/c.toml",
+                FileKind::Layer,
+            ),
+            trusted: true,
+        });
+        untrusted(run(&c, &r), "filesystem.ro");
+        // the message names `jail trust`
+        let e = run(
+            &cat(None, None, Some(("[network]\nmode = \"host\"\n", false))),
+            &req(&["x"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("jail trust") && e.contains("network.mode"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn project_read_only_of_visible_paths_is_a_narrowing() {
+        // rw -> ro outside the project, for a path the profile shows
+        let c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"~/.claude\"]\n", false)),
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(paths(&spec.filesystem.ro).contains(&"/home/u/.claude".to_string()));
+        assert!(!paths(&spec.filesystem.rw).contains(&"/home/u/.claude".to_string()));
+        // but naming something below a hidden project directory shows it
+        let mut c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"keys/a\"]\n", false)),
+        );
+        c.user = Some(FileLayer {
+            file: "/u/c.toml".into(),
+            profile: parse(
+                "[filesystem]\nhide = [\"/home/u/proj/keys\"]\n",
+                "/u/c.toml",
+                FileKind::Layer,
+            ),
+            trusted: true,
+        });
+        untrusted(run(&c, &req(&["true"])), "filesystem.ro");
+    }
+
+    #[test]
+    fn a_trusted_widening_still_obeys_the_site() {
+        let c = cat(
+            Some("[site]\ntrust_projects = false\n"),
+            None,
+            Some(("[network]\nallow = [\"@pypi\"]\n", true)),
+        );
+        refused(run(&c, &req(&["claude"])), "site.trust_projects");
+        let c = cat(
+            Some("[network]\nmode = \"none\"\n"),
+            None,
+            Some(("[network]\nmode = \"host\"\n", true)),
+        );
+        refused(run(&c, &req(&["true"])), "network.mode");
+    }
+
+    #[test]
+    fn jails_own_config_and_state_stay_hidden() {
+        let mut c = cat(None, None, None);
+        c.jail_dirs = vec![
+            "/home/u/.config/jail".into(),
+            "/home/u/.local/state/jail".into(),
+        ];
+        let mut r = req(&["true"]);
+        r.rw = vec!["~/.config".into(), "~/.config/jail".into()];
+        let spec = run(&c, &r).unwrap();
+        let h = paths(&spec.filesystem.hide);
+        assert!(h.contains(&"/home/u/.config/jail".to_string()));
+        assert!(h.contains(&"/home/u/.local/state/jail".to_string()));
+        assert!(!paths(&spec.filesystem.rw).contains(&"/home/u/.config/jail".to_string()));
+    }
+
+    #[test]
+    fn domains_are_checked_and_presets_must_exist() {
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["@nope".into()];
+        assert!(matches!(
+            run(&cat(None, None, None), &r),
+            Err(ConfigError::UnknownPreset { .. })
+        ));
+        for bad in ["http://x.com", "a b.com", "x.com/path", "", "*.", "-x.com"] {
+            r.allow_domain = vec![bad.into()];
+            assert!(
+                matches!(
+                    run(&cat(None, None, None), &r),
+                    Err(ConfigError::BadDomain { .. })
+                ),
+                "{bad}"
+            );
+        }
+        r.allow_domain = vec!["Example.COM.".into(), "*.example.org".into()];
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        assert_eq!(allow(&spec), ["example.com", "*.example.org"]);
+    }
+
+    #[test]
+    fn domain_ceiling_matching() {
+        assert!(domain_covers("*.github.com", "api.github.com"));
+        assert!(domain_covers("*.github.com", "*.api.github.com"));
+        assert!(domain_covers("*.github.com", "*.github.com"));
+        assert!(!domain_covers("*.github.com", "github.com"));
+        assert!(!domain_covers("*.github.com", "evilgithub.com"));
+        assert!(!domain_covers("github.com", "*.github.com"));
+        assert!(domain_covers("*", "anything.org"));
+    }
+
+    #[test]
+    fn project_paths_are_relative_to_the_project_root() {
+        let c = cat(
+            None,
+            None,
+            Some(("[filesystem]\nro = [\"docs/../src\"]\n", false)),
+        );
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(paths(&spec.filesystem.ro).contains(&"/home/u/proj/src".to_string()));
+        // the user's files need absolute or ~ paths
+        // (the loader reports this with a location; resolve checks again)
+        let mut c = cat(None, None, None);
+        let mut p = Profile::default();
+        p.filesystem.ro = vec!["data".into()];
+        c.user = Some(FileLayer {
+            file: "/u/c.toml".into(),
+            profile: p,
+            trusted: true,
+        });
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::RelativePath { .. })
+        ));
+    }
+
+    #[test]
+    fn every_agent_profile_passes_only_its_keys_and_hides_the_others_logins() {
+        let creds = [
+            ("claude", "/home/u/.claude/.credentials.json"),
+            ("codex", "/home/u/.codex/auth.json"),
+            ("gemini", "/home/u/.gemini/oauth_creds.json"),
+            ("opencode", "/home/u/.local/share/opencode/auth.json"),
+            ("pi", "/home/u/.pi/agent/auth.json"),
+            ("goose", "/home/u/.config/goose/secrets.yaml"),
+            ("aider", "/home/u/.aider/oauth-keys.env"),
+            ("cursor-agent", "/home/u/.config/cursor/auth.json"),
+        ];
+        let c = Catalogue::builtin().unwrap();
+        for (agent, _) in creds {
+            let spec = run(&c, &req(&[agent])).unwrap();
+            assert_eq!(spec.profile.value, agent);
+            assert_eq!(spec.network.mode.value, NetMode::Allowlist, "{agent}");
+            assert!(!spec.network.allow.is_empty(), "{agent}");
+            let hide = paths(&spec.filesystem.hide);
+            for (other, file) in creds {
+                assert_eq!(
+                    hide.contains(&file.to_string()),
+                    other != agent,
+                    "{agent}: {file}"
+                );
+            }
+            assert!(!spec.filesystem.create.is_empty(), "{agent}");
+            for cr in &spec.filesystem.create {
+                assert!(spec.filesystem.rw.iter().any(|r| r.value == cr.value));
+            }
+            assert!(!spec.env.pass.is_empty(), "{agent}");
+        }
+        let keys = |a: &str| -> Vec<String> {
+            run(&c, &req(&[a]))
+                .unwrap()
+                .env
+                .pass
+                .iter()
+                .map(|p| p.value.clone())
+                .collect()
+        };
+        assert!(keys("claude").contains(&"ANTHROPIC_API_KEY".into()));
+        assert!(!keys("claude").contains(&"OPENAI_API_KEY".into()));
+        assert!(keys("codex").contains(&"OPENAI_API_KEY".into()));
+        assert!(!keys("codex").contains(&"ANTHROPIC_API_KEY".into()));
+        assert!(keys("gemini").contains(&"GEMINI_API_KEY".into()));
+        assert!(!keys("gemini").contains(&"OPENAI_API_KEY".into()));
+        // Claude's config file lives in its directory (rename-safe).
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(spec
+            .env
+            .set
+            .iter()
+            .any(|(k, v)| k == "CLAUDE_CONFIG_DIR" && v.value == "/home/u/.claude"));
+        assert!(!paths(&spec.filesystem.rw).contains(&"/home/u/.claude.json".to_string()));
     }
 }

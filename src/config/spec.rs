@@ -43,11 +43,18 @@ impl fmt::Display for Source {
 pub struct Sourced<T> {
     pub value: T,
     pub source: Source,
+    /// The domain preset (`@github`) a value was expanded from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl<T> Sourced<T> {
     pub fn new(value: T, source: Source) -> Self {
-        Sourced { value, source }
+        Sourced {
+            value,
+            source,
+            via: None,
+        }
     }
 }
 
@@ -66,6 +73,9 @@ pub struct JailSpec {
     pub env: EnvPolicy,
     pub gpu: Sourced<bool>,
     pub slurm: Sourced<bool>,
+    /// What the configuration layers did that is worth saying: files read,
+    /// values the site narrowed, the project file's trust state.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,6 +95,9 @@ pub struct FsPolicy {
     pub rw: Vec<Sourced<PathBuf>>,
     /// Absent inside the jail (ENOENT), even under a visible parent.
     pub hide: Vec<Sourced<PathBuf>>,
+    /// Read-write directories (also in `rw`) that jail creates on the host
+    /// before launch when missing, so an agent's first login persists.
+    pub create: Vec<Sourced<PathBuf>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -102,4 +115,7 @@ pub struct EnvPolicy {
     pub pass: Vec<Sourced<String>>,
     /// Variables set to a value inside the jail.
     pub set: Vec<(String, Sourced<String>)>,
+    /// Extra names or `*` patterns the scrub removes even when passed
+    /// (a site floor, or a profile's own narrowing).
+    pub block: Vec<Sourced<String>>,
 }

@@ -1,0 +1,761 @@
+//! The thin loader: finds and reads the configuration files, checks the
+//! site directory's ownership, looks up the project file's trust record,
+//! and hands parsed data to `resolve` (which does no I/O).
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::profile::{self, line_col, Profile};
+use super::resolve::chosen_by_user;
+use super::resolve::{
+    check_env_name, check_env_pattern, expand_domain, Catalogue, FileLayer, NamedProfile, SiteLayer,
+};
+use super::spec::{JailSpec, Source};
+use super::{trust, ConfigError};
+
+pub const DEFAULT_SITE_DIR: &str = "/etc/jail";
+pub const PROJECT_FILE: &str = ".jail.toml";
+
+/// Where each layer's files live.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// The site directory, checked to be root-owned and not user-writable.
+    pub site: Option<PathBuf>,
+    /// ~/.config/jail (XDG_CONFIG_HOME honoured).
+    pub user: PathBuf,
+    /// ~/.local/state/jail (XDG_STATE_HOME honoured).
+    pub state: PathBuf,
+}
+
+impl Dirs {
+    pub fn trust_store(&self) -> PathBuf {
+        self.state.join("trust")
+    }
+}
+
+/// Works out the directories from the environment (`env` reads a variable).
+pub fn dirs(home: &Path, env: impl Fn(&str) -> Option<OsString>) -> Result<Dirs, ConfigError> {
+    dirs_with(home, env, Path::new(DEFAULT_SITE_DIR))
+}
+
+/// `dirs` with the default site directory as a parameter (for tests).
+fn dirs_with(
+    home: &Path,
+    env: impl Fn(&str) -> Option<OsString>,
+    default_site: &Path,
+) -> Result<Dirs, ConfigError> {
+    let xdg = |var: &str, fallback: &str| {
+        env(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.join(fallback))
+            .join("jail")
+    };
+    let site = match env("JAIL_SITE_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if !d.is_absolute() {
+                return Err(ConfigError::UnsafeSite {
+                    dir: d,
+                    message: "JAIL_SITE_DIR must be an absolute path".into(),
+                });
+            }
+            if !d.is_dir() {
+                return Err(ConfigError::UnsafeSite {
+                    dir: d,
+                    message: "JAIL_SITE_DIR is not a directory".into(),
+                });
+            }
+            let real = check_site_dir(&d)?;
+            // Any root-owned directory would do, e.g. an empty one: so
+            // where an administrator installed a site policy, the variable
+            // must not swap it for another.
+            if default_site.is_dir() && fs::canonicalize(default_site).ok() != Some(real.clone()) {
+                return Err(ConfigError::UnsafeSite {
+                    dir: d,
+                    message: format!(
+                        "JAIL_SITE_DIR cannot replace the site policy installed in {}",
+                        default_site.display()
+                    ),
+                });
+            }
+            Some(real)
+        }
+        None if default_site.is_dir() => Some(check_site_dir(default_site)?),
+        None => None,
+    };
+    Ok(Dirs {
+        site,
+        user: xdg("XDG_CONFIG_HOME", ".config"),
+        state: xdg("XDG_STATE_HOME", ".local/state"),
+    })
+}
+
+/// The site directory must be owned by root and writable by nobody else,
+/// and so must every directory above it (a sticky root-owned directory such
+/// as /tmp is fine: others cannot replace what root put there). Otherwise
+/// the user could write the policy that is supposed to bind them.
+pub fn check_site_dir(dir: &Path) -> Result<PathBuf, ConfigError> {
+    let unsafe_site = |message: String| ConfigError::UnsafeSite {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let real = fs::canonicalize(dir).map_err(|e| unsafe_site(e.to_string()))?;
+    let md = fs::metadata(&real).map_err(|e| unsafe_site(e.to_string()))?;
+    if md.uid() != 0 || md.mode() & 0o022 != 0 {
+        return Err(unsafe_site(format!(
+            "must be owned by root and not writable by group or others \
+             (owner uid {}, mode {:o})",
+            md.uid(),
+            md.mode() & 0o7777
+        )));
+    }
+    for a in real.ancestors().skip(1) {
+        let m = fs::metadata(a).map_err(|e| unsafe_site(e.to_string()))?;
+        let sticky = m.mode() & 0o1000 != 0;
+        if m.uid() != 0 || (m.mode() & 0o022 != 0 && !sticky) {
+            return Err(unsafe_site(format!(
+                "its parent {} must be owned by root and not writable by others \
+                 (owner uid {}, mode {:o})",
+                a.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(real)
+}
+
+/// A file inside the site directory: root's, and writable by root only.
+fn check_site_file(path: &Path) -> Result<(), ConfigError> {
+    let md = fs::metadata(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if md.uid() != 0 || md.mode() & 0o022 != 0 {
+        return Err(ConfigError::UnsafeSite {
+            dir: path.to_path_buf(),
+            message: format!(
+                "must be owned by root and not writable by group or others \
+                 (owner uid {}, mode {:o})",
+                md.uid(),
+                md.mode() & 0o7777
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What a file may contain, beyond the profile schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A file in some profiles/ directory: `extends` allowed.
+    Profile,
+    /// The site's jail.toml: `[site]` allowed.
+    Site,
+    /// The user's config.toml.
+    Layer,
+    /// The project's .jail.toml: paths may be relative to the project.
+    Project,
+}
+
+/// Reads a file; `None` when it does not exist.
+fn read(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Parses a file of the given kind: the profile schema, then the keys that
+/// only some kinds of file may hold, reported at their line and column.
+pub fn parse_kind(bytes: &[u8], file: &Path, kind: FileKind) -> Result<Profile, ConfigError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, col) = line_col(
+            &String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
+            e.valid_up_to(),
+        );
+        ConfigError::Parse {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: "not valid UTF-8".into(),
+        }
+    })?;
+    let p = profile::parse(text, file)?;
+    let misplaced = |offset: usize, message: &str| {
+        let (line, col) = line_col(text, offset);
+        ConfigError::Misplaced {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: message.to_string(),
+        }
+    };
+    if let Some(s) = &p.site {
+        if kind != FileKind::Site {
+            return Err(misplaced(
+                s.span().start,
+                "`[site]` is only allowed in the site's jail.toml",
+            ));
+        }
+    }
+    if p.extends.is_some() && kind != FileKind::Profile {
+        return Err(misplaced(
+            key_offset(text, "extends"),
+            "`extends` is only allowed in profile files (profiles/NAME.toml)",
+        ));
+    }
+    validate(&p, kind).map_err(|(value, message)| {
+        let (line, col) = line_col(text, value_offset(text, &value));
+        ConfigError::Parse {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message,
+        }
+    })?;
+    Ok(p)
+}
+
+/// Checks values the schema cannot (domain names, presets, variable names,
+/// path forms), so their errors carry a location too. Returns the
+/// offending value and the message.
+fn validate(p: &Profile, kind: FileKind) -> Result<(), (String, String)> {
+    let src = Source::Derived(String::new());
+    let fs = &p.filesystem;
+    for path in fs.ro.iter().chain(&fs.rw).chain(&fs.hide).chain(&fs.create) {
+        let ok = path.starts_with('/')
+            || path == "~"
+            || path.starts_with("~/")
+            || (kind == FileKind::Project && !path.is_empty() && !path.starts_with('~'));
+        if !ok {
+            let form = if kind == FileKind::Project {
+                "absolute, `~/...` or relative to the project"
+            } else {
+                "absolute or start with `~/`"
+            };
+            return Err((path.clone(), format!("path `{path}` must be {form}")));
+        }
+    }
+    for d in p.network.allow.iter().flatten().chain(&p.network.deny) {
+        if let Err(e) = expand_domain(d, &src) {
+            let msg = match e {
+                ConfigError::UnknownPreset { name, .. } => format!(
+                    "unknown domain preset `@{name}` (presets: {})",
+                    crate::config::presets::names()
+                ),
+                _ => format!(
+                    "`{d}` is not a domain name (e.g. `example.com`, `*.example.com`, `@github`)"
+                ),
+            };
+            return Err((d.clone(), msg));
+        }
+    }
+    for v in p.env.pass.iter().chain(p.env.set.keys()) {
+        if check_env_name(v).is_err() {
+            return Err((
+                v.clone(),
+                format!("`{v}` is not a valid environment variable name"),
+            ));
+        }
+    }
+    for r in p
+        .site
+        .iter()
+        .flat_map(|s| s.get_ref().project_roots.iter().flatten())
+    {
+        if !r.starts_with('/') {
+            return Err((r.clone(), format!("project root `{r}` must be absolute")));
+        }
+    }
+    for v in &p.env.block {
+        if check_env_pattern(v).is_err() {
+            return Err((
+                v.clone(),
+                format!("`{v}` is not a variable name or `*` pattern"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Byte offset of a string value as written (quoted), else 0: the values
+/// checked after parsing carry no span of their own.
+fn value_offset(text: &str, value: &str) -> usize {
+    for q in ['"', '\'', ' ', '{'] {
+        let needle = if q == ' ' || q == '{' {
+            format!("{q}{value} =")
+        } else {
+            format!("{q}{value}{q}")
+        };
+        if let Some(i) = text.find(&needle) {
+            return i + usize::from(q == ' ' || q == '{');
+        }
+    }
+    0
+}
+
+/// Byte offset of the line that sets top-level `key` (for error locations
+/// of keys whose value carries no span).
+fn key_offset(text: &str, key: &str) -> usize {
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with(key) && t[key.len()..].trim_start().starts_with('=') {
+            return off + (line.len() - t.len());
+        }
+        off += line.len();
+    }
+    0
+}
+
+/// The profiles/*.toml of a directory, sorted by name.
+fn profiles_in(dir: &Path, site: bool) -> Result<Vec<NamedProfile>, ConfigError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ConfigError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if site {
+        check_site_file(dir)?;
+    }
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let Some(name) = f.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if site {
+            check_site_file(&f)?;
+        }
+        let Some(bytes) = read(&f)? else { continue };
+        let profile = parse_kind(&bytes, &f, FileKind::Profile)?;
+        let source = if site {
+            Source::Site(f.clone())
+        } else {
+            Source::User(f.clone())
+        };
+        out.push(NamedProfile {
+            name,
+            profile,
+            source,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads every layer for a jail in `project` (`None`: no project layer,
+/// e.g. `jail profiles` run where no project can be).
+pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigError> {
+    let mut cat = Catalogue::builtin()?;
+    if let Some(site_dir) = &dirs.site {
+        let file = site_dir.join("jail.toml");
+        if let Some(bytes) = read(&file)? {
+            check_site_file(&file)?;
+            let mut profile = parse_kind(&bytes, &file, FileKind::Site)?;
+            let site = profile
+                .site
+                .take()
+                .map(|s| s.into_inner())
+                .unwrap_or_default();
+            let project_roots = site.project_roots.as_ref().map(|roots| {
+                roots
+                    .iter()
+                    .map(|r| fs::canonicalize(r).unwrap_or_else(|_| PathBuf::from(r)))
+                    .collect()
+            });
+            let passwd_home = nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir);
+            cat.site = Some(SiteLayer {
+                file,
+                profile,
+                site,
+                project_roots,
+                other_homes: passwd_home.into_iter().collect(),
+            });
+        }
+        cat.profiles
+            .extend(profiles_in(&site_dir.join("profiles"), true)?);
+    }
+    let file = dirs.user.join("config.toml");
+    if let Some(bytes) = read(&file)? {
+        let profile = parse_kind(&bytes, &file, FileKind::Layer)?;
+        cat.user = Some(FileLayer {
+            file,
+            profile,
+            trusted: true,
+        });
+    }
+    cat.profiles
+        .extend(profiles_in(&dirs.user.join("profiles"), false)?);
+    if let Some(project) = project {
+        let file = project.join(PROJECT_FILE);
+        if let Some(bytes) = read(&file)? {
+            // Parse and hash the same bytes: what was trusted is what applies.
+            let profile = parse_kind(&bytes, &file, FileKind::Project)?;
+            let hash = trust::sha256_hex(&bytes);
+            cat.project = Some(FileLayer {
+                trusted: trust::lookup(&dirs.trust_store(), project, &hash),
+                file,
+                profile,
+            });
+        }
+    }
+    cat.jail_dirs = vec![dirs.user.clone(), dirs.state.clone()];
+    Ok(cat)
+}
+
+/// The site checks again on the host's real paths: `resolve` compares
+/// paths as written, so a symlink (`--rw ~/link` pointing into a site
+/// read-only tree) could otherwise get past it. Paths that do not exist
+/// are skipped (nothing to bind).
+pub fn enforce_site_on_host(spec: &JailSpec, cat: &Catalogue) -> Result<(), ConfigError> {
+    let Some(site) = &cat.site else { return Ok(()) };
+    let real = |p: &Path| fs::canonicalize(p).ok();
+    let from_site = |s: &Source| matches!(s, Source::Site(f) if *f == site.file);
+    let fsp = &spec.filesystem;
+    let site_ro: Vec<PathBuf> = fsp
+        .ro
+        .iter()
+        .filter(|r| from_site(&r.source))
+        .filter_map(|r| real(&r.value))
+        .collect();
+    let site_hide: Vec<PathBuf> = fsp
+        .hide
+        .iter()
+        .filter(|h| from_site(&h.source))
+        .filter_map(|h| real(&h.value))
+        .collect();
+    let project = real(&spec.project.value).unwrap_or_else(|| spec.project.value.clone());
+    let refuse = |key: &str, message: String| ConfigError::Refused {
+        file: site.file.clone(),
+        key: key.to_string(),
+        message,
+    };
+    for (v, rw) in fsp
+        .ro
+        .iter()
+        .map(|v| (v, false))
+        .chain(fsp.rw.iter().map(|v| (v, true)))
+    {
+        if !chosen_by_user(&v.source) {
+            continue;
+        }
+        let Some(r) = real(&v.value) else { continue };
+        let shown = |what: &str| {
+            format!(
+                "{} (from {}) leads to {}, {what}",
+                v.value.display(),
+                v.source,
+                r.display()
+            )
+        };
+        if site_hide.iter().any(|h| r.starts_with(h)) {
+            return Err(refuse("filesystem.hide", shown("which the site hides")));
+        }
+        if rw && site_ro.iter().any(|o| r.starts_with(o)) {
+            return Err(refuse(
+                "filesystem.ro",
+                shown("which is read-only by site policy"),
+            ));
+        }
+        if rw && site.site.rw_outside_project == Some(false) && !r.starts_with(&project) {
+            return Err(refuse(
+                "site.rw_outside_project",
+                shown("which is outside the project"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `jail trust`: records consent to the project's .jail.toml as it is now
+/// (it must parse). Returns the file's hash and what it may widen.
+pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<(String, Vec<String>), ConfigError> {
+    let file = project.join(PROJECT_FILE);
+    let bytes = read(&file)?.ok_or_else(|| {
+        ConfigError::Init(format!(
+            "{} does not exist: nothing to trust (`jail init` writes one)",
+            file.display()
+        ))
+    })?;
+    let profile = parse_kind(&bytes, &file, FileKind::Project)?;
+    let hash = trust::sha256_hex(&bytes);
+    trust::record(&dirs.trust_store(), project, &hash)?;
+    Ok((hash, trust::may_widen(&profile)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn xdg_dirs_are_honoured() {
+        let d = dirs(
+            Path::new("/home/u"),
+            env(&[("XDG_CONFIG_HOME", "/cfg"), ("XDG_STATE_HOME", "rel")]),
+        )
+        .unwrap();
+        assert_eq!(d.user, PathBuf::from("/cfg/jail"));
+        assert_eq!(
+            d.state,
+            PathBuf::from("/home/u/.local/state/jail"),
+            "relative ignored"
+        );
+        let d = dirs(Path::new("/home/u"), env(&[])).unwrap();
+        assert_eq!(d.user, PathBuf::from("/home/u/.config/jail"));
+    }
+
+    #[test]
+    fn site_dir_must_be_absolute_and_exist() {
+        let e = dirs(Path::new("/h"), env(&[("JAIL_SITE_DIR", "rel/dir")])).unwrap_err();
+        assert!(e.to_string().contains("absolute"), "{e}");
+        let e = dirs(Path::new("/h"), env(&[("JAIL_SITE_DIR", "/nonexistent/x")])).unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
+    }
+
+    #[test]
+    fn jail_site_dir_cannot_replace_an_installed_site_policy() {
+        // "/" stands for an installed /etc/jail (a root-owned directory),
+        // /usr for the directory JAIL_SITE_DIR names instead.
+        if !fs::metadata("/usr").is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0) {
+            eprintln!("skipped: /usr is not a root-owned, non-writable directory here");
+            return;
+        }
+        let e = dirs_with(
+            Path::new("/h"),
+            env(&[("JAIL_SITE_DIR", "/usr")]),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("cannot replace the site policy installed in /"),
+            "{e}"
+        );
+        let d = dirs_with(
+            Path::new("/h"),
+            env(&[("JAIL_SITE_DIR", "/usr")]),
+            Path::new("/nonexistent-site"),
+        )
+        .unwrap();
+        assert_eq!(d.site, Some(fs::canonicalize("/usr").unwrap()));
+        let d = dirs_with(
+            Path::new("/h"),
+            env(&[("JAIL_SITE_DIR", "/")]),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(d.site, Some(PathBuf::from("/")));
+    }
+
+    #[test]
+    fn a_world_writable_site_dir_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("jail-site-ww-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_site_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("must be owned by root"), "{e}");
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        // As root a 0755 root-owned dir under sticky /tmp is accepted;
+        // as a user it is refused for its owner.
+        let ok = check_site_dir(&d);
+        // SAFETY: getuid has no preconditions.
+        if unsafe { libc::getuid() } == 0 {
+            assert!(ok.is_ok(), "{ok:?}");
+        } else {
+            assert!(ok.is_err());
+        }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn site_section_only_in_site_file_and_extends_only_in_profiles() {
+        let t = b"[network]\nmode = \"none\"\n\n[site]\ngpu = false\n";
+        let e = parse_kind(t, Path::new("/u/config.toml"), FileKind::Layer)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/u/config.toml:"), "{e}");
+        assert!(e.contains("[site]"), "{e}");
+        assert!(parse_kind(t, Path::new("/etc/jail/jail.toml"), FileKind::Site).is_ok());
+        let t = b"description = \"x\"\nextends = \"default\"\n";
+        let e = parse_kind(t, Path::new("/p/.jail.toml"), FileKind::Project)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/p/.jail.toml:2:1: "), "{e}");
+        assert!(parse_kind(t, Path::new("/u/profiles/x.toml"), FileKind::Profile).is_ok());
+    }
+
+    #[test]
+    fn bad_values_have_a_location() {
+        let cases: &[(&str, FileKind, (usize, usize))] = &[
+            (
+                "[network]\nallow = [\"a.com\", \"@nope\"]\n",
+                FileKind::Layer,
+                (2, 19),
+            ),
+            (
+                "[network]\ndeny = [\n  \"bad domain\",\n]\n",
+                FileKind::Layer,
+                (3, 3),
+            ),
+            ("[env]\npass = ['A-B']\n", FileKind::Layer, (2, 9)),
+            ("[env]\nset = { 1X = \"v\" }\n", FileKind::Layer, (2, 9)),
+            ("[env]\nblock = [\"A?\"]\n", FileKind::Layer, (2, 10)),
+            ("[filesystem]\nro = [\"data\"]\n", FileKind::Layer, (2, 7)),
+            (
+                "[filesystem]\nro = [\"~user/x\"]\n",
+                FileKind::Project,
+                (2, 7),
+            ),
+            (
+                "[site]\nproject_roots = [\"~/p\"]\n",
+                FileKind::Site,
+                (2, 18),
+            ),
+        ];
+        for (text, kind, (line, col)) in cases {
+            let e = parse_kind(text.as_bytes(), Path::new("f"), *kind)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("f:{line}:{col}: ")), "{text}: {e}");
+        }
+        let ok = b"[filesystem]\nro = [\"data\"]\n";
+        assert!(parse_kind(ok, Path::new("f"), FileKind::Project).is_ok());
+    }
+
+    #[test]
+    fn symlinks_do_not_get_past_the_site() {
+        use crate::config::resolve::{resolve, HostFacts, Request};
+        use crate::config::spec::UserInfo;
+        use std::os::unix::fs::symlink;
+        let base = std::env::temp_dir().join(format!("jail-site-ln-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (home, data) = (base.join("home"), base.join("data"));
+        fs::create_dir_all(home.join("proj")).unwrap();
+        fs::create_dir_all(data.join("secret")).unwrap();
+        fs::create_dir_all(data.join("ref")).unwrap();
+        symlink(data.join("secret"), home.join("s")).unwrap();
+        symlink(data.join("ref"), home.join("r")).unwrap();
+        let text = format!(
+            "[filesystem]\nhide = [\"{0}/secret\"]\nro = [\"{0}/ref\"]\n",
+            data.display()
+        );
+        let file = base.join("jail.toml");
+        let mut cat = Catalogue::builtin().unwrap();
+        cat.site = Some(SiteLayer {
+            profile: parse_kind(text.as_bytes(), &file, FileKind::Site).unwrap(),
+            file,
+            site: Default::default(),
+            project_roots: None,
+            other_homes: vec![],
+        });
+        let facts = HostFacts {
+            user: UserInfo {
+                uid: 1,
+                gid: 1,
+                name: "u".into(),
+                home: home.clone(),
+            },
+            cwd: home.join("proj"),
+            shell: "/bin/sh".into(),
+            git_root: None,
+            has_sbatch: false,
+        };
+        let check = |ro: &str, rw: &str| {
+            let req = Request {
+                command: vec!["true".into()],
+                ro: [ro]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string())
+                    .collect(),
+                rw: [rw]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string())
+                    .collect(),
+                ..Request::default()
+            };
+            let spec = resolve(&req, &facts, &cat).unwrap();
+            enforce_site_on_host(&spec, &cat)
+        };
+        assert!(check("", "").is_ok());
+        let e = check("~/s", "").unwrap_err().to_string();
+        assert!(e.contains("`filesystem.hide`"), "{e}");
+        let e = check("", "~/r").unwrap_err().to_string();
+        assert!(e.contains("`filesystem.ro`"), "{e}");
+        assert!(
+            check("~/r", "").is_ok(),
+            "read-only through the link is fine"
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn invalid_utf8_has_a_location() {
+        let e = parse_kind(b"a = 1\n\xff", Path::new("f"), FileKind::Layer)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f:2:1: "), "{e}");
+    }
+
+    #[test]
+    fn load_reads_layers_and_trust() {
+        let base = std::env::temp_dir().join(format!("jail-load-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (user, state, project) = (base.join("cfg"), base.join("state"), base.join("proj"));
+        fs::create_dir_all(user.join("profiles")).unwrap();
+        fs::create_dir_all(&project).unwrap();
+        fs::write(user.join("config.toml"), "[filesystem]\nro = [\"/data\"]\n").unwrap();
+        fs::write(
+            user.join("profiles/mine.toml"),
+            "extends = \"default\"\n[network]\nmode = \"host\"\n",
+        )
+        .unwrap();
+        fs::write(project.join(".jail.toml"), "[env]\npass = [\"X\"]\n").unwrap();
+        let d = Dirs {
+            site: None,
+            user: user.clone(),
+            state,
+        };
+        let cat = load(&d, Some(&project)).unwrap();
+        assert!(cat.user.is_some());
+        assert!(matches!(cat.get("mine").unwrap().source, Source::User(_)));
+        assert!(!cat.project.as_ref().unwrap().trusted);
+        trust_project(&d, &project).unwrap();
+        assert!(load(&d, Some(&project)).unwrap().project.unwrap().trusted);
+        fs::write(project.join(".jail.toml"), "[env]\npass = [\"Y\"]\n").unwrap();
+        assert!(!load(&d, Some(&project)).unwrap().project.unwrap().trusted);
+        assert_eq!(cat.jail_dirs, vec![user, d.state.clone()]);
+        fs::remove_dir_all(&base).unwrap();
+    }
+}
