@@ -177,7 +177,8 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>) -> Result<i32, AppError> 
         spec.profile.source,
         spec.project.value.display()
     );
-    Ok(sandbox::run(&spec, &env)?)
+    let dirs = load::dirs(&spec.user.home, |v| std::env::var_os(v))?;
+    Ok(sandbox::run(&spec, &env, &dirs.state)?)
 }
 
 /// `jail profiles`: every profile with its origin, the one each bare

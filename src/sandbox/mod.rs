@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod exec;
 pub mod init;
 pub mod plan;
+pub mod protect;
 
 use std::ffi::{CString, NulError};
 use std::os::unix::ffi::OsStrExt;
@@ -50,7 +51,9 @@ struct Prepared {
 }
 
 /// Runs the jail and returns the exit status for `jail` itself.
-pub fn run(spec: &JailSpec, env: &[(String, String)]) -> Result<i32, SandboxError> {
+/// `state` is jail's state directory (~/.local/state/jail), where created
+/// protected paths are quarantined.
+pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i32, SandboxError> {
     let plan = plan::plan(spec);
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
@@ -84,7 +87,18 @@ pub fn run(spec: &JailSpec, env: &[(String, String)]) -> Result<i32, SandboxErro
         },
         harden: harden::prepare(spec)?,
     };
-    launch(spec, &plan, &prep)
+    // Every fork below (guard, jail) needs a single-threaded process.
+    let threads = thread_count();
+    if threads != 1 {
+        return Err(SandboxError::Threads(threads));
+    }
+    let guard = Guard::spawn(&plan, &spec.project.value, state)?;
+    let code = launch(spec, &plan, &prep, guard.as_ref().map(|g| g.write));
+    if let Some(g) = guard {
+        // Its one-line message comes before the shell's next prompt.
+        init::wait_for(g.pid, false);
+    }
+    code
 }
 
 /// execvp's search, done before fork: every PATH entry joined with the
@@ -137,11 +151,90 @@ fn report(fd: libc::c_int, stage: Stage, index: u32, errno: i32) {
     unsafe { libc::write(fd, buf.as_ptr().cast(), REPORT_LEN) };
 }
 
-fn launch(spec: &JailSpec, plan: &plan::Plan, prep: &Prepared) -> Result<i32, SandboxError> {
-    let threads = thread_count();
-    if threads != 1 {
-        return Err(SandboxError::Threads(threads));
+/// The quarantine guard: a process outside the jail that waits until the
+/// jail's pid 1 is gone (EOF on a pipe only pid 1 holds), then moves away
+/// protected paths the program created. Being separate, it also does so
+/// when `jail` itself is killed with SIGKILL.
+struct Guard {
+    pid: libc::pid_t,
+    /// The write end, handed to pid 1 by the clone, then closed here.
+    write: libc::c_int,
+}
+
+impl Guard {
+    fn spawn(
+        plan: &plan::Plan,
+        project: &Path,
+        state: &Path,
+    ) -> Result<Option<Guard>, SandboxError> {
+        if plan
+            .protected
+            .iter()
+            .all(|p| p.start == protect::Start::Held)
+        {
+            return Ok(None);
+        }
+        let (read, write) = pipe()?;
+        let dest = protect::quarantine_dir(state, project);
+        // SAFETY: fork of a single-threaded process (checked by run).
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        if pid == 0 {
+            // The guard allocates after fork: safe here because the parent
+            // had a single thread, so no lock can be held by another one.
+            // SAFETY: closing our copy of the write end; ignoring the
+            // terminal's signals so Ctrl-C cannot skip the check.
+            unsafe {
+                libc::close(write);
+                for s in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+                    libc::signal(s, libc::SIG_IGN);
+                }
+                let mut b = [0u8; 1];
+                while libc::read(read, b.as_mut_ptr().cast(), 1) != 0
+                    && exec::errno() == libc::EINTR
+                {}
+            }
+            guard_check(&plan.protected, project, &dest);
+            // SAFETY: no destructors or atexit handlers in a forked child.
+            unsafe { libc::_exit(0) }
+        }
+        // SAFETY: the parent keeps only the write end, until the clone.
+        unsafe { libc::close(read) };
+        Ok(Some(Guard { pid, write }))
     }
+}
+
+fn guard_check(list: &[protect::Protected], project: &Path, dest: &Path) {
+    let changed = protect::changed(list);
+    if changed.is_empty() {
+        return;
+    }
+    let names: Vec<String> = changed
+        .iter()
+        .map(|p| p.strip_prefix(project).unwrap_or(p).display().to_string())
+        .collect();
+    match protect::quarantine(project, &changed, dest) {
+        Ok(_) => eprintln!(
+            "jail: moved {} (created in the jail; it could run code outside it) to {}",
+            names.join(", "),
+            dest.display()
+        ),
+        Err(e) => eprintln!(
+            "jail: WARNING: {} was created in the jail and could run code outside it; moving it to {} failed: {e}; inspect it before use",
+            names.join(", "),
+            dest.display()
+        ),
+    }
+}
+
+fn launch(
+    spec: &JailSpec,
+    plan: &plan::Plan,
+    prep: &Prepared,
+    guard_write: Option<libc::c_int>,
+) -> Result<i32, SandboxError> {
     let (sync_r, sync_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
 
@@ -169,6 +262,10 @@ fn launch(spec: &JailSpec, plan: &plan::Plan, prep: &Prepared) -> Result<i32, Sa
     unsafe {
         libc::close(sync_r);
         libc::close(err_w);
+    }
+    if let Some(fd) = guard_write {
+        // SAFETY: only pid 1 holds the guard's pipe from now on.
+        unsafe { libc::close(fd) };
     }
     if pid < 0 {
         let e = exec::errno();

@@ -87,6 +87,8 @@ const GPU_DIRS: &[&str] = &["/dev/dri", "/dev/nvidia-caps"];
 #[derive(Debug, Default)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// The project's protected paths and how each started.
+    pub protected: Vec<super::protect::Protected>,
 }
 
 /// One request to make a host path visible.
@@ -242,13 +244,17 @@ pub fn plan(spec: &JailSpec) -> Plan {
         }
     }
 
+    let rw: Vec<PathBuf> = spec.filesystem.rw.iter().map(|s| s.value.clone()).collect();
+    let protected = super::protect::survey(&spec.project.value, &rw);
+    binds.extend(super::protect::steps(&spec.project.value, &protected));
+
     // Parents before children; ties keep plan order (tmpfs before its binds).
     let mut steps = early;
     steps.extend(binds);
     steps.sort_by_key(|s| s.dest().components().count());
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
-    Plan { steps }
+    Plan { steps, protected }
 }
 
 fn visible_path(p: &Path, ro: bool) -> Option<Visible> {
