@@ -82,7 +82,7 @@ pub fn run(spec: &JailSpec, env: &[(String, String)]) -> Result<i32, SandboxErro
         } else {
             NS_FLAGS
         },
-        harden: harden::prepare(spec)?,
+        harden: harden::prepare(spec, &plan)?,
     };
     launch(spec, &plan, &prep)
 }
