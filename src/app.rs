@@ -96,7 +96,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Some(Sub::Run { command }) => (command, cli.opts.dry_run),
         Some(Sub::Explain { command }) => (command, true),
         Some(Sub::Profiles) => return Ok(profiles()?),
-        Some(Sub::Doctor) => return Err(AppError::NotYet("doctor")),
+        Some(Sub::Doctor) => return Ok(crate::doctor::run()),
         Some(Sub::Init { .. }) => return Err(AppError::NotYet("init")),
         Some(Sub::Trust) => return Err(AppError::NotYet("trust")),
     };
