@@ -26,9 +26,9 @@ pub enum HardenError {
 pub struct Prepared {
     pub landlock: ruleset::Prepared,
     pub seccomp: seccompiler::BpfProgram,
-    /// Only with the `bench-unhardened` feature and JAIL_BENCH_UNHARDENED=1:
-    /// skip Landlock and seccomp, to measure their cost.
-    pub skip_filters: bool,
+    /// Only with the `bench-unhardened` feature and JAIL_BENCH_UNHARDENED
+    /// set: skip Landlock and/or seccomp, to measure their cost.
+    pub skip: Skip,
 }
 
 /// Builds the hardening for `spec`, whose mounts `plan` describes.
@@ -39,26 +39,52 @@ pub fn prepare(_spec: &JailSpec, plan: &Plan) -> Result<Prepared, HardenError> {
     for m in ruleset::missing(abi) {
         tracing::warn!("{m}");
     }
-    let skip_filters = bench_unhardened();
-    if skip_filters {
-        tracing::warn!("JAIL_BENCH_UNHARDENED=1: Landlock and seccomp are OFF (benchmark build)");
+    let skip = bench_unhardened();
+    if skip.landlock || skip.seccomp {
+        tracing::warn!(
+            "JAIL_BENCH_UNHARDENED: benchmark build, Landlock {} and seccomp {}",
+            if skip.landlock { "OFF" } else { "on" },
+            if skip.seccomp { "OFF" } else { "on" }
+        );
     }
     Ok(Prepared {
         landlock: ruleset::prepare(plan, abi)?,
         seccomp: seccomp::compile(seccomp::POLICY)?,
-        skip_filters,
+        skip,
     })
 }
 
-#[cfg(feature = "bench-unhardened")]
-fn bench_unhardened() -> bool {
-    std::env::var_os("JAIL_BENCH_UNHARDENED").is_some_and(|v| v == "1")
+/// What a benchmark build skips.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Skip {
+    pub landlock: bool,
+    pub seccomp: bool,
 }
 
-/// Release builds have no switch: the feature is off by default.
+/// JAIL_BENCH_UNHARDENED=1 skips both, `landlock` or `seccomp` one.
+#[cfg(feature = "bench-unhardened")]
+fn bench_unhardened() -> Skip {
+    match std::env::var("JAIL_BENCH_UNHARDENED").as_deref() {
+        Ok("1") => Skip {
+            landlock: true,
+            seccomp: true,
+        },
+        Ok("landlock") => Skip {
+            landlock: true,
+            seccomp: false,
+        },
+        Ok("seccomp") => Skip {
+            landlock: false,
+            seccomp: true,
+        },
+        _ => Skip::default(),
+    }
+}
+
+/// Without the feature (every normal build) there is no switch.
 #[cfg(not(feature = "bench-unhardened"))]
-fn bench_unhardened() -> bool {
-    false
+fn bench_unhardened() -> Skip {
+    Skip::default()
 }
 
 /// Which hardening step failed (reported to the parent with the errno).
@@ -94,13 +120,15 @@ pub fn apply(p: &Prepared) -> Result<(), (u32, i32)> {
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err((Part::NoNewPrivs as u32, crate::sandbox::exec::errno()));
     }
-    if p.skip_filters {
-        return Ok(());
+    if !p.skip.landlock {
+        ruleset::apply(&p.landlock).map_err(|f| match f {
+            ruleset::Failure::Create(e) => (Part::LandlockCreate as u32, e),
+            ruleset::Failure::AddRule(e) => (Part::LandlockRule as u32, e),
+            ruleset::Failure::Restrict(e) => (Part::LandlockRestrict as u32, e),
+        })?;
     }
-    ruleset::apply(&p.landlock).map_err(|f| match f {
-        ruleset::Failure::Create(e) => (Part::LandlockCreate as u32, e),
-        ruleset::Failure::AddRule(e) => (Part::LandlockRule as u32, e),
-        ruleset::Failure::Restrict(e) => (Part::LandlockRestrict as u32, e),
-    })?;
-    seccomp::install(&p.seccomp).map_err(|e| (Part::Seccomp as u32, e))
+    if !p.skip.seccomp {
+        seccomp::install(&p.seccomp).map_err(|e| (Part::Seccomp as u32, e))?;
+    }
+    Ok(())
 }

@@ -150,7 +150,13 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
     let all = bits(AccessFs::from_all(abi_enum(abi)));
     let file_rights = bits(AccessFs::from_file(abi_enum(abi)));
     let read = bits(AccessFs::ReadFile | AccessFs::ReadDir);
-    let ro = read | bits(AccessFs::Execute.into());
+    // Read-only also grants TRUNCATE and IOCTL_DEV: a read-only mount
+    // refuses truncation itself (EROFS) and allows device ioctls anyway,
+    // so the mirror stays exact; and Landlock stops its path walk at the
+    // first rule that grants every right an open asks for (these two are
+    // always asked), instead of walking up to / on every open: measured
+    // +25% on an open-heavy loop without them, ~0 with them.
+    let ro = read | bits(AccessFs::Execute | AccessFs::Truncate | AccessFs::IoctlDev);
     let rw = all & !bits(AccessFs::MakeChar | AccessFs::MakeBlock);
     let dev = (read | bits(AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::Truncate)) & all;
     let list = bits(AccessFs::ReadDir.into());
