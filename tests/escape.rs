@@ -121,6 +121,18 @@ fn capabilities_dropped_and_no_new_privs() {
             .unwrap_or_else(|| panic!("no {key} in /proc/self/status:\n{s}"));
         assert_eq!(line.split_whitespace().nth(1), Some(want), "{line}");
     }
+    // Normal builds have no switch to turn hardening off.
+    if !cfg!(feature = "bench-unhardened") {
+        for v in ["1", "landlock", "seccomp"] {
+            let o = sb
+                .jail_cmd(&["--", "grep", "^Seccomp:", "/proc/self/status"])
+                .env("JAIL_BENCH_UNHARDENED", v)
+                .output()
+                .unwrap();
+            assert_code(&o, 0);
+            assert_eq!(stdout(&o), "Seccomp:\t2\n", "JAIL_BENCH_UNHARDENED={v}");
+        }
+    }
     // Outside, the same user keeps a full bounding set and no filter.
     let host = stdout(&sb.host_sh("grep -E '^(CapBnd|NoNewPrivs):' /proc/self/status"));
     assert!(!host.contains("CapBnd:\t0000000000000000"), "{host}");
