@@ -157,6 +157,40 @@ fn tiocsti_injection_is_refused() {
     }
 }
 
+/// Runs `cmd` as the test user under `script`, so its stdin is a fresh
+/// pty that is also its controlling terminal (as for a user at a shell).
+fn under_pty(sb: &Sandbox, cmd: &str) -> Option<String> {
+    let o = sb
+        .as_user(std::ffi::OsStr::new("script"))
+        .args(["-qec", cmd, "/dev/null"])
+        .output()
+        .ok()?;
+    Some(stdout(&o).replace('\r', ""))
+}
+
+#[test]
+fn tiocsti_into_the_users_terminal_is_refused() {
+    // The attack that matters: the jailed program pushes keystrokes into
+    // the terminal the user started jail from.
+    let sb = Sandbox::new("tiocsti-tty");
+    if stage(&sb).is_none() {
+        return;
+    }
+    let Some(out) = under_pty(&sb, "./escape tiocsti-stdin") else {
+        println!("SKIP: `script` (bsdutils) is not installed");
+        return;
+    };
+    if sysctl("/proc/sys/dev/tty/legacy_tiocsti").as_deref() == Some("0") {
+        println!("NOTE: dev.tty.legacy_tiocsti=0: the kernel refuses TIOCSTI outside too ({out})");
+    } else {
+        // The injected byte is echoed by the terminal before the report.
+        assert_eq!(out, "#ok 0\n", "outside the jail");
+    }
+    let jail = format!("{} -q -- ./escape tiocsti-stdin", jail_bin().display());
+    let out = under_pty(&sb, &jail).unwrap_or_default();
+    assert_eq!(out, "err EPERM\n", "inside the jail");
+}
+
 #[test]
 fn tioclinux_is_refused() {
     // Outside, a pty answers ENOTTY (not a virtual console): the call

@@ -194,6 +194,12 @@ int main(int argc, char **argv) {
     const char *m = argv[1];
     if (!strcmp(m, "tiocsti")) return in_child(do_tiocsti, TIOCSTI);
     if (!strcmp(m, "tiocsti-high")) return in_child(do_tiocsti, 0xdead00000000UL | TIOCSTI);
+    if (!strcmp(m, "tiocsti-stdin")) {
+        /* The real attack: push a command into the terminal the jail was
+         * started from (our stdin and controlling terminal). */
+        char c = '#';
+        return report(ioctl(0, TIOCSTI, &c));
+    }
     if (!strcmp(m, "tioclinux")) return in_child(do_tioclinux, 0);
     if (!strcmp(m, "io_uring")) {
         unsigned char params[120] = {0}; /* struct io_uring_params */
