@@ -498,3 +498,49 @@ fn landlock_mirrors_the_mount_policy() {
         "denied /dev/x\ndenied /run/x\nhi\nt\nh\nread-usr\nro-usr\n"
     );
 }
+
+#[test]
+fn without_landlock_the_jail_warns_and_keeps_the_other_walls() {
+    // The helper makes the Landlock syscalls answer ENOSYS, as a kernel
+    // without Landlock does, then execs jail.
+    let sb = Sandbox::new("no-landlock");
+    let Some(h) = stage(&sb) else { return };
+    let o = sb
+        .as_user(h.as_os_str())
+        .arg("without-landlock")
+        .arg(jail_bin())
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status",
+        ])
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("Landlock not built into this kernel")
+            && stderr(&o).contains("no filesystem second wall"),
+        "no warning naming the missing feature: {}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "NoNewPrivs:\t1\nSeccomp:\t2\n");
+    let o = sb
+        .as_user(h.as_os_str())
+        .arg("without-landlock")
+        .arg(jail_bin())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("Landlock") && l.contains("degraded")),
+        "{out}"
+    );
+    assert!(
+        out.contains("verdict: the jail runs, with less protection"),
+        "{out}"
+    );
+}

@@ -23,6 +23,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -188,6 +190,24 @@ static int hunt(const char *a0, const char *a1) {
     return 2;
 }
 
+/* Runs PROG as if the kernel had no Landlock: a seccomp filter answers
+ * the three Landlock syscalls with ENOSYS (as a kernel without it does). */
+static int without_landlock(char **argv) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 444, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 445, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 446, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    };
+    struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+        return setup_fail("seccomp");
+    execv(argv[0], argv);
+    return setup_fail("execv");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) { fprintf(stderr, "usage: escape MODE [ARGS]\n"); return 64; }
@@ -235,6 +255,7 @@ int main(int argc, char **argv) {
         return report(r);
     }
 #endif
+    if (!strcmp(m, "without-landlock") && argc > 2) return without_landlock(argv + 2);
     if (!strcmp(m, "hunt") && argc > 3) return hunt(argv[2], argv[3]);
     if (!strcmp(m, "dumpable")) { printf("dumpable %d\n", prctl(PR_GET_DUMPABLE)); return 0; }
     if (!strcmp(m, "euid")) { printf("euid %d\n", (int)geteuid()); return 0; }
