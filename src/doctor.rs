@@ -517,3 +517,29 @@ pub fn run() -> i32 {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_follows_the_worst_status() {
+        let ok = check("seccomp", Status::Ok, "");
+        let info = check("Slurm", Status::Info, "no sbatch");
+        let degraded = check("Landlock", Status::Degraded, "ABI 3");
+        let missing = check("user namespaces", Status::Missing, "disabled");
+        let r = render(&[ok.clone(), info.clone()]);
+        assert!(
+            r.contains("verdict: the jail runs with every protection"),
+            "{r}"
+        );
+        let r = render(&[ok.clone(), degraded.clone()]);
+        assert!(r.contains("degraded: Landlock"), "{r}");
+        let r = render(&[ok, degraded, missing, info]);
+        assert!(
+            r.contains("cannot run safely here (missing: user namespaces)"),
+            "{r}"
+        );
+        assert!(r.contains("  user namespaces  MISSING   disabled"), "{r}");
+    }
+}
