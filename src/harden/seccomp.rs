@@ -124,6 +124,7 @@ fn nr(name: &str) -> Nr {
         "open_by_handle_at" => SYS_open_by_handle_at,
         "name_to_handle_at" => SYS_name_to_handle_at,
         "ioctl" => SYS_ioctl,
+        "socket" => SYS_socket,
         #[cfg(target_arch = "x86_64")]
         "iopl" => SYS_iopl,
         #[cfg(target_arch = "x86_64")]
@@ -449,6 +450,24 @@ mod tests {
         }
         assert_eq!(
             decide(libc::SYS_unshare, [libc::CLONE_FILES as u64, 0, 0, 0, 0, 0]),
+            ALLOW
+        );
+    }
+
+    #[test]
+    fn vsock_sockets_are_denied_whatever_the_high_bits() {
+        let stream = libc::SOCK_STREAM as u64;
+        assert_eq!(decide(libc::SYS_socket, [40, stream, 0, 0, 0, 0]), EPERM);
+        assert_eq!(
+            decide(libc::SYS_socket, [40 | 1 << 32, stream, 0, 0, 0, 0]),
+            EPERM
+        );
+        assert_eq!(
+            decide(libc::SYS_socket, [libc::AF_INET as u64, stream, 0, 0, 0, 0]),
+            ALLOW
+        );
+        assert_eq!(
+            decide(libc::SYS_socket, [libc::AF_UNIX as u64, stream, 0, 0, 0, 0]),
             ALLOW
         );
     }

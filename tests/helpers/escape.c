@@ -247,6 +247,8 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "ptrace-child")) return ptrace_own_child();
     if (!strcmp(m, "ptrace") && argc > 2) return report(ptrace(PTRACE_SEIZE, atoi(argv[2]), 0, 0));
     if (!strcmp(m, "kill") && argc > 2) return report(kill(atoi(argv[2]), 0));
+    if (!strcmp(m, "vsock")) return report(syscall(SYS_socket, 40L /* AF_VSOCK */, SOCK_STREAM, 0));
+    if (!strcmp(m, "vsock-high")) return report(syscall(SYS_socket, 0x100000000L | 40, SOCK_STREAM, 0));
     if (!strcmp(m, "x32")) return report(syscall(39 | 0x40000000)); /* x32 getpid */
 #if defined(__x86_64__)
     if (!strcmp(m, "int80")) {
