@@ -248,11 +248,27 @@ fn landlock_check() -> Check {
     if abi <= 0 {
         return check("Landlock", Status::Degraded, missing.join("; "));
     }
+    if let Err(e) = in_child(landlock_enforces) {
+        return check(
+            "Landlock",
+            Status::Degraded,
+            format!(
+                "ABI {abi}, but a test ruleset did not enforce ({}): no filesystem second wall",
+                if e == libc::EEXIST {
+                    "a denied directory could be listed".to_string()
+                } else {
+                    errtext(e)
+                }
+            ),
+        );
+    }
     if missing.is_empty() {
         check(
             "Landlock",
             Status::Ok,
-            format!("ABI {abi}: filesystem rules, abstract socket and signal scoping"),
+            format!(
+                "ABI {abi}, enforcement verified: filesystem rules, abstract socket and signal scoping"
+            ),
         )
     } else {
         check(
@@ -260,6 +276,43 @@ fn landlock_check() -> Check {
             Status::Degraded,
             format!("ABI {abi}: {}", missing.join("; ")),
         )
+    }
+}
+
+/// In a child: a ruleset that handles directory listing with no rule must
+/// make listing / fail with EACCES. 0 when it does.
+fn landlock_enforces() -> i32 {
+    let handled: [u64; 3] = [1 << 3, 0, 0]; // LANDLOCK_ACCESS_FS_READ_DIR
+                                            // SAFETY: raw Landlock syscalls on a local attribute; prctl and open
+                                            // with constant arguments.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            handled.as_ptr(),
+            8usize,
+            0u32,
+        ) as libc::c_int;
+        if fd < 0 {
+            return errno();
+        }
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return errno();
+        }
+        if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
+            return errno();
+        }
+        let d = libc::open(
+            c"/".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if d >= 0 {
+            return libc::EEXIST; // opened: not enforced
+        }
+        if errno() == libc::EACCES {
+            0
+        } else {
+            errno()
+        }
     }
 }
 
