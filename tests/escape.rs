@@ -21,21 +21,33 @@ use std::time::{Duration, Instant};
 fn helper() -> Option<&'static Path> {
     static H: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let r = H.get_or_init(|| {
-        let dir = PathBuf::from(format!("/tmp/jail-tests/helpers-{}", std::process::id()));
+        // One build per version of the source, reused across runs (no
+        // directory left behind per test process).
+        use std::hash::{Hash, Hasher};
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/escape.c");
+        let text = fs::read(&src).map_err(|e| e.to_string())?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        let dir = PathBuf::from(format!("/tmp/jail-tests/helper-{:016x}", h.finish()));
+        let out = dir.join("escape");
+        if out.is_file() {
+            return Ok(out);
+        }
         fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let _ = fs::set_permissions("/tmp/jail-tests", fs::Permissions::from_mode(0o1777));
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/escape.c");
-        let out = dir.join("escape");
+        let tmp = dir.join(format!("escape.{}", std::process::id()));
         let o = Command::new("cc")
             .args(["-O1", "-Wall", "-o"])
-            .arg(&out)
+            .arg(&tmp)
             .arg(&src)
             .output()
             .map_err(|e| format!("cannot run cc: {e}"))?;
         if !o.status.success() {
             return Err(format!("cc failed: {}", String::from_utf8_lossy(&o.stderr)));
         }
+        // Atomic: a concurrent run sees the old file or the new, never half.
+        fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
         Ok(out)
     });
     match r {
