@@ -98,7 +98,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Some(Sub::Run { command }) => (command, cli.opts.dry_run),
         Some(Sub::Explain { command }) => (command, true),
         Some(Sub::Profiles) => return profiles(),
-        Some(Sub::Doctor) => return Err(AppError::NotYet("doctor")),
+        Some(Sub::Doctor) => return Ok(crate::doctor::run()),
         Some(Sub::Init { force }) => return init(force),
         Some(Sub::Trust) => return trust(),
     };

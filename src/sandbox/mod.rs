@@ -85,7 +85,7 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
         } else {
             NS_FLAGS
         },
-        harden: harden::prepare(spec)?,
+        harden: harden::prepare(spec, &plan)?,
     };
     // Every fork below (guard, jail) needs a single-threaded process.
     let threads = thread_count();

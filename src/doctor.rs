@@ -1,0 +1,598 @@
+//! `jail doctor`: probes what the jail needs on this host, by trying it
+//! (in forked children, so the probe process itself changes nothing),
+//! and prints one line per feature: ok, degraded (the jail runs, with
+//! less), missing (the jail cannot run safely) or info. Exits 1 when the
+//! jail cannot run safely, else 0.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::harden::{ruleset, seccomp};
+use crate::sandbox::diagnose;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Works, with a protection or feature less.
+    Degraded,
+    /// The jail cannot run (safely) without it.
+    Missing,
+    /// Optional; only reported.
+    Info,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Degraded => "degraded",
+            Status::Missing => "MISSING",
+            Status::Info => "info",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub feature: &'static str,
+    pub status: Status,
+    pub detail: String,
+}
+
+fn check(feature: &'static str, status: Status, detail: impl Into<String>) -> Check {
+    Check {
+        feature,
+        status,
+        detail: detail.into(),
+    }
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Runs `f` in a forked child and returns its exit code (0: success, else
+/// an errno), or the fork's errno. The doctor is single-threaded, so the
+/// child may do anything; the probes use raw syscalls regardless.
+fn in_child(f: impl FnOnce() -> i32) -> Result<(), i32> {
+    // SAFETY: fork in a single-threaded process; the child only runs `f`
+    // and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(crate::sandbox::exec::errno());
+    }
+    if pid == 0 {
+        let code = f();
+        // SAFETY: leave without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child into a local int.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+        (true, 0) => Ok(()),
+        (true, e) => Err(e),
+        _ => Err(libc::EINTR),
+    }
+}
+
+fn errno() -> i32 {
+    crate::sandbox::exec::errno()
+}
+
+/// In a child: a new user namespace mapping us to ourselves.
+fn enter_userns(uid: u32, gid: u32) -> i32 {
+    // SAFETY: unshare with flags only.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        return errno();
+    }
+    let write = |path: &std::ffi::CStr, data: &[u8]| -> i32 {
+        // SAFETY: open/write/close on a C string and a byte slice.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return errno();
+            }
+            let n = libc::write(fd, data.as_ptr().cast(), data.len());
+            let e = errno();
+            libc::close(fd);
+            if n < 0 {
+                return e;
+            }
+        }
+        0
+    };
+    let e = write(c"/proc/self/uid_map", format!("{uid} {uid} 1\n").as_bytes());
+    if e != 0 {
+        return e;
+    }
+    let e = write(c"/proc/self/setgroups", b"deny");
+    if e != 0 {
+        return e;
+    }
+    write(c"/proc/self/gid_map", format!("{gid} {gid} 1\n").as_bytes())
+}
+
+fn errtext(e: i32) -> String {
+    diagnose::errno_text(e)
+}
+
+fn userns_checks(out: &mut Vec<Check>) -> bool {
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let userns = in_child(|| enter_userns(uid, gid));
+    match userns {
+        Ok(()) => out.push(check(
+            "user namespaces",
+            Status::Ok,
+            "unprivileged, your uid maps to itself",
+        )),
+        Err(e) => {
+            let why = diagnose::userns_blocker().unwrap_or_else(|| match e {
+                libc::EPERM => format!(
+                    "{}: refused (inside a container, a jail, or under a seccomp profile that forbids namespaces?)",
+                    errtext(e)
+                ),
+                _ => errtext(e),
+            });
+            out.push(check("user namespaces", Status::Missing, why));
+            return false;
+        }
+    }
+    let kinds: [(&'static str, libc::c_int, bool); 6] = [
+        ("mount namespace", libc::CLONE_NEWNS, true),
+        ("pid namespace", libc::CLONE_NEWPID, true),
+        ("network namespace", libc::CLONE_NEWNET, true),
+        ("ipc namespace", libc::CLONE_NEWIPC, true),
+        ("uts namespace", libc::CLONE_NEWUTS, true),
+        ("cgroup namespace", libc::CLONE_NEWCGROUP, false),
+    ];
+    let mut ok = true;
+    for (name, flag, needed) in kinds {
+        let r = in_child(|| {
+            let e = enter_userns(uid, gid);
+            if e != 0 {
+                return e;
+            }
+            // SAFETY: unshare with flags only.
+            if unsafe { libc::unshare(flag) } != 0 {
+                return errno();
+            }
+            0
+        });
+        out.push(match r {
+            Ok(()) => check(name, Status::Ok, ""),
+            Err(e) if needed => {
+                ok = false;
+                check(name, Status::Missing, errtext(e))
+            }
+            Err(e) => check(
+                name,
+                Status::Degraded,
+                format!("{}: the jail shares the host's cgroup view", errtext(e)),
+            ),
+        });
+    }
+    ok
+}
+
+/// A fresh /proc in new user, mount and pid namespaces, as the jail does.
+fn proc_check(uid: u32, gid: u32) -> Check {
+    let r = in_child(|| {
+        let e = enter_userns(uid, gid);
+        if e != 0 {
+            return e;
+        }
+        // SAFETY: unshare, mount and fork with constant arguments; the
+        // mounts happen in a private mount namespace that dies with us.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID) != 0 {
+                return errno();
+            }
+            if libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return errno();
+            }
+            // The new pid namespace applies to children.
+            let pid = libc::fork();
+            if pid < 0 {
+                return errno();
+            }
+            if pid == 0 {
+                let rc = libc::mount(
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                );
+                libc::_exit(if rc == 0 { 0 } else { errno() });
+            }
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, 0);
+            if libc::WIFEXITED(st) {
+                libc::WEXITSTATUS(st)
+            } else {
+                libc::EINTR
+            }
+        }
+    });
+    match r {
+        Ok(()) => check(
+            "/proc mount",
+            Status::Ok,
+            "a fresh /proc for the jail's pids",
+        ),
+        Err(e) => check(
+            "/proc mount",
+            Status::Missing,
+            format!(
+                "{}: the kernel refused a fresh /proc (inside a container with a masked /proc?)",
+                errtext(e)
+            ),
+        ),
+    }
+}
+
+fn landlock_check() -> Check {
+    let abi = ruleset::probe_abi();
+    let missing = ruleset::missing(abi);
+    if abi <= 0 {
+        return check("Landlock", Status::Degraded, missing.join("; "));
+    }
+    if let Err(e) = in_child(landlock_enforces) {
+        return check(
+            "Landlock",
+            Status::Degraded,
+            format!(
+                "ABI {abi}, but a test ruleset did not enforce ({}): no filesystem second wall",
+                if e == libc::EEXIST {
+                    "a denied directory could be listed".to_string()
+                } else {
+                    errtext(e)
+                }
+            ),
+        );
+    }
+    if missing.is_empty() {
+        check(
+            "Landlock",
+            Status::Ok,
+            format!(
+                "ABI {abi}, enforcement verified: filesystem rules, abstract socket and signal scoping"
+            ),
+        )
+    } else {
+        check(
+            "Landlock",
+            Status::Degraded,
+            format!("ABI {abi}: {}", missing.join("; ")),
+        )
+    }
+}
+
+/// In a child: a ruleset that handles directory listing with no rule must
+/// make listing / fail with EACCES. 0 when it does.
+fn landlock_enforces() -> i32 {
+    let handled: [u64; 3] = [1 << 3, 0, 0]; // LANDLOCK_ACCESS_FS_READ_DIR
+                                            // SAFETY: raw Landlock syscalls on a local attribute; prctl and open
+                                            // with constant arguments.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            handled.as_ptr(),
+            8usize,
+            0u32,
+        ) as libc::c_int;
+        if fd < 0 {
+            return errno();
+        }
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return errno();
+        }
+        if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
+            return errno();
+        }
+        let d = libc::open(
+            c"/".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if d >= 0 {
+            return libc::EEXIST; // opened: not enforced
+        }
+        if errno() == libc::EACCES {
+            0
+        } else {
+            errno()
+        }
+    }
+}
+
+/// Installs the jail's real filter in a child and checks that it denies
+/// io_uring_setup with EPERM while getpid still works.
+fn seccomp_check() -> Check {
+    let prog = match seccomp::compile(seccomp::POLICY) {
+        Ok(p) => p,
+        Err(e) => return check("seccomp", Status::Missing, e.to_string()),
+    };
+    let r = in_child(|| {
+        // SAFETY: prctl and raw syscalls with integer arguments.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return errno();
+            }
+        }
+        if let Err(e) = seccomp::install(&prog) {
+            return e;
+        }
+        // SAFETY: io_uring_setup with a null params pointer: the filter
+        // answers before the kernel would read it.
+        let rc = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1, 0usize) };
+        if rc >= 0 || errno() != libc::EPERM {
+            return 200;
+        }
+        0
+    });
+    match r {
+        Ok(()) => check(
+            "seccomp",
+            Status::Ok,
+            format!("filter of {} instructions installs and denies", prog.len()),
+        ),
+        Err(200) => check(
+            "seccomp",
+            Status::Missing,
+            "the filter installs but does not deny",
+        ),
+        Err(e) => check("seccomp", Status::Missing, errtext(e)),
+    }
+}
+
+fn on_path(cmd: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
+}
+
+fn host_checks(out: &mut Vec<Check>) {
+    // TUN: not needed by jail's network design (kernel TCP on lo), listed
+    // for tools that expect it.
+    let tun = Path::new("/dev/net/tun");
+    out.push(if !tun.exists() {
+        check("TUN (/dev/net/tun)", Status::Info, "absent")
+    } else {
+        // SAFETY: access() on a constant C string.
+        let rw = unsafe { libc::access(c"/dev/net/tun".as_ptr(), libc::R_OK | libc::W_OK) } == 0;
+        check(
+            "TUN (/dev/net/tun)",
+            Status::Info,
+            if rw {
+                "present, usable by you"
+            } else {
+                "present, not readable/writable by you (distros ship it 0666)"
+            },
+        )
+    });
+
+    // cgroup v2 delegation: can we write our own cgroup?
+    let cg = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let own = read("/proc/self/cgroup")
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+            })
+            .unwrap_or_default();
+        let dir = format!("/sys/fs/cgroup{own}");
+        let writable = std::ffi::CString::new(dir.clone())
+            // SAFETY: access() on a valid C string.
+            .map(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+            .unwrap_or(false);
+        if writable {
+            check(
+                "cgroup v2 delegation",
+                Status::Info,
+                format!("{dir} is delegated to you"),
+            )
+        } else {
+            check(
+                "cgroup v2 delegation",
+                Status::Info,
+                format!("cgroup v2, but {dir} is not delegated to you: no resource limits"),
+            )
+        }
+    } else {
+        check(
+            "cgroup v2 delegation",
+            Status::Info,
+            "no cgroup v2 (legacy hierarchy): no resource limits",
+        )
+    };
+    out.push(cg);
+
+    out.push(match on_path("sbatch") {
+        Some(p) => check("Slurm", Status::Info, format!("sbatch at {}", p.display())),
+        None => check(
+            "Slurm",
+            Status::Info,
+            "no sbatch on PATH: Slurm support stays off",
+        ),
+    });
+
+    let mut gpus: Vec<String> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("nvidia") || n == "kfd" || n == "dri")
+        .map(|n| format!("/dev/{n}"))
+        .collect();
+    gpus.sort();
+    out.push(if gpus.is_empty() {
+        check(
+            "GPU devices",
+            Status::Info,
+            "none (--gpu would add nothing)",
+        )
+    } else {
+        check(
+            "GPU devices",
+            Status::Info,
+            format!("{} (with --gpu)", gpus.join(" ")),
+        )
+    });
+
+    out.push(
+        match read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() {
+            Some("1") => check(
+                "AppArmor userns restriction",
+                Status::Info,
+                "kernel.apparmor_restrict_unprivileged_userns=1: jail needs its AppArmor profile",
+            ),
+            Some(v) => check(
+                "AppArmor userns restriction",
+                Status::Info,
+                format!("kernel.apparmor_restrict_unprivileged_userns={v}"),
+            ),
+            None => check(
+                "AppArmor userns restriction",
+                Status::Info,
+                "sysctl absent (no AppArmor restriction)",
+            ),
+        },
+    );
+
+    out.push(match read("/proc/sys/user/max_user_namespaces") {
+        Some(v) if v == "0" => check(
+            "max_user_namespaces",
+            Status::Missing,
+            "user.max_user_namespaces=0: user namespaces are disabled",
+        ),
+        Some(v) => check(
+            "max_user_namespaces",
+            Status::Info,
+            format!("user.max_user_namespaces={v}"),
+        ),
+        None => check("max_user_namespaces", Status::Info, "sysctl absent"),
+    });
+
+    if let Some(v) = read("/proc/sys/dev/tty/legacy_tiocsti") {
+        out.push(check(
+            "TIOCSTI (kernel)",
+            Status::Info,
+            format!("dev.tty.legacy_tiocsti={v}; jail's seccomp filter refuses it either way"),
+        ));
+    }
+}
+
+/// Every probe, in table order.
+pub fn checks() -> Vec<Check> {
+    let mut out = Vec::new();
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    if userns_checks(&mut out) {
+        out.push(proc_check(uid, gid));
+    } else {
+        out.push(check(
+            "/proc mount",
+            Status::Missing,
+            "not tried: no user namespace",
+        ));
+    }
+    out.push(landlock_check());
+    out.push(seccomp_check());
+    host_checks(&mut out);
+    out
+}
+
+pub fn render(checks: &[Check]) -> String {
+    let mut s = String::new();
+    let kernel = read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "?".into());
+    let _ = writeln!(
+        s,
+        "jail doctor: Linux {kernel} ({})\n",
+        std::env::consts::ARCH
+    );
+    let w = checks.iter().map(|c| c.feature.len()).max().unwrap_or(0);
+    for c in checks {
+        let _ = writeln!(
+            s,
+            "  {:<w$}  {:<8}  {}",
+            c.feature,
+            c.status.label(),
+            c.detail
+        );
+    }
+    let missing: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.status == Status::Missing)
+        .map(|c| c.feature)
+        .collect();
+    let degraded: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.status == Status::Degraded)
+        .map(|c| c.feature)
+        .collect();
+    let _ = writeln!(s);
+    if !missing.is_empty() {
+        let _ = writeln!(
+            s,
+            "verdict: the jail cannot run safely here (missing: {})",
+            missing.join(", ")
+        );
+    } else if !degraded.is_empty() {
+        let _ = writeln!(
+            s,
+            "verdict: the jail runs, with less protection (degraded: {})",
+            degraded.join(", ")
+        );
+    } else {
+        let _ = writeln!(s, "verdict: the jail runs with every protection");
+    }
+    s
+}
+
+/// `jail doctor`: prints the table; 1 when the jail cannot run safely.
+pub fn run() -> i32 {
+    let c = checks();
+    print!("{}", render(&c));
+    if c.iter().any(|c| c.status == Status::Missing) {
+        1
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_follows_the_worst_status() {
+        let ok = check("seccomp", Status::Ok, "");
+        let info = check("Slurm", Status::Info, "no sbatch");
+        let degraded = check("Landlock", Status::Degraded, "ABI 3");
+        let missing = check("user namespaces", Status::Missing, "disabled");
+        let r = render(&[ok.clone(), info.clone()]);
+        assert!(
+            r.contains("verdict: the jail runs with every protection"),
+            "{r}"
+        );
+        let r = render(&[ok.clone(), degraded.clone()]);
+        assert!(r.contains("degraded: Landlock"), "{r}");
+        let r = render(&[ok, degraded, missing, info]);
+        assert!(
+            r.contains("cannot run safely here (missing: user namespaces)"),
+            "{r}"
+        );
+        assert!(r.contains("  user namespaces  MISSING   disabled"), "{r}");
+    }
+}
