@@ -348,3 +348,28 @@ fn zombies_are_reaped_by_pid_1() {
     assert_code(&o, 0);
     assert_eq!(stdout(&o).trim(), "0", "zombies left: {}", stdout(&o));
 }
+
+#[test]
+fn dev_stdout_and_stderr_can_be_reopened() {
+    // Scripts often write `echo msg > /dev/stderr`: the file behind it
+    // (here a log outside the jail's view) must stay reachable.
+    let sb = Sandbox::new("devstdout");
+    let log = sb.root.join("log.txt");
+    sb.write(&log, "");
+    let f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let o = sb
+        .jail_cmd(&[
+            "--",
+            "sh",
+            "-c",
+            "echo to-stdout >> /dev/stdout && echo to-stderr >> /dev/stderr && cat /dev/stdin",
+        ])
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .stdin(std::fs::File::open(sb.root.join("log.txt")).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(o.code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("to-stdout\nto-stderr\n"), "{text}");
+}

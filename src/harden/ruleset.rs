@@ -64,6 +64,10 @@ pub struct Prepared {
     pub handled_fs: u64,
     pub scoped: u64,
     pub rules: Vec<Rule>,
+    /// Rights on the files behind stdin/stdout/stderr (terminal or regular
+    /// file), so `echo x > /dev/stderr` reopens what the program already
+    /// holds even though it lives outside the jail's view.
+    pub stdio: u64,
 }
 
 /// The kernel's Landlock ABI version, or the negative errno (ENOSYS: not
@@ -220,11 +224,15 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
     } else {
         0
     };
+    let stdio =
+        (bits(AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev))
+            & file_rights;
     Ok(Prepared {
         abi,
         handled_fs: all,
         scoped,
         rules,
+        stdio,
     })
 }
 
@@ -294,6 +302,32 @@ pub fn apply(p: &Prepared) -> Result<(), Failure> {
             if rc != 0 {
                 return Err(Failure::AddRule(e));
             }
+        }
+        for std_fd in 0..=2 {
+            // SAFETY: fstat into a zeroed local struct.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            if unsafe { libc::fstat(std_fd, &mut st) } != 0 {
+                continue;
+            }
+            let kind = st.st_mode & libc::S_IFMT;
+            if kind != libc::S_IFCHR && kind != libc::S_IFREG {
+                continue; // pipes and sockets are never reopened by path
+            }
+            let beneath = PathBeneathAttr {
+                allowed_access: p.stdio,
+                parent_fd: std_fd,
+            };
+            // SAFETY: beneath is a live packed landlock_path_beneath_attr.
+            // Best effort: an fd the kernel refuses only takes rights away.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    fd,
+                    RULE_PATH_BENEATH,
+                    &beneath as *const PathBeneathAttr,
+                    0u32,
+                )
+            };
         }
         // SAFETY: restricting ourselves with the ruleset fd; no pointers.
         if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) } != 0 {
