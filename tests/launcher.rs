@@ -356,6 +356,7 @@ fn dev_stdout_and_stderr_can_be_reopened() {
     let sb = Sandbox::new("devstdout");
     let log = sb.root.join("log.txt");
     sb.write(&log, "");
+    sb.write(sb.root.join("in.txt"), "from-stdin\n");
     let f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let o = sb
         .jail_cmd(&[
@@ -366,10 +367,10 @@ fn dev_stdout_and_stderr_can_be_reopened() {
         ])
         .stdout(f.try_clone().unwrap())
         .stderr(f)
-        .stdin(std::fs::File::open(sb.root.join("log.txt")).unwrap())
+        .stdin(std::fs::File::open(sb.root.join("in.txt")).unwrap())
         .status()
         .unwrap();
     assert_eq!(o.code(), Some(0));
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.starts_with("to-stdout\nto-stderr\n"), "{text}");
+    assert_eq!(text, "to-stdout\nto-stderr\nfrom-stdin\n");
 }
