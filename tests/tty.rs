@@ -56,7 +56,7 @@ fn interactive_shell_with_job_control_ctrl_c_and_resize() {
          send test -t 0 && echo is-a-tty\n\
          expect is-a-tty\n\
          send echo via-dev-stdout > /dev/stdout; echo via-dev-tty > /dev/tty\n\
-         expect via-dev-stdout\r\nvia-dev-tty\n\
+         expect via-dev-stdout\\s+via-dev-tty\n\
          send stty size\n\
          expect 40 120\n\
          resize 50 132\n\
