@@ -455,7 +455,7 @@ fn host_checks(out: &mut Vec<Check>) {
             Some("1") => check(
                 "AppArmor userns restriction",
                 Status::Info,
-                "kernel.apparmor_restrict_unprivileged_userns=1: jail needs its AppArmor profile",
+                "kernel.apparmor_restrict_unprivileged_userns=1: jail needs its AppArmor profile (contrib/apparmor/jail)",
             ),
             Some(v) => check(
                 "AppArmor userns restriction",

@@ -28,7 +28,7 @@ pub fn userns_blocker() -> Option<String> {
     {
         return Some(
             "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1, \
-             as on Ubuntu 23.10+); install jail's AppArmor profile or ask an admin to allow `userns` for jail"
+             as on Ubuntu 23.10+); install contrib/apparmor/jail from jail's source (root), or ask an admin to allow `userns` for jail"
                 .into(),
         );
     }
