@@ -282,20 +282,7 @@ pub fn apply(p: &Prepared) -> Result<(), Failure> {
             if pfd < 0 {
                 continue;
             }
-            let beneath = PathBeneathAttr {
-                allowed_access: r.access,
-                parent_fd: pfd,
-            };
-            // SAFETY: beneath is a live packed landlock_path_beneath_attr.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_landlock_add_rule,
-                    fd,
-                    RULE_PATH_BENEATH,
-                    &beneath as *const PathBeneathAttr,
-                    0u32,
-                )
-            };
+            let rc = add_rule(fd, pfd, r.access);
             let e = errno();
             // SAFETY: closing the fd opened above.
             unsafe { libc::close(pfd) };
@@ -313,21 +300,8 @@ pub fn apply(p: &Prepared) -> Result<(), Failure> {
             if kind != libc::S_IFCHR && kind != libc::S_IFREG {
                 continue; // pipes and sockets are never reopened by path
             }
-            let beneath = PathBeneathAttr {
-                allowed_access: p.stdio,
-                parent_fd: std_fd,
-            };
-            // SAFETY: beneath is a live packed landlock_path_beneath_attr.
             // Best effort: an fd the kernel refuses only takes rights away.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_landlock_add_rule,
-                    fd,
-                    RULE_PATH_BENEATH,
-                    &beneath as *const PathBeneathAttr,
-                    0u32,
-                )
-            };
+            add_rule(fd, std_fd, p.stdio);
         }
         // SAFETY: restricting ourselves with the ruleset fd; no pointers.
         if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) } != 0 {
@@ -338,6 +312,24 @@ pub fn apply(p: &Prepared) -> Result<(), Failure> {
     // SAFETY: closing the ruleset fd we created.
     unsafe { libc::close(fd) };
     result
+}
+
+/// landlock_add_rule(PATH_BENEATH) for the file or directory behind `parent_fd`.
+fn add_rule(ruleset: libc::c_int, parent_fd: libc::c_int, access: u64) -> libc::c_long {
+    let beneath = PathBeneathAttr {
+        allowed_access: access,
+        parent_fd,
+    };
+    // SAFETY: beneath is a live packed landlock_path_beneath_attr.
+    unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset,
+            RULE_PATH_BENEATH,
+            &beneath as *const PathBeneathAttr,
+            0u32,
+        )
+    }
 }
 
 #[cfg(test)]
