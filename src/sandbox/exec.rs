@@ -111,6 +111,14 @@ fn check(rc: libc::c_int) -> Result<(), i32> {
 
 /// `mkdir -p` on a fixed stack buffer.
 fn ensure_dir(path: &CStr) -> Result<(), i32> {
+    // Most mount points exist or have existing parents: one syscall then.
+    // SAFETY: path is a valid C string.
+    if unsafe { libc::mkdir(path.as_ptr(), 0o755) } == 0 || errno() == libc::EEXIST {
+        return Ok(());
+    }
+    if errno() != libc::ENOENT {
+        return Err(errno());
+    }
     let bytes = path.to_bytes();
     let mut buf = [0u8; libc::PATH_MAX as usize];
     if bytes.len() >= buf.len() {

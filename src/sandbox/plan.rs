@@ -251,7 +251,7 @@ pub fn plan(spec: &JailSpec) -> Plan {
     // Parents before children; ties keep plan order (tmpfs before its binds).
     let mut steps = early;
     steps.extend(binds);
-    steps.sort_by_key(|s| s.dest().components().count());
+    steps.sort_by_cached_key(|s| s.dest().components().count());
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
     Plan { steps, protected }
