@@ -1,1 +1,76 @@
-fn main() {}
+//! `cargo xtask`: project chores that need more than cargo.
+//!
+//!   cargo xtask man                      man/jail.1 and man/jail-SUB.1 (clap_mangen)
+//!   cargo xtask completions              man/completions/{jail.bash,_jail,jail.fish}
+//!   cargo xtask bench [--quick] [--runs N] [--update-readme]
+//!                                        startup of /bin/true: jail vs bwrap vs unshare (root)
+//!   cargo xtask ci                       release build, every test, generated files up to date
+
+mod bench;
+mod ci;
+mod gen;
+// The harden branch provides this module (the placeholder file is replaced at merge).
+mod harden_bench;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <man|completions|bench|ci>
+  man                    write man pages into man/
+  completions            write bash, zsh, fish completions into man/completions/
+  bench [--quick] [--runs N] [--update-readme]
+                         measure startup of /bin/true (as root; results in bench-results/)
+  ci                     release build, cargo test --workspace, check man/ and completions are current";
+
+/// The workspace root (xtask's parent directory).
+pub fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("man") => gen::write_man(&root().join("man")).map(|files| {
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+        }),
+        Some("completions") => {
+            gen::write_completions(&root().join(gen::COMPLETIONS_DIR)).map(|files| {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+            })
+        }
+        Some("bench") => bench::Options::parse(&args[1..]).and_then(|o| bench::run(&o)),
+        Some("ci") => ci::run(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run a command from the workspace root, inheriting stdio; Err on failure.
+pub fn run_cmd(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed: {status}", args.join(" ")))
+    }
+}
