@@ -373,15 +373,19 @@ fn header(jail: &Path, runs: u32) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    // Other work on the machine skews every case; say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
     let size = std::fs::metadata(jail).map(|m| m.len()).unwrap_or(0);
     format!(
-        "Startup of `/bin/true` (`cargo xtask bench`, {date}; kernel {}, {cpus} cpus). \
+        "Startup of `/bin/true` (`cargo xtask bench`, {date}; kernel {}, {cpus} cpus, load average {}). \
          One `hyperfine -N` run, warmup 5, {runs} runs, every case as `{USER}`. \
          jail {} release binary: {size} bytes ({:.1} MiB). bubblewrap {}, util-linux {}, hyperfine {}.\n",
         kernel.trim(),
+        load.join(" "),
         env!("CARGO_PKG_VERSION"),
         size as f64 / (1024.0 * 1024.0),
         pkg_version("bubblewrap"),
