@@ -48,6 +48,8 @@ const TOOLS: [(&str, &str); 4] = [
 pub struct Options {
     pub runs: u32,
     pub update_readme: bool,
+    /// Extra cases that split jail's startup into phases.
+    pub breakdown: bool,
 }
 
 impl Options {
@@ -55,6 +57,7 @@ impl Options {
         let mut o = Options {
             runs: 60,
             update_readme: false,
+            breakdown: false,
         };
         let mut runs = None;
         let mut it = args.iter();
@@ -62,6 +65,7 @@ impl Options {
             match a.as_str() {
                 "--quick" => o.runs = 10,
                 "--update-readme" => o.update_readme = true,
+                "--breakdown" => o.breakdown = true,
                 "--runs" => {
                     let n = it.next().ok_or("--runs needs a number")?;
                     runs = Some(n.parse().map_err(|_| format!("--runs {n}: not a number"))?);
@@ -111,6 +115,71 @@ pub fn agent_bwrap(home: &str) -> String {
     format!("{a} --setenv HOME {home} --chdir {home}/project")
 }
 
+/// Cases that split jail's startup (`--breakdown`): each differs from the
+/// next by one phase, see [`breakdown`].
+pub fn breakdown_cases(jail: &str) -> Vec<(String, String)> {
+    [
+        ("x-jail-version", format!("{jail} --version")),
+        ("x-jail-dry-run", format!("{jail} --dry-run -- /bin/true")),
+        (
+            "x-unshare-7ns",
+            "unshare -Urmnpiu -C --fork /bin/true".to_string(),
+        ),
+        ("x-jail-net-host", format!("{jail} --net host -- /bin/true")),
+    ]
+    .into_iter()
+    .map(|(n, c)| (n.to_string(), c))
+    .collect()
+}
+
+/// Where jail's mean startup goes, from differences between cases of one run
+/// (ms): exec + CLI = version - bare; config + plan = dry-run - version;
+/// namespaces = unshare-7ns - bare (of which network = jail - jail-net-host);
+/// the rest (mounts, pivot, hardening, pid 1 + second fork, teardown) =
+/// jail - dry-run - namespaces.
+pub fn breakdown(json: &Value) -> Option<String> {
+    let mut mean = std::collections::HashMap::new();
+    for r in json["results"].as_array()? {
+        mean.insert(
+            r["command"].as_str()?.to_string(),
+            r["mean"].as_f64()? * 1e3,
+        );
+    }
+    let m = |k: &str| mean.get(k).copied();
+    let (bare, version, dry, ns, jail) = (
+        m("a-bare")?,
+        m("x-jail-version")?,
+        m("x-jail-dry-run")?,
+        m("x-unshare-7ns")?,
+        m("j-jail")?,
+    );
+    let mut rows = vec![
+        ("exec jail + parse the command line", version - bare),
+        ("load config, resolve policy, plan (dry run)", dry - version),
+        (
+            "clone 7 namespaces + fork (unshare -Urmnpiu -C --fork)",
+            ns - bare,
+        ),
+    ];
+    if let Some(host) = m("x-jail-net-host") {
+        rows.push((
+            "  of which the network namespace (jail - jail --net host)",
+            jail - host,
+        ));
+    }
+    rows.push((
+        "mounts, pivot_root, hardening, pid 1, teardown (rest)",
+        jail - dry - (ns - bare),
+    ));
+    let mut out = format!(
+        "Where j-jail's {jail:.2} ms go (differences of means, same run; /bin/true itself: {bare:.2} ms):\n\n| phase | ms |\n|---|---|\n"
+    );
+    for (what, ms) in rows {
+        out += &format!("| {what} | {ms:.2} |\n");
+    }
+    Some(out)
+}
+
 /// (name, command) of every case, in table order.
 pub fn cases(jail: &str) -> Vec<(String, String)> {
     let min = "bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin \
@@ -142,7 +211,11 @@ pub fn run(o: &Options) -> Result<(), String> {
 
     let mut kept = Vec::new();
     let mut notes = Vec::new();
-    for (name, cmd) in cases(&jail_s) {
+    let mut all = cases(&jail_s);
+    if o.breakdown {
+        all.extend(breakdown_cases(&jail_s));
+    }
+    for (name, cmd) in all {
         let ok = as_user(&split(&cmd))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -193,6 +266,9 @@ pub fn run(o: &Options) -> Result<(), String> {
     let table = summary_table(&json)?;
     let header = header(&jail, o.runs);
     let mut summary = format!("{header}\n{table}");
+    if let Some(b) = breakdown(&json).filter(|_| o.breakdown) {
+        summary += &format!("\n{b}");
+    }
     for n in &notes {
         summary += &format!("\nNote: {n}.\n");
     }
@@ -479,6 +555,32 @@ mod tests {
     }
 
     #[test]
+    fn breakdown_is_differences_of_means() {
+        let r = |n: &str, ms: f64| serde_json::json!({"command": n, "mean": ms / 1e3});
+        let json = serde_json::json!({"results": [
+            r("a-bare", 0.5), r("j-jail", 4.0), r("x-jail-version", 0.8),
+            r("x-jail-dry-run", 1.3), r("x-unshare-7ns", 1.9), r("x-jail-net-host", 3.6)]});
+        let b = breakdown(&json).unwrap();
+        assert!(
+            b.contains("| exec jail + parse the command line | 0.30 |"),
+            "{b}"
+        );
+        assert!(
+            b.contains("| load config, resolve policy, plan (dry run) | 0.50 |"),
+            "{b}"
+        );
+        assert!(
+            b.contains("| clone 7 namespaces + fork (unshare -Urmnpiu -C --fork) | 1.40 |"),
+            "{b}"
+        );
+        assert!(b.contains("(jail - jail --net host) | 0.40 |"), "{b}");
+        assert!(b.contains("teardown (rest) | 1.30 |"), "{b}");
+        // Without the extra cases there is no breakdown.
+        let json = serde_json::json!({"results": [r("a-bare", 0.5), r("j-jail", 4.0)]});
+        assert!(breakdown(&json).is_none());
+    }
+
+    #[test]
     fn bad_json_is_an_error() {
         assert!(summary_table(&serde_json::json!({"x": 1})).is_err());
         assert!(summary_table(&serde_json::json!({"results": [{"command": "a"}]})).is_err());
@@ -514,6 +616,8 @@ mod tests {
     fn options() {
         let p = |v: &[&str]| Options::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(p(&[]).unwrap().runs, 60);
+        assert!(p(&["--breakdown"]).unwrap().breakdown);
+        assert!(!p(&[]).unwrap().breakdown);
         assert_eq!(p(&["--quick"]).unwrap().runs, 10);
         assert_eq!(p(&["--runs", "7", "--quick"]).unwrap().runs, 7);
         assert!(p(&["--runs"]).is_err());

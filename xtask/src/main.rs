@@ -2,7 +2,7 @@
 //!
 //!   cargo xtask man                      man/jail.1 and man/jail-SUB.1 (clap_mangen)
 //!   cargo xtask completions              man/completions/{jail.bash,_jail,jail.fish}
-//!   cargo xtask bench [--quick] [--runs N] [--update-readme]
+//!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown]
 //!                                        startup of /bin/true: jail vs bwrap vs unshare (root)
 //!   cargo xtask ci                       release build, every test, generated files up to date
 
@@ -18,8 +18,11 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <man|completions|bench|ci>
   man                    write man pages into man/
   completions            write bash, zsh, fish completions into man/completions/
-  bench [--quick] [--runs N] [--update-readme]
+  bench [--quick] [--runs N] [--update-readme] [--breakdown]
                          measure startup of /bin/true (as root; results in bench-results/)
+                         --quick: 10 runs instead of 60; --update-readme: rewrite the
+                         README block between <!-- bench:start --> and <!-- bench:end -->;
+                         --breakdown: extra cases that split jail's startup into phases
   ci                     release build, cargo test --workspace, check man/ and completions are current";
 
 /// The workspace root (xtask's parent directory).
