@@ -1,15 +1,81 @@
+//! `cargo xtask`: project chores that need more than cargo.
+//!
+//!   cargo xtask man                      man/jail.1 and man/jail-SUB.1 (clap_mangen)
+//!   cargo xtask completions              man/completions/{jail.bash,_jail,jail.fish}
+//!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown]
+//!                                        startup of /bin/true: jail vs bwrap vs unshare (root)
+//!   cargo xtask harden-bench             Landlock + seccomp overhead (also part of bench)
+//!   cargo xtask ci                       release build, every test, generated files up to date
+
+mod bench;
+mod ci;
+mod gen;
 mod harden_bench;
 
-fn main() {
-    // Minimal dispatch so `cargo xtask harden-bench` can be tried; the
-    // owner of this file wires harden_bench::run into `cargo xtask bench`.
-    if std::env::args().nth(1).as_deref() == Some("harden-bench") {
-        match harden_bench::run() {
-            Ok(report) => print!("{report}"),
-            Err(e) => {
-                eprintln!("xtask: harden-bench: {e}");
-                std::process::exit(1);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <man|completions|bench|harden-bench|ci>
+  man                    write man pages into man/
+  completions            write bash, zsh, fish completions into man/completions/
+  bench [--quick] [--runs N] [--update-readme] [--breakdown]
+                         measure startup of /bin/true (as root; results in bench-results/)
+                         --quick: 10 runs instead of 60; --update-readme: rewrite the
+                         README block between <!-- bench:start --> and <!-- bench:end -->;
+                         --breakdown: extra cases that split jail's startup into phases
+  harden-bench           overhead of Landlock + seccomp on syscall-heavy work (also run by bench)
+  ci                     release build, cargo test --workspace, check man/ and completions are current";
+
+/// The workspace root (xtask's parent directory).
+pub fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("man") => gen::write_man(&root().join("man")).map(|files| {
+            for f in files {
+                println!("wrote {}", f.display());
             }
+        }),
+        Some("completions") => {
+            gen::write_completions(&root().join(gen::COMPLETIONS_DIR)).map(|files| {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+            })
         }
+        Some("bench") => bench::Options::parse(&args[1..]).and_then(|o| bench::run(&o)),
+        Some("ci") => ci::run(),
+        Some("harden-bench") => harden_bench::run().map(|report| print!("{report}")),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run a command from the workspace root, inheriting stdio; Err on failure.
+pub fn run_cmd(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed: {status}", args.join(" ")))
     }
 }

@@ -1,0 +1,124 @@
+//! `cargo xtask ci`: the full test run .ci/run calls.
+
+use crate::gen;
+
+/// `cargo xtask ci`: what .ci/run calls.
+pub fn run() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    crate::run_cmd(&cargo, &["build", "--release", "--workspace"])?;
+    let tests = run_tests(&cargo);
+    // Check generated files even when tests failed: one run reports both.
+    let stale = gen::check_current(&crate::root());
+    let mut failures = Vec::new();
+    if let Err(e) = tests {
+        failures.push(e);
+    }
+    if let Err(e) = stale {
+        failures.push(e);
+    }
+    if failures.is_empty() {
+        println!("xtask ci: all good");
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+/// `cargo test --workspace`, its output passed through; the `test result:`
+/// lines are repeated at the end with their totals.
+fn run_tests(cargo: &str) -> Result<(), String> {
+    use std::io::{BufRead, BufReader, Write};
+    eprintln!("$ {cargo} test --workspace");
+    let mut child = std::process::Command::new(cargo)
+        .args(["test", "--workspace"])
+        .current_dir(crate::root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{cargo} test: {e}"))?;
+    let mut results = Vec::new();
+    let out = child.stdout.take().expect("piped stdout");
+    let mut stdout = std::io::stdout();
+    for line in BufReader::new(out).lines() {
+        let line = line.map_err(|e| format!("reading cargo test output: {e}"))?;
+        let _ = writeln!(stdout, "{line}");
+        if line.starts_with("test result:") {
+            results.push(line);
+        }
+    }
+    let status = child.wait().map_err(|e| format!("{cargo} test: {e}"))?;
+    let totals = TestTotals::from_lines(&results);
+    println!("\n== test summary ({} test binaries)", results.len());
+    for l in &results {
+        println!("{l}");
+    }
+    println!("{}", totals.line());
+    if status.success() && totals.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("cargo test --workspace failed: {status}"))
+    }
+}
+
+/// Totals over cargo's `test result:` lines.
+#[derive(Debug, Default, PartialEq)]
+pub struct TestTotals {
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
+}
+
+impl TestTotals {
+    pub fn from_lines(lines: &[String]) -> TestTotals {
+        let mut t = TestTotals::default();
+        for line in lines {
+            // "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"
+            let words: Vec<&str> = line
+                .split([' ', ';', '.'])
+                .filter(|w| !w.is_empty())
+                .collect();
+            for pair in words.windows(2) {
+                let Ok(n) = pair[0].parse::<u64>() else {
+                    continue;
+                };
+                match pair[1] {
+                    "passed" => t.passed += n,
+                    "failed" => t.failed += n,
+                    "ignored" => t.ignored += n,
+                    _ => {}
+                }
+            }
+        }
+        t
+    }
+
+    /// The plain closing line: `N passed, N failed, N skipped`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.ignored
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_over_binaries() {
+        let lines = vec![
+            "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s".to_string(),
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.50s".to_string(),
+        ];
+        let t = TestTotals::from_lines(&lines);
+        assert_eq!(
+            t,
+            TestTotals {
+                passed: 15,
+                failed: 2,
+                ignored: 1
+            }
+        );
+        assert_eq!(t.line(), "15 passed, 2 failed, 1 skipped");
+    }
+}
