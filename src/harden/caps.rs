@@ -2,10 +2,9 @@
 //! crate's allocating API) because this runs in the forked child.
 
 /// Clears the bounding, ambient, inheritable, permitted and effective sets.
-pub fn drop_all() -> Result<(), i32> {
+pub fn drop_all(last: libc::c_ulong) -> Result<(), i32> {
     // SAFETY: prctl/capset with integer arguments and local structs only.
     unsafe {
-        let last = last_cap();
         for cap in 0..=last {
             // EINVAL past the kernel's last cap is fine.
             libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
@@ -45,8 +44,25 @@ pub fn drop_all() -> Result<(), i32> {
     Ok(())
 }
 
-/// The highest capability number; 63 covers every kernel (extra drops
-/// simply fail with EINVAL). Kept as a function so a probe can refine it.
-fn last_cap() -> libc::c_ulong {
-    63
+/// The highest capability number this kernel knows (read before fork, by
+/// the `caps` crate from procfs); 63 covers every kernel when it cannot be
+/// read (extra drops just fail with EINVAL).
+pub fn last_cap() -> libc::c_ulong {
+    caps::runtime::procfs_all_supported(None)
+        .ok()
+        .and_then(|set| set.iter().map(|c| c.index()).max())
+        .map_or(63, libc::c_ulong::from)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_cap_matches_the_kernel() {
+        let want: libc::c_ulong = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(super::last_cap(), want);
+    }
 }

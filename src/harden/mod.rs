@@ -26,6 +26,8 @@ pub enum HardenError {
 pub struct Prepared {
     pub landlock: ruleset::Prepared,
     pub seccomp: seccompiler::BpfProgram,
+    /// The kernel's highest capability number (the bounding-set loop stops there).
+    pub last_cap: libc::c_ulong,
     /// Only with the `bench-unhardened` feature and JAIL_BENCH_UNHARDENED
     /// set: skip Landlock and/or seccomp, to measure their cost.
     pub skip: Skip,
@@ -50,6 +52,7 @@ pub fn prepare(_spec: &JailSpec, plan: &Plan) -> Result<Prepared, HardenError> {
     Ok(Prepared {
         landlock: ruleset::prepare(plan, abi)?,
         seccomp: seccomp::compile(seccomp::POLICY)?,
+        last_cap: caps::last_cap(),
         skip,
     })
 }
@@ -115,7 +118,7 @@ impl Part {
 
 /// Applies the hardening to the calling process (inherited by its children).
 pub fn apply(p: &Prepared) -> Result<(), (u32, i32)> {
-    caps::drop_all().map_err(|e| (Part::Capabilities as u32, e))?;
+    caps::drop_all(p.last_cap).map_err(|e| (Part::Capabilities as u32, e))?;
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err((Part::NoNewPrivs as u32, crate::sandbox::exec::errno()));
