@@ -418,8 +418,21 @@ fn host_checks(out: &mut Vec<Check>) {
     };
     out.push(cg);
 
+    out.push(check(
+        "network allowlist",
+        Status::Info,
+        "the network helper is not in this version: `allowlist` runs as `none` (loopback only), never wider",
+    ));
+
     out.push(match on_path("sbatch") {
-        Some(p) => check("Slurm", Status::Info, format!("sbatch at {}", p.display())),
+        Some(p) => check(
+            "Slurm",
+            Status::Info,
+            format!(
+                "sbatch at {}; the Slurm chaperon is not in this version: no job submission from inside a jail",
+                p.display()
+            ),
+        ),
         None => check(
             "Slurm",
             Status::Info,
