@@ -133,3 +133,23 @@ fn naming_a_protected_path_in_rw_relaxes_it() {
         "{\"a\":1}\n"
     );
 }
+
+#[test]
+fn a_git_file_cannot_be_pointed_at_planted_hooks() {
+    // Worktrees and submodules have a `.git` file naming the git directory.
+    let sb = Sandbox::new("protect-gitfile");
+    sb.write(
+        sb.project.join(".git"),
+        "gitdir: /elsewhere/.git/worktrees/w\n",
+    );
+    let o = sb.jail_sh(&[], "mkdir -p evil/hooks && echo 'gitdir: ./evil' > .git; mv .git g 2>&1; rm -f .git 2>&1; true");
+    let err = stderr(&o) + &stdout(&o);
+    assert!(
+        err.contains("Read-only file system") && err.contains("busy"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join(".git")).unwrap(),
+        "gitdir: /elsewhere/.git/worktrees/w\n"
+    );
+}

@@ -53,8 +53,14 @@ pub struct Protected {
 /// Looks at each protected path of `project`. Paths the user named in
 /// `rw` themselves are relaxed (their explicit choice).
 pub fn survey(project: &Path, rw: &[PathBuf]) -> Vec<Protected> {
+    // A `.git` *file* (worktree, submodule) names the git directory: a
+    // planted `gitdir: ./evil` would bring hooks the host's git runs. A
+    // `.git` directory is left writable (its hooks and config are held).
+    let git_file = fs::symlink_metadata(project.join(".git")).is_ok_and(|m| !m.is_dir());
     PROTECTED
         .iter()
+        .copied()
+        .chain(git_file.then_some(".git"))
         .map(|rel| project.join(rel))
         .filter(|p| !rw.contains(p))
         .map(|path| {
@@ -247,6 +253,21 @@ mod tests {
             dir: false,
             ro: true
         }));
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn a_git_file_is_held_but_a_git_directory_is_not() {
+        let p = tmp("gitfile");
+        fs::write(p.join(".git"), "gitdir: /elsewhere/.git/worktrees/x\n").unwrap();
+        let list = survey(&p, &[]);
+        assert!(list.contains(&Protected {
+            path: p.join(".git"),
+            start: Start::Held
+        }));
+        fs::remove_file(p.join(".git")).unwrap();
+        fs::create_dir(p.join(".git")).unwrap();
+        assert!(!survey(&p, &[]).iter().any(|x| x.path == p.join(".git")));
         fs::remove_dir_all(&p).unwrap();
     }
 
