@@ -391,3 +391,16 @@ fn allowlist_runs_as_loopback_only_with_one_warning_that_quiet_silences() {
     assert_code(&o, 0);
     assert_eq!(stderr(&o), "");
 }
+
+#[test]
+fn a_jail_inside_a_jail_is_refused_with_a_reason() {
+    let sb = Sandbox::new("nest");
+    std::fs::copy(jail_bin(), sb.project.join("jail")).unwrap();
+    let o = sb.jail(&["--", "./jail", "--", "true"]);
+    assert_code(&o, 125);
+    assert!(
+        stderr(&o).contains("already runs inside a jail"),
+        "{}",
+        stderr(&o)
+    );
+}

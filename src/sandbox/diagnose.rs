@@ -51,6 +51,12 @@ pub fn userns_blocker() -> Option<String> {
 }
 
 pub fn clone_failure(errno: i32) -> String {
+    if errno == libc::EPERM && std::env::var_os("JAIL").is_some_and(|v| v == "1") {
+        return format!(
+            "{} — this already runs inside a jail, whose seccomp filter refuses new namespaces (jails do not nest)",
+            errno_text(errno)
+        );
+    }
     let why = match (errno, userns_blocker()) {
         (_, Some(b)) => b,
         (libc::ENOSPC, None) => "the per-user namespace limit is reached (user.max_user_namespaces)".into(),
