@@ -10,6 +10,10 @@ use std::process::Stdio;
 /// Runs `argv` on a pty of `rows`x`cols` with the given script; returns the
 /// driver's output (ending in `exit=N` when the script waits).
 fn drive(sb: &Sandbox, rows: u16, cols: u16, argv: &[&str], script: &str) -> String {
+    // One terminal session at a time: keystroke timing (Ctrl-Z after a
+    // program started) is less likely to race on a loaded 2-core CI box.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let driver =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/pty_drive.py");
     let copy = sb.root.join("pty_drive.py");
@@ -64,19 +68,19 @@ fn interactive_shell_with_job_control_ctrl_c_and_resize() {
          send stty size\n\
          expect 50 132\n\
          send sleep 30\n\
-         sleep 0.3\n\
+         sleep 0.5\n\
          ctrl c\n\
          send echo after-ctrl-c $?\n\
          expect after-ctrl-c 130\n\
          send sleep 31\n\
-         sleep 0.3\n\
+         sleep 0.5\n\
          ctrl z\n\
          expect Stopped\n\
          send jobs\n\
          expect sleep 31\n\
          send fg\n\
          expect sleep 31\n\
-         sleep 0.3\n\
+         sleep 0.5\n\
          ctrl c\n\
          send echo back-from-fg $?\n\
          expect back-from-fg 130\n\
@@ -105,7 +109,7 @@ fn jail_is_a_job_of_the_users_shell() {
              ctrl z\n\
              expect Stopped\n\
              send fg\n\
-             sleep 0.3\n\
+             sleep 0.5\n\
              ctrl c\n\
              send echo status=$?\n\
              expect status=130\n\
