@@ -404,3 +404,40 @@ fn a_jail_inside_a_jail_is_refused_with_a_reason() {
         stderr(&o)
     );
 }
+
+#[test]
+fn bare_jail_runs_the_users_shell_with_the_shell_profile() {
+    let sb = Sandbox::new("bare");
+    let mut c = sb.jail_cmd(&[]);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo profile=$JAIL_PROFILE shell=$0\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), "profile=shell shell=/bin/sh");
+}
+
+#[test]
+fn jail_make_test_builds_in_the_project() {
+    let sb = Sandbox::new("make");
+    sb.write(
+        sb.project.join("Makefile"),
+        "test: out/result\n\tcat out/result\nout/result:\n\tmkdir -p out && echo built-by-make > out/result\n",
+    );
+    let o = sb.jail(&["make", "test"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("built-by-make"), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("out/result")).unwrap(),
+        "built-by-make\n"
+    );
+    // A failing target's status comes back.
+    sb.write(sb.project.join("Makefile"), "test:\n\texit 3\n");
+    assert_code(&sb.jail(&["make", "test"]), 2);
+}
