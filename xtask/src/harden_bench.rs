@@ -9,6 +9,10 @@
 //! - `statloop`: openat + fstat + close + stat of a file under /usr, timed
 //!   inside the program (jail start-up excluded): path walks through
 //!   Landlock and four syscalls through seccomp per iteration;
+//! - `getppid`, `ioctl`: one cheap syscall in a loop. getppid is one the
+//!   filter allows whatever its arguments (the kernel's constant-action
+//!   cache skips the program: what is left is the cost of having a filter
+//!   at all); ioctl's arguments are checked, so the program runs;
 //! - `find /usr`: wall time of a whole `jail -- find /usr` run;
 //! - `cc`: compiling that C file, a typical build step.
 //!
@@ -24,21 +28,35 @@ const STATLOOP_C: &str = r#"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 200000;
     const char *path = argc > 2 ? argv[2] : "/usr/bin/env";
+    const char *mode = argc > 3 ? argv[3] : "open";
     struct stat st;
+    struct termios t;
     struct timespec a, b;
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0) { perror("/dev/null"); return 1; }
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) { perror("open"); return 1; }
-        fstat(fd, &st);
-        close(fd);
-        stat(path, &st);
+    if (!strcmp(mode, "getppid")) {
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    } else if (!strcmp(mode, "ioctl")) {
+        for (long i = 0; i < n; i++) ioctl(null, TCGETS, &t);
+    } else {
+        for (long i = 0; i < n; i++) {
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) { perror("open"); return 1; }
+            fstat(fd, &st);
+            close(fd);
+            stat(path, &st);
+        }
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     double ns = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n;
@@ -49,6 +67,7 @@ int main(int argc, char **argv) {
 
 const ROUNDS: usize = 9;
 const ITERATIONS: &str = "200000";
+const SYSCALLS: &str = "2000000";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -165,26 +184,33 @@ fn measure(env: &Env) -> Result<String, String> {
         ("seccomp only", Some("landlock")),
     ];
     // results[workload][variant]
-    let mut results = vec![vec![Vec::new(); variants.len()]; 3];
+    let mut results = vec![vec![Vec::new(); variants.len()]; 5];
+    let timed = |skip, args: &[&str]| -> Result<f64, String> {
+        let out = run_cmd(&mut env.jail(skip, args))?;
+        out.trim()
+            .parse()
+            .map_err(|e| format!("statloop printed {out:?}: {e}"))
+    };
     for round in 0..ROUNDS {
         // Rotate the order so drift affects every variant alike.
         for k in 0..variants.len() {
             let vi = (k + round) % variants.len();
             let skip = variants[vi].1;
-            let out = run_cmd(&mut env.jail(skip, &["./statloop", ITERATIONS]))?;
-            let ns: f64 = out
-                .trim()
-                .parse()
-                .map_err(|e| format!("statloop printed {out:?}: {e}"))?;
-            results[0][vi].push(ns);
-            results[1][vi].push(wall(env.jail(skip, &["find", "/usr"]))?);
-            results[2][vi].push(wall(
+            results[0][vi].push(timed(skip, &["./statloop", ITERATIONS])?);
+            for (w, mode) in [(1, "getppid"), (2, "ioctl")] {
+                let args = ["./statloop", SYSCALLS, "/usr/bin/env", mode];
+                results[w][vi].push(timed(skip, &args)?);
+            }
+            results[3][vi].push(wall(env.jail(skip, &["find", "/usr"]))?);
+            results[4][vi].push(wall(
                 env.jail(skip, &["cc", "-O2", "-o", "/tmp/statloop", "statloop.c"]),
             )?);
         }
     }
     let names = [
         "statloop: open+fstat+close+stat of /usr/bin/env (ns/iteration, timed inside)",
+        "getppid (ns/call, timed inside; allowed without looking at arguments)",
+        "ioctl(TCGETS) on /dev/null (ns/call, timed inside; arguments checked)",
         "`jail -- find /usr` (ms, wall, includes jail start-up)",
         "`jail -- cc -O2 statloop.c` (ms, wall, includes jail start-up)",
     ];
