@@ -368,3 +368,39 @@ fn gpu_flag_binds_only_devices_that_exist() {
         );
     }
 }
+
+#[test]
+fn toolchains_in_home_run_read_only_without_their_credentials() {
+    let sb = Sandbox::with_secrets("toolchain");
+    sb.write(
+        sb.home.join(".cargo/bin/mytool"),
+        "#!/bin/sh\necho toolchain-ran\n",
+    );
+    std::fs::set_permissions(
+        sb.home.join(".cargo/bin/mytool"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    sb.write(
+        sb.home.join(".cargo/credentials.toml"),
+        "[registry]\ntoken = \"FAKE-CARGO\"\n",
+    );
+    let path = format!("{}:{}", sb.home.join(".cargo/bin").display(), PATH);
+    let o = sb
+        .jail_cmd(&["--", "sh", "-c", "mytool; echo evil > ~/.cargo/bin/mytool; cat ~/.cargo/credentials.toml; touch ~/.cargo/.package-cache && echo lock-ok"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("toolchain-ran"), "{out}{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(
+        !out.contains("FAKE-CARGO") && err.contains("No such file"),
+        "{out}{err}"
+    );
+    assert!(out.contains("lock-ok"), "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(sb.home.join(".cargo/bin/mytool")).unwrap(),
+        "#!/bin/sh\necho toolchain-ran\n"
+    );
+}
