@@ -16,7 +16,8 @@ use crate::config::profile::NetMode;
                   jail claude           Claude Code with its builtin profile\n  \
                   jail                  an interactive shell in the jail\n  \
                   jail explain -- npm i  show the policy a command would get",
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    override_usage = "jail [OPTIONS] [--] [COMMAND [ARGS...]]\n       jail <explain|doctor|profiles|init|trust|run> [OPTIONS] [ARGS...]"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -85,7 +86,7 @@ impl From<NetArg> for NetMode {
 /// Options of the jail itself; accepted before or after a subcommand.
 #[derive(Debug, Args)]
 pub struct JailOpts {
-    /// Use this profile (default: the one named like COMMAND, else `default`).
+    /// Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND).
     #[arg(short, long, value_name = "NAME", global = true)]
     pub profile: Option<String>,
     /// Make PATH visible read-only (repeatable).

@@ -24,7 +24,7 @@ function __fish_jail_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c jail -n "__fish_jail_needs_command" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`)' -r
+complete -c jail -n "__fish_jail_needs_command" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)' -r
 complete -c jail -n "__fish_jail_needs_command" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_needs_command" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_needs_command" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
@@ -47,7 +47,7 @@ complete -c jail -n "__fish_jail_needs_command" -a "profiles" -d 'List the profi
 complete -c jail -n "__fish_jail_needs_command" -a "init" -d 'Write a starter .jail.toml for this project'
 complete -c jail -n "__fish_jail_needs_command" -a "trust" -d 'Consent to this project\'s .jail.toml as it is now'
 complete -c jail -n "__fish_jail_needs_command" -a "run" -d 'Run a program whose name is also a jail subcommand'
-complete -c jail -n "__fish_jail_using_subcommand explain" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`)' -r
+complete -c jail -n "__fish_jail_using_subcommand explain" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
@@ -63,7 +63,7 @@ complete -c jail -n "__fish_jail_using_subcommand explain" -l dry-run -d 'Print 
 complete -c jail -n "__fish_jail_using_subcommand explain" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c jail -n "__fish_jail_using_subcommand explain" -s q -l quiet -d 'Only errors on stderr'
 complete -c jail -n "__fish_jail_using_subcommand explain" -s h -l help -d 'Print help'
-complete -c jail -n "__fish_jail_using_subcommand doctor" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`)' -r
+complete -c jail -n "__fish_jail_using_subcommand doctor" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
@@ -79,7 +79,7 @@ complete -c jail -n "__fish_jail_using_subcommand doctor" -l dry-run -d 'Print t
 complete -c jail -n "__fish_jail_using_subcommand doctor" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c jail -n "__fish_jail_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr'
 complete -c jail -n "__fish_jail_using_subcommand doctor" -s h -l help -d 'Print help'
-complete -c jail -n "__fish_jail_using_subcommand profiles" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`)' -r
+complete -c jail -n "__fish_jail_using_subcommand profiles" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
@@ -95,7 +95,7 @@ complete -c jail -n "__fish_jail_using_subcommand profiles" -l dry-run -d 'Print
 complete -c jail -n "__fish_jail_using_subcommand profiles" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c jail -n "__fish_jail_using_subcommand profiles" -s q -l quiet -d 'Only errors on stderr'
 complete -c jail -n "__fish_jail_using_subcommand profiles" -s h -l help -d 'Print help'
-complete -c jail -n "__fish_jail_using_subcommand init" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`)' -r
+complete -c jail -n "__fish_jail_using_subcommand init" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
@@ -112,7 +112,7 @@ complete -c jail -n "__fish_jail_using_subcommand init" -l dry-run -d 'Print the
 complete -c jail -n "__fish_jail_using_subcommand init" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c jail -n "__fish_jail_using_subcommand init" -s q -l quiet -d 'Only errors on stderr'
 complete -c jail -n "__fish_jail_using_subcommand init" -s h -l help -d 'Print help'
-complete -c jail -n "__fish_jail_using_subcommand trust" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`)' -r
+complete -c jail -n "__fish_jail_using_subcommand trust" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
@@ -128,7 +128,7 @@ complete -c jail -n "__fish_jail_using_subcommand trust" -l dry-run -d 'Print th
 complete -c jail -n "__fish_jail_using_subcommand trust" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c jail -n "__fish_jail_using_subcommand trust" -s q -l quiet -d 'Only errors on stderr'
 complete -c jail -n "__fish_jail_using_subcommand trust" -s h -l help -d 'Print help'
-complete -c jail -n "__fish_jail_using_subcommand run" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`)' -r
+complete -c jail -n "__fish_jail_using_subcommand run" -s p -l profile -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
