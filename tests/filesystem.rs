@@ -344,6 +344,7 @@ fn run_is_an_empty_tmpfs() {
 
 #[test]
 fn gpu_flag_binds_only_devices_that_exist() {
+    let _one = GPU_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let sb = Sandbox::new("gpu");
     let o = sb.jail_sh(&["--gpu"], "ls /dev");
     assert_code(&o, 0);
@@ -403,4 +404,42 @@ fn toolchains_in_home_run_read_only_without_their_credentials() {
         std::fs::read_to_string(sb.home.join(".cargo/bin/mytool")).unwrap(),
         "#!/bin/sh\necho toolchain-ran\n"
     );
+}
+
+/// The GPU tests look at the host's /dev, where one of them adds a node.
+static GPU_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Removes a device node created for a test, even when the test fails.
+struct NodeGuard(&'static str);
+impl Drop for NodeGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
+}
+
+#[test]
+fn gpu_flag_binds_a_gpu_node_and_it_works() {
+    // A stand-in GPU node (the null device's numbers) named like an NVIDIA
+    // one: only root can create it, so as a normal user this test skips.
+    if !user().switch {
+        println!("SKIP: creating a stand-in /dev/nvidia node needs root");
+        return;
+    }
+    let _one = GPU_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    const NODE: &str = "/dev/nvidia-jailtest";
+    let _guard = NodeGuard(NODE);
+    let mk = std::process::Command::new("mknod")
+        .args(["-m", "666", NODE, "c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(mk.success(), "mknod failed");
+    let sb = Sandbox::new("gpu-node");
+    let o = sb.jail_sh(
+        &["--gpu"],
+        &format!("echo x > {NODE} && echo wrote-gpu-node"),
+    );
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), "wrote-gpu-node");
+    let o = sb.jail_sh(&[], &format!("ls {NODE}"));
+    assert_ne!(o.status.code(), Some(0), "bound without --gpu");
 }
