@@ -211,21 +211,21 @@ fn guard_check(list: &[protect::Protected], project: &Path, dest: &Path) {
     if changed.is_empty() {
         return;
     }
-    let names: Vec<String> = changed
-        .iter()
-        .map(|p| p.strip_prefix(project).unwrap_or(p).display().to_string())
-        .collect();
-    match protect::quarantine(project, &changed, dest) {
-        Ok(_) => eprintln!(
+    let rel = |p: &Path| p.strip_prefix(project).unwrap_or(p).display().to_string();
+    let (moved, failed) = protect::quarantine(project, &changed, dest);
+    if !moved.is_empty() {
+        let names: Vec<String> = moved.iter().map(|p| rel(p)).collect();
+        eprintln!(
             "jail: moved {} (created in the jail; it could run code outside it) to {}",
             names.join(", "),
             dest.display()
-        ),
-        Err(e) => eprintln!(
-            "jail: WARNING: {} was created in the jail and could run code outside it; moving it to {} failed: {e}; inspect it before use",
-            names.join(", "),
-            dest.display()
-        ),
+        );
+    }
+    for (p, e) in failed {
+        eprintln!(
+            "jail: WARNING: {} was created in the jail and could run code outside it; not moved ({e}): inspect it before use",
+            rel(&p)
+        );
     }
 }
 

@@ -137,19 +137,40 @@ pub fn changed(list: &[Protected]) -> Vec<PathBuf> {
 }
 
 /// Moves each path (relative layout kept) under `dest`; nothing is deleted
-/// that was not first copied. Returns the paths moved.
-pub fn quarantine(project: &Path, paths: &[PathBuf], dest: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut moved = Vec::new();
+/// that was not first copied. Returns what moved and what could not.
+pub fn quarantine(
+    project: &Path,
+    paths: &[PathBuf],
+    dest: &Path,
+) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
+    let (mut moved, mut failed) = (Vec::new(), Vec::new());
+    let root = fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
     for p in paths {
-        let rel = p.strip_prefix(project).unwrap_or(p);
-        let to = dest.join(rel);
-        if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent)?;
+        match quarantine_one(&root, project, p, dest) {
+            Ok(()) => moved.push(p.clone()),
+            Err(e) => failed.push((p.clone(), e)),
         }
-        move_path(p, &to)?;
-        moved.push(p.clone());
     }
-    Ok(moved)
+    (moved, failed)
+}
+
+fn quarantine_one(root: &Path, project: &Path, p: &Path, dest: &Path) -> io::Result<()> {
+    // The program may have made a parent a symlink out of the project:
+    // never move (or copy) anything that is not inside it.
+    let parent_inside = p
+        .parent()
+        .and_then(|d| fs::canonicalize(d).ok())
+        .is_some_and(|d| d.starts_with(root));
+    if !parent_inside {
+        return Err(io::Error::other(
+            "it leads out of the project through a symlink",
+        ));
+    }
+    let to = dest.join(p.strip_prefix(project).unwrap_or(p));
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    move_path(p, &to)
 }
 
 fn move_path(from: &Path, to: &Path) -> io::Result<()> {
@@ -285,14 +306,32 @@ mod tests {
         c.sort();
         assert_eq!(c, vec![p.join(".claude/settings.json"), p.join(".envrc")]);
         let q = p.join("q");
-        let moved = quarantine(&p, &c, &q).unwrap();
-        assert_eq!(moved.len(), 2);
+        let (moved, failed) = quarantine(&p, &c, &q);
+        assert_eq!((moved.len(), failed.len()), (2, 0));
         assert_eq!(
             fs::read_to_string(q.join(".claude/settings.json")).unwrap(),
             "{\"hooks\":1}"
         );
         assert!(!p.join(".claude/settings.json").exists());
         assert!(p.join(".claude").is_dir(), "only the protected path moves");
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn nothing_outside_the_project_is_moved() {
+        let p = tmp("outside");
+        let proj = p.join("proj");
+        fs::create_dir_all(proj.join("..").join("elsewhere")).unwrap();
+        fs::write(p.join("elsewhere/settings.json"), "victim").unwrap();
+        fs::create_dir_all(&proj).unwrap();
+        std::os::unix::fs::symlink(p.join("elsewhere"), proj.join(".claude")).unwrap();
+        let target = proj.join(".claude/settings.json");
+        let (moved, failed) = quarantine(&proj, &[target], &p.join("q"));
+        assert!(moved.is_empty() && failed.len() == 1);
+        assert_eq!(
+            fs::read_to_string(p.join("elsewhere/settings.json")).unwrap(),
+            "victim"
+        );
         fs::remove_dir_all(&p).unwrap();
     }
 
