@@ -107,7 +107,9 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
             format!("cannot {what}: {e}{hint}")
         }
         Stage::Loopback => format!("cannot bring up loopback in the jail's network namespace: {e}"),
-        Stage::Chdir => format!("cannot enter the working directory inside the jail: {e}"),
+        Stage::Chdir => format!(
+            "cannot enter the working directory inside the jail: {e} (is it hidden by the policy? see `jail explain`)"
+        ),
         Stage::Harden => format!("{} failed: {e}", crate::harden::Part::describe(index)),
         Stage::Fork => format!("cannot start the program: {e}"),
         Stage::Sync | Stage::Exec => format!("setup failed: {e}"),
