@@ -122,7 +122,7 @@ fn proc_root_and_cwd_tricks_stay_inside() {
     for p in [
         format!("/proc/1/root{key}"),
         format!("/proc/self/root{key}"),
-        format!("/proc/self/cwd/../home/.ssh/id_ed25519"),
+        "/proc/self/cwd/../home/.ssh/id_ed25519".to_string(),
     ] {
         let o = sb.jail_sh(&[], &format!("cat '{p}'"));
         assert!(!stdout(&o).contains("FAKE"), "{p} leaked");
