@@ -2,6 +2,7 @@
 //! Every error of jail itself is one `jail: ` line and exit status 125.
 
 use clap::Parser;
+use std::path::Path;
 
 use crate::cli::{Cli, JailOpts, Sub};
 use crate::config::spec::NetMode;
@@ -129,7 +130,8 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Some(Sub::Trust) => return trust(),
     };
     let facts = host::facts()?;
-    let catalogue = catalogue(&facts)?;
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    let catalogue = catalogue(&facts, &dirs)?;
     let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
     load::enforce_site_on_host(&spec, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
@@ -137,7 +139,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         out(&explain::render(&spec, removed));
         return Ok(0);
     }
-    run(spec, env)
+    run(spec, env, &dirs.state)
 }
 
 /// The program's environment: the scrubbed host environment plus what
@@ -159,13 +161,12 @@ fn out(text: &str) {
 }
 
 /// Every configuration layer for this user and project.
-fn catalogue(facts: &config::HostFacts) -> Result<config::Catalogue, AppError> {
-    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+fn catalogue(facts: &config::HostFacts, dirs: &load::Dirs) -> Result<config::Catalogue, AppError> {
     // Without a usable project (cwd is $HOME), load the other layers:
     // `jail profiles` works anywhere, and a run reports the project error.
     let project = config::resolve::project_dir(facts).ok().map(|(p, _)| p);
     Ok(load::load(
-        &dirs,
+        dirs,
         project.as_ref().map(|p| p.value.as_path()),
     )?)
 }
@@ -188,7 +189,8 @@ fn create_dirs(spec: &JailSpec) -> Result<(), AppError> {
     Ok(())
 }
 
-fn run(mut spec: JailSpec, env: Vec<(String, String)>) -> Result<i32, AppError> {
+/// `state` is jail's state directory (quarantine of protected paths).
+fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i32, AppError> {
     create_dirs(&spec)?;
     if spec.network.mode.value == NetMode::Allowlist {
         // Never wider: until the network helper exists, allowlist is none.
@@ -203,15 +205,15 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>) -> Result<i32, AppError> 
         spec.profile.source,
         spec.project.value.display()
     );
-    let dirs = load::dirs(&spec.user.home, |v| std::env::var_os(v))?;
-    Ok(sandbox::run(&spec, &env, &dirs.state)?)
+    Ok(sandbox::run(&spec, &env, state)?)
 }
 
 /// `jail profiles`: every profile with its origin, the one each bare
 /// `jail` and `jail claude` would pick, and what shadows what.
 fn profiles() -> Result<i32, AppError> {
     let facts = host::facts()?;
-    let cat = catalogue(&facts)?;
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    let cat = catalogue(&facts, &dirs)?;
     let pick = |command: &[&str]| {
         let req = Request {
             command: command.iter().map(|s| s.to_string()).collect(),

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::harden::{ruleset, seccomp};
+use crate::host::on_path;
 use crate::sandbox::diagnose;
+use crate::sandbox::diagnose::read_sysctl;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -45,12 +47,6 @@ fn check(feature: &'static str, status: Status, detail: impl Into<String>) -> Ch
         status,
         detail: detail.into(),
     }
-}
-
-fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
 }
 
 /// Runs `f` in a forked child and returns its exit code (0: success, else
@@ -356,13 +352,6 @@ fn seccomp_check() -> Check {
     }
 }
 
-fn on_path(cmd: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(cmd))
-        .find(|p| p.is_file())
-}
-
 fn host_checks(out: &mut Vec<Check>) {
     // TUN: not needed by jail's network design (kernel TCP on lo), listed
     // for tools that expect it.
@@ -385,7 +374,7 @@ fn host_checks(out: &mut Vec<Check>) {
 
     // cgroup v2 delegation: can we write our own cgroup?
     let cg = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        let own = read("/proc/self/cgroup")
+        let own = read_sysctl("/proc/self/cgroup")
             .and_then(|s| {
                 s.lines()
                     .find_map(|l| l.strip_prefix("0::").map(str::to_string))
@@ -464,7 +453,7 @@ fn host_checks(out: &mut Vec<Check>) {
     });
 
     out.push(
-        match read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() {
+        match read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() {
             Some("1") => check(
                 "AppArmor userns restriction",
                 Status::Info,
@@ -483,7 +472,7 @@ fn host_checks(out: &mut Vec<Check>) {
         },
     );
 
-    out.push(match read("/proc/sys/user/max_user_namespaces") {
+    out.push(match read_sysctl("/proc/sys/user/max_user_namespaces") {
         Some(v) if v == "0" => check(
             "max_user_namespaces",
             Status::Missing,
@@ -497,7 +486,7 @@ fn host_checks(out: &mut Vec<Check>) {
         None => check("max_user_namespaces", Status::Info, "sysctl absent"),
     });
 
-    if let Some(v) = read("/proc/sys/dev/tty/legacy_tiocsti") {
+    if let Some(v) = read_sysctl("/proc/sys/dev/tty/legacy_tiocsti") {
         out.push(check(
             "TIOCSTI (kernel)",
             Status::Info,
@@ -528,7 +517,7 @@ pub fn checks() -> Vec<Check> {
 
 pub fn render(checks: &[Check]) -> String {
     let mut s = String::new();
-    let kernel = read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "?".into());
+    let kernel = read_sysctl("/proc/sys/kernel/osrelease").unwrap_or_else(|| "?".into());
     let _ = writeln!(
         s,
         "jail doctor: Linux {kernel} ({})\n",

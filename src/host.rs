@@ -38,7 +38,7 @@ pub fn facts() -> std::io::Result<HostFacts> {
         },
         cwd,
         shell,
-        has_sbatch: on_path("sbatch"),
+        has_sbatch: on_path("sbatch").is_some(),
     })
 }
 
@@ -58,10 +58,12 @@ fn git_root(cwd: &Path, home: &Path) -> Option<PathBuf> {
     None
 }
 
-pub fn on_path(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-        .unwrap_or(false)
+/// Where `cmd` is found on the host's PATH.
+pub fn on_path(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
 }
 
 /// The host environment as UTF-8 pairs (others are dropped: they cannot be

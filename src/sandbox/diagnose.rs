@@ -7,7 +7,8 @@ use std::path::Path;
 use super::exec::Stage;
 use super::plan::Plan;
 
-fn read_sysctl(path: &str) -> Option<String> {
+/// A sysctl (or another small /proc file), trimmed.
+pub fn read_sysctl(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_string())
