@@ -102,6 +102,18 @@ struct Visible {
     ro: bool,
 }
 
+impl Visible {
+    /// A host system directory shown read-only where it is.
+    fn system_dir(p: &Path) -> Visible {
+        Visible {
+            literal: p.to_path_buf(),
+            canonical: p.to_path_buf(),
+            dir: true,
+            ro: true,
+        }
+    }
+}
+
 pub fn plan(spec: &JailSpec) -> Plan {
     let mut early = Vec::new();
     let home = &spec.user.home;
@@ -118,12 +130,7 @@ pub fn plan(spec: &JailSpec) -> Plan {
                     });
                 }
             }
-            Ok(m) if m.is_dir() => visible.push(Visible {
-                literal: p.clone(),
-                canonical: p.clone(),
-                dir: true,
-                ro: true,
-            }),
+            Ok(m) if m.is_dir() => visible.push(Visible::system_dir(p)),
             _ => {}
         }
     }
@@ -148,12 +155,7 @@ pub fn plan(spec: &JailSpec) -> Plan {
         mode: 0o755,
     });
     if Path::new("/run/systemd/resolve").is_dir() {
-        visible.push(Visible {
-            literal: "/run/systemd/resolve".into(),
-            canonical: "/run/systemd/resolve".into(),
-            dir: true,
-            ro: true,
-        });
+        visible.push(Visible::system_dir(Path::new("/run/systemd/resolve")));
     }
     dev_steps(&mut early, spec.gpu.value);
     early.push(Step::Proc {
@@ -162,12 +164,7 @@ pub fn plan(spec: &JailSpec) -> Plan {
     if spec.network.mode.value == NetMode::Host {
         // sysfs can only be mounted afresh by the owner of the network
         // namespace; sharing the host's, bind the host's view instead.
-        visible.push(Visible {
-            literal: "/sys".into(),
-            canonical: "/sys".into(),
-            dir: true,
-            ro: true,
-        });
+        visible.push(Visible::system_dir(Path::new("/sys")));
     } else {
         early.push(Step::Sysfs {
             dest: "/sys".into(),
