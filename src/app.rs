@@ -28,6 +28,10 @@ pub enum AppError {
 }
 
 pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(crate::outside::ARG) {
+        return crate::outside::main(&args[1..]);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return usage_error(e),

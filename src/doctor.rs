@@ -57,7 +57,7 @@ fn in_child(f: impl FnOnce() -> i32) -> Result<(), i32> {
     // and _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(crate::sandbox::exec::errno());
+        return Err(crate::sys::errno());
     }
     if pid == 0 {
         let code = f();
@@ -75,7 +75,7 @@ fn in_child(f: impl FnOnce() -> i32) -> Result<(), i32> {
 }
 
 fn errno() -> i32 {
-    crate::sandbox::exec::errno()
+    crate::sys::errno()
 }
 
 /// In a child: a new user namespace mapping us to ourselves.

@@ -3,7 +3,9 @@
 //! `config` is policy (TOML layers → `JailSpec`, pure data), `sandbox` is
 //! mechanism (namespaces, mounts, pid 1), `harden` confines the jail
 //! (capabilities, no_new_privs, Landlock, seccomp), `app` ties them to the
-//! command line.
+//! command line. `outside` holds the processes that run outside the jail
+//! (quarantine guard, network helper, Slurm chaperon); `sys` the raw
+//! process, fd and socket syscalls.
 
 pub mod app;
 pub mod cli;
@@ -11,4 +13,6 @@ pub mod config;
 pub mod doctor;
 pub mod harden;
 pub mod host;
+pub mod outside;
 pub mod sandbox;
+pub mod sys;

@@ -38,7 +38,7 @@ pub fn drop_all(last: libc::c_ulong) -> Result<(), i32> {
             inheritable: 0,
         }; 2];
         if libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) != 0 {
-            return Err(crate::sandbox::exec::errno());
+            return Err(crate::sys::errno());
         }
     }
     Ok(())

@@ -121,7 +121,7 @@ pub fn apply(p: &Prepared) -> Result<(), (u32, i32)> {
     caps::drop_all(p.last_cap).map_err(|e| (Part::Capabilities as u32, e))?;
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err((Part::NoNewPrivs as u32, crate::sandbox::exec::errno()));
+        return Err((Part::NoNewPrivs as u32, crate::sys::errno()));
     }
     if !p.skip.landlock {
         ruleset::apply(&p.landlock).map_err(|f| match f {

@@ -92,7 +92,7 @@ pub fn probe_abi() -> i32 {
         )
     };
     if v < 0 {
-        -crate::sandbox::exec::errno()
+        -crate::sys::errno()
     } else {
         v as i32
     }
@@ -260,7 +260,7 @@ pub fn apply(p: &Prepared) -> Result<(), Failure> {
     if p.abi <= 0 {
         return Ok(());
     }
-    let errno = crate::sandbox::exec::errno;
+    let errno = crate::sys::errno;
     let attr = RulesetAttr {
         handled_access_fs: p.handled_fs,
         handled_access_net: 0,

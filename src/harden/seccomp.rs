@@ -503,7 +503,7 @@ pub fn install(prog: &[sock_filter]) -> Result<(), i32> {
         )
     };
     if rc != 0 {
-        return Err(crate::sandbox::exec::errno());
+        return Err(crate::sys::errno());
     }
     Ok(())
 }

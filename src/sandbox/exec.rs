@@ -94,12 +94,7 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
         .collect()
 }
 
-/// An errno, read before anything else can change it.
-pub fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
+pub use crate::sys::errno;
 
 fn check(rc: libc::c_int) -> Result<(), i32> {
     if rc < 0 {

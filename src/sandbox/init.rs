@@ -84,7 +84,7 @@ pub fn wait_for(main: libc::pid_t, any: bool) -> i32 {
         if pid == main {
             return status_code(status);
         }
-        if pid < 0 && super::exec::errno() == libc::ECHILD {
+        if pid < 0 && crate::sys::errno() == libc::ECHILD {
             return 125;
         }
     }

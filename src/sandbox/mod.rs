@@ -6,7 +6,6 @@
 
 pub mod diagnose;
 pub mod exec;
-mod guard;
 pub mod init;
 pub mod plan;
 pub mod protect;
@@ -18,6 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::config::spec::NetMode;
 use crate::config::JailSpec;
 use crate::harden;
+use crate::outside::{self, Channel, Msg};
+use crate::sys;
 use exec::Stage;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum SandboxError {
     Harden(#[from] harden::HardenError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Channel(#[from] outside::ChannelError),
 }
 
 /// What the children need, built before the clone (no allocation after).
@@ -43,12 +46,26 @@ struct Prepared {
     steps: Vec<exec::Prepared>,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// NULL-terminated pointers into `argv` and `envp`, for execve.
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
     /// Full paths to try in order (PATH search done here, run inside).
     candidates: Vec<CString>,
     cwd: CString,
     loopback: bool,
     clone_flags: libc::c_int,
     harden: harden::Prepared,
+}
+
+impl Prepared {
+    /// Fills the execve pointer arrays (any length: no fixed limit).
+    fn with_pointers(mut self) -> Prepared {
+        self.argv_ptrs = self.argv.iter().map(|a| a.as_ptr()).collect();
+        self.argv_ptrs.push(std::ptr::null());
+        self.envp_ptrs = self.envp.iter().map(|e| e.as_ptr()).collect();
+        self.envp_ptrs.push(std::ptr::null());
+        self
+    }
 }
 
 /// Runs the jail and returns the exit status for `jail` itself.
@@ -75,6 +92,8 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     let prep = Prepared {
         steps: exec::prepare(&plan.steps)?,
         candidates: candidates(&spec.command[0], path_var, &spec.cwd)?,
+        argv_ptrs: Vec::with_capacity(argv.len() + 1),
+        envp_ptrs: Vec::with_capacity(envp.len() + 1),
         argv,
         envp,
         cwd: CString::new(spec.cwd.as_os_str().as_bytes())?,
@@ -88,14 +107,30 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
         },
         harden: harden::prepare(spec, &plan)?,
     };
-    // Every fork below (guard, jail) needs a single-threaded process.
-    let threads = thread_count();
+    let prep = prep.with_pointers();
+    // Every fork below (processes outside, the jail) needs a
+    // single-threaded process.
+    let threads = sys::thread_count();
     if threads != 1 {
         return Err(SandboxError::Threads(threads));
     }
-    let guard = guard::Guard::spawn(&plan, &spec.project.value, state)?;
-    let code = launch(spec, &plan, &prep, guard.as_ref().map(|g| g.write));
+    let guard = if outside::guard::needed(&plan.protected) {
+        let g = outside::spawn(outside::Role::Guard)?;
+        g.chan.send(
+            &outside::Msg::Guard(outside::guard::Config {
+                project: spec.project.value.clone(),
+                quarantine: protect::quarantine_dir(state, &spec.project.value),
+                protected: plan.protected.clone(),
+            }),
+            &[],
+        )?;
+        Some(g)
+    } else {
+        None
+    };
+    let code = launch(spec, &plan, &prep, guard.as_ref());
     if let Some(g) = guard {
+        g.chan.close();
         // Its one-line message comes before the shell's next prompt.
         init::wait_for(g.pid, false);
     }
@@ -115,12 +150,6 @@ fn candidates(cmd: &str, path: Option<&str>, cwd: &Path) -> Result<Vec<CString>,
         .collect()
 }
 
-fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(1)
-}
-
 /// Namespaces of the jail. The cgroup namespace is dropped on kernels
 /// that lack it.
 const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
@@ -131,35 +160,27 @@ const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNET
     | libc::CLONE_NEWCGROUP;
 
-fn pipe() -> Result<(libc::c_int, libc::c_int), std::io::Error> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((fds[0], fds[1]))
-}
-
-/// A setup failure as the child reports it: stage, index, errno.
-const REPORT_LEN: usize = 12;
-
-fn report(fd: libc::c_int, stage: Stage, index: u32, errno: i32) {
-    let mut buf = [0u8; REPORT_LEN];
-    buf[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
-    buf[4..8].copy_from_slice(&index.to_ne_bytes());
-    buf[8..].copy_from_slice(&errno.to_ne_bytes());
-    // SAFETY: writing a stack buffer to a pipe; a short write is harmless.
-    unsafe { libc::write(fd, buf.as_ptr().cast(), REPORT_LEN) };
+/// Reports a setup failure to the launcher (allocation-free).
+fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
+    let _ = chan.send(
+        &Msg::SetupFailed {
+            stage: stage as u32,
+            index,
+            errno,
+        },
+        &[],
+    );
 }
 
 fn launch(
     spec: &JailSpec,
     plan: &plan::Plan,
     prep: &Prepared,
-    guard_write: Option<libc::c_int>,
+    guard: Option<&outside::Outside>,
 ) -> Result<i32, SandboxError> {
-    let (sync_r, sync_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
+    // The launcher's end and the jail's end: "go" goes in, a setup
+    // failure report comes out; EOF once the program was exec'd.
+    let (ours, jails) = Channel::pair()?;
 
     let mut flags = prep.clone_flags;
     let pid = loop {
@@ -167,64 +188,63 @@ fn launch(
         // here on a copy of our memory. We are single-threaded (checked).
         let pid = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD, 0, 0, 0, 0) }
             as libc::pid_t;
-        if pid < 0 && exec::errno() == libc::EINVAL && flags & libc::CLONE_NEWCGROUP != 0 {
+        if pid < 0 && sys::errno() == libc::EINVAL && flags & libc::CLONE_NEWCGROUP != 0 {
             flags &= !libc::CLONE_NEWCGROUP;
             continue;
         }
         break pid;
     };
     if pid == 0 {
-        // SAFETY: closing our copies of the parent's pipe ends.
-        unsafe {
-            libc::close(sync_w);
-            libc::close(err_r);
+        ours.close();
+        if let Some(g) = guard {
+            g.chan.close();
         }
-        child(prep, sync_r, err_w);
+        child(prep, jails);
     }
-    // SAFETY: closing the child's pipe ends in the parent.
-    unsafe {
-        libc::close(sync_r);
-        libc::close(err_w);
-    }
-    if let Some(fd) = guard_write {
-        // SAFETY: only pid 1 holds the guard's pipe from now on.
-        unsafe { libc::close(fd) };
-    }
+    jails.close();
     if pid < 0 {
-        let e = exec::errno();
-        unsafe { libc::close(sync_w) };
+        let e = sys::errno();
+        ours.close();
         return Err(SandboxError::Namespaces(diagnose::clone_failure(e)));
     }
     init::forward_signals_to(pid);
 
     if let Err(e) = write_maps(pid, spec.user.uid, spec.user.gid) {
-        // SAFETY: closing the go pipe makes the child exit at once.
-        unsafe { libc::close(sync_w) };
+        // Closing our end before "go" makes the child exit at once.
+        ours.close();
         init::wait_for(pid, false);
         return Err(SandboxError::UidMap(diagnose::uid_map_failure(&e)));
     }
-    // SAFETY: one byte from a static buffer, then close: "go".
-    unsafe {
-        libc::write(sync_w, b"g".as_ptr().cast(), 1);
-        libc::close(sync_w);
-    }
-
-    // Read one report, or EOF when the program was exec'd.
-    let mut buf = [0u8; REPORT_LEN];
-    let n = loop {
-        // SAFETY: reading into a stack buffer.
-        let n = unsafe { libc::read(err_r, buf.as_mut_ptr().cast(), REPORT_LEN) };
-        if n < 0 && exec::errno() == libc::EINTR {
-            continue;
+    if let Some(g) = guard {
+        // Before "go": the guard must know the jail before it can run
+        // anything. Without pidfds it watches the pid.
+        let pidfd = sys::pidfd_open(pid).ok();
+        let sent = g.chan.send(&Msg::JailStarted { pid }, pidfd.as_slice());
+        if let Some(fd) = pidfd {
+            sys::close(fd);
         }
-        break n;
+        if let Err(e) = sent {
+            ours.close();
+            init::wait_for(pid, false);
+            return Err(e.into());
+        }
+    }
+    let go = ours.send(&Msg::Go, &[]);
+    // One report, or EOF when the program was exec'd.
+    let mut buf = [0u8; 64];
+    let report = if go.is_ok() {
+        ours.recv_small(&mut buf)
+    } else {
+        Ok(None)
     };
-    unsafe { libc::close(err_r) };
+    ours.close();
     let code = init::wait_for(pid, false);
-    if n as usize == REPORT_LEN {
-        let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let index = u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        let errno = i32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]);
+    if let Ok(Some(Msg::SetupFailed {
+        stage,
+        index,
+        errno,
+    })) = report
+    {
         let stage = Stage::from_u32(stage).unwrap_or(Stage::Step);
         if stage == Stage::Exec {
             let cmd = &spec.command[0];
@@ -250,23 +270,17 @@ fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
 }
 
 /// The jail's pid 1. Never returns.
-fn child(prep: &Prepared, sync_r: libc::c_int, err_w: libc::c_int) -> ! {
+fn child(prep: &Prepared, chan: Channel) -> ! {
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
-        report(err_w, stage, index, errno);
-        // SAFETY: _exit skips destructors and atexit handlers, as a forked
-        // child must.
-        unsafe { libc::_exit(125) }
+        report(chan, stage, index, errno);
+        sys::exit_now(125)
     };
-    // SAFETY: prctl and read with a stack buffer.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        let mut b = [0u8; 1];
-        // EOF before "go": the launcher died or gave up (its death before
-        // PDEATHSIG was set is caught here too).
-        if libc::read(sync_r, b.as_mut_ptr().cast(), 1) != 1 {
-            libc::_exit(125);
-        }
-        libc::close(sync_r);
+    sys::die_with_parent(libc::SIGKILL);
+    // EOF before "go": the launcher died or gave up (its death before
+    // PDEATHSIG was set is caught here too).
+    let mut buf = [0u8; 64];
+    if chan.recv_small(&mut buf) != Ok(Some(Msg::Go)) {
+        sys::exit_now(125);
     }
     if let Err((stage, index, errno)) = exec::build_root(&prep.steps) {
         fail(stage, index, errno);
@@ -278,7 +292,7 @@ fn child(prep: &Prepared, sync_r: libc::c_int, err_w: libc::c_int) -> ! {
     }
     // SAFETY: chdir on a prepared C string.
     if unsafe { libc::chdir(prep.cwd.as_ptr()) } != 0 {
-        fail(Stage::Chdir, 0, exec::errno());
+        fail(Stage::Chdir, 0, sys::errno());
     }
     if let Err((part, errno)) = harden::apply(&prep.harden) {
         fail(Stage::Harden, part, errno);
@@ -287,25 +301,10 @@ fn child(prep: &Prepared, sync_r: libc::c_int, err_w: libc::c_int) -> ! {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 
-    // The pointer arrays are built here, on prepared strings: Vec::with_capacity
-    // would allocate, so they live in fixed stack arrays.
-    let mut argv = [std::ptr::null::<libc::c_char>(); 4096];
-    let mut envp = [std::ptr::null::<libc::c_char>(); 4096];
-    if prep.argv.len() >= argv.len() || prep.envp.len() >= envp.len() {
-        fail(Stage::Exec, 0, libc::E2BIG);
-    }
-    for (i, a) in prep.argv.iter().enumerate() {
-        argv[i] = a.as_ptr();
-    }
-    for (i, e) in prep.envp.iter().enumerate() {
-        envp[i] = e.as_ptr();
-    }
-
-    // SAFETY: fork in a single-threaded process.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        fail(Stage::Fork, 0, exec::errno());
-    }
+    let pid = match sys::fork() {
+        Ok(p) => p,
+        Err(e) => fail(Stage::Fork, 0, e),
+    };
     if pid == 0 {
         init::reset_signals();
         // SAFETY: mark every inherited fd but stdio close-on-exec, so the
@@ -321,9 +320,10 @@ fn child(prep: &Prepared, sync_r: libc::c_int, err_w: libc::c_int) -> ! {
         let mut err = libc::ENOENT;
         let mut denied = false;
         for c in &prep.candidates {
-            // SAFETY: NUL-terminated pointer arrays of prepared strings.
-            unsafe { libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-            err = exec::errno();
+            // SAFETY: NULL-terminated pointer arrays of prepared strings
+            // (built before the clone; `prep` outlives the call).
+            unsafe { libc::execve(c.as_ptr(), prep.argv_ptrs.as_ptr(), prep.envp_ptrs.as_ptr()) };
+            err = sys::errno();
             match err {
                 libc::EACCES => denied = true,
                 libc::ENOENT | libc::ENOTDIR => {}
@@ -333,21 +333,19 @@ fn child(prep: &Prepared, sync_r: libc::c_int, err_w: libc::c_int) -> ! {
         if denied && (err == libc::ENOENT || err == libc::ENOTDIR) {
             err = libc::EACCES;
         }
-        report(err_w, Stage::Exec, 0, err);
-        let code = if err == libc::ENOENT || err == libc::ENOTDIR {
+        report(chan, Stage::Exec, 0, err);
+        sys::exit_now(if err == libc::ENOENT || err == libc::ENOTDIR {
             127
         } else {
             126
-        };
-        // SAFETY: see above.
-        unsafe { libc::_exit(code) };
+        });
     }
-    // SAFETY: pid 1 keeps no pipe to the launcher.
-    unsafe { libc::close(err_w) };
+    // pid 1 keeps no channel to the launcher.
+    chan.close();
     init::forward_signals_to(pid);
     let code = init::wait_for(pid, true);
-    // SAFETY: exiting pid 1 kills everything left in the jail.
-    unsafe { libc::_exit(code) }
+    // Exiting pid 1 kills everything left in the jail.
+    sys::exit_now(code)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::plan::Step;
 
@@ -34,7 +34,7 @@ pub const PROTECTED: &[&str] = &[
 ];
 
 /// What a protected path was when the jail started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Start {
     /// Absent: creating it inside is caught at exit.
     Absent,
@@ -44,7 +44,7 @@ pub enum Start {
     Held,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Protected {
     pub path: PathBuf,
     pub start: Start,

@@ -1,0 +1,89 @@
+//! Processes that live outside the jail, as the user: the quarantine
+//! guard, the network helper and the Slurm chaperon. Each is started by
+//! fork+exec of this same binary (`jail __outside ROLE`), because the
+//! launcher must stay single-threaded until its clone and a helper may
+//! then use threads of its own. The child's end of its `Channel` is fd 3;
+//! its configuration arrives as the first message. Terminal signals are
+//! ignored: a helper ends when the jail does, never on Ctrl-C.
+
+pub mod channel;
+pub mod guard;
+
+use std::ffi::CString;
+
+pub use channel::{Channel, ChannelError, Msg};
+
+use crate::sys;
+
+/// The hidden first argument that starts a process outside the jail.
+pub const ARG: &str = "__outside";
+
+/// The fd a helper finds its channel on.
+const CHANNEL_FD: i32 = 3;
+
+/// The processes outside the jail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Guard,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Guard => "guard",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Role> {
+        [Role::Guard].into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// A started process outside the jail and the launcher's end of its channel.
+#[derive(Debug)]
+pub struct Outside {
+    pub pid: libc::pid_t,
+    pub chan: Channel,
+}
+
+/// Starts `role` by fork+exec of this binary. The caller must be
+/// single-threaded. Everything the child needs is built before the fork.
+pub fn spawn(role: Role) -> Result<Outside, ChannelError> {
+    let exe = CString::new("/proc/self/exe").expect("no NUL");
+    let argv0 = CString::new("jail").expect("no NUL");
+    let arg = CString::new(ARG).expect("no NUL");
+    let name = CString::new(role.name()).expect("no NUL");
+    let argv = [
+        argv0.as_ptr(),
+        arg.as_ptr(),
+        name.as_ptr(),
+        std::ptr::null(),
+    ];
+    let (ours, theirs) = Channel::pair()?;
+    let pid = sys::fork()?;
+    if pid == 0 {
+        ours.close();
+        if sys::move_fd(theirs.0, CHANNEL_FD).is_err() {
+            sys::exit_now(127);
+        }
+        sys::ignore_terminal_signals();
+        // SAFETY: execv with prepared NUL-terminated strings and a
+        // NULL-terminated pointer array; environ is inherited.
+        unsafe { libc::execv(exe.as_ptr(), argv.as_ptr()) };
+        sys::exit_now(127);
+    }
+    theirs.close();
+    Ok(Outside { pid, chan: ours })
+}
+
+/// Entry point of `jail __outside ROLE`; returns the exit status.
+pub fn main(args: &[String]) -> i32 {
+    let Some(role) = args.first().and_then(|r| Role::from_name(r)) else {
+        eprintln!("jail: `{ARG}` is internal to jail (a process outside the jail)");
+        return crate::app::EXIT_JAIL_ERROR;
+    };
+    let chan = Channel(CHANNEL_FD);
+    match role {
+        Role::Guard => guard::main(chan),
+    }
+}

@@ -1,0 +1,349 @@
+//! Raw process, fd and socket syscalls, each behind a small safe wrapper
+//! with its SAFETY comment. Everything here is async-signal-safe and
+//! allocation-free unless its doc says otherwise, so the forked jail
+//! child (pid 1) may call it. The mount executor (`sandbox::exec`) and
+//! the Landlock/seccomp installers (`harden`) keep their own syscalls
+//! next to the data they apply.
+
+use std::os::fd::RawFd;
+
+/// The calling thread's errno, read before anything else can change it.
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn cvt(rc: libc::c_int) -> Result<libc::c_int, i32> {
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> Result<(RawFd, RawFd), i32> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array it is given.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
+/// A close-on-exec SOCK_SEQPACKET unix socket pair: message boundaries are
+/// kept, and EOF arrives when every holder of the other end is gone.
+pub fn seqpacket_pair() -> Result<(RawFd, RawFd), i32> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two fds into the array it is given.
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    Ok((fds[0], fds[1]))
+}
+
+/// Closes an fd we own; errors are ignored (the fd is gone either way).
+pub fn close(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: closing an fd the caller owns and no longer uses.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Clears FD_CLOEXEC so `fd` survives an exec.
+pub fn keep_on_exec(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: F_SETFD with integer flags on an fd we own.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(|_| ())
+}
+
+/// Moves `fd` to exactly `target` (dup2, then closes the original),
+/// keeping it open across exec.
+pub fn move_fd(fd: RawFd, target: RawFd) -> Result<(), i32> {
+    if fd == target {
+        return keep_on_exec(fd);
+    }
+    // SAFETY: dup2 between fds of this process; dup2 clears FD_CLOEXEC.
+    cvt(unsafe { libc::dup2(fd, target) })?;
+    close(fd);
+    Ok(())
+}
+
+/// Writes all of `buf`, retrying on EINTR; a short write on a closed pipe
+/// is reported as its errno.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), i32> {
+    while !buf.is_empty() {
+        // SAFETY: writing from a live slice of the given length.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return Err(errno());
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// Reads into `buf` once, retrying on EINTR; Ok(0) is EOF.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    loop {
+        // SAFETY: reading into a live mutable slice of the given length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
+}
+
+/// fork(). The caller must be single-threaded (see `thread_count`).
+pub fn fork() -> Result<libc::pid_t, i32> {
+    // SAFETY: fork in a process the caller checked is single-threaded, so
+    // no other thread can hold a lock the child would inherit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        Err(errno())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// Ends a forked child without running destructors or atexit handlers.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no user-space state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Threads of this process (the launcher must fork single-threaded).
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1)
+}
+
+/// Sets the signal this process gets when its parent dies.
+pub fn die_with_parent(sig: libc::c_int) {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) };
+}
+
+/// Ignores the signals a terminal or a job-control shell sends to the
+/// whole process group, so a process outside the jail outlives Ctrl-C
+/// and ends on its own terms (when the jail is gone).
+pub fn ignore_terminal_signals() {
+    for s in [
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGHUP,
+        libc::SIGTERM,
+        libc::SIGTSTP,
+    ] {
+        // SAFETY: setting a disposition to SIG_IGN.
+        unsafe { libc::signal(s, libc::SIG_IGN) };
+    }
+}
+
+/// A pidfd for `pid` (Linux 5.3+), close-on-exec; Err(errno) where the
+/// kernel lacks it.
+pub fn pidfd_open(pid: libc::pid_t) -> Result<RawFd, i32> {
+    // SAFETY: pidfd_open takes a pid and flags, no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        Ok(fd as RawFd)
+    }
+}
+
+/// Blocks until `fd` is readable or hung up (-1: forever, else ms).
+/// Returns the revents (0 on timeout).
+pub fn poll_in(fd: RawFd, timeout_ms: i32) -> Result<i16, i32> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one live pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        if n >= 0 {
+            return Ok(if n == 0 { 0 } else { p.revents });
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
+}
+
+/// Whether `pid` still exists (a zombie counts until it is reaped).
+pub fn alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    unsafe { libc::kill(pid, 0) == 0 || errno() == libc::EPERM }
+}
+
+/// Room for this many fds in one message.
+pub const MAX_FDS: usize = 16;
+
+/// Control-message buffer for MAX_FDS fds, aligned for cmsghdr.
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 128]);
+
+const _: () = assert!(
+    // CMSG_SPACE(16 * 4) on 64-bit = 16 + 64.
+    16 + MAX_FDS * 4 <= 128
+);
+
+/// sendmsg of `data` with `fds` attached (SCM_RIGHTS). No allocation.
+pub fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> Result<(), i32> {
+    if fds.len() > MAX_FDS {
+        return Err(libc::E2BIG);
+    }
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut cbuf = CmsgBuf([0; 128]);
+    // SAFETY: a zeroed msghdr is valid; fields are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        let bytes = std::mem::size_of_val(fds) as u32;
+        // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic.
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(bytes) } as _;
+        // SAFETY: the control buffer is large and aligned enough for one
+        // cmsghdr with `bytes` of data (checked above), so CMSG_FIRSTHDR
+        // is non-null and CMSG_DATA points inside it.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(bytes) as _;
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr().cast::<u8>(),
+                libc::CMSG_DATA(c),
+                bytes as usize,
+            );
+        }
+    }
+    loop {
+        // SAFETY: msg points at live buffers for the duration of the call.
+        let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            return Ok(());
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
+}
+
+/// recvmsg into `buf`, collecting passed fds (close-on-exec) into `fds`.
+/// Returns (bytes, fd count); (0, 0) is EOF. A message longer than `buf`
+/// is an error (EMSGSIZE), never silently cut.
+pub fn recv_with_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+    fds: &mut [RawFd; MAX_FDS],
+) -> Result<(usize, usize), i32> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = CmsgBuf([0; 128]);
+    // SAFETY: a zeroed msghdr is valid; fields are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.0.as_mut_ptr().cast();
+    msg.msg_controllen = cbuf.0.len() as _;
+    let n = loop {
+        // SAFETY: msg points at live buffers for the duration of the call.
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n >= 0 {
+            break n as usize;
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    };
+    let mut count = 0;
+    // SAFETY: walking the control messages the kernel wrote into cbuf,
+    // with the libc macros that bound every step by msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c);
+                let len = (*c).cmsg_len as usize - (data as usize - c as usize);
+                for i in 0..len / 4 {
+                    let mut fd: RawFd = -1;
+                    std::ptr::copy_nonoverlapping(
+                        data.add(i * 4),
+                        (&mut fd as *mut RawFd).cast::<u8>(),
+                        4,
+                    );
+                    if count < MAX_FDS {
+                        fds[count] = fd;
+                        count += 1;
+                    } else {
+                        close(fd);
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
+        for &fd in &fds[..count] {
+            close(fd);
+        }
+        return Err(libc::EMSGSIZE);
+    }
+    Ok((n, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fds_travel_with_a_message() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let (r, w) = pipe().unwrap();
+        send_with_fds(a, b"hello", &[w]).unwrap();
+        close(w);
+        let mut buf = [0u8; 16];
+        let mut fds = [-1; MAX_FDS];
+        let (n, k) = recv_with_fds(b, &mut buf, &mut fds).unwrap();
+        assert_eq!((&buf[..n], k), (&b"hello"[..], 1));
+        write_all(fds[0], b"x").unwrap();
+        close(fds[0]);
+        let mut one = [0u8; 2];
+        assert_eq!(read(r, &mut one).unwrap(), 1);
+        assert_eq!(read(r, &mut one).unwrap(), 0, "every write end closed");
+        close(a);
+        assert_eq!(recv_with_fds(b, &mut buf, &mut fds).unwrap(), (0, 0), "EOF");
+        close(b);
+        close(r);
+    }
+
+    #[test]
+    fn an_oversized_message_is_an_error_not_a_cut() {
+        let (a, b) = seqpacket_pair().unwrap();
+        send_with_fds(a, &[7u8; 64], &[]).unwrap();
+        let mut small = [0u8; 8];
+        let mut fds = [-1; MAX_FDS];
+        assert_eq!(recv_with_fds(b, &mut small, &mut fds), Err(libc::EMSGSIZE));
+        close(a);
+        close(b);
+    }
+}
