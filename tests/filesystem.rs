@@ -28,6 +28,32 @@ fn absent_inside_present_outside(sb: &Sandbox, opts: &[&str], path: &str, secret
     );
 }
 
+/// `cat PATH` inside the jail must fail with EACCES (masked: the path is in
+/// a writable directory), and work on the host.
+#[track_caller]
+fn masked_inside_present_outside(sb: &Sandbox, opts: &[&str], path: &str, secret: &str) {
+    let host = sb.host_sh(&format!("cat '{path}' 2>/dev/null || cat '{path}'/*"));
+    assert!(
+        stdout(&host).contains(secret),
+        "the attack must work outside the jail: {}",
+        stderr(&host)
+    );
+    let o = sb.jail_sh(
+        opts,
+        &format!("cat '{path}'; ls -A '{path}'; cp -r '{path}' /tmp/x; cat /tmp/x /tmp/x/* 2>/dev/null; echo rc=$?"),
+    );
+    assert!(
+        !stdout(&o).contains(secret),
+        "{path} leaked: {}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("Permission denied"),
+        "{path}: expected EACCES (masked), got: {}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn credentials_in_home_are_absent() {
     let sb = Sandbox::with_secrets("creds");
@@ -78,12 +104,28 @@ fn credentials_stay_absent_when_home_is_visible_read_only() {
 fn a_visible_parent_never_reveals_a_hidden_path() {
     let sb = Sandbox::with_secrets("parent");
     let h = sb.home.display().to_string();
+    // Read-only parent: absent.
     absent_inside_present_outside(
         &sb,
-        &["--rw", &format!("{h}/.config")],
+        &["--ro", &format!("{h}/.config")],
         &format!("{h}/.config/gh/hosts.yml"),
         "oauth_token",
     );
+    // Writable parent: masked (exists, unreadable), and the parent stays
+    // fully writable.
+    masked_inside_present_outside(
+        &sb,
+        &["--rw", &format!("{h}/.config")],
+        &format!("{h}/.config/gh"),
+        "oauth_token",
+    );
+    let o = sb.jail_sh(
+        &["--rw", &format!("{h}/.config")],
+        "echo x > ~/.config/new && rm -rf ~/.config/gh; ls -d ~/.config/gh",
+    );
+    assert!(stderr(&o).contains("busy"), "{}", stderr(&o));
+    assert!(sb.home.join(".config/new").exists());
+    assert!(sb.home.join(".config/gh/hosts.yml").exists());
     // ... but naming the hidden path itself shows it (the user's choice).
     let o = sb.jail(&[
         "--ro",
@@ -235,27 +277,61 @@ fn home_is_an_empty_tmpfs_with_only_the_profile_binds() {
 }
 
 #[test]
-fn hidden_file_inside_the_project_is_enoent_and_siblings_work() {
+fn hidden_file_inside_the_project_is_masked_and_the_project_stays_writable() {
     let sb = Sandbox::new("hideproj");
     sb.write(sb.project.join(".env"), "API_SECRET=FAKE");
     sb.write(sb.project.join("src/main.c"), "int main(){}");
-    absent_inside_present_outside(&sb, &["--hide", ".env"], ".env", "API_SECRET");
+    masked_inside_present_outside(&sb, &["--hide", ".env"], ".env", "API_SECRET");
     let o = sb.jail_sh(
         &["--hide", ".env"],
-        "ls -A; echo more >> src/main.c; echo new > src/new.c; test -e .env || echo gone",
+        "echo more >> src/main.c; echo new > new.c; echo top > README; rm -f .env 2>&1; mv .env x 2>&1; true",
     );
     assert_code(&o, 0);
-    let out = stdout(&o);
-    assert!(!out.lines().any(|l| l == ".env"), "{out}");
-    assert!(out.contains("gone"), "{out}");
+    assert!(stdout(&o).contains("busy"), "{}", stdout(&o));
     assert!(std::fs::read_to_string(sb.project.join("src/main.c"))
         .unwrap()
         .ends_with("more\n"));
-    assert!(sb.project.join("src/new.c").exists());
+    assert!(
+        sb.project.join("new.c").exists(),
+        "new files at the project root"
+    );
+    assert!(sb.project.join("README").exists());
     assert_eq!(
         std::fs::read_to_string(sb.project.join(".env")).unwrap(),
         "API_SECRET=FAKE"
     );
+}
+
+#[test]
+fn a_hidden_directory_in_a_large_system_directory_is_absent() {
+    // Like /etc/munge on an HPC node: one overlay, not one bind per entry
+    // of the parent; the parent's other entries stay readable.
+    let sb = Sandbox::new("hidesys");
+    for i in 0..50 {
+        sb.write(sb.root.join(format!("sys/f{i}")), "ok");
+    }
+    sb.write(sb.root.join("sys/munge/munge.key"), "MUNGE-KEY");
+    let sys = sb.root.join("sys").display().to_string();
+    absent_inside_present_outside(
+        &sb,
+        &["--ro", &sys, "--hide", &format!("{sys}/munge")],
+        &format!("{sys}/munge/munge.key"),
+        "MUNGE-KEY",
+    );
+    let o = sb.jail_sh(
+        &["--ro", &sys, "--hide", &format!("{sys}/munge"), "-vv"],
+        &format!("cat {sys}/f7; echo; ls {sys} | wc -l"),
+    );
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["ok", "50"]
+    );
+    let binds = stderr(&o)
+        .lines()
+        .filter(|l| l.contains(&format!("at {sys}/")))
+        .count();
+    assert_eq!(binds, 0, "no bind per entry: {}", stderr(&o));
 }
 
 #[test]

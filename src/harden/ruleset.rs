@@ -213,6 +213,8 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
                 rules.push((dest.clone(), read, true))
             }
             Step::Devpts { dest } => rules.push((dest.clone(), dev | list, true)),
+            Step::MaskFile { dest } => rules.push((dest.clone(), ro, false)),
+            Step::Whiteout { dest, .. } => rules.push((dest.clone(), ro, true)),
             Step::Symlink { .. } | Step::RemountRo { .. } => {}
         }
     }
@@ -386,6 +388,7 @@ mod tests {
                 },
             ],
             protected: vec![],
+            hidden: vec![],
         }
     }
 

@@ -45,6 +45,36 @@ pub enum Prepared {
     RemountRo {
         dest: CString,
     },
+    MaskFile {
+        dest: CString,
+    },
+    Whiteout {
+        /// The whiteout layer in the staging root, and one whiteout path
+        /// per hidden name inside it.
+        layer: CString,
+        whiteouts: Vec<CString>,
+        dest: CString,
+        /// overlay mount options naming both layers.
+        data: CString,
+    },
+}
+
+/// The empty, unreadable file bound over masked files (staging root).
+const MASK_FILE: &CStr = c"/mask";
+/// Parent of the whiteout layers (staging root).
+const WHITEOUT_DIR: &CStr = c"/whiteouts";
+
+/// overlayfs splits its options on `,` and lower directories on `:`;
+/// both (and the escape itself) are escaped with a backslash.
+fn overlay_escape(p: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.len());
+    for &b in p {
+        if matches!(b, b',' | b':' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
 }
 
 fn cpath(prefix: &str, p: &Path) -> Result<CString, std::ffi::NulError> {
@@ -58,7 +88,8 @@ fn cpath(prefix: &str, p: &Path) -> Result<CString, std::ffi::NulError> {
 pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
     steps
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             Ok(match s {
                 Step::Tmpfs { dest, mode } => Prepared::Tmpfs {
                     dest: cpath(NEWROOT, dest)?,
@@ -89,6 +120,30 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                 Step::RemountRo { dest } => Prepared::RemountRo {
                     dest: cpath(NEWROOT, dest)?,
                 },
+                Step::MaskFile { dest } => Prepared::MaskFile {
+                    dest: cpath(NEWROOT, dest)?,
+                },
+                Step::Whiteout { src, dest, names } => {
+                    let layer = format!("{}/{i}", WHITEOUT_DIR.to_string_lossy());
+                    let whiteouts = names
+                        .iter()
+                        .map(|n| {
+                            let mut v = format!("{layer}/").into_bytes();
+                            v.extend_from_slice(n.as_bytes());
+                            CString::new(v)
+                        })
+                        .collect::<Result<_, _>>()?;
+                    let mut data = b"lowerdir=".to_vec();
+                    data.extend(overlay_escape(layer.as_bytes()));
+                    data.push(b':');
+                    data.extend(overlay_escape(cpath(OLDROOT, src)?.as_bytes()));
+                    Prepared::Whiteout {
+                        layer: CString::new(layer)?,
+                        whiteouts,
+                        dest: cpath(NEWROOT, dest)?,
+                        data: CString::new(data)?,
+                    }
+                }
             })
         })
         .collect()
@@ -343,6 +398,53 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
             Ok(())
         }
         Prepared::RemountRo { dest } => restrict(dest, MOUNT_ATTR_RDONLY, false),
+        Prepared::MaskFile { dest } => {
+            // SAFETY: creating (once) an empty mode-000 file in the staging
+            // root; the fd is closed at once.
+            let fd = unsafe {
+                libc::open(
+                    MASK_FILE.as_ptr(),
+                    libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    0,
+                )
+            };
+            if fd < 0 {
+                return Err(errno());
+            }
+            crate::sys::close(fd);
+            // SAFETY: valid C strings; a bind ignores type and data.
+            check(unsafe {
+                libc::mount(
+                    MASK_FILE.as_ptr(),
+                    dest.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            })?;
+            restrict(dest, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, false)
+        }
+        Prepared::Whiteout {
+            layer,
+            whiteouts,
+            dest,
+            data,
+        } => {
+            ensure_dir(layer)?;
+            for w in whiteouts {
+                // A whiteout is a 0/0 character device; the kernel lets an
+                // unprivileged user make exactly this one (Linux 5.8+).
+                // SAFETY: mknod on a prepared C string.
+                check(unsafe { libc::mknod(w.as_ptr(), libc::S_IFCHR, 0) })?;
+            }
+            mount(
+                c"overlay",
+                dest,
+                c"overlay",
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                Some(data),
+            )
+        }
     }
 }
 

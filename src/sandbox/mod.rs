@@ -6,6 +6,7 @@
 
 pub mod diagnose;
 pub mod exec;
+pub mod hide;
 pub mod init;
 pub mod plan;
 pub mod protect;

@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use crate::config::spec::{HomeMode, JailSpec, NetMode};
 
+use super::hide;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Step {
     /// A fresh tmpfs at `dest`.
@@ -40,6 +42,18 @@ pub enum Step {
     /// Make a mount (and its submounts) read-only: the last phase, so
     /// mount points could still be created under it.
     RemountRo { dest: PathBuf },
+    /// A hidden file in a writable directory: an empty, unreadable (mode
+    /// 000), read-only file mounted over it. It exists (EACCES on open)
+    /// and cannot be removed, while the directory stays writable.
+    MaskFile { dest: PathBuf },
+    /// The read-only host directory `src` shown at `dest` without the
+    /// entries `names`: a read-only overlay with a layer of whiteouts, so
+    /// each hidden entry is absent (ENOENT) at the cost of one mount.
+    Whiteout {
+        src: PathBuf,
+        dest: PathBuf,
+        names: Vec<std::ffi::OsString>,
+    },
 }
 
 impl Step {
@@ -51,7 +65,9 @@ impl Step {
             | Step::Devpts { dest }
             | Step::Sysfs { dest }
             | Step::Cgroup2 { dest }
-            | Step::RemountRo { dest } => dest,
+            | Step::RemountRo { dest }
+            | Step::MaskFile { dest }
+            | Step::Whiteout { dest, .. } => dest,
             Step::Symlink { link, .. } => link,
         }
     }
@@ -73,6 +89,16 @@ impl Step {
             Step::Sysfs { dest } => format!("mount a fresh read-only sysfs at {}", dest.display()),
             Step::Cgroup2 { dest } => format!("mount the jail's cgroup at {}", dest.display()),
             Step::RemountRo { dest } => format!("make {} read-only", dest.display()),
+            Step::MaskFile { dest } => format!("mask {} (empty, unreadable)", dest.display()),
+            Step::Whiteout { dest, names, .. } => format!(
+                "show {} without {}",
+                dest.display(),
+                names
+                    .iter()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -89,17 +115,19 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// The project's protected paths and how each started.
     pub protected: Vec<super::protect::Protected>,
+    /// How each hidden path that exists is hidden (for `jail explain`).
+    pub hidden: Vec<(PathBuf, hide::Hiding)>,
 }
 
 /// One request to make a host path visible.
 #[derive(Debug, Clone)]
-struct Visible {
+pub(super) struct Visible {
     /// The path as named (jail path).
-    literal: PathBuf,
+    pub(super) literal: PathBuf,
     /// Where it really is on the host.
-    canonical: PathBuf,
-    dir: bool,
-    ro: bool,
+    pub(super) canonical: PathBuf,
+    pub(super) dir: bool,
+    pub(super) ro: bool,
 }
 
 impl Visible {
@@ -206,33 +234,18 @@ pub fn plan(spec: &JailSpec) -> Plan {
 
     let mut binds = Vec::new();
     let mut late = Vec::new();
-    let dests: Vec<PathBuf> = visible.iter().map(|v| v.canonical.clone()).collect();
+    let visible: Vec<Visible> = visible
+        .into_iter()
+        // A hidden path never shows, even when named.
+        .filter(|v| !hidden.contains(&v.canonical) && !hidden.contains(&v.literal))
+        .collect();
     for v in &visible {
-        if hidden.contains(&v.canonical) || hidden.contains(&v.literal) {
-            continue; // a hidden path never shows, even when named
-        }
-        // Holes this bind must punch: hidden paths below it that no deeper
-        // bind covers (that bind punches its own).
-        let holes: Vec<PathBuf> = hidden
-            .iter()
-            .filter_map(|h| h.strip_prefix(&v.canonical).ok().map(|r| (h, r)))
-            .filter(|(h, r)| {
-                !r.as_os_str().is_empty()
-                    && !dests.iter().any(|d| {
-                        d != &v.canonical && d.starts_with(&v.canonical) && h.starts_with(d)
-                    })
-            })
-            .map(|(_, r)| r.to_path_buf())
-            .collect();
-        bind_with_holes(
-            &mut binds,
-            &mut late,
-            &v.canonical,
-            &v.canonical,
-            v.dir,
-            v.ro,
-            &holes,
-        );
+        binds.push(Step::Bind {
+            src: v.canonical.clone(),
+            dest: v.canonical.clone(),
+            dir: v.dir,
+            ro: v.ro,
+        });
         if v.literal != v.canonical {
             binds.push(Step::Symlink {
                 target: v.canonical.clone(),
@@ -240,18 +253,25 @@ pub fn plan(spec: &JailSpec) -> Plan {
             });
         }
     }
+    let hiding = hide::place(&hidden, &visible, hide::overlay_usable());
+    hiding.steps(&mut binds, &mut late);
 
     let rw: Vec<PathBuf> = spec.filesystem.rw.iter().map(|s| s.value.clone()).collect();
     let protected = super::protect::survey(&spec.project.value, &rw);
     binds.extend(super::protect::steps(&spec.project.value, &protected));
 
-    // Parents before children; ties keep plan order (tmpfs before its binds).
+    // Parents before children; ties keep plan order (a bind before the
+    // overlay or mask stacked on it).
     let mut steps = early;
     steps.extend(binds);
     steps.sort_by_cached_key(|s| s.dest().components().count());
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
-    Plan { steps, protected }
+    Plan {
+        steps,
+        protected,
+        hidden: hiding.report,
+    }
 }
 
 fn visible_path(p: &Path, ro: bool) -> Option<Visible> {
@@ -268,7 +288,7 @@ fn visible_path(p: &Path, ro: bool) -> Option<Visible> {
 /// Binds `src` at `dest`; when hidden paths lie below, `dest` becomes a
 /// read-only tmpfs holding binds of every entry but the hidden ones, so a
 /// hidden path is truly absent (ENOENT) while its siblings stay as they are.
-fn bind_with_holes(
+pub(super) fn bind_with_holes(
     steps: &mut Vec<Step>,
     late: &mut Vec<Step>,
     src: &Path,
@@ -475,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn hidden_file_in_project_becomes_a_hole() {
+    fn hidden_file_in_the_writable_project_is_masked_not_a_hole() {
         let t = tmp("hole");
         let proj = t.0.join("proj");
         fs::create_dir_all(proj.join("src/deep")).unwrap();
@@ -483,33 +503,80 @@ mod tests {
         fs::write(proj.join(".env"), "SECRET").unwrap();
         fs::write(proj.join("Makefile"), "").unwrap();
         fs::write(proj.join("src/deep/key"), "").unwrap();
-        fs::write(proj.join("src/lib.rs"), "").unwrap();
-        symlink("Makefile", proj.join("link")).unwrap();
+        fs::create_dir_all(proj.join("secrets")).unwrap();
         let req = Request {
             command: vec!["true".into()],
-            hide: vec![".env".into(), "src/deep/key".into()],
+            hide: vec![".env".into(), "src/deep/key".into(), "secrets".into()],
             ..Default::default()
         };
         let p = plan(&spec_for(&t.0, req));
         let b = binds(&p);
         assert!(
-            !b.iter().any(|(d, _)| d == &proj),
-            "project is not bound whole: {b:?}"
+            b.contains(&(proj.clone(), false)),
+            "project bound whole: {b:?}"
         );
-        assert!(b.contains(&(proj.join("Makefile"), false)));
-        assert!(b.contains(&(proj.join("src/lib.rs"), false)));
-        assert!(
-            !b.iter()
-                .any(|(d, _)| d.ends_with(".env") || d.ends_with("key")),
-            "{b:?}"
-        );
-        assert!(p.steps.contains(&Step::Symlink {
-            target: "Makefile".into(),
-            link: proj.join("link")
+        assert!(!b.iter().any(|(d, _)| d == &proj.join("Makefile")), "{b:?}");
+        for f in [".env", "src/deep/key"] {
+            assert!(
+                p.steps.contains(&Step::MaskFile { dest: proj.join(f) }),
+                "{f}"
+            );
+        }
+        assert!(p.steps.contains(&Step::Tmpfs {
+            dest: proj.join("secrets"),
+            mode: 0
         }));
         assert!(p.steps.contains(&Step::RemountRo {
-            dest: proj.join("src/deep")
+            dest: proj.join("secrets")
         }));
+        assert!(!p.steps.contains(&Step::RemountRo { dest: proj.clone() }));
+        assert_eq!(
+            hide_report(&p, &proj.join(".env")),
+            Some(hide::Hiding::Masked)
+        );
+    }
+
+    fn hide_report(p: &Plan, path: &Path) -> Option<hide::Hiding> {
+        p.hidden
+            .iter()
+            .find(|(q, _)| q == path)
+            .map(|(_, h)| h.clone())
+    }
+
+    #[test]
+    fn hidden_entries_of_a_read_only_directory_cost_one_overlay() {
+        let t = tmp("wo");
+        let data = t.0.join("data");
+        fs::create_dir_all(data.join("munge")).unwrap();
+        for i in 0..200 {
+            fs::write(data.join(format!("f{i}")), "").unwrap();
+        }
+        fs::write(data.join("token"), "").unwrap();
+        fs::create_dir_all(t.0.join("proj")).unwrap();
+        fs::create_dir_all(t.0.join("home")).unwrap();
+        let d = data.display().to_string();
+        let req = Request {
+            command: vec!["true".into()],
+            ro: vec![d.clone()],
+            hide: vec![format!("{d}/munge"), format!("{d}/token")],
+            ..Default::default()
+        };
+        let p = plan(&spec_for(&t.0, req));
+        let under: Vec<&Step> = p
+            .steps
+            .iter()
+            .filter(|s| s.dest().starts_with(&data))
+            .collect();
+        assert_eq!(under.len(), 2, "one bind and one overlay: {under:#?}");
+        assert!(p.steps.contains(&Step::Whiteout {
+            src: data.clone(),
+            dest: data.clone(),
+            names: vec!["munge".into(), "token".into()],
+        }));
+        assert_eq!(
+            hide_report(&p, &data.join("munge")),
+            Some(hide::Hiding::Absent)
+        );
     }
 
     #[test]
@@ -527,13 +594,42 @@ mod tests {
             ..Default::default()
         };
         let p = plan(&spec_for(&t.0, req));
-        let b = binds(&p);
-        assert!(b.contains(&(home.join("dotfiles/vimrc"), true)), "{b:?}");
+        assert!(binds(&p).contains(&(home.join("dotfiles"), true)));
         assert!(
-            !b.iter()
-                .any(|(d, _)| d.starts_with(home.join("dotfiles/ssh"))),
-            "{b:?}"
+            p.steps.contains(&Step::Whiteout {
+                src: home.join("dotfiles"),
+                dest: home.join("dotfiles"),
+                names: vec!["ssh".into()],
+            }),
+            "{:#?}",
+            p.steps
         );
+    }
+
+    #[test]
+    fn a_path_shown_below_a_hidden_entry_falls_back_to_binds_of_its_siblings() {
+        let t = tmp("below");
+        let home = t.0.join("home");
+        fs::create_dir_all(home.join(".ssh")).unwrap();
+        fs::write(home.join(".ssh/config"), "Host x").unwrap();
+        fs::write(home.join(".ssh/id_ed25519"), "KEY").unwrap();
+        fs::write(home.join(".vimrc"), "").unwrap();
+        fs::create_dir_all(t.0.join("proj")).unwrap();
+        let h = home.display().to_string();
+        let req = Request {
+            command: vec!["true".into()],
+            ro: vec![h.clone(), format!("{h}/.ssh/config")],
+            ..Default::default()
+        };
+        let p = plan(&spec_for(&t.0, req));
+        let b = binds(&p);
+        assert!(b.contains(&(home.join(".ssh/config"), true)), "{b:?}");
+        assert!(
+            b.contains(&(home.join(".vimrc"), true)),
+            "sibling bound: {b:?}"
+        );
+        assert!(!b.iter().any(|(d, _)| d == &home.join(".ssh/id_ed25519")));
+        assert!(p.steps.contains(&Step::RemountRo { dest: home.clone() }));
     }
 
     #[test]
