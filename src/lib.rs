@@ -10,6 +10,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod display;
 pub mod doctor;
 pub mod harden;
 pub mod host;

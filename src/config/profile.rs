@@ -91,6 +91,15 @@ pub struct FsSection {
     /// missing (an agent's state dir), so a first login persists.
     #[serde(default)]
     pub create: Vec<String>,
+    /// Files in writable areas that make a program run commands or grant
+    /// it permissions (an agent's hooks, MCP servers, permission lists):
+    /// read-only inside; quarantined at exit if created.
+    #[serde(default)]
+    pub protect: Vec<String>,
+    /// JSON files the program may rewrite whose entries at these key
+    /// paths (`*` matches any key) are put back at exit if changed.
+    #[serde(default)]
+    pub watch: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

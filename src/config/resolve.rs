@@ -219,6 +219,8 @@ struct Acc {
     rw: Vec<Sourced<PathBuf>>,
     hide: Vec<Sourced<PathBuf>>,
     create: Vec<Sourced<PathBuf>>,
+    protect: Vec<Sourced<PathBuf>>,
+    watch: Vec<Watched>,
     allow: Vec<Sourced<String>>,
     deny: Vec<Sourced<String>>,
     ports: Vec<Sourced<u16>>,
@@ -240,6 +242,8 @@ impl Acc {
             rw: Vec::new(),
             hide: Vec::new(),
             create: Vec::new(),
+            protect: Vec::new(),
+            watch: Vec::new(),
             allow: Vec::new(),
             deny: Vec::new(),
             ports: Vec::new(),
@@ -277,6 +281,28 @@ impl Acc {
         }
         for s in &p.filesystem.create {
             push_unique(&mut self.create, path(s)?, src.clone());
+        }
+        // Protection only adds up along layers: no layer removes one
+        // (naming the path itself in `rw` relaxes it, as for the project's).
+        for s in &p.filesystem.protect {
+            push_unique(&mut self.protect, path(s)?, src.clone());
+        }
+        for (f, keys) in &p.filesystem.watch {
+            let file = path(f)?;
+            match self.watch.iter_mut().find(|w| w.file == file) {
+                Some(w) => {
+                    for k in keys {
+                        if !w.keys.contains(k) {
+                            w.keys.push(k.clone());
+                        }
+                    }
+                }
+                None => self.watch.push(Watched {
+                    file,
+                    keys: keys.clone(),
+                    source: src.clone(),
+                }),
+            }
         }
         if unhide {
             self.hide.retain(|h| !named.contains(&h.value));
@@ -617,6 +643,8 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
             rw: acc.rw,
             hide: acc.hide,
             create: acc.create,
+            protect: acc.protect,
+            watch: acc.watch,
         },
         network: NetPolicy {
             mode: acc.net_mode,

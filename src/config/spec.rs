@@ -98,6 +98,18 @@ pub struct FsPolicy {
     /// Read-write directories (also in `rw`) that jail creates on the host
     /// before launch when missing, so an agent's first login persists.
     pub create: Vec<Sourced<PathBuf>>,
+    /// Command-running config files in writable areas (agent hooks, MCP
+    /// servers, permissions): read-only inside, quarantined if created.
+    pub protect: Vec<Sourced<PathBuf>>,
+    /// JSON files whose entries at the key paths are put back at exit.
+    pub watch: Vec<Watched>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Watched {
+    pub file: PathBuf,
+    pub keys: Vec<String>,
+    pub source: Source,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

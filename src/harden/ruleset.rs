@@ -389,6 +389,8 @@ mod tests {
             ],
             protected: vec![],
             hidden: vec![],
+            gitdirs: vec![],
+            writable: vec![],
         }
     }
 

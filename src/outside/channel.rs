@@ -163,8 +163,13 @@ mod tests {
                 .map(|i| crate::sandbox::protect::Protected {
                     path: format!("/p/f{i}").into(),
                     start: crate::sandbox::protect::Start::Absent,
+                    root: "/p".into(),
+                    gitdir: None,
                 })
                 .collect(),
+            gitdirs: vec!["/p/.git".into()],
+            writable: vec!["/p".into()],
+            since: (1, 2),
         };
         a.send(&Msg::Guard(cfg.clone()), &[]).unwrap();
         let (m, _) = b.recv().unwrap().unwrap();

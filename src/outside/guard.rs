@@ -1,19 +1,27 @@
 //! The quarantine guard: outside the jail, it waits until the jail's pid 1
-//! and with it every process of the jail is gone, then moves away the
-//! protected paths the program created (`sandbox::protect`). Being its own
-//! process, it does so also when `jail` itself is killed with SIGKILL.
+//! and with it every process of the jail is gone, then undoes what could
+//! make code run outside the jail later (`sandbox::protect`):
+//! - protected paths the program created or changed are moved away;
+//! - watched agent files get their command-running entries put back;
+//! - any git directory in the project it did not know at start (a nested
+//!   repository, a gitlink's, a new worktree or submodule) has each
+//!   control file changed during the run and not harmless by content
+//!   moved away, so the host's git never runs a planted hook or config.
 //!
-//! When the jail is over: the kernel reports pid 1's exit (its pidfd turns
-//! readable, or the pid disappears) only after every other process of the
-//! jail's pid namespace has been killed and reaped, so nothing of the jail
-//! can still rename files while the guard looks.
+//! Being its own process, it does so also when `jail` itself is killed
+//! with SIGKILL. When the jail is over: the kernel reports pid 1's exit
+//! (its pidfd turns readable, or the pid disappears) only after every
+//! other process of the jail's pid namespace has been killed and reaped,
+//! so nothing of the jail can still rename files while the guard looks.
 
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Channel, Msg};
-use crate::sandbox::protect;
+use crate::sandbox::{git, protect, quarantine};
 use crate::sys;
 
 /// What the guard watches.
@@ -23,12 +31,26 @@ pub struct Config {
     /// This run's quarantine directory (created only when needed).
     pub quarantine: PathBuf,
     pub protected: Vec<protect::Protected>,
+    /// The project repository's git directories known at start.
+    pub gitdirs: Vec<PathBuf>,
+    /// The host areas the jail could write.
+    pub writable: Vec<PathBuf>,
+    /// Files whose change time is at or after this (seconds, nanoseconds)
+    /// were changed during the run.
+    pub since: (i64, i64),
 }
 
-/// Whether a guard is needed: some protected path could be created or
-/// changed (one that is held by a mount cannot).
-pub fn needed(protected: &[protect::Protected]) -> bool {
-    protected.iter().any(|p| p.start != protect::Start::Held)
+/// A start time for `Config::since`: the kernel stamps files from its
+/// coarse clock, so take that clock, less a second for filesystems whose
+/// server clock runs a little behind (NFS).
+pub fn start_time() -> (i64, i64) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into a live timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    (ts.tv_sec - 1, ts.tv_nsec)
 }
 
 /// `jail __outside guard`.
@@ -63,25 +85,179 @@ fn wait_for_jail(pid: libc::pid_t, pidfd: Option<&std::os::fd::OwnedFd>) {
 }
 
 fn check(config: &Config) {
-    let changed = protect::changed(&config.protected);
-    if changed.is_empty() {
-        return;
-    }
     let project = &config.project;
     let rel = |p: &Path| p.strip_prefix(project).unwrap_or(p).display().to_string();
-    let (moved, failed) = protect::quarantine(project, &changed, &config.quarantine);
+    let mut moving = protect::changed(&config.protected);
+    for p in new_git_control_files(config) {
+        if !moving.contains(&p) {
+            moving.push(p);
+        }
+    }
+    let mut restored = Vec::new();
+    for p in &config.protected {
+        if let protect::Start::Watched { keys, snapshot } = &p.start {
+            match restore_watched(config, &p.path, keys, snapshot) {
+                Ok(true) => restored.push(p.path.clone()),
+                Ok(false) => {}
+                Err(()) => moving.push(p.path.clone()),
+            }
+        }
+    }
+    let (moved, failed) =
+        quarantine::quarantine(project, &config.writable, &moving, &config.quarantine);
     if !moved.is_empty() {
-        let names: Vec<String> = moved.iter().map(|p| rel(p)).collect();
+        let names: Vec<String> = moved
+            .iter()
+            .map(|p| crate::display::safe(&rel(p)).into_owned())
+            .collect();
         eprintln!(
-            "jail: moved {} (created in the jail; it could run code outside it) to {}",
+            "jail: moved {} (created or changed in the jail; it could run code outside it) to {}",
             names.join(", "),
+            config.quarantine.display()
+        );
+    }
+    for p in restored {
+        eprintln!(
+            "jail: put back the command-running entries of {} (changed in the jail; it could run code outside it); the changed file is kept in {}",
+            crate::display::safe(&rel(&p)),
             config.quarantine.display()
         );
     }
     for (p, e) in failed {
         eprintln!(
-            "jail: WARNING: {} was created in the jail and could run code outside it; not moved ({e}): inspect it before use",
-            rel(&p)
+            "jail: WARNING: {} was created or changed in the jail and could run code outside it; not moved ({e}): inspect it before use",
+            crate::display::safe(&rel(&p))
         );
     }
+}
+
+/// Puts back a watched file's entries. Ok(true): restored (a copy of the
+/// changed file kept); Ok(false): unchanged; Err: move the file away.
+fn restore_watched(config: &Config, path: &Path, keys: &[String], snap: &str) -> Result<bool, ()> {
+    let Ok(m) = fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    if !m.is_file() || m.len() > 64 << 20 {
+        return Err(());
+    }
+    let text = fs::read_to_string(path).map_err(|_| ())?;
+    match protect::check_watched(&text, keys, snap) {
+        protect::Watch::Unchanged => Ok(false),
+        protect::Watch::Changed { restored: None } => Err(()),
+        protect::Watch::Changed {
+            restored: Some(new),
+        } => {
+            let keep = quarantine::destination(&config.project, path, &config.quarantine);
+            quarantine::keep_copy(path, &keep).map_err(|_| ())?;
+            // Replace, never write through a link: a temporary file beside
+            // it, renamed over it.
+            let tmp = path.with_extension(format!("jail-restore-{}", std::process::id()));
+            {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(m.mode() & 0o777)
+                    .open(&tmp)
+                    .map_err(|_| ())?;
+                f.write_all(new.as_bytes()).map_err(|_| ())?;
+            }
+            fs::rename(&tmp, path).map_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })?;
+            Ok(true)
+        }
+    }
+}
+
+/// Control files of git directories in the project that the guard did not
+/// know at start, changed during the run, and not harmless by content.
+fn new_git_control_files(config: &Config) -> Vec<PathBuf> {
+    let mut gitdirs: Vec<PathBuf> = Vec::new();
+    let add = |d: PathBuf, all: &mut Vec<PathBuf>| {
+        for r in std::iter::once(d.clone()).chain(git::related_gitdirs(&git::common_dir(&d))) {
+            if !config.gitdirs.contains(&r) && !all.contains(&r) {
+                all.push(r);
+            }
+        }
+    };
+    // New worktrees and submodules of the project's own repository.
+    for d in config.gitdirs.clone() {
+        add(d, &mut gitdirs);
+    }
+    // Every `.git` in the project (nested repositories, gitlinks).
+    for dotgit in find_dotgits(&config.project) {
+        if let Some(d) = git::gitdir_of(&dotgit) {
+            add(d, &mut gitdirs);
+        }
+    }
+    let mut out = Vec::new();
+    for d in &gitdirs {
+        for c in git::control_paths(d) {
+            for f in files_below(&c) {
+                if changed_since(&f, config.since) && !git::harmless_created(d, &f) {
+                    out.push(f);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `p` itself, or every non-directory below it when it is a directory.
+fn files_below(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(x) = stack.pop() {
+        match fs::symlink_metadata(&x) {
+            Ok(m) if m.is_dir() => {
+                stack.extend(
+                    fs::read_dir(&x)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path()),
+                );
+            }
+            Ok(_) => out.push(x),
+            Err(_) => {}
+        }
+    }
+    out
+}
+
+fn changed_since(p: &Path, since: (i64, i64)) -> bool {
+    fs::symlink_metadata(p).is_ok_and(|m| (m.ctime(), m.ctime_nsec()) >= since)
+}
+
+/// Every entry named `.git` below `root` on its filesystem, without
+/// following symlinks or entering git directories.
+fn find_dotgits(root: &Path) -> Vec<PathBuf> {
+    let dev = fs::symlink_metadata(root).map(|m| m.dev()).ok();
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else {
+                continue;
+            };
+            if e.file_name() == ".git" {
+                if ft.is_dir() || ft.is_file() {
+                    out.push(e.path());
+                }
+                continue;
+            }
+            if ft.is_dir() {
+                let p = e.path();
+                if fs::symlink_metadata(&p).is_ok_and(|m| Some(m.dev()) == dev) {
+                    stack.push(p);
+                }
+            }
+        }
+    }
+    out
 }

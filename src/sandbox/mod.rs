@@ -6,10 +6,12 @@
 
 pub mod diagnose;
 pub mod exec;
+pub mod git;
 pub mod hide;
 pub mod init;
 pub mod plan;
 pub mod protect;
+pub mod quarantine;
 
 use std::ffi::{CString, NulError};
 use std::os::unix::ffi::OsStrExt;
@@ -115,19 +117,24 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     if threads != 1 {
         return Err(SandboxError::Threads(threads));
     }
-    let guard = if outside::guard::needed(&plan.protected) {
+    // Whenever the jail can write to the host, the guard checks at exit
+    // what was created there (protected paths, new git directories).
+    let guard = if plan.writable.is_empty() {
+        None
+    } else {
         let g = outside::spawn(outside::Role::Guard)?;
         g.chan.send(
             &outside::Msg::Guard(outside::guard::Config {
                 project: spec.project.value.clone(),
                 quarantine: protect::quarantine_dir(state, &spec.project.value),
                 protected: plan.protected.clone(),
+                gitdirs: plan.gitdirs.clone(),
+                writable: plan.writable.clone(),
+                since: outside::guard::start_time(),
             }),
             &[],
         )?;
         Some(g)
-    } else {
-        None
     };
     let code = launch(spec, &plan, &prep, guard.as_ref());
     if let Some(g) = guard {

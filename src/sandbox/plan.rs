@@ -117,6 +117,10 @@ pub struct Plan {
     pub protected: Vec<super::protect::Protected>,
     /// How each hidden path that exists is hidden (for `jail explain`).
     pub hidden: Vec<(PathBuf, hide::Hiding)>,
+    /// The project repository's git directories known at start.
+    pub gitdirs: Vec<PathBuf>,
+    /// The host directories the jail can write (the project first).
+    pub writable: Vec<PathBuf>,
 }
 
 /// One request to make a host path visible.
@@ -219,7 +223,18 @@ pub fn plan(spec: &JailSpec) -> Plan {
     for s in &spec.filesystem.rw {
         visible.extend(visible_path(&s.value, false));
     }
-    visible.extend(visible_path(&spec.project.value, false));
+    let project = &spec.project.value;
+    // `--ro PROJECT` (or `ro = ["."]`) makes the project read-only.
+    let project_ro = spec.filesystem.ro.iter().any(|r| &r.value == project);
+    visible.retain(|v| &v.literal != project);
+    visible.extend(visible_path(project, project_ro));
+    // A worktree made on the host: its `.git` file names a git directory
+    // in the main repository; that repository's git directory is shown
+    // read-write (objects, refs, index), its control files protected.
+    let worktree_common = worktree_common_dir(project);
+    if let Some(c) = &worktree_common {
+        visible.extend(visible_path(c, false));
+    }
 
     // Hidden paths that exist: by the name given and by where they lead.
     let mut hidden = BTreeSet::new();
@@ -256,9 +271,39 @@ pub fn plan(spec: &JailSpec) -> Plan {
     let hiding = hide::place(&hidden, &visible, hide::overlay_usable());
     hiding.steps(&mut binds, &mut late);
 
-    let rw: Vec<PathBuf> = spec.filesystem.rw.iter().map(|s| s.value.clone()).collect();
-    let protected = super::protect::survey(&spec.project.value, &rw);
-    binds.extend(super::protect::steps(&spec.project.value, &protected));
+    let relaxed: Vec<PathBuf> = spec.filesystem.rw.iter().map(|s| s.value.clone()).collect();
+    let writable: Vec<PathBuf> = visible
+        .iter()
+        .filter(|v| v.dir && !v.ro)
+        .map(|v| v.canonical.clone())
+        .collect();
+    let extra: Vec<PathBuf> = spec
+        .filesystem
+        .protect
+        .iter()
+        .map(|s| s.value.clone())
+        .collect();
+    let watched: Vec<(PathBuf, Vec<String>)> = spec
+        .filesystem
+        .watch
+        .iter()
+        .map(|w| (w.file.clone(), w.keys.clone()))
+        .collect();
+    let global_git_configs = [
+        home.join(".gitconfig"),
+        home.join(".config/git/config"),
+        PathBuf::from("/etc/gitconfig"),
+    ];
+    let survey = super::protect::survey(&super::protect::Areas {
+        project,
+        writable: &writable,
+        relaxed: &relaxed,
+        extra: &extra,
+        watched: &watched,
+        global_git_configs: &global_git_configs,
+        home,
+    });
+    binds.extend(super::protect::steps(&survey.protected));
 
     // Parents before children; ties keep plan order (a bind before the
     // overlay or mask stacked on it).
@@ -269,9 +314,23 @@ pub fn plan(spec: &JailSpec) -> Plan {
     steps.extend(late);
     Plan {
         steps,
-        protected,
+        protected: survey.protected,
+        gitdirs: survey.gitdirs,
+        writable,
         hidden: hiding.report,
     }
+}
+
+/// For a project whose `.git` is a file naming a git directory outside
+/// it (a worktree made on the host): the repository's common directory.
+fn worktree_common_dir(project: &Path) -> Option<PathBuf> {
+    let dotgit = project.join(".git");
+    if fs::symlink_metadata(&dotgit).ok()?.is_dir() {
+        return None;
+    }
+    let gitdir = super::git::gitdir_of(&dotgit)?;
+    let common = fs::canonicalize(super::git::common_dir(&gitdir)).ok()?;
+    (!common.starts_with(project) && common.is_dir()).then_some(common)
 }
 
 fn visible_path(p: &Path, ro: bool) -> Option<Visible> {

@@ -1,27 +1,33 @@
-//! Paths inside the writable project that would let the program plant code
-//! that later runs OUTSIDE the jail (git hooks, direnv, editor and agent
-//! config): read-only inside, and every directory from the project root
-//! down to them is a mount point, so neither a symlink swap nor renaming a
-//! parent (`mv .git g`) gets around it (EBUSY).
+//! Paths in the jail's writable areas that would let the program plant
+//! code that later runs OUTSIDE the jail: every git control file of the
+//! project's repository (its worktrees and submodules too, and hook
+//! directories named by `core.hooksPath`), direnv, editor and agent
+//! project config, and the agent's own command-running config in its home
+//! directory. They are read-only inside, and every directory from the
+//! writable area's root down to them is a mount point, so neither a
+//! symlink swap nor renaming a parent (`mv .git g`) gets around it (EBUSY).
+//! A protected path that is a symlink is protected at its target when the
+//! target lies in a writable area.
 //!
 //! A protected path that does not exist at start cannot be held by a mount
 //! (jail leaves no placeholder in the user's tree). If the program creates
-//! one, it is moved at exit to ~/.local/state/jail/quarantine/. The move
-//! is done by a small guard process outside the jail that waits for the
-//! jail's pid 1 to die, so it happens even when `jail` itself is killed.
+//! one, the guard (`outside::guard`) moves it away once every process of
+//! the jail is gone, unless it is harmless by content (`git`). Files that
+//! an agent rewrites all the time but that also hold command-running
+//! entries (Claude's `.claude.json`: MCP servers) are watched instead:
+//! those entries are put back as they were if the program changed them.
 
+use std::collections::BTreeSet;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::git;
 use super::plan::Step;
 
-/// Relative to the project root.
+/// Relative to the project root (git's control files are found apart).
 pub const PROTECTED: &[&str] = &[
-    ".git/hooks",
-    ".git/config",
     ".envrc",
     ".vscode",
     ".idea",
@@ -42,62 +48,223 @@ pub enum Start {
     Symlink(PathBuf),
     /// Present and held read-only by a bind mount.
     Held,
+    /// A JSON file the program may rewrite, whose entries at these key
+    /// paths (`*` = any key) are put back at exit if they changed; the
+    /// snapshot is those entries as they were (JSON text).
+    Watched { keys: Vec<String>, snapshot: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Protected {
     pub path: PathBuf,
     pub start: Start,
+    /// The writable area it lies in (the project, a `--rw` directory, an
+    /// agent's directory): the directories from here down are mount points.
+    pub root: PathBuf,
+    /// For a git control file: its git directory (a created one may be
+    /// harmless by content, see `git::harmless_created`).
+    pub gitdir: Option<PathBuf>,
 }
 
-/// Looks at each protected path of `project`. Paths the user named in
-/// `rw` themselves are relaxed (their explicit choice).
-pub fn survey(project: &Path, rw: &[PathBuf]) -> Vec<Protected> {
-    // A `.git` *file* (worktree, submodule) names the git directory: a
-    // planted `gitdir: ./evil` would bring hooks the host's git runs. A
-    // `.git` directory is left writable (its hooks and config are held).
-    let git_file = fs::symlink_metadata(project.join(".git")).is_ok_and(|m| !m.is_dir());
-    PROTECTED
+/// What to protect, found before the jail starts.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    pub protected: Vec<Protected>,
+    /// The git directories of the project's repository known at start;
+    /// the guard checks any other git directory it finds at exit.
+    pub gitdirs: Vec<PathBuf>,
+}
+
+/// Inputs of a survey.
+#[derive(Debug, Clone)]
+pub struct Areas<'a> {
+    pub project: &'a Path,
+    /// The jail's writable host areas (the project first).
+    pub writable: &'a [PathBuf],
+    /// Paths the user named read-write themselves: their choice, relaxed.
+    pub relaxed: &'a [PathBuf],
+    /// Agent configuration in home that runs commands (from the profile).
+    pub extra: &'a [PathBuf],
+    /// JSON files with command-running entries: (file, key paths).
+    pub watched: &'a [(PathBuf, Vec<String>)],
+    /// Git config files outside the project that may name hook
+    /// directories or includes (~/.gitconfig, /etc/gitconfig).
+    pub global_git_configs: &'a [PathBuf],
+    pub home: &'a Path,
+}
+
+/// Finds every protected path and how it starts.
+pub fn survey(a: &Areas) -> Survey {
+    let mut cands: Vec<(PathBuf, Option<PathBuf>)> = PROTECTED
         .iter()
-        .copied()
-        .chain(git_file.then_some(".git"))
-        .map(|rel| project.join(rel))
-        .filter(|p| !rw.contains(p))
-        .map(|path| {
-            let start = match fs::symlink_metadata(&path) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    Start::Symlink(fs::read_link(&path).unwrap_or_default())
+        .map(|r| (a.project.join(r), None))
+        .chain(a.extra.iter().map(|p| (p.clone(), None)))
+        .collect();
+    let mut gitdirs = Vec::new();
+    let dotgit = a.project.join(".git");
+    if let Some(g) = git::gitdir_of(&dotgit) {
+        if !fs::symlink_metadata(&dotgit).is_ok_and(|m| m.is_dir()) {
+            // A `.git` file names the git directory: a planted
+            // `gitdir: ./evil` would bring hooks the host's git runs.
+            cands.push((dotgit.clone(), None));
+        }
+        let common = git::common_dir(&g);
+        gitdirs.push(g.clone());
+        for d in git::related_gitdirs(&common) {
+            if !gitdirs.contains(&d) {
+                gitdirs.push(d);
+            }
+        }
+        for d in &gitdirs {
+            for c in git::control_paths(d) {
+                cands.push((c, Some(d.clone())));
+            }
+        }
+        let configs = [common.join("config"), g.join("config.worktree")];
+        for cfg in configs.iter().chain(a.global_git_configs) {
+            cands.extend(named_by_config(cfg, a.project, a.home));
+        }
+    }
+
+    let mut out: Vec<Protected> = Vec::new();
+    let mut seen = BTreeSet::new();
+    while let Some((path, gitdir)) = cands.pop() {
+        if !seen.insert(path.clone()) || a.relaxed.contains(&path) {
+            continue;
+        }
+        let Some(root) = area_of(&path, a.writable) else {
+            continue; // not writable inside the jail: nothing to protect
+        };
+        let start = match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                // Protect where it leads, if that is writable too.
+                if let Some(t) = target_of(&path) {
+                    cands.push((t, gitdir.clone()));
                 }
-                Ok(_) if inside_without_symlinks(project, &path) => Start::Held,
-                // Reached through a symlinked parent: the parent is what
-                // could be swapped, so treat it as changeable.
-                Ok(_) => Start::Symlink(fs::canonicalize(&path).unwrap_or_default()),
-                Err(_) => Start::Absent,
-            };
-            Protected { path, start }
-        })
-        .collect()
+                Start::Symlink(fs::read_link(&path).unwrap_or_default())
+            }
+            Ok(_) if inside_without_symlinks(&root, &path) => Start::Held,
+            // Reached through a symlinked parent: the parent is what could
+            // be swapped; its target is protected as itself.
+            Ok(_) => {
+                let c = fs::canonicalize(&path).unwrap_or_default();
+                cands.push((c.clone(), gitdir.clone()));
+                Start::Symlink(c)
+            }
+            Err(_) => {
+                if let Some(t) = target_of(&path).filter(|t| t != &path) {
+                    cands.push((t, gitdir.clone()));
+                }
+                Start::Absent
+            }
+        };
+        out.push(Protected {
+            path,
+            start,
+            root,
+            gitdir,
+        });
+    }
+    for (file, keys) in a.watched {
+        let Some(root) = area_of(file, a.writable) else {
+            continue;
+        };
+        if a.relaxed.contains(file) {
+            continue;
+        }
+        if let Ok(text) = fs::read_to_string(file) {
+            out.retain(|p| &p.path != file);
+            out.push(Protected {
+                path: file.clone(),
+                start: Start::Watched {
+                    keys: keys.clone(),
+                    snapshot: watched_entries(&text, keys).unwrap_or_default(),
+                },
+                root,
+                gitdir: None,
+            });
+        }
+    }
+    out.sort_by(|x, y| x.path.cmp(&y.path));
+    Survey {
+        protected: out,
+        gitdirs,
+    }
 }
 
-fn inside_without_symlinks(project: &Path, path: &Path) -> bool {
-    match (fs::canonicalize(project), fs::canonicalize(path)) {
-        (Ok(p), Ok(c)) => {
-            c.starts_with(&p) && c.strip_prefix(&p).ok() == path.strip_prefix(project).ok()
+/// The deepest writable area holding `p`.
+fn area_of(p: &Path, writable: &[PathBuf]) -> Option<PathBuf> {
+    writable
+        .iter()
+        .filter(|w| p.starts_with(w) && p != w.as_path())
+        .max_by_key(|w| w.components().count())
+        .cloned()
+}
+
+/// Where a path really is: its canonical form, or for a missing path its
+/// canonical parent joined with its name (a dangling link's target too).
+fn target_of(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = fs::canonicalize(p) {
+        return Some(c);
+    }
+    if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+        let t = fs::read_link(p).ok()?;
+        let t = if t.is_absolute() {
+            t
+        } else {
+            p.parent()?.join(t)
+        };
+        let parent = fs::canonicalize(t.parent()?).ok()?;
+        return Some(parent.join(t.file_name()?));
+    }
+    let parent = fs::canonicalize(p.parent()?).ok()?;
+    Some(parent.join(p.file_name()?))
+}
+
+/// Hook directories (`core.hooksPath`, relative to the work tree) and
+/// included config files (relative to the config) that a git config names.
+fn named_by_config(cfg: &Path, worktree: &Path, home: &Path) -> Vec<(PathBuf, Option<PathBuf>)> {
+    let Ok(text) = fs::read_to_string(cfg) else {
+        return Vec::new();
+    };
+    let (entries, _) = git::parse_config(&text);
+    let tilde = |s: &str, base: &Path| -> PathBuf {
+        match s.strip_prefix("~/") {
+            Some(rest) => home.join(rest),
+            None => base.join(s),
+        }
+    };
+    let mut out = Vec::new();
+    for h in git::values(&entries, "core", "hookspath") {
+        out.push((tilde(&h, worktree), None));
+    }
+    if let Some(dir) = cfg.parent() {
+        for i in git::include_paths(&entries) {
+            out.push((tilde(&i, dir), None));
+        }
+    }
+    out
+}
+
+fn inside_without_symlinks(root: &Path, path: &Path) -> bool {
+    match (fs::canonicalize(root), fs::canonicalize(path)) {
+        (Ok(r), Ok(c)) => {
+            c.starts_with(&r) && c.strip_prefix(&r).ok() == path.strip_prefix(root).ok()
         }
         _ => false,
     }
 }
 
 /// Mount steps holding the present protected paths: every directory
-/// between the project root and the path bound onto itself (read-write,
-/// but now a mount point), then the path itself read-only.
-pub fn steps(project: &Path, list: &[Protected]) -> Vec<Step> {
+/// between the writable area's root and the path bound onto itself
+/// (read-write, but now a mount point), then the path itself read-only.
+pub fn steps(list: &[Protected]) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
     for p in list.iter().filter(|p| p.start == Start::Held) {
-        let Ok(rel) = p.path.strip_prefix(project) else {
+        let Ok(rel) = p.path.strip_prefix(&p.root) else {
             continue;
         };
-        let mut dir = project.to_path_buf();
+        let mut dir = p.root.clone();
         let comps: Vec<_> = rel.components().collect();
         for c in &comps[..comps.len().saturating_sub(1)] {
             dir.push(c);
@@ -121,12 +288,17 @@ pub fn steps(project: &Path, list: &[Protected]) -> Vec<Step> {
     out
 }
 
-/// Protected paths the program created or changed, as they are now.
+/// Protected paths the program created or changed, as they are now
+/// (watched files are handled by `restore_watched`). A created git
+/// control file that is harmless by content is left alone.
 pub fn changed(list: &[Protected]) -> Vec<PathBuf> {
     list.iter()
         .filter(|p| match (&p.start, fs::symlink_metadata(&p.path)) {
-            (Start::Held, _) => false,
-            (Start::Absent, Ok(_)) => true,
+            (Start::Held | Start::Watched { .. }, _) => false,
+            (Start::Absent, Ok(_)) => !p
+                .gitdir
+                .as_ref()
+                .is_some_and(|g| git::harmless_created(g, &p.path)),
             (Start::Symlink(t), Ok(m)) => {
                 !m.file_type().is_symlink() || fs::read_link(&p.path).ok().as_ref() != Some(t)
             }
@@ -136,74 +308,109 @@ pub fn changed(list: &[Protected]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Moves each path (relative layout kept) under `dest`; nothing is deleted
-/// that was not first copied. Returns what moved and what could not.
-pub fn quarantine(
-    project: &Path,
-    paths: &[PathBuf],
-    dest: &Path,
-) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
-    let (mut moved, mut failed) = (Vec::new(), Vec::new());
-    let root = fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
-    for p in paths {
-        match quarantine_one(&root, project, p, dest) {
-            Ok(()) => moved.push(p.clone()),
-            Err(e) => failed.push((p.clone(), e)),
+/// The entries of `text` (JSON) at the key paths, as canonical JSON text;
+/// None when the text is not a JSON object.
+pub fn watched_entries(text: &str, keys: &[String]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let mut found = serde_json::Map::new();
+    for k in keys {
+        let parts: Vec<&str> = k.split('.').collect();
+        collect_at(&v, &parts, String::new(), &mut found);
+    }
+    Some(serde_json::Value::Object(found).to_string())
+}
+
+fn collect_at(
+    v: &serde_json::Value,
+    parts: &[&str],
+    prefix: String,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let Some((first, rest)) = parts.split_first() else {
+        out.insert(prefix, v.clone());
+        return;
+    };
+    let Some(obj) = v.as_object() else {
+        return;
+    };
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            // Keys are JSON-quoted in the path so dots in names stay apart.
+            format!("{prefix}\u{1f}{k}")
         }
-    }
-    (moved, failed)
-}
-
-fn quarantine_one(root: &Path, project: &Path, p: &Path, dest: &Path) -> io::Result<()> {
-    // The program may have made a parent a symlink out of the project:
-    // never move (or copy) anything that is not inside it.
-    let parent_inside = p
-        .parent()
-        .and_then(|d| fs::canonicalize(d).ok())
-        .is_some_and(|d| d.starts_with(root));
-    if !parent_inside {
-        return Err(io::Error::other(
-            "it leads out of the project through a symlink",
-        ));
-    }
-    let to = dest.join(p.strip_prefix(project).unwrap_or(p));
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    move_path(p, &to)
-}
-
-fn move_path(from: &Path, to: &Path) -> io::Result<()> {
-    match fs::rename(from, to) {
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            copy_tree(from, to)?;
-            remove_tree(from)
+    };
+    if *first == "*" {
+        for (k, child) in obj {
+            collect_at(child, rest, join(k), out);
         }
-        r => r,
+    } else if let Some(child) = obj.get(*first) {
+        collect_at(child, rest, join(first), out);
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
-    let m = fs::symlink_metadata(from)?;
-    if m.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)
-    } else if m.is_dir() {
-        fs::create_dir(to)?;
-        for e in fs::read_dir(from)? {
-            let e = e?;
-            copy_tree(&e.path(), &to.join(e.file_name()))?;
+/// The outcome of checking a watched file at exit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Watch {
+    Unchanged,
+    /// The entries changed; `restored` is the file's new text with the old
+    /// entries put back (None: the file no longer parses, move it away).
+    Changed {
+        restored: Option<String>,
+    },
+}
+
+/// Compares a watched file's entries with the snapshot.
+pub fn check_watched(text: &str, keys: &[String], snapshot: &str) -> Watch {
+    let Some(now) = watched_entries(text, keys) else {
+        return Watch::Changed { restored: None };
+    };
+    if now == snapshot {
+        return Watch::Unchanged;
+    }
+    let (Ok(mut doc), Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) = (
+        serde_json::from_str::<serde_json::Value>(text),
+        serde_json::from_str::<serde_json::Value>(snapshot),
+        serde_json::from_str::<serde_json::Value>(&now),
+    ) else {
+        return Watch::Changed { restored: None };
+    };
+    // Remove what the program added or changed, then put back the old.
+    for path in new.keys() {
+        set_at(&mut doc, path, None);
+    }
+    for (path, v) in old {
+        set_at(&mut doc, &path, Some(v));
+    }
+    Watch::Changed {
+        restored: serde_json::to_string_pretty(&doc).ok(),
+    }
+}
+
+fn set_at(doc: &mut serde_json::Value, path: &str, v: Option<serde_json::Value>) {
+    let parts: Vec<&str> = path.split('\u{1f}').collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut cur = doc;
+    for p in parents {
+        let Some(obj) = cur.as_object_mut() else {
+            return;
+        };
+        cur = obj
+            .entry(p.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    if let Some(obj) = cur.as_object_mut() {
+        match v {
+            Some(v) => {
+                obj.insert(last.to_string(), v);
+            }
+            None => {
+                obj.remove(*last);
+            }
         }
-        Ok(())
-    } else {
-        fs::copy(from, to).map(|_| ())
-    }
-}
-
-fn remove_tree(p: &Path) -> io::Result<()> {
-    if fs::symlink_metadata(p)?.is_dir() {
-        fs::remove_dir_all(p)
-    } else {
-        fs::remove_file(p)
     }
 }
 
@@ -237,38 +444,57 @@ mod tests {
         fs::canonicalize(&p).unwrap()
     }
 
+    fn survey_of(p: &Path, rw: &[PathBuf]) -> Survey {
+        let writable = vec![p.to_path_buf()];
+        survey(&Areas {
+            project: p,
+            writable: &writable,
+            relaxed: rw,
+            extra: &[],
+            watched: &[],
+            global_git_configs: &[],
+            home: Path::new("/nonexistent"),
+        })
+    }
+
+    fn start_of(s: &Survey, p: &Path) -> Option<Start> {
+        s.protected
+            .iter()
+            .find(|x| x.path == p)
+            .map(|x| x.start.clone())
+    }
+
     #[test]
     fn survey_holds_present_paths_and_makes_parents_mount_points() {
         let p = tmp("survey");
         fs::create_dir_all(p.join(".git/hooks")).unwrap();
         fs::write(p.join(".git/config"), "").unwrap();
+        fs::write(p.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
         fs::create_dir_all(p.join(".claude")).unwrap();
         std::os::unix::fs::symlink("elsewhere", p.join(".envrc")).unwrap();
-        let list = survey(&p, &[p.join(".vscode")]);
-        let get = |r: &str| {
-            list.iter()
-                .find(|x| x.path == p.join(r))
-                .map(|x| x.start.clone())
-        };
-        assert_eq!(get(".git/hooks"), Some(Start::Held));
-        assert_eq!(get(".envrc"), Some(Start::Symlink("elsewhere".into())));
-        assert_eq!(get(".mcp.json"), Some(Start::Absent));
-        assert_eq!(get(".vscode"), None, "named in rw: relaxed");
-        let s = steps(&p, &list);
+        let s = survey_of(&p, &[p.join(".vscode")]);
+        assert_eq!(start_of(&s, &p.join(".git/hooks")), Some(Start::Held));
+        assert_eq!(start_of(&s, &p.join(".git/config")), Some(Start::Held));
+        assert_eq!(start_of(&s, &p.join(".git/commondir")), Some(Start::Absent));
+        assert_eq!(
+            start_of(&s, &p.join(".envrc")),
+            Some(Start::Symlink("elsewhere".into()))
+        );
+        assert_eq!(start_of(&s, &p.join(".mcp.json")), Some(Start::Absent));
+        assert_eq!(
+            start_of(&s, &p.join(".vscode")),
+            None,
+            "named in rw: relaxed"
+        );
+        let st = steps(&s.protected);
         let git = Step::Bind {
             src: p.join(".git"),
             dest: p.join(".git"),
             dir: true,
             ro: false,
         };
-        assert_eq!(s.iter().filter(|x| **x == git).count(), 1, "{s:#?}");
-        assert!(s.contains(&Step::Bind {
-            src: p.join(".git/hooks"),
-            dest: p.join(".git/hooks"),
-            dir: true,
-            ro: true
-        }));
-        assert!(s.contains(&Step::Bind {
+        assert_eq!(st.iter().filter(|x| **x == git).count(), 1, "{st:#?}");
+        assert!(st.contains(&Step::Bind {
             src: p.join(".git/config"),
             dest: p.join(".git/config"),
             dir: false,
@@ -278,73 +504,106 @@ mod tests {
     }
 
     #[test]
-    fn a_git_file_is_held_but_a_git_directory_is_not() {
-        let p = tmp("gitfile");
-        fs::write(p.join(".git"), "gitdir: /elsewhere/.git/worktrees/x\n").unwrap();
-        let list = survey(&p, &[]);
-        assert!(list.contains(&Protected {
-            path: p.join(".git"),
-            start: Start::Held
-        }));
-        fs::remove_file(p.join(".git")).unwrap();
-        fs::create_dir(p.join(".git")).unwrap();
-        assert!(!survey(&p, &[]).iter().any(|x| x.path == p.join(".git")));
+    fn a_symlinked_protected_path_is_protected_at_its_target() {
+        let p = tmp("symtarget");
+        fs::create_dir_all(p.join("tools")).unwrap();
+        fs::write(p.join("tools/mcp.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("tools/mcp.json", p.join(".mcp.json")).unwrap();
+        fs::create_dir_all(p.join(".git")).unwrap();
+        fs::create_dir_all(p.join("githooks")).unwrap();
+        std::os::unix::fs::symlink("../githooks", p.join(".git/hooks")).unwrap();
+        // A dangling link: its target's creation is caught.
+        std::os::unix::fs::symlink("cfg/envrc", p.join(".envrc")).unwrap();
+        fs::create_dir_all(p.join("cfg")).unwrap();
+        let s = survey_of(&p, &[]);
+        assert_eq!(start_of(&s, &p.join("tools/mcp.json")), Some(Start::Held));
+        assert_eq!(start_of(&s, &p.join("githooks")), Some(Start::Held));
+        assert_eq!(start_of(&s, &p.join("cfg/envrc")), Some(Start::Absent));
         fs::remove_dir_all(&p).unwrap();
     }
 
     #[test]
-    fn created_and_changed_paths_are_found_and_moved() {
+    fn hooks_path_includes_and_every_gitdir_are_protected() {
+        let p = tmp("hookspath");
+        fs::create_dir_all(p.join(".git/modules/sub")).unwrap();
+        fs::write(p.join(".git/modules/sub/HEAD"), "ref: x").unwrap();
+        fs::write(p.join(".git/modules/sub/config"), "").unwrap();
+        fs::create_dir_all(p.join(".git/worktrees/wt")).unwrap();
+        fs::write(p.join(".git/worktrees/wt/commondir"), "../..").unwrap();
+        fs::write(
+            p.join(".git/config"),
+            "[core]\n\thooksPath = .husky\n[include]\n\tpath = ../team.gitconfig\n",
+        )
+        .unwrap();
+        fs::create_dir_all(p.join(".husky")).unwrap();
+        fs::write(p.join("team.gitconfig"), "").unwrap();
+        let s = survey_of(&p, &[]);
+        for (rel, st) in [
+            (".husky", Start::Held),
+            ("team.gitconfig", Start::Held),
+            (".git/modules/sub/config", Start::Held),
+            (".git/modules/sub/hooks", Start::Absent),
+            (".git/worktrees/wt/commondir", Start::Held),
+            (".git/worktrees/wt/config.worktree", Start::Absent),
+        ] {
+            assert_eq!(start_of(&s, &p.join(rel)), Some(st), "{rel}");
+        }
+        assert!(s.gitdirs.contains(&p.join(".git/modules/sub")));
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn created_and_changed_paths_are_found_but_harmless_git_files_are_not() {
         let p = tmp("changed");
         std::os::unix::fs::symlink("a", p.join(".envrc")).unwrap();
-        let list = survey(&p, &[]);
-        assert!(changed(&list).is_empty());
+        fs::create_dir_all(p.join(".git")).unwrap();
+        fs::create_dir_all(p.join(".git/worktrees/new")).unwrap();
+        let s = survey_of(&p, &[]);
+        assert!(changed(&s.protected).is_empty());
         fs::create_dir_all(p.join(".claude")).unwrap();
         fs::write(p.join(".claude/settings.json"), "{\"hooks\":1}").unwrap();
         fs::remove_file(p.join(".envrc")).unwrap();
         std::os::unix::fs::symlink("b", p.join(".envrc")).unwrap();
-        let mut c = changed(&list);
+        fs::write(p.join(".git/commondir"), "../evil").unwrap();
+        fs::write(p.join(".git/worktrees/new/commondir"), "../..").unwrap();
+        let mut c = changed(&s.protected);
         c.sort();
-        assert_eq!(c, vec![p.join(".claude/settings.json"), p.join(".envrc")]);
-        let q = p.join("q");
-        let (moved, failed) = quarantine(&p, &c, &q);
-        assert_eq!((moved.len(), failed.len()), (2, 0));
         assert_eq!(
-            fs::read_to_string(q.join(".claude/settings.json")).unwrap(),
-            "{\"hooks\":1}"
-        );
-        assert!(!p.join(".claude/settings.json").exists());
-        assert!(p.join(".claude").is_dir(), "only the protected path moves");
-        fs::remove_dir_all(&p).unwrap();
-    }
-
-    #[test]
-    fn nothing_outside_the_project_is_moved() {
-        let p = tmp("outside");
-        let proj = p.join("proj");
-        fs::create_dir_all(proj.join("..").join("elsewhere")).unwrap();
-        fs::write(p.join("elsewhere/settings.json"), "victim").unwrap();
-        fs::create_dir_all(&proj).unwrap();
-        std::os::unix::fs::symlink(p.join("elsewhere"), proj.join(".claude")).unwrap();
-        let target = proj.join(".claude/settings.json");
-        let (moved, failed) = quarantine(&proj, &[target], &p.join("q"));
-        assert!(moved.is_empty() && failed.len() == 1);
-        assert_eq!(
-            fs::read_to_string(p.join("elsewhere/settings.json")).unwrap(),
-            "victim"
+            c,
+            vec![
+                p.join(".claude/settings.json"),
+                p.join(".envrc"),
+                p.join(".git/commondir")
+            ]
         );
         fs::remove_dir_all(&p).unwrap();
     }
 
     #[test]
-    fn copy_then_remove_keeps_a_tree() {
-        let p = tmp("copy");
-        fs::create_dir_all(p.join("a/b")).unwrap();
-        fs::write(p.join("a/b/f"), "x").unwrap();
-        std::os::unix::fs::symlink("b/f", p.join("a/l")).unwrap();
-        copy_tree(&p.join("a"), &p.join("c")).unwrap();
-        remove_tree(&p.join("a")).unwrap();
-        assert_eq!(fs::read_to_string(p.join("c/b/f")).unwrap(), "x");
-        assert_eq!(fs::read_link(p.join("c/l")).unwrap(), PathBuf::from("b/f"));
-        fs::remove_dir_all(&p).unwrap();
+    fn watched_entries_are_put_back_and_the_rest_kept() {
+        let keys = vec![
+            "mcpServers".to_string(),
+            "projects.*.mcpServers".to_string(),
+        ];
+        let before = r#"{"numStartups":1,"mcpServers":{"ok":{"command":"a"}},"projects":{"/p":{"mcpServers":{}}}}"#;
+        let snap = watched_entries(before, &keys).unwrap();
+        assert_eq!(check_watched(before, &keys, &snap), Watch::Unchanged);
+        let after = r#"{"numStartups":2,"mcpServers":{"ok":{"command":"a"},"evil":{"command":"sh"}},"projects":{"/p":{"mcpServers":{"x":{"command":"id"}}},"/q":{"mcpServers":{"y":{}}}}}"#;
+        let Watch::Changed {
+            restored: Some(text),
+        } = check_watched(after, &keys, &snap)
+        else {
+            panic!("not restored");
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["numStartups"], 2, "the rest is kept");
+        assert!(v["mcpServers"].get("evil").is_none());
+        assert_eq!(v["projects"]["/p"]["mcpServers"], serde_json::json!({}));
+        assert!(v["projects"]["/q"].get("mcpServers").is_none());
+        assert_eq!(check_watched(&text, &keys, &snap), Watch::Unchanged);
+        assert_eq!(
+            check_watched("not json", &keys, &snap),
+            Watch::Changed { restored: None }
+        );
     }
 }

@@ -1,0 +1,472 @@
+//! What jail knows of git's on-disk layout: which files of a git directory
+//! make git run code or point it elsewhere (its control files), where the
+//! git directories of a repository are (worktrees, submodules), and when a
+//! control file created inside a jail is harmless.
+//!
+//! Git's config syntax is read by a small parser of our own: the launcher
+//! needs two keys (`core.hooksPath`, include paths) on every start, and the
+//! guard a list of key names; a full implementation (gix-config) would add
+//! far more code and start-up time than these few lines.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+/// Entries of a git directory that make git run code or redirect it:
+/// `config` (core.fsmonitor, aliases, filters, hooksPath, includes...),
+/// `config.worktree` (the same, per worktree), `commondir` (where the
+/// config and hooks really are), `hooks/`, `info/` (attributes, sparse
+/// checkout), and in a worktree's admin directory `gitdir`.
+pub const CONTROL: &[&str] = &["config", "config.worktree", "commondir", "hooks", "info"];
+
+/// The git directory a `.git` entry names: the directory itself, or the
+/// target of a `gitdir: PATH` file (relative to the file's directory).
+pub fn gitdir_of(dotgit: &Path) -> Option<PathBuf> {
+    let m = fs::symlink_metadata(dotgit).ok()?;
+    if m.is_dir() {
+        return Some(dotgit.to_path_buf());
+    }
+    if !m.is_file() || m.len() > 4096 {
+        return None;
+    }
+    let text = fs::read_to_string(dotgit).ok()?;
+    let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
+    let base = dotgit.parent()?;
+    Some(normalize(&base.join(target)))
+}
+
+/// The common directory of a git directory: what `commondir` names
+/// (relative to the git directory), else the directory itself.
+pub fn common_dir(gitdir: &Path) -> PathBuf {
+    match fs::read_to_string(gitdir.join("commondir")) {
+        Ok(t) if !t.trim().is_empty() => normalize(&gitdir.join(t.trim())),
+        _ => gitdir.to_path_buf(),
+    }
+}
+
+/// Every git directory that belongs to the repository whose common
+/// directory is `common`: itself, its worktrees' admin directories, and
+/// the git directories of its submodules (`modules/**`, nested).
+pub fn related_gitdirs(common: &Path) -> Vec<PathBuf> {
+    let mut out = vec![common.to_path_buf()];
+    for e in read_dir_sorted(&common.join("worktrees")) {
+        if e.is_dir() {
+            out.push(e);
+        }
+    }
+    let mut stack = read_dir_sorted(&common.join("modules"));
+    while let Some(d) = stack.pop() {
+        if !fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        // A submodule's git directory holds HEAD; names may nest (a/b).
+        if d.join("HEAD").exists() {
+            out.extend(related_gitdirs(&d));
+        } else {
+            stack.extend(read_dir_sorted(&d));
+        }
+    }
+    out
+}
+
+/// The control paths of one git directory (whether or not they exist).
+pub fn control_paths(gitdir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = CONTROL.iter().map(|c| gitdir.join(c)).collect();
+    if is_worktree_admin(gitdir) {
+        v.push(gitdir.join("gitdir"));
+    }
+    v
+}
+
+/// `.../worktrees/NAME`: a linked worktree's admin directory.
+pub fn is_worktree_admin(gitdir: &Path) -> bool {
+    gitdir
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "worktrees")
+}
+
+fn read_dir_sorted(d: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(d)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Lexical normalization (no symlinks followed).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One `key = value` of a git config file: the full key lowercased as git
+/// compares it (`section.subsection.key`, the subsection keeping its case)
+/// and the unquoted value (`None` for a bare boolean key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub section: String,
+    pub subsection: Option<String>,
+    pub key: String,
+    pub value: Option<String>,
+}
+
+impl Entry {
+    /// `section.key` or `section.*.key` (any subsection), for matching.
+    fn pattern(&self) -> String {
+        match &self.subsection {
+            Some(_) => format!("{}.*.{}", self.section, self.key),
+            None => format!("{}.{}", self.section, self.key),
+        }
+    }
+}
+
+/// Parses git config text. Lines that do not parse are returned as `Err`
+/// entries' line numbers in the second vector (the caller decides: a
+/// created file with anything unparsable is not harmless).
+pub fn parse_config(text: &str) -> (Vec<Entry>, Vec<usize>) {
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    let (mut section, mut sub) = (String::new(), None::<String>);
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((no, raw)) = lines.next() {
+        let mut line = raw.to_string();
+        // A backslash at the end continues the value on the next line.
+        while line.ends_with('\\') && !line.ends_with("\\\\") {
+            line.pop();
+            match lines.next() {
+                Some((_, next)) => line.push_str(next),
+                None => break,
+            }
+        }
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        let mut rest = t;
+        if rest.starts_with('[') {
+            let Some(end) = header_end(rest) else {
+                bad.push(no + 1);
+                continue;
+            };
+            let header = &rest[1..end];
+            match header.split_once(|c: char| c.is_whitespace()) {
+                Some((s, q)) => {
+                    let q = q.trim();
+                    let q = q.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
+                    match q {
+                        Some(q) => {
+                            section = s.to_ascii_lowercase();
+                            sub = Some(q.replace("\\\"", "\"").replace("\\\\", "\\"));
+                        }
+                        None => {
+                            bad.push(no + 1);
+                            continue;
+                        }
+                    }
+                }
+                None => match header.split_once('.') {
+                    // Deprecated [section.subsection]: subsection lowercased.
+                    Some((s, q)) => {
+                        section = s.to_ascii_lowercase();
+                        sub = Some(q.to_ascii_lowercase());
+                    }
+                    None => {
+                        section = header.to_ascii_lowercase();
+                        sub = None;
+                    }
+                },
+            }
+            rest = rest[end + 1..].trim_start();
+            if rest.is_empty() || rest.starts_with('#') || rest.starts_with(';') {
+                continue;
+            }
+        }
+        if section.is_empty() {
+            bad.push(no + 1);
+            continue;
+        }
+        let (name, value) = match rest.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(unquote(v))),
+            None => (rest.split(['#', ';']).next().unwrap_or("").trim(), None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            bad.push(no + 1);
+            continue;
+        }
+        entries.push(Entry {
+            section: section.clone(),
+            subsection: sub.clone(),
+            key: name.to_ascii_lowercase(),
+            value,
+        });
+    }
+    (entries, bad)
+}
+
+/// Index of the `]` closing a section header (quotes respected).
+fn header_end(s: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ']' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A config value: quotes removed, escapes applied, comments cut.
+fn unquote(v: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = v.trim().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('b') => {
+                    out.pop();
+                }
+                Some(o) => out.push(o),
+                None => {}
+            },
+            '#' | ';' if !quoted => break,
+            c => out.push(c),
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Values of `section.key` (no subsection), e.g. `core.hookspath`.
+pub fn values(entries: &[Entry], section: &str, key: &str) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.section == section && e.subsection.is_none() && e.key == key)
+        .filter_map(|e| e.value.clone())
+        .collect()
+}
+
+/// Paths named by `[include] path` and `[includeIf "..."] path`.
+pub fn include_paths(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| (e.section == "include" || e.section == "includeif") && e.key == "path")
+        .filter_map(|e| e.value.clone())
+        .collect()
+}
+
+/// Keys a config created inside a jail may hold and still be harmless:
+/// what `git init`, `git clone`, `git submodule add`, `git worktree add`
+/// and `git remote`/`git branch` write. Everything else (fsmonitor,
+/// hooksPath, aliases, filters, pagers, editors, sshCommand, includes,
+/// uploadpack, credential helpers, ...) makes the config suspect.
+const HARMLESS_KEYS: &[&str] = &[
+    "core.repositoryformatversion",
+    "core.filemode",
+    "core.bare",
+    "core.logallrefupdates",
+    "core.ignorecase",
+    "core.precomposeunicode",
+    "core.symlinks",
+    "core.worktree",
+    "core.autocrlf",
+    "core.eol",
+    "core.safecrlf",
+    "core.quotepath",
+    "core.sparsecheckout",
+    "core.sparsecheckoutcone",
+    "extensions.objectformat",
+    "extensions.refstorage",
+    "extensions.worktreeconfig",
+    "extensions.partialclone",
+    "remote.*.url",
+    "remote.*.pushurl",
+    "remote.*.fetch",
+    "remote.*.push",
+    "remote.*.tagopt",
+    "remote.*.prune",
+    "remote.*.promisor",
+    "remote.*.partialclonefilter",
+    "remote.*.mirror",
+    "branch.*.remote",
+    "branch.*.merge",
+    "branch.*.rebase",
+    "branch.*.pushremote",
+    "branch.*.description",
+    "user.name",
+    "user.email",
+    "init.defaultbranch",
+    "submodule.*.url",
+    "submodule.*.active",
+    "submodule.*.branch",
+    "submodule.*.ignore",
+    "submodule.*.shallow",
+    "submodule.*.update",
+    "lfs.repositoryformatversion",
+    "gc.auto",
+    "pull.rebase",
+    "pull.ff",
+    "fetch.prune",
+    "push.default",
+];
+
+/// Whether a config (or config.worktree) created or changed inside a jail
+/// can only hold harmless keys. `!command` updates and `ext::` remotes run
+/// commands, so those values are suspect even under a harmless key.
+pub fn harmless_config(text: &str) -> bool {
+    let (entries, bad) = parse_config(text);
+    bad.is_empty()
+        && entries.iter().all(|e| {
+            let v = e.value.as_deref().unwrap_or("");
+            HARMLESS_KEYS.contains(&e.pattern().as_str())
+                && !(e.key == "update" && v.trim_start().starts_with('!'))
+                && !(e.key.ends_with("url")
+                    && v.trim_start().to_ascii_lowercase().starts_with("ext::"))
+        })
+}
+
+/// Whether a control file created inside a jail is harmless, judged by
+/// its kind and content: a worktree admin directory's `commondir` that
+/// names its own repository, its `gitdir`, `info/` files, sample hooks
+/// (git never runs `*.sample`), and configs of harmless keys only.
+pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(gitdir) else {
+        return false;
+    };
+    let first = rel.components().next().map(|c| c.as_os_str().to_owned());
+    let meta = fs::symlink_metadata(path);
+    let regular_small = meta
+        .as_ref()
+        .is_ok_and(|m| m.is_file() && m.len() <= 1 << 20);
+    match first.as_ref().and_then(|f| f.to_str()) {
+        Some("commondir") if regular_small && is_worktree_admin(gitdir) => gitdir
+            .parent()
+            .and_then(Path::parent)
+            .is_some_and(|repo| common_dir(gitdir) == normalize(repo)),
+        Some("gitdir") => regular_small && is_worktree_admin(gitdir),
+        Some("info") => meta.is_ok_and(|m| m.is_file() || m.is_dir()),
+        Some("hooks") => {
+            let m = match meta {
+                Ok(m) => m,
+                Err(_) => return false,
+            };
+            if m.is_dir() {
+                // Harmless if everything in it is a sample.
+                return read_dir_sorted(path)
+                    .iter()
+                    .all(|p| harmless_created(gitdir, p));
+            }
+            m.is_file()
+                && rel.components().count() == 2
+                && path.extension().is_some_and(|e| e == "sample")
+        }
+        Some("config") | Some("config.worktree") => {
+            regular_small && fs::read_to_string(path).is_ok_and(|t| harmless_config(&t))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keys_sections_and_values_parse_like_git() {
+        let text = "[core]\n\trepositoryformatversion = 0\n\tbare\n[remote \"origin\"]\n\turl = \"https://x/y\" # c\n[Core]\n  hooksPath = .husky/_ ; why\n[include]\npath = ../extra.cfg\n[alias.x]\n";
+        let (e, bad) = parse_config(text);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(values(&e, "core", "hookspath"), [".husky/_"]);
+        assert_eq!(include_paths(&e), ["../extra.cfg"]);
+        let url = e.iter().find(|x| x.key == "url").unwrap();
+        assert_eq!(url.subsection.as_deref(), Some("origin"));
+        assert_eq!(url.value.as_deref(), Some("https://x/y"));
+        assert!(e.iter().any(|x| x.key == "bare" && x.value.is_none()));
+    }
+
+    #[test]
+    fn a_config_is_harmless_only_with_harmless_keys_and_values() {
+        let init = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n";
+        assert!(harmless_config(init));
+        assert!(harmless_config(&format!(
+            "{init}[remote \"origin\"]\n\turl = https://github.com/a/b\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[branch \"main\"]\n\tremote = origin\n\tmerge = refs/heads/main\n"
+        )));
+        for evil in [
+            "[core]\n\tfsmonitor = touch /tmp/x; false\n",
+            "[core]\n\thooksPath = ../evil\n",
+            "[alias]\n\tst = !sh -c id\n",
+            "[include]\n\tpath = ../evil.cfg\n",
+            "[remote \"o\"]\n\turl = ext::sh -c id\n",
+            "[submodule \"s\"]\n\tupdate = !sh -c id\n",
+            "[core]\n\tsshCommand = evil\n",
+            "[core]\nfsmon\\\nitor = evil\n",
+            "garbage line\n",
+        ] {
+            assert!(!harmless_config(evil), "{evil}");
+        }
+    }
+
+    #[test]
+    fn gitdirs_of_worktrees_and_nested_submodules_are_found() {
+        let t = std::env::temp_dir().join(format!("jail-git-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let g = t.join(".git");
+        fs::create_dir_all(g.join("worktrees/wt")).unwrap();
+        fs::write(g.join("worktrees/wt/commondir"), "../..\n").unwrap();
+        fs::create_dir_all(g.join("modules/a/b")).unwrap();
+        fs::write(g.join("modules/a/b/HEAD"), "ref: x").unwrap();
+        fs::create_dir_all(g.join("modules/c/modules/d")).unwrap();
+        fs::write(g.join("modules/c/HEAD"), "ref: x").unwrap();
+        fs::write(g.join("modules/c/modules/d/HEAD"), "ref: x").unwrap();
+        let all = related_gitdirs(&g);
+        for d in [
+            "",
+            "worktrees/wt",
+            "modules/a/b",
+            "modules/c",
+            "modules/c/modules/d",
+        ] {
+            let p = if d.is_empty() { g.clone() } else { g.join(d) };
+            assert!(all.contains(&p), "{d}: {all:?}");
+        }
+        assert_eq!(common_dir(&g.join("worktrees/wt")), g);
+        assert!(harmless_created(
+            &g.join("worktrees/wt"),
+            &g.join("worktrees/wt/commondir")
+        ));
+        fs::write(g.join("worktrees/wt/commondir"), "../../../evil\n").unwrap();
+        assert!(!harmless_created(
+            &g.join("worktrees/wt"),
+            &g.join("worktrees/wt/commondir")
+        ));
+        assert!(!harmless_created(&g, &g.join("commondir")));
+        fs::create_dir_all(g.join("hooks")).unwrap();
+        fs::write(g.join("hooks/pre-commit.sample"), "").unwrap();
+        assert!(harmless_created(&g, &g.join("hooks")));
+        fs::write(g.join("hooks/pre-commit"), "#!/bin/sh\nid\n").unwrap();
+        assert!(!harmless_created(&g, &g.join("hooks")));
+        let gitfile = t.join("sub/.git");
+        fs::create_dir_all(gitfile.parent().unwrap()).unwrap();
+        fs::write(&gitfile, "gitdir: ../.git/modules/c\n").unwrap();
+        assert_eq!(gitdir_of(&gitfile), Some(g.join("modules/c")));
+        fs::remove_dir_all(&t).unwrap();
+    }
+}
