@@ -40,7 +40,7 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("jail: {e}");
+            eprintln!("jail: {}", crate::display::safe(&e.to_string()));
             EXIT_JAIL_ERROR
         }
     }
@@ -59,7 +59,7 @@ fn usage_error(e: clap::Error) -> i32 {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
             let msg = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("jail: {msg} (see `jail --help`)");
+            eprintln!("jail: {} (see `jail --help`)", crate::display::safe(msg));
             EXIT_JAIL_ERROR
         }
     }
@@ -101,9 +101,15 @@ where
             tracing::Level::DEBUG => "debug: ",
             tracing::Level::TRACE => "trace: ",
         };
-        write!(writer, "jail: {level}")?;
-        tracing_subscriber::fmt::FormatFields::format_fields(ctx, writer.by_ref(), event)?;
-        writeln!(writer)
+        // Fields are formatted first, then written with control characters
+        // escaped: log lines carry paths and configuration values.
+        let mut text = String::new();
+        tracing_subscriber::fmt::FormatFields::format_fields(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut text),
+            event,
+        )?;
+        writeln!(writer, "jail: {level}{}", crate::display::safe(&text))
     }
 }
 
@@ -138,9 +144,18 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     let catalogue = catalogue(&facts, &dirs)?;
     let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
     load::enforce_site_on_host(&spec, &catalogue)?;
+    for w in host::check_paths(&spec)? {
+        tracing::warn!("{w}");
+    }
+    if spec.user.uid == 0 && !explain_only {
+        tracing::warn!(
+            "running as root: the program is uid 0 inside the jail (without capabilities), \
+             so files only root may read stay readable unless hidden; run jail as a normal user"
+        );
+    }
     let (env, removed) = jail_environment(&spec);
     if explain_only {
-        out(&explain::render(&spec, removed));
+        out(&crate::display::safe_lines(&explain::render(&spec, removed)));
         return Ok(0);
     }
     run(spec, env, &dirs.state)

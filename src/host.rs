@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::spec::UserInfo;
-use crate::config::HostFacts;
+use crate::config::resolve::chosen_by_user;
+use crate::config::spec::{Source, UserInfo};
+use crate::config::{ConfigError, HostFacts, JailSpec};
 
 pub fn facts() -> std::io::Result<HostFacts> {
     let uid = nix::unistd::getuid();
@@ -28,8 +29,19 @@ pub fn facts() -> std::io::Result<HostFacts> {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "/bin/sh".into());
     let cwd = std::env::current_dir()?;
+    let git_root = git_root(&cwd, &home);
+    let dir_modes = [Some(&cwd), git_root.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            use std::os::unix::fs::PermissionsExt;
+            let m = std::fs::metadata(d).ok()?.permissions().mode() & 0o7777;
+            Some((d.clone(), m))
+        })
+        .collect();
     Ok(HostFacts {
-        git_root: git_root(&cwd, &home),
+        git_root,
+        dir_modes,
         user: UserInfo {
             uid: uid.as_raw(),
             gid: gid.as_raw(),
@@ -56,6 +68,63 @@ fn git_root(cwd: &Path, home: &Path) -> Option<PathBuf> {
         dir = d.parent();
     }
     None
+}
+
+/// Checks the paths the user chose (command line, their config, the
+/// project file) against the host: a missing `--ro`/`--rw` path is an
+/// error on the command line (a note in explain otherwise); a missing
+/// hidden path is worth a warning (it hides nothing: from a
+/// subdirectory, `--hide .env` names `SUBDIR/.env`); a world-writable or
+/// sticky directory (/tmp, /dev/shm, /var/tmp) cannot be shown: other
+/// users' files and sockets live there. Returns the warnings.
+pub fn check_paths(spec: &JailSpec) -> Result<Vec<String>, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut warnings = Vec::new();
+    let fs = &spec.filesystem;
+    for (v, kind) in fs
+        .ro
+        .iter()
+        .map(|v| (v, "--ro"))
+        .chain(fs.rw.iter().map(|v| (v, "--rw")))
+    {
+        if !chosen_by_user(&v.source) {
+            continue;
+        }
+        match std::fs::metadata(&v.value) {
+            Err(_) if matches!(v.source, Source::Cli(_)) => {
+                return Err(ConfigError::NotApplied {
+                    path: v.value.clone(),
+                    origin: v.source.to_string(),
+                    why: format!("does not exist, so {kind} cannot show it"),
+                })
+            }
+            Err(_) => warnings.push(format!(
+                "{} (from {}) does not exist: not shown",
+                v.value.display(),
+                v.source
+            )),
+            Ok(m) if m.is_dir() && m.permissions().mode() & 0o1002 != 0 => {
+                return Err(ConfigError::NotApplied {
+                    path: v.value.clone(),
+                    origin: v.source.to_string(),
+                    why: "a world-writable or sticky directory holds other users' files and \
+                          sockets (tmux, ssh, editors); name a directory of your own in it"
+                        .into(),
+                })
+            }
+            Ok(_) => {}
+        }
+    }
+    for h in fs.hide.iter().filter(|h| chosen_by_user(&h.source)) {
+        if std::fs::symlink_metadata(&h.value).is_err() {
+            warnings.push(format!(
+                "{} (from {}) does not exist: nothing to hide there",
+                h.value.display(),
+                h.source
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 /// Where `cmd` is found on the host's PATH.

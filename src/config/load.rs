@@ -689,6 +689,7 @@ mod tests {
             shell: "/bin/sh".into(),
             git_root: None,
             has_sbatch: false,
+            dir_modes: vec![],
         };
         let check = |ro: &str, rw: &str| {
             let req = Request {

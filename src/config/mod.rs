@@ -40,6 +40,18 @@ pub enum ConfigError {
         .0.display()
     )]
     BadProject(PathBuf),
+    #[error(
+        "refusing to use {} as the project directory: it is {what}, so other users' files \
+         and sockets (tmux, ssh, editors) live in it; make a directory of your own in it",
+        .dir.display()
+    )]
+    SharedProject { dir: PathBuf, what: &'static str },
+    #[error("{} (from {origin}): {why}", .path.display())]
+    NotApplied {
+        path: PathBuf,
+        origin: String,
+        why: String,
+    },
     #[error("`{domain}` in {origin} is not a domain name (e.g. `example.com`, `*.example.com`, `@github`)")]
     BadDomain { domain: String, origin: String },
     #[error(

@@ -44,6 +44,9 @@ pub struct HostFacts {
     /// The git work tree root above (or at) cwd, below $HOME.
     pub git_root: Option<PathBuf>,
     pub has_sbatch: bool,
+    /// Permission bits (with the sticky bit) of the candidate project
+    /// directories (the cwd and the git root), as the host reports them.
+    pub dir_modes: Vec<(PathBuf, u32)>,
 }
 
 /// A profile found in some layer.
@@ -198,7 +201,7 @@ pub fn select_profile(req: &Request, cat: &Catalogue) -> Sourced<String> {
 /// Whether a value was chosen by the user (their files, the project file,
 /// the command line): such values are refused when they exceed the site
 /// policy; builtin and site values are clamped instead.
-pub(crate) fn chosen_by_user(s: &Source) -> bool {
+pub fn chosen_by_user(s: &Source) -> bool {
     matches!(s, Source::User(_) | Source::Project(_) | Source::Cli(_))
 }
 
@@ -354,6 +357,17 @@ impl Acc {
     /// The command line: the last layer. Paths may be relative to the cwd.
     fn apply_cli(&mut self, req: &Request, home: &Path, cwd: &Path) -> Result<(), ConfigError> {
         let cli = |flag: &str| Source::Cli(flag.to_string());
+        for (list, flag) in [(&req.ro, "--ro"), (&req.rw, "--rw"), (&req.hide, "--hide")] {
+            if list.iter().any(|s| s.trim().is_empty()) {
+                return Err(ConfigError::NotApplied {
+                    path: PathBuf::new(),
+                    origin: cli(flag).to_string(),
+                    why: "an empty path (it would name the current directory; write `.` if you \
+                          mean it)"
+                        .into(),
+                });
+            }
+        }
         for s in &req.ro {
             put_path(
                 &mut self.ro,
@@ -600,6 +614,37 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         ));
     }
     acc.apply_cli(req, home, &facts.cwd)?;
+    check_not_internal(&acc, &project.value, home)?;
+    if let Some(h) = acc
+        .hide
+        .iter()
+        .find(|h| chosen_by_user(&h.source) && project.value.starts_with(&h.value))
+    {
+        return Err(ConfigError::NotApplied {
+            path: h.value.clone(),
+            origin: h.source.to_string(),
+            why: format!(
+                "it would hide the project {} itself",
+                project.value.display()
+            ),
+        });
+    }
+    if facts.user.uid == 0 {
+        // Root inside is root without capabilities: files readable by
+        // uid 0 stay readable, so the usual root-only secrets are hidden.
+        for p in ROOT_SECRETS {
+            push_unique(
+                &mut acc.hide,
+                PathBuf::from(p),
+                Source::Derived("running as root".into()),
+            );
+        }
+        acc.notes.push(
+            "running as root: the program is uid 0 inside, without capabilities; \
+             root-only system secrets are hidden"
+                .into(),
+        );
+    }
     if let Some(site) = &cat.site {
         enforce_site(&mut acc, site, &ctx)?;
         acc.notes
@@ -1012,6 +1057,68 @@ fn push_domain(v: &mut Vec<Sourced<String>>, domain: String, source: Source, via
     }
 }
 
+/// Root-only secrets hidden when jail runs as root (uid 0 keeps reading
+/// what its uid owns, even without capabilities).
+pub const ROOT_SECRETS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ecdsa_key",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssl/private",
+    "/etc/krb5.keytab",
+    "/etc/slurm/jwt_hs256.key",
+    "/var/lib/sss",
+];
+
+/// Paths that are the jail's own (fresh or private) whatever the host
+/// has: a rule about them could not be in force.
+const JAIL_OWN: &[&str] = &["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"];
+
+/// Refuses rules the user chose that jail could not put in force: hiding
+/// `/` or a path of the jail's own (private /tmp, fresh /proc, ...), and
+/// showing the host's `/`, /proc or /sys (that would expose the host's
+/// processes and kernel knobs).
+fn check_not_internal(acc: &Acc, project: &Path, home: &Path) -> Result<(), ConfigError> {
+    // Under a host path the jail shows (a project in /tmp/x), a hidden
+    // path is the host's and can be hidden.
+    let shown = |p: &Path| {
+        p.starts_with(project)
+            || p.starts_with(home)
+            || acc.ro.iter().chain(&acc.rw).any(|v| p.starts_with(&v.value))
+    };
+    let own = |p: &Path| JAIL_OWN.iter().any(|o| p.starts_with(o)) && !shown(p);
+    for h in acc.hide.iter().filter(|h| chosen_by_user(&h.source)) {
+        if h.value == Path::new("/") || own(&h.value) {
+            return Err(ConfigError::NotApplied {
+                path: h.value.clone(),
+                origin: h.source.to_string(),
+                why: "jail cannot hide it: it is the jail's root or one of its own private \
+                      directories (/tmp, /var/tmp, /dev, /proc, /sys, /run), which never \
+                      show the host's files"
+                    .into(),
+            });
+        }
+    }
+    for v in acc.ro.iter().chain(&acc.rw).filter(|v| chosen_by_user(&v.source)) {
+        let p = &v.value;
+        if p == Path::new("/") || p.starts_with("/proc") || p.starts_with("/sys") {
+            return Err(ConfigError::NotApplied {
+                path: p.clone(),
+                origin: v.source.to_string(),
+                why: "showing the host's / , /proc or /sys would expose the host's processes \
+                      and kernel settings; name the directories you need"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// System directories every jail sees read-only (those that exist).
 pub const SYSTEM_RO: &[&str] = &[
     "/usr",
@@ -1040,8 +1147,21 @@ pub fn project_dir(facts: &HostFacts) -> Result<(Sourced<PathBuf>, PathBuf), Con
             Source::Derived("the current directory".into()),
         ),
     };
-    if dir == facts.user.home || dir == Path::new("/") {
+    if facts.user.home.starts_with(&dir) {
+        // `/`, /home, $HOME itself: everything of the user (and others).
         return Err(ConfigError::BadProject(dir));
+    }
+    if let Some((_, mode)) = facts.dir_modes.iter().find(|(d, _)| d == &dir) {
+        if mode & 0o1002 != 0 {
+            return Err(ConfigError::SharedProject {
+                dir,
+                what: if mode & 0o1000 != 0 {
+                    "sticky"
+                } else {
+                    "world-writable"
+                },
+            });
+        }
     }
     Ok((Sourced::new(dir, source), facts.cwd.clone()))
 }
@@ -1150,6 +1270,7 @@ mod tests {
             shell: "/bin/bash".into(),
             git_root: Some("/home/u/proj".into()),
             has_sbatch: false,
+            dir_modes: vec![],
         }
     }
 

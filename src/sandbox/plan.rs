@@ -516,6 +516,7 @@ mod tests {
             shell: "/bin/sh".into(),
             git_root: None,
             has_sbatch: false,
+            dir_modes: vec![],
         };
         resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
     }
