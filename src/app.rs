@@ -155,7 +155,9 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     }
     let (env, removed) = jail_environment(&spec);
     if explain_only {
-        out(&crate::display::safe_lines(&explain::render(&spec, removed)));
+        let mut text = explain::render(&spec, removed);
+        text.push_str(&sandbox::plan::explain(&sandbox::plan::plan(&spec)));
+        out(&crate::display::safe_lines(&text));
         return Ok(0);
     }
     run(spec, env, &dirs.state)

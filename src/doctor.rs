@@ -238,6 +238,15 @@ fn proc_check(uid: u32, gid: u32) -> Check {
     }
 }
 
+fn unix_socket_check() -> Check {
+    let (ok, text) = ruleset::unix_socket_protection(ruleset::probe_abi());
+    check(
+        "host unix sockets",
+        if ok { Status::Ok } else { Status::Info },
+        text,
+    )
+}
+
 fn landlock_check() -> Check {
     let abi = ruleset::probe_abi();
     let missing = ruleset::missing(abi);
@@ -510,6 +519,7 @@ pub fn checks() -> Vec<Check> {
         ));
     }
     out.push(landlock_check());
+    out.push(unix_socket_check());
     out.push(seccomp_check());
     host_checks(&mut out);
     out

@@ -1089,7 +1089,11 @@ fn check_not_internal(acc: &Acc, project: &Path, home: &Path) -> Result<(), Conf
     let shown = |p: &Path| {
         p.starts_with(project)
             || p.starts_with(home)
-            || acc.ro.iter().chain(&acc.rw).any(|v| p.starts_with(&v.value))
+            || acc
+                .ro
+                .iter()
+                .chain(&acc.rw)
+                .any(|v| p.starts_with(&v.value))
     };
     let own = |p: &Path| JAIL_OWN.iter().any(|o| p.starts_with(o)) && !shown(p);
     for h in acc.hide.iter().filter(|h| chosen_by_user(&h.source)) {
@@ -1104,7 +1108,12 @@ fn check_not_internal(acc: &Acc, project: &Path, home: &Path) -> Result<(), Conf
             });
         }
     }
-    for v in acc.ro.iter().chain(&acc.rw).filter(|v| chosen_by_user(&v.source)) {
+    for v in acc
+        .ro
+        .iter()
+        .chain(&acc.rw)
+        .filter(|v| chosen_by_user(&v.source))
+    {
         let p = &v.value;
         if p == Path::new("/") || p.starts_with("/proc") || p.starts_with("/sys") {
             return Err(ConfigError::NotApplied {

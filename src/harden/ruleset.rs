@@ -44,7 +44,36 @@ pub const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1;
 pub const SCOPE_SIGNAL: u64 = 2;
 
 /// The newest ABI whose features jail uses.
-pub const WANTED_ABI: i32 = 6;
+pub const WANTED_ABI: i32 = 9;
+
+/// LANDLOCK_ACCESS_FS_RESOLVE_UNIX (ABI 9, Linux 7.1): connecting to a
+/// pathname unix socket. Not in the `landlock` crate yet.
+pub const RESOLVE_UNIX: u64 = 1 << 16;
+pub const RESOLVE_UNIX_ABI: i32 = 9;
+
+/// What holds for host unix sockets on this kernel, in one line (doctor
+/// and explain).
+pub fn unix_socket_protection(abi: i32) -> (bool, String) {
+    if abi >= RESOLVE_UNIX_ABI {
+        (
+            true,
+            "a host's pathname unix sockets are unreachable unless named with --ro/--rw \
+             (Landlock ABI 9); abstract ones are scoped too"
+                .into(),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "Landlock ABI {} cannot stop connect() to a host's pathname unix socket in a \
+                 visible directory (that needs ABI 9, Linux 7.1): jail shows no /run, /tmp or \
+                 shared directory, and refuses those as the project, but a host daemon's \
+                 socket inside the project or a --rw path stays reachable",
+                abi.max(0)
+            ),
+        )
+    }
+}
 
 #[repr(C)]
 struct RulesetAttr {
@@ -99,6 +128,7 @@ pub fn probe_abi() -> i32 {
 }
 
 fn abi_enum(v: i32) -> ABI {
+    // The crate's newest ABI is 6; later ABIs add rights handled here.
     match v {
         i32::MIN..=0 => ABI::Unsupported,
         1 => ABI::V1,
@@ -161,6 +191,14 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
         });
     }
     let all = bits(AccessFs::from_all(abi_enum(abi)));
+    // Pathname unix sockets: handled where the kernel can, granted only on
+    // sockets the user named (a bind whose source is a socket); sockets
+    // the jail's own programs create are always reachable to them.
+    let resolve_unix = if abi >= RESOLVE_UNIX_ABI {
+        RESOLVE_UNIX
+    } else {
+        0
+    };
     let file_rights = bits(AccessFs::from_file(abi_enum(abi)));
     let read = bits(AccessFs::ReadFile | AccessFs::ReadDir);
     // Read-only also grants TRUNCATE and IOCTL_DEV: a read-only mount
@@ -183,6 +221,7 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
         })
         .collect();
     let mut rules: Vec<(PathBuf, u64, bool)> = vec![("/".into(), list, true)];
+    let mut sockets: Vec<PathBuf> = Vec::new();
     for s in &plan.steps {
         match s {
             Step::Tmpfs { dest, .. } => {
@@ -198,7 +237,10 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
                 rules.push((dest.clone(), access, true));
             }
             Step::Bind {
-                dest, dir, ro: r, ..
+                src,
+                dest,
+                dir,
+                ro: r,
             } => {
                 let access = if *r {
                     ro
@@ -207,7 +249,11 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
                 } else {
                     rw
                 };
+                let socket = resolve_unix != 0 && is_socket(src);
                 rules.push((dest.clone(), access, *dir));
+                if socket {
+                    sockets.push(dest.clone());
+                }
             }
             Step::Proc { dest } | Step::Sysfs { dest } | Step::Cgroup2 { dest } => {
                 rules.push((dest.clone(), read, true))
@@ -223,7 +269,10 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
         .map(|(p, access, dir)| {
             // A file may only carry file rights (else EINVAL); the kernel
             // rejects rights it does not handle.
-            let access = if dir { access } else { access & file_rights } & all;
+            let mut access = if dir { access } else { access & file_rights } & all;
+            if sockets.contains(&p) {
+                access |= resolve_unix;
+            }
             Ok(Rule {
                 path: CString::new(p.as_os_str().as_bytes())?,
                 access,
@@ -240,11 +289,16 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
             & file_rights;
     Ok(Prepared {
         abi,
-        handled_fs: all,
+        handled_fs: all | resolve_unix,
         scoped,
         rules,
         stdio,
     })
+}
+
+fn is_socket(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
 }
 
 /// Which Landlock call failed, for the report.

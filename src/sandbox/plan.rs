@@ -321,6 +321,56 @@ pub fn plan(spec: &JailSpec) -> Plan {
     }
 }
 
+/// The plan's protections in readable form, for `jail explain`.
+pub fn explain(plan: &Plan) -> String {
+    use super::protect::Start;
+    use std::fmt::Write;
+    let mut o = String::from("[protection]\n");
+    if plan.hidden.is_empty() {
+        o.push_str("  hidden          (no hidden path exists on this host)\n");
+    } else {
+        o.push_str("  hidden:\n");
+        for (p, h) in &plan.hidden {
+            let _ = writeln!(o, "    {:<40} {}", p.display(), h.describe());
+        }
+    }
+    let list = |st: &dyn Fn(&Start) -> bool| -> Vec<String> {
+        plan.protected
+            .iter()
+            .filter(|p| st(&p.start))
+            .map(|p| p.path.display().to_string())
+            .collect()
+    };
+    let held = list(&|s| *s == Start::Held);
+    let absent = list(&|s| *s == Start::Absent);
+    let links = list(&|s| matches!(s, Start::Symlink(_)));
+    let watched = list(&|s| matches!(s, Start::Watched { .. }));
+    for (title, v) in [
+        ("read-only (could run code outside the jail)", held),
+        ("moved away at exit if created", absent),
+        ("symlinks: moved away at exit if changed", links),
+        ("watched: command-running entries put back at exit", watched),
+    ] {
+        if !v.is_empty() {
+            let _ = writeln!(o, "  {title}:");
+            for p in v {
+                let _ = writeln!(o, "    {p}");
+            }
+        }
+    }
+    if !plan.writable.is_empty() {
+        let _ = writeln!(
+            o,
+            "  git             a git directory created in the project is checked at exit: \
+             control files not harmless by content are moved away"
+        );
+    }
+    let (_, sockets) =
+        crate::harden::ruleset::unix_socket_protection(crate::harden::ruleset::probe_abi());
+    let _ = writeln!(o, "  unix sockets    {sockets}");
+    o
+}
+
 /// For a project whose `.git` is a file naming a git directory outside
 /// it (a worktree made on the host): the repository's common directory.
 fn worktree_common_dir(project: &Path) -> Option<PathBuf> {

@@ -180,6 +180,33 @@ pub fn breakdown(json: &Value) -> Option<String> {
     Some(out)
 }
 
+/// A directory like /etc/munge (a key inside, root-only), made for the
+/// run and removed after it: hiding it must not cost a bind per entry of
+/// /etc.
+pub const MUNGE_LIKE: &str = "/etc/jail-bench-munge";
+
+/// Creates MUNGE_LIKE for the run; removes it when dropped.
+struct MungeLike;
+
+impl MungeLike {
+    fn create() -> Result<MungeLike, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let d = Path::new(MUNGE_LIKE);
+        std::fs::create_dir_all(d).map_err(|e| format!("{MUNGE_LIKE}: {e}"))?;
+        std::fs::write(d.join("munge.key"), [0u8; 1024])
+            .map_err(|e| format!("{MUNGE_LIKE}/munge.key: {e}"))?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{MUNGE_LIKE}: {e}"))?;
+        Ok(MungeLike)
+    }
+}
+
+impl Drop for MungeLike {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(MUNGE_LIKE);
+    }
+}
+
 /// (name, command) of every case, in table order.
 pub fn cases(jail: &str) -> Vec<(String, String)> {
     let min = "bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin \
@@ -191,6 +218,11 @@ pub fn cases(jail: &str) -> Vec<(String, String)> {
         ("d-bwrap-agent", format!("{} /bin/true", agent_bwrap(HOME))),
         ("j-jail", format!("{jail} -- /bin/true")),
         ("j-jail-claude", format!("{jail} -p claude -- /bin/true")),
+        // An HPC login node: a munge-like directory in /etc, hidden.
+        (
+            "j-jail-munge",
+            format!("{jail} --hide {MUNGE_LIKE} -- /bin/true"),
+        ),
     ]
     .into_iter()
     .map(|(n, c)| (n.to_string(), c))
@@ -208,6 +240,7 @@ pub fn run(o: &Options) -> Result<(), String> {
     ensure_user()?;
     let jail = install_jail()?;
     let jail_s = jail.display().to_string();
+    let _munge = MungeLike::create()?;
 
     let mut kept = Vec::new();
     let mut notes = Vec::new();
@@ -503,7 +536,11 @@ pub fn summary_table(json: &Value) -> Result<String, String> {
         ))
     };
     out += "\n";
-    for (a, b) in [("j-jail", "d-bwrap-agent"), ("j-jail", "b-unshare")] {
+    for (a, b) in [
+        ("j-jail", "d-bwrap-agent"),
+        ("j-jail-munge", "d-bwrap-agent"),
+        ("j-jail", "b-unshare"),
+    ] {
         if let Some(l) = ratio(a, b) {
             out += &l;
             out += "\n";

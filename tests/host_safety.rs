@@ -1,0 +1,461 @@
+//! Nothing written or reached inside a jail runs code on the host. Each
+//! test is the attack: the jailed program plants something, then the
+//! host's own tool (git, an agent reading its config) runs as the same
+//! user after the jail, and a marker file shows whether the planted code
+//! ran. Where it is safe, the same attack runs without the jail first, to
+//! show the marker does appear then (the test can fail).
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A git repository with one commit in the sandbox's project, owned by
+/// the test user.
+fn repo(sb: &Sandbox) {
+    let o = sb.host_sh(
+        "git init -q -b main . && git config user.email t@t && git config user.name t \
+         && echo hi > README && git add README && git commit -qm init",
+    );
+    assert_code(&o, 0);
+}
+
+/// Runs `script` on the host as the test user in the project (git status
+/// and friends, after the jail), and says whether `marker` appeared.
+fn host_runs(sb: &Sandbox, script: &str, marker: &Path) -> bool {
+    let _ = fs::remove_file(marker);
+    let _ = sb.host_sh(script);
+    marker.exists()
+}
+
+fn jail_ok(sb: &Sandbox, opts: &[&str], script: &str) -> String {
+    let o = sb.jail_sh(opts, script);
+    assert_code(&o, 0);
+    stderr(&o)
+}
+
+#[test]
+fn a_planted_commondir_does_not_make_the_hosts_git_run_code() {
+    let attack =
+        "cp -r .git evil && git config -f evil/config core.fsmonitor 'touch MARKER; false' \
+                  && echo ../evil > .git/commondir";
+    let marker_of = |sb: &Sandbox| sb.project.join("MARKER");
+    // Without the jail, the attack works.
+    let sb = Sandbox::new("commondir-host");
+    repo(&sb);
+    assert_code(&sb.host_sh(attack), 0);
+    assert!(host_runs(
+        &sb,
+        "git status >/dev/null 2>&1",
+        &marker_of(&sb)
+    ));
+    // In the jail, the planted commondir is gone before the host's git runs.
+    let sb = Sandbox::new("commondir");
+    repo(&sb);
+    let err = jail_ok(&sb, &[], &format!("{attack}; true"));
+    assert!(
+        err.contains("moved") && err.contains(".git/commondir"),
+        "{err}"
+    );
+    assert!(!sb.project.join(".git/commondir").exists());
+    assert!(!host_runs(
+        &sb,
+        "git status >/dev/null 2>&1",
+        &marker_of(&sb)
+    ));
+}
+
+#[test]
+fn a_nested_repository_cannot_bring_a_config_the_hosts_git_runs() {
+    let attack = "git init -q sub && git -C sub -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+                  && git -C sub config core.fsmonitor 'touch ../MARKER; false' && git add sub";
+    let check = "git status >/dev/null 2>&1; git -C sub status >/dev/null 2>&1";
+    let sb = Sandbox::new("nested-host");
+    repo(&sb);
+    assert_code(&sb.host_sh(attack), 0);
+    assert!(host_runs(&sb, check, &sb.project.join("MARKER")));
+
+    let sb = Sandbox::new("nested");
+    repo(&sb);
+    let err = jail_ok(&sb, &[], &format!("{attack} 2>&1; true"));
+    assert!(err.contains("sub/.git/config"), "{err}");
+    assert!(!host_runs(&sb, check, &sb.project.join("MARKER")));
+    // The nested repository itself survives (only its config moved).
+    assert!(sb.project.join("sub/.git/HEAD").exists());
+    // A harmless nested repository is left alone entirely.
+    let o = sb.jail_sh(
+        &[],
+        "git init -q clean && git -C clean remote add origin https://example.com/x",
+    );
+    assert_code(&o, 0);
+    assert!(!stderr(&o).contains("moved"), "{}", stderr(&o));
+    assert!(sb.project.join("clean/.git/config").exists());
+}
+
+#[test]
+fn protected_paths_behind_symlinks_are_protected_at_their_target() {
+    let sb = Sandbox::new("symlinked");
+    repo(&sb);
+    sb.write(sb.project.join("tools/mcp.json"), "{}");
+    std::os::unix::fs::symlink("tools/mcp.json", sb.project.join(".mcp.json")).unwrap();
+    // .git/hooks -> ../githooks, as some projects share hooks.
+    fs::remove_dir_all(sb.project.join(".git/hooks")).unwrap();
+    sb.mkdir(sb.project.join("githooks"));
+    std::os::unix::fs::symlink("../githooks", sb.project.join(".git/hooks")).unwrap();
+    let hook =
+        "printf '#!/bin/sh\\ntouch MARKER\\n' > githooks/pre-commit; chmod +x githooks/pre-commit";
+    let o = sb.jail_sh(
+        &[],
+        &format!("echo '{{\"mcpServers\":{{\"x\":{{\"command\":\"evil\"}}}}}}' > .mcp.json; {hook}; true"),
+    );
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fs::read_to_string(sb.project.join("tools/mcp.json")).unwrap(),
+        "{}"
+    );
+    assert!(!host_runs(
+        &sb,
+        "git commit -q --allow-empty -m x >/dev/null 2>&1",
+        &sb.project.join("MARKER")
+    ));
+    // Outside the jail the same hook runs at the host's next commit.
+    assert_code(&sb.host_sh(hook), 0);
+    assert!(host_runs(
+        &sb,
+        "git commit -q --allow-empty -m y >/dev/null 2>&1",
+        &sb.project.join("MARKER")
+    ));
+}
+
+#[test]
+fn a_hooks_path_directory_is_read_only() {
+    // husky and similar tools: core.hooksPath names a project directory.
+    let sb = Sandbox::new("hookspath");
+    repo(&sb);
+    sb.mkdir(sb.project.join(".husky"));
+    assert_code(&sb.host_sh("git config core.hooksPath .husky"), 0);
+    let hook =
+        "printf '#!/bin/sh\\ntouch MARKER\\n' > .husky/pre-commit; chmod +x .husky/pre-commit";
+    let o = sb.jail_sh(&[], &format!("{hook}; true"));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!host_runs(
+        &sb,
+        "git commit -q --allow-empty -m x >/dev/null 2>&1",
+        &sb.project.join("MARKER")
+    ));
+}
+
+#[test]
+fn agent_config_in_home_cannot_take_a_hook_or_an_mcp_server() {
+    let sb = Sandbox::new("agent-home");
+    sb.write(sb.home.join(".claude/settings.json"), "{}");
+    let hook = r#"{"hooks":{"SessionStart":[{"hooks":[{"type":"command","command":"touch /tmp/PWNED"}]}]}}"#;
+    let o = sb.jail_sh(
+        &["-p", "claude"],
+        &format!(
+            "echo '{hook}' > ~/.claude/settings.json; echo session > ~/.claude/history.jsonl; true"
+        ),
+    );
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fs::read_to_string(sb.home.join(".claude/settings.json")).unwrap(),
+        "{}"
+    );
+    // The agent's own state still persists.
+    assert!(sb.home.join(".claude/history.jsonl").exists());
+
+    // Created inside: moved away at exit.
+    let o = sb.jail_sh(
+        &["-p", "codex"],
+        "printf '[mcp_servers.x]\\ncommand = \"sh\"\\n' > ~/.codex/config.toml; true",
+    );
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("moved"), "{}", stderr(&o));
+    assert!(!sb.home.join(".codex/config.toml").exists());
+
+    // Claude's state file: MCP servers put back, the rest kept.
+    sb.write(
+        sb.home.join(".claude/.claude.json"),
+        r#"{"numStartups":1,"mcpServers":{}}"#,
+    );
+    let o = sb.jail_sh(
+        &["-p", "claude"],
+        r#"echo '{"numStartups":2,"mcpServers":{"evil":{"command":"sh","args":["-c","id"]}}}' > ~/.claude/.claude.json"#,
+    );
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("put back"), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.home.join(".claude/.claude.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["numStartups"], 2);
+    assert_eq!(v["mcpServers"], serde_json::json!({}));
+}
+
+#[test]
+fn quarantine_waits_for_the_last_process_of_the_jail() {
+    // A child keeps renaming stage <-> .mcp.json while the program exits.
+    let sb = Sandbox::new("race");
+    let script = "echo '{}' > stage; \
+                  for i in 1 2 3; do (while :; do mv stage .mcp.json 2>/dev/null; mv .mcp.json stage 2>/dev/null; done) & done; \
+                  sleep 0.02; exit 0";
+    for run in 0..40 {
+        let o = sb.jail_sh(&[], script);
+        assert_code(&o, 0);
+        assert!(
+            !sb.project.join(".mcp.json").exists(),
+            "run {run}: .mcp.json left in the project: {}",
+            stderr(&o)
+        );
+        let _ = fs::remove_file(sb.project.join("stage"));
+    }
+}
+
+#[test]
+fn quarantine_across_filesystems_neither_hangs_on_a_fifo_nor_fills_a_sparse_file() {
+    if !user().switch {
+        println!("SKIP: needs root to put the project on its own tmpfs");
+        return;
+    }
+    let sb = Sandbox::new("xdev");
+    let o = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs"])
+        .arg(&sb.project)
+        .status()
+        .unwrap();
+    assert!(o.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(sb.project.clone());
+    sb.mkdir(&sb.project);
+    let mut child = sb
+        .jail_cmd(&[
+            "--",
+            "sh",
+            "-c",
+            "mkfifo .mcp.json && mkdir .vscode && truncate -s 1G .vscode/big && echo ok",
+        ])
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = std::process::Command::new("pkill")
+                .args(["-KILL", "-u", &user().name, "-f", "__outside guard"])
+                .status();
+            panic!("jail hung at exit (the quarantine opened the FIFO?)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert!(!sb.project.join(".mcp.json").exists());
+    let q = sb.home.join(".local/state/jail/quarantine");
+    let mut big = None;
+    let mut fifo = false;
+    let mut stack = vec![q];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() == "big" {
+                big = Some(m);
+            } else if e.file_name() == ".mcp.json" {
+                use std::os::unix::fs::FileTypeExt;
+                fifo = m.file_type().is_fifo();
+            }
+        }
+    }
+    let big = big.expect("the sparse file was quarantined");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(big.len(), 1 << 30);
+    assert!(big.blocks() * 512 < 1 << 20, "{} blocks", big.blocks());
+    assert!(fifo, "the FIFO is quarantined as a FIFO");
+}
+
+#[test]
+fn shared_directories_are_refused_as_the_project() {
+    // /tmp is where the user's tmux server socket lives: a jail there
+    // could run `tmux -S /tmp/tmux-UID/default run-shell CMD` on the host.
+    let sb = Sandbox::new("shared");
+    for (mode, what) in [(0o1777, "sticky"), (0o777, "world-writable")] {
+        let d = sb.root.join(format!("shared-{mode:o}"));
+        sb.mkdir(&d);
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
+        let o = sb.jail_cmd(&["true"]).current_dir(&d).output().unwrap();
+        assert_code(&o, 125);
+        assert!(stderr(&o).contains(what), "{}", stderr(&o));
+        let o = sb.jail(&["--rw", d.to_str().unwrap(), "--", "true"]);
+        assert_code(&o, 125);
+    }
+    // A directory above $HOME: everything of the user is below it.
+    let o = sb
+        .jail_cmd(&["true"])
+        .current_dir(&sb.root)
+        .output()
+        .unwrap();
+    assert_code(&o, 125);
+}
+
+#[test]
+fn a_tmux_server_socket_in_a_shared_directory_is_not_reachable_from_a_jail() {
+    // `cd /tmp && jail`: the user's tmux socket lives in /tmp/tmux-UID.
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        println!("SKIP: tmux is not installed");
+        return;
+    }
+    let sb = Sandbox::new("tmux");
+    let shared = sb.root.join("shared-tmp");
+    sb.mkdir(shared.join("tmux-sock"));
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let s = shared.join("tmux-sock/default").display().to_string();
+    assert_code(&sb.host_sh(&format!("tmux -S {s} new -d -s t sleep 60")), 0);
+    let marker = sb.root.join("MARKER");
+    let attack = format!("tmux -S {s} run-shell 'touch {}'", marker.display());
+    // Outside: the attack works.
+    assert!(host_runs(&sb, &attack, &marker));
+    let _ = fs::remove_file(&marker);
+    // A jail started in that directory: refused before anything runs.
+    let o = sb
+        .jail_cmd(&["--", "sh", "-c", &attack])
+        .current_dir(&shared)
+        .output()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let ran = marker.exists();
+    let _ = sb.host_sh(&format!("tmux -S {s} kill-server"));
+    assert!(!ran, "the host's tmux ran a command from the jail");
+    assert_code(&o, 125);
+}
+
+#[test]
+fn rules_that_could_not_be_in_force_are_refused() {
+    let sb = Sandbox::new("notapplied");
+    for args in [
+        vec!["--hide", "/tmp", "--", "true"],
+        vec!["--hide", "/", "--", "true"],
+        vec!["--hide", "/proc", "--", "true"],
+        vec!["--hide", "", "--", "true"],
+        vec!["--hide", ".", "--", "true"],
+        vec!["--ro", "/proc", "--", "true"],
+        vec!["--ro", "does-not-exist", "--", "true"],
+    ] {
+        let o = sb.jail(&args);
+        assert_code(&o, 125);
+        assert!(stderr(&o).starts_with("jail: "), "{args:?}: {}", stderr(&o));
+    }
+    // A hidden path that does not exist is said so.
+    let o = sb.jail(&["--hide", ".env", "--", "true"]);
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    // The project named read-only is read-only, from the command line
+    // and from the project's own file.
+    let p = sb.project.display().to_string();
+    let o = sb.jail_sh(&["--ro", &p], "touch x 2>&1; true");
+    assert!(stdout(&o).contains("Read-only"), "{}", stdout(&o));
+    sb.write(
+        sb.project.join(".jail.toml"),
+        "[filesystem]\nro = [\".\"]\n",
+    );
+    let o = sb.jail_sh(&[], "touch y 2>&1; true");
+    assert!(stdout(&o).contains("Read-only"), "{}", stdout(&o));
+    assert!(!sb.project.join("x").exists() && !sb.project.join("y").exists());
+}
+
+#[test]
+fn configuration_values_cannot_inject_terminal_escapes() {
+    let sb = Sandbox::new("escapes");
+    sb.write(
+        sb.project.join(".jail.toml"),
+        "[filesystem]\nhide = [\"/etc/\\u001b]0;pwned\\u0007x\"]\n[network]\nallow = [\"\\u001b[2J\"]\n",
+    );
+    let o = sb.jail(&["true"]);
+    let err = stderr(&o);
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    assert!(err.contains("\\e"), "{err:?}");
+    let o = sb.jail(&["explain"]);
+    assert!(!stdout(&o).contains('\x1b') && !stderr(&o).contains('\x1b'));
+}
+
+#[test]
+fn more_than_4095_arguments_reach_the_program() {
+    let sb = Sandbox::new("manyargs");
+    let mut args = vec!["--", "sh", "-c", "echo $#", "sh"];
+    let many: Vec<String> = (0..10000).map(|i| format!("a{i}")).collect();
+    args.extend(many.iter().map(String::as_str));
+    let o = sb.jail(&args);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), "10000");
+}
+
+#[test]
+fn running_as_root_says_what_applies_and_hides_root_secrets() {
+    if !user().switch {
+        println!("SKIP: not root");
+        return;
+    }
+    // As root itself (no switch to the test user).
+    let sb = Sandbox::new("asroot");
+    let o = std::process::Command::new(jail_bin())
+        .args(["--", "sh", "-c", "id -u; cat /etc/shadow"])
+        .current_dir(&sb.project)
+        .env_clear()
+        .env("HOME", &sb.home)
+        .env("PATH", PATH)
+        .output()
+        .unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(out.trim(), "0");
+    assert!(err.contains("running as root"), "{err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+}
+
+#[test]
+fn a_worktree_made_on_the_host_works_and_its_repository_stays_protected() {
+    let sb = Sandbox::new("worktree");
+    repo(&sb);
+    let wt = sb.root.join("wt");
+    assert_code(
+        &sb.host_sh(&format!("git worktree add -q {} -b feature", wt.display())),
+        0,
+    );
+    let o = sb
+        .jail_cmd(&["--", "sh", "-c", "git status --short && echo x > f && git add f && git -c user.email=a@b -c user.name=a commit -qm f && echo committed; git config core.fsmonitor evil 2>&1; true"])
+        .current_dir(&wt)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("committed"), "{out}\n{}", stderr(&o));
+    assert!(!fs::read_to_string(sb.project.join(".git/config"))
+        .unwrap()
+        .contains("fsmonitor"));
+    let log = sb.host_sh("git log --oneline feature");
+    assert!(stdout(&log).contains(" f"), "{}", stdout(&log));
+}
