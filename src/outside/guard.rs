@@ -65,8 +65,15 @@ pub fn main(chan: Channel) -> i32 {
         _ => return 0,
     };
     chan.close();
+    // While the jail runs, index the project's directories, so that at
+    // exit only what changed is read again (a long walk is then off the
+    // user's path). If the jail ends first, the exit check walks it all.
+    let index = pidfd
+        .1
+        .as_ref()
+        .and_then(|fd| DirIndex::build(&config.project, fd));
     wait_for_jail(pidfd.0, pidfd.1.as_ref());
-    check(&config);
+    check(&config, index.as_ref());
     0
 }
 
@@ -84,11 +91,11 @@ fn wait_for_jail(pid: libc::pid_t, pidfd: Option<&std::os::fd::OwnedFd>) {
     }
 }
 
-fn check(config: &Config) {
+fn check(config: &Config, index: Option<&DirIndex>) {
     let project = &config.project;
     let rel = |p: &Path| p.strip_prefix(project).unwrap_or(p).display().to_string();
     let mut moving = protect::changed(&config.protected);
-    for p in new_git_control_files(config) {
+    for p in new_git_control_files(config, index) {
         if !moving.contains(&p) {
             moving.push(p);
         }
@@ -173,7 +180,7 @@ fn restore_watched(config: &Config, path: &Path, keys: &[String], snap: &str) ->
 
 /// Control files of git directories in the project that the guard did not
 /// know at start, changed during the run, and not harmless by content.
-fn new_git_control_files(config: &Config) -> Vec<PathBuf> {
+fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> Vec<PathBuf> {
     let mut gitdirs: Vec<PathBuf> = Vec::new();
     let add = |d: PathBuf, all: &mut Vec<PathBuf>| {
         for r in std::iter::once(d.clone()).chain(git::related_gitdirs(&git::common_dir(&d))) {
@@ -187,7 +194,11 @@ fn new_git_control_files(config: &Config) -> Vec<PathBuf> {
         add(d, &mut gitdirs);
     }
     // Every `.git` in the project (nested repositories, gitlinks).
-    for dotgit in find_dotgits(&config.project) {
+    let dotgits = match index {
+        Some(i) => i.dotgits_now(config.since),
+        None => find_dotgits(&config.project),
+    };
+    for dotgit in dotgits {
         if let Some(d) = git::gitdir_of(&dotgit) {
             add(d, &mut gitdirs);
         }
@@ -234,30 +245,109 @@ fn changed_since(p: &Path, since: (i64, i64)) -> bool {
 /// Every entry named `.git` below `root` on its filesystem, without
 /// following symlinks or entering git directories.
 fn find_dotgits(root: &Path) -> Vec<PathBuf> {
-    let dev = fs::symlink_metadata(root).map(|m| m.dev()).ok();
     let mut out = Vec::new();
+    walk(root, &mut |_, _| true, &mut out, &mut |_, _| {});
+    out
+}
+
+/// Walks `root` (its filesystem only, no symlinks, not into `.git`),
+/// pushing `.git` entries to `dotgits` and telling `seen` each directory
+/// read with its metadata; `go_on` may stop the walk (false).
+fn walk(
+    root: &Path,
+    go_on: &mut dyn FnMut(usize, &Path) -> bool,
+    dotgits: &mut Vec<PathBuf>,
+    seen: &mut dyn FnMut(&Path, &fs::Metadata),
+) -> bool {
+    let dev = fs::symlink_metadata(root).map(|m| m.dev()).ok();
     let mut stack = vec![root.to_path_buf()];
+    let mut n = 0;
     while let Some(d) = stack.pop() {
+        n += 1;
+        if !go_on(n, &d) {
+            return false;
+        }
+        let Ok(meta) = fs::symlink_metadata(&d) else {
+            continue;
+        };
+        if !meta.is_dir() || Some(meta.dev()) != dev {
+            continue;
+        }
         let Ok(rd) = fs::read_dir(&d) else {
             continue;
         };
+        seen(&d, &meta);
         for e in rd.flatten() {
             let Ok(ft) = e.file_type() else {
                 continue;
             };
             if e.file_name() == ".git" {
                 if ft.is_dir() || ft.is_file() {
-                    out.push(e.path());
+                    dotgits.push(e.path());
                 }
-                continue;
-            }
-            if ft.is_dir() {
-                let p = e.path();
-                if fs::symlink_metadata(&p).is_ok_and(|m| Some(m.dev()) == dev) {
-                    stack.push(p);
-                }
+            } else if ft.is_dir() {
+                stack.push(e.path());
             }
         }
     }
-    out
+    true
+}
+
+/// The project's directories as they were while the jail ran: each one's
+/// change time and inode, and the `.git` entries seen. At exit a
+/// directory whose change time and inode are the same, and older than the
+/// run, has the same entries as before the run began (creating, removing
+/// or renaming an entry changes its directory's change time, which no
+/// program can set back), so only changed directories are read again.
+struct DirIndex {
+    dirs: std::collections::HashMap<PathBuf, (i64, i64, u64)>,
+    dotgits: Vec<PathBuf>,
+}
+
+impl DirIndex {
+    /// Walks `root` while the jail runs; None if the jail ended first.
+    fn build(root: &Path, pidfd: &std::os::fd::OwnedFd) -> Option<DirIndex> {
+        use std::os::fd::AsRawFd;
+        let mut dirs = std::collections::HashMap::new();
+        let mut dotgits = Vec::new();
+        let done = walk(
+            root,
+            &mut |n, _| n % 64 != 0 || sys::poll_in(pidfd.as_raw_fd(), 0) == Ok(0),
+            &mut dotgits,
+            &mut |d, m| {
+                dirs.insert(d.to_path_buf(), (m.ctime(), m.ctime_nsec(), m.ino()));
+            },
+        );
+        done.then_some(DirIndex { dirs, dotgits })
+    }
+
+    /// The `.git` entries in the project now: those seen during the run,
+    /// and those in every directory that changed (read again, and new
+    /// directories below it walked whole).
+    fn dotgits_now(&self, since: (i64, i64)) -> Vec<PathBuf> {
+        let mut out = self.dotgits.clone();
+        for (d, &(sec, nsec, ino)) in &self.dirs {
+            let Ok(m) = fs::symlink_metadata(d) else {
+                continue;
+            };
+            let same = (m.ctime(), m.ctime_nsec(), m.ino()) == (sec, nsec, ino);
+            if same && (sec, nsec) < since {
+                continue;
+            }
+            for e in fs::read_dir(d).into_iter().flatten().flatten() {
+                let Ok(ft) = e.file_type() else {
+                    continue;
+                };
+                let p = e.path();
+                if e.file_name() == ".git" {
+                    out.push(p);
+                } else if ft.is_dir() && !self.dirs.contains_key(&p) {
+                    walk(&p, &mut |_, _| true, &mut out, &mut |_, _| {});
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
 }

@@ -243,7 +243,8 @@ mod tests {
         fs::create_dir_all(&proj).unwrap();
         std::os::unix::fs::symlink(p.join("elsewhere"), proj.join(".claude")).unwrap();
         let target = proj.join(".claude/settings.json");
-        let (moved, failed) = quarantine(&proj, std::slice::from_ref(&proj), &[target], &p.join("q"));
+        let (moved, failed) =
+            quarantine(&proj, std::slice::from_ref(&proj), &[target], &p.join("q"));
         assert!(moved.is_empty() && failed.len() == 1);
         assert_eq!(
             fs::read_to_string(p.join("elsewhere/settings.json")).unwrap(),
