@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::path::Path;
 
-use crate::cli::{Cli, JailOpts, Sub};
+use crate::cli::{Cli, JailOpts, Sub, Verbosity};
 use crate::config::spec::NetMode;
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
@@ -23,6 +23,8 @@ pub enum AppError {
     Host(#[from] std::io::Error),
     #[error("`jail {0}` is not available yet in this version")]
     NotYet(&'static str),
+    #[error("{0} applies to running a command, not to `jail {1}`")]
+    NotApplicable(&'static str, &'static str),
     #[error("cannot create {}: {}", .0.display(), .1)]
     Create(std::path::PathBuf, std::io::Error),
 }
@@ -36,7 +38,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    init_logging(&cli.opts);
+    init_logging(&cli.log);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -65,7 +67,7 @@ fn usage_error(e: clap::Error) -> i32 {
     }
 }
 
-fn init_logging(opts: &JailOpts) {
+fn init_logging(opts: &Verbosity) {
     let level = match (opts.quiet, opts.verbose) {
         (true, _) => tracing::Level::ERROR,
         (false, 0) => tracing::Level::WARN,
@@ -124,19 +126,34 @@ fn request(opts: &JailOpts, command: Vec<String>) -> Request {
 }
 
 fn dispatch(cli: Cli) -> Result<i32, AppError> {
-    let (command, explain_only) = match cli.sub {
-        None => (cli.command, cli.opts.dry_run),
-        Some(Sub::Run { command }) => (command, cli.opts.dry_run),
-        Some(Sub::Explain { command }) => (command, true),
-        Some(Sub::Profiles) => return profiles(),
-        Some(Sub::Doctor) => return Ok(crate::doctor::run()),
-        Some(Sub::Init { force }) => return init(force),
-        Some(Sub::Trust) => return trust(),
+    // `jail --ro /x doctor`: an option that would be silently ignored.
+    let not_for = |sub: &'static str| -> Result<(), AppError> {
+        match cli
+            .opts
+            .first_given()
+            .or(cli.dry_run.then_some("--dry-run"))
+        {
+            Some(opt) => Err(AppError::NotApplicable(opt, sub)),
+            None => Ok(()),
+        }
+    };
+    let (opts, command, explain_only) = match cli.sub {
+        None => (cli.opts, cli.command, cli.dry_run),
+        Some(Sub::Run {
+            opts,
+            dry_run,
+            command,
+        }) => (cli.opts.merged(opts), command, cli.dry_run || dry_run),
+        Some(Sub::Explain { opts, command }) => (cli.opts.merged(opts), command, true),
+        Some(Sub::Profiles { names }) => return not_for("profiles").and_then(|()| profiles(names)),
+        Some(Sub::Doctor) => return not_for("doctor").map(|()| crate::doctor::run()),
+        Some(Sub::Init { force }) => return not_for("init").and_then(|()| init(force)),
+        Some(Sub::Trust) => return not_for("trust").and_then(|()| trust()),
     };
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
     let catalogue = catalogue(&facts, &dirs)?;
-    let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
+    let spec = config::resolve(&request(&opts, command), &facts, &catalogue)?;
     load::enforce_site_on_host(&spec, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
     if explain_only {
@@ -214,10 +231,25 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
 
 /// `jail profiles`: every profile with its origin, the one each bare
 /// `jail` and `jail claude` would pick, and what shadows what.
-fn profiles() -> Result<i32, AppError> {
+/// `--names`: only the usable names, one a line, for shell completion.
+fn profiles(names_only: bool) -> Result<i32, AppError> {
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
     let cat = catalogue(&facts, &dirs)?;
+    let allowed = cat.site.as_ref().and_then(|s| s.site.profiles.clone());
+    if names_only {
+        let names: std::collections::BTreeSet<&str> = cat
+            .profiles
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|n| allowed.as_ref().map_or(true, |a| a.iter().any(|x| x == n)))
+            .collect();
+        out(&names
+            .into_iter()
+            .map(|n| format!("{n}\n"))
+            .collect::<String>());
+        return Ok(0);
+    }
     let pick = |command: &[&str]| {
         let req = Request {
             command: command.iter().map(|s| s.to_string()).collect(),
@@ -226,7 +258,6 @@ fn profiles() -> Result<i32, AppError> {
         config::resolve::select_profile(&req, &cat).value
     };
     let (bare, claude) = (pick(&[]), pick(&["claude"]));
-    let allowed = cat.site.as_ref().and_then(|s| s.site.profiles.clone());
     let mut text = format!("{:<14} {:<44} DESCRIPTION\n", "NAME", "ORIGIN");
     for (i, p) in cat.profiles.iter().enumerate() {
         let winner = !cat.profiles[i + 1..].iter().any(|q| q.name == p.name);
