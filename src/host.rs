@@ -66,6 +66,23 @@ pub fn on_path(cmd: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The terminal on jail's stdin, stdout or stderr (the first that is one),
+/// as the host names it: a character device under /dev.
+pub fn terminal() -> Option<PathBuf> {
+    use nix::unistd::ttyname;
+    use std::os::unix::fs::FileTypeExt;
+    [
+        ttyname(std::io::stdin()),
+        ttyname(std::io::stdout()),
+        ttyname(std::io::stderr()),
+    ]
+    .into_iter()
+    .filter_map(Result::ok)
+    .find(|p| {
+        p.starts_with("/dev/") && std::fs::metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+    })
+}
+
 /// The host environment as UTF-8 pairs (others are dropped: they cannot be
 /// checked against the scrub rules).
 pub fn environment() -> Vec<(String, String)> {

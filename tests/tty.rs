@@ -143,3 +143,31 @@ fn full_screen_program_gets_raw_keys_and_the_window_size() {
     );
     assert!(out.trim_end().ends_with("exit=0"), "{out}");
 }
+
+#[test]
+fn tty_names_the_terminal_inside() {
+    // `tty` (ttyname(3)) must resolve inside, as GPG_TTY=$(tty) and
+    // others rely on it; writing to that name reaches the same terminal.
+    let sb = Sandbox::new("tty-name");
+    let jail = jail_bin().display().to_string();
+    let out = drive(
+        &sb,
+        24,
+        80,
+        &[
+            &jail,
+            "--",
+            "sh",
+            "-c",
+            "echo name=$(tty); echo via-name > \"$(tty)\"; test -c \"$(tty)\" && echo is-char",
+        ],
+        "expect name=/dev/console\n\
+         expect via-name\n\
+         expect is-char\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=0"), "{out}");
+    // Not on a terminal: still "not a tty", and no /dev/console.
+    let o = sb.jail(&["--", "sh", "-c", "tty; test -e /dev/console || echo no-console"]);
+    assert_eq!(stdout(&o), "not a tty\nno-console\n");
+}

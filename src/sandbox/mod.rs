@@ -72,7 +72,10 @@ impl Prepared {
 /// `state` is jail's state directory (~/.local/state/jail), where created
 /// protected paths are quarantined.
 pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i32, SandboxError> {
-    let plan = plan::plan(spec);
+    let mut plan = plan::plan(spec);
+    if let Some(tty) = crate::host::terminal() {
+        plan.add_console(&tty);
+    }
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }
