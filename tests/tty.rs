@@ -168,6 +168,11 @@ fn tty_names_the_terminal_inside() {
     );
     assert!(out.trim_end().ends_with("exit=0"), "{out}");
     // Not on a terminal: still "not a tty", and no /dev/console.
-    let o = sb.jail(&["--", "sh", "-c", "tty; test -e /dev/console || echo no-console"]);
+    let o = sb.jail(&[
+        "--",
+        "sh",
+        "-c",
+        "tty; test -e /dev/console || echo no-console",
+    ]);
     assert_eq!(stdout(&o), "not a tty\nno-console\n");
 }
