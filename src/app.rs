@@ -152,15 +152,93 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     };
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
-    let catalogue = catalogue(&facts, &dirs)?;
-    let spec = config::resolve(&request(&opts, command), &facts, &catalogue)?;
+    let mut catalogue = catalogue(&facts, &dirs)?;
+    let req = request(&opts, command);
+    let (spec, untrusted) = match config::resolve(&req, &facts, &catalogue) {
+        // explain shows what an untrusted project file would do, marked
+        // as not in force; running still refuses (below, the error).
+        Err(ConfigError::Untrusted { file, key, what }) if explain_only => {
+            if let Some(p) = catalogue.project.as_mut() {
+                p.trusted = true;
+            }
+            let spec = config::resolve(&req, &facts, &catalogue)?;
+            (spec, Some((file, format!("`{key}`: {what}"))))
+        }
+        r => (r?, None),
+    };
     load::enforce_site_on_host(&spec, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
     if explain_only {
-        out(&explain::render(&spec, removed));
+        let text = explain::render(&spec, removed);
+        match untrusted {
+            Some((file, first)) => {
+                let widens = catalogue
+                    .project
+                    .as_ref()
+                    .map(|p| config::trust::may_widen(&p.profile))
+                    .unwrap_or_default();
+                out(&untrusted_explain(
+                    &text,
+                    &file,
+                    &first,
+                    &widens,
+                    &spec.project.value,
+                ));
+            }
+            None => out(&text),
+        }
         return Ok(0);
     }
     run(spec, env, &dirs.state)
+}
+
+/// `jail explain` of a policy that includes an untrusted, widening project
+/// file: a banner saying it is not in force and how to consent, and every
+/// value the file set marked as untrusted.
+fn untrusted_explain(
+    text: &str,
+    file: &Path,
+    first: &str,
+    widens: &[String],
+    project: &Path,
+) -> String {
+    let mut o = format!(
+        "# NOT IN FORCE: {} is not trusted and would widen the policy ({first}).\n\
+         # Below is the policy it would give; running refuses (exit 125) until you\n\
+         # review the file and consent to it as it is now:\n\
+         #     cd {} && jail trust\n",
+        file.display(),
+        shell_quote(&project.display().to_string()),
+    );
+    if !widens.is_empty() {
+        o.push_str("# It may widen:\n");
+        for w in widens {
+            o.push_str(&format!("#     {w}\n"));
+        }
+    }
+    let from = format!("# project {}", file.display());
+    let to = format!("# UNTRUSTED project {} (not in force)", file.display());
+    // resolve() saw the file as trusted to show its effect; say it is not.
+    let note = format!(
+        "project config {} (trusted with `jail trust`)",
+        file.display()
+    );
+    let not_trusted = format!(
+        "project config {} (NOT trusted: shown as it would apply, not in force)",
+        file.display()
+    );
+    o.push_str(&text.replace(&from, &to).replace(&note, &not_trusted));
+    o
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+@:,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The program's environment: the scrubbed host environment plus what
