@@ -167,7 +167,11 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         r => (r?, None),
     };
     load::enforce_site_on_host(&spec, &catalogue)?;
-    let (env, removed) = jail_environment(&spec);
+    let (mut env, removed) = jail_environment(&spec);
+    let mut spec = spec;
+    if req.command.is_empty() && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        interactive_prompt(&mut spec, &mut env);
+    }
     if explain_only {
         let text = explain::render(&spec, removed);
         match untrusted {
@@ -190,6 +194,25 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         return Ok(0);
     }
     run(spec, env, &dirs.state)
+}
+
+/// A bare `jail` on a terminal: the shell's prompt shows the jail
+/// (`$JAIL_PROMPT`, see `prompt`), unless JAIL_PROMPT is set empty.
+fn interactive_prompt(spec: &mut JailSpec, env: &mut Vec<(String, String)>) {
+    let prefix = match env.iter().find(|(k, _)| k == crate::prompt::VAR) {
+        Some((_, v)) => v.clone(),
+        None => {
+            let p = crate::prompt::default_prefix(&spec.profile.value);
+            env.push((crate::prompt::VAR.to_string(), p.clone()));
+            p
+        }
+    };
+    if prefix.is_empty() {
+        return;
+    }
+    if let Some(command) = spec.command.first().and_then(|s| crate::prompt::wrap(s)) {
+        spec.command = command;
+    }
 }
 
 /// `jail explain` of a policy that includes an untrusted, widening project

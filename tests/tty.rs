@@ -176,3 +176,128 @@ fn tty_names_the_terminal_inside() {
     ]);
     assert_eq!(stdout(&o), "not a tty\nno-console\n");
 }
+
+/// A bare `jail` on a terminal with SHELL=`shell`: the prompt carries the
+/// jail's prefix after the user's own startup files ran, also when they
+/// rebuild the prompt before every line.
+#[test]
+fn the_interactive_shell_shows_it_is_in_a_jail() {
+    let sb = Sandbox::new("tty-prompt");
+    // A prompt framework's way: PS1 rebuilt before each prompt.
+    sb.write(
+        sb.home.join(".bashrc"),
+        "PS1='MINE$ '\nPROMPT_COMMAND='PS1=\"MINE\\$ \"'\n",
+    );
+    let jail = jail_bin().display().to_string();
+    let bash = ["env", "SHELL=/bin/bash", &jail];
+    let out = drive(
+        &sb,
+        24,
+        80,
+        &bash,
+        "expect \\(jail\\) MINE\\$ \n\
+         send true\n\
+         expect \\(jail\\) MINE\\$ \n\
+         send echo \"[$PS1]\" $JAIL_PROFILE\n\
+         expect \\[\\(jail\\) MINE\\$ \\] shell\n\
+         send echo left=$(ls -A /tmp | grep -c jail-shell)\n\
+         expect left=0\n\
+         send exit 3\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=3"), "{out}");
+
+    // JAIL_PROMPT changes it; empty turns it off.
+    let mut custom = bash.to_vec();
+    custom.extend(["--env", "JAIL_PROMPT=[lab] "]);
+    drive(
+        &sb,
+        24,
+        80,
+        &custom,
+        "send echo \"<$PS1>\"\n\
+         expect <\\[lab\\] MINE\\$ >\n\
+         send exit\n\
+         wait\n",
+    );
+    let mut off = bash.to_vec();
+    off.extend(["--env", "JAIL_PROMPT="]);
+    drive(
+        &sb,
+        24,
+        80,
+        &off,
+        "send echo \"<$PS1>\"\n\
+         expect <MINE\\$ >\n\
+         send exit\n\
+         wait\n",
+    );
+}
+
+fn installed(program: &str) -> bool {
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is not installed (.ci/run installs it)"
+        );
+        eprintln!("skipped: {program} is not installed");
+    }
+    ok
+}
+
+#[test]
+fn zsh_and_fish_prompts_show_the_jail_too() {
+    let sb = Sandbox::new("tty-prompt-zf");
+    let jail = jail_bin().display().to_string();
+    if installed("zsh") {
+        sb.write(
+            sb.home.join(".zshrc"),
+            "PROMPT='ZMINE%# '\nprecmd() { PROMPT='ZMINE%# ' }\n",
+        );
+        let zsh = std::process::Command::new("sh")
+            .args(["-c", "command -v zsh"])
+            .output()
+            .unwrap();
+        let zsh = format!("SHELL={}", stdout(&zsh).trim());
+        let out = drive(
+            &sb,
+            24,
+            80,
+            &["env", &zsh, &jail],
+            "expect \\(jail\\) ZMINE\n\
+             send true\n\
+             expect \\(jail\\) ZMINE\n\
+             send echo \"<$ZDOTDIR>\"\n\
+             expect <[^>]*home>\n\
+             send exit 4\n\
+             wait\n",
+        );
+        assert!(out.trim_end().ends_with("exit=4"), "{out}");
+    }
+    if installed("fish") {
+        sb.write(
+            sb.home.join(".config/fish/functions/fish_prompt.fish"),
+            "function fish_prompt\n  printf 'FMINE> '\nend\n",
+        );
+        let fish = std::process::Command::new("sh")
+            .args(["-c", "command -v fish"])
+            .output()
+            .unwrap();
+        let fish = format!("SHELL={}", stdout(&fish).trim());
+        let out = drive(
+            &sb,
+            24,
+            80,
+            &["env", &fish, &jail],
+            "expect \\(jail\\) FMINE> \n\
+             send exit 5\n\
+             wait\n",
+        );
+        assert!(out.trim_end().ends_with("exit=5"), "{out}");
+    }
+}
