@@ -375,7 +375,7 @@ The host's environment without credentials: `SSH_AUTH_SOCK` and `SSH_*`, `*_TOKE
 - `JAIL_PROFILE`
   The profile's name.
 - `JAIL_PROMPT`
-  The prefix a bare `jail` on a terminal adds to the prompt of bash, zsh and fish, after your own startup files and before every prompt: `(jail) `, or `(jail:`{PROFILE}`) ` for another profile than `shell`. Set it in your environment, with `--env`, or in a profile's `[env]` to change it; empty turns it off. The hostname stays the host's, because programs resolve it.
+  The prefix a bare `jail` on a terminal adds to the prompt of bash, zsh and fish, after your own startup files and before every prompt: `(jail)`, or `(jail:`{PROFILE}`)` for another profile than `shell`, and a space. Set it in your environment, with `--env`, or in a profile's `[env]` to change it; empty turns it off. The hostname stays the host's, because programs resolve it.
 - `HOME`, `PWD`
   Your home and the current directory.
 
