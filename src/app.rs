@@ -168,10 +168,6 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     };
     load::enforce_site_on_host(&spec, &catalogue)?;
     let (mut env, removed) = jail_environment(&spec);
-    let mut spec = spec;
-    if req.command.is_empty() && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
-        interactive_prompt(&mut spec, &mut env);
-    }
     if explain_only {
         let text = explain::render(&spec, removed);
         match untrusted {
@@ -192,6 +188,10 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             None => out(&text),
         }
         return Ok(0);
+    }
+    let mut spec = spec;
+    if req.command.is_empty() && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        interactive_prompt(&mut spec, &mut env);
     }
     run(spec, env, &dirs.state)
 }
