@@ -231,7 +231,7 @@ fn untrusted_explain(
          # review the file and consent to it as it is now:\n\
          #     cd {} && jail trust\n",
         file.display(),
-        shell_quote(&project.display().to_string()),
+        crate::sandbox::hint::quote(&project.display().to_string()),
     );
     if !widens.is_empty() {
         o.push_str("# It may widen:\n");
@@ -252,16 +252,6 @@ fn untrusted_explain(
     );
     o.push_str(&text.replace(&from, &to).replace(&note, &not_trusted));
     o
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+@:,".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// The program's environment: the scrubbed host environment plus what

@@ -170,7 +170,8 @@ fn show(p: &Path, home: &Path) -> String {
     }
 }
 
-fn quote(s: &str) -> String {
+/// `s` quoted for a POSIX shell when it needs it.
+pub fn quote(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/~._-+@:".contains(c))
     {
