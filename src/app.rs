@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::path::Path;
 
-use crate::cli::{Cli, JailOpts, Sub};
+use crate::cli::{Cli, JailOpts, Sub, Verbosity};
 use crate::config::spec::NetMode;
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
@@ -23,6 +23,8 @@ pub enum AppError {
     Host(#[from] std::io::Error),
     #[error("`jail {0}` is not available yet in this version")]
     NotYet(&'static str),
+    #[error("{0} applies to running a command, not to `jail {1}`")]
+    NotApplicable(&'static str, &'static str),
     #[error("cannot create {}: {}", .0.display(), .1)]
     Create(std::path::PathBuf, std::io::Error),
 }
@@ -36,7 +38,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    init_logging(&cli.opts);
+    init_logging(&cli.log);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -65,7 +67,7 @@ fn usage_error(e: clap::Error) -> i32 {
     }
 }
 
-fn init_logging(opts: &JailOpts) {
+fn init_logging(opts: &Verbosity) {
     let level = match (opts.quiet, opts.verbose) {
         (true, _) => tracing::Level::ERROR,
         (false, 0) => tracing::Level::WARN,
@@ -130,19 +132,46 @@ fn request(opts: &JailOpts, command: Vec<String>) -> Request {
 }
 
 fn dispatch(cli: Cli) -> Result<i32, AppError> {
-    let (command, explain_only) = match cli.sub {
-        None => (cli.command, cli.opts.dry_run),
-        Some(Sub::Run { command }) => (command, cli.opts.dry_run),
-        Some(Sub::Explain { command }) => (command, true),
-        Some(Sub::Profiles) => return profiles(),
-        Some(Sub::Doctor) => return Ok(crate::doctor::run()),
-        Some(Sub::Init { force }) => return init(force),
-        Some(Sub::Trust) => return trust(),
+    // `jail --ro /x doctor`: an option that would be silently ignored.
+    let not_for = |sub: &'static str| -> Result<(), AppError> {
+        match cli
+            .opts
+            .first_given()
+            .or(cli.dry_run.then_some("--dry-run"))
+        {
+            Some(opt) => Err(AppError::NotApplicable(opt, sub)),
+            None => Ok(()),
+        }
+    };
+    let (opts, command, explain_only) = match cli.sub {
+        None => (cli.opts, cli.command, cli.dry_run),
+        Some(Sub::Run {
+            opts,
+            dry_run,
+            command,
+        }) => (cli.opts.merged(opts), command, cli.dry_run || dry_run),
+        Some(Sub::Explain { opts, command }) => (cli.opts.merged(opts), command, true),
+        Some(Sub::Profiles { names }) => return not_for("profiles").and_then(|()| profiles(names)),
+        Some(Sub::Doctor) => return not_for("doctor").map(|()| crate::doctor::run()),
+        Some(Sub::Init { force }) => return not_for("init").and_then(|()| init(force)),
+        Some(Sub::Trust) => return not_for("trust").and_then(|()| trust()),
     };
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
-    let catalogue = catalogue(&facts, &dirs)?;
-    let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
+    let mut catalogue = catalogue(&facts, &dirs)?;
+    let req = request(&opts, command);
+    let (spec, untrusted) = match config::resolve(&req, &facts, &catalogue) {
+        // explain shows what an untrusted project file would do, marked
+        // as not in force; running still refuses (below, the error).
+        Err(ConfigError::Untrusted { file, key, what }) if explain_only => {
+            if let Some(p) = catalogue.project.as_mut() {
+                p.trusted = true;
+            }
+            let spec = config::resolve(&req, &facts, &catalogue)?;
+            (spec, Some((file, format!("`{key}`: {what}"))))
+        }
+        r => (r?, None),
+    };
     load::enforce_site_on_host(&spec, &catalogue)?;
     for w in host::check_paths(&spec)? {
         tracing::warn!("{w}");
@@ -153,14 +182,87 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
              so files only root may read stay readable unless hidden; run jail as a normal user"
         );
     }
-    let (env, removed) = jail_environment(&spec);
+    let (mut env, removed) = jail_environment(&spec);
     if explain_only {
         let mut text = explain::render(&spec, removed);
         text.push_str(&sandbox::plan::explain(&sandbox::plan::plan(&spec)));
+        let text = match untrusted {
+            Some((file, first)) => {
+                let widens = catalogue
+                    .project
+                    .as_ref()
+                    .map(|p| config::trust::may_widen(&p.profile))
+                    .unwrap_or_default();
+                untrusted_explain(&text, &file, &first, &widens, &spec.project.value)
+            }
+            None => text,
+        };
         out(&crate::display::safe_lines(&text));
         return Ok(0);
     }
+    let mut spec = spec;
+    if req.command.is_empty() && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        interactive_prompt(&mut spec, &mut env);
+    }
     run(spec, env, &dirs.state)
+}
+
+/// A bare `jail` on a terminal: the shell's prompt shows the jail
+/// (`$JAIL_PROMPT`, see `prompt`), unless JAIL_PROMPT is set empty.
+fn interactive_prompt(spec: &mut JailSpec, env: &mut Vec<(String, String)>) {
+    let prefix = match env.iter().find(|(k, _)| k == crate::prompt::VAR) {
+        Some((_, v)) => v.clone(),
+        None => {
+            let p = crate::prompt::default_prefix(&spec.profile.value);
+            env.push((crate::prompt::VAR.to_string(), p.clone()));
+            p
+        }
+    };
+    if prefix.is_empty() {
+        return;
+    }
+    if let Some(command) = spec.command.first().and_then(|s| crate::prompt::wrap(s)) {
+        spec.command = command;
+    }
+}
+
+/// `jail explain` of a policy that includes an untrusted, widening project
+/// file: a banner saying it is not in force and how to consent, and every
+/// value the file set marked as untrusted.
+fn untrusted_explain(
+    text: &str,
+    file: &Path,
+    first: &str,
+    widens: &[String],
+    project: &Path,
+) -> String {
+    let mut o = format!(
+        "# NOT IN FORCE: {} is not trusted and would widen the policy ({first}).\n\
+         # Below is the policy it would give; running refuses (exit 125) until you\n\
+         # review the file and consent to it as it is now:\n\
+         #     cd {} && jail trust\n",
+        file.display(),
+        crate::sandbox::hint::quote(&project.display().to_string()),
+    );
+    if !widens.is_empty() {
+        o.push_str("# It may widen:\n");
+        for w in widens {
+            o.push_str(&format!("#     {w}\n"));
+        }
+    }
+    let from = format!("# project {}", file.display());
+    let to = format!("# UNTRUSTED project {} (not in force)", file.display());
+    // resolve() saw the file as trusted to show its effect; say it is not.
+    let note = format!(
+        "project config {} (trusted with `jail trust`)",
+        file.display()
+    );
+    let not_trusted = format!(
+        "project config {} (NOT trusted: shown as it would apply, not in force)",
+        file.display()
+    );
+    o.push_str(&text.replace(&from, &to).replace(&note, &not_trusted));
+    o
 }
 
 /// The program's environment: the scrubbed host environment plus what
@@ -194,9 +296,22 @@ fn catalogue(facts: &config::HostFacts, dirs: &load::Dirs) -> Result<config::Cat
 
 /// Creates the profile's missing read-write state directories on the host
 /// (e.g. ~/.claude on a first run), so what the program writes there, such
-/// as a first login, persists. Mode 0700: they hold credentials.
-fn create_dirs(spec: &JailSpec) -> Result<(), AppError> {
+/// as a first login, persists. Mode 0700: they hold credentials. Only when
+/// the command resolves on the host (`path`: the jail's PATH): `jail
+/// claude` without claude installed leaves nothing behind.
+fn create_dirs(spec: &JailSpec, path: Option<&str>) -> Result<(), AppError> {
     use std::os::unix::fs::DirBuilderExt;
+    let cmd = spec.command.first().map(String::as_str).unwrap_or("");
+    if host::find_command(cmd, path, &spec.cwd).is_none() {
+        for d in spec.filesystem.create.iter().filter(|d| !d.value.exists()) {
+            tracing::info!(
+                "not creating {} ({}): {cmd} is not installed",
+                d.value.display(),
+                d.source
+            );
+        }
+        return Ok(());
+    }
     for d in &spec.filesystem.create {
         if std::fs::symlink_metadata(&d.value).is_err() {
             std::fs::DirBuilder::new()
@@ -212,7 +327,11 @@ fn create_dirs(spec: &JailSpec) -> Result<(), AppError> {
 
 /// `state` is jail's state directory (quarantine of protected paths).
 fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i32, AppError> {
-    create_dirs(&spec)?;
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    create_dirs(&spec, path)?;
     if spec.network.mode.value == NetMode::Allowlist {
         // Never wider: until the network helper exists, allowlist is none.
         tracing::warn!(
@@ -231,10 +350,25 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
 
 /// `jail profiles`: every profile with its origin, the one each bare
 /// `jail` and `jail claude` would pick, and what shadows what.
-fn profiles() -> Result<i32, AppError> {
+/// `--names`: only the usable names, one a line, for shell completion.
+fn profiles(names_only: bool) -> Result<i32, AppError> {
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
     let cat = catalogue(&facts, &dirs)?;
+    let allowed = cat.site.as_ref().and_then(|s| s.site.profiles.clone());
+    if names_only {
+        let names: std::collections::BTreeSet<&str> = cat
+            .profiles
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|n| allowed.as_ref().map_or(true, |a| a.iter().any(|x| x == n)))
+            .collect();
+        out(&names
+            .into_iter()
+            .map(|n| format!("{n}\n"))
+            .collect::<String>());
+        return Ok(0);
+    }
     let pick = |command: &[&str]| {
         let req = Request {
             command: command.iter().map(|s| s.to_string()).collect(),
@@ -243,7 +377,6 @@ fn profiles() -> Result<i32, AppError> {
         config::resolve::select_profile(&req, &cat).value
     };
     let (bare, claude) = (pick(&[]), pick(&["claude"]));
-    let allowed = cat.site.as_ref().and_then(|s| s.site.profiles.clone());
     let mut text = format!("{:<14} {:<44} DESCRIPTION\n", "NAME", "ORIGIN");
     for (i, p) in cat.profiles.iter().enumerate() {
         let winner = !cat.profiles[i + 1..].iter().any(|q| q.name == p.name);

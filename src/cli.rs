@@ -1,6 +1,12 @@
 //! The command line (contract: DESIGN.md "Command line").
+//!
+//! The jail's own options (`JailOpts`) belong to running a command: they
+//! are accepted before a subcommand (`jail -p x explain`) and, for
+//! `explain` and `run`, after it (`jail explain -p x`); `merged` joins the
+//! two. They are not `global`, so the pages of `doctor`, `profiles`,
+//! `init` and `trust` list only what applies to them; `-v`/`-q` are.
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 use crate::config::profile::NetMode;
 
@@ -23,29 +29,51 @@ pub struct Cli {
     #[command(flatten)]
     pub opts: JailOpts,
 
+    /// Print the resolved policy instead of running (same as `explain`).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub log: Verbosity,
+
     #[command(subcommand)]
     pub sub: Option<Sub>,
 
     /// The program to run and its arguments (default: your shell).
-    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, value_hint = ValueHint::CommandWithArguments)]
     pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Print the resolved policy, each value with its source.
+    #[command(
+        long_about = "Print the policy `jail [OPTIONS] COMMAND` would run with: the profile, \
+                      every path, the network, the environment, each value with the file or \
+                      option it came from. A project .jail.toml that is not trusted and would \
+                      widen the policy is shown as it would apply, marked untrusted and not in \
+                      force, with the `jail trust` command that consents to it."
+    )]
     Explain {
+        #[command(flatten)]
+        opts: JailOpts,
+        /// The command whose policy to show (it picks the profile).
         #[arg(
             value_name = "COMMAND",
             trailing_var_arg = true,
-            allow_hyphen_values = true
+            allow_hyphen_values = true,
+            value_hint = ValueHint::CommandWithArguments
         )]
         command: Vec<String>,
     },
     /// Probe the kernel's features and say what will degrade.
     Doctor,
     /// List the profiles and where each comes from.
-    Profiles,
+    Profiles {
+        /// Only the names of the profiles that may be used, one a line (for completion).
+        #[arg(long)]
+        names: bool,
+    },
     /// Write a starter .jail.toml for this project.
     Init {
         /// Overwrite an existing .jail.toml.
@@ -56,20 +84,30 @@ pub enum Sub {
     Trust,
     /// Run a program whose name is also a jail subcommand.
     Run {
+        #[command(flatten)]
+        opts: JailOpts,
+        /// Print the resolved policy instead of running (same as `explain`).
+        #[arg(long)]
+        dry_run: bool,
+        /// The program to run and its arguments.
         #[arg(
             value_name = "COMMAND",
             trailing_var_arg = true,
             allow_hyphen_values = true,
-            required = true
+            required = true,
+            value_hint = ValueHint::CommandWithArguments
         )]
         command: Vec<String>,
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NetArg {
+    /// Loopback only (the jail's own network namespace).
     None,
+    /// Only the allowed domains and ports, through jail's network helper.
     Allowlist,
+    /// The host's network (no isolation).
     Host,
 }
 
@@ -83,46 +121,163 @@ impl From<NetArg> for NetMode {
     }
 }
 
-/// Options of the jail itself; accepted before or after a subcommand.
+/// How much jail says on stderr; accepted anywhere on the line.
 #[derive(Debug, Args)]
-pub struct JailOpts {
-    /// Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND).
-    #[arg(short, long, value_name = "NAME", global = true)]
-    pub profile: Option<String>,
-    /// Make PATH visible read-only (repeatable).
-    #[arg(long, value_name = "PATH", global = true)]
-    pub ro: Vec<String>,
-    /// Make PATH visible read-write (repeatable).
-    #[arg(long, value_name = "PATH", global = true)]
-    pub rw: Vec<String>,
-    /// Hide PATH: absent (ENOENT) inside the jail (repeatable).
-    #[arg(long, value_name = "PATH", global = true)]
-    pub hide: Vec<String>,
-    /// Network: loopback only, the domain allowlist, or the host's network.
-    #[arg(long, value_enum, value_name = "MODE", global = true)]
-    pub net: Option<NetArg>,
-    /// Allow a domain (`*.example.com` for subdomains); repeatable.
-    #[arg(long, value_name = "NAME", global = true)]
-    pub allow_domain: Vec<String>,
-    /// Allow a TCP port for allowed domains; repeatable.
-    #[arg(long, value_name = "PORT", global = true)]
-    pub allow_port: Vec<u16>,
-    /// DNS server the network helper asks (default: from /etc/resolv.conf).
-    #[arg(long, value_name = "IP:PORT", global = true)]
-    pub dns_upstream: Option<String>,
-    /// Pass NAME from the host, or set NAME=VALUE; repeatable.
-    #[arg(long, value_name = "NAME[=VALUE]", global = true)]
-    pub env: Vec<String>,
-    /// Make GPU devices (NVIDIA, AMD, DRI) visible.
-    #[arg(long, global = true)]
-    pub gpu: bool,
-    /// Print the resolved policy instead of running (same as `explain`).
-    #[arg(long, global = true)]
-    pub dry_run: bool,
+pub struct Verbosity {
     /// More detail on stderr (repeat for more).
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+}
+
+/// The policy options of a jail: before a subcommand, or after `explain`/`run`.
+#[derive(Debug, Default, Clone, PartialEq, Args)]
+pub struct JailOpts {
+    /// Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND).
+    #[arg(short, long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Make PATH visible read-only (repeatable).
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::AnyPath)]
+    pub ro: Vec<String>,
+    /// Make PATH visible read-write (repeatable).
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::AnyPath)]
+    pub rw: Vec<String>,
+    /// Hide PATH: absent (ENOENT) inside the jail (repeatable).
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::AnyPath)]
+    pub hide: Vec<String>,
+    /// Network: loopback only, the domain allowlist, or the host's network.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub net: Option<NetArg>,
+    /// Allow a domain (`*.example.com` for subdomains); repeatable.
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Hostname)]
+    pub allow_domain: Vec<String>,
+    /// Allow a TCP port for allowed domains; repeatable.
+    #[arg(long, value_name = "PORT")]
+    pub allow_port: Vec<u16>,
+    /// DNS server the network helper asks (default: from /etc/resolv.conf).
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_upstream: Option<String>,
+    /// Pass NAME from the host, or set NAME=VALUE; repeatable.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Make GPU devices (NVIDIA, AMD, DRI) visible.
+    #[arg(long)]
+    pub gpu: bool,
+}
+
+impl JailOpts {
+    /// Options given before the subcommand (`self`) joined with those
+    /// after it: lists in command-line order, a single value from the
+    /// later place.
+    pub fn merged(mut self, after: JailOpts) -> JailOpts {
+        self.profile = after.profile.or(self.profile);
+        self.ro.extend(after.ro);
+        self.rw.extend(after.rw);
+        self.hide.extend(after.hide);
+        self.net = after.net.or(self.net);
+        self.allow_domain.extend(after.allow_domain);
+        self.allow_port.extend(after.allow_port);
+        self.dns_upstream = after.dns_upstream.or(self.dns_upstream);
+        self.env.extend(after.env);
+        self.gpu |= after.gpu;
+        self
+    }
+
+    /// The first option given, as typed (for "does not apply" messages).
+    pub fn first_given(&self) -> Option<&'static str> {
+        let given = [
+            (self.profile.is_some(), "--profile"),
+            (!self.ro.is_empty(), "--ro"),
+            (!self.rw.is_empty(), "--rw"),
+            (!self.hide.is_empty(), "--hide"),
+            (self.net.is_some(), "--net"),
+            (!self.allow_domain.is_empty(), "--allow-domain"),
+            (!self.allow_port.is_empty(), "--allow-port"),
+            (self.dns_upstream.is_some(), "--dns-upstream"),
+            (!self.env.is_empty(), "--env"),
+            (self.gpu, "--gpu"),
+        ];
+        given.iter().find(|(g, _)| *g).map(|(_, n)| *n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("jail").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn jail_options_work_before_and_after_explain_and_run() {
+        for args in [
+            &["-p", "x", "--ro", "/a", "explain", "--ro", "/b", "--", "ls"][..],
+            &["--ro", "/a", "run", "-p", "x", "--ro", "/b", "--", "ls"][..],
+        ] {
+            let cli = parse(args);
+            let (after, command) = match cli.sub {
+                Some(Sub::Explain { opts, command }) | Some(Sub::Run { opts, command, .. }) => {
+                    (opts, command)
+                }
+                other => panic!("{other:?}"),
+            };
+            let o = cli.opts.merged(after);
+            assert_eq!(o.profile.as_deref(), Some("x"));
+            assert_eq!(o.ro, ["/a", "/b"]);
+            assert_eq!(command, ["ls"]);
+        }
+        let cli = parse(&["-p", "a", "--net", "host", "explain", "-p", "b", "make"]);
+        let Some(Sub::Explain { opts, .. }) = cli.sub else {
+            panic!("not explain")
+        };
+        let o = cli.opts.merged(opts);
+        assert_eq!(o.profile.as_deref(), Some("b"), "the later one wins");
+        assert_eq!(o.net, Some(NetArg::Host));
+        // -v and -q anywhere.
+        assert_eq!(parse(&["doctor", "-v"]).log.verbose, 1);
+        assert!(parse(&["profiles", "-q"]).log.quiet);
+    }
+
+    #[test]
+    fn subcommands_that_run_nothing_take_no_jail_options() {
+        for args in [
+            &["doctor", "--ro", "/x"][..],
+            &["profiles", "-p", "x"][..],
+            &["trust", "--gpu"][..],
+            &["init", "--net", "none"][..],
+        ] {
+            let e = Cli::try_parse_from(std::iter::once("jail").chain(args.iter().copied()));
+            assert!(e.is_err(), "{args:?} parsed");
+        }
+        let cmd = Cli::command();
+        let doctor = cmd.find_subcommand("doctor").unwrap();
+        let ids: Vec<&str> = doctor
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert!(!ids.contains(&"profile"), "{ids:?}");
+    }
+
+    #[test]
+    fn a_program_after_the_options_keeps_its_own_options() {
+        let cli = parse(&["--ro", "/a", "make", "-p", "--ro"]);
+        assert!(cli.sub.is_none());
+        assert_eq!(cli.opts.ro, ["/a"]);
+        assert_eq!(cli.command, ["make", "-p", "--ro"]);
+    }
+
+    #[test]
+    fn first_given_names_an_option() {
+        assert_eq!(JailOpts::default().first_given(), None);
+        let o = JailOpts {
+            gpu: true,
+            ..Default::default()
+        };
+        assert_eq!(o.first_given(), Some("--gpu"));
+    }
 }

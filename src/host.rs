@@ -135,6 +135,46 @@ pub fn on_path(cmd: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Where `cmd` resolves on the host, as execvp would find it: a name with
+/// a slash relative to `cwd`, else the first entry of `path` (a PATH
+/// value; the host's when `None`) holding an executable file of that name.
+pub fn find_command(cmd: &str, path: Option<&str>, cwd: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if cmd.is_empty() {
+        return None;
+    }
+    if cmd.contains('/') {
+        let p = cwd.join(cmd);
+        return runnable(&p).then_some(p);
+    }
+    let host_path = std::env::var("PATH").ok();
+    let path = path.or(host_path.as_deref())?;
+    path.split(':')
+        .map(|d| if d.is_empty() { "." } else { d })
+        .map(|d| cwd.join(d).join(cmd))
+        .find(|p| runnable(p))
+}
+
+/// The terminal on jail's stdin, stdout or stderr (the first that is one),
+/// as the host names it: a character device under /dev.
+pub fn terminal() -> Option<PathBuf> {
+    use nix::unistd::ttyname;
+    use std::os::unix::fs::FileTypeExt;
+    [
+        ttyname(std::io::stdin()),
+        ttyname(std::io::stdout()),
+        ttyname(std::io::stderr()),
+    ]
+    .into_iter()
+    .filter_map(Result::ok)
+    .find(|p| {
+        p.starts_with("/dev/") && std::fs::metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+    })
+}
+
 /// The host environment as UTF-8 pairs (others are dropped: they cannot be
 /// checked against the scrub rules).
 pub fn environment() -> Vec<(String, String)> {
@@ -146,6 +186,30 @@ pub fn environment() -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_command_follows_path_and_slashes() {
+        let base = std::env::temp_dir().join(format!("jail-find-{}", std::process::id()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(a.join("tool"), "not executable").unwrap();
+        std::fs::write(b.join("tool"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", a.display(), b.display());
+        assert_eq!(
+            find_command("tool", Some(&path), &base),
+            Some(b.join("tool"))
+        );
+        assert_eq!(
+            find_command("b/tool", Some(""), &base),
+            Some(base.join("b/tool"))
+        );
+        assert_eq!(find_command("a/tool", Some(&path), &base), None);
+        assert_eq!(find_command("none", Some(&path), &base), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn git_root_stops_below_home() {

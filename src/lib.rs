@@ -15,5 +15,6 @@ pub mod doctor;
 pub mod harden;
 pub mod host;
 pub mod outside;
+pub mod prompt;
 pub mod sandbox;
 pub mod sys;

@@ -204,6 +204,26 @@ fn tiocsti_into_the_users_terminal_is_refused() {
 }
 
 #[test]
+fn tiocsti_through_the_terminal_name_is_refused() {
+    // The user's terminal is reachable by name inside (/dev/console, so
+    // that `tty` works): reopened that way it is still no way to type
+    // into the user's shell.
+    let sb = Sandbox::new("tiocsti-console");
+    if stage(&sb).is_none() {
+        return;
+    }
+    let jail = format!(
+        "{} -q -- sh -c 'test -c /dev/console && ./escape tiocsti-stdin < /dev/console'",
+        jail_bin().display()
+    );
+    let Some(out) = under_pty(&sb, &jail) else {
+        println!("SKIP: `script` (bsdutils) is not installed");
+        return;
+    };
+    assert_eq!(out, "err EPERM\n", "inside the jail");
+}
+
+#[test]
 fn tioclinux_is_refused() {
     // Outside, a pty answers ENOTTY (not a virtual console): the call
     // reached the tty layer. Inside, seccomp answers before it.

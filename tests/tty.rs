@@ -143,3 +143,155 @@ fn full_screen_program_gets_raw_keys_and_the_window_size() {
     );
     assert!(out.trim_end().ends_with("exit=0"), "{out}");
 }
+
+#[test]
+fn tty_names_the_terminal_inside() {
+    // `tty` (ttyname(3)) must resolve inside, as GPG_TTY=$(tty) and
+    // others rely on it; writing to that name reaches the same terminal.
+    let sb = Sandbox::new("tty-name");
+    let jail = jail_bin().display().to_string();
+    let out = drive(
+        &sb,
+        24,
+        80,
+        &[
+            &jail,
+            "--",
+            "sh",
+            "-c",
+            "echo name=$(tty); echo via-name > \"$(tty)\"; test -c \"$(tty)\" && echo is-char",
+        ],
+        "expect name=/dev/console\n\
+         expect via-name\n\
+         expect is-char\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=0"), "{out}");
+    // Not on a terminal: still "not a tty", and no /dev/console.
+    let o = sb.jail(&[
+        "--",
+        "sh",
+        "-c",
+        "tty; test -e /dev/console || echo no-console",
+    ]);
+    assert_eq!(stdout(&o), "not a tty\nno-console\n");
+}
+
+/// A bare `jail` on a terminal with SHELL=`shell`: the prompt carries the
+/// jail's prefix after the user's own startup files ran, also when they
+/// rebuild the prompt before every line.
+#[test]
+fn the_interactive_shell_shows_it_is_in_a_jail() {
+    let sb = Sandbox::new("tty-prompt");
+    // A prompt framework's way: PS1 rebuilt before each prompt.
+    sb.write(
+        sb.home.join(".bashrc"),
+        "PS1='MINE$ '\nPROMPT_COMMAND='PS1=\"MINE\\$ \"'\n",
+    );
+    let jail = jail_bin().display().to_string();
+    let bash = ["env", "SHELL=/bin/bash", &jail];
+    let out = drive(
+        &sb,
+        24,
+        80,
+        &bash,
+        "expect \\(jail\\) MINE\\$ \n\
+         send true\n\
+         expect \\(jail\\) MINE\\$ \n\
+         send echo \"[$PS1]\" $JAIL_PROFILE\n\
+         expect \\[\\(jail\\) MINE\\$ \\] shell\n\
+         send echo left=$(ls -A /tmp | grep -c jail-shell)\n\
+         expect left=0\n\
+         send exit 3\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=3"), "{out}");
+
+    // JAIL_PROMPT changes it; empty turns it off.
+    let mut custom = bash.to_vec();
+    custom.extend(["--env", "JAIL_PROMPT=[lab] "]);
+    drive(
+        &sb,
+        24,
+        80,
+        &custom,
+        "send echo \"<$PS1>\"\n\
+         expect <\\[lab\\] MINE\\$ >\n\
+         send exit\n\
+         wait\n",
+    );
+    let mut off = bash.to_vec();
+    off.extend(["--env", "JAIL_PROMPT="]);
+    drive(
+        &sb,
+        24,
+        80,
+        &off,
+        "send echo \"<$PS1>\"\n\
+         expect <MINE\\$ >\n\
+         send exit\n\
+         wait\n",
+    );
+}
+
+/// Where a shell is installed; in CI (.ci/run installs it) it must be.
+fn installed(program: &str) -> Option<String> {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    if o.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{program} is not installed (.ci/run installs it)"
+        );
+        eprintln!("skipped: {program} is not installed");
+    }
+    o.map(|o| stdout(&o).trim().to_string())
+}
+
+#[test]
+fn zsh_and_fish_prompts_show_the_jail_too() {
+    let sb = Sandbox::new("tty-prompt-zf");
+    let jail = jail_bin().display().to_string();
+    if let Some(zsh) = installed("zsh") {
+        sb.write(
+            sb.home.join(".zshrc"),
+            "PROMPT='ZMINE%# '\nprecmd() { PROMPT='ZMINE%# ' }\n",
+        );
+        let zsh = format!("SHELL={zsh}");
+        let out = drive(
+            &sb,
+            24,
+            80,
+            &["env", &zsh, &jail],
+            "expect \\(jail\\) ZMINE\n\
+             send true\n\
+             expect \\(jail\\) ZMINE\n\
+             send echo \"<$ZDOTDIR>\"\n\
+             expect <[^>]*home>\n\
+             send exit 4\n\
+             wait\n",
+        );
+        assert!(out.trim_end().ends_with("exit=4"), "{out}");
+    }
+    if let Some(fish) = installed("fish") {
+        sb.write(
+            sb.home.join(".config/fish/functions/fish_prompt.fish"),
+            "function fish_prompt\n  printf 'FMINE> '\nend\n",
+        );
+        let fish = format!("SHELL={fish}");
+        let out = drive(
+            &sb,
+            24,
+            80,
+            &["env", &fish, &jail],
+            "expect \\(jail\\) FMINE> \n\
+             send exit 5\n\
+             wait\n",
+        );
+        assert!(out.trim_end().ends_with("exit=5"), "{out}");
+    }
+}

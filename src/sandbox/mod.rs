@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod exec;
 pub mod git;
 pub mod hide;
+pub mod hint;
 pub mod init;
 pub mod plan;
 pub mod protect;
@@ -54,6 +55,8 @@ struct Prepared {
     envp_ptrs: Vec<*const libc::c_char>,
     /// Full paths to try in order (PATH search done here, run inside).
     candidates: Vec<CString>,
+    /// The jail's PATH (for the launcher's hint when the exec fails).
+    path: Option<String>,
     cwd: CString,
     loopback: bool,
     clone_flags: libc::c_int,
@@ -75,7 +78,10 @@ impl Prepared {
 /// `state` is jail's state directory (~/.local/state/jail), where created
 /// protected paths are quarantined.
 pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i32, SandboxError> {
-    let plan = plan::plan(spec);
+    let mut plan = plan::plan(spec);
+    if let Some(tty) = crate::host::terminal() {
+        plan.add_console(&tty);
+    }
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }
@@ -95,6 +101,7 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     let prep = Prepared {
         steps: exec::prepare(&plan.steps)?,
         candidates: candidates(&spec.command[0], path_var, &spec.cwd)?,
+        path: path_var.map(String::from),
         argv_ptrs: Vec::with_capacity(argv.len() + 1),
         envp_ptrs: Vec::with_capacity(envp.len() + 1),
         argv,
@@ -255,12 +262,33 @@ fn launch(
     {
         let stage = Stage::from_u32(stage).unwrap_or(Stage::Step);
         if stage == Stage::Exec {
-            let cmd = &spec.command[0];
-            let what = match errno {
-                libc::ENOENT | libc::ENOTDIR => "command not found in the jail".to_string(),
-                e => diagnose::errno_text(e).to_lowercase(),
-            };
-            eprintln!("jail: {cmd}: {what}");
+            // Whether the jail is the cause, from host facts (the child
+            // only said which candidate existed inside).
+            let candidates: Vec<PathBuf> = prep
+                .candidates
+                .iter()
+                .map(|c| PathBuf::from(std::ffi::OsStr::from_bytes(c.as_bytes())))
+                .collect();
+            let hidden: Vec<PathBuf> = spec
+                .filesystem
+                .hide
+                .iter()
+                .map(|h| h.value.clone())
+                .collect();
+            let (msg, _) = hint::exec_failure(
+                &hint::ExecFailure {
+                    cmd: &spec.command[0],
+                    candidates: &candidates,
+                    found_inside: index,
+                    errno,
+                    path: prep.path.as_deref(),
+                    cwd: &spec.cwd,
+                    home: &spec.user.home,
+                    hidden: &hidden,
+                },
+                plan,
+            );
+            eprintln!("jail: {msg}");
             return Ok(code);
         }
         return Err(SandboxError::Setup(diagnose::setup_failure(
@@ -327,26 +355,32 @@ fn child(prep: &Prepared, chan: Channel) -> ! {
         };
         let mut err = libc::ENOENT;
         let mut denied = false;
-        for c in &prep.candidates {
+        // 1 + the index of a candidate that is there although execve said
+        // ENOENT: its interpreter (#! or ELF loader) is what is missing.
+        let mut found_inside = 0u32;
+        for (i, c) in prep.candidates.iter().enumerate() {
             // SAFETY: NULL-terminated pointer arrays of prepared strings
             // (built before the clone; `prep` outlives the call).
             unsafe { libc::execve(c.as_ptr(), prep.argv_ptrs.as_ptr(), prep.envp_ptrs.as_ptr()) };
             err = sys::errno();
             match err {
                 libc::EACCES => denied = true,
-                libc::ENOENT | libc::ENOTDIR => {}
+                libc::ENOENT | libc::ENOTDIR => {
+                    // SAFETY: access on a prepared C string.
+                    if found_inside == 0 && unsafe { libc::access(c.as_ptr(), libc::F_OK) } == 0 {
+                        found_inside = i as u32 + 1;
+                    }
+                }
                 _ => break,
             }
         }
         if denied && (err == libc::ENOENT || err == libc::ENOTDIR) {
             err = libc::EACCES;
         }
-        report(chan, Stage::Exec, 0, err);
-        sys::exit_now(if err == libc::ENOENT || err == libc::ENOTDIR {
-            127
-        } else {
-            126
-        });
+        report(chan, Stage::Exec, found_inside, err);
+        // Found but not startable is 126, as in shells.
+        let not_found = (err == libc::ENOENT || err == libc::ENOTDIR) && found_inside == 0;
+        sys::exit_now(if not_found { 127 } else { 126 });
     }
     // pid 1 keeps no channel to the launcher.
     chan.close();

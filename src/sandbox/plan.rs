@@ -123,6 +123,32 @@ pub struct Plan {
     pub writable: Vec<PathBuf>,
 }
 
+impl Plan {
+    /// Shows the terminal the jail runs on (the host's `tty`, e.g.
+    /// /dev/pts/3, from the launcher's stdio) at /dev/console, as
+    /// bubblewrap does. The jail's private devpts does not hold the host's
+    /// pty, so without this `tty` and ttyname(3) answer "not a tty" inside,
+    /// and GPG_TTY=$(tty) breaks. The program holds the terminal already
+    /// (stdin/stdout); reopening it by name gives it nothing more, and
+    /// TIOCSTI stays refused by seccomp whatever the fd.
+    pub fn add_console(&mut self, tty: &Path) {
+        let at = self
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Devpts { .. }))
+            .map_or(self.steps.len(), |i| i + 1);
+        self.steps.insert(
+            at,
+            Step::Bind {
+                src: tty.into(),
+                dest: "/dev/console".into(),
+                dir: false,
+                ro: false,
+            },
+        );
+    }
+}
+
 /// One request to make a host path visible.
 #[derive(Debug, Clone)]
 pub(super) struct Visible {

@@ -5,6 +5,7 @@
 
 Script lines:
     send TEXT        type TEXT and Enter
+    type TEXT        type TEXT without Enter; \t is Tab (for completion)
     ctrl C           type Ctrl-C (any letter)
     expect REGEX     wait (10 s) until the screen output since the last
                      expect matches REGEX; fail otherwise
@@ -55,6 +56,8 @@ def main():
         cmd, _, arg = line.partition(" ")
         if cmd == "send":
             os.write(fd, arg.encode() + b"\r")
+        elif cmd == "type":
+            os.write(fd, arg.replace("\\t", "\t").encode())
         elif cmd == "ctrl":
             os.write(fd, bytes([ord(arg.upper()) - 64]))
         elif cmd == "expect":

@@ -7,13 +7,14 @@ pub fn run() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     crate::run_cmd(&cargo, &["build", "--release", "--workspace"])?;
     let tests = run_tests(&cargo);
-    // Check generated files even when tests failed: one run reports both.
+    // Check generated files even when tests failed: one run reports all.
     let stale = gen::check_current(&crate::root());
+    let installed = check_install();
     let mut failures = Vec::new();
-    if let Err(e) = tests {
-        failures.push(e);
-    }
-    if let Err(e) = stale {
+    for e in [tests, stale, installed]
+        .into_iter()
+        .filter_map(Result::err)
+    {
         failures.push(e);
     }
     if failures.is_empty() {
@@ -22,6 +23,18 @@ pub fn run() -> Result<(), String> {
     } else {
         Err(failures.join("\n"))
     }
+}
+
+/// `cargo xtask install` into a temporary prefix (with the release binary
+/// built above), then `man`, bash, zsh and fish must find what it put there.
+fn check_install() -> Result<(), String> {
+    let prefix = std::env::temp_dir().join(format!("jail-install-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&prefix);
+    let binary = crate::root().join("target/release/jail");
+    let result =
+        crate::install::install(&prefix, &binary).and_then(|_| crate::install::check(&prefix));
+    let _ = std::fs::remove_dir_all(&prefix);
+    result.map_err(|e| format!("install check: {e}"))
 }
 
 /// `cargo test --workspace`, its output passed through; the `test result:`

@@ -1,7 +1,8 @@
 //! `cargo xtask`: project chores that need more than cargo.
 //!
-//!   cargo xtask man                      man/jail.1 and man/jail-SUB.1 (clap_mangen)
+//!   cargo xtask man                      man/jail.1, man/jail-SUB.1 (clap_mangen), man/jail.toml.5
 //!   cargo xtask completions              man/completions/{jail.bash,_jail,jail.fish}
+//!   cargo xtask install [--prefix DIR]   binary, man pages, completions (default DIR ~/.local)
 //!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown]
 //!                                        startup of /bin/true: jail vs bwrap vs unshare (root)
 //!   cargo xtask harden-bench             Landlock + seccomp overhead (also part of bench)
@@ -9,22 +10,28 @@
 
 mod bench;
 mod ci;
+mod completions;
 mod gen;
 mod harden_bench;
+mod install;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <man|completions|bench|harden-bench|ci>
+const USAGE: &str = "usage: cargo xtask <man|completions|install|bench|harden-bench|ci>
   man                    write man pages into man/
   completions            write bash, zsh, fish completions into man/completions/
+  install [--prefix DIR] build the release binary and install it, the man pages and the
+                         completions below DIR (default ~/.local): bin/, share/man/,
+                         share/bash-completion/, share/zsh/site-functions/, share/fish/
   bench [--quick] [--runs N] [--update-readme] [--breakdown]
                          measure startup of /bin/true (as root; results in bench-results/)
                          --quick: 10 runs instead of 60; --update-readme: rewrite the
                          README block between <!-- bench:start --> and <!-- bench:end -->;
                          --breakdown: extra cases that split jail's startup into phases
   harden-bench           overhead of Landlock + seccomp on syscall-heavy work (also run by bench)
-  ci                     release build, cargo test --workspace, check man/ and completions are current";
+  ci                     release build, cargo test --workspace, check man/ and completions are
+                         current, install into a temporary prefix and check it works";
 
 /// The workspace root (xtask's parent directory).
 pub fn root() -> PathBuf {
@@ -47,6 +54,7 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Some("install") => install::run(&args[1..]),
         Some("bench") => bench::Options::parse(&args[1..]).and_then(|o| bench::run(&o)),
         Some("ci") => ci::run(),
         Some("harden-bench") => harden_bench::run().map(|report| print!("{report}")),
