@@ -34,7 +34,38 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
     }
 }
 
-/// Starts forwarding signals to `pid`. Allocation-free: callable after fork.
+fn forwarded_set() -> libc::sigset_t {
+    // SAFETY: building a sigset on the stack with the libc helpers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in FORWARDED {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Holds the forwarded signals pending until `forward_signals_to` (or
+/// `reset_signals`) runs: the launcher blocks them before its clone, so
+/// neither it nor the jail's pid 1 (which inherits the mask) loses one
+/// sent before there is a process to forward it to. (A pid namespace's
+/// init drops a signal from outside that it has no handler for.)
+pub fn block_forwarded() {
+    let set = forwarded_set();
+    // SAFETY: changing our own signal mask with a valid set.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// Undoes `block_forwarded` when there is nothing to forward to.
+pub fn unblock_forwarded() {
+    let set = forwarded_set();
+    // SAFETY: changing our own signal mask with a valid set.
+    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// Starts forwarding signals to `pid`, then lets pending ones through.
+/// Allocation-free: callable after fork.
 pub fn forward_signals_to(pid: libc::pid_t) {
     TARGET.store(pid, Ordering::Relaxed);
     for &sig in FORWARDED {
@@ -47,6 +78,7 @@ pub fn forward_signals_to(pid: libc::pid_t) {
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
     }
+    unblock_forwarded();
 }
 
 /// Restores default dispositions (for the program about to exec).

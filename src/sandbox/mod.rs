@@ -198,6 +198,8 @@ fn launch(
     let (ours, jails) = Channel::pair()?;
 
     let mut flags = prep.clone_flags;
+    // Signals sent from here on wait until someone can forward them.
+    init::block_forwarded();
     let pid = loop {
         // SAFETY: a fork-like clone (no new stack): the child continues
         // here on a copy of our memory. We are single-threaded (checked).
@@ -219,6 +221,7 @@ fn launch(
     jails.close();
     if pid < 0 {
         let e = sys::errno();
+        init::unblock_forwarded();
         ours.close();
         return Err(SandboxError::Namespaces(diagnose::clone_failure(e)));
     }
