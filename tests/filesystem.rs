@@ -519,3 +519,17 @@ fn gpu_flag_binds_a_gpu_node_and_it_works() {
     let o = sb.jail_sh(&[], &format!("ls {NODE}"));
     assert_ne!(o.status.code(), Some(0), "bound without --gpu");
 }
+
+#[test]
+fn threads_can_be_named_through_proc_but_proc_stays_the_jails() {
+    // CUDA's cuInit names its threads through /proc/self/task/TID/comm;
+    // refusing that write made it fail with error 304.
+    let sb = Sandbox::new("proccomm");
+    let o = sb.jail_sh(
+        &[],
+        "printf renamed > /proc/self/task/$$/comm && cat /proc/$$/comm; \
+         echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo sysctl-refused",
+    );
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "renamed\nsysctl-refused\n", "{}", stderr(&o));
+}

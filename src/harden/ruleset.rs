@@ -10,7 +10,8 @@
 //! - read-only binds and read-only tmpfs (hole parents): read, list, execute;
 //! - read-write binds, the home tmpfs, /tmp, /var/tmp, /dev/shm: everything
 //!   but creating device nodes; devpts and device nodes: read, write, ioctl;
-//! - /proc: read; /dev and /run (tmpfs): list/read only; /: list only;
+//! - /proc: read, and write as the kernel permits (thread names: CUDA);
+//!   /dev and /run (tmpfs): list/read only; /: list only;
 //! - everything else: denied.
 //!
 //! Cost (docs/hardening.md has the numbers): Landlock checks opens only,
@@ -255,9 +256,17 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
                     sockets.push(dest.clone());
                 }
             }
-            Step::Proc { dest } | Step::Sysfs { dest } | Step::Cgroup2 { dest } => {
-                rules.push((dest.clone(), read, true))
-            }
+            // The jail's own /proc: read, and write where the kernel's own
+            // permissions allow it (a process naming its threads through
+            // /proc/self/task/TID/comm, as CUDA's cuInit does: without it
+            // CUDA fails with error 304). It shows only the jail's pid
+            // namespace; the host's sysctls are not the user's to write.
+            Step::Proc { dest } => rules.push((
+                dest.clone(),
+                read | bits(AccessFs::WriteFile | AccessFs::Truncate),
+                true,
+            )),
+            Step::Sysfs { dest } | Step::Cgroup2 { dest } => rules.push((dest.clone(), read, true)),
             Step::Devpts { dest } => rules.push((dest.clone(), dev | list, true)),
             Step::MaskFile { dest } => rules.push((dest.clone(), ro, false)),
             Step::Whiteout { dest, .. } => rules.push((dest.clone(), ro, true)),
@@ -468,7 +477,8 @@ mod tests {
         assert_ne!(access(&p, "/p") & w, 0);
         assert_eq!(access(&p, "/p/hole") & w, 0, "read-only tmpfs");
         assert_eq!(access(&p, "/dev") & (w | r), 0);
-        assert_eq!(access(&p, "/proc") & w, 0);
+        assert_ne!(access(&p, "/proc") & w, 0, "thread names (CUDA)");
+        assert_eq!(access(&p, "/proc") & x, 0);
         assert_eq!(access(&p, "/") & (w | r | x), 0);
         let null = access(&p, "/dev/null");
         assert_ne!(null & w, 0);
