@@ -27,6 +27,8 @@ pub enum AppError {
     NotApplicable(&'static str, &'static str),
     #[error("cannot create {}: {}", .0.display(), .1)]
     Create(std::path::PathBuf, std::io::Error),
+    #[error("cannot remove what jail keeps in {}: {}", .0.display(), .1)]
+    Remove(std::path::PathBuf, std::io::Error),
 }
 
 pub fn main() -> i32 {
@@ -128,6 +130,7 @@ fn request(opts: &JailOpts, command: Vec<String>) -> Request {
         dns_upstream: opts.dns_upstream.clone(),
         env: opts.env.clone(),
         gpu: opts.gpu,
+        home: opts.home.map(Into::into),
     }
 }
 
@@ -155,6 +158,11 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Some(Sub::Doctor) => return not_for("doctor").map(|()| crate::doctor::run()),
         Some(Sub::Init { force }) => return not_for("init").and_then(|()| init(force)),
         Some(Sub::Trust) => return not_for("trust").and_then(|()| trust()),
+        Some(Sub::Cache {
+            action,
+            profile,
+            home,
+        }) => return not_for("cache").and_then(|()| cache(action.is_some(), profile, home)),
     };
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
@@ -332,6 +340,14 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str());
     create_dirs(&spec, path)?;
+    let cmd = spec.command.first().map(String::as_str).unwrap_or("");
+    if host::find_command(cmd, path, &spec.cwd).is_none()
+        && spec.filesystem.home.value == config::spec::HomeMode::Persist
+    {
+        // A program that is not installed gets no storage made for it: the
+        // run only reports why it cannot start.
+        spec.filesystem.storage = None;
+    }
     if spec.network.mode.value == NetMode::Allowlist {
         // Never wider: until the network helper exists, allowlist is none.
         tracing::warn!(
@@ -449,6 +465,57 @@ fn init(force: bool) -> Result<i32, AppError> {
             eco.join(", ")
         }
     ));
+    Ok(0)
+}
+
+/// `jail cache [clear] [-p NAME] [--home]`: jail's own storage per profile.
+fn cache(clear: bool, profile: Option<String>, home: bool) -> Result<i32, AppError> {
+    let facts = host::facts()?;
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    let only = profile.as_deref();
+    let show = |e: &crate::storage::Entry| {
+        let what = if e.what == "home" {
+            "persistent home".to_string()
+        } else {
+            format!("cache of {}", e.what)
+        };
+        format!(
+            "{:<14} {:>10}  {what}  ({})\n",
+            e.profile,
+            crate::storage::human(e.bytes),
+            e.path.display()
+        )
+    };
+    let mut text = String::new();
+    if clear {
+        let removed = crate::storage::clear(&dirs.data, only, home)
+            .map_err(|e| AppError::Remove(dirs.data.clone(), e))?;
+        if removed.is_empty() {
+            text.push_str("nothing to clear\n");
+        }
+        for e in &removed {
+            text.push_str(&format!("removed {}", show(e)));
+        }
+    } else {
+        let all = crate::storage::list(&dirs.data, only);
+        if all.is_empty() {
+            text.push_str(&format!(
+                "jail keeps nothing yet (in {})\n",
+                dirs.data.display()
+            ));
+        } else {
+            text.push_str(&format!("{:<14} {:>10}  WHAT\n", "PROFILE", "SIZE"));
+            for e in &all {
+                text.push_str(&show(e));
+            }
+            let total: u64 = all.iter().map(|e| e.bytes).sum();
+            text.push_str(&format!(
+                "{} in all; `jail cache clear` removes the caches, `--home` the homes too\n",
+                crate::storage::human(total)
+            ));
+        }
+    }
+    out(&crate::display::safe_lines(&text));
     Ok(0)
 }
 

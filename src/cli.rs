@@ -8,7 +8,7 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use crate::config::profile::NetMode;
+use crate::config::profile::{HomeMode, NetMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +23,7 @@ use crate::config::profile::NetMode;
                   jail                  an interactive shell in the jail\n  \
                   jail explain -- npm i  show the policy a command would get",
     disable_help_subcommand = true,
-    override_usage = "jail [OPTIONS] [--] [COMMAND [ARGS...]]\n       jail <explain|doctor|profiles|init|trust|run> [OPTIONS] [ARGS...]"
+    override_usage = "jail [OPTIONS] [--] [COMMAND [ARGS...]]\n       jail <explain|doctor|profiles|init|trust|cache|run> [OPTIONS] [ARGS...]"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -82,6 +82,26 @@ pub enum Sub {
     },
     /// Consent to this project's .jail.toml as it is now.
     Trust,
+    /// Show, or clear, jail's own storage: each profile's persistent home
+    /// and the downloads kept in its caches (never the host's caches).
+    #[command(
+        long_about = "Show jail's own storage under ~/.local/share/jail: for each profile, its \
+                      persistent home and the layer of each cache (what programs in the jail \
+                      downloaded into ~/.cargo/registry, ~/.cache/pip, ~/.npm, ...; the host's \
+                      own caches are never written). `jail cache clear` removes the caches' \
+                      layers, `--home` the persistent homes too."
+    )]
+    Cache {
+        /// Remove instead of show.
+        #[arg(value_parser = ["clear"])]
+        action: Option<String>,
+        /// Only this profile.
+        #[arg(short = 'p', long = "profile", value_name = "NAME")]
+        profile: Option<String>,
+        /// With `clear`: the persistent homes too.
+        #[arg(long)]
+        home: bool,
+    },
     /// Run a program whose name is also a jail subcommand.
     Run {
         #[command(flatten)]
@@ -165,6 +185,33 @@ pub struct JailOpts {
     /// Make GPU devices (NVIDIA, AMD, DRI) visible.
     #[arg(long)]
     pub gpu: bool,
+    /// Home: jail's own, kept per profile (persist), empty each run
+    /// (tmpfs), or the real one read-only (ro) or read-write (rw).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub home: Option<HomeArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HomeArg {
+    /// jail's own directory for the profile, kept between runs.
+    Persist,
+    /// An empty home each run (what programs write there is lost).
+    Tmpfs,
+    /// Your real home, read-only (hidden paths absent).
+    Ro,
+    /// Your real home, read-write (hidden paths masked).
+    Rw,
+}
+
+impl From<HomeArg> for HomeMode {
+    fn from(h: HomeArg) -> HomeMode {
+        match h {
+            HomeArg::Persist => HomeMode::Persist,
+            HomeArg::Tmpfs => HomeMode::Tmpfs,
+            HomeArg::Ro => HomeMode::Ro,
+            HomeArg::Rw => HomeMode::Rw,
+        }
+    }
 }
 
 impl JailOpts {
@@ -182,6 +229,7 @@ impl JailOpts {
         self.dns_upstream = after.dns_upstream.or(self.dns_upstream);
         self.env.extend(after.env);
         self.gpu |= after.gpu;
+        self.home = after.home.or(self.home);
         self
     }
 
@@ -198,6 +246,7 @@ impl JailOpts {
             (self.dns_upstream.is_some(), "--dns-upstream"),
             (!self.env.is_empty(), "--env"),
             (self.gpu, "--gpu"),
+            (self.home.is_some(), "--home"),
         ];
         given.iter().find(|(g, _)| *g).map(|(_, n)| *n)
     }

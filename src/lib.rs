@@ -17,4 +17,5 @@ pub mod host;
 pub mod outside;
 pub mod prompt;
 pub mod sandbox;
+pub mod storage;
 pub mod sys;

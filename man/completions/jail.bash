@@ -21,12 +21,12 @@ _jail() {
         fi
         case $w in
             --) dashdash=1 ;;
-            --allow-domain|--allow-port|--dns-upstream|--env|--hide|--net|--profile|--ro|--rw|-p)
+            --allow-domain|--allow-port|--dns-upstream|--env|--hide|--home|--net|--profile|--ro|--rw|-p)
                 (( i++ ))
                 [[ ${COMP_WORDS[i]} == = ]] && (( i++ )) ;;
             -*) ;;
             *)
-                if [[ -z $sub && " explain doctor profiles init trust run " == *" $w "* ]]; then
+                if [[ -z $sub && " explain doctor profiles init trust cache run " == *" $w "* ]]; then
                     sub=$w
                 else
                     start=$i
@@ -64,6 +64,8 @@ _jail() {
             COMPREPLY=($(compgen -W "@anthropic @openai @google-ai @cursor @github @pypi @crates @npm @huggingface @conda @go @jvm @rubygems @julia @cran" -- "$cur")) ;;
         --net)
             COMPREPLY=($(compgen -W "none allowlist host" -- "$cur")) ;;
+        --home)
+            COMPREPLY=($(compgen -W "persist tmpfs ro rw" -- "$cur")) ;;
         --env)
             COMPREPLY=($(compgen -v -- "$cur")) ;;
         --allow-port|--dns-upstream)
@@ -77,13 +79,14 @@ _jail() {
 
     if [[ -z $dashdash && $cur == -* ]]; then
         case $sub in
-        '') opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run -v --verbose -q --quiet -h --help -V --version" ;;
-        explain) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu -v --verbose -q --quiet -h --help" ;;
+        '') opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --dry-run -v --verbose -q --quiet -h --help -V --version" ;;
+        explain) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home -v --verbose -q --quiet -h --help" ;;
         doctor) opts="-v --verbose -q --quiet -h --help" ;;
         profiles) opts="--names -v --verbose -q --quiet -h --help" ;;
         init) opts="--force -v --verbose -q --quiet -h --help" ;;
         trust) opts="-v --verbose -q --quiet -h --help" ;;
-        run) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run -v --verbose -q --quiet -h --help" ;;
+        cache) opts="-p --profile --home -v --verbose -q --quiet -h --help" ;;
+        run) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --dry-run -v --verbose -q --quiet -h --help" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return 0
@@ -100,7 +103,7 @@ _jail() {
     else
         COMPREPLY=($(compgen -c -- "$cur" | sort -u))
         if [[ -z $sub && -z $dashdash ]]; then
-            COMPREPLY+=($(compgen -W "explain doctor profiles init trust run" -- "$cur"))
+            COMPREPLY+=($(compgen -W "explain doctor profiles init trust cache run" -- "$cur"))
         fi
     fi
     return 0

@@ -24,11 +24,11 @@ function __fish_jail_where
                     set here command
                 end
                 break
-            case '--allow-domain' '--allow-port' '--dns-upstream' '--env' '--hide' '--net' '--profile' '--ro' '--rw' '-p'
+            case '--allow-domain' '--allow-port' '--dns-upstream' '--env' '--hide' '--home' '--net' '--profile' '--ro' '--rw' '-p'
                 set i (math $i + 1)
             case '-*'
             case '*'
-                if test -z "$sub"; and contains -- $t explain doctor profiles init trust run
+                if test -z "$sub"; and contains -- $t explain doctor profiles init trust cache run
                     set sub $t
                 else
                     set -g __fish_jail_start $i
@@ -65,7 +65,7 @@ function __fish_jail_complete_args
     complete -C (string join -- ' ' (string escape -- $rest) (commandline -ct))
 end
 
-complete -c jail -n '__fish_jail_where top sub-explain sub-run' -s p -l profile -x -a '(__fish_jail_profiles)' -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)'
+complete -c jail -n '__fish_jail_where top sub-explain sub-cache sub-run' -s p -l profile -x -a '(__fish_jail_profiles)' -d 'Use this profile (default: the one named like COMMAND, else `default`; `shell` with no COMMAND)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l ro -r -F -d 'Make PATH visible read-only (repeatable)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l rw -r -F -d 'Make PATH visible read-write (repeatable)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l hide -r -F -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)'
@@ -75,10 +75,11 @@ complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l allow-port -x
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l dns-upstream -x -d 'DNS server the network helper asks (default: from /etc/resolv.conf)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l env -x -a '(set --names --export)' -d 'Pass NAME from the host, or set NAME=VALUE; repeatable'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
+complete -c jail -n '__fish_jail_where top sub-explain sub-cache sub-run' -l home -x -a 'persist tmpfs ro rw' -d 'Home: jail\'s own, kept per profile (persist), empty each run (tmpfs), or the real one read-only (ro) or read-write (rw)'
 complete -c jail -n '__fish_jail_where top sub-run' -l dry-run -d 'Print the resolved policy instead of running (same as `explain`)'
-complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-run' -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-run' -s q -l quiet -d 'Only errors on stderr'
-complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-run' -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-run' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-run' -s q -l quiet -d 'Only errors on stderr'
+complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-run' -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jail -n '__fish_jail_where top' -s V -l version -d 'Print version'
 complete -c jail -n '__fish_jail_where sub-profiles' -l names -d 'Only the names of the profiles that may be used, one a line (for completion)'
 complete -c jail -n '__fish_jail_where sub-init' -l force -d 'Overwrite an existing .jail.toml'
@@ -87,7 +88,8 @@ complete -c jail -n '__fish_jail_where top' -f -a doctor -d 'Probe the kernel\'s
 complete -c jail -n '__fish_jail_where top' -f -a profiles -d 'List the profiles and where each comes from'
 complete -c jail -n '__fish_jail_where top' -f -a init -d 'Write a starter .jail.toml for this project'
 complete -c jail -n '__fish_jail_where top' -f -a trust -d 'Consent to this project\'s .jail.toml as it is now'
+complete -c jail -n '__fish_jail_where top' -f -a cache -d 'Show, or clear, jail\'s own storage: each profile\'s persistent home and the downloads kept in its caches (never the host\'s caches)'
 complete -c jail -n '__fish_jail_where top' -f -a run -d 'Run a program whose name is also a jail subcommand'
 complete -c jail -n '__fish_jail_where top command sub-explain sub-run' -f -a '(__fish_complete_command)'
 complete -c jail -n '__fish_jail_where args' -f -a '(__fish_jail_complete_args)'
-complete -c jail -n '__fish_jail_where sub-doctor sub-profiles sub-init sub-trust' -f
+complete -c jail -n '__fish_jail_where sub-doctor sub-profiles sub-init sub-trust sub-cache' -f

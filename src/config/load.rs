@@ -27,6 +27,9 @@ pub struct Dirs {
     pub user: PathBuf,
     /// ~/.local/state/jail (XDG_STATE_HOME honoured).
     pub state: PathBuf,
+    /// ~/.local/share/jail (XDG_DATA_HOME honoured): jail's own storage,
+    /// the persistent homes and the caches' own layers.
+    pub data: PathBuf,
 }
 
 impl Dirs {
@@ -90,6 +93,7 @@ fn dirs_with(
         site,
         user: xdg("XDG_CONFIG_HOME", ".config"),
         state: xdg("XDG_STATE_HOME", ".local/state"),
+        data: xdg("XDG_DATA_HOME", ".local/share"),
     })
 }
 
@@ -419,7 +423,8 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
             });
         }
     }
-    cat.jail_dirs = vec![dirs.user.clone(), dirs.state.clone()];
+    cat.jail_dirs = vec![dirs.user.clone(), dirs.state.clone(), dirs.data.clone()];
+    cat.data_dir = Some(dirs.data.clone());
     Ok(cat)
 }
 
@@ -746,6 +751,7 @@ mod tests {
         let d = Dirs {
             site: None,
             user: user.clone(),
+            data: state.join("data"),
             state,
         };
         let cat = load(&d, Some(&project)).unwrap();
@@ -756,7 +762,7 @@ mod tests {
         assert!(load(&d, Some(&project)).unwrap().project.unwrap().trusted);
         fs::write(project.join(".jail.toml"), "[env]\npass = [\"Y\"]\n").unwrap();
         assert!(!load(&d, Some(&project)).unwrap().project.unwrap().trusted);
-        assert_eq!(cat.jail_dirs, vec![user, d.state.clone()]);
+        assert_eq!(cat.jail_dirs, vec![user, d.state.clone(), d.data.clone()]);
         fs::remove_dir_all(&base).unwrap();
     }
 }

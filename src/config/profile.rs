@@ -49,6 +49,10 @@ pub struct SiteSection {
 pub enum HomeMode {
     /// An empty tmpfs holding only the profile's binds.
     Tmpfs,
+    /// jail's own directory for this profile (under ~/.local/share/jail),
+    /// kept between runs, holding the profile's binds: never the host's
+    /// real dotfiles.
+    Persist,
     /// The real home, read-only, hidden paths removed.
     Ro,
     /// The real home, read-write, hidden paths removed.
@@ -100,6 +104,11 @@ pub struct FsSection {
     /// paths (`*` matches any key) are put back at exit if changed.
     #[serde(default)]
     pub watch: BTreeMap<String, Vec<String>>,
+    /// Host directories (package caches) the program sees with its own
+    /// writes on top: it reads the host's, and what it adds or changes is
+    /// kept in jail's own storage for the profile, never in the host's.
+    #[serde(default)]
+    pub cache: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

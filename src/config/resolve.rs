@@ -32,6 +32,7 @@ pub struct Request {
     pub dns_upstream: Option<String>,
     pub env: Vec<String>,
     pub gpu: bool,
+    pub home: Option<HomeMode>,
 }
 
 /// Facts about the host that resolution needs, gathered by the caller.
@@ -92,6 +93,8 @@ pub struct Catalogue {
     /// user config and state (a jailed program could otherwise widen the
     /// next run).
     pub jail_dirs: Vec<PathBuf>,
+    /// jail's own storage (~/.local/share/jail), when known.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Catalogue {
@@ -224,6 +227,7 @@ struct Acc {
     create: Vec<Sourced<PathBuf>>,
     protect: Vec<Sourced<PathBuf>>,
     watch: Vec<Watched>,
+    cache: Vec<Sourced<PathBuf>>,
     allow: Vec<Sourced<String>>,
     deny: Vec<Sourced<String>>,
     ports: Vec<Sourced<u16>>,
@@ -247,6 +251,7 @@ impl Acc {
             create: Vec::new(),
             protect: Vec::new(),
             watch: Vec::new(),
+            cache: Vec::new(),
             allow: Vec::new(),
             deny: Vec::new(),
             ports: Vec::new(),
@@ -289,6 +294,9 @@ impl Acc {
         // (naming the path itself in `rw` relaxes it, as for the project's).
         for s in &p.filesystem.protect {
             push_unique(&mut self.protect, path(s)?, src.clone());
+        }
+        for s in &p.filesystem.cache {
+            push_unique(&mut self.cache, path(s)?, src.clone());
         }
         for (f, keys) in &p.filesystem.watch {
             let file = path(f)?;
@@ -397,6 +405,9 @@ impl Acc {
         }
         if let Some(m) = req.net {
             self.net_mode = Sourced::new(m, cli("--net"));
+        }
+        if let Some(h) = req.home {
+            self.home = Sourced::new(h, cli("--home"));
         }
         for d in &req.allow_domain {
             for (domain, via) in expand_domain(d, &cli("--allow-domain"))? {
@@ -662,6 +673,7 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         );
     }
 
+    let profile_name = profile.value.clone();
     let command = if req.command.is_empty() {
         vec![facts.shell.clone()]
     } else {
@@ -690,6 +702,11 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
             create: acc.create,
             protect: acc.protect,
             watch: acc.watch,
+            cache: acc.cache,
+            storage: cat
+                .data_dir
+                .as_ref()
+                .map(|d| d.join("profiles").join(&profile_name)),
         },
         network: NetPolicy {
             mode: acc.net_mode,
@@ -1306,7 +1323,7 @@ mod tests {
         assert_eq!(spec.project.value, PathBuf::from("/home/u/proj"));
         assert_eq!(spec.cwd, PathBuf::from("/home/u/proj/sub"));
         assert_eq!(spec.network.mode.value, NetMode::None);
-        assert_eq!(spec.filesystem.home.value, HomeMode::Tmpfs);
+        assert_eq!(spec.filesystem.home.value, HomeMode::Persist);
         assert!(paths(&spec.filesystem.hide).contains(&"/home/u/.ssh".to_string()));
         assert_eq!(
             spec.filesystem.home.source,

@@ -103,6 +103,12 @@ pub struct FsPolicy {
     pub protect: Vec<Sourced<PathBuf>>,
     /// JSON files whose entries at the key paths are put back at exit.
     pub watch: Vec<Watched>,
+    /// Host directories seen with the program's writes kept apart (in
+    /// `storage`), e.g. package caches.
+    pub cache: Vec<Sourced<PathBuf>>,
+    /// jail's own storage for this profile (persistent home, caches'
+    /// layers): ~/.local/share/jail/profiles/NAME.
+    pub storage: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

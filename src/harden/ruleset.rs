@@ -270,6 +270,7 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
             Step::Devpts { dest } => rules.push((dest.clone(), dev | list, true)),
             Step::MaskFile { dest } => rules.push((dest.clone(), ro, false)),
             Step::Whiteout { dest, .. } => rules.push((dest.clone(), ro, true)),
+            Step::Overlay { dest, .. } => rules.push((dest.clone(), rw, true)),
             Step::Symlink { .. } | Step::RemountRo { .. } => {}
         }
     }

@@ -170,6 +170,8 @@ mod tests {
             gitdirs: vec!["/p/.git".into()],
             writable: vec!["/p".into()],
             since: (1, 2),
+            persist: None,
+            home_mounts: vec![],
         };
         a.send(&Msg::Guard(cfg.clone()), &[]).unwrap();
         let (m, _) = b.recv().unwrap().unwrap();

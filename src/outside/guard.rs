@@ -38,6 +38,12 @@ pub struct Config {
     /// Files whose change time is at or after this (seconds, nanoseconds)
     /// were changed during the run.
     pub since: (i64, i64),
+    /// With a persistent home: (its directory in jail's storage, $HOME),
+    /// to say what the program wrote outside the project.
+    pub persist: Option<(PathBuf, PathBuf)>,
+    /// Mount points the jail's setup made below $HOME (not the program's
+    /// writes), relative to $HOME.
+    pub home_mounts: Vec<PathBuf>,
 }
 
 /// A start time for `Config::since`: the kernel stamps files from its
@@ -136,6 +142,79 @@ fn check(config: &Config, index: Option<&DirIndex>) {
             crate::display::safe(&rel(&p))
         );
     }
+    if let Some((dir, home)) = &config.persist {
+        // Without the NFS margin: only this run's writes, not the last one's.
+        let started = (config.since.0 + 1, config.since.1);
+        let outside = written_outside(dir, home, project, started, &config.home_mounts);
+        if !outside.is_empty() {
+            let names: Vec<String> = outside
+                .iter()
+                .map(|p| format!("~/{}", crate::display::safe(&p.display().to_string())))
+                .collect();
+            eprintln!(
+                "jail: {}: written outside the project, so kept in jail's own home for this \
+                 profile ({}), not in yours",
+                names.join(", "),
+                dir.display()
+            );
+        }
+    }
+}
+
+/// What the program created in the persistent home outside the project
+/// that a user would look for in their own home: entries not starting with
+/// a dot (tools' own state does), at the top of the home and in each
+/// directory on the way down to the project (`echo x > ../note.txt`,
+/// `git worktree add ../wt`). Relative to the home.
+fn written_outside(
+    dir: &Path,
+    home: &Path,
+    project: &Path,
+    since: (i64, i64),
+    mounts: &[PathBuf],
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut levels = vec![PathBuf::new()];
+    if let Ok(rel) = project.strip_prefix(home) {
+        let mut acc = PathBuf::new();
+        let comps: Vec<_> = rel.components().collect();
+        for c in comps.iter().take(comps.len().saturating_sub(1)) {
+            acc.push(c);
+            levels.push(acc.clone());
+        }
+    }
+    let on_the_way: Vec<PathBuf> = {
+        let mut v = Vec::new();
+        if let Ok(rel) = project.strip_prefix(home) {
+            let mut acc = PathBuf::new();
+            for c in rel.components() {
+                acc.push(c);
+                v.push(acc.clone());
+            }
+        }
+        v
+    };
+    for level in levels {
+        for e in fs::read_dir(dir.join(&level))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name();
+            let relp = level.join(&name);
+            if name.to_string_lossy().starts_with('.')
+                || on_the_way.contains(&relp)
+                || mounts.iter().any(|m| m.starts_with(&relp))
+            {
+                continue;
+            }
+            if changed_since(&e.path(), since) {
+                out.push(relp);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Puts back a watched file's entries. Ok(true): restored (a copy of the

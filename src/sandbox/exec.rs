@@ -48,6 +48,10 @@ pub enum Prepared {
     MaskFile {
         dest: CString,
     },
+    Overlay {
+        dest: CString,
+        data: CString,
+    },
     Whiteout {
         /// The whiteout layer in the staging root, and one whiteout path
         /// per hidden name inside it.
@@ -123,6 +127,23 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                 Step::MaskFile { dest } => Prepared::MaskFile {
                     dest: cpath(NEWROOT, dest)?,
                 },
+                Step::Overlay {
+                    lower,
+                    upper,
+                    work,
+                    dest,
+                } => {
+                    let mut data = b"userxattr,lowerdir=".to_vec();
+                    data.extend(overlay_escape(cpath(OLDROOT, lower)?.as_bytes()));
+                    data.extend_from_slice(b",upperdir=");
+                    data.extend(overlay_escape(cpath(OLDROOT, upper)?.as_bytes()));
+                    data.extend_from_slice(b",workdir=");
+                    data.extend(overlay_escape(cpath(OLDROOT, work)?.as_bytes()));
+                    Prepared::Overlay {
+                        dest: cpath(NEWROOT, dest)?,
+                        data: CString::new(data)?,
+                    }
+                }
                 Step::Whiteout { src, dest, names } => {
                     let layer = format!("{}/{i}", WHITEOUT_DIR.to_string_lossy());
                     let whiteouts = names
@@ -423,6 +444,16 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
                 )
             })?;
             restrict(dest, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, false)
+        }
+        Prepared::Overlay { dest, data } => {
+            ensure_dir(dest)?;
+            mount(
+                c"overlay",
+                dest,
+                c"overlay",
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some(data),
+            )
         }
         Prepared::Whiteout {
             layer,

@@ -132,7 +132,10 @@ fn visible(plan: &Plan, p: &Path) -> bool {
     let mut best: Option<(usize, bool)> = None;
     for s in &plan.steps {
         let (dest, shows) = match s {
-            Step::Bind { dest, .. } => (dest, true),
+            // A bind shows the host's path only when it binds it onto
+            // itself (the persistent home is jail's own directory).
+            Step::Bind { src, dest, .. } => (dest, src == dest),
+            Step::Overlay { lower, dest, .. } => (dest, lower == dest),
             Step::Tmpfs { dest, .. } => (dest, false),
             _ => continue,
         };

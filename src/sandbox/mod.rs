@@ -85,6 +85,11 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }
+    // jail's own storage (persistent home, caches' layers), as the user.
+    for d in plan::storage_dirs(&plan, spec) {
+        crate::storage::make_dir(&d)
+            .map_err(|e| SandboxError::Setup(format!("cannot create {}: {e}", d.display())))?;
+    }
     let argv: Vec<CString> = spec
         .command
         .iter()
@@ -138,6 +143,19 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
                 gitdirs: plan.gitdirs.clone(),
                 writable: plan.writable.clone(),
                 since: outside::guard::start_time(),
+                persist: match (spec.filesystem.home.value, &spec.filesystem.storage) {
+                    (crate::config::spec::HomeMode::Persist, Some(st)) => {
+                        Some((crate::storage::home_dir(st), spec.user.home.clone()))
+                    }
+                    _ => None,
+                },
+                home_mounts: plan
+                    .steps
+                    .iter()
+                    .filter_map(|s| s.dest().strip_prefix(&spec.user.home).ok())
+                    .filter(|r| !r.as_os_str().is_empty())
+                    .map(PathBuf::from)
+                    .collect(),
             }),
             &[],
         )?;

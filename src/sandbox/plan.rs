@@ -54,6 +54,15 @@ pub enum Step {
         dest: PathBuf,
         names: Vec<std::ffi::OsString>,
     },
+    /// The host directory `lower` at `dest`, writable, with every write
+    /// kept in `upper` (jail's own storage): a cache the program reads and
+    /// adds to, while the host's copy is never written.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+        dest: PathBuf,
+    },
 }
 
 impl Step {
@@ -67,7 +76,8 @@ impl Step {
             | Step::Cgroup2 { dest }
             | Step::RemountRo { dest }
             | Step::MaskFile { dest }
-            | Step::Whiteout { dest, .. } => dest,
+            | Step::Whiteout { dest, .. }
+            | Step::Overlay { dest, .. } => dest,
             Step::Symlink { link, .. } => link,
         }
     }
@@ -90,6 +100,11 @@ impl Step {
             Step::Cgroup2 { dest } => format!("mount the jail's cgroup at {}", dest.display()),
             Step::RemountRo { dest } => format!("make {} read-only", dest.display()),
             Step::MaskFile { dest } => format!("mask {} (empty, unreadable)", dest.display()),
+            Step::Overlay { lower, upper, .. } => format!(
+                "show {} with its writes kept in {}",
+                lower.display(),
+                upper.display()
+            ),
             Step::Whiteout { dest, names, .. } => format!(
                 "show {} without {}",
                 dest.display(),
@@ -232,12 +247,19 @@ pub fn plan(spec: &JailSpec) -> Plan {
         });
     }
 
-    match spec.filesystem.home.value {
-        HomeMode::Tmpfs => early.push(Step::Tmpfs {
+    let storage = spec.filesystem.storage.as_deref();
+    match (spec.filesystem.home.value, storage) {
+        (HomeMode::Persist, Some(st)) => early.push(Step::Bind {
+            src: crate::storage::home_dir(st),
+            dest: home.clone(),
+            dir: true,
+            ro: false,
+        }),
+        (HomeMode::Tmpfs | HomeMode::Persist, _) => early.push(Step::Tmpfs {
             dest: home.clone(),
             mode: 0o700,
         }),
-        mode => {
+        (mode, _) => {
             if let Some(v) = visible_path(home, mode == HomeMode::Ro) {
                 visible.push(v);
             }
@@ -294,8 +316,36 @@ pub fn plan(spec: &JailSpec) -> Plan {
             });
         }
     }
-    let hiding = hide::place(&hidden, &visible, hide::overlay_usable());
+    let mut hiding = hide::place(&hidden, &visible, hide::overlay_usable());
     hiding.steps(&mut binds, &mut late);
+    if let (HomeMode::Persist, Some(st)) = (spec.filesystem.home.value, storage) {
+        // The persistent home is jail's own, but it must not hold what the
+        // profile hides either (another agent's login run under this one).
+        for h in &spec.filesystem.hide {
+            let Ok(rel) = h.value.strip_prefix(home) else {
+                continue;
+            };
+            match fs::symlink_metadata(crate::storage::home_dir(st).join(rel)) {
+                Ok(m) if m.is_dir() => {
+                    binds.push(Step::Tmpfs {
+                        dest: h.value.clone(),
+                        mode: 0,
+                    });
+                    late.push(Step::RemountRo {
+                        dest: h.value.clone(),
+                    });
+                }
+                Ok(_) => binds.push(Step::MaskFile {
+                    dest: h.value.clone(),
+                }),
+                Err(_) => continue,
+            }
+            hiding.report.push((h.value.clone(), hide::Hiding::Masked));
+        }
+    }
+    if let Some(st) = storage {
+        binds.extend(cache_steps(spec, st, &visible, &hidden));
+    }
 
     let relaxed: Vec<PathBuf> = spec.filesystem.rw.iter().map(|s| s.value.clone()).collect();
     let writable: Vec<PathBuf> = visible
@@ -345,6 +395,66 @@ pub fn plan(spec: &JailSpec) -> Plan {
         writable,
         hidden: hiding.report,
     }
+}
+
+/// Caches: the host's directory with the jail's writes kept in its own
+/// layer (overlay), or only that layer where the host has no such
+/// directory or its filesystem cannot hold an overlay's upper layer. A
+/// cache the user named in `ro`/`rw`, or hid, is left as they said.
+fn cache_steps(
+    spec: &JailSpec,
+    storage: &Path,
+    visible: &[Visible],
+    hidden: &BTreeSet<PathBuf>,
+) -> Vec<Step> {
+    let overlay_ok = hide::overlay_usable() && crate::storage::can_hold_upper(storage);
+    let mut out = Vec::new();
+    for c in &spec.filesystem.cache {
+        let host = &c.value;
+        if hidden.contains(host) || visible.iter().any(|v| &v.literal == host) {
+            continue;
+        }
+        let (upper, work) = crate::storage::cache_layer(storage, host);
+        let host_dir = fs::symlink_metadata(host).is_ok_and(|m| m.is_dir());
+        if host_dir && overlay_ok {
+            out.push(Step::Overlay {
+                lower: host.clone(),
+                upper,
+                work,
+                dest: host.clone(),
+            });
+        } else if host_dir || upper.is_dir() || spec.filesystem.home.value == HomeMode::Tmpfs {
+            // Only jail's own layer: downloads still persist.
+            out.push(Step::Bind {
+                src: upper,
+                dest: host.clone(),
+                dir: true,
+                ro: false,
+            });
+        }
+        // Else the persistent home keeps what is downloaded there.
+    }
+    out
+}
+
+/// Directories the launcher makes in jail's own storage before the jail
+/// starts (the persistent home, each cache's layer).
+pub fn storage_dirs(plan: &Plan, spec: &JailSpec) -> Vec<PathBuf> {
+    let Some(st) = spec.filesystem.storage.as_deref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for s in &plan.steps {
+        match s {
+            Step::Bind { src, .. } if src.starts_with(st) => out.push(src.clone()),
+            Step::Overlay { upper, work, .. } => {
+                out.push(upper.clone());
+                out.push(work.clone());
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The plan's protections in readable form, for `jail explain`.

@@ -622,7 +622,7 @@ mod tests {
         let names: Vec<&str> = subs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["explain", "doctor", "profiles", "init", "trust", "run"]
+            ["explain", "doctor", "profiles", "init", "trust", "cache", "run"]
         );
         let explain = &subs[0];
         assert!(explain.takes_command);
