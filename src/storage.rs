@@ -52,7 +52,7 @@ pub fn can_hold_upper(dir: &Path) -> bool {
     }
     match nix::sys::statfs::statfs(&probe) {
         Ok(s) => {
-            let t = s.filesystem_type().0 as i64;
+            let t = s.filesystem_type().0;
             ![NFS, FUSE, SMB2, CIFS].contains(&t)
         }
         Err(_) => false,
