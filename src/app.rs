@@ -377,7 +377,7 @@ fn profiles(names_only: bool) -> Result<i32, AppError> {
             .profiles
             .iter()
             .map(|p| p.name.as_str())
-            .filter(|n| allowed.as_ref().map_or(true, |a| a.iter().any(|x| x == n)))
+            .filter(|n| allowed.as_ref().is_none_or(|a| a.iter().any(|x| x == n)))
             .collect();
         out(&names
             .into_iter()

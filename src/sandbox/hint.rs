@@ -141,7 +141,7 @@ fn visible(plan: &Plan, p: &Path) -> bool {
         };
         if p.starts_with(dest) {
             let depth = dest.components().count();
-            if best.map_or(true, |(d, _)| depth >= d) {
+            if best.is_none_or(|(d, _)| depth >= d) {
                 best = Some((depth, shows));
             }
         }
