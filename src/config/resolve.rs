@@ -215,6 +215,8 @@ struct Acc {
     net_mode: Sourced<NetMode>,
     dns_upstream: Option<Sourced<String>>,
     slurm: Sourced<SlurmEnabled>,
+    slurm_lists: SlurmLists,
+    slurm_max_jobs: Option<Sourced<u32>>,
     ro: Vec<Sourced<PathBuf>>,
     rw: Vec<Sourced<PathBuf>>,
     hide: Vec<Sourced<PathBuf>>,
@@ -236,6 +238,8 @@ impl Acc {
             net_mode: Sourced::new(NetMode::None, dflt()),
             dns_upstream: None,
             slurm: Sourced::new(SlurmEnabled::Bool(false), dflt()),
+            slurm_lists: SlurmLists::default(),
+            slurm_max_jobs: None,
             ro: Vec::new(),
             rw: Vec::new(),
             hide: Vec::new(),
@@ -322,6 +326,15 @@ impl Acc {
         if let Some(e) = p.slurm.enabled {
             self.slurm = Sourced::new(e, src.clone());
         }
+        for (key, list) in SlurmLists::KEYS {
+            if let Some(l) = list(&p.slurm) {
+                check_slurm_names(key, l, src)?;
+                *self.slurm_lists.get_mut(key) = Some(Sourced::new(l.clone(), src.clone()));
+            }
+        }
+        if let Some(m) = p.slurm.max_jobs {
+            self.slurm_max_jobs = Some(Sourced::new(m, src.clone()));
+        }
         Ok(())
     }
 
@@ -385,6 +398,58 @@ impl Acc {
         }
         Ok(())
     }
+}
+
+/// The Slurm name lists (partitions, accounts, QOS) being layered.
+#[derive(Debug, Clone, Default)]
+struct SlurmLists {
+    partitions: Option<Sourced<Vec<String>>>,
+    accounts: Option<Sourced<Vec<String>>>,
+    qos: Option<Sourced<Vec<String>>>,
+}
+
+type SlurmListOf = fn(&profile::SlurmSection) -> Option<&Vec<String>>;
+
+impl SlurmLists {
+    const KEYS: [(&'static str, SlurmListOf); 3] = [
+        ("partitions", |s| s.partitions.as_ref()),
+        ("accounts", |s| s.accounts.as_ref()),
+        ("qos", |s| s.qos.as_ref()),
+    ];
+
+    fn get(&self, key: &str) -> &Option<Sourced<Vec<String>>> {
+        match key {
+            "partitions" => &self.partitions,
+            "accounts" => &self.accounts,
+            _ => &self.qos,
+        }
+    }
+
+    fn get_mut(&mut self, key: &str) -> &mut Option<Sourced<Vec<String>>> {
+        match key {
+            "partitions" => &mut self.partitions,
+            "accounts" => &mut self.accounts,
+            _ => &mut self.qos,
+        }
+    }
+}
+
+/// Partition, account and QOS names: what Slurm accepts in a list.
+fn check_slurm_names(key: &str, names: &[String], src: &Source) -> Result<(), ConfigError> {
+    for n in names {
+        if n.is_empty()
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ConfigError::BadSlurmName {
+                key: format!("slurm.{key}"),
+                name: n.clone(),
+                origin: src.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn slurm_rank(s: SlurmEnabled) -> u8 {
@@ -475,6 +540,19 @@ fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)>
     }
     if slurm_rank(after.slurm.value) > slurm_rank(before.slurm.value) {
         w.push(("slurm.enabled".into(), "Slurm submission".into()));
+    }
+    // A list narrows what was allowed (any, or a list it stays within).
+    for (key, _) in SlurmLists::KEYS {
+        if let (Some(b), Some(a)) = (before.slurm_lists.get(key), after.slurm_lists.get(key)) {
+            if let Some(extra) = a.value.iter().find(|n| !b.value.contains(n)) {
+                w.push((format!("slurm.{key}"), format!("allows {extra}")));
+            }
+        }
+    }
+    if let (Some(b), Some(a)) = (&before.slurm_max_jobs, &after.slurm_max_jobs) {
+        if a.value > b.value {
+            w.push(("slurm.max_jobs".into(), format!("{} jobs", a.value)));
+        }
     }
     w
 }
@@ -635,7 +713,13 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         } else {
             Sourced::new(false, Source::Derived("jail's default".into()))
         },
-        slurm: Sourced::new(slurm_on, acc.slurm.source),
+        slurm: SlurmPolicy {
+            enabled: Sourced::new(slurm_on, acc.slurm.source),
+            partitions: acc.slurm_lists.partitions,
+            accounts: acc.slurm_lists.accounts,
+            qos: acc.slurm_lists.qos,
+            max_jobs: acc.slurm_max_jobs,
+        },
         notes: acc.notes,
     })
 }
@@ -916,6 +1000,46 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
         }
         if cur != SlurmEnabled::Bool(false) {
             acc.slurm = Sourced::new(SlurmEnabled::Bool(false), ssrc.clone());
+        }
+    }
+    // Partitions, accounts, QOS: the site's lists are ceilings.
+    for (key, list) in SlurmLists::KEYS {
+        let Some(ceiling) = list(&sp.slurm) else {
+            continue;
+        };
+        check_slurm_names(key, ceiling, &ssrc)?;
+        let cur = acc.slurm_lists.get_mut(key);
+        if let Some(c) = cur.as_ref() {
+            if let Some(extra) = c.value.iter().find(|n| !ceiling.contains(n)) {
+                if chosen_by_user(&c.source) {
+                    return Err(refuse(
+                        &format!("slurm.{key}"),
+                        format!(
+                            "{extra} (from {}) is not one the site allows: {}",
+                            c.source,
+                            ceiling.join(", ")
+                        ),
+                    ));
+                }
+            } else {
+                continue;
+            }
+        }
+        *cur = Some(Sourced::new(ceiling.clone(), ssrc.clone()));
+    }
+    if let Some(max) = sp.slurm.max_jobs {
+        match &acc.slurm_max_jobs {
+            Some(c) if c.value <= max => {}
+            Some(c) if chosen_by_user(&c.source) => {
+                return Err(refuse(
+                    "slurm.max_jobs",
+                    format!(
+                        "{} jobs (from {}) is more than the site's {max}",
+                        c.value, c.source
+                    ),
+                ))
+            }
+            _ => acc.slurm_max_jobs = Some(Sourced::new(max, ssrc.clone())),
         }
     }
     Ok(())
@@ -1618,8 +1742,8 @@ mod tests {
         let c = cat(Some(site), None, None);
         let spec = run(&c, &req(&["true"])).unwrap();
         assert!(spec.env.pass.iter().any(|p| p.value == "LAB_ID"));
-        assert!(!spec.slurm.value);
-        assert_eq!(spec.slurm.source, Source::Site(SITE.into()));
+        assert!(!spec.slurm.enabled.value);
+        assert_eq!(spec.slurm.enabled.source, Source::Site(SITE.into()));
         let mut r = req(&["true"]);
         r.env = vec!["HTTPS_PROXY=http://evil".into()];
         refused(run(&c, &r), "env.set.HTTPS_PROXY");

@@ -361,6 +361,9 @@ pub enum Stage {
     Harden,
     Fork,
     Exec,
+    Slurm,
+    Files,
+    Stdio,
 }
 
 impl Stage {
@@ -378,6 +381,9 @@ impl Stage {
             S::Harden,
             S::Fork,
             S::Exec,
+            S::Slurm,
+            S::Files,
+            S::Stdio,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)

@@ -241,6 +241,8 @@ pub fn plan(spec: &JailSpec) -> Plan {
         }
     }
 
+    binds.extend(slurm_stubs(spec));
+
     let rw: Vec<PathBuf> = spec.filesystem.rw.iter().map(|s| s.value.clone()).collect();
     let protected = super::protect::survey(&spec.project.value, &rw);
     binds.extend(super::protect::steps(&spec.project.value, &protected));
@@ -252,6 +254,28 @@ pub fn plan(spec: &JailSpec) -> Plan {
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
     Plan { steps, protected }
+}
+
+/// With Slurm on: jail's own binary, read-only, under each Slurm command's
+/// name in /run/jail/bin (first on the jail's PATH), so `sbatch` & co. run
+/// the stub that talks to the chaperon. The real commands stay where they
+/// are, useless without munge.
+fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
+    if !spec.slurm.enabled.value {
+        return Vec::new();
+    }
+    let Ok(exe) = std::env::current_exe().and_then(fs::canonicalize) else {
+        return Vec::new();
+    };
+    crate::outside::slurm::STUBS
+        .iter()
+        .map(|name| Step::Bind {
+            src: exe.clone(),
+            dest: Path::new(crate::outside::slurm::STUB_DIR).join(name),
+            dir: false,
+            ro: true,
+        })
+        .collect()
 }
 
 fn visible_path(p: &Path, ro: bool) -> Option<Visible> {
