@@ -574,3 +574,66 @@ fn stubs_outside_a_jail_say_so() {
         stderr(&o)
     );
 }
+
+#[test]
+fn doctor_says_whether_the_chaperon_applies() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-doctor");
+    let o = sb.jail(&["doctor"]);
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.trim_start().starts_with("Slurm"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains(" ok ") && line.contains("the chaperon applies"), "{line}");
+    let Some(site) = SiteDir::new("[slurm]\nenabled = false\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["doctor"]);
+    assert!(
+        stdout(&o).contains("but jails do not submit jobs ([slurm] enabled = false, site "),
+        "{}",
+        stdout(&o)
+    );
+    // Off: no stubs, no chaperon; the real command is useless inside.
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", "command -v sbatch; sbatch --wrap true"]);
+    assert!(stdout(&o).starts_with("/usr/bin/sbatch"), "{}", stdout(&o));
+    assert_code(&o, 1);
+}
+
+#[test]
+fn the_site_limits_partitions_and_the_number_of_jobs() {
+    if !slurm() {
+        return;
+    }
+    let Some(site) = SiteDir::new("[slurm]\npartitions = [\"debug\"]\nmax_jobs = 1\n") else {
+        return;
+    };
+    let sb = Sandbox::new("slurm-site");
+    let name = uniq("site");
+    let _c = cleanup(&sb, &[&name]);
+    let o = with_site(&sb, &site.dir, &["explain"]);
+    assert!(stdout(&o).contains("partitions     debug"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("max_jobs       1"), "{}", stdout(&o));
+    let run = |script: &str| with_site(&sb, &site.dir, &["--", "sh", "-c", script]);
+    let o = run(&format!("sbatch -J {name} -p gpu --wrap true"));
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).starts_with("jail: slurm: refused -p gpu: gpu is not allowed here (allowed: debug; site "),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&format!(
+        "sbatch -J {name} -o /dev/null --wrap 'sleep 300' && sbatch -J {name} --wrap true"
+    ));
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).starts_with("jail: slurm: refused submission: 1 job(s) of this project are pending or running and at most 1 are allowed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.host_sh(&format!("squeue -h --name={name} -o %P"));
+    assert_eq!(stdout(&o).trim(), "debug", "one job, in the allowed partition");
+}

@@ -1610,6 +1610,52 @@ mod tests {
     }
 
     #[test]
+    fn slurm_lists_and_cap_are_site_ceilings() {
+        let site = "[slurm]\npartitions = [\"debug\", \"gpu\"]\nmax_jobs = 4\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let p = spec.slurm.partitions.unwrap();
+        assert_eq!(p.value, vec!["debug", "gpu"]);
+        assert_eq!(p.source, Source::Site(SITE.into()));
+        assert_eq!(spec.slurm.max_jobs.unwrap().value, 4);
+        assert!(spec.slurm.accounts.is_none());
+        // The user may narrow...
+        let c = cat(Some(site), Some("[slurm]\npartitions = [\"gpu\"]\nmax_jobs = 2\n"), None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert_eq!(spec.slurm.partitions.unwrap().value, vec!["gpu"]);
+        assert_eq!(spec.slurm.max_jobs.unwrap().value, 2);
+        // ... never widen.
+        let c = cat(Some(site), Some("[slurm]\npartitions = [\"big\"]\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.partitions");
+        let c = cat(Some(site), Some("[slurm]\nmax_jobs = 9\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.max_jobs");
+        let c = cat(Some("[slurm]\nqos = [\"low\"]\n"), Some("[slurm]\nqos = [\"high\"]\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.qos");
+        let c = cat(Some("[slurm]\naccounts = [\"a b\"]\n"), None, None);
+        assert!(matches!(run(&c, &req(&["true"])), Err(ConfigError::BadSlurmName { .. })));
+    }
+
+    #[test]
+    fn a_project_file_widening_slurm_needs_trust() {
+        let user = "[slurm]\npartitions = [\"debug\"]\nmax_jobs = 2\n";
+        // Narrowing is fine untrusted.
+        let c = cat(None, Some(user), Some(("[slurm]\nmax_jobs = 1\n", false)));
+        assert_eq!(run(&c, &req(&["true"])).unwrap().slurm.max_jobs.unwrap().value, 1);
+        for (text, key) in [
+            ("[slurm]\npartitions = [\"debug\", \"big\"]\n", "slurm.partitions"),
+            ("[slurm]\nmax_jobs = 5\n", "slurm.max_jobs"),
+        ] {
+            let c = cat(None, Some(user), Some((text, false)));
+            match run(&c, &req(&["true"])) {
+                Err(ConfigError::Untrusted { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{text}: {other:?}"),
+            }
+            let c = cat(None, Some(user), Some((text, true)));
+            assert!(run(&c, &req(&["true"])).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
     fn site_allow_list_is_a_ceiling() {
         let c = cat(
             Some("[network]\nallow = [\"@anthropic\", \"*.github.com\"]\n"),

@@ -16,7 +16,7 @@
 //! absent and only the project is writable. The paths must still name
 //! the project (or /dev/null), so nothing is silently lost.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::opts::{self, Opt, Parsed, Table};
 use super::scope::{self, Rewriter};
@@ -277,24 +277,8 @@ fn rule(key: &str) -> Rule {
     }
 }
 
-/// `a/./b/../c` → `a/c`, without touching the filesystem (symlinks are
-/// the jail's business: the file is opened inside it).
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            c => out.push(c.as_os_str()),
-        }
-    }
-    out
-}
-
 fn absolute(base: &Path, p: &str) -> PathBuf {
-    normalize(&base.join(p))
+    crate::config::resolve::normalize(&base.join(p))
 }
 
 fn in_project(ctx: &Ctx, p: &Path) -> bool {
@@ -554,11 +538,13 @@ fn cap(ctx: &Ctx, job: &Job) -> Result<(), Deny> {
 
 /// The rules sbatch and srun share, over (option, from a directive).
 fn common(ctx: &Ctx, opts: &[(Opt, bool)], srun: bool) -> Result<Job, Deny> {
-    // The working directory first: file options are relative to it.
-    let mut cwd = ctx.cwd.to_path_buf();
+    // The working directory first: file options are relative to it. The
+    // stub's directory is what the program says it is: taken lexically.
+    let here = absolute(Path::new("/"), &ctx.cwd.to_string_lossy());
+    let mut cwd = here.clone();
     let mut chdir = false;
     for (o, d) in opts.iter().filter(|(o, _)| o.key == "chdir") {
-        let p = absolute(ctx.cwd, o.value.as_deref().unwrap_or_default());
+        let p = absolute(&here, o.value.as_deref().unwrap_or_default());
         if !in_project(ctx, &p) {
             return Err(Deny::refused(
                 shown(o, *d),
@@ -585,8 +571,8 @@ fn common(ctx: &Ctx, opts: &[(Opt, bool)], srun: bool) -> Result<Job, Deny> {
     let mut job = Job {
         real: Vec::new(),
         cwd: cwd.clone(),
-        submit_dir: if in_project(ctx, ctx.cwd) {
-            ctx.cwd.to_path_buf()
+        submit_dir: if in_project(ctx, &here) {
+            here.clone()
         } else {
             ctx.project.to_path_buf()
         },
@@ -1493,6 +1479,8 @@ mod tests {
     #[test]
     fn the_working_directory_must_be_in_the_project() {
         let mut t = T::new();
+        t.cwd = "/p/../etc".into();
+        refused(t.sbatch(&["j.sh"], SH), "working directory");
         t.cwd = "/tmp".into();
         refused(t.sbatch(&["j.sh"], SH), "working directory");
         refused(t.srun(&["true"]), "working directory");
