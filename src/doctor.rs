@@ -53,7 +53,11 @@ fn check(feature: &'static str, status: Status, detail: impl Into<String>) -> Ch
 /// (the resolved `[slurm]` policy of the `default` profile, site included).
 fn slurm_check() -> Check {
     let Some(sbatch) = on_path("sbatch") else {
-        return check("Slurm", Status::Info, "no sbatch on PATH: Slurm support stays off");
+        return check(
+            "Slurm",
+            Status::Info,
+            "no sbatch on PATH: Slurm support stays off",
+        );
     };
     let policy = slurm_policy();
     let exe = std::env::current_exe()
@@ -64,7 +68,10 @@ fn slurm_check() -> Check {
         return check(
             "Slurm",
             Status::Info,
-            format!("sbatch at {}; the configuration does not resolve here (see `jail explain`)", sbatch.display()),
+            format!(
+                "sbatch at {}; the configuration does not resolve here (see `jail explain`)",
+                sbatch.display()
+            ),
         );
     };
     if !policy.enabled.value {

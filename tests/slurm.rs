@@ -154,9 +154,15 @@ fn sbatch_runs_the_script_jailed_and_output_lands_in_the_project() {
         .unwrap_or_else(|e| panic!("no output file: {e}; {info}"));
     assert!(log.contains("args: a1 b 2"), "{log}");
     assert!(log.contains(&format!("in jail: 1 job {id}")), "{log}");
-    assert!(log.contains("secret-hidden"), "the job read a hidden file: {log}");
+    assert!(
+        log.contains("secret-hidden"),
+        "the job read a hidden file: {log}"
+    );
     assert!(log.contains("outside-refused"), "{log}");
-    assert!(!shared.join("planted").exists(), "the job wrote outside the project");
+    assert!(
+        !shared.join("planted").exists(),
+        "the job wrote outside the project"
+    );
     assert_eq!(
         std::fs::read_to_string(sb.project.join("result.txt")).unwrap(),
         "done\n"
@@ -261,7 +267,10 @@ fn running(sb: &Sandbox, name: &str) -> String {
         if !id.is_empty() {
             return id;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "{name} never ran");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{name} never ran"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -319,8 +328,15 @@ fn scancel_cancels_the_projects_job() {
     assert_code(&o, 0);
     let id = stdout(&o).trim().to_string();
     running(&sb, &name);
-    let o = jailed(&sb, &format!("squeue -h -o '%i %j'; scancel {id}; echo rc=$?"));
-    assert!(stdout(&o).contains(&format!("{id} {name}")), "{}", stdout(&o));
+    let o = jailed(
+        &sb,
+        &format!("squeue -h -o '%i %j'; scancel {id}; echo rc=$?"),
+    );
+    assert!(
+        stdout(&o).contains(&format!("{id} {name}")),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("rc=0"), "{}", stdout(&o));
     let info = wait_done(&sb, &id);
     assert!(info.contains("JobState=CANCELLED"), "{info}");
@@ -371,9 +387,16 @@ fn another_job_of_the_user_looks_like_no_job_at_all() {
         );
     }
     // Listings leave it out; it still runs, untouched.
-    let o = jailed(&sb, "squeue -h; scontrol show job; scancel --me; sacct -n -X");
+    let o = jailed(
+        &sb,
+        "squeue -h; scontrol show job; scancel --me; sacct -n -X",
+    );
     assert!(!stdout(&o).contains(&name), "{}", stdout(&o));
-    assert!(stdout(&o).contains("No jobs in the system"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("No jobs in the system"),
+        "{}",
+        stdout(&o)
+    );
     let o = sb.host_sh(&format!("squeue -h -j {id} -o %T"));
     assert_eq!(stdout(&o).trim(), "RUNNING");
 }
@@ -394,9 +417,15 @@ fn every_refusal_rule_holds_end_to_end() {
         ("--chdir=/etc".into(), "--chdir=/etc"),
         ("-D /tmp".into(), "-D /tmp"),
         ("--export=ALL,BASH_ENV=x".into(), "--export=ALL,BASH_ENV=x"),
-        ("--export=LD_PRELOAD=/x.so".into(), "--export=LD_PRELOAD=/x.so"),
+        (
+            "--export=LD_PRELOAD=/x.so".into(),
+            "--export=LD_PRELOAD=/x.so",
+        ),
         ("--export=ENV=x".into(), "--export=ENV=x"),
-        ("--export=PROMPT_COMMAND=x".into(), "--export=PROMPT_COMMAND=x"),
+        (
+            "--export=PROMPT_COMMAND=x".into(),
+            "--export=PROMPT_COMMAND=x",
+        ),
         ("--export-file=x".into(), "--export-file=x"),
         ("--container=x".into(), "--container=x"),
         (format!("-o {home}/.bashrc"), "-o "),
@@ -433,7 +462,10 @@ fn every_refusal_rule_holds_end_to_end() {
     assert_code(&o, 0);
     let codes = std::fs::read_to_string(sb.project.join("codes")).unwrap();
     for line in codes.lines() {
-        assert!(line.ends_with(" 1"), "not refused with status 1: {line}\n{codes}");
+        assert!(
+            line.ends_with(" 1"),
+            "not refused with status 1: {line}\n{codes}"
+        );
     }
     assert_eq!(codes.lines().count(), refusals.len() * 2 + 6);
     let cli = std::fs::read_to_string(sb.project.join("cli.err")).unwrap();
@@ -449,10 +481,15 @@ fn every_refusal_rule_holds_end_to_end() {
     }
     for (opt, shown) in &refusals {
         assert!(cli.contains(&format!("refused {shown}")), "{opt}:\n{cli}");
-        assert!(dir.contains(&format!("refused #SBATCH {shown}")), "{opt}:\n{dir}");
+        assert!(
+            dir.contains(&format!("refused #SBATCH {shown}")),
+            "{opt}:\n{dir}"
+        );
     }
     // Nothing was submitted.
-    let o = sb.host_sh(&format!("squeue -h --name={name}; sacct -n -X --name={name}"));
+    let o = sb.host_sh(&format!(
+        "squeue -h --name={name}; sacct -n -X --name={name}"
+    ));
     assert_eq!(stdout(&o).trim(), "", "a refused job ran");
 }
 
@@ -470,9 +507,19 @@ fn munge_and_the_real_commands_are_unusable_inside() {
          echo PATH=$PATH; command -v sbatch",
     );
     let out = stdout(&o);
-    assert!(out.contains("munge.socket.2': No such file or directory"), "{out}");
-    assert!(out.contains("munge.key': No such file or directory"), "{out}");
-    assert_eq!(out.matches("rc=1").count(), 2, "the real commands cannot authenticate: {out}");
+    assert!(
+        out.contains("munge.socket.2': No such file or directory"),
+        "{out}"
+    );
+    assert!(
+        out.contains("munge.key': No such file or directory"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("rc=1").count(),
+        2,
+        "the real commands cannot authenticate: {out}"
+    );
     assert!(out.contains("Munge encode failed"), "{out}");
     assert!(out.contains("PATH=/run/jail/bin:"), "{out}");
     assert!(out.trim_end().ends_with("/run/jail/bin/sbatch"), "{out}");
@@ -489,14 +536,20 @@ fn nothing_is_left_behind_when_the_jail_dies() {
     let sb = Sandbox::new("slurm-leftover");
     let name = uniq("left");
     let _c = cleanup(&sb, &[&name]);
-    let mut child = spawn_jail(&sb, &["--", "sh", "-c", &format!("srun -J {name} sleep 300")]);
+    let mut child = spawn_jail(
+        &sb,
+        &["--", "sh", "-c", &format!("srun -J {name} sleep 300")],
+    );
     running(&sb, &name);
     let before = descendants(child.id());
     assert!(
         before.iter().any(|(_, c)| c.contains("__outside slurm")),
         "no chaperon: {before:?}"
     );
-    assert!(before.iter().any(|(_, c)| c.starts_with("srun")), "{before:?}");
+    assert!(
+        before.iter().any(|(_, c)| c.starts_with("srun")),
+        "{before:?}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(gone(&sb, &name), "the step outlived the jail");
@@ -516,7 +569,12 @@ fn nothing_is_left_behind_when_the_jail_dies() {
 
 fn proc_cmd(pid: u32) -> Option<String> {
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string())
+    Some(
+        String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .trim()
+            .to_string(),
+    )
 }
 
 /// Live (not zombie) and still the same program.
@@ -524,7 +582,10 @@ fn alive(pid: u32, cmd: &str) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next());
     state != Some("Z") && proc_cmd(pid).as_deref() == Some(cmd)
 }
 
@@ -566,7 +627,11 @@ fn stubs_outside_a_jail_say_so() {
     let sb = Sandbox::new("slurm-nostub");
     let link = sb.root.join("sbatch");
     std::os::unix::fs::symlink(common::jail_bin(), &link).unwrap();
-    let o = sb.as_user(link.as_os_str()).arg("--wrap=true").output().unwrap();
+    let o = sb
+        .as_user(link.as_os_str())
+        .arg("--wrap=true")
+        .output()
+        .unwrap();
     assert_code(&o, 1);
     assert!(
         stderr(&o).starts_with("jail: slurm: sbatch: no Slurm chaperon in this jail"),
@@ -587,7 +652,10 @@ fn doctor_says_whether_the_chaperon_applies() {
         .find(|l| l.trim_start().starts_with("Slurm"))
         .unwrap_or_default()
         .to_string();
-    assert!(line.contains(" ok ") && line.contains("the chaperon applies"), "{line}");
+    assert!(
+        line.contains(" ok ") && line.contains("the chaperon applies"),
+        "{line}"
+    );
     let Some(site) = SiteDir::new("[slurm]\nenabled = false\n") else {
         return;
     };
@@ -598,7 +666,11 @@ fn doctor_says_whether_the_chaperon_applies() {
         stdout(&o)
     );
     // Off: no stubs, no chaperon; the real command is useless inside.
-    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", "command -v sbatch; sbatch --wrap true"]);
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &["--", "sh", "-c", "command -v sbatch; sbatch --wrap true"],
+    );
     assert!(stdout(&o).starts_with("/usr/bin/sbatch"), "{}", stdout(&o));
     assert_code(&o, 1);
 }
@@ -615,13 +687,19 @@ fn the_site_limits_partitions_and_the_number_of_jobs() {
     let name = uniq("site");
     let _c = cleanup(&sb, &[&name]);
     let o = with_site(&sb, &site.dir, &["explain"]);
-    assert!(stdout(&o).contains("partitions     debug"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("partitions     debug"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("max_jobs       1"), "{}", stdout(&o));
     let run = |script: &str| with_site(&sb, &site.dir, &["--", "sh", "-c", script]);
     let o = run(&format!("sbatch -J {name} -p gpu --wrap true"));
     assert_code(&o, 1);
     assert!(
-        stderr(&o).starts_with("jail: slurm: refused -p gpu: gpu is not allowed here (allowed: debug; site "),
+        stderr(&o).starts_with(
+            "jail: slurm: refused -p gpu: gpu is not allowed here (allowed: debug; site "
+        ),
         "{}",
         stderr(&o)
     );
@@ -635,5 +713,9 @@ fn the_site_limits_partitions_and_the_number_of_jobs() {
         stderr(&o)
     );
     let o = sb.host_sh(&format!("squeue -h --name={name} -o %P"));
-    assert_eq!(stdout(&o).trim(), "debug", "one job, in the allowed partition");
+    assert_eq!(
+        stdout(&o).trim(),
+        "debug",
+        "one job, in the allowed partition"
+    );
 }

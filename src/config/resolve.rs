@@ -1620,7 +1620,11 @@ mod tests {
         assert_eq!(spec.slurm.max_jobs.unwrap().value, 4);
         assert!(spec.slurm.accounts.is_none());
         // The user may narrow...
-        let c = cat(Some(site), Some("[slurm]\npartitions = [\"gpu\"]\nmax_jobs = 2\n"), None);
+        let c = cat(
+            Some(site),
+            Some("[slurm]\npartitions = [\"gpu\"]\nmax_jobs = 2\n"),
+            None,
+        );
         let spec = run(&c, &req(&["true"])).unwrap();
         assert_eq!(spec.slurm.partitions.unwrap().value, vec!["gpu"]);
         assert_eq!(spec.slurm.max_jobs.unwrap().value, 2);
@@ -1629,10 +1633,17 @@ mod tests {
         refused(run(&c, &req(&["true"])), "slurm.partitions");
         let c = cat(Some(site), Some("[slurm]\nmax_jobs = 9\n"), None);
         refused(run(&c, &req(&["true"])), "slurm.max_jobs");
-        let c = cat(Some("[slurm]\nqos = [\"low\"]\n"), Some("[slurm]\nqos = [\"high\"]\n"), None);
+        let c = cat(
+            Some("[slurm]\nqos = [\"low\"]\n"),
+            Some("[slurm]\nqos = [\"high\"]\n"),
+            None,
+        );
         refused(run(&c, &req(&["true"])), "slurm.qos");
         let c = cat(Some("[slurm]\naccounts = [\"a b\"]\n"), None, None);
-        assert!(matches!(run(&c, &req(&["true"])), Err(ConfigError::BadSlurmName { .. })));
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::BadSlurmName { .. })
+        ));
     }
 
     #[test]
@@ -1640,9 +1651,20 @@ mod tests {
         let user = "[slurm]\npartitions = [\"debug\"]\nmax_jobs = 2\n";
         // Narrowing is fine untrusted.
         let c = cat(None, Some(user), Some(("[slurm]\nmax_jobs = 1\n", false)));
-        assert_eq!(run(&c, &req(&["true"])).unwrap().slurm.max_jobs.unwrap().value, 1);
+        assert_eq!(
+            run(&c, &req(&["true"]))
+                .unwrap()
+                .slurm
+                .max_jobs
+                .unwrap()
+                .value,
+            1
+        );
         for (text, key) in [
-            ("[slurm]\npartitions = [\"debug\", \"big\"]\n", "slurm.partitions"),
+            (
+                "[slurm]\npartitions = [\"debug\", \"big\"]\n",
+                "slurm.partitions",
+            ),
             ("[slurm]\nmax_jobs = 5\n", "slurm.max_jobs"),
         ] {
             let c = cat(None, Some(user), Some((text, false)));

@@ -77,7 +77,8 @@ pub fn export_env(
     submit: &[(String, String)],
     fresh: &[(String, String)],
 ) -> Vec<(String, String)> {
-    let (mut env, set): (Vec<(String, String)>, &Vec<(String, String)>) = match export {
+    type Env = Vec<(String, String)>;
+    let (mut env, set): (Env, &Env) = match export {
         Export::All { set } => (submit.to_vec(), set),
         Export::Fresh { set } => (fresh.to_vec(), set),
         Export::Only { names, set } => (

@@ -629,9 +629,7 @@ fn run_query(
     let copy = |from: Option<Box<dyn Read + Send>>, to: &OwnedFd, filter: bool| {
         let rw = q.rewrite.clone();
         let to = to.try_clone().ok();
-        let Some(from) = from else {
-            return None;
-        };
+        let from = from?;
         Some(std::thread::spawn(move || {
             let Some(to) = to else { return String::new() };
             let mut r = BufReader::new(from);

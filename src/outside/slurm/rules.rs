@@ -1361,7 +1361,7 @@ mod tests {
             a.push("job.sh");
             refused(t.sbatch(&a, SH), what);
             // The same option as a directive.
-            let line = args.join(" ").replace('%', "%");
+            let line = args.join(" ");
             let script = format!("#!/bin/sh\n#SBATCH {line}\necho\n");
             refused(t.sbatch(&["job.sh"], &script), what);
         }

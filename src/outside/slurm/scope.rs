@@ -65,6 +65,10 @@ pub fn split_list(s: &str) -> Vec<String> {
     out
 }
 
+/// A token that is no job id, or one foreign id too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadId;
+
 /// Rewrites job id tokens: those in scope stay, others get a sentinel in
 /// place of their job number. Remembers each sentinel's original.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -75,8 +79,8 @@ pub struct Rewriter {
 
 impl Rewriter {
     /// One token. Err: not a job id (the caller refuses it).
-    pub fn token(&mut self, token: &str, in_scope: &dyn Fn(u64) -> bool) -> Result<String, ()> {
-        let base = base_id(token).ok_or(())?;
+    pub fn token(&mut self, token: &str, in_scope: &dyn Fn(u64) -> bool) -> Result<String, BadId> {
+        let base = base_id(token).ok_or(BadId)?;
         if in_scope(base) {
             return Ok(token.to_string());
         }
@@ -86,7 +90,7 @@ impl Rewriter {
             Some((s, _)) => *s,
             None => {
                 if self.swapped.len() >= MAX_FOREIGN {
-                    return Err(());
+                    return Err(BadId);
                 }
                 let s = sentinel(self.swapped.len());
                 self.swapped.push((s, orig));
@@ -97,8 +101,8 @@ impl Rewriter {
     }
 
     /// A comma list of tokens.
-    pub fn list(&mut self, list: &str, in_scope: &dyn Fn(u64) -> bool) -> Result<String, ()> {
-        let parts: Result<Vec<String>, ()> = split_list(list)
+    pub fn list(&mut self, list: &str, in_scope: &dyn Fn(u64) -> bool) -> Result<String, BadId> {
+        let parts: Result<Vec<String>, BadId> = split_list(list)
             .iter()
             .map(|t| self.token(t, in_scope))
             .collect();
