@@ -190,8 +190,17 @@ fn srun_streams_reads_stdin_and_returns_the_status() {
         &format!(
             "echo piped | srun -J {name} cat; echo rc=$?; \
              srun -J {name} sh -c 'exit 7'; echo rc=$?; \
-             srun -J {name} -n2 -o 'task-%t.txt' sh -c 'echo I am $SLURM_PROCID'; echo rc=$?"
+             srun -J {name} -n2 -o 'task-%t.txt' sh -c 'echo I am $SLURM_PROCID'; echo rc=$?; \
+             echo from-file > in.txt; echo not-this | srun -J {name} -i in.txt cat; \
+             srun -J {name} -o both.txt sh -c 'echo out; echo err >&2'"
         ),
+    );
+    assert!(stdout(&o).contains("from-file\n"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("not-this"), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("both.txt")).unwrap(),
+        "out\nerr\n",
+        "stderr follows stdout into the file"
     );
     let out = stdout(&o);
     assert!(out.contains("piped\nrc=0\n"), "{out}\n{}", stderr(&o));

@@ -214,7 +214,6 @@ fn short_host() -> String {
 /// The redirections of the job's program, inside its jail.
 fn redirects(
     io: &Io,
-    batch: bool,
     env: &dyn Fn(&str) -> Option<String>,
     user: &str,
 ) -> Vec<crate::sandbox::Redirect> {
@@ -240,8 +239,9 @@ fn redirects(
             fds: vec![1, 2],
         }),
         (o, e) => {
-            // A batch job's stderr goes with its stdout unless --error.
-            let both = batch && e.is_none();
+            // stderr goes with stdout unless --error names its own file
+            // (sbatch and srun alike).
+            let both = e.is_none();
             if let Some(o) = o {
                 out.push(Redirect {
                     path: o,
@@ -321,7 +321,7 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
     }
     let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut extra = crate::sandbox::Extra {
-        stdio: redirects(&job.io, batch, &lookup, &spec.user.name),
+        stdio: redirects(&job.io, &lookup, &spec.user.name),
         ..Default::default()
     };
     if batch {

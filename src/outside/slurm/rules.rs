@@ -115,6 +115,8 @@ pub struct Job {
     pub script: Option<Vec<u8>>,
     /// Nothing is submitted (`--test-only`).
     pub test_only: bool,
+    /// `--array` (its tasks count against the cap).
+    pub array: Option<String>,
 }
 
 /// What to run for a query command.
@@ -518,11 +520,47 @@ fn script_deny(e: super::script::ScriptError) -> Deny {
     }
 }
 
-/// The site's cap on the project's jobs.
+/// How many tasks an `--array` spec makes (`0-15:4,20%2`), or None.
+pub fn array_tasks(spec: &str) -> Option<u64> {
+    let spec = spec.split('%').next()?;
+    let mut n: u64 = 0;
+    for part in spec.split(',') {
+        let (range, step) = match part.split_once(':') {
+            Some((r, s)) => (r, s.parse::<u64>().ok().filter(|s| *s > 0)?),
+            None => (part, 1),
+        };
+        let count = match range.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?);
+                if b < a {
+                    return None;
+                }
+                (b - a) / step + 1
+            }
+            None => {
+                range.parse::<u64>().ok()?;
+                1
+            }
+        };
+        n = n.checked_add(count)?;
+    }
+    Some(n)
+}
+
+/// The site's cap on the project's jobs (an array counts its tasks).
 fn cap(ctx: &Ctx, job: &Job) -> Result<(), Deny> {
     if let (true, Some(max)) = (job.new_job, &ctx.policy.max_jobs) {
-        let n = ctx.scope.active().len();
-        if n as u64 >= u64::from(max.value) {
+        let tasks = match &job.array {
+            Some(spec) => array_tasks(spec).ok_or_else(|| {
+                Deny::refused(
+                    format!("--array={spec}"),
+                    "jail cannot count its tasks against the site's cap on jobs",
+                )
+            })?,
+            None => 1,
+        };
+        let n = ctx.scope.active().len() as u64;
+        if n + tasks > u64::from(max.value) {
             return Err(Deny::refused(
                 "submission",
                 format!(
@@ -582,6 +620,7 @@ fn common(ctx: &Ctx, opts: &[(Opt, bool)], srun: bool) -> Result<Job, Deny> {
         command: Vec::new(),
         script: None,
         test_only: false,
+        array: None,
     };
     let (mut partition, mut account, mut qos) = (false, false, false);
     for (o, d) in opts {
@@ -663,7 +702,12 @@ fn common(ctx: &Ctx, opts: &[(Opt, bool)], srun: bool) -> Result<Job, Deny> {
                 job.test_only = true;
                 job.real.push(o.canonical());
             }
-            Rule::JobName | Rule::Pass => job.real.push(o.canonical()),
+            Rule::JobName | Rule::Pass => {
+                if o.key == "array" {
+                    job.array = o.value.clone();
+                }
+                job.real.push(o.canonical())
+            }
         }
     }
     if chdir || !step {
@@ -699,6 +743,12 @@ pub fn srun(ctx: &Ctx, args: &[String]) -> Result<Plan, Deny> {
     }
     let tagged: Vec<(Opt, bool)> = p.opts.iter().cloned().map(|o| (o, false)).collect();
     let mut job = common(ctx, &tagged, true)?;
+    if let (true, Some(c)) = (job.new_job, p.last("comment")) {
+        return Err(Deny::refused(
+            c.shown(),
+            "the chaperon finds the job srun makes by its comment (sbatch takes --comment)",
+        ));
+    }
     if p.operands.is_empty() {
         return Err(Deny::Native {
             prog: "srun".into(),
@@ -706,6 +756,20 @@ pub fn srun(ctx: &Ctx, args: &[String]) -> Result<Plan, Deny> {
         });
     }
     job.command = p.operands.clone();
+    // Files the step's jail opens: slurmstepd gives the tasks nothing for
+    // them, and srun neither reads its stdin nor prints that output.
+    for (set, opt) in [
+        (job.io.input.is_some(), "--input=none"),
+        (job.io.output.is_some(), "--output=none"),
+        (
+            job.io.error.is_some() || job.io.output.is_some(),
+            "--error=none",
+        ),
+    ] {
+        if set {
+            job.real.push(opt.into());
+        }
+    }
     // The real command is jail's binary: name the job after the program,
     // as srun would.
     if job.new_job && !p.has("job-name") {
@@ -1522,6 +1586,24 @@ mod tests {
         t.policy.max_jobs = Some(Sourced::new(2, Source::Derived("site".into())));
         t.in_job = false;
         assert!(t.sbatch(&["-A", "lab", "--test-only", "j.sh"], SH).is_ok());
+        // An array counts its tasks: 1 active + 2 tasks > 2.
+        refused(
+            t.sbatch(&["-A", "lab", "--array=1-2", "j.sh"], SH),
+            "submission",
+        );
+        assert!(t.sbatch(&["-A", "lab", "--array=7", "j.sh"], SH).is_ok());
+        refused(t.sbatch(&["-A", "lab", "--array=x", "j.sh"], SH), "--array");
+    }
+
+    #[test]
+    fn array_specs_count_their_tasks() {
+        assert_eq!(array_tasks("0-15"), Some(16));
+        assert_eq!(array_tasks("0,6,16-32"), Some(19));
+        assert_eq!(array_tasks("0-15:4"), Some(4));
+        assert_eq!(array_tasks("1-5,7%2"), Some(6));
+        assert_eq!(array_tasks("5-1"), None);
+        assert_eq!(array_tasks("a"), None);
+        assert_eq!(array_tasks("1-3:0"), None);
     }
 
     #[test]
@@ -1542,6 +1624,8 @@ mod tests {
                 "--input=none",
                 "--label",
                 "--chdir=/p/sub",
+                "--output=none",
+                "--error=none",
                 "--job-name=cmd",
                 "--export=ALL"
             ])
@@ -1555,6 +1639,7 @@ mod tests {
             &["--jobid=1", "cmd"],
             &["--export=BASH_ENV=/p/x", "cmd"],
             &["-o", "/etc/x", "cmd"],
+            &["--comment=x", "cmd"],
         ] {
             assert!(matches!(t.srun(bad), Err(Deny::Refused { .. })), "{bad:?}");
         }
