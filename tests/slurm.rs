@@ -728,3 +728,39 @@ fn the_site_limits_partitions_and_the_number_of_jobs() {
         "one job, in the allowed partition"
     );
 }
+
+#[test]
+fn sbatch_wait_and_a_script_on_stdin() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::with_secrets("slurm-wait");
+    let name = uniq("wait");
+    let _c = cleanup(&sb, &[&name]);
+    let o = jailed(
+        &sb,
+        &format!(
+            "printf '#!/bin/sh\\necho from-stdin\\nexit 4\\n' | sbatch --wait -J {name} -o stdin.out; \
+             echo rc=$?; \
+             srun -J {name} cat {}/.ssh/id_ed25519; echo srun-rc=$?",
+            sb.home.display()
+        ),
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("rc=4\n"),
+        "sbatch --wait returns the job's status: {out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("stdin.out")).unwrap(),
+        "from-stdin\n"
+    );
+    // A step is jailed too: the hidden key is not there.
+    assert!(out.contains("srun-rc=1\n"), "{out}");
+    assert!(!out.contains("FAKE-SSH-KEY"), "{out}");
+    assert!(
+        stderr(&o).contains("No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+}

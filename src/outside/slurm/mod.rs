@@ -211,41 +211,42 @@ pub fn main(chan: Channel) -> i32 {
         // The jail never started.
         _ => return 0,
     };
-    let spec: JailSpec = match serde_json::from_str(&config.spec_json) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("jail: slurm: the chaperon cannot read the policy: {e}");
-            return 1;
-        }
-    };
-    let exe = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
-        .unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    // Most jails never submit a job: the chaperon makes itself ready at
+    // the first stub, so a short jail does not wait for it at exit.
+    let mut ready: Option<Arc<Chaperon>> = None;
+    serve(&config, &mut ready, chan, listener);
+    if let Some(ch) = ready {
+        shutdown(&ch);
+    }
+    0
+}
+
+fn ready(config: &Config) -> Result<Chaperon, String> {
+    let spec: JailSpec = serde_json::from_str(&config.spec_json)
+        .map_err(|e| format!("the chaperon cannot read the policy: {e}"))?;
+    let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    let exe = me
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
     let env = real_env(&spec);
-    let me = std::env::current_exe().ok();
     let paths = STUBS
         .iter()
         .filter_map(|c| {
             let p = on_path(c, &env)?;
             // Never ourselves (a PATH that leads back to jail's binary).
-            let same = me
-                .as_ref()
-                .is_some_and(|m| std::fs::canonicalize(&p).ok() == std::fs::canonicalize(m).ok());
+            let same = me.is_some() && std::fs::canonicalize(&p).ok() == me;
             (!same).then_some((*c, p))
         })
         .collect();
-    let ch = Arc::new(Chaperon {
+    Ok(Chaperon {
         records: scope::Records::new(&config.state, &spec.project.value),
         spec,
-        config,
+        config: config.clone(),
         exe,
         env,
         kids: Mutex::new(HashMap::new()),
         paths,
-    });
-    serve(&ch, chan, listener);
-    shutdown(&ch);
-    0
+    })
 }
 
 fn on_path(cmd: &str, env: &[(String, String)]) -> Option<PathBuf> {
@@ -260,7 +261,7 @@ fn on_path(cmd: &str, env: &[(String, String)]) -> Option<PathBuf> {
 }
 
 /// Accepts stubs until the jail is gone.
-fn serve(ch: &Arc<Chaperon>, chan: Channel, listener: OwnedFd) {
+fn serve(config: &Config, ready_ch: &mut Option<Arc<Chaperon>>, chan: Channel, listener: OwnedFd) {
     loop {
         let mut fds = [
             libc::pollfd {
@@ -286,7 +287,20 @@ fn serve(ch: &Arc<Chaperon>, chan: Channel, listener: OwnedFd) {
         }
         if fds[1].revents & libc::POLLIN != 0 {
             if let Ok(c) = sys::accept(listener.as_raw_fd()) {
-                let ch = Arc::clone(ch);
+                if ready_ch.is_none() {
+                    match ready(config) {
+                        Ok(ch) => *ready_ch = Some(Arc::new(ch)),
+                        Err(e) => {
+                            let _ = Channel(c).send(&Msg::SlurmExit { code: 125 }, &[]);
+                            eprintln!("jail: slurm: {e}");
+                            sys::close(c);
+                            continue;
+                        }
+                    }
+                }
+                let Some(ch) = ready_ch.as_ref().map(Arc::clone) else {
+                    continue;
+                };
                 std::thread::spawn(move || {
                     let conn = Channel(c);
                     handle(&ch, conn);
