@@ -764,3 +764,46 @@ fn sbatch_wait_and_a_script_on_stdin() {
         stderr(&o)
     );
 }
+
+/// slurmstepd opens output files as the user, outside any jail: a symlink
+/// or a protected path in the project must not let a job write there.
+#[test]
+fn job_output_cannot_reach_outside_through_the_project() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-plant");
+    let name = uniq("plant");
+    let _c = cleanup(&sb, &[&name]);
+    sb.mkdir(sb.project.join(".git/hooks"));
+    sb.write(sb.home.join(".bashrc"), "# mine\n");
+    std::os::unix::fs::symlink(sb.home.join(".bashrc"), sb.project.join("out.log")).unwrap();
+    let submit = |opts: &str| {
+        let o = jailed(
+            &sb,
+            &format!("sbatch --parsable -J {name} {opts} --wrap 'echo touch pwned'"),
+        );
+        assert_code(&o, 0);
+        wait_done(&sb, stdout(&o).trim())
+    };
+    let info = submit("-o .git/hooks/post-checkout");
+    assert!(info.contains("JobState=FAILED"), "{info}");
+    assert!(!sb.project.join(".git/hooks/post-checkout").exists(), "a hook was planted");
+    // ~/.bashrc is read-only in the jail: the job cannot even start.
+    let info = submit("-o out.log");
+    assert!(info.contains("JobState=FAILED"), "{info}");
+    assert_eq!(
+        std::fs::read_to_string(sb.home.join(".bashrc")).unwrap(),
+        "# mine\n",
+        "the job wrote through the symlink"
+    );
+    // Without the jail, Slurm does both: the attack is real.
+    let o = sb.host_sh(&format!(
+        "sbatch --wait -J {name} -o out.log --wrap 'echo touch pwned' >/dev/null; \
+         sbatch --wait -J {name} -o .git/hooks/post-checkout --wrap 'echo touch pwned' >/dev/null; \
+         cat {}/.bashrc .git/hooks/post-checkout",
+        sb.home.display()
+    ));
+    // (slurmstepd truncated ~/.bashrc through the symlink.)
+    assert_eq!(stdout(&o), "touch pwned\ntouch pwned\n");
+}
