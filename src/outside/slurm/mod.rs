@@ -189,8 +189,8 @@ struct Chaperon {
     exe: PathBuf,
     env: Vec<(String, String)>,
     records: scope::Records,
-    /// Real commands running now (pid → process group).
-    kids: Mutex<HashMap<u32, ()>>,
+    /// Real commands running now (pids), stopped when the jail ends.
+    kids: Mutex<std::collections::HashSet<u32>>,
     /// Where each command's program is (resolved once, on the host PATH).
     paths: HashMap<&'static str, PathBuf>,
 }
@@ -244,7 +244,7 @@ fn ready(config: &Config) -> Result<Chaperon, String> {
         config: config.clone(),
         exe,
         env,
-        kids: Mutex::new(HashMap::new()),
+        kids: Mutex::new(std::collections::HashSet::new()),
         paths,
     })
 }
@@ -317,7 +317,7 @@ fn shutdown(ch: &Chaperon) {
     let kids: Vec<u32> = ch
         .kids
         .lock()
-        .map(|k| k.keys().copied().collect())
+        .map(|k| k.iter().copied().collect())
         .unwrap_or_default();
     for &pid in &kids {
         // SAFETY: kill with integer arguments.
@@ -332,7 +332,7 @@ fn shutdown(ch: &Chaperon) {
     let kids: Vec<u32> = ch
         .kids
         .lock()
-        .map(|k| k.keys().copied().collect())
+        .map(|k| k.iter().copied().collect())
         .unwrap_or_default();
     for pid in kids {
         // SAFETY: kill with integer arguments.
@@ -569,7 +569,7 @@ fn command(ch: &Chaperon, name: &str, cwd: &Path) -> Command {
 fn supervise(ch: &Chaperon, conn: &Channel, child: &mut std::process::Child) -> i32 {
     let pid = child.id();
     if let Ok(mut k) = ch.kids.lock() {
-        k.insert(pid, ());
+        k.insert(pid);
     }
     let pidfd = sys::pidfd_open(pid as libc::pid_t).ok();
     let mut stub_gone = false;
