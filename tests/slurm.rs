@@ -788,7 +788,10 @@ fn job_output_cannot_reach_outside_through_the_project() {
     };
     let info = submit("-o .git/hooks/post-checkout");
     assert!(info.contains("JobState=FAILED"), "{info}");
-    assert!(!sb.project.join(".git/hooks/post-checkout").exists(), "a hook was planted");
+    assert!(
+        !sb.project.join(".git/hooks/post-checkout").exists(),
+        "a hook was planted"
+    );
     // ~/.bashrc is read-only in the jail: the job cannot even start.
     let info = submit("-o out.log");
     assert!(info.contains("JobState=FAILED"), "{info}");

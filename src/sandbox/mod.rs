@@ -197,18 +197,13 @@ pub fn run_with(
     } else {
         None
     };
-    let chaperon = if spec.slurm.enabled.value {
-        Some(outside::slurm::start(spec, env, state)?)
+    // The Slurm chaperon starts only when a stub first connects.
+    let slurm = if spec.slurm.enabled.value {
+        Some(outside::slurm::Pending::new(spec, env, state)?)
     } else {
         None
     };
-    let code = launch(spec, &plan, &prep, guard.as_ref(), chaperon.as_ref());
-    if let Some(c) = chaperon {
-        // Its end of the channel reached EOF with pid 1: it stops what it
-        // still runs for the jail (an srun) and exits.
-        c.chan.close();
-        init::wait_for(c.pid, false);
-    }
+    let code = launch(spec, &plan, &prep, guard.as_ref(), slurm);
     if let Some(g) = guard {
         g.chan.close();
         // Its one-line message comes before the shell's next prompt.
@@ -257,7 +252,7 @@ fn launch(
     plan: &plan::Plan,
     prep: &Prepared,
     guard: Option<&outside::Outside>,
-    chaperon: Option<&outside::Outside>,
+    slurm: Option<outside::slurm::Pending>,
 ) -> Result<i32, SandboxError> {
     // The launcher's end and the jail's end: "go" goes in, a setup
     // failure report comes out; EOF once the program was exec'd.
@@ -280,12 +275,16 @@ fn launch(
         if let Some(g) = guard {
             g.chan.close();
         }
-        child(prep, jails, chaperon.map(|c| c.chan));
+        if let Some(s) = &slurm {
+            s.launcher_end().close();
+        }
+        child(prep, jails, slurm.as_ref().map(|s| s.jail_end()));
     }
     jails.close();
-    // Pid 1 holds the chaperon's channel now: its EOF is the jail's end.
-    if let Some(c) = chaperon {
-        sys::close(c.chan.0);
+    // Pid 1 alone holds the jail's end of the Slurm link now: its EOF
+    // is the jail's end, for the chaperon.
+    if let Some(s) = &slurm {
+        s.jail_end().close();
     }
     if pid < 0 {
         let e = sys::errno();
@@ -323,7 +322,10 @@ fn launch(
         Ok(None)
     };
     ours.close();
-    let code = init::wait_for(pid, false);
+    let code = match slurm {
+        Some(s) => s.wait(pid),
+        None => init::wait_for(pid, false),
+    };
     if let Ok(Some(Msg::SetupFailed {
         stage,
         index,

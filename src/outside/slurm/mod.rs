@@ -81,32 +81,128 @@ pub struct Request {
     pub script: bool,
 }
 
-/// Starts the chaperon for `spec` (before the clone: single-threaded).
-/// `env` is the program's environment.
-pub fn start(
-    spec: &JailSpec,
-    env: &[(String, String)],
-    state: &Path,
-) -> Result<Outside, ChannelError> {
-    let c = super::spawn(Role::Slurm)?;
-    let config = Config {
-        spec_json: serde_json::to_string(spec).unwrap_or_default(),
-        fresh_env: env.to_vec(),
-        state: state.to_path_buf(),
-    };
-    c.chan.send(&Msg::Slurm(Box::new(config)), &[])?;
-    Ok(c)
+/// A jail's Slurm link before any stub needs it: pid 1 hands the stubs'
+/// listening socket to the launcher over it, and the launcher starts the
+/// chaperon only when a stub first connects (a jail that never uses
+/// Slurm pays no process for it). The chaperon then holds the launcher's
+/// end: its EOF (pid 1, the only holder of the other end, is gone) is
+/// the jail's end.
+#[derive(Debug)]
+pub struct Pending {
+    launcher: Channel,
+    jail: Channel,
+    config: Config,
+}
+
+impl Pending {
+    /// Before the clone. `env` is the program's environment.
+    pub fn new(
+        spec: &JailSpec,
+        env: &[(String, String)],
+        state: &Path,
+    ) -> Result<Pending, ChannelError> {
+        let (launcher, jail) = Channel::pair()?;
+        Ok(Pending {
+            launcher,
+            jail,
+            config: Config {
+                spec_json: serde_json::to_string(spec).unwrap_or_default(),
+                fresh_env: env.to_vec(),
+                state: state.to_path_buf(),
+            },
+        })
+    }
+
+    /// pid 1's end (closed by the launcher after the clone).
+    pub fn jail_end(&self) -> Channel {
+        self.jail
+    }
+
+    /// The launcher's end (closed by pid 1).
+    pub fn launcher_end(&self) -> Channel {
+        self.launcher
+    }
+
+    /// In the launcher, once the program runs: waits for pid 1 (reaping
+    /// it) and starts the chaperon if a stub connects meanwhile; then
+    /// waits for the chaperon, which stops what it still runs for the
+    /// jail. Returns pid 1's status.
+    pub fn wait(self, pid: libc::pid_t) -> i32 {
+        use crate::sandbox::init;
+        let listener = match self.launcher.recv() {
+            Ok(Some((Msg::SlurmListener, mut fds))) => fds.pop(),
+            _ => None,
+        };
+        let Some(listener) = listener else {
+            self.launcher.close();
+            return init::wait_for(pid, false);
+        };
+        let mut chaperon = None;
+        match sys::pidfd_open(pid) {
+            Ok(pidfd) => {
+                loop {
+                    let mut fds = [
+                        libc::pollfd {
+                            fd: pidfd,
+                            events: libc::POLLIN,
+                            revents: 0,
+                        },
+                        libc::pollfd {
+                            fd: listener.as_raw_fd(),
+                            events: libc::POLLIN,
+                            revents: 0,
+                        },
+                    ];
+                    if sys::poll(&mut fds, -1).is_err() || fds[0].revents != 0 {
+                        break;
+                    }
+                    if fds[1].revents != 0 {
+                        chaperon = self.start(&listener);
+                        break;
+                    }
+                }
+                sys::close(pidfd);
+            }
+            // No pidfds (Linux < 5.3): start it at once.
+            Err(_) => chaperon = self.start(&listener),
+        }
+        drop(listener);
+        self.launcher.close();
+        let code = init::wait_for(pid, false);
+        if let Some(c) = chaperon {
+            c.chan.close();
+            init::wait_for(c.pid, false);
+        }
+        code
+    }
+
+    fn start(&self, listener: &OwnedFd) -> Option<Outside> {
+        let c = super::spawn(Role::Slurm).ok()?;
+        let sent = c
+            .chan
+            .send(&Msg::Slurm(Box::new(self.config.clone())), &[])
+            .and_then(|_| {
+                c.chan.send(
+                    &Msg::SlurmListener,
+                    &[listener.as_raw_fd(), self.launcher.0],
+                )
+            });
+        if let Err(e) = sent {
+            eprintln!("jail: slurm: cannot start the chaperon: {e}");
+        }
+        Some(c)
+    }
 }
 
 /// In the jail's pid 1 (after the new root, before hardening;
-/// allocation-free): makes the stubs' socket and hands it to the chaperon.
-pub fn listen_in_jail(chaperon: Channel) -> Result<(), i32> {
+/// allocation-free): makes the stubs' socket and hands it to the launcher.
+pub fn listen_in_jail(link: Channel) -> Result<(), i32> {
     // SAFETY: mkdir on a constant C string.
     if unsafe { libc::mkdir(RUN_JAIL.as_ptr(), 0o755) } != 0 && sys::errno() != libc::EEXIST {
         return Err(sys::errno());
     }
     let fd = sys::seqpacket_listen(SOCKET)?;
-    let sent = chaperon.send(&Msg::SlurmListener, &[fd]);
+    let sent = link.send(&Msg::SlurmListener, &[fd]);
     sys::close(fd);
     sent.map_err(|e| match e {
         ChannelError::Os(e) => e,
@@ -195,22 +291,27 @@ struct Chaperon {
     paths: HashMap<&'static str, PathBuf>,
 }
 
-/// `jail __outside slurm`.
+/// `jail __outside slurm`: started by the launcher when a stub first
+/// connects; gets the configuration, then the stubs' socket and the
+/// jail's link (whose EOF ends it).
 pub fn main(chan: Channel) -> i32 {
-    // fd 3 must not reach the real commands.
-    let _ = sys::set_cloexec(chan.0);
     let config = match chan.recv() {
         Ok(Some((Msg::Slurm(c), _))) => *c,
         _ => return 0,
     };
-    let listener = match chan.recv() {
-        Ok(Some((Msg::SlurmListener, mut fds))) => match fds.pop() {
-            Some(fd) => fd,
-            None => return 0,
-        },
-        // The jail never started.
+    let (listener, link) = match chan.recv() {
+        Ok(Some((Msg::SlurmListener, fds))) => {
+            let mut it = fds.into_iter();
+            match (it.next(), it.next()) {
+                (Some(l), Some(k)) => (l, k),
+                _ => return 0,
+            }
+        }
         _ => return 0,
     };
+    // fd 3 is done with; the link (close-on-exec, as received) is ours.
+    chan.close();
+    let chan = Channel(link.as_raw_fd());
     // Most jails never submit a job: the chaperon makes itself ready at
     // the first stub, so a short jail does not wait for it at exit.
     let mut ready: Option<Arc<Chaperon>> = None;
@@ -218,6 +319,7 @@ pub fn main(chan: Channel) -> i32 {
     if let Some(ch) = ready {
         shutdown(&ch);
     }
+    drop(link);
     0
 }
 
