@@ -1,14 +1,17 @@
 //! The Slurm chaperon (DESIGN "Slurm chaperon"): a process outside the
-//! jail, as the user, started with it (`jail __outside slurm`) and gone
-//! with it, that runs Slurm commands for the program inside.
+//! jail, as the user (`jail __outside slurm`), that runs Slurm commands
+//! for the program inside. The launcher starts it when a stub first
+//! connects (a jail that never uses Slurm pays nothing for it); it is
+//! gone with the jail.
 //!
 //! - Inside, `sbatch srun squeue scancel scontrol sacct salloc` are jail's
 //!   own binary (bound read-only in /run/jail/bin, first on PATH), which
 //!   sees its name and becomes a stub (`stub`). The real commands are
 //!   useless there: the munge socket and key are hidden.
 //! - The jail's pid 1 makes a listening socket at /run/jail/slurm.sock,
-//!   on the jail's own /run, and hands it to the chaperon over the typed
-//!   channel: nothing is created on the host, and only this jail reaches
+//!   on the jail's own /run, and hands it over the typed channel to the
+//!   launcher, which passes it on to the chaperon when the first stub
+//!   connects: nothing is created on the host, and only this jail reaches
 //!   it. A stub connects, sends its arguments, working directory and
 //!   environment with its stdin, stdout and stderr (SCM_RIGHTS), passes
 //!   on the signals it gets, and exits with the real command's status.
@@ -17,9 +20,9 @@
 //!   real command with the user's scrubbed environment, wraps jobs and
 //!   steps so they run under the same policy on the node (`job`), and
 //!   scopes every query to the project's jobs (`scope`).
-//! - It ends when its channel reaches EOF (pid 1, the last holder, is
-//!   gone): it stops the commands it still runs (an srun's step is
-//!   cancelled), then exits.
+//! - It ends when the jail's link reaches EOF (pid 1, the only holder of
+//!   the other end, is gone): it stops the commands it still runs (an
+//!   srun's step is cancelled), then exits; the launcher waits for it.
 
 pub mod job;
 pub mod opts;
