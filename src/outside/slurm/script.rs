@@ -184,6 +184,18 @@ pub fn directives(body: &[u8], ignore_pbs: bool) -> Result<Parsed, ScriptError> 
             }
         }
     }
+    let parsed = opts::parse(&Table::SBATCH, &args).map_err(|e| {
+        let what = format!("#SBATCH {}", e.option());
+        ScriptError::Option(what, e)
+    })?;
+    if let Some(first) = parsed.operands.first() {
+        return Err(ScriptError::Native(vec![format!(
+            "Invalid directive found in batch script: {first}"
+        )]));
+    }
+    // `--ignore-pbs` counts from a directive too (sbatch reads the
+    // directives before it translates).
+    let ignore_pbs = ignore_pbs || parsed.has("ignore-pbs");
     if !ignore_pbs {
         for (n, line) in lines(body).enumerate() {
             for word in ["#PBS", "#BSUB"] {
@@ -197,15 +209,6 @@ pub fn directives(body: &[u8], ignore_pbs: bool) -> Result<Parsed, ScriptError> 
                 }
             }
         }
-    }
-    let parsed = opts::parse(&Table::SBATCH, &args).map_err(|e| {
-        let what = format!("#SBATCH {}", e.option());
-        ScriptError::Option(what, e)
-    })?;
-    if let Some(first) = parsed.operands.first() {
-        return Err(ScriptError::Native(vec![format!(
-            "Invalid directive found in batch script: {first}"
-        )]));
     }
     Ok(parsed)
 }
@@ -294,6 +297,7 @@ mod tests {
             "{e:?}"
         );
         assert!(directives(b"#!/bin/sh\necho\n#PBS -o /etc/x\n", true).is_ok());
+        assert!(directives(b"#!/bin/sh\n#SBATCH --ignore-pbs\n#PBS -o /etc/x\n", false).is_ok());
         assert!(matches!(
             directives(b"#!/bin/sh\n#SBATCH --pty\n", false),
             Err(ScriptError::Option(..))
