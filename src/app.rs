@@ -8,6 +8,7 @@ use crate::cli::{Cli, JailOpts, Sub, Verbosity};
 use crate::config::spec::NetMode;
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
+use crate::outside::slurm::job as slurm_job;
 use crate::sandbox::{self, SandboxError};
 
 /// Exit status for an error of jail itself.
@@ -32,9 +33,25 @@ pub enum AppError {
 }
 
 pub fn main() -> i32 {
+    let argv0 = std::env::args_os()
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Inside a jail with Slurm on, jail's binary is also `sbatch` & co.
+    if let Some(stub) = crate::outside::slurm::stub::name(&argv0) {
+        let args = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return crate::outside::slurm::stub::main(stub, args);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(crate::outside::ARG) {
-        return crate::outside::main(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some(crate::outside::ARG) => return crate::outside::main(&args[1..]),
+        Some(mode @ (slurm_job::JOB_ARG | slurm_job::STEP_ARG)) => {
+            return slurm_job::main(mode, &args[1..])
+        }
+        _ => {}
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -282,7 +299,11 @@ fn jail_environment(spec: &JailSpec) -> (Vec<(String, String)>, usize) {
         ("PWD".to_string(), spec.cwd.display().to_string()),
         ("HOME".to_string(), spec.user.home.display().to_string()),
     ];
-    env::scrub(&host::environment(), &spec.env, &extra)
+    let (mut env, removed) = env::scrub(&host::environment(), &spec.env, &extra);
+    if spec.slurm.enabled.value {
+        crate::outside::slurm::with_stub_path(&mut env);
+    }
+    (env, removed)
 }
 
 /// Writes to stdout; a closed pipe (`jail profiles | head`) is not an error.

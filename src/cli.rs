@@ -82,8 +82,7 @@ pub enum Sub {
     },
     /// Consent to this project's .jail.toml as it is now.
     Trust,
-    /// Show, or clear, jail's own storage: each profile's persistent home
-    /// and the downloads kept in its caches (never the host's caches).
+    /// Show or clear jail's persistent homes and cache layers.
     #[command(
         long_about = "Show jail's own storage under ~/.local/share/jail: for each profile, its \
                       persistent home and the layer of each cache (what programs in the jail \

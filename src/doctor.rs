@@ -49,6 +49,82 @@ fn check(feature: &'static str, status: Status, detail: impl Into<String>) -> Ch
     }
 }
 
+/// Whether Slurm is here and whether jails submit through the chaperon
+/// (the resolved `[slurm]` policy of the `default` profile, site included).
+fn slurm_check() -> Check {
+    let Some(sbatch) = on_path("sbatch") else {
+        return check(
+            "Slurm",
+            Status::Info,
+            "no sbatch on PATH: Slurm support stays off",
+        );
+    };
+    let policy = slurm_policy();
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let Some(policy) = policy else {
+        return check(
+            "Slurm",
+            Status::Info,
+            format!(
+                "sbatch at {}; the configuration does not resolve here (see `jail explain`)",
+                sbatch.display()
+            ),
+        );
+    };
+    if !policy.enabled.value {
+        return check(
+            "Slurm",
+            Status::Info,
+            format!(
+                "sbatch at {}, but jails do not submit jobs ([slurm] enabled = false, {})",
+                sbatch.display(),
+                policy.enabled.source
+            ),
+        );
+    }
+    if exe.len() > 120 || exe.contains(char::is_whitespace) {
+        return check(
+            "Slurm",
+            Status::Degraded,
+            format!(
+                "sbatch at {}, but jail's path {exe} cannot start batch jobs (#! line): install \
+                 it at a short path without spaces",
+                sbatch.display()
+            ),
+        );
+    }
+    check(
+        "Slurm",
+        Status::Ok,
+        format!(
+            "sbatch at {}: the chaperon applies ({}); jails run sbatch, srun, squeue, scancel, \
+             scontrol, sacct through it and jobs run jailed by {exe}, which compute nodes \
+             must have at that path",
+            sbatch.display(),
+            policy.enabled.source
+        ),
+    )
+}
+
+fn slurm_policy() -> Option<crate::config::spec::SlurmPolicy> {
+    use crate::config::{load, resolve, Request};
+    let mut facts = crate::host::facts().ok()?;
+    // Any project will do: [slurm] does not depend on it.
+    facts.cwd = "/nonexistent-jail-doctor-project".into();
+    facts.git_root = None;
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v)).ok()?;
+    let cat = load::load(&dirs, None).ok()?;
+    let req = Request {
+        profile: Some("default".into()),
+        command: vec!["true".into()],
+        ..Request::default()
+    };
+    resolve(&req, &facts, &cat).ok().map(|s| s.slurm)
+}
+
 /// Runs `f` in a forked child and returns its exit code (0: success, else
 /// an errno), or the fork's errno. The doctor is single-threaded, so the
 /// child may do anything; the probes use raw syscalls regardless.
@@ -422,21 +498,7 @@ fn host_checks(out: &mut Vec<Check>) {
         "the network helper is not in this version: `allowlist` runs as `none` (loopback only), never wider",
     ));
 
-    out.push(match on_path("sbatch") {
-        Some(p) => check(
-            "Slurm",
-            Status::Info,
-            format!(
-                "sbatch at {}; the Slurm chaperon is not in this version: no job submission from inside a jail",
-                p.display()
-            ),
-        ),
-        None => check(
-            "Slurm",
-            Status::Info,
-            "no sbatch on PATH: Slurm support stays off",
-        ),
-    });
+    out.push(slurm_check());
 
     let mut gpus: Vec<String> = std::fs::read_dir("/dev")
         .into_iter()

@@ -46,6 +46,107 @@ pub fn seqpacket_pair() -> Result<(RawFd, RawFd), i32> {
     Ok((fds[0], fds[1]))
 }
 
+/// A unix socket address for `path`, on the stack (allocation-free).
+fn unix_addr(path: &std::ffi::CStr) -> Result<(libc::sockaddr_un, libc::socklen_t), i32> {
+    // SAFETY: an all-zero sockaddr_un is valid (empty path).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.to_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(libc::ENAMETOOLONG);
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    Ok((addr, len as libc::socklen_t))
+}
+
+fn seqpacket_socket() -> Result<RawFd, i32> {
+    // SAFETY: socket() takes integers only.
+    cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) })
+}
+
+/// A listening SOCK_SEQPACKET unix socket bound at `path` (close-on-exec).
+pub fn seqpacket_listen(path: &std::ffi::CStr) -> Result<RawFd, i32> {
+    let (addr, len) = unix_addr(path)?;
+    let fd = seqpacket_socket()?;
+    // SAFETY: addr is a valid sockaddr_un of `len` bytes; fd is ours.
+    let rc = unsafe {
+        let rc = libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len);
+        if rc == 0 {
+            libc::listen(fd, 64)
+        } else {
+            rc
+        }
+    };
+    if rc != 0 {
+        let e = errno();
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// Connects a SOCK_SEQPACKET unix socket to `path` (close-on-exec).
+pub fn seqpacket_connect(path: &std::ffi::CStr) -> Result<RawFd, i32> {
+    let (addr, len) = unix_addr(path)?;
+    let fd = seqpacket_socket()?;
+    loop {
+        // SAFETY: addr is a valid sockaddr_un of `len` bytes; fd is ours.
+        let rc = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) };
+        if rc == 0 {
+            return Ok(fd);
+        }
+        if errno() != libc::EINTR {
+            let e = errno();
+            close(fd);
+            return Err(e);
+        }
+    }
+}
+
+/// Accepts one connection (close-on-exec).
+pub fn accept(fd: RawFd) -> Result<RawFd, i32> {
+    loop {
+        // SAFETY: accept4 without an address buffer.
+        let c = unsafe {
+            libc::accept4(
+                fd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if c >= 0 {
+            return Ok(c);
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
+}
+
+/// Sets FD_CLOEXEC, so `fd` does not reach programs this process starts.
+pub fn set_cloexec(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: F_SETFD with integer flags on an fd we own.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }).map(|_| ())
+}
+
+/// poll() over several fds, retried on EINTR (-1: no timeout).
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, i32> {
+    loop {
+        // SAFETY: a live slice of pollfd of the length passed.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
+}
+
 /// Closes an fd we own; errors are ignored (the fd is gone either way).
 pub fn close(fd: RawFd) {
     if fd >= 0 {
@@ -334,6 +435,26 @@ mod tests {
         assert_eq!(recv_with_fds(b, &mut buf, &mut fds).unwrap(), (0, 0), "EOF");
         close(b);
         close(r);
+    }
+
+    #[test]
+    fn a_listening_socket_accepts_and_carries_fds() {
+        let dir = std::env::temp_dir().join(format!("jail-sys-sock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = std::ffi::CString::new(dir.join("s").as_os_str().as_encoded_bytes()).unwrap();
+        let l = seqpacket_listen(&path).unwrap();
+        let c = seqpacket_connect(&path).unwrap();
+        let a = accept(l).unwrap();
+        send_with_fds(c, b"hi", &[c]).unwrap();
+        let mut buf = [0u8; 8];
+        let mut fds = [-1; MAX_FDS];
+        assert_eq!(recv_with_fds(a, &mut buf, &mut fds).unwrap(), (2, 1));
+        for fd in [fds[0], a, c, l] {
+            close(fd);
+        }
+        let long = std::ffi::CString::new(vec![b'x'; 200]).unwrap();
+        assert_eq!(seqpacket_listen(&long), Err(libc::ENAMETOOLONG));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -6,59 +6,8 @@ use common::*;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A root-owned site directory passed by JAIL_SITE_DIR. Only root can make
-/// one, so tests using it are skipped (with a reason) as a normal user.
-struct SiteDir {
-    dir: PathBuf,
-}
-
-static SITE_N: AtomicUsize = AtomicUsize::new(0);
-
-impl SiteDir {
-    fn new(jail_toml: &str) -> Option<SiteDir> {
-        if !user().switch {
-            eprintln!("skipped: a root-owned site directory needs the tests to run as root");
-            return None;
-        }
-        let n = SITE_N.fetch_add(1, Ordering::SeqCst);
-        let dir = PathBuf::from(format!("/tmp/jail-tests/site-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let site = SiteDir { dir };
-        site.write("jail.toml", jail_toml);
-        Some(site)
-    }
-
-    fn file(&self) -> PathBuf {
-        self.dir.join("jail.toml")
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let p = self.dir.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::set_permissions(p.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-    }
-}
-
-impl Drop for SiteDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn with_site(sb: &Sandbox, site: &Path, args: &[&str]) -> Output {
-    sb.jail_cmd(args)
-        .env("JAIL_SITE_DIR", site)
-        .output()
-        .unwrap()
-}
 
 /// Asserts a configuration error: exit 125 and one `jail: FILE:LINE:COL: `
 /// line naming `file`.

@@ -88,7 +88,7 @@ complete -c jail -n '__fish_jail_where top' -f -a doctor -d 'Probe the kernel\'s
 complete -c jail -n '__fish_jail_where top' -f -a profiles -d 'List the profiles and where each comes from'
 complete -c jail -n '__fish_jail_where top' -f -a init -d 'Write a starter .jail.toml for this project'
 complete -c jail -n '__fish_jail_where top' -f -a trust -d 'Consent to this project\'s .jail.toml as it is now'
-complete -c jail -n '__fish_jail_where top' -f -a cache -d 'Show, or clear, jail\'s own storage: each profile\'s persistent home and the downloads kept in its caches (never the host\'s caches)'
+complete -c jail -n '__fish_jail_where top' -f -a cache -d 'Show or clear jail\'s persistent homes and cache layers'
 complete -c jail -n '__fish_jail_where top' -f -a run -d 'Run a program whose name is also a jail subcommand'
 complete -c jail -n '__fish_jail_where top command sub-explain sub-run' -f -a '(__fish_complete_command)'
 complete -c jail -n '__fish_jail_where args' -f -a '(__fish_jail_complete_args)'

@@ -117,7 +117,22 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
     writeln!(o, "[devices]")?;
     line(o, "gpu", &spec.gpu)?;
     writeln!(o, "[slurm]")?;
-    line(o, "enabled", &spec.slurm)?;
+    let sl = &spec.slurm;
+    line(o, "enabled", &sl.enabled)?;
+    for (key, list) in [
+        ("partitions", &sl.partitions),
+        ("accounts", &sl.accounts),
+        ("qos", &sl.qos),
+    ] {
+        match list {
+            Some(l) => writeln!(o, "  {:<14} {:<28} # {}", key, l.value.join(", "), l.source)?,
+            None => writeln!(o, "  {key:<14} (any)")?,
+        }
+    }
+    match &sl.max_jobs {
+        Some(m) => writeln!(o, "  {:<14} {:<28} # {}", "max_jobs", m.value, m.source)?,
+        None => writeln!(o, "  {:<14} (no cap)", "max_jobs")?,
+    }
     if !spec.notes.is_empty() {
         writeln!(o, "[layers]")?;
         for n in &spec.notes {

@@ -92,6 +92,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("`{name}` in `{key}` ({origin}) is not a Slurm name (letters, digits, `-`, `_`, `.`)")]
+    BadSlurmName {
+        key: String,
+        name: String,
+        origin: String,
+    },
     #[error("{0}")]
     Init(String),
 }

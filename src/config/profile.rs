@@ -139,6 +139,15 @@ pub struct EnvSection {
 #[serde(deny_unknown_fields)]
 pub struct SlurmSection {
     pub enabled: Option<SlurmEnabled>,
+    /// Partitions jobs may use (absent: any). In the site file: a ceiling.
+    pub partitions: Option<Vec<String>>,
+    /// Accounts jobs may be charged to (absent: any). Site: a ceiling.
+    pub accounts: Option<Vec<String>>,
+    /// QOS jobs may ask for (absent: any). Site: a ceiling.
+    pub qos: Option<Vec<String>>,
+    /// At most this many of the project's jobs pending or running when a
+    /// new one is submitted (absent: no cap). Site: a maximum.
+    pub max_jobs: Option<u32>,
 }
 
 /// Parses profile text; `file` is only used to name the error's location.
@@ -232,6 +241,15 @@ mod tests {
         assert_eq!(p.slurm.enabled, Some(SlurmEnabled::Auto(AutoWord::Auto)));
         let p = parse("[slurm]\nenabled = false\n", Path::new("f")).unwrap();
         assert_eq!(p.slurm.enabled, Some(SlurmEnabled::Bool(false)));
+        let p = parse(
+            "[slurm]\npartitions = [\"debug\"]\nmax_jobs = 3\n",
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(p.slurm.partitions, Some(vec!["debug".to_string()]));
+        assert_eq!(p.slurm.max_jobs, Some(3));
+        let err = parse("[slurm]\nmax_jobs = -1\n", Path::new("f")).unwrap_err();
+        assert!(err.to_string().starts_with("f:2:"), "{err}");
     }
 
     #[test]

@@ -221,6 +221,8 @@ struct Acc {
     net_mode: Sourced<NetMode>,
     dns_upstream: Option<Sourced<String>>,
     slurm: Sourced<SlurmEnabled>,
+    slurm_lists: SlurmLists,
+    slurm_max_jobs: Option<Sourced<u32>>,
     ro: Vec<Sourced<PathBuf>>,
     rw: Vec<Sourced<PathBuf>>,
     hide: Vec<Sourced<PathBuf>>,
@@ -245,6 +247,8 @@ impl Acc {
             net_mode: Sourced::new(NetMode::None, dflt()),
             dns_upstream: None,
             slurm: Sourced::new(SlurmEnabled::Bool(false), dflt()),
+            slurm_lists: SlurmLists::default(),
+            slurm_max_jobs: None,
             ro: Vec::new(),
             rw: Vec::new(),
             hide: Vec::new(),
@@ -359,6 +363,15 @@ impl Acc {
         if let Some(e) = p.slurm.enabled {
             self.slurm = Sourced::new(e, src.clone());
         }
+        for (key, list) in SlurmLists::KEYS {
+            if let Some(l) = list(&p.slurm) {
+                check_slurm_names(key, l, src)?;
+                *self.slurm_lists.get_mut(key) = Some(Sourced::new(l.clone(), src.clone()));
+            }
+        }
+        if let Some(m) = p.slurm.max_jobs {
+            self.slurm_max_jobs = Some(Sourced::new(m, src.clone()));
+        }
         Ok(())
     }
 
@@ -436,6 +449,58 @@ impl Acc {
         }
         Ok(())
     }
+}
+
+/// The Slurm name lists (partitions, accounts, QOS) being layered.
+#[derive(Debug, Clone, Default)]
+struct SlurmLists {
+    partitions: Option<Sourced<Vec<String>>>,
+    accounts: Option<Sourced<Vec<String>>>,
+    qos: Option<Sourced<Vec<String>>>,
+}
+
+type SlurmListOf = fn(&profile::SlurmSection) -> Option<&Vec<String>>;
+
+impl SlurmLists {
+    const KEYS: [(&'static str, SlurmListOf); 3] = [
+        ("partitions", |s| s.partitions.as_ref()),
+        ("accounts", |s| s.accounts.as_ref()),
+        ("qos", |s| s.qos.as_ref()),
+    ];
+
+    fn get(&self, key: &str) -> &Option<Sourced<Vec<String>>> {
+        match key {
+            "partitions" => &self.partitions,
+            "accounts" => &self.accounts,
+            _ => &self.qos,
+        }
+    }
+
+    fn get_mut(&mut self, key: &str) -> &mut Option<Sourced<Vec<String>>> {
+        match key {
+            "partitions" => &mut self.partitions,
+            "accounts" => &mut self.accounts,
+            _ => &mut self.qos,
+        }
+    }
+}
+
+/// Partition, account and QOS names: what Slurm accepts in a list.
+fn check_slurm_names(key: &str, names: &[String], src: &Source) -> Result<(), ConfigError> {
+    for n in names {
+        if n.is_empty()
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ConfigError::BadSlurmName {
+                key: format!("slurm.{key}"),
+                name: n.clone(),
+                origin: src.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn slurm_rank(s: SlurmEnabled) -> u8 {
@@ -526,6 +591,19 @@ fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)>
     }
     if slurm_rank(after.slurm.value) > slurm_rank(before.slurm.value) {
         w.push(("slurm.enabled".into(), "Slurm submission".into()));
+    }
+    // A list narrows what was allowed (any, or a list it stays within).
+    for (key, _) in SlurmLists::KEYS {
+        if let (Some(b), Some(a)) = (before.slurm_lists.get(key), after.slurm_lists.get(key)) {
+            if let Some(extra) = a.value.iter().find(|n| !b.value.contains(n)) {
+                w.push((format!("slurm.{key}"), format!("allows {extra}")));
+            }
+        }
+    }
+    if let (Some(b), Some(a)) = (&before.slurm_max_jobs, &after.slurm_max_jobs) {
+        if a.value > b.value {
+            w.push(("slurm.max_jobs".into(), format!("{} jobs", a.value)));
+        }
     }
     w
 }
@@ -725,7 +803,13 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         } else {
             Sourced::new(false, Source::Derived("jail's default".into()))
         },
-        slurm: Sourced::new(slurm_on, acc.slurm.source),
+        slurm: SlurmPolicy {
+            enabled: Sourced::new(slurm_on, acc.slurm.source),
+            partitions: acc.slurm_lists.partitions,
+            accounts: acc.slurm_lists.accounts,
+            qos: acc.slurm_lists.qos,
+            max_jobs: acc.slurm_max_jobs,
+        },
         notes: acc.notes,
     })
 }
@@ -1006,6 +1090,46 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
         }
         if cur != SlurmEnabled::Bool(false) {
             acc.slurm = Sourced::new(SlurmEnabled::Bool(false), ssrc.clone());
+        }
+    }
+    // Partitions, accounts, QOS: the site's lists are ceilings.
+    for (key, list) in SlurmLists::KEYS {
+        let Some(ceiling) = list(&sp.slurm) else {
+            continue;
+        };
+        check_slurm_names(key, ceiling, &ssrc)?;
+        let cur = acc.slurm_lists.get_mut(key);
+        if let Some(c) = cur.as_ref() {
+            if let Some(extra) = c.value.iter().find(|n| !ceiling.contains(n)) {
+                if chosen_by_user(&c.source) {
+                    return Err(refuse(
+                        &format!("slurm.{key}"),
+                        format!(
+                            "{extra} (from {}) is not one the site allows: {}",
+                            c.source,
+                            ceiling.join(", ")
+                        ),
+                    ));
+                }
+            } else {
+                continue;
+            }
+        }
+        *cur = Some(Sourced::new(ceiling.clone(), ssrc.clone()));
+    }
+    if let Some(max) = sp.slurm.max_jobs {
+        match &acc.slurm_max_jobs {
+            Some(c) if c.value <= max => {}
+            Some(c) if chosen_by_user(&c.source) => {
+                return Err(refuse(
+                    "slurm.max_jobs",
+                    format!(
+                        "{} jobs (from {}) is more than the site's {max}",
+                        c.value, c.source
+                    ),
+                ))
+            }
+            _ => acc.slurm_max_jobs = Some(Sourced::new(max, ssrc.clone())),
         }
     }
     Ok(())
@@ -1661,6 +1785,74 @@ mod tests {
     }
 
     #[test]
+    fn slurm_lists_and_cap_are_site_ceilings() {
+        let site = "[slurm]\npartitions = [\"debug\", \"gpu\"]\nmax_jobs = 4\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let p = spec.slurm.partitions.unwrap();
+        assert_eq!(p.value, vec!["debug", "gpu"]);
+        assert_eq!(p.source, Source::Site(SITE.into()));
+        assert_eq!(spec.slurm.max_jobs.unwrap().value, 4);
+        assert!(spec.slurm.accounts.is_none());
+        // The user may narrow...
+        let c = cat(
+            Some(site),
+            Some("[slurm]\npartitions = [\"gpu\"]\nmax_jobs = 2\n"),
+            None,
+        );
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert_eq!(spec.slurm.partitions.unwrap().value, vec!["gpu"]);
+        assert_eq!(spec.slurm.max_jobs.unwrap().value, 2);
+        // ... never widen.
+        let c = cat(Some(site), Some("[slurm]\npartitions = [\"big\"]\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.partitions");
+        let c = cat(Some(site), Some("[slurm]\nmax_jobs = 9\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.max_jobs");
+        let c = cat(
+            Some("[slurm]\nqos = [\"low\"]\n"),
+            Some("[slurm]\nqos = [\"high\"]\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "slurm.qos");
+        let c = cat(Some("[slurm]\naccounts = [\"a b\"]\n"), None, None);
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::BadSlurmName { .. })
+        ));
+    }
+
+    #[test]
+    fn a_project_file_widening_slurm_needs_trust() {
+        let user = "[slurm]\npartitions = [\"debug\"]\nmax_jobs = 2\n";
+        // Narrowing is fine untrusted.
+        let c = cat(None, Some(user), Some(("[slurm]\nmax_jobs = 1\n", false)));
+        assert_eq!(
+            run(&c, &req(&["true"]))
+                .unwrap()
+                .slurm
+                .max_jobs
+                .unwrap()
+                .value,
+            1
+        );
+        for (text, key) in [
+            (
+                "[slurm]\npartitions = [\"debug\", \"big\"]\n",
+                "slurm.partitions",
+            ),
+            ("[slurm]\nmax_jobs = 5\n", "slurm.max_jobs"),
+        ] {
+            let c = cat(None, Some(user), Some((text, false)));
+            match run(&c, &req(&["true"])) {
+                Err(ConfigError::Untrusted { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{text}: {other:?}"),
+            }
+            let c = cat(None, Some(user), Some((text, true)));
+            assert!(run(&c, &req(&["true"])).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
     fn site_allow_list_is_a_ceiling() {
         let c = cat(
             Some("[network]\nallow = [\"@anthropic\", \"*.github.com\"]\n"),
@@ -1793,8 +1985,8 @@ mod tests {
         let c = cat(Some(site), None, None);
         let spec = run(&c, &req(&["true"])).unwrap();
         assert!(spec.env.pass.iter().any(|p| p.value == "LAB_ID"));
-        assert!(!spec.slurm.value);
-        assert_eq!(spec.slurm.source, Source::Site(SITE.into()));
+        assert!(!spec.slurm.enabled.value);
+        assert_eq!(spec.slurm.enabled.source, Source::Site(SITE.into()));
         let mut r = req(&["true"]);
         r.env = vec!["HTTPS_PROXY=http://evil".into()];
         refused(run(&c, &r), "env.set.HTTPS_PROXY");

@@ -1,14 +1,14 @@
 //! `JailSpec`: the resolved policy. Plain data, no syscalls; the sandbox only
 //! executes it and `jail explain` prints it with the source of every value.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
 
 pub use super::profile::{HomeMode, NetMode};
 
 /// Where a value came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "layer", content = "where", rename_all = "lowercase")]
 pub enum Source {
     /// A builtin profile, by name.
@@ -39,12 +39,12 @@ impl fmt::Display for Source {
 }
 
 /// A value with its source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sourced<T> {
     pub value: T,
     pub source: Source,
     /// The domain preset (`@github`) a value was expanded from, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
 }
 
@@ -58,7 +58,7 @@ impl<T> Sourced<T> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JailSpec {
     pub profile: Sourced<String>,
     /// argv of the program to run (never empty: a shell when none was given).
@@ -72,13 +72,13 @@ pub struct JailSpec {
     pub network: NetPolicy,
     pub env: EnvPolicy,
     pub gpu: Sourced<bool>,
-    pub slurm: Sourced<bool>,
+    pub slurm: SlurmPolicy,
     /// What the configuration layers did that is worth saying: files read,
     /// values the site narrowed, the project file's trust state.
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
     pub uid: u32,
     pub gid: u32,
@@ -86,7 +86,7 @@ pub struct UserInfo {
     pub home: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsPolicy {
     pub home: Sourced<HomeMode>,
     /// System directories bound read-only (absolute host paths).
@@ -111,14 +111,14 @@ pub struct FsPolicy {
     pub storage: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watched {
     pub file: PathBuf,
     pub keys: Vec<String>,
     pub source: Source,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetPolicy {
     pub mode: Sourced<NetMode>,
     pub allow: Vec<Sourced<String>>,
@@ -127,7 +127,7 @@ pub struct NetPolicy {
     pub dns_upstream: Option<Sourced<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvPolicy {
     /// Variables passed even though the scrub would remove them.
     pub pass: Vec<Sourced<String>>,
@@ -136,4 +136,16 @@ pub struct EnvPolicy {
     /// Extra names or `*` patterns the scrub removes even when passed
     /// (a site floor, or a profile's own narrowing).
     pub block: Vec<Sourced<String>>,
+}
+
+/// Slurm submission through the chaperon (DESIGN "Slurm chaperon").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlurmPolicy {
+    pub enabled: Sourced<bool>,
+    /// Partitions, accounts and QOS jobs may name (None: any).
+    pub partitions: Option<Sourced<Vec<String>>>,
+    pub accounts: Option<Sourced<Vec<String>>>,
+    pub qos: Option<Sourced<Vec<String>>>,
+    /// Most jobs of the project pending or running at a submission.
+    pub max_jobs: Option<Sourced<u32>>,
 }

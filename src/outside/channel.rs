@@ -31,6 +31,18 @@ pub enum Msg {
     /// launcher → guard: the jail's pid 1 runs; its pidfd is attached
     /// when the kernel has pidfds.
     JailStarted { pid: i32 },
+    /// launcher → Slurm chaperon: the policy and where to record jobs.
+    Slurm(Box<super::slurm::Config>),
+    /// jail's pid 1 → Slurm chaperon: the listening socket the stubs
+    /// connect to (attached), made inside the jail.
+    SlurmListener,
+    /// stub → chaperon: a Slurm command; stdin, stdout, stderr (and the
+    /// batch script, when `script` says so) attached.
+    SlurmRequest(Box<super::slurm::Request>),
+    /// stub → chaperon: the stub got this signal; pass it on.
+    SlurmSignal { sig: i32 },
+    /// chaperon → stub: the command ended with this status.
+    SlurmExit { code: i32 },
 }
 
 #[derive(Debug, thiserror::Error)]

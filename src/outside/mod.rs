@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod guard;
+pub mod slurm;
 
 use std::ffi::CString;
 
@@ -25,17 +26,21 @@ const CHANNEL_FD: i32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Guard,
+    Slurm,
 }
 
 impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Guard => "guard",
+            Role::Slurm => "slurm",
         }
     }
 
     fn from_name(s: &str) -> Option<Role> {
-        [Role::Guard].into_iter().find(|r| r.name() == s)
+        [Role::Guard, Role::Slurm]
+            .into_iter()
+            .find(|r| r.name() == s)
     }
 }
 
@@ -85,5 +90,6 @@ pub fn main(args: &[String]) -> i32 {
     let chan = Channel(CHANNEL_FD);
     match role {
         Role::Guard => guard::main(chan),
+        Role::Slurm => slurm::main(chan),
     }
 }

@@ -113,6 +113,9 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
         ),
         Stage::Harden => format!("{} failed: {e}", crate::harden::Part::describe(index)),
         Stage::Fork => format!("cannot start the program: {e}"),
+        Stage::Slurm => format!("cannot create the Slurm chaperon's socket in the jail: {e}"),
+        Stage::Files => format!("cannot write the job's script into the jail: {e}"),
+        Stage::Stdio => format!("cannot open the job's output or input file: {e}"),
         Stage::Sync | Stage::Exec => format!("setup failed: {e}"),
     }
 }

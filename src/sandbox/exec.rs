@@ -494,6 +494,9 @@ pub enum Stage {
     Harden,
     Fork,
     Exec,
+    Slurm,
+    Files,
+    Stdio,
 }
 
 impl Stage {
@@ -511,6 +514,9 @@ impl Stage {
             S::Harden,
             S::Fork,
             S::Exec,
+            S::Slurm,
+            S::Files,
+            S::Stdio,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)

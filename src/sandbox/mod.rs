@@ -45,6 +45,36 @@ pub enum SandboxError {
     Channel(#[from] outside::ChannelError),
 }
 
+/// What a run adds to the policy (the Slurm job wrapper uses it): files
+/// pid 1 writes into the jail, and the program's standard streams opened
+/// inside the jail.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// (jail path, contents, mode), written by pid 1 before hardening,
+    /// never over an existing file.
+    pub files: Vec<(PathBuf, Vec<u8>, u32)>,
+    pub stdio: Vec<Redirect>,
+}
+
+/// One of the program's standard streams, opened by its own process
+/// inside the jail just before exec (so the jail's view and Landlock
+/// decide what it may name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub path: PathBuf,
+    pub write: bool,
+    pub append: bool,
+    /// The fds it becomes (0, 1, 2).
+    pub fds: Vec<i32>,
+}
+
+/// `Redirect` as the program's child uses it (prepared before fork).
+struct PreparedRedirect {
+    path: CString,
+    flags: libc::c_int,
+    fds: Vec<i32>,
+}
+
 /// What the children need, built before the clone (no allocation after).
 struct Prepared {
     steps: Vec<exec::Prepared>,
@@ -61,6 +91,8 @@ struct Prepared {
     loopback: bool,
     clone_flags: libc::c_int,
     harden: harden::Prepared,
+    files: Vec<(CString, Vec<u8>, u32)>,
+    redirects: Vec<PreparedRedirect>,
 }
 
 impl Prepared {
@@ -78,6 +110,16 @@ impl Prepared {
 /// `state` is jail's state directory (~/.local/state/jail), where created
 /// protected paths are quarantined.
 pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i32, SandboxError> {
+    run_with(spec, env, state, Extra::default())
+}
+
+/// `run` with extra files and redirections (Slurm jobs).
+pub fn run_with(
+    spec: &JailSpec,
+    env: &[(String, String)],
+    state: &Path,
+    extra: Extra,
+) -> Result<i32, SandboxError> {
     let mut plan = plan::plan(spec);
     if let Some(tty) = crate::host::terminal() {
         plan.add_console(&tty);
@@ -121,6 +163,33 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
             NS_FLAGS
         },
         harden: harden::prepare(spec, &plan)?,
+        files: extra
+            .files
+            .into_iter()
+            .map(|(p, c, m)| Ok((CString::new(p.as_os_str().as_bytes())?, c, m)))
+            .collect::<Result<_, NulError>>()?,
+        redirects: extra
+            .stdio
+            .into_iter()
+            .map(|r| {
+                let flags = if r.write {
+                    libc::O_WRONLY
+                        | libc::O_CREAT
+                        | if r.append {
+                            libc::O_APPEND
+                        } else {
+                            libc::O_TRUNC
+                        }
+                } else {
+                    libc::O_RDONLY
+                } | libc::O_CLOEXEC;
+                Ok(PreparedRedirect {
+                    path: CString::new(r.path.as_os_str().as_bytes())?,
+                    flags,
+                    fds: r.fds,
+                })
+            })
+            .collect::<Result<_, NulError>>()?,
     };
     let prep = prep.with_pointers();
     // Every fork below (processes outside, the jail) needs a
@@ -161,7 +230,13 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
         )?;
         Some(g)
     };
-    let code = launch(spec, &plan, &prep, guard.as_ref());
+    // The Slurm chaperon starts only when a stub first connects.
+    let slurm = if spec.slurm.enabled.value {
+        Some(outside::slurm::Pending::new(spec, env, state)?)
+    } else {
+        None
+    };
+    let code = launch(spec, &plan, &prep, guard.as_ref(), slurm);
     if let Some(g) = guard {
         g.chan.close();
         // Its one-line message comes before the shell's next prompt.
@@ -210,6 +285,7 @@ fn launch(
     plan: &plan::Plan,
     prep: &Prepared,
     guard: Option<&outside::Outside>,
+    slurm: Option<outside::slurm::Pending>,
 ) -> Result<i32, SandboxError> {
     // The launcher's end and the jail's end: "go" goes in, a setup
     // failure report comes out; EOF once the program was exec'd.
@@ -234,9 +310,17 @@ fn launch(
         if let Some(g) = guard {
             g.chan.close();
         }
-        child(prep, jails);
+        if let Some(s) = &slurm {
+            s.launcher_end().close();
+        }
+        child(prep, jails, slurm.as_ref().map(|s| s.jail_end()));
     }
     jails.close();
+    // Pid 1 alone holds the jail's end of the Slurm link now: its EOF
+    // is the jail's end, for the chaperon.
+    if let Some(s) = &slurm {
+        s.jail_end().close();
+    }
     if pid < 0 {
         let e = sys::errno();
         init::unblock_forwarded();
@@ -274,7 +358,10 @@ fn launch(
         Ok(None)
     };
     ours.close();
-    let code = init::wait_for(pid, false);
+    let code = match slurm {
+        Some(s) => s.wait(pid),
+        None => init::wait_for(pid, false),
+    };
     if let Ok(Some(Msg::SetupFailed {
         stage,
         index,
@@ -282,6 +369,17 @@ fn launch(
     })) = report
     {
         let stage = Stage::from_u32(stage).unwrap_or(Stage::Step);
+        if stage == Stage::Stdio {
+            let path = prep
+                .redirects
+                .get(index as usize)
+                .map(|r| r.path.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(SandboxError::Setup(format!(
+                "cannot open {path} inside the jail: {}",
+                diagnose::errno_text(errno)
+            )));
+        }
         if stage == Stage::Exec {
             // Whether the jail is the cause, from host facts (the child
             // only said which candidate existed inside).
@@ -327,7 +425,7 @@ fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
 }
 
 /// The jail's pid 1. Never returns.
-fn child(prep: &Prepared, chan: Channel) -> ! {
+fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>) -> ! {
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
         report(chan, stage, index, errno);
         sys::exit_now(125)
@@ -351,6 +449,16 @@ fn child(prep: &Prepared, chan: Channel) -> ! {
     if unsafe { libc::chdir(prep.cwd.as_ptr()) } != 0 {
         fail(Stage::Chdir, 0, sys::errno());
     }
+    if let Some(c) = chaperon {
+        if let Err(e) = outside::slurm::listen_in_jail(c) {
+            fail(Stage::Slurm, 0, e);
+        }
+    }
+    for (i, (path, content, mode)) in prep.files.iter().enumerate() {
+        if let Err(e) = write_file(path, content, *mode) {
+            fail(Stage::Files, i as u32, e);
+        }
+    }
     if let Err((part, errno)) = harden::apply(&prep.harden) {
         fail(Stage::Harden, part, errno);
     }
@@ -364,6 +472,12 @@ fn child(prep: &Prepared, chan: Channel) -> ! {
     };
     if pid == 0 {
         init::reset_signals();
+        for (i, r) in prep.redirects.iter().enumerate() {
+            if let Err(e) = redirect(r) {
+                report(chan, Stage::Stdio, i as u32, e);
+                sys::exit_now(125);
+            }
+        }
         // SAFETY: mark every inherited fd but stdio close-on-exec, so the
         // program gets nothing from the host but its terminal/pipes.
         unsafe {
@@ -409,6 +523,44 @@ fn child(prep: &Prepared, chan: Channel) -> ! {
     let code = init::wait_for(pid, true);
     // Exiting pid 1 kills everything left in the jail.
     sys::exit_now(code)
+}
+
+/// Writes a prepared file into the jail (pid 1, before hardening;
+/// allocation-free). The file must not exist: nothing is overwritten.
+fn write_file(path: &CString, content: &[u8], mode: u32) -> Result<(), i32> {
+    // SAFETY: open on a prepared C string; the fd is closed below.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(sys::errno());
+    }
+    let r = sys::write_all(fd, content);
+    sys::close(fd);
+    r
+}
+
+/// Opens one standard stream of the program (its child, before exec).
+fn redirect(r: &PreparedRedirect) -> Result<(), i32> {
+    // SAFETY: open on a prepared C string.
+    let fd = unsafe { libc::open(r.path.as_ptr(), r.flags, 0o666 as libc::c_uint) };
+    if fd < 0 {
+        return Err(sys::errno());
+    }
+    for &t in &r.fds {
+        // SAFETY: dup2 between fds of this process (clears CLOEXEC).
+        if unsafe { libc::dup2(fd, t) } < 0 {
+            return Err(sys::errno());
+        }
+    }
+    if !r.fds.contains(&fd) {
+        sys::close(fd);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -347,6 +347,8 @@ pub fn plan(spec: &JailSpec) -> Plan {
         binds.extend(cache_steps(spec, st, &visible, &hidden));
     }
 
+    binds.extend(slurm_stubs(spec));
+
     let relaxed: Vec<PathBuf> = spec.filesystem.rw.iter().map(|s| s.value.clone()).collect();
     let writable: Vec<PathBuf> = visible
         .iter()
@@ -517,6 +519,28 @@ fn worktree_common_dir(project: &Path) -> Option<PathBuf> {
     let gitdir = super::git::gitdir_of(&dotgit)?;
     let common = fs::canonicalize(super::git::common_dir(&gitdir)).ok()?;
     (!common.starts_with(project) && common.is_dir()).then_some(common)
+}
+
+/// With Slurm on: jail's own binary, read-only, under each Slurm command's
+/// name in /run/jail/bin (first on the jail's PATH), so `sbatch` & co. run
+/// the stub that talks to the chaperon. The real commands stay where they
+/// are, useless without munge.
+fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
+    if !spec.slurm.enabled.value {
+        return Vec::new();
+    }
+    let Ok(exe) = std::env::current_exe().and_then(fs::canonicalize) else {
+        return Vec::new();
+    };
+    crate::outside::slurm::STUBS
+        .iter()
+        .map(|name| Step::Bind {
+            src: exe.clone(),
+            dest: Path::new(crate::outside::slurm::STUB_DIR).join(name),
+            dir: false,
+            ro: true,
+        })
+        .collect()
 }
 
 fn visible_path(p: &Path, ro: bool) -> Option<Visible> {

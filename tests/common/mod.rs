@@ -236,3 +236,54 @@ pub fn assert_code(o: &Output, code: i32) {
         stderr(o)
     );
 }
+
+/// A root-owned site directory passed by JAIL_SITE_DIR. Only root can make
+/// one, so tests using it are skipped (with a reason) as a normal user.
+pub struct SiteDir {
+    pub dir: PathBuf,
+}
+
+static SITE_N: AtomicUsize = AtomicUsize::new(0);
+
+impl SiteDir {
+    pub fn new(jail_toml: &str) -> Option<SiteDir> {
+        if !user().switch {
+            eprintln!("skipped: a root-owned site directory needs the tests to run as root");
+            return None;
+        }
+        let n = SITE_N.fetch_add(1, Ordering::SeqCst);
+        let dir = PathBuf::from(format!("/tmp/jail-tests/site-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let site = SiteDir { dir };
+        site.write("jail.toml", jail_toml);
+        Some(site)
+    }
+
+    pub fn file(&self) -> PathBuf {
+        self.dir.join("jail.toml")
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::set_permissions(p.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+impl Drop for SiteDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `jail ARGS...` with the site directory `site`.
+pub fn with_site(sb: &Sandbox, site: &Path, args: &[&str]) -> Output {
+    sb.jail_cmd(args)
+        .env("JAIL_SITE_DIR", site)
+        .output()
+        .unwrap()
+}

@@ -394,7 +394,19 @@ fn zsh(top: &Ctx, subs: &[Ctx]) -> String {
     }
     let subcommands = subs
         .iter()
-        .map(|s| format!("{}\\:{}", s.name, zsh_desc(&s.about).replace(' ', "\\ ")))
+        .map(|s| {
+            // Inside `((name\:desc ...))` a space or parenthesis ends or
+            // opens an item: escape them too.
+            // The list is evaluated again by _alternative: an apostrophe
+            // must reach that eval as \' (an odd count of bare ones breaks
+            // the whole list).
+            let d = zsh_desc(&s.about.replace('\'', "\u{1}"))
+                .replace(' ', "\\ ")
+                .replace('(', "\\(")
+                .replace(')', "\\)")
+                .replace('\u{1}', "\\'\\''");
+            format!("{}\\:{d}", s.name)
+        })
         .collect::<Vec<_>>()
         .join(" ");
     ZSH.replace("@HEADER@", HEADER)

@@ -1,0 +1,439 @@
+//! Jobs run jailed on the compute node, under the policy of the jail that
+//! submitted them.
+//!
+//! The chaperon never gives Slurm the program's script or command. For
+//! sbatch it submits a wrapper whose first line is `#!JAIL __slurm-job`
+//! (the jail binary itself as the interpreter: no shell runs before the
+//! jail, so BASH_ENV, ENV and the like have nothing to act on) and whose
+//! second line carries the `JobSpec` as JSON: the resolved policy, the
+//! program's environment, its working directory, its script (base64) and
+//! its output files. sbatch stops reading directives at that line, and
+//! the program's own script, encoded, holds none. For srun the step's
+//! command is `JAIL __slurm-step` and the `JobSpec` travels in its
+//! environment (`JAIL_SLURM_STEP`), which only the user's own processes
+//! can read. Neither can be changed after submission by the program.
+//!
+//! On the node, `jail __slurm-job` / `__slurm-step` runs the same launcher
+//! as `jail` itself with that policy: the script is written into the jail
+//! (/tmp/jail-job-script) by its pid 1, the output, error and input files
+//! are opened inside the jail (never by slurmstepd: see `rules`), and a
+//! chaperon starts for the job too, so `srun` inside a batch script makes
+//! jailed steps.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::rules::{Export, Io};
+use crate::config::JailSpec;
+
+/// First word of the wrapper's data line (and its format version).
+pub const MARK: &str = "JAIL-SLURM-JOB-1";
+/// The environment variable a step's `JobSpec` travels in.
+pub const STEP_VAR: &str = "JAIL_SLURM_STEP";
+/// Hidden entry points on the compute node.
+pub const JOB_ARG: &str = "__slurm-job";
+pub const STEP_ARG: &str = "__slurm-step";
+/// Where the batch script is written inside the job's jail: its own
+/// /tmp, where the program may execute files (Landlock allows no
+/// execution on /run).
+pub const SCRIPT_PATH: &str = "/tmp/jail-job-script";
+
+/// Everything a job or step needs to run jailed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub spec: JailSpec,
+    /// The program's environment inside the job (before Slurm's own
+    /// SLURM_* variables of the job are added).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    /// Step: the command; batch: the script's arguments.
+    pub command: Vec<String>,
+    /// Batch: the script, base64.
+    pub script: Option<String>,
+    pub io: Io,
+    /// jail's state directory (quarantine of created protected paths).
+    pub state: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}: not a batch script written by jail's Slurm chaperon")]
+    NotOurs(String),
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("the job's policy does not decode: {0}")]
+    Decode(String),
+    #[error("jail's path {0} cannot be a script interpreter (#! line): install jail at a path without spaces, shorter than 120 bytes")]
+    BadExe(String),
+}
+
+/// The environment of the job's program, from the submitting side and
+/// `--export`. `submit`: the stub's environment (what the program had);
+/// `fresh`: a new jail's environment (for NONE).
+pub fn export_env(
+    export: &Export,
+    submit: &[(String, String)],
+    fresh: &[(String, String)],
+) -> Vec<(String, String)> {
+    type Env = Vec<(String, String)>;
+    let (mut env, set): (Env, &Env) = match export {
+        Export::All { set } => (submit.to_vec(), set),
+        Export::Fresh { set } => (fresh.to_vec(), set),
+        Export::Only { names, set } => (
+            submit
+                .iter()
+                .filter(|(k, _)| names.contains(k))
+                .cloned()
+                .collect(),
+            set,
+        ),
+    };
+    for (k, v) in set {
+        env.retain(|(n, _)| n != k);
+        env.push((k.clone(), v.clone()));
+    }
+    // The submitting side's job variables are not the job's.
+    env.retain(|(k, _)| !k.starts_with("SLURM_"));
+    env
+}
+
+/// The wrapper batch script for `job`, interpreted by `exe`.
+pub fn wrapper(exe: &Path, job: &JobSpec) -> Result<Vec<u8>, JobError> {
+    let shown = exe.display().to_string();
+    // The kernel reads at most 256 bytes of a #! line (128 before 5.1)
+    // and splits its argument off at the first blank.
+    if shown.len() > 120 || shown.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(JobError::BadExe(shown));
+    }
+    let json = serde_json::to_string(job).map_err(|e| JobError::Decode(e.to_string()))?;
+    Ok(format!("#!{shown} {JOB_ARG}\n{MARK} {json}\n").into_bytes())
+}
+
+/// Reads a wrapper back (on the compute node).
+pub fn parse_wrapper(text: &[u8], name: &str) -> Result<JobSpec, JobError> {
+    let not_ours = || JobError::NotOurs(name.to_string());
+    let text = std::str::from_utf8(text).map_err(|_| not_ours())?;
+    let mut lines = text.lines();
+    let first = lines.next().ok_or_else(not_ours)?;
+    if !first.starts_with("#!") || !first.ends_with(JOB_ARG) {
+        return Err(not_ours());
+    }
+    let data = lines
+        .next()
+        .and_then(|l| l.strip_prefix(MARK))
+        .and_then(|l| l.strip_prefix(' '))
+        .ok_or_else(not_ours)?;
+    serde_json::from_str(data).map_err(|e| JobError::Decode(e.to_string()))
+}
+
+pub fn encode_script(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn decode_script(s: &str) -> Result<Vec<u8>, JobError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| JobError::Decode(e.to_string()))
+}
+
+/// Slurm's file name patterns (`%j`, `%4t`, ...), expanded from the job's
+/// environment as slurmstepd would.
+pub fn expand(
+    pattern: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    host: &str,
+    user: &str,
+) -> String {
+    let var = |n: &str, dflt: &str| env(n).unwrap_or_else(|| dflt.to_string());
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut width = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(*d);
+            chars.next();
+        }
+        let Some(k) = chars.next() else {
+            out.push('%');
+            out.push_str(&width);
+            break;
+        };
+        let job = var("SLURM_JOB_ID", "0");
+        let step = var("SLURM_STEP_ID", "batch");
+        let val = match k {
+            '%' => {
+                out.push('%');
+                continue;
+            }
+            'j' => job.clone(),
+            'J' => format!("{job}.{step}"),
+            'A' => var("SLURM_ARRAY_JOB_ID", &job),
+            'a' => var("SLURM_ARRAY_TASK_ID", "4294967294"),
+            's' => step,
+            't' => var("SLURM_PROCID", "0"),
+            'n' => var("SLURM_NODEID", "0"),
+            'N' => host.to_string(),
+            'u' => user.to_string(),
+            'x' => var("SLURM_JOB_NAME", ""),
+            other => {
+                out.push('%');
+                out.push_str(&width);
+                out.push(other);
+                continue;
+            }
+        };
+        let w: usize = width.parse().unwrap_or(0).min(10);
+        let numeric = !val.is_empty() && val.bytes().all(|b| b.is_ascii_digit());
+        if numeric && val.len() < w {
+            out.push_str(&"0".repeat(w - val.len()));
+        }
+        out.push_str(&val);
+    }
+    out
+}
+
+/// The short host name (slurmstepd's %N).
+fn short_host() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let h = String::from_utf8_lossy(&buf[..end]).into_owned();
+    h.split('.').next().unwrap_or_default().to_string()
+}
+
+/// The redirections of the job's program, inside its jail.
+fn redirects(
+    io: &Io,
+    env: &dyn Fn(&str) -> Option<String>,
+    user: &str,
+) -> Vec<crate::sandbox::Redirect> {
+    use crate::sandbox::Redirect;
+    let host = short_host();
+    let x = |p: &String| PathBuf::from(expand(p, env, &host, user));
+    let mut out = Vec::new();
+    if let Some(i) = &io.input {
+        out.push(Redirect {
+            path: x(i),
+            write: false,
+            append: false,
+            fds: vec![0],
+        });
+    }
+    let o = io.output.as_ref().map(x);
+    let e = io.error.as_ref().map(x);
+    match (o, e) {
+        (Some(o), Some(e)) if o == e => out.push(Redirect {
+            path: o,
+            write: true,
+            append: io.append,
+            fds: vec![1, 2],
+        }),
+        (o, e) => {
+            // stderr goes with stdout unless --error names its own file
+            // (sbatch and srun alike).
+            let both = e.is_none();
+            if let Some(o) = o {
+                out.push(Redirect {
+                    path: o,
+                    write: true,
+                    append: io.append,
+                    fds: if both { vec![1, 2] } else { vec![1] },
+                });
+            }
+            if let Some(e) = e {
+                out.push(Redirect {
+                    path: e,
+                    write: true,
+                    append: io.append,
+                    fds: vec![2],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `jail __slurm-job SCRIPT [ARGS]` (the batch wrapper's interpreter) and
+/// `jail __slurm-step` (each task of a step). Returns the exit status.
+pub fn main(mode: &str, args: &[String]) -> i32 {
+    match run(mode, args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("jail: slurm job: {e}");
+            crate::app::EXIT_JAIL_ERROR
+        }
+    }
+}
+
+fn run(mode: &str, args: &[String]) -> Result<i32, String> {
+    let batch = mode == JOB_ARG;
+    let job = if batch {
+        let file = args.first().ok_or("no batch script given")?;
+        let text = std::fs::read(file).map_err(|e| JobError::Read(file.clone(), e).to_string())?;
+        parse_wrapper(&text, file).map_err(|e| e.to_string())?
+    } else {
+        let data = std::env::var(STEP_VAR)
+            .map_err(|_| format!("{STEP_VAR} is not set: `jail {STEP_ARG}` runs only as a Slurm step started by jail"))?;
+        serde_json::from_str::<JobSpec>(&data)
+            .map_err(|e| JobError::Decode(e.to_string()).to_string())?
+    };
+    // The program's environment: what it had when submitting, plus the
+    // job's own SLURM_* variables from slurmstepd, scrubbed by the policy
+    // once more (SLURM_JWT, SLURM_CONF and the like go).
+    let mut env = job.env.clone();
+    for (k, v) in std::env::vars() {
+        if k.starts_with("SLURM_") {
+            env.retain(|(n, _)| *n != k);
+            env.push((k, v));
+        }
+    }
+    let mut spec = job.spec.clone();
+    spec.cwd = job.cwd.clone();
+    spec.command = if batch {
+        std::iter::once(SCRIPT_PATH.to_string())
+            .chain(job.command.iter().cloned())
+            .collect()
+    } else {
+        job.command.clone()
+    };
+    if spec.command.is_empty() {
+        return Err("the step has no command".into());
+    }
+    let extra_vars = vec![
+        ("JAIL".to_string(), "1".to_string()),
+        ("JAIL_PROFILE".to_string(), spec.profile.value.clone()),
+        ("PWD".to_string(), spec.cwd.display().to_string()),
+    ];
+    let (mut env, _) = crate::config::env::scrub(&env, &spec.env, &extra_vars);
+    env.retain(|(k, _)| k != STEP_VAR);
+    if spec.slurm.enabled.value {
+        super::with_stub_path(&mut env);
+    }
+    let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut extra = crate::sandbox::Extra {
+        stdio: redirects(&job.io, &lookup, &spec.user.name),
+        ..Default::default()
+    };
+    if batch {
+        let script =
+            decode_script(job.script.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+        extra
+            .files
+            .push((PathBuf::from(SCRIPT_PATH), script, 0o700));
+    }
+    crate::sandbox::run_with(&spec, &env, &job.state, extra).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn test_spec() -> JailSpec {
+        use crate::config::resolve::{resolve, Catalogue, HostFacts, Request};
+        let facts = HostFacts {
+            user: crate::config::spec::UserInfo {
+                uid: 1000,
+                gid: 1000,
+                name: "u".into(),
+                home: "/home/u".into(),
+            },
+            cwd: "/home/u/p".into(),
+            shell: "/bin/sh".into(),
+            git_root: None,
+            has_sbatch: true,
+            dir_modes: vec![],
+        };
+        let req = Request {
+            command: vec!["true".into()],
+            ..Default::default()
+        };
+        resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn patterns_expand_like_slurmstepd() {
+        let env = |k: &str| {
+            match k {
+                "SLURM_JOB_ID" => Some("42"),
+                "SLURM_PROCID" => Some("3"),
+                "SLURM_JOB_NAME" => Some("n/../x"),
+                "SLURM_STEP_ID" => Some("0"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        assert_eq!(
+            expand("out-%j.%t-%4t-%%-%x-%N-%u-%J", &env, "h", "u"),
+            "out-42.3-0003-%-n/../x-h-u-42.0"
+        );
+        assert_eq!(expand("%A_%a", &env, "h", "u"), "42_4294967294");
+        assert_eq!(expand("50%", &env, "h", "u"), "50%");
+        assert_eq!(expand("%q", &env, "h", "u"), "%q");
+    }
+
+    #[test]
+    fn exports_shape_the_environment() {
+        let sub = vec![
+            ("A".to_string(), "1".to_string()),
+            ("B".to_string(), "2".to_string()),
+            ("SLURM_JOB_ID".to_string(), "9".to_string()),
+        ];
+        let fresh = vec![("F".to_string(), "f".to_string())];
+        let all = export_env(
+            &Export::All {
+                set: vec![("B".into(), "3".into())],
+            },
+            &sub,
+            &fresh,
+        );
+        assert_eq!(
+            all,
+            vec![("A".into(), "1".into()), ("B".into(), "3".into())]
+        );
+        let only = export_env(
+            &Export::Only {
+                names: vec!["A".into()],
+                set: vec![],
+            },
+            &sub,
+            &fresh,
+        );
+        assert_eq!(only, vec![("A".into(), "1".into())]);
+        let none = export_env(&Export::Fresh { set: vec![] }, &sub, &fresh);
+        assert_eq!(none, fresh);
+    }
+
+    #[test]
+    fn the_wrapper_round_trips_and_holds_no_directive() {
+        let spec = test_spec();
+        let job = JobSpec {
+            spec,
+            env: vec![("X".into(), "a\nb".into())],
+            cwd: "/p".into(),
+            command: vec!["arg".into()],
+            script: Some(encode_script(b"#!/bin/sh\n#SBATCH --uid=0\necho hi\n")),
+            io: Io::default(),
+            state: "/s".into(),
+        };
+        let w = wrapper(Path::new("/usr/bin/jail"), &job).unwrap();
+        let text = String::from_utf8(w.clone()).unwrap();
+        assert!(text.starts_with("#!/usr/bin/jail __slurm-job\nJAIL-SLURM-JOB-1 {"));
+        assert_eq!(text.lines().count(), 2, "one data line");
+        // What sbatch reads of it: no options at all.
+        let d = super::super::script::directives(&w, false).unwrap();
+        assert!(d.opts.is_empty());
+        assert_eq!(parse_wrapper(&w, "s").unwrap(), job);
+        assert!(parse_wrapper(b"#!/bin/sh\necho\n", "s").is_err());
+        assert!(wrapper(Path::new("/a b/jail"), &job).is_err());
+    }
+}

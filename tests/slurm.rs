@@ -1,0 +1,812 @@
+//! The Slurm chaperon against real Slurm (../shared/slurm/start-local-slurm.sh,
+//! which .ci/run starts and stops). Jails run as the unprivileged test user,
+//! the commands inside are the stubs, and what they do is checked with the
+//! real Slurm commands outside. Each test names its jobs uniquely and
+//! cancels whatever it started.
+//!
+//! Without a running Slurm the tests print SKIP, except under CI (CI=true),
+//! where Slurm must be up.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Whether a Slurm cluster answers (as the test user).
+fn slurm() -> bool {
+    static UP: OnceLock<bool> = OnceLock::new();
+    let up = *UP.get_or_init(|| {
+        let sb = Sandbox::new("slurm-probe");
+        let o = sb.host_sh("scontrol ping 2>&1");
+        let up = o.status.success() && stdout(&o).contains("is UP");
+        if !up {
+            println!("slurm probe: {}", stdout(&o));
+        }
+        up
+    });
+    if !up {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but no Slurm cluster answers: .ci/run must start ../shared/slurm/start-local-slurm.sh"
+        );
+        println!("SKIP: no Slurm cluster (run ../shared/slurm/start-local-slurm.sh as root)");
+    }
+    up
+}
+
+/// A unique job name for this test process.
+fn uniq(tag: &str) -> String {
+    format!("jt{}-{tag}", std::process::id())
+}
+
+/// Cancels, at the end of a test, every job whose name starts with the
+/// test's prefix (jobs it made inside and outside the jail).
+struct Cleanup<'a> {
+    sb: &'a Sandbox,
+    names: Vec<String>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = self.sb.host_sh(&format!("scancel --name={n} 2>/dev/null"));
+        }
+    }
+}
+
+fn cleanup<'a>(sb: &'a Sandbox, names: &[&str]) -> Cleanup<'a> {
+    Cleanup {
+        sb,
+        names: names.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// `sh -c SCRIPT` in a jail (default profile: Slurm `auto`, on here).
+fn jailed(sb: &Sandbox, script: &str) -> Output {
+    sb.jail_sh(&[], script)
+}
+
+/// Polls (as the test user, outside) until the job is in a final state.
+fn wait_done(sb: &Sandbox, id: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let o = sb.host_sh(&format!("scontrol show job -o {id}"));
+        let text = stdout(&o);
+        let state = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("JobState="))
+            .unwrap_or("")
+            .to_string();
+        if [
+            "COMPLETED",
+            "FAILED",
+            "CANCELLED",
+            "TIMEOUT",
+            "OUT_OF_MEMORY",
+            "NODE_FAIL",
+            "PREEMPTED",
+            "DEADLINE",
+        ]
+        .contains(&state.as_str())
+        {
+            return text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "job {id} did not finish: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn job_id(text: &str) -> String {
+    text.split_whitespace()
+        .last()
+        .expect("a job id")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn sbatch_runs_the_script_jailed_and_output_lands_in_the_project() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::with_secrets("slurm-batch");
+    let name = uniq("batch");
+    let _c = cleanup(&sb, &[&name]);
+    // A directory visible read-only: writing there must fail in the job.
+    let shared = sb.root.join("shared");
+    sb.mkdir(&shared);
+    sb.write(
+        sb.project.join("job.sh"),
+        &format!(
+            "#!/bin/sh\n#SBATCH --job-name={name}\n#SBATCH -o out/%x-%j.log\n\
+             echo \"args: $*\"\n\
+             echo \"in jail: $JAIL job $SLURM_JOB_ID\"\n\
+             cat {home}/.ssh/id_ed25519 2>/dev/null && echo SECRET-READ || echo secret-hidden\n\
+             echo x > {shared}/planted 2>/dev/null && echo OUTSIDE-WRITTEN || echo outside-refused\n\
+             echo done > result.txt\n",
+            home = sb.home.display(),
+            shared = shared.display()
+        ),
+    );
+    sb.mkdir(sb.project.join("out"));
+    let o = sb.jail(&[
+        "--ro",
+        shared.to_str().unwrap(),
+        "--",
+        "sbatch",
+        "job.sh",
+        "a1",
+        "b 2",
+    ]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.starts_with("Submitted batch job "), "{out}");
+    let id = job_id(&out);
+    let info = wait_done(&sb, &id);
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+    let log = std::fs::read_to_string(sb.project.join(format!("out/{name}-{id}.log")))
+        .unwrap_or_else(|e| panic!("no output file: {e}; {info}"));
+    assert!(log.contains("args: a1 b 2"), "{log}");
+    assert!(log.contains(&format!("in jail: 1 job {id}")), "{log}");
+    assert!(
+        log.contains("secret-hidden"),
+        "the job read a hidden file: {log}"
+    );
+    assert!(log.contains("outside-refused"), "{log}");
+    assert!(
+        !shared.join("planted").exists(),
+        "the job wrote outside the project"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("result.txt")).unwrap(),
+        "done\n"
+    );
+
+    // Without the jail the same job reads the secret: it is the jail that
+    // stops it.
+    let o = sb.host_sh(&format!(
+        "sbatch --wait -J {name} -o plain.log --wrap 'cat {}/.ssh/id_ed25519' >/dev/null; cat plain.log",
+        sb.home.display()
+    ));
+    assert!(stdout(&o).contains("FAKE-SSH-KEY"), "{}", stdout(&o));
+}
+
+#[test]
+fn srun_streams_reads_stdin_and_returns_the_status() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-srun");
+    let name = uniq("srun");
+    let _c = cleanup(&sb, &[&name]);
+    let o = jailed(
+        &sb,
+        &format!(
+            "echo piped | srun -J {name} cat; echo rc=$?; \
+             srun -J {name} sh -c 'exit 7'; echo rc=$?; \
+             srun -J {name} -n2 -o 'task-%t.txt' sh -c 'echo I am $SLURM_PROCID'; echo rc=$?; \
+             echo from-file > in.txt; echo not-this | srun -J {name} -i in.txt cat; \
+             srun -J {name} -o both.txt sh -c 'echo out; echo err >&2'"
+        ),
+    );
+    assert!(stdout(&o).contains("from-file\n"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("not-this"), "{}", stdout(&o));
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("both.txt")).unwrap(),
+        "out\nerr\n",
+        "stderr follows stdout into the file"
+    );
+    let out = stdout(&o);
+    assert!(out.contains("piped\nrc=0\n"), "{out}\n{}", stderr(&o));
+    assert!(out.contains("rc=7\n"), "{out}");
+    assert!(out.contains("rc=0\n"), "{out}");
+    for t in 0..2 {
+        let f = std::fs::read_to_string(sb.project.join(format!("task-{t}.txt"))).unwrap();
+        assert_eq!(f, format!("I am {t}\n"));
+    }
+
+    // Output streams while the step runs: the first line arrives long
+    // before the step ends.
+    let mut child = sb
+        .jail_cmd(&[
+            "--",
+            "srun",
+            "-J",
+            &name,
+            "sh",
+            "-c",
+            "echo first; sleep 8; echo second",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut r = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let first_at = start.elapsed();
+    assert_eq!(line, "first\n");
+    let mut rest = String::new();
+    r.read_to_string(&mut rest).unwrap();
+    let total = start.elapsed();
+    assert_eq!(rest, "second\n");
+    assert!(child.wait().unwrap().success());
+    assert!(
+        total - first_at >= Duration::from_secs(6),
+        "not streamed: first line after {first_at:?}, end after {total:?}"
+    );
+}
+
+#[test]
+fn a_step_longer_than_a_minute_is_not_cut() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-long");
+    let name = uniq("long");
+    let _c = cleanup(&sb, &[&name]);
+    let start = Instant::now();
+    let o = jailed(&sb, &format!("srun -J {name} sh -c 'sleep 65; echo woke'"));
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "woke\n");
+    assert!(start.elapsed() >= Duration::from_secs(65));
+}
+
+fn spawn_jail(sb: &Sandbox, args: &[&str]) -> Child {
+    sb.jail_cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the job named `name` runs; returns its id.
+fn running(sb: &Sandbox, name: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let o = sb.host_sh(&format!("squeue -h --name={name} -t R -o %A"));
+        let id = stdout(&o).trim().to_string();
+        if !id.is_empty() {
+            return id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{name} never ran"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn gone(sb: &Sandbox, name: &str) -> bool {
+    let start = Instant::now();
+    loop {
+        let o = sb.host_sh(&format!("squeue -h --name={name} -o %A"));
+        if stdout(&o).trim().is_empty() {
+            return true;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn ctrl_c_reaches_the_step() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-int");
+    let name = uniq("int");
+    let _c = cleanup(&sb, &[&name]);
+    let mut child = spawn_jail(&sb, &["--", "srun", "-J", &name, "sleep", "120"]);
+    running(&sb, &name);
+    // srun's own rule: one Ctrl-C reports, a second within a second aborts.
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let start = Instant::now();
+    let st = child.wait().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(st.code(), Some(130), "srun's status after Ctrl-C");
+    assert!(gone(&sb, &name), "the step still runs");
+}
+
+#[test]
+fn scancel_cancels_the_projects_job() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-cancel");
+    let name = uniq("cancel");
+    let _c = cleanup(&sb, &[&name]);
+    let o = jailed(
+        &sb,
+        &format!("sbatch --parsable -J {name} -o /dev/null --wrap 'sleep 300'"),
+    );
+    assert_code(&o, 0);
+    let id = stdout(&o).trim().to_string();
+    running(&sb, &name);
+    let o = jailed(
+        &sb,
+        &format!("squeue -h -o '%i %j'; scancel {id}; echo rc=$?"),
+    );
+    assert!(
+        stdout(&o).contains(&format!("{id} {name}")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("rc=0"), "{}", stdout(&o));
+    let info = wait_done(&sb, &id);
+    assert!(info.contains("JobState=CANCELLED"), "{info}");
+}
+
+/// What the real command prints for a job that does not exist, with that
+/// job's number written in.
+fn native_for_missing(sb: &Sandbox, cmd: &str, id: &str) -> (String, String, Option<i32>) {
+    let missing = (1u64 << 26).to_string();
+    let o = sb.host_sh(&cmd.replace("ID", &missing));
+    (
+        stdout(&o).replace(&missing, id),
+        stderr(&o).replace(&missing, id),
+        o.status.code(),
+    )
+}
+
+#[test]
+fn another_job_of_the_user_looks_like_no_job_at_all() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-scope");
+    let name = uniq("foreign");
+    let _c = cleanup(&sb, &[&name]);
+    // The same user submits outside the jail.
+    let o = sb.host_sh(&format!(
+        "sbatch --parsable -J {name} -o /dev/null --wrap 'sleep 300'"
+    ));
+    let id = stdout(&o).trim().to_string();
+    assert!(!id.is_empty(), "{}", stderr(&o));
+    running(&sb, &name);
+    for cmd in [
+        "squeue -j ID",
+        "squeue -h -j ID,ID",
+        "scontrol show job ID",
+        "scancel ID",
+        "scancel -v ID",
+        "sacct -n -j ID",
+        "scontrol hold ID",
+    ] {
+        let inside = jailed(&sb, &cmd.replace("ID", &id));
+        let (out, err, code) = native_for_missing(&sb, cmd, &id);
+        assert_eq!(
+            (stdout(&inside), stderr(&inside), inside.status.code()),
+            (out, err, code),
+            "{cmd}"
+        );
+    }
+    // Listings leave it out; it still runs, untouched.
+    let o = jailed(
+        &sb,
+        "squeue -h; scontrol show job; scancel --me; sacct -n -X",
+    );
+    assert!(!stdout(&o).contains(&name), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("No jobs in the system"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.host_sh(&format!("squeue -h -j {id} -o %T"));
+    assert_eq!(stdout(&o).trim(), "RUNNING");
+}
+
+#[test]
+fn every_refusal_rule_holds_end_to_end() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::with_secrets("slurm-refuse");
+    let name = uniq("refused");
+    let _c = cleanup(&sb, &[&name]);
+    let home = sb.home.display().to_string();
+    let refusals: Vec<(String, &str)> = vec![
+        ("--uid=0".into(), "--uid=0"),
+        ("--gid=0".into(), "--gid=0"),
+        ("--get-user-env".into(), "--get-user-env"),
+        ("--chdir=/etc".into(), "--chdir=/etc"),
+        ("-D /tmp".into(), "-D /tmp"),
+        ("--export=ALL,BASH_ENV=x".into(), "--export=ALL,BASH_ENV=x"),
+        (
+            "--export=LD_PRELOAD=/x.so".into(),
+            "--export=LD_PRELOAD=/x.so",
+        ),
+        ("--export=ENV=x".into(), "--export=ENV=x"),
+        (
+            "--export=PROMPT_COMMAND=x".into(),
+            "--export=PROMPT_COMMAND=x",
+        ),
+        ("--export-file=x".into(), "--export-file=x"),
+        ("--container=x".into(), "--container=x"),
+        (format!("-o {home}/.bashrc"), "-o "),
+        (format!("--error={home}/x"), "--error="),
+        (format!("-i {home}/.ssh/id_ed25519"), "-i "),
+        ("--mail-user=a@example.com".into(), "--mail-user="),
+        ("--nodefile=x".into(), "--nodefile=x"),
+        ("-M other".into(), "-M other"),
+        ("--bbf=x".into(), "--bbf=x"),
+    ];
+    let mut script = String::new();
+    for (i, (opt, _)) in refusals.iter().enumerate() {
+        // The option on the command line, then as a directive smuggled
+        // behind a harmless short flag.
+        script.push_str(&format!(
+            "sbatch -J {name} {opt} --wrap true 2>>cli.err; echo \"cli {i} $?\" >>codes\n\
+             printf '#!/bin/sh\\n#SBATCH -t 5 {opt}\\ntrue\\n' > d{i}.sh\n\
+             sbatch -J {name} d{i}.sh 2>>dir.err; echo \"dir {i} $?\" >>codes\n"
+        ));
+    }
+    for (opt, shown) in [
+        ("--prolog=x", "--prolog=x"),
+        ("--task-epilog=x", "--task-epilog=x"),
+        ("--multi-prog", "--multi-prog"),
+        ("--bcast=/tmp/x", "--bcast=/tmp/x"),
+        ("--pty", "--pty"),
+    ] {
+        script.push_str(&format!(
+            "srun -J {name} {opt} true 2>>srun.err; echo \"srun {shown} $?\" >>codes\n"
+        ));
+    }
+    script.push_str("salloc -J x 2>>srun.err; echo \"salloc $?\" >>codes\n");
+    let o = jailed(&sb, &script);
+    assert_code(&o, 0);
+    let codes = std::fs::read_to_string(sb.project.join("codes")).unwrap();
+    for line in codes.lines() {
+        assert!(
+            line.ends_with(" 1"),
+            "not refused with status 1: {line}\n{codes}"
+        );
+    }
+    assert_eq!(codes.lines().count(), refusals.len() * 2 + 6);
+    let cli = std::fs::read_to_string(sb.project.join("cli.err")).unwrap();
+    let dir = std::fs::read_to_string(sb.project.join("dir.err")).unwrap();
+    let srun = std::fs::read_to_string(sb.project.join("srun.err")).unwrap();
+    for (text, n) in [(&cli, refusals.len()), (&dir, refusals.len()), (&srun, 6)] {
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), n, "one line per refusal:\n{text}");
+        for l in lines {
+            assert!(l.starts_with("jail: slurm: refused "), "{l}");
+            assert!(l.contains(": "), "{l}");
+        }
+    }
+    for (opt, shown) in &refusals {
+        assert!(cli.contains(&format!("refused {shown}")), "{opt}:\n{cli}");
+        assert!(
+            dir.contains(&format!("refused #SBATCH {shown}")),
+            "{opt}:\n{dir}"
+        );
+    }
+    // Nothing was submitted.
+    let o = sb.host_sh(&format!(
+        "squeue -h --name={name}; sacct -n -X --name={name}"
+    ));
+    assert_eq!(stdout(&o).trim(), "", "a refused job ran");
+}
+
+#[test]
+fn munge_and_the_real_commands_are_unusable_inside() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-munge");
+    // With the host's network, slurmctld is reachable: only munge is not.
+    let o = sb.jail_sh(
+        &["--net", "host"],
+        "ls /run/munge/munge.socket.2 2>&1; ls /etc/munge/munge.key 2>&1; \
+         /usr/bin/sbatch --wrap true 2>&1; echo rc=$?; /usr/bin/squeue 2>&1; echo rc=$?; \
+         echo PATH=$PATH; command -v sbatch",
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("munge.socket.2': No such file or directory"),
+        "{out}"
+    );
+    assert!(
+        out.contains("munge.key': No such file or directory"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("rc=1").count(),
+        2,
+        "the real commands cannot authenticate: {out}"
+    );
+    assert!(out.contains("Munge encode failed"), "{out}");
+    assert!(out.contains("PATH=/run/jail/bin:"), "{out}");
+    assert!(out.trim_end().ends_with("/run/jail/bin/sbatch"), "{out}");
+    // Outside the jail the same user reaches munge (the jail hides it).
+    let o = sb.host_sh("ls /run/munge/munge.socket.2");
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn nothing_is_left_behind_when_the_jail_dies() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-leftover");
+    let name = uniq("left");
+    let _c = cleanup(&sb, &[&name]);
+    let mut child = spawn_jail(
+        &sb,
+        &["--", "sh", "-c", &format!("srun -J {name} sleep 300")],
+    );
+    running(&sb, &name);
+    let before = descendants(child.id());
+    assert!(
+        before.iter().any(|(_, c)| c.contains("__outside slurm")),
+        "no chaperon: {before:?}"
+    );
+    assert!(
+        before.iter().any(|(_, c)| c.starts_with("srun")),
+        "{before:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(gone(&sb, &name), "the step outlived the jail");
+    let start = Instant::now();
+    loop {
+        let left: Vec<&(u32, String)> = before.iter().filter(|(p, c)| alive(*p, c)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn proc_cmd(pid: u32) -> Option<String> {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .trim()
+            .to_string(),
+    )
+}
+
+/// Live (not zombie) and still the same program.
+fn alive(pid: u32, cmd: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next());
+    state != Some("Z") && proc_cmd(pid).as_deref() == Some(cmd)
+}
+
+/// Every process below `root` (pid, command line).
+fn descendants(root: u32) -> Vec<(u32, String)> {
+    let mut parent = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pp) = ppid {
+            parent.insert(pid, pp);
+        }
+    }
+    let below = |mut p: u32| loop {
+        match parent.get(&p) {
+            Some(&pp) if pp == root => return true,
+            Some(&pp) if pp > 1 => p = pp,
+            _ => return false,
+        }
+    };
+    parent
+        .keys()
+        .filter(|&&p| below(p))
+        .filter_map(|&p| Some((p, proc_cmd(p)?)))
+        .collect()
+}
+
+#[test]
+fn stubs_outside_a_jail_say_so() {
+    let sb = Sandbox::new("slurm-nostub");
+    let link = sb.root.join("sbatch");
+    std::os::unix::fs::symlink(common::jail_bin(), &link).unwrap();
+    let o = sb
+        .as_user(link.as_os_str())
+        .arg("--wrap=true")
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).starts_with("jail: slurm: sbatch: no Slurm chaperon in this jail"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn doctor_says_whether_the_chaperon_applies() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-doctor");
+    let o = sb.jail(&["doctor"]);
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.trim_start().starts_with("Slurm"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains(" ok ") && line.contains("the chaperon applies"),
+        "{line}"
+    );
+    let Some(site) = SiteDir::new("[slurm]\nenabled = false\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["doctor"]);
+    assert!(
+        stdout(&o).contains("but jails do not submit jobs ([slurm] enabled = false, site "),
+        "{}",
+        stdout(&o)
+    );
+    // Off: no stubs, no chaperon; the real command is useless inside.
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &["--", "sh", "-c", "command -v sbatch; sbatch --wrap true"],
+    );
+    assert!(stdout(&o).starts_with("/usr/bin/sbatch"), "{}", stdout(&o));
+    assert_code(&o, 1);
+}
+
+#[test]
+fn the_site_limits_partitions_and_the_number_of_jobs() {
+    if !slurm() {
+        return;
+    }
+    let Some(site) = SiteDir::new("[slurm]\npartitions = [\"debug\"]\nmax_jobs = 1\n") else {
+        return;
+    };
+    let sb = Sandbox::new("slurm-site");
+    let name = uniq("site");
+    let _c = cleanup(&sb, &[&name]);
+    let o = with_site(&sb, &site.dir, &["explain"]);
+    assert!(
+        stdout(&o).contains("partitions     debug"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("max_jobs       1"), "{}", stdout(&o));
+    let run = |script: &str| with_site(&sb, &site.dir, &["--", "sh", "-c", script]);
+    let o = run(&format!("sbatch -J {name} -p gpu --wrap true"));
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).starts_with(
+            "jail: slurm: refused -p gpu: gpu is not allowed here (allowed: debug; site "
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&format!(
+        "sbatch -J {name} -o /dev/null --wrap 'sleep 300' && sbatch -J {name} --wrap true"
+    ));
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).starts_with("jail: slurm: refused submission: 1 job(s) of this project are pending or running and at most 1 are allowed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.host_sh(&format!("squeue -h --name={name} -o %P"));
+    assert_eq!(
+        stdout(&o).trim(),
+        "debug",
+        "one job, in the allowed partition"
+    );
+}
+
+#[test]
+fn sbatch_wait_and_a_script_on_stdin() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::with_secrets("slurm-wait");
+    let name = uniq("wait");
+    let _c = cleanup(&sb, &[&name]);
+    let o = jailed(
+        &sb,
+        &format!(
+            "printf '#!/bin/sh\\necho from-stdin\\nexit 4\\n' | sbatch --wait -J {name} -o stdin.out; \
+             echo rc=$?; \
+             srun -J {name} cat {}/.ssh/id_ed25519; echo srun-rc=$?",
+            sb.home.display()
+        ),
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("rc=4\n"),
+        "sbatch --wait returns the job's status: {out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("stdin.out")).unwrap(),
+        "from-stdin\n"
+    );
+    // A step is jailed too: the hidden key is not there.
+    assert!(out.contains("srun-rc=1\n"), "{out}");
+    assert!(!out.contains("FAKE-SSH-KEY"), "{out}");
+    assert!(
+        stderr(&o).contains("No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// slurmstepd opens output files as the user, outside any jail: a symlink
+/// or a protected path in the project must not let a job write there.
+#[test]
+fn job_output_cannot_reach_outside_through_the_project() {
+    if !slurm() {
+        return;
+    }
+    let sb = Sandbox::new("slurm-plant");
+    let name = uniq("plant");
+    let _c = cleanup(&sb, &[&name]);
+    sb.mkdir(sb.project.join(".git/hooks"));
+    sb.write(sb.home.join(".bashrc"), "# mine\n");
+    std::os::unix::fs::symlink(sb.home.join(".bashrc"), sb.project.join("out.log")).unwrap();
+    let submit = |opts: &str| {
+        let o = jailed(
+            &sb,
+            &format!("sbatch --parsable -J {name} {opts} --wrap 'echo touch pwned'"),
+        );
+        assert_code(&o, 0);
+        wait_done(&sb, stdout(&o).trim())
+    };
+    let info = submit("-o .git/hooks/post-checkout");
+    assert!(info.contains("JobState=FAILED"), "{info}");
+    assert!(
+        !sb.project.join(".git/hooks/post-checkout").exists(),
+        "a hook was planted"
+    );
+    // ~/.bashrc is read-only in the jail: the job cannot even start.
+    let info = submit("-o out.log");
+    assert!(info.contains("JobState=FAILED"), "{info}");
+    assert_eq!(
+        std::fs::read_to_string(sb.home.join(".bashrc")).unwrap(),
+        "# mine\n",
+        "the job wrote through the symlink"
+    );
+    // Without the jail, Slurm does both: the attack is real.
+    let o = sb.host_sh(&format!(
+        "sbatch --wait -J {name} -o out.log --wrap 'echo touch pwned' >/dev/null; \
+         sbatch --wait -J {name} -o .git/hooks/post-checkout --wrap 'echo touch pwned' >/dev/null; \
+         cat {}/.bashrc .git/hooks/post-checkout",
+        sb.home.display()
+    ));
+    // (slurmstepd truncated ~/.bashrc through the symlink.)
+    assert_eq!(stdout(&o), "touch pwned\ntouch pwned\n");
+}
