@@ -5,9 +5,10 @@ use clap::Parser;
 use std::path::Path;
 
 use crate::cli::{Cli, JailOpts, Sub};
-use crate::config::spec::NetMode;
+use crate::config::spec::{NetMode, ReviewMode};
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
+use crate::review;
 use crate::sandbox::{self, SandboxError};
 
 /// Exit status for an error of jail itself.
@@ -19,6 +20,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Review(#[from] review::ReviewError),
     #[error("cannot read the current directory or user: {0}")]
     Host(#[from] std::io::Error),
     #[error("`jail {0}` is not available yet in this version")]
@@ -120,6 +123,11 @@ fn request(opts: &JailOpts, command: Vec<String>) -> Request {
         dns_upstream: opts.dns_upstream.clone(),
         env: opts.env.clone(),
         gpu: opts.gpu,
+        review: opts.review.map(Into::into),
+        timeout: opts.timeout,
+        memory: opts.memory,
+        pids: opts.pids,
+        cpus: opts.cpus,
     }
 }
 
@@ -132,6 +140,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         Some(Sub::Doctor) => return Ok(crate::doctor::run()),
         Some(Sub::Init { force }) => return init(force),
         Some(Sub::Trust) => return trust(),
+        Some(Sub::Review { path }) => return review(path, cli.opts.review.map(Into::into)),
     };
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
@@ -139,6 +148,11 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     let spec = config::resolve(&request(&cli.opts, command), &facts, &catalogue)?;
     load::enforce_site_on_host(&spec, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
+    let mut spec = spec;
+    if explain_only && (spec.limits.any_resource() || spec.limits.timeout.is_some()) {
+        // Probed only here: a run that sets no limit does no extra work.
+        spec.limits.mechanism = Some(sandbox::limits::describe(&spec.limits));
+    }
     if explain_only {
         out(&explain::render(&spec, removed));
         return Ok(0);
@@ -209,7 +223,45 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         spec.profile.source,
         spec.project.value.display()
     );
-    Ok(sandbox::run(&spec, &env, state)?)
+    if !spec.review.value.is_on() {
+        return Ok(sandbox::run(&spec, &env, state, None)?);
+    }
+    let session = review::Session::create(state, &spec)?;
+    tracing::info!(
+        "review mode: the project's changes go to {} until you decide",
+        session.upper().display()
+    );
+    let code = match sandbox::run(&spec, &env, state, Some(&session.overlay())) {
+        Ok(c) => c,
+        Err(e) => {
+            session.abandon();
+            return Err(e.into());
+        }
+    };
+    // The jail is gone: Ctrl-C now belongs to the review.
+    sandbox::init::reset_signals();
+    if review::finish(session, spec.review.value, state) {
+        Ok(code)
+    } else {
+        Ok(EXIT_JAIL_ERROR)
+    }
+}
+
+/// `jail review [PATH]`: resumes a session, or lists them.
+fn review(path: Option<std::path::PathBuf>, mode: Option<ReviewMode>) -> Result<i32, AppError> {
+    let facts = host::facts()?;
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    let Some(path) = path else {
+        out(&review::list(&dirs.state));
+        return Ok(0);
+    };
+    let session = review::Session::open(&dirs.state, &path)?;
+    let mode = mode.unwrap_or(ReviewMode::Ask);
+    Ok(if review::finish(session, mode, &dirs.state) {
+        0
+    } else {
+        EXIT_JAIL_ERROR
+    })
 }
 
 /// `jail profiles`: every profile with its origin, the one each bare

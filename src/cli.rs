@@ -2,6 +2,7 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::limits::{self, ReviewMode};
 use crate::config::profile::NetMode;
 
 #[derive(Debug, Parser)]
@@ -17,7 +18,7 @@ use crate::config::profile::NetMode;
                   jail                  an interactive shell in the jail\n  \
                   jail explain -- npm i  show the policy a command would get",
     disable_help_subcommand = true,
-    override_usage = "jail [OPTIONS] [--] [COMMAND [ARGS...]]\n       jail <explain|doctor|profiles|init|trust|run> [OPTIONS] [ARGS...]"
+    override_usage = "jail [OPTIONS] [--] [COMMAND [ARGS...]]\n       jail <explain|doctor|profiles|init|trust|review|run> [OPTIONS] [ARGS...]"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -54,6 +55,12 @@ pub enum Sub {
     },
     /// Consent to this project's .jail.toml as it is now.
     Trust,
+    /// Review the changes of a kept or interrupted review session (list them without PATH).
+    Review {
+        /// The session's directory or its upper directory (as `--review=keep` prints it).
+        #[arg(value_name = "PATH")]
+        path: Option<std::path::PathBuf>,
+    },
     /// Run a program whose name is also a jail subcommand.
     Run {
         #[arg(
@@ -64,6 +71,29 @@ pub enum Sub {
         )]
         command: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReviewArg {
+    /// Ask at exit (on a terminal; without one, keep the changes).
+    Ask,
+    /// Apply every change that can be applied safely.
+    Apply,
+    /// Throw the changes away.
+    Discard,
+    /// Keep the changes for `jail review PATH`.
+    Keep,
+}
+
+impl From<ReviewArg> for ReviewMode {
+    fn from(r: ReviewArg) -> ReviewMode {
+        match r {
+            ReviewArg::Ask => ReviewMode::Ask,
+            ReviewArg::Apply => ReviewMode::Apply,
+            ReviewArg::Discard => ReviewMode::Discard,
+            ReviewArg::Keep => ReviewMode::Keep,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -116,6 +146,29 @@ pub struct JailOpts {
     /// Make GPU devices (NVIDIA, AMD, DRI) visible.
     #[arg(long, global = true)]
     pub gpu: bool,
+    /// Review mode: the project is an overlay while the program runs; at exit, see its changes and apply all, some or none (`=apply|discard|keep`: without asking).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "ask",
+        global = true
+    )]
+    pub review: Option<ReviewArg>,
+    /// Stop the jail after DURATION (`90s`, `15m`, `2h`): SIGTERM, a grace period, then SIGKILL; exit status 124.
+    #[arg(long, value_name = "DURATION", value_parser = limits::parse_duration, global = true)]
+    pub timeout: Option<u64>,
+    /// Limit memory (`512M`, `8G`): the whole jail with cgroup v2, each process otherwise.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size, global = true)]
+    pub memory: Option<u64>,
+    /// Limit the program's processes and threads (a fork bomb stops there).
+    #[arg(long, value_name = "N", value_parser = limits::parse_pids, global = true)]
+    pub pids: Option<u32>,
+    /// Limit CPU use (`2`, `0.5`): a cgroup v2 quota, else CPU affinity to that many CPUs.
+    #[arg(long, value_name = "N", value_parser = limits::parse_cpus, global = true)]
+    pub cpus: Option<u32>,
     /// Print the resolved policy instead of running (same as `explain`).
     #[arg(long, global = true)]
     pub dry_run: bool,

@@ -213,7 +213,8 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
                 rules.push((dest.clone(), read, true))
             }
             Step::Devpts { dest } => rules.push((dest.clone(), dev | list, true)),
-            Step::Symlink { .. } | Step::RemountRo { .. } => {}
+            // The overlay is bound like the project it replaces.
+            Step::Symlink { .. } | Step::RemountRo { .. } | Step::Overlay { .. } => {}
         }
     }
     let rules = rules

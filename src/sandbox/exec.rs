@@ -45,6 +45,10 @@ pub enum Prepared {
     RemountRo {
         dest: CString,
     },
+    Overlay {
+        dest: CString,
+        data: CString,
+    },
 }
 
 fn cpath(prefix: &str, p: &Path) -> Result<CString, std::ffi::NulError> {
@@ -89,9 +93,35 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                 Step::RemountRo { dest } => Prepared::RemountRo {
                     dest: cpath(NEWROOT, dest)?,
                 },
+                Step::Overlay { lower, upper, work } => {
+                    // The host root is at OLDROOT while the jail is built.
+                    let opt = |p: &Path| overlay_escape(&cpath(OLDROOT, p)?);
+                    Prepared::Overlay {
+                        dest: cpath(OLDROOT, lower)?,
+                        data: CString::new(format!(
+                            "lowerdir={},upperdir={},workdir={},userxattr",
+                            opt(lower)?,
+                            opt(upper)?,
+                            opt(work)?
+                        ))?,
+                    }
+                }
             })
         })
         .collect()
+}
+
+/// An overlayfs option value: `,` separates options, `:` lower layers,
+/// `\` escapes; each is escaped with a backslash.
+fn overlay_escape(p: &CStr) -> Result<String, std::ffi::NulError> {
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(p.to_bytes()).chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(out)
 }
 
 pub use crate::sys::errno;
@@ -343,6 +373,15 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
             Ok(())
         }
         Prepared::RemountRo { dest } => restrict(dest, MOUNT_ATTR_RDONLY, false),
+        // userxattr: overlay's own metadata (opaque directories) as user.*
+        // xattrs, which an unprivileged mounter may write.
+        Prepared::Overlay { dest, data } => mount(
+            c"overlay",
+            dest,
+            c"overlay",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(data),
+        ),
     }
 }
 
@@ -361,6 +400,7 @@ pub enum Stage {
     Harden,
     Fork,
     Exec,
+    Limits,
 }
 
 impl Stage {
@@ -378,6 +418,7 @@ impl Stage {
             S::Harden,
             S::Fork,
             S::Exec,
+            S::Limits,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)

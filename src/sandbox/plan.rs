@@ -40,6 +40,15 @@ pub enum Step {
     /// Make a mount (and its submounts) read-only: the last phase, so
     /// mount points could still be created under it.
     RemountRo { dest: PathBuf },
+    /// Review mode: before any other step, the host directory `lower` (the
+    /// project), as the jail's setup sees it, becomes an overlay whose
+    /// writes go to `upper` (host paths, all three). Every bind of a path
+    /// in it then shows the overlay, so the plan needs no other change.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
 }
 
 impl Step {
@@ -53,6 +62,7 @@ impl Step {
             | Step::Cgroup2 { dest }
             | Step::RemountRo { dest } => dest,
             Step::Symlink { link, .. } => link,
+            Step::Overlay { lower, .. } => lower,
         }
     }
 
@@ -73,6 +83,11 @@ impl Step {
             Step::Sysfs { dest } => format!("mount a fresh read-only sysfs at {}", dest.display()),
             Step::Cgroup2 { dest } => format!("mount the jail's cgroup at {}", dest.display()),
             Step::RemountRo { dest } => format!("make {} read-only", dest.display()),
+            Step::Overlay { lower, upper, .. } => format!(
+                "make {} an overlay for review mode (its changes go to {})",
+                lower.display(),
+                upper.display()
+            ),
         }
     }
 }
