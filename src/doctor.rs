@@ -372,40 +372,9 @@ fn host_checks(out: &mut Vec<Check>) {
         )
     });
 
-    // cgroup v2 delegation: can we write our own cgroup?
-    let cg = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        let own = read_sysctl("/proc/self/cgroup")
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-            })
-            .unwrap_or_default();
-        let dir = format!("/sys/fs/cgroup{own}");
-        let writable = std::ffi::CString::new(dir.clone())
-            // SAFETY: access() on a valid C string.
-            .map(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
-            .unwrap_or(false);
-        if writable {
-            check(
-                "cgroup v2 delegation",
-                Status::Info,
-                format!("{dir} is delegated to you"),
-            )
-        } else {
-            check(
-                "cgroup v2 delegation",
-                Status::Info,
-                format!("cgroup v2, but {dir} is not delegated to you: no resource limits"),
-            )
-        }
-    } else {
-        check(
-            "cgroup v2 delegation",
-            Status::Info,
-            "no cgroup v2 (legacy hierarchy): no resource limits",
-        )
-    };
-    out.push(cg);
+    // Resource limits: a delegated cgroup v2 subtree, else rlimits.
+    let (_, detail) = crate::sandbox::limits::doctor_line();
+    out.push(check("resource limits", Status::Info, detail));
 
     out.push(check(
         "network allowlist",

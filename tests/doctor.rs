@@ -18,7 +18,7 @@ const FEATURES: &[&str] = &[
     "Landlock",
     "seccomp",
     "TUN (/dev/net/tun)",
-    "cgroup v2 delegation",
+    "resource limits",
     "Slurm",
     "GPU devices",
     "AppArmor userns restriction",

@@ -167,7 +167,10 @@ fn render_limits(o: &mut String, l: &crate::config::limits::Limits) -> std::fmt:
         l.cpus.as_ref().map(|c| (show_cpus(c.value), &c.source)),
     )?;
     if let Some(m) = &l.mechanism {
-        writeln!(o, "  {:<14} {m}", "enforced by")?;
+        for (i, line) in m.lines().enumerate() {
+            let key = if i == 0 { "enforced by" } else { "" };
+            writeln!(o, "  {key:<14} {line}")?;
+        }
     }
     Ok(())
 }

@@ -132,17 +132,19 @@ impl Host {
                     }
                     open_dir(&cur, c).map_err(|e| io("cannot open", &so_far, e))?
                 }
-                Err(Errno::ELOOP) => {
-                    return Err(ApplyError::Conflict(format!(
-                        "{} is a symlink on the host: not followed",
-                        so_far.display()
-                    )))
-                }
-                Err(Errno::ENOTDIR) => {
-                    return Err(ApplyError::Conflict(format!(
-                        "{} is not a directory on the host",
-                        so_far.display()
-                    )))
+                Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                    let link = lstat_at(&cur, c)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+                    return Err(ApplyError::Conflict(if link {
+                        format!(
+                            "{} is a symlink on the host: not followed",
+                            so_far.display()
+                        )
+                    } else {
+                        format!("{} is not a directory on the host", so_far.display())
+                    }));
                 }
                 Err(e) => return Err(io("cannot open", &so_far, e)),
             };
@@ -548,4 +550,140 @@ pub fn prune(upper: &Path, keep: &[PathBuf]) -> bool {
         empty
     }
     walk(upper, Path::new(""), keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    fn tmp(name: &str) -> Tmp {
+        let p = std::env::temp_dir().join(format!("jail-apply-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(p.join("project")).unwrap();
+        fs::create_dir_all(p.join("upper")).unwrap();
+        fs::create_dir_all(p.join("outside")).unwrap();
+        Tmp(p)
+    }
+
+    fn added(rel: &str, upper: &Path) -> Change {
+        Change {
+            rel: rel.into(),
+            kind: Kind::Added,
+            new: Node::at(&upper.join(rel)),
+            old: None,
+            entries: 0,
+            conflict: None,
+            block: None,
+        }
+    }
+
+    #[test]
+    fn a_symlink_on_the_way_is_never_followed_even_if_the_scan_missed_it() {
+        let t = tmp("symlink");
+        let (project, upper, outside) =
+            (t.0.join("project"), t.0.join("upper"), t.0.join("outside"));
+        fs::create_dir_all(upper.join("d/e")).unwrap();
+        fs::write(upper.join("d/e/x"), "planted").unwrap();
+        let c = added("d/e/x", &upper);
+        // The host's d became a symlink after the scan.
+        std::os::unix::fs::symlink(&outside, project.join("d")).unwrap();
+        let host = Host::open(&project, 0).unwrap();
+        match host.apply(&c, &upper, true) {
+            Err(ApplyError::Conflict(why)) => assert!(why.contains("symlink"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!outside.join("e").exists(), "nothing created outside");
+        assert!(upper.join("d/e/x").exists(), "the change stays for later");
+    }
+
+    #[test]
+    fn a_host_change_after_the_start_is_a_conflict_unless_forced() {
+        let t = tmp("conflict");
+        let (project, upper) = (t.0.join("project"), t.0.join("upper"));
+        fs::write(project.join("f"), "host").unwrap();
+        fs::write(upper.join("f"), "jail").unwrap();
+        let mut c = added("f", &upper);
+        c.kind = Kind::Modified;
+        c.old = Node::at(&project.join("f"));
+        // `since` before the host file's ctime: it changed meanwhile.
+        let host = Host::open(&project, 0).unwrap();
+        assert!(matches!(
+            host.apply(&c, &upper, false),
+            Err(ApplyError::Conflict(_))
+        ));
+        assert_eq!(fs::read_to_string(project.join("f")).unwrap(), "host");
+        host.apply(&c, &upper, true).unwrap();
+        assert_eq!(fs::read_to_string(project.join("f")).unwrap(), "jail");
+        assert!(!upper.join("f").exists(), "moved out of upper");
+        // A `since` after it: an ordinary modification.
+        fs::write(upper.join("f"), "again").unwrap();
+        let later = Host::open(&project, i128::MAX).unwrap();
+        later.apply(&c, &upper, false).unwrap();
+        assert_eq!(fs::read_to_string(project.join("f")).unwrap(), "again");
+    }
+
+    #[test]
+    fn copies_keep_holes_and_drop_setuid() {
+        let t = tmp("holes");
+        let (project, upper) = (t.0.join("project"), t.0.join("upper"));
+        let src = upper.join("sparse");
+        let f = fs::File::create(&src).unwrap();
+        f.set_len(8 << 30).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_at(b"data", 1 << 30).unwrap();
+        drop(f);
+        let dir: OwnedFd = fs::File::open(&project).unwrap().into();
+        copy_keeping_holes(&src, &dir, OsStr::new("copy"), 0o755).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(project.join("copy")).unwrap();
+        assert_eq!(m.len(), 8 << 30);
+        assert!(m.blocks() * 512 < 1 << 20, "{} blocks", m.blocks());
+        assert_eq!(m.mode() & 0o7777, 0o755);
+        let mut buf = [0u8; 4];
+        fs::File::open(project.join("copy"))
+            .unwrap()
+            .read_exact_at(&mut buf, 1 << 30)
+            .unwrap();
+        assert_eq!(&buf, b"data");
+        let n = Node {
+            mode: 0o4755,
+            ..Node::at(&src).unwrap()
+        };
+        assert_eq!(safe_mode(&n), 0o755);
+    }
+
+    #[test]
+    fn deleting_a_tree_removes_only_what_is_inside() {
+        let t = tmp("tree");
+        let (project, upper, outside) =
+            (t.0.join("project"), t.0.join("upper"), t.0.join("outside"));
+        fs::create_dir_all(project.join("gone/sub")).unwrap();
+        fs::write(project.join("gone/sub/f"), "x").unwrap();
+        fs::write(outside.join("precious"), "keep").unwrap();
+        std::os::unix::fs::symlink(&outside, project.join("gone/link")).unwrap();
+        let c = Change {
+            rel: "gone".into(),
+            kind: Kind::Deleted,
+            new: None,
+            old: Node::at(&project.join("gone")),
+            entries: 3,
+            conflict: None,
+            block: None,
+        };
+        Host::open(&project, i128::MAX)
+            .unwrap()
+            .apply(&c, &upper, false)
+            .unwrap();
+        assert!(!project.join("gone").exists());
+        assert_eq!(
+            fs::read_to_string(outside.join("precious")).unwrap(),
+            "keep"
+        );
+    }
 }

@@ -106,7 +106,11 @@ fn own_cgroup(mountinfo: &str, cgroup: &str) -> Result<PathBuf, String> {
         .ok_or("no cgroup v2 filesystem is mounted")?;
     let (root, point) = mount;
     let rel = own.strip_prefix(root.as_str()).unwrap_or(own);
-    Ok(Path::new(&unescape(&point)).join(rel.trim_start_matches('/')))
+    let point = PathBuf::from(unescape(&point));
+    match rel.trim_start_matches('/') {
+        "" => Ok(point),
+        rel => Ok(point.join(rel)),
+    }
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -204,7 +208,7 @@ pub fn detect_at(own: &Path, needs: Needs) -> Mechanism {
     }
 }
 
-/// One line saying how the limits are enforced here (for `explain`).
+/// How the limits are enforced here, a line each (for `explain`).
 pub fn describe(l: &Limits) -> String {
     let mut parts = Vec::new();
     if let Some(t) = &l.timeout {
@@ -223,7 +227,7 @@ pub fn describe(l: &Limits) -> String {
             Mechanism::Rlimits { why } => format!("rlimits ({why}): {}", rlimit_terms(l)),
         });
     }
-    parts.join("; ")
+    parts.join("\n")
 }
 
 fn rlimit_terms(l: &Limits) -> String {
