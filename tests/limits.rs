@@ -108,12 +108,12 @@ fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
     write_script(&sb);
     // The user's other work: 40 processes of the same user, outside.
     let marker = format!("{}", 7_000_000 + std::process::id());
-    let mut others = sb
-        .as_user("/bin/sh".as_ref())
+    let _others = Others(marker.clone());
+    sb.as_user("/bin/sh".as_ref())
         .arg("-c")
-        .arg(format!(
-            "for i in $(seq 40); do sleep {marker} & done; wait"
-        ))
+        .arg(format!("for i in $(seq 40); do sleep {marker} & done; wait"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     wait_until("the user's other processes", 10, || {
@@ -172,12 +172,18 @@ fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
         procs_with(&format!("sleep {marker}")).len(),
         40,
         "the user's processes live on"
-    );
-    // SAFETY: ending our own helper's process group members.
-    for p in procs_with(&format!("sleep {marker}")) {
-        unsafe { libc::kill(p as i32, libc::SIGKILL) };
+}
+
+/// The stand-ins for the user's other processes, ended however the test ends.
+struct Others(String);
+
+impl Drop for Others {
+    fn drop(&mut self) {
+        for p in procs_with(&format!("sleep {}", self.0)) {
+            // SAFETY: SIGKILL to a sleep this test started.
+            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        }
     }
-    let _ = others.wait();
 }
 
 #[test]
