@@ -111,7 +111,9 @@ fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
     let _others = Others(marker.clone());
     sb.as_user("/bin/sh".as_ref())
         .arg("-c")
-        .arg(format!("for i in $(seq 40); do sleep {marker} & done; wait"))
+        .arg(format!(
+            "for i in $(seq 40); do sleep {marker} & done; wait"
+        ))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -172,6 +174,7 @@ fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
         procs_with(&format!("sleep {marker}")).len(),
         40,
         "the user's processes live on"
+    );
 }
 
 /// The stand-ins for the user's other processes, ended however the test ends.
