@@ -108,16 +108,18 @@ fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
     write_script(&sb);
     // The user's other work: 40 processes of the same user, outside.
     let marker = format!("{}", 7_000_000 + std::process::id());
-    let _others = Others(marker.clone());
-    sb.as_user("/bin/sh".as_ref())
-        .arg("-c")
-        .arg(format!(
-            "for i in $(seq 40); do sleep {marker} & done; wait"
-        ))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let _others = Others(
+        marker.clone(),
+        sb.as_user("/bin/sh".as_ref())
+            .arg("-c")
+            .arg(format!(
+                "for i in $(seq 40); do sleep {marker} & done; wait"
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_until("the user's other processes", 10, || {
         procs_with(&format!("sleep {marker}")).len() >= 40
     });
@@ -134,7 +136,7 @@ fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
     );
 
     // A real fork bomb in the jail.
-    let mut bomb = sb
+    let bomb = sb
         .jail_cmd(&[
             "--pids",
             "24",
@@ -178,7 +180,7 @@ fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
 }
 
 /// The stand-ins for the user's other processes, ended however the test ends.
-struct Others(String);
+struct Others(String, std::process::Child);
 
 impl Drop for Others {
     fn drop(&mut self) {
@@ -186,6 +188,7 @@ impl Drop for Others {
             // SAFETY: SIGKILL to a sleep this test started.
             unsafe { libc::kill(p as i32, libc::SIGKILL) };
         }
+        let _ = self.1.wait();
     }
 }
 
