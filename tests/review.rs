@@ -636,3 +636,25 @@ fn a_conflict_on_a_terminal_needs_an_explicit_overwrite_and_long_diffs_page() {
         .contains("LINE 120"));
     assert!(sessions(&sb).is_empty());
 }
+
+#[test]
+fn a_protected_path_named_in_rw_is_applied_like_without_review() {
+    let sb = project("review-relaxed");
+    sb.write(sb.project.join(".vscode/settings.json"), "{}");
+    settle();
+    let vscode = sb.project.join(".vscode").display().to_string();
+    let o = sb.jail_sh(
+        &["--review=apply", "--rw", &vscode],
+        "echo '{\"a\":1}' > .vscode/settings.json; echo '{}' > .mcp.json",
+    );
+    assert_code(&o, 0);
+    assert_eq!(
+        fs::read_to_string(sb.project.join(".vscode/settings.json")).unwrap(),
+        "{\"a\":1}\n"
+    );
+    assert!(
+        !sb.project.join(".mcp.json").exists(),
+        "others stay protected"
+    );
+    assert_eq!(quarantined(&sb), [".mcp.json"]);
+}

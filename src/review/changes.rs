@@ -155,12 +155,14 @@ pub struct Scan {
 }
 
 /// Reads `upper` against the project `host`. A host object whose ctime
-/// is at or after `since` (ns) changed while the jail ran.
-pub fn scan(upper: &Path, host: &Path, since: i128) -> Scan {
+/// is at or after `since` (ns) changed while the jail ran. `relaxed`:
+/// protected paths (relative) the user made read-write on purpose.
+pub fn scan(upper: &Path, host: &Path, since: i128, relaxed: &[PathBuf]) -> Scan {
     let mut s = Scanner {
         upper,
         host,
         since,
+        relaxed,
         out: Scan::default(),
         dir_ok: BTreeMap::new(),
     };
@@ -175,6 +177,7 @@ struct Scanner<'a> {
     upper: &'a Path,
     host: &'a Path,
     since: i128,
+    relaxed: &'a [PathBuf],
     out: Scan,
     /// Host directories (relative) known to be real directories, not
     /// symlinks, from the root down: Ok, or why not.
@@ -213,7 +216,7 @@ impl Scanner<'_> {
     }
 
     fn push(&mut self, rel: PathBuf, kind: Kind, new: Option<Node>, old: Option<Node>) {
-        let block = blocked(&rel, new.as_ref());
+        let block = blocked(&rel, new.as_ref(), self.relaxed);
         let mut c = Change {
             rel,
             kind,
@@ -441,14 +444,19 @@ const GIT_CONTROL: &[&str] = &[
 /// git directory's control files at any depth; a `.git` that is not a
 /// directory (it would name another git directory); and any directory on
 /// the way to a protected path replaced by something else (a symlink
-/// would redirect it).
-pub fn blocked(rel: &Path, new: Option<&Node>) -> Option<Block> {
+/// would redirect it). A protected path in `relaxed` (named in `rw` by
+/// the user) is applied like any other, as it is written without review.
+pub fn blocked(rel: &Path, new: Option<&Node>, relaxed: &[PathBuf]) -> Option<Block> {
     if let Some(n) = new {
         if matches!(n.ty, Type::Fifo | Type::Socket | Type::Device) {
             return Some(Block::Special(n.ty));
         }
     }
-    let protected = crate::sandbox::protect::PROTECTED;
+    let protected: Vec<&str> = crate::sandbox::protect::PROTECTED
+        .iter()
+        .copied()
+        .filter(|p| !relaxed.iter().any(|r| r == Path::new(p)))
+        .collect();
     if protected.iter().any(|p| rel.starts_with(p)) {
         return Some(Block::Protected);
     }
@@ -515,24 +523,27 @@ mod tests {
             ".git/info/attributes",
         ] {
             assert_eq!(
-                blocked(Path::new(p), Some(&f)),
+                blocked(Path::new(p), Some(&f), &[]),
                 Some(Block::Protected),
                 "{p}"
             );
         }
         // A .git file or symlink names another git directory.
-        assert_eq!(blocked(Path::new(".git"), Some(&f)), Some(Block::Protected));
         assert_eq!(
-            blocked(Path::new("lib/.git"), Some(&link)),
+            blocked(Path::new(".git"), Some(&f), &[]),
             Some(Block::Protected)
         );
-        assert_eq!(blocked(Path::new(".git"), Some(&dir)), None);
+        assert_eq!(
+            blocked(Path::new("lib/.git"), Some(&link), &[]),
+            Some(Block::Protected)
+        );
+        assert_eq!(blocked(Path::new(".git"), Some(&dir), &[]), None);
         // A parent of a protected path replaced by a symlink redirects it.
         assert_eq!(
-            blocked(Path::new(".claude"), Some(&link)),
+            blocked(Path::new(".claude"), Some(&link), &[]),
             Some(Block::Protected)
         );
-        assert_eq!(blocked(Path::new(".claude"), Some(&dir)), None);
+        assert_eq!(blocked(Path::new(".claude"), Some(&dir), &[]), None);
         // Ordinary project files, and git's object store, are not.
         for p in [
             "src/main.rs",
@@ -541,15 +552,25 @@ mod tests {
             ".claude/commands/x.md",
             ".gitignore",
         ] {
-            assert_eq!(blocked(Path::new(p), Some(&f)), None, "{p}");
+            assert_eq!(blocked(Path::new(p), Some(&f), &[]), None, "{p}");
         }
         let fifo = Node {
             ty: Type::Fifo,
             ..file()
         };
         assert_eq!(
-            blocked(Path::new("p"), Some(&fifo)),
+            blocked(Path::new("p"), Some(&fifo), &[]),
             Some(Block::Special(Type::Fifo))
+        );
+        // Named in `rw` by the user: applied, as without review.
+        let relaxed = [PathBuf::from(".vscode")];
+        assert_eq!(
+            blocked(Path::new(".vscode/tasks.json"), Some(&f), &relaxed),
+            None
+        );
+        assert_eq!(
+            blocked(Path::new(".mcp.json"), Some(&f), &relaxed),
+            Some(Block::Protected)
         );
     }
 }

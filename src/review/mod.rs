@@ -59,6 +59,10 @@ pub struct Meta {
     pub started_nanos: u32,
     pub command: Vec<String>,
     pub profile: String,
+    /// Protected paths (relative) the user made read-write with `rw`:
+    /// applied like other changes.
+    #[serde(default)]
+    pub relaxed: Vec<PathBuf>,
 }
 
 /// How much earlier than the recorded start a host change still counts
@@ -119,6 +123,16 @@ impl Session {
             started_nanos: now.subsec_nanos(),
             command: spec.command.clone(),
             profile: spec.profile.value.clone(),
+            relaxed: crate::sandbox::protect::PROTECTED
+                .iter()
+                .map(PathBuf::from)
+                .filter(|p| {
+                    spec.filesystem
+                        .rw
+                        .iter()
+                        .any(|r| r.value == project.join(p))
+                })
+                .collect(),
         };
         let json = serde_json::to_vec_pretty(&meta)
             .map_err(|e| ReviewError::Session(format!("session.json: {e}")))?;
@@ -264,7 +278,7 @@ enum Decision {
 pub fn finish(session: Session, mode: ReviewMode, state: &Path) -> bool {
     let upper = session.upper();
     let project = session.meta.project.clone();
-    let scan = changes::scan(&upper, &project, session.since());
+    let scan = changes::scan(&upper, &project, session.since(), &session.meta.relaxed);
     if scan.changes.is_empty() {
         eprintln!("jail: review: no changes to {}", ui::name(&project));
         session.remove();
@@ -541,9 +555,14 @@ pub fn list(state: &Path) -> String {
             let dir = s.path();
             let Ok(meta) = read_meta(&dir) else { continue };
             let busy = lock(&dir).ok().flatten().is_none();
-            let n = changes::scan(&dir.join("upper"), &meta.project, since(&dir, &meta))
-                .changes
-                .len();
+            let n = changes::scan(
+                &dir.join("upper"),
+                &meta.project,
+                since(&dir, &meta),
+                &meta.relaxed,
+            )
+            .changes
+            .len();
             let age = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs().saturating_sub(meta.started_secs))

@@ -663,6 +663,26 @@ mod tests {
     }
 
     #[test]
+    fn a_jail_cgroup_gets_every_limit_and_the_controllers_it_needs() {
+        let root = std::env::temp_dir().join(format!("jail-cg-make-{}", std::process::id()));
+        let own = fake(&root, "cpu memory pids", "memory");
+        let parent = own.parent().unwrap();
+        let mut l = Limits::default();
+        l.apply_cli(None, Some(64 << 20), Some(10), Some(1500));
+        let cg = make_cgroup(parent, &l).unwrap();
+        let read = |f: &str| std::fs::read_to_string(cg.dir.join(f)).unwrap();
+        assert_eq!(read("memory.max"), (64u64 << 20).to_string());
+        assert_eq!(read("pids.max"), "11", "pid 1 counts too");
+        assert_eq!(read("cpu.max"), "150000 100000");
+        assert_eq!(
+            std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap(),
+            "+pids +cpu"
+        );
+        assert_eq!(cg.dir, parent.join(format!("jail-{}", std::process::id())));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn rlimit_mode_computes_values_for_pid_1() {
         let mut l = Limits::default();
         l.apply_cli(None, Some(64 << 20), Some(10), Some(1000));
