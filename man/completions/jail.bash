@@ -28,6 +28,9 @@ _jail() {
             jail,profiles)
                 cmd="jail__subcmd__profiles"
                 ;;
+            jail,review)
+                cmd="jail__subcmd__review"
+                ;;
             jail,run)
                 cmd="jail__subcmd__run"
                 ;;
@@ -41,7 +44,7 @@ _jail() {
 
     case "${cmd}" in
         jail)
-            opts="-p -v -q -h -V --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help --version explain doctor profiles init trust run"
+            opts="-p -v -q -h -V --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help --version explain doctor profiles init trust review run"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,6 +90,26 @@ _jail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -95,7 +118,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__doctor)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -138,6 +161,26 @@ _jail() {
                     return 0
                     ;;
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -149,7 +192,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__explain)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +235,26 @@ _jail() {
                     return 0
                     ;;
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -203,7 +266,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__init)
-            opts="-p -v -q -h --force --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --force --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,6 +309,26 @@ _jail() {
                     return 0
                     ;;
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -257,7 +340,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__profiles)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +383,100 @@ _jail() {
                     return 0
                     ;;
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jail__subcmd__review)
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ro)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rw)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hide)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --net)
+                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    return 0
+                    ;;
+                --allow-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dns-upstream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -311,7 +488,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__run)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +531,26 @@ _jail() {
                     return 0
                     ;;
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -365,7 +562,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__trust)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --review --timeout --memory --pids --cpus --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -408,6 +605,26 @@ _jail() {
                     return 0
                     ;;
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --review)
+                    COMPREPLY=($(compgen -W "ask apply discard keep" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pids)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -194,6 +194,15 @@ pub fn detect_at(own: &Path, needs: Needs) -> Mechanism {
             parent.display()
         ));
     }
+    if !words(&parent.join("cgroup.procs")).is_empty() {
+        // Enabling a controller for children needs a cgroup without
+        // processes of its own ("no internal processes").
+        return rlimits(format!(
+            "the controller(s) {} are not enabled in {}, which holds processes",
+            missing.join(", "),
+            parent.display()
+        ));
+    }
     if writable(&parent.join("cgroup.subtree_control")) {
         // Enabled when the cgroup is made (`prepare`).
         Mechanism::Cgroup {
