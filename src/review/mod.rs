@@ -111,11 +111,23 @@ impl Session {
         mk(&dir.join("upper"), 0o700)?;
         // The overlay's root shows upper's own mode.
         if let Ok(m) = fs::metadata(project) {
-            use std::os::unix::fs::PermissionsExt;
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
             let _ = fs::set_permissions(
                 dir.join("upper"),
                 fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
             );
+            if m.uid() != spec.user.uid || m.gid() != spec.user.gid {
+                tracing::warn!(
+                    "review mode: {} belongs to uid {} gid {}; only your own uid {} and group {} \
+                     exist in the jail, so files of other owners or groups cannot be changed \
+                     (\"Value too large for defined data type\")",
+                    project.display(),
+                    m.uid(),
+                    m.gid(),
+                    spec.user.uid,
+                    spec.user.gid
+                );
+            }
         }
         let meta = Meta {
             project: project.clone(),
