@@ -5,10 +5,11 @@ use clap::Parser;
 use std::path::Path;
 
 use crate::cli::{Cli, JailOpts, Sub, Verbosity};
-use crate::config::spec::NetMode;
+use crate::config::spec::{NetMode, ReviewMode};
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
 use crate::outside::slurm::job as slurm_job;
+use crate::review;
 use crate::sandbox::{self, SandboxError};
 
 /// Exit status for an error of jail itself.
@@ -20,6 +21,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Review(#[from] review::ReviewError),
     #[error("cannot read the current directory or user: {0}")]
     Host(#[from] std::io::Error),
     #[error("`jail {0}` is not available yet in this version")]
@@ -148,6 +151,11 @@ fn request(opts: &JailOpts, command: Vec<String>) -> Request {
         env: opts.env.clone(),
         gpu: opts.gpu,
         home: opts.home.map(Into::into),
+        review: opts.review.map(Into::into),
+        timeout: opts.timeout,
+        memory: opts.memory,
+        pids: opts.pids,
+        cpus: opts.cpus,
     }
 }
 
@@ -180,6 +188,19 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
             profile,
             home,
         }) => return not_for("cache").and_then(|()| cache(action.is_some(), profile, home)),
+        // `jail --review=apply review PATH`: the mode is the one option
+        // that applies.
+        Some(Sub::Review { path }) => {
+            let mode = cli.opts.review.map(Into::into);
+            let rest = JailOpts {
+                review: None,
+                ..cli.opts.clone()
+            };
+            if let Some(opt) = rest.first_given() {
+                return Err(AppError::NotApplicable(opt, "review"));
+            }
+            return review(path, mode);
+        }
     };
     let facts = host::facts()?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
@@ -208,6 +229,11 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         );
     }
     let (mut env, removed) = jail_environment(&spec);
+    let mut spec = spec;
+    if explain_only && (spec.limits.any_resource() || spec.limits.timeout.is_some()) {
+        // Probed only here: a run that sets no limit does no extra work.
+        spec.limits.mechanism = Some(sandbox::limits::describe(&spec.limits));
+    }
     if explain_only {
         let mut text = explain::render(&spec, removed);
         text.push_str(&sandbox::plan::explain(&sandbox::plan::plan(&spec)));
@@ -225,7 +251,6 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         out(&crate::display::safe_lines(&text));
         return Ok(0);
     }
-    let mut spec = spec;
     if req.command.is_empty() && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
         interactive_prompt(&mut spec, &mut env);
     }
@@ -382,7 +407,45 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         spec.profile.source,
         spec.project.value.display()
     );
-    Ok(sandbox::run(&spec, &env, state)?)
+    if !spec.review.value.is_on() {
+        return Ok(sandbox::run(&spec, &env, state, None)?);
+    }
+    let session = review::Session::create(state, &spec)?;
+    tracing::info!(
+        "review mode: the project's changes go to {} until you decide",
+        session.upper().display()
+    );
+    let code = match sandbox::run(&spec, &env, state, Some(&session.overlay())) {
+        Ok(c) => c,
+        Err(e) => {
+            session.abandon();
+            return Err(e.into());
+        }
+    };
+    // The jail is gone: Ctrl-C now belongs to the review.
+    sandbox::init::reset_signals();
+    if review::finish(session, spec.review.value, state) {
+        Ok(code)
+    } else {
+        Ok(EXIT_JAIL_ERROR)
+    }
+}
+
+/// `jail review [PATH]`: resumes a session, or lists them.
+fn review(path: Option<std::path::PathBuf>, mode: Option<ReviewMode>) -> Result<i32, AppError> {
+    let facts = host::facts()?;
+    let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
+    let Some(path) = path else {
+        out(&review::list(&dirs.state));
+        return Ok(0);
+    };
+    let session = review::Session::open(&dirs.state, &path)?;
+    let mode = mode.unwrap_or(ReviewMode::Ask);
+    Ok(if review::finish(session, mode, &dirs.state) {
+        0
+    } else {
+        EXIT_JAIL_ERROR
+    })
 }
 
 /// `jail profiles`: every profile with its origin, the one each bare

@@ -8,6 +8,7 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
+use crate::config::limits::{self, ReviewMode};
 use crate::config::profile::{HomeMode, NetMode};
 
 #[derive(Debug, Parser)]
@@ -23,7 +24,7 @@ use crate::config::profile::{HomeMode, NetMode};
                   jail                  an interactive shell in the jail\n  \
                   jail explain -- npm i  show the policy a command would get",
     disable_help_subcommand = true,
-    override_usage = "jail [OPTIONS] [--] [COMMAND [ARGS...]]\n       jail <explain|doctor|profiles|init|trust|cache|run> [OPTIONS] [ARGS...]"
+    override_usage = "jail [OPTIONS] [--] [COMMAND [ARGS...]]\n       jail <explain|doctor|profiles|init|trust|cache|review|run> [OPTIONS] [ARGS...]"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -101,6 +102,12 @@ pub enum Sub {
         #[arg(long)]
         home: bool,
     },
+    /// Review the changes of a kept or interrupted review session (list them without PATH).
+    Review {
+        /// The session's directory or its upper directory (as `--review=keep` prints it).
+        #[arg(value_name = "PATH")]
+        path: Option<std::path::PathBuf>,
+    },
     /// Run a program whose name is also a jail subcommand.
     Run {
         #[command(flatten)]
@@ -118,6 +125,29 @@ pub enum Sub {
         )]
         command: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewArg {
+    /// Ask at exit (on a terminal; without one, keep the changes).
+    Ask,
+    /// Apply every change that can be applied safely.
+    Apply,
+    /// Throw the changes away.
+    Discard,
+    /// Keep the changes for `jail review PATH`.
+    Keep,
+}
+
+impl From<ReviewArg> for ReviewMode {
+    fn from(r: ReviewArg) -> ReviewMode {
+        match r {
+            ReviewArg::Ask => ReviewMode::Ask,
+            ReviewArg::Apply => ReviewMode::Apply,
+            ReviewArg::Discard => ReviewMode::Discard,
+            ReviewArg::Keep => ReviewMode::Keep,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,6 +218,28 @@ pub struct JailOpts {
     /// (tmpfs), or the real one read-only (ro) or read-write (rw).
     #[arg(long, value_enum, value_name = "MODE")]
     pub home: Option<HomeArg>,
+    /// Review mode: the project is an overlay while the program runs; at exit, see its changes and apply all, some or none (`=apply|discard|keep`: without asking).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "ask"
+    )]
+    pub review: Option<ReviewArg>,
+    /// Stop the jail after DURATION (`90s`, `15m`, `2h`): SIGTERM, a grace period, then SIGKILL; exit status 124.
+    #[arg(long, value_name = "DURATION", value_parser = limits::parse_duration)]
+    pub timeout: Option<u64>,
+    /// Limit memory (`512M`, `8G`): the whole jail with cgroup v2, each process otherwise.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size)]
+    pub memory: Option<u64>,
+    /// Limit the program's processes and threads (a fork bomb stops there).
+    #[arg(long, value_name = "N", value_parser = limits::parse_pids)]
+    pub pids: Option<u32>,
+    /// Limit CPU use (`2`, `0.5`): a cgroup v2 quota, else CPU affinity to that many CPUs.
+    #[arg(long, value_name = "N", value_parser = limits::parse_cpus)]
+    pub cpus: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -229,6 +281,11 @@ impl JailOpts {
         self.env.extend(after.env);
         self.gpu |= after.gpu;
         self.home = after.home.or(self.home);
+        self.review = after.review.or(self.review);
+        self.timeout = after.timeout.or(self.timeout);
+        self.memory = after.memory.or(self.memory);
+        self.pids = after.pids.or(self.pids);
+        self.cpus = after.cpus.or(self.cpus);
         self
     }
 
@@ -246,6 +303,11 @@ impl JailOpts {
             (!self.env.is_empty(), "--env"),
             (self.gpu, "--gpu"),
             (self.home.is_some(), "--home"),
+            (self.review.is_some(), "--review"),
+            (self.timeout.is_some(), "--timeout"),
+            (self.memory.is_some(), "--memory"),
+            (self.pids.is_some(), "--pids"),
+            (self.cpus.is_some(), "--cpus"),
         ];
         given.iter().find(|(g, _)| *g).map(|(_, n)| *n)
     }

@@ -323,6 +323,116 @@ fn unix_socket_check() -> Check {
     )
 }
 
+/// Review mode: an overlay of a directory with its upper directory in
+/// jail's state directory (userxattr, as `jail --review` mounts it), and a
+/// deletion in it (a whiteout), in a child's own namespaces. The probe's
+/// directories are removed again.
+fn review_check(uid: u32, gid: u32) -> Check {
+    use std::os::unix::ffi::OsStrExt;
+    let feature = "review mode (overlay)";
+    let state = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| "no HOME".to_string())
+        .and_then(|h| {
+            crate::config::load::dirs(&h, |v| std::env::var_os(v))
+                .map(|d| d.state)
+                .map_err(|e| e.to_string())
+        });
+    let state = match state {
+        Ok(s) => s,
+        Err(e) => return check(feature, Status::Info, format!("not tried: {e}")),
+    };
+    let base = state.join(format!("doctor-{}", std::process::id()));
+    let made = ["lower", "upper", "work", "merged"]
+        .iter()
+        .try_for_each(|d| {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(base.join(d))
+        })
+        .and_then(|()| std::fs::write(base.join("lower/f"), b"x"));
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&base);
+        return check(
+            feature,
+            Status::Info,
+            format!("unavailable: cannot write {}: {e}", state.display()),
+        );
+    }
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).ok();
+    let (merged, victim, data) = (
+        c(&base.join("merged")),
+        c(&base.join("merged/f")),
+        std::ffi::CString::new(format!(
+            "lowerdir={},upperdir={},workdir={},userxattr",
+            base.join("lower").display(),
+            base.join("upper").display(),
+            base.join("work").display()
+        ))
+        .ok(),
+    );
+    let r = match (merged, victim, data) {
+        (Some(merged), Some(victim), Some(data)) => in_child(|| {
+            let e = enter_userns(uid, gid);
+            if e != 0 {
+                return e;
+            }
+            // SAFETY: unshare, mount and unlink on prepared C strings; the
+            // mount lives in this child's private mount namespace.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                    return errno();
+                }
+                if libc::mount(
+                    c"overlay".as_ptr(),
+                    merged.as_ptr(),
+                    c"overlay".as_ptr(),
+                    0,
+                    data.as_ptr().cast(),
+                ) != 0
+                {
+                    return errno();
+                }
+                if libc::unlink(victim.as_ptr()) != 0 {
+                    return errno();
+                }
+            }
+            0
+        }),
+        _ => Err(libc::EINVAL),
+    };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            base.join("work/work"),
+            std::fs::Permissions::from_mode(0o700),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    match r {
+        Ok(()) => check(
+            feature,
+            Status::Ok,
+            format!(
+                "an overlay of the project with its changes in {}",
+                state.display()
+            ),
+        ),
+        Err(e) => check(
+            feature,
+            Status::Info,
+            format!(
+                "unavailable ({}): overlayfs refuses an upper directory in {} (NFS?); \
+                 set XDG_STATE_HOME to a local disk for --review",
+                errtext(e),
+                state.display()
+            ),
+        ),
+    }
+}
+
 fn landlock_check() -> Check {
     let abi = ruleset::probe_abi();
     let missing = ruleset::missing(abi);
@@ -457,40 +567,9 @@ fn host_checks(out: &mut Vec<Check>) {
         )
     });
 
-    // cgroup v2 delegation: can we write our own cgroup?
-    let cg = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        let own = read_sysctl("/proc/self/cgroup")
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-            })
-            .unwrap_or_default();
-        let dir = format!("/sys/fs/cgroup{own}");
-        let writable = std::ffi::CString::new(dir.clone())
-            // SAFETY: access() on a valid C string.
-            .map(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
-            .unwrap_or(false);
-        if writable {
-            check(
-                "cgroup v2 delegation",
-                Status::Info,
-                format!("{dir} is delegated to you"),
-            )
-        } else {
-            check(
-                "cgroup v2 delegation",
-                Status::Info,
-                format!("cgroup v2, but {dir} is not delegated to you: no resource limits"),
-            )
-        }
-    } else {
-        check(
-            "cgroup v2 delegation",
-            Status::Info,
-            "no cgroup v2 (legacy hierarchy): no resource limits",
-        )
-    };
-    out.push(cg);
+    // Resource limits: a delegated cgroup v2 subtree, else rlimits.
+    let (_, detail) = crate::sandbox::limits::doctor_line();
+    out.push(check("resource limits", Status::Info, detail));
 
     out.push(check(
         "network allowlist",
@@ -573,6 +652,7 @@ pub fn checks() -> Vec<Check> {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     if userns_checks(&mut out) {
         out.push(proc_check(uid, gid));
+        out.push(review_check(uid, gid));
     } else {
         out.push(check(
             "/proc mount",

@@ -5,7 +5,8 @@
 //! (capabilities, no_new_privs, Landlock, seccomp), `app` ties them to the
 //! command line. `outside` holds the processes that run outside the jail
 //! (quarantine guard, network helper, Slurm chaperon); `sys` the raw
-//! process, fd and socket syscalls.
+//! process, fd and socket syscalls; `review` shows and applies what a
+//! program changed in review mode.
 
 pub mod app;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod harden;
 pub mod host;
 pub mod outside;
 pub mod prompt;
+pub mod review;
 pub mod sandbox;
 pub mod storage;
 pub mod sys;

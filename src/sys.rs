@@ -204,6 +204,18 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
     }
 }
 
+/// Reads into `buf` once; EINTR is returned (a signal handler may want
+/// the wait to end), not retried.
+pub fn read_interruptible(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: reading into a live mutable slice of the given length.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// fork(). The caller must be single-threaded (see `thread_count`).
 pub fn fork() -> Result<libc::pid_t, i32> {
     // SAFETY: fork in a process the caller checked is single-threaded, so
@@ -287,6 +299,105 @@ pub fn poll_in(fd: RawFd, timeout_ms: i32) -> Result<i16, i32> {
 pub fn alive(pid: libc::pid_t) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
     unsafe { libc::kill(pid, 0) == 0 || errno() == libc::EPERM }
+}
+
+/// Whether our child `pid` has exited (it stays a zombie: not reaped).
+pub fn exited(pid: libc::pid_t) -> bool {
+    // SAFETY: a zeroed siginfo_t that waitid fills.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child, WNOWAIT: it stays waitable.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is set (non-zero) only when a child was found.
+    rc != 0 || unsafe { info.si_pid() } != 0
+}
+
+/// A path as a C string (allocates: not for use after fork).
+fn cpath(p: &std::path::Path) -> Result<std::ffi::CString, i32> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)
+}
+
+/// Reads extended attribute `name` of `path` itself (never a symlink's
+/// target) into `buf`; returns its length.
+pub fn lgetxattr(
+    path: &std::path::Path,
+    name: &std::ffi::CStr,
+    buf: &mut [u8],
+) -> Result<usize, i32> {
+    let p = cpath(path)?;
+    // SAFETY: valid C strings; the kernel writes at most buf.len() bytes.
+    let n = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        Err(errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// The names of the extended attributes of `path` itself (allocates).
+pub fn llistxattr(path: &std::path::Path) -> Result<Vec<std::ffi::CString>, i32> {
+    let p = cpath(path)?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: a valid C string and a buffer of the length passed.
+        let n = unsafe { libc::llistxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            buf.truncate(n as usize);
+            break;
+        }
+        if errno() != libc::ERANGE || buf.len() > 1 << 20 {
+            return Err(errno());
+        }
+        buf.resize(buf.len() * 4, 0);
+    }
+    Ok(buf
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| std::ffi::CString::new(n).ok())
+        .collect())
+}
+
+/// Removes extended attribute `name` from `path` itself.
+pub fn lremovexattr(path: &std::path::Path, name: &std::ffi::CStr) -> Result<(), i32> {
+    let p = cpath(path)?;
+    // SAFETY: valid C strings.
+    cvt(unsafe { libc::lremovexattr(p.as_ptr(), name.as_ptr()) }).map(|_| ())
+}
+
+/// An exclusive advisory lock on `fd` (flock), without waiting:
+/// Err(EWOULDBLOCK) when another open file description holds it.
+pub fn try_lock(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: flock on an fd the caller owns.
+    cvt(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }).map(|_| ())
+}
+
+/// Whether `fd` is a terminal.
+pub fn is_tty(fd: RawFd) -> bool {
+    // SAFETY: isatty only queries the fd.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Rows of the terminal on `fd`, if it is one.
+pub fn term_rows(fd: RawFd) -> Option<u16> {
+    // SAFETY: a zeroed winsize that TIOCGWINSZ fills.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize into the pointer.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_row > 0).then_some(ws.ws_row)
 }
 
 /// Room for this many fds in one message.

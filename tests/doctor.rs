@@ -15,10 +15,11 @@ const FEATURES: &[&str] = &[
     "uts namespace",
     "cgroup namespace",
     "/proc mount",
+    "review mode (overlay)",
     "Landlock",
     "seccomp",
     "TUN (/dev/net/tun)",
-    "cgroup v2 delegation",
+    "resource limits",
     "Slurm",
     "GPU devices",
     "AppArmor userns restriction",
@@ -47,6 +48,7 @@ fn doctor_names_every_feature_and_passes_here() {
         "pid namespace",
         "network namespace",
         "/proc mount",
+        "review mode (overlay)",
         "seccomp",
     ] {
         assert_eq!(status_of(&out, f), Some("ok"), "{f}:\n{out}");

@@ -21,12 +21,12 @@ _jail() {
         fi
         case $w in
             --) dashdash=1 ;;
-            --allow-domain|--allow-port|--dns-upstream|--env|--hide|--home|--net|--profile|--ro|--rw|-p)
+            --allow-domain|--allow-port|--cpus|--dns-upstream|--env|--hide|--home|--memory|--net|--pids|--profile|--review|--ro|--rw|--timeout|-p)
                 (( i++ ))
                 [[ ${COMP_WORDS[i]} == = ]] && (( i++ )) ;;
             -*) ;;
             *)
-                if [[ -z $sub && " explain doctor profiles init trust cache run " == *" $w "* ]]; then
+                if [[ -z $sub && " explain doctor profiles init trust cache review run " == *" $w "* ]]; then
                     sub=$w
                 else
                     start=$i
@@ -62,13 +62,15 @@ _jail() {
             COMPREPLY=($(compgen -W "$(_jail_profiles)" -- "$cur")) ;;
         --allow-domain)
             COMPREPLY=($(compgen -W "@anthropic @openai @google-ai @cursor @github @pypi @crates @npm @huggingface @conda @go @jvm @rubygems @julia @cran" -- "$cur")) ;;
+        --review)
+            COMPREPLY=($(compgen -W "ask apply discard keep" -- "$cur")) ;;
         --net)
             COMPREPLY=($(compgen -W "none allowlist host" -- "$cur")) ;;
         --home)
             COMPREPLY=($(compgen -W "persist tmpfs ro rw" -- "$cur")) ;;
         --env)
             COMPREPLY=($(compgen -v -- "$cur")) ;;
-        --allow-port|--dns-upstream)
+        --allow-port|--dns-upstream|--timeout|--memory|--pids|--cpus)
             COMPREPLY=() ;;
         --ro|--rw|--hide)
             compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -79,14 +81,15 @@ _jail() {
 
     if [[ -z $dashdash && $cur == -* ]]; then
         case $sub in
-        '') opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --dry-run -v --verbose -q --quiet -h --help -V --version" ;;
-        explain) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home -v --verbose -q --quiet -h --help" ;;
+        '') opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus --dry-run -v --verbose -q --quiet -h --help -V --version" ;;
+        explain) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus -v --verbose -q --quiet -h --help" ;;
         doctor) opts="-v --verbose -q --quiet -h --help" ;;
         profiles) opts="--names -v --verbose -q --quiet -h --help" ;;
         init) opts="--force -v --verbose -q --quiet -h --help" ;;
         trust) opts="-v --verbose -q --quiet -h --help" ;;
         cache) opts="-p --profile --home -v --verbose -q --quiet -h --help" ;;
-        run) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --dry-run -v --verbose -q --quiet -h --help" ;;
+        review) opts="-v --verbose -q --quiet -h --help" ;;
+        run) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus --dry-run -v --verbose -q --quiet -h --help" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return 0
@@ -103,7 +106,7 @@ _jail() {
     else
         COMPREPLY=($(compgen -c -- "$cur" | sort -u))
         if [[ -z $sub && -z $dashdash ]]; then
-            COMPREPLY+=($(compgen -W "explain doctor profiles init trust cache run" -- "$cur"))
+            COMPREPLY+=($(compgen -W "explain doctor profiles init trust cache review run" -- "$cur"))
         fi
     fi
     return 0

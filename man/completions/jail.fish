@@ -24,11 +24,11 @@ function __fish_jail_where
                     set here command
                 end
                 break
-            case '--allow-domain' '--allow-port' '--dns-upstream' '--env' '--hide' '--home' '--net' '--profile' '--ro' '--rw' '-p'
+            case '--allow-domain' '--allow-port' '--cpus' '--dns-upstream' '--env' '--hide' '--home' '--memory' '--net' '--pids' '--profile' '--review' '--ro' '--rw' '--timeout' '-p'
                 set i (math $i + 1)
             case '-*'
             case '*'
-                if test -z "$sub"; and contains -- $t explain doctor profiles init trust cache run
+                if test -z "$sub"; and contains -- $t explain doctor profiles init trust cache review run
                     set sub $t
                 else
                     set -g __fish_jail_start $i
@@ -76,10 +76,15 @@ complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l dns-upstream 
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l env -x -a '(set --names --export)' -d 'Pass NAME from the host, or set NAME=VALUE; repeatable'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
 complete -c jail -n '__fish_jail_where top sub-explain sub-cache sub-run' -l home -x -a 'persist tmpfs ro rw' -d 'Home: jail\'s own, kept per profile (persist), empty each run (tmpfs), or the real one read-only (ro) or read-write (rw)'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l review -x -a 'ask apply discard keep' -d 'Review mode: the project is an overlay while the program runs; at exit, see its changes and apply all, some or none (`=apply|discard|keep`: without asking)'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l timeout -x -d 'Stop the jail after DURATION (`90s`, `15m`, `2h`): SIGTERM, a grace period, then SIGKILL; exit status 124'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l memory -x -d 'Limit memory (`512M`, `8G`): the whole jail with cgroup v2, each process otherwise'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l pids -x -d 'Limit the program\'s processes and threads (a fork bomb stops there)'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l cpus -x -d 'Limit CPU use (`2`, `0.5`): a cgroup v2 quota, else CPU affinity to that many CPUs'
 complete -c jail -n '__fish_jail_where top sub-run' -l dry-run -d 'Print the resolved policy instead of running (same as `explain`)'
-complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-run' -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-run' -s q -l quiet -d 'Only errors on stderr'
-complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-run' -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review sub-run' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review sub-run' -s q -l quiet -d 'Only errors on stderr'
+complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review sub-run' -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jail -n '__fish_jail_where top' -s V -l version -d 'Print version'
 complete -c jail -n '__fish_jail_where sub-profiles' -l names -d 'Only the names of the profiles that may be used, one a line (for completion)'
 complete -c jail -n '__fish_jail_where sub-init' -l force -d 'Overwrite an existing .jail.toml'
@@ -89,7 +94,8 @@ complete -c jail -n '__fish_jail_where top' -f -a profiles -d 'List the profiles
 complete -c jail -n '__fish_jail_where top' -f -a init -d 'Write a starter .jail.toml for this project'
 complete -c jail -n '__fish_jail_where top' -f -a trust -d 'Consent to this project\'s .jail.toml as it is now'
 complete -c jail -n '__fish_jail_where top' -f -a cache -d 'Show or clear jail\'s persistent homes and cache layers'
+complete -c jail -n '__fish_jail_where top' -f -a review -d 'Review the changes of a kept or interrupted review session (list them without PATH)'
 complete -c jail -n '__fish_jail_where top' -f -a run -d 'Run a program whose name is also a jail subcommand'
 complete -c jail -n '__fish_jail_where top command sub-explain sub-run' -f -a '(__fish_complete_command)'
 complete -c jail -n '__fish_jail_where args' -f -a '(__fish_jail_complete_args)'
-complete -c jail -n '__fish_jail_where sub-doctor sub-profiles sub-init sub-trust sub-cache' -f
+complete -c jail -n '__fish_jail_where sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review' -f

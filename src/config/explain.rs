@@ -85,6 +85,13 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
     list(o, "rw", &paths(&spec.filesystem.rw))?;
     list(o, "hide (ENOENT)", &paths(&spec.filesystem.hide))?;
     list(o, "create", &paths(&spec.filesystem.create))?;
+    writeln!(
+        o,
+        "  {:<14} {:<28} # {}",
+        "review",
+        spec.review.value.name(),
+        spec.review.source
+    )?;
     writeln!(o, "[network]")?;
     line(o, "mode", &spec.network.mode)?;
     list(o, "allow", &spec.network.allow)?;
@@ -116,6 +123,7 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
     }
     writeln!(o, "[devices]")?;
     line(o, "gpu", &spec.gpu)?;
+    render_limits(o, &spec.limits)?;
     writeln!(o, "[slurm]")?;
     let sl = &spec.slurm;
     line(o, "enabled", &sl.enabled)?;
@@ -137,6 +145,46 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
         writeln!(o, "[layers]")?;
         for n in &spec.notes {
             writeln!(o, "  {n}")?;
+        }
+    }
+    Ok(())
+}
+
+fn render_limits(o: &mut String, l: &crate::config::limits::Limits) -> std::fmt::Result {
+    use crate::config::limits::{show_cpus, show_duration, show_size};
+    writeln!(o, "[limits]")?;
+    let mut one = |key: &str, v: Option<(String, &crate::config::spec::Source)>| match v {
+        Some((v, src)) => writeln!(o, "  {key:<14} {v:<28} # {src}"),
+        None => writeln!(o, "  {key:<14} (none)"),
+    };
+    one(
+        "timeout",
+        l.timeout
+            .as_ref()
+            .map(|t| (show_duration(t.value), &t.source)),
+    )?;
+    if l.timeout.is_some() {
+        one(
+            "grace",
+            Some((show_duration(l.grace.value), &l.grace.source)),
+        )?;
+    }
+    one(
+        "memory",
+        l.memory.as_ref().map(|m| (show_size(m.value), &m.source)),
+    )?;
+    one(
+        "pids",
+        l.pids.as_ref().map(|p| (p.value.to_string(), &p.source)),
+    )?;
+    one(
+        "cpus",
+        l.cpus.as_ref().map(|c| (show_cpus(c.value), &c.source)),
+    )?;
+    if let Some(m) = &l.mechanism {
+        for (i, line) in m.lines().enumerate() {
+            let key = if i == 0 { "enforced by" } else { "" };
+            writeln!(o, "  {key:<14} {line}")?;
         }
     }
     Ok(())

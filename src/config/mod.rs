@@ -4,6 +4,7 @@
 pub mod env;
 pub mod explain;
 pub mod init;
+pub mod limits;
 pub mod load;
 pub mod presets;
 pub mod profile;

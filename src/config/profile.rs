@@ -21,6 +21,12 @@ pub struct Profile {
     pub env: EnvSection,
     #[serde(default)]
     pub slurm: SlurmSection,
+    /// Review mode: the project is an overlay and its changes are shown
+    /// for approval at exit (`true`, or a mode: ask, apply, discard, keep).
+    pub review: Option<super::limits::ReviewSetting>,
+    /// Resource limits (timeout, memory, pids, cpus).
+    #[serde(default)]
+    pub limits: super::limits::LimitsSection,
     /// Site-only keys: allowed in the site's jail.toml and nowhere else
     /// (spanned so a misplaced `[site]` is reported at its line).
     pub site: Option<toml::Spanned<SiteSection>>,
@@ -250,6 +256,46 @@ mod tests {
         assert_eq!(p.slurm.max_jobs, Some(3));
         let err = parse("[slurm]\nmax_jobs = -1\n", Path::new("f")).unwrap_err();
         assert!(err.to_string().starts_with("f:2:"), "{err}");
+    }
+
+    #[test]
+    fn review_and_limits_parse_and_bad_values_have_locations() {
+        use crate::config::limits::{ReviewMode, Seconds};
+        let p = parse(
+            "review = true\n[limits]\ntimeout = \"2h\"\nmemory = \"8G\"\npids = 64\ncpus = 2.5\n",
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(p.review.map(|r| r.mode()), Some(ReviewMode::Ask));
+        assert_eq!(p.limits.timeout, Some(Seconds(7200)));
+        assert_eq!(p.limits.memory.map(|m| m.0), Some(8 << 30));
+        assert_eq!(p.limits.cpus.map(|m| m.0), Some(2500));
+        let p = parse(
+            "review = \"keep\"\n[limits]\ntimeout = 90\n",
+            Path::new("f"),
+        )
+        .unwrap();
+        assert_eq!(p.review.map(|r| r.mode()), Some(ReviewMode::Keep));
+        assert_eq!(p.limits.timeout, Some(Seconds(90)));
+        let err = parse("[limits]\nmemory = \"lots\"\n", Path::new("f"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("f:2:10: ") && err.contains("not a size"),
+            "{err}"
+        );
+        let err = parse("[limits]\npids = 0\n", Path::new("f"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f:2:8: "), "{err}");
+        let err = parse("review = \"maybe\"\n", Path::new("f"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f:1:10: "), "{err}");
+        let err = parse("[limits]\nswap = 1\n", Path::new("f"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f:2:1: ") && err.contains("swap"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
+use super::limits::{Limits, ReviewMode};
 use super::presets;
 use super::profile::{self, HomeMode, NetMode, Profile, SiteSection, SlurmEnabled};
 use super::spec::*;
@@ -33,6 +34,16 @@ pub struct Request {
     pub env: Vec<String>,
     pub gpu: bool,
     pub home: Option<HomeMode>,
+    /// `--review[=MODE]`.
+    pub review: Option<ReviewMode>,
+    /// `--timeout`, in seconds.
+    pub timeout: Option<u64>,
+    /// `--memory`, in bytes.
+    pub memory: Option<u64>,
+    /// `--pids`.
+    pub pids: Option<u32>,
+    /// `--cpus`, in thousandths.
+    pub cpus: Option<u32>,
 }
 
 /// Facts about the host that resolution needs, gathered by the caller.
@@ -236,6 +247,8 @@ struct Acc {
     pass: Vec<Sourced<String>>,
     set: Vec<(String, Sourced<String>)>,
     block: Vec<Sourced<String>>,
+    review: Sourced<ReviewMode>,
+    limits: Limits,
     notes: Vec<String>,
 }
 
@@ -262,6 +275,8 @@ impl Acc {
             pass: Vec::new(),
             set: Vec::new(),
             block: Vec::new(),
+            review: Sourced::new(ReviewMode::Off, dflt()),
+            limits: Limits::default(),
             notes: Vec::new(),
         }
     }
@@ -372,6 +387,10 @@ impl Acc {
         if let Some(m) = p.slurm.max_jobs {
             self.slurm_max_jobs = Some(Sourced::new(m, src.clone()));
         }
+        if let Some(r) = p.review {
+            self.review = Sourced::new(r.mode(), src.clone());
+        }
+        self.limits.apply(&p.limits, src);
         Ok(())
     }
 
@@ -447,6 +466,11 @@ impl Acc {
                 }
             }
         }
+        if let Some(r) = req.review {
+            self.review = Sourced::new(r, cli("--review"));
+        }
+        self.limits
+            .apply_cli(req.timeout, req.memory, req.pids, req.cpus);
         Ok(())
     }
 }
@@ -605,6 +629,13 @@ fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)>
             w.push(("slurm.max_jobs".into(), format!("{} jobs", a.value)));
         }
     }
+    if after.review.value.rank() < before.review.value.rank() {
+        w.push((
+            "review".into(),
+            format!("review mode {}", after.review.value.name()),
+        ));
+    }
+    w.extend(before.limits.raised(&after.limits));
     w
 }
 
@@ -810,6 +841,8 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
             qos: acc.slurm_lists.qos,
             max_jobs: acc.slurm_max_jobs,
         },
+        review: acc.review,
+        limits: acc.limits,
         notes: acc.notes,
     })
 }
@@ -1132,6 +1165,29 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
             _ => acc.slurm_max_jobs = Some(Sourced::new(max, ssrc.clone())),
         }
     }
+
+    // Review: the site's mode is a floor; limits: the site's are maxima.
+    if let Some(floor) = sp.review.map(|r| r.mode()) {
+        if acc.review.value.rank() < floor.rank() {
+            if chosen_by_user(&acc.review.source) {
+                return Err(refuse(
+                    "review",
+                    format!(
+                        "review mode {} (from {}) is weaker than the site's `{}`",
+                        acc.review.value.name(),
+                        acc.review.source,
+                        floor.name()
+                    ),
+                ));
+            }
+            acc.review = Sourced::new(floor, ssrc.clone());
+        }
+    }
+    let notes = acc
+        .limits
+        .enforce_site(&sp.limits, &ssrc, chosen_by_user)
+        .map_err(|(key, message)| refuse(&key, message))?;
+    acc.notes.extend(notes);
     Ok(())
 }
 
@@ -2330,5 +2386,99 @@ mod tests {
             .iter()
             .any(|(k, v)| k == "CLAUDE_CONFIG_DIR" && v.value == "/home/u/.claude"));
         assert!(!paths(&spec.filesystem.rw).contains(&"/home/u/.claude.json".to_string()));
+    }
+
+    #[test]
+    fn review_and_limits_layer_with_sources() {
+        let c = cat(
+            None,
+            Some("review = true\n[limits]\nmemory = \"4G\"\ntimeout = \"1h\"\n"),
+            None,
+        );
+        let spec = run(&c, &req(&["make"])).unwrap();
+        assert_eq!(spec.review.value, ReviewMode::Ask);
+        assert!(matches!(spec.review.source, Source::User(_)));
+        assert_eq!(spec.limits.memory.as_ref().unwrap().value, 4 << 30);
+        assert_eq!(spec.limits.timeout.as_ref().unwrap().value, 3600);
+        let mut r = req(&["make"]);
+        r.review = Some(ReviewMode::Keep);
+        r.memory = Some(1 << 30);
+        r.pids = Some(32);
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(spec.review.value, ReviewMode::Keep);
+        assert_eq!(spec.review.source, Source::Cli("--review".into()));
+        assert_eq!(spec.limits.memory.as_ref().unwrap().value, 1 << 30);
+        assert_eq!(spec.limits.pids.as_ref().unwrap().value, 32);
+        let plain = run(&cat(None, None, None), &req(&["make"])).unwrap();
+        assert_eq!(plain.review.value, ReviewMode::Off);
+        assert!(!plain.limits.any_resource() && plain.limits.timeout.is_none());
+    }
+
+    #[test]
+    fn site_limits_are_maxima_and_site_review_a_floor() {
+        let site = "review = true\n[limits]\nmemory = \"2G\"\npids = 100\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["make"])).unwrap();
+        assert_eq!(spec.review.value, ReviewMode::Ask);
+        assert_eq!(spec.limits.memory.as_ref().unwrap().value, 2 << 30);
+        assert!(matches!(
+            spec.limits.pids.as_ref().unwrap().source,
+            Source::Site(_)
+        ));
+        let mut r = req(&["make"]);
+        r.memory = Some(8 << 30);
+        let msg = refused(run(&c, &r), "limits.memory");
+        assert!(msg.contains("above the site's maximum 2 GiB"), "{msg}");
+        let mut r = req(&["make"]);
+        r.review = Some(ReviewMode::Apply);
+        refused(run(&c, &r), "review");
+        let c = cat(Some(site), Some("review = false\n"), None);
+        refused(run(&c, &req(&["make"])), "review");
+        // Lower values and stronger review modes are fine.
+        let mut r = req(&["make"]);
+        r.memory = Some(1 << 30);
+        r.review = Some(ReviewMode::Keep);
+        let spec = run(&cat(Some(site), None, None), &r).unwrap();
+        assert_eq!(spec.limits.memory.unwrap().value, 1 << 30);
+    }
+
+    #[test]
+    fn an_untrusted_project_may_add_limits_and_review_but_not_lift_them() {
+        let user = "review = true\n[limits]\ntimeout = \"1h\"\n";
+        let c = cat(
+            None,
+            Some(user),
+            Some((
+                "review = \"keep\"\n[limits]\ntimeout = \"10m\"\npids = 50\n",
+                false,
+            )),
+        );
+        let spec = run(&c, &req(&["make"])).unwrap();
+        assert_eq!(spec.review.value, ReviewMode::Keep);
+        assert_eq!(spec.limits.timeout.unwrap().value, 600);
+        let c = cat(None, Some(user), Some(("review = false\n", false)));
+        untrusted(run(&c, &req(&["make"])), "review");
+        let c = cat(None, Some(user), Some(("review = \"apply\"\n", false)));
+        untrusted(run(&c, &req(&["make"])), "review");
+        let c = cat(
+            None,
+            Some(user),
+            Some(("[limits]\ntimeout = \"2h\"\n", false)),
+        );
+        untrusted(run(&c, &req(&["make"])), "limits.timeout");
+        let c = cat(
+            None,
+            Some(user),
+            Some(("[limits]\ntimeout = \"2h\"\n", true)),
+        );
+        assert_eq!(
+            run(&c, &req(&["make"]))
+                .unwrap()
+                .limits
+                .timeout
+                .unwrap()
+                .value,
+            7200
+        );
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
 
+pub use super::limits::{Limits, ReviewMode};
 pub use super::profile::{HomeMode, NetMode};
 
 /// Where a value came from.
@@ -73,6 +74,11 @@ pub struct JailSpec {
     pub env: EnvPolicy,
     pub gpu: Sourced<bool>,
     pub slurm: SlurmPolicy,
+    /// Review mode: the project is an overlay; its changes land only as
+    /// approved at exit.
+    pub review: Sourced<ReviewMode>,
+    /// Resource limits.
+    pub limits: Limits,
     /// What the configuration layers did that is worth saying: files read,
     /// values the site narrowed, the project file's trust state.
     pub notes: Vec<String>,

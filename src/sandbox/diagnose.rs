@@ -100,6 +100,11 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
                      whose /proc is partly masked (nested containers); run it on the host or with an \
                      unmasked /proc"
                 }
+                Some(super::plan::Step::Overlay { .. }) => {
+                    " — review mode needs an overlay of the project with its upper directory in \
+                     jail's state (~/.local/state/jail); overlayfs refuses an upper directory on \
+                     NFS and some other filesystems: set XDG_STATE_HOME to a local disk"
+                }
                 Some(super::plan::Step::Bind { .. }) if errno == libc::EACCES => {
                     " — the source is not accessible to you (NFS with root_squash needs no root: check its permissions)"
                 }
@@ -116,6 +121,7 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
         Stage::Slurm => format!("cannot create the Slurm chaperon's socket in the jail: {e}"),
         Stage::Files => format!("cannot write the job's script into the jail: {e}"),
         Stage::Stdio => format!("cannot open the job's output or input file: {e}"),
+        Stage::Limits => format!("cannot set the jail's resource limits: {e}"),
         Stage::Sync | Stage::Exec => format!("setup failed: {e}"),
     }
 }

@@ -68,6 +68,19 @@ const MASK_FILE: &CStr = c"/mask";
 /// Parent of the whiteout layers (staging root).
 const WHITEOUT_DIR: &CStr = c"/whiteouts";
 
+/// Options of a writable overlay of host directories. userxattr: the
+/// overlay's own metadata (opaque directories) as user.* xattrs, which an
+/// unprivileged mounter may write.
+fn overlay_data(lower: &Path, upper: &Path, work: &Path) -> Result<CString, std::ffi::NulError> {
+    let mut data = b"userxattr,lowerdir=".to_vec();
+    data.extend(overlay_escape(cpath(OLDROOT, lower)?.as_bytes()));
+    data.extend_from_slice(b",upperdir=");
+    data.extend(overlay_escape(cpath(OLDROOT, upper)?.as_bytes()));
+    data.extend_from_slice(b",workdir=");
+    data.extend(overlay_escape(cpath(OLDROOT, work)?.as_bytes()));
+    CString::new(data)
+}
+
 /// overlayfs splits its options on `,` and lower directories on `:`;
 /// both (and the escape itself) are escaped with a backslash.
 fn overlay_escape(p: &[u8]) -> Vec<u8> {
@@ -132,18 +145,16 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                     upper,
                     work,
                     dest,
-                } => {
-                    let mut data = b"userxattr,lowerdir=".to_vec();
-                    data.extend(overlay_escape(cpath(OLDROOT, lower)?.as_bytes()));
-                    data.extend_from_slice(b",upperdir=");
-                    data.extend(overlay_escape(cpath(OLDROOT, upper)?.as_bytes()));
-                    data.extend_from_slice(b",workdir=");
-                    data.extend(overlay_escape(cpath(OLDROOT, work)?.as_bytes()));
-                    Prepared::Overlay {
-                        dest: cpath(NEWROOT, dest)?,
-                        data: CString::new(data)?,
-                    }
-                }
+                } => Prepared::Overlay {
+                    dest: cpath(NEWROOT, dest)?,
+                    data: overlay_data(lower, upper, work)?,
+                },
+                // Over the host's project where the jail is built from
+                // (OLDROOT): every later bind of a project path shows it.
+                Step::ReviewOverlay { lower, upper, work } => Prepared::Overlay {
+                    dest: cpath(OLDROOT, lower)?,
+                    data: overlay_data(lower, upper, work)?,
+                },
                 Step::Whiteout { src, dest, names } => {
                     let layer = format!("{}/{i}", WHITEOUT_DIR.to_string_lossy());
                     let whiteouts = names
@@ -497,6 +508,7 @@ pub enum Stage {
     Slurm,
     Files,
     Stdio,
+    Limits,
 }
 
 impl Stage {
@@ -517,6 +529,7 @@ impl Stage {
             S::Slurm,
             S::Files,
             S::Stdio,
+            S::Limits,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)

@@ -22,9 +22,25 @@ const FORWARDED: &[libc::c_int] = &[
     libc::SIGWINCH,
 ];
 
+/// The value the launcher queues with SIGTERM when `--timeout` fires: pid
+/// 1 then sends SIGTERM to every process of the jail, not only the
+/// program (a process inside that queues it only stops itself and its
+/// fellows, which it could do anyway).
+const TERMINATE_ALL: usize = 0x6a61_696c; // "jail"
+
 extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let code = unsafe { (*info).si_code };
+    if code == libc::SI_QUEUE
+        && sig == libc::SIGTERM
+        // SAFETY: for SI_QUEUE the kernel filled si_value.
+        && unsafe { (*info).si_value().sival_ptr } as usize == TERMINATE_ALL
+    {
+        // SAFETY: kill is async-signal-safe; -1 from a pid namespace's
+        // init reaches every other process of the namespace.
+        unsafe { libc::kill(-1, libc::SIGTERM) };
+        return;
+    }
     // si_code <= 0: sent by a process (kill, sigqueue, tkill). Signals the
     // kernel generates for the terminal (SI_KERNEL) reached the program too.
     let target = TARGET.load(Ordering::Relaxed);
@@ -79,6 +95,18 @@ pub fn forward_signals_to(pid: libc::pid_t) {
         }
     }
     unblock_forwarded();
+}
+
+/// Asks the jail whose pid 1 is `pid` to send SIGTERM to every process
+/// in it (the launcher, when `--timeout` fires). Before pid 1 has its
+/// handlers the signal is ignored; SIGKILL after the grace period does not
+/// depend on it.
+pub fn terminate_all(pid: libc::pid_t) {
+    let value = libc::sigval {
+        sival_ptr: TERMINATE_ALL as *mut libc::c_void,
+    };
+    // SAFETY: sigqueue with a plain integer payload.
+    unsafe { libc::sigqueue(pid, libc::SIGTERM, value) };
 }
 
 /// Restores default dispositions (for the program about to exec).

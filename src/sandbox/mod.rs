@@ -10,6 +10,7 @@ pub mod git;
 pub mod hide;
 pub mod hint;
 pub mod init;
+pub mod limits;
 pub mod plan;
 pub mod protect;
 pub mod quarantine;
@@ -43,6 +44,16 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Channel(#[from] outside::ChannelError),
+    #[error(transparent)]
+    Limits(#[from] limits::LimitsError),
+}
+
+/// Review mode: where the project's overlay keeps its changes (host
+/// paths in jail's state, never visible inside a jail).
+#[derive(Debug, Clone)]
+pub struct OverlayDirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
 }
 
 /// What a run adds to the policy (the Slurm job wrapper uses it): files
@@ -93,6 +104,7 @@ struct Prepared {
     harden: harden::Prepared,
     files: Vec<(CString, Vec<u8>, u32)>,
     redirects: Vec<PreparedRedirect>,
+    limits: limits::Prepared,
 }
 
 impl Prepared {
@@ -108,9 +120,15 @@ impl Prepared {
 
 /// Runs the jail and returns the exit status for `jail` itself.
 /// `state` is jail's state directory (~/.local/state/jail), where created
-/// protected paths are quarantined.
-pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i32, SandboxError> {
-    run_with(spec, env, state, Extra::default())
+/// protected paths are quarantined. With `overlay` (review mode) the
+/// project is an overlay whose changes go there.
+pub fn run(
+    spec: &JailSpec,
+    env: &[(String, String)],
+    state: &Path,
+    overlay: Option<&OverlayDirs>,
+) -> Result<i32, SandboxError> {
+    run_with(spec, env, state, overlay, Extra::default())
 }
 
 /// `run` with extra files and redirections (Slurm jobs).
@@ -118,11 +136,23 @@ pub fn run_with(
     spec: &JailSpec,
     env: &[(String, String)],
     state: &Path,
+    overlay: Option<&OverlayDirs>,
     extra: Extra,
 ) -> Result<i32, SandboxError> {
     let mut plan = plan::plan(spec);
     if let Some(tty) = crate::host::terminal() {
         plan.add_console(&tty);
+    }
+    if let Some(o) = overlay {
+        // First: every later bind of a project path then shows the overlay.
+        plan.steps.insert(
+            0,
+            plan::Step::ReviewOverlay {
+                lower: spec.project.value.clone(),
+                upper: o.upper.clone(),
+                work: o.work.clone(),
+            },
+        );
     }
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
@@ -145,6 +175,16 @@ pub fn run_with(
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str());
+    let limits = limits::Prepared::new(&spec.limits)?;
+    let mut clone_flags = if spec.network.mode.value == NetMode::Host {
+        NS_FLAGS & !libc::CLONE_NEWNET
+    } else {
+        NS_FLAGS
+    };
+    if limits.late_cgroupns() {
+        // pid 1 makes it after the move into its cgroup (its root then).
+        clone_flags &= !libc::CLONE_NEWCGROUP;
+    }
     let prep = Prepared {
         steps: exec::prepare(&plan.steps)?,
         candidates: candidates(&spec.command[0], path_var, &spec.cwd)?,
@@ -157,11 +197,7 @@ pub fn run_with(
         loopback: spec.network.mode.value != NetMode::Host,
         // `host` shares the host's network namespace; every other mode
         // gets a fresh one with only loopback.
-        clone_flags: if spec.network.mode.value == NetMode::Host {
-            NS_FLAGS & !libc::CLONE_NEWNET
-        } else {
-            NS_FLAGS
-        },
+        clone_flags,
         harden: harden::prepare(spec, &plan)?,
         files: extra
             .files
@@ -190,6 +226,7 @@ pub fn run_with(
                 })
             })
             .collect::<Result<_, NulError>>()?,
+        limits,
     };
     let prep = prep.with_pointers();
     // Every fork below (processes outside, the jail) needs a
@@ -237,6 +274,9 @@ pub fn run_with(
         None
     };
     let code = launch(spec, &plan, &prep, guard.as_ref(), slurm);
+    for m in prep.limits.finish() {
+        eprintln!("jail: {m}");
+    }
     if let Some(g) = guard {
         g.chan.close();
         // Its one-line message comes before the shell's next prompt.
@@ -257,6 +297,9 @@ fn candidates(cmd: &str, path: Option<&str>, cwd: &Path) -> Result<Vec<CString>,
         .map(|d| CString::new(cwd.join(d).join(cmd).as_os_str().as_bytes()))
         .collect()
 }
+
+/// Exit status when `--timeout` stopped the jail (as timeout(1)).
+pub const EXIT_TIMEOUT: i32 = 124;
 
 /// Namespaces of the jail. The cgroup namespace is dropped on kernels
 /// that lack it.
@@ -335,6 +378,11 @@ fn launch(
         init::wait_for(pid, false);
         return Err(SandboxError::UidMap(diagnose::uid_map_failure(&e)));
     }
+    if let Err(e) = prep.limits.attach(pid) {
+        ours.close();
+        init::wait_for(pid, false);
+        return Err(e.into());
+    }
     if let Some(g) = guard {
         // Before "go": the guard must know the jail before it can run
         // anything. Without pidfds it watches the pid.
@@ -350,6 +398,12 @@ fn launch(
         }
     }
     let go = ours.send(&Msg::Go, &[]);
+    let deadline = spec.limits.timeout.as_ref().map(|t| {
+        (
+            std::time::Instant::now() + std::time::Duration::from_secs(t.value),
+            t.value,
+        )
+    });
     // One report, or EOF when the program was exec'd.
     let mut buf = [0u8; 64];
     let report = if go.is_ok() {
@@ -358,9 +412,38 @@ fn launch(
         Ok(None)
     };
     ours.close();
-    let code = match slurm {
-        Some(s) => s.wait(pid),
-        None => init::wait_for(pid, false),
+    // pid 1 is waited for with the timeout, if any; the Slurm chaperon
+    // (lazy without a timeout) runs meanwhile.
+    let wait_jail = || match deadline {
+        None => limits::Ended::Exited(init::wait_for(pid, false)),
+        Some((at, _)) => {
+            let grace = std::time::Duration::from_secs(spec.limits.grace.value);
+            limits::wait(pid, at, grace)
+        }
+    };
+    let ended = match slurm {
+        Some(s) if deadline.is_some() => s.wait_eager(pid, wait_jail),
+        Some(s) => limits::Ended::Exited(s.wait(pid)),
+        None => wait_jail(),
+    };
+    let code = match ended {
+        limits::Ended::Exited(code) => code,
+        limits::Ended::TimedOut { killed } => {
+            let secs = deadline.map(|(_, s)| s).unwrap_or(0);
+            let how = if killed {
+                format!(
+                    "SIGTERM, then SIGKILL after {}",
+                    crate::config::limits::show_duration(spec.limits.grace.value)
+                )
+            } else {
+                "SIGTERM".to_string()
+            };
+            eprintln!(
+                "jail: timed out after {}: stopped every process of the jail ({how})",
+                crate::config::limits::show_duration(secs)
+            );
+            return Ok(EXIT_TIMEOUT);
+        }
     };
     if let Ok(Some(Msg::SetupFailed {
         stage,
@@ -437,6 +520,12 @@ fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>) -> ! {
     if chan.recv_small(&mut buf) != Ok(Some(Msg::Go)) {
         sys::exit_now(125);
     }
+    if prep.limits.late_cgroupns() {
+        // Now inside its own cgroup: that becomes the root of its view.
+        // SAFETY: unshare with a flag only. Without cgroup namespaces the
+        // jail only sees more of the hierarchy (read-only).
+        unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
+    }
     if let Err((stage, index, errno)) = exec::build_root(&prep.steps) {
         fail(stage, index, errno);
     }
@@ -458,6 +547,9 @@ fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>) -> ! {
         if let Err(e) = write_file(path, content, *mode) {
             fail(Stage::Files, i as u32, e);
         }
+    }
+    if let Err(errno) = prep.limits.apply_in_jail() {
+        fail(Stage::Limits, 0, errno);
     }
     if let Err((part, errno)) = harden::apply(&prep.harden) {
         fail(Stage::Harden, part, errno);

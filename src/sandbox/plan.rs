@@ -63,6 +63,15 @@ pub enum Step {
         work: PathBuf,
         dest: PathBuf,
     },
+    /// Review mode: before any other step, the host directory `lower` (the
+    /// project), as the jail's setup sees it, becomes an overlay whose
+    /// writes go to `upper` (host paths, all three). Every bind of a path
+    /// in it then shows the overlay, so the plan needs no other change.
+    ReviewOverlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
 }
 
 impl Step {
@@ -79,6 +88,7 @@ impl Step {
             | Step::Whiteout { dest, .. }
             | Step::Overlay { dest, .. } => dest,
             Step::Symlink { link, .. } => link,
+            Step::ReviewOverlay { lower, .. } => lower,
         }
     }
 
@@ -102,6 +112,11 @@ impl Step {
             Step::MaskFile { dest } => format!("mask {} (empty, unreadable)", dest.display()),
             Step::Overlay { lower, upper, .. } => format!(
                 "show {} with its writes kept in {}",
+                lower.display(),
+                upper.display()
+            ),
+            Step::ReviewOverlay { lower, upper, .. } => format!(
+                "make {} an overlay for review mode (its changes go to {})",
                 lower.display(),
                 upper.display()
             ),

@@ -11,10 +11,11 @@ Script lines:
                      expect matches REGEX; fail otherwise
     resize R C       change the window size (the kernel sends SIGWINCH)
     sleep SECONDS
+    run COMMAND      run COMMAND with /bin/sh outside, as the driver's user
     wait             wait for the program to exit, print "exit=N"
 Exit status 0 when every expect matched; the transcript is printed on failure.
 """
-import fcntl, os, pty, re, select, signal, struct, sys, termios, time
+import fcntl, os, pty, re, select, signal, struct, subprocess, sys, termios, time
 
 def winsize(fd, rows, cols):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -73,6 +74,9 @@ def main():
         elif cmd == "resize":
             r, c = arg.split()
             winsize(fd, int(r), int(c))
+        elif cmd == "run":
+            if subprocess.call(["/bin/sh", "-c", arg]) != 0:
+                fail("command failed: %r" % arg)
         elif cmd == "sleep":
             end = time.time() + float(arg)
             while time.time() < end:

@@ -331,7 +331,7 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
             .files
             .push((PathBuf::from(SCRIPT_PATH), script, 0o700));
     }
-    crate::sandbox::run_with(&spec, &env, &job.state, extra).map_err(|e| e.to_string())
+    crate::sandbox::run_with(&spec, &env, &job.state, None, extra).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -179,6 +179,23 @@ impl Pending {
         code
     }
 
+    /// As `wait`, but the chaperon starts at once (when pid 1 made the
+    /// socket) and `waiter` waits for pid 1 (e.g. with a timeout).
+    pub fn wait_eager<T>(self, pid: libc::pid_t, waiter: impl FnOnce() -> T) -> T {
+        let _ = pid;
+        let chaperon = match self.launcher.recv() {
+            Ok(Some((Msg::SlurmListener, mut fds))) => fds.pop().and_then(|l| self.start(&l)),
+            _ => None,
+        };
+        self.launcher.close();
+        let r = waiter();
+        if let Some(c) = chaperon {
+            c.chan.close();
+            crate::sandbox::init::wait_for(c.pid, false);
+        }
+        r
+    }
+
     fn start(&self, listener: &OwnedFd) -> Option<Outside> {
         let c = super::spawn(Role::Slurm).ok()?;
         let sent = c

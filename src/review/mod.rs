@@ -1,0 +1,605 @@
+//! Review mode: the project is an overlay while the program runs, so the
+//! real project is untouched; at exit the user sees what changed and
+//! decides what lands.
+//!
+//! A session lives in jail's state directory (never visible inside a
+//! jail): `~/.local/state/jail/review/PROJECT-HASH/TIME-PID/` holds
+//! `session.json` (the project, when the jail started), `upper/` and
+//! `work/` (overlayfs's directories) and `lock`. The launcher holds an
+//! exclusive lock on `lock`, and so does the jail's pid 1 (it inherits the
+//! open file at the clone and never closes it): while anything could
+//! still write upper, `jail review` refuses the session. Nothing is lost
+//! when jail is killed: upper stays, and `jail review` lists it.
+//!
+//! Conflicts: the session records when the jail started (minus a margin
+//! for coarse timestamps and clock skew). A host object whose status
+//! change time (ctime, which no user can set) is later changed on the
+//! host meanwhile: it is never overwritten without an explicit yes.
+//!
+//! Applying (`apply`) writes the project from outside the jail, so it is
+//! where an attacker inside would aim: it never follows a symlink, drops
+//! setuid/setgid bits, never creates special files, keeps sparse files
+//! sparse, and never applies a protected path (git hooks and config,
+//! editor and agent config, `.jail.toml`, ...): those go to quarantine as
+//! they would without review. Only the project is reviewed; other
+//! read-write paths (`--rw`, an agent's state directory) are written
+//! directly.
+
+pub mod apply;
+pub mod changes;
+pub mod ui;
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::spec::{JailSpec, ReviewMode};
+use crate::sandbox::OverlayDirs;
+use changes::{Block, Change};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("review mode: cannot create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("review: {0}")]
+    Session(String),
+}
+
+/// `session.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    pub project: PathBuf,
+    /// When the jail started (CLOCK_REALTIME).
+    pub started_secs: u64,
+    pub started_nanos: u32,
+    pub command: Vec<String>,
+    pub profile: String,
+    /// Protected paths (relative) the user made read-write with `rw`:
+    /// applied like other changes.
+    #[serde(default)]
+    pub relaxed: Vec<PathBuf>,
+}
+
+/// How much earlier than the recorded start a host change still counts
+/// as "meanwhile": file timestamps come from a coarse clock (one tick,
+/// at most 10 ms, behind the real one). A change just before the start
+/// asks needlessly; one just after is never missed.
+const MARGIN_NS: i128 = 100_000_000;
+
+/// One review session, locked by this process.
+pub struct Session {
+    pub dir: PathBuf,
+    pub meta: Meta,
+    _lock: OwnedFd,
+}
+
+impl Session {
+    /// A new session for `spec`'s project under `state`.
+    pub fn create(state: &Path, spec: &JailSpec) -> Result<Session, ReviewError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let project = &spec.project.value;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let dir = state
+            .join("review")
+            .join(project_key(project))
+            .join(format!("{}-{}", now.as_secs(), std::process::id()));
+        if dir.starts_with(project) {
+            return Err(ReviewError::Session(format!(
+                "jail's state directory {} is inside the project: review mode cannot keep changes there",
+                state.display()
+            )));
+        }
+        let mk = |p: &Path, mode: u32| {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(p)
+                .map_err(|source| ReviewError::Create {
+                    path: p.to_path_buf(),
+                    source,
+                })
+        };
+        mk(&dir, 0o700)?;
+        mk(&dir.join("work"), 0o700)?;
+        mk(&dir.join("upper"), 0o700)?;
+        // The overlay's root shows upper's own mode.
+        if let Ok(m) = fs::metadata(project) {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let _ = fs::set_permissions(
+                dir.join("upper"),
+                fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
+            );
+            if m.uid() != spec.user.uid || m.gid() != spec.user.gid {
+                tracing::warn!(
+                    "review mode: {} belongs to uid {} gid {}; only your own uid {} and group {} \
+                     exist in the jail, so files of other owners or groups cannot be changed \
+                     (\"Value too large for defined data type\")",
+                    project.display(),
+                    m.uid(),
+                    m.gid(),
+                    spec.user.uid,
+                    spec.user.gid
+                );
+            }
+        }
+        let meta = Meta {
+            project: project.clone(),
+            started_secs: now.as_secs(),
+            started_nanos: now.subsec_nanos(),
+            command: spec.command.clone(),
+            profile: spec.profile.value.clone(),
+            relaxed: crate::sandbox::protect::PROTECTED
+                .iter()
+                .map(PathBuf::from)
+                .filter(|p| {
+                    spec.filesystem
+                        .rw
+                        .iter()
+                        .any(|r| r.value == project.join(p))
+                })
+                .collect(),
+        };
+        let json = serde_json::to_vec_pretty(&meta)
+            .map_err(|e| ReviewError::Session(format!("session.json: {e}")))?;
+        fs::write(dir.join("session.json"), json).map_err(|source| ReviewError::Create {
+            path: dir.join("session.json"),
+            source,
+        })?;
+        let lock = lock(&dir)?
+            .ok_or_else(|| ReviewError::Session(format!("{} is in use", dir.display())))?;
+        Ok(Session {
+            dir,
+            meta,
+            _lock: lock,
+        })
+    }
+
+    /// An existing session: PATH is its directory or its `upper`, and it
+    /// must lie in this user's state directory (a directory planted
+    /// elsewhere, e.g. in a project, is never applied).
+    pub fn open(state: &Path, path: &Path) -> Result<Session, ReviewError> {
+        let bad = |why: &str| ReviewError::Session(format!("{}: {why}", path.display()));
+        let mut dir = fs::canonicalize(path).map_err(|e| bad(&e.to_string()))?;
+        if dir.file_name().is_some_and(|n| n == "upper") {
+            dir.pop();
+        }
+        let root = fs::canonicalize(state.join("review"))
+            .map_err(|_| bad("not a review session (there are none)"))?;
+        if dir.parent().and_then(Path::parent) != Some(root.as_path()) {
+            return Err(bad(&format!(
+                "not a review session (they live in {})",
+                root.display()
+            )));
+        }
+        let meta = read_meta(&dir).map_err(|e| bad(&e))?;
+        let lock = lock(&dir)?.ok_or_else(|| {
+            bad("the jail of this session is still running (or another `jail review` has it)")
+        })?;
+        Ok(Session {
+            dir,
+            meta,
+            _lock: lock,
+        })
+    }
+
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    pub fn overlay(&self) -> OverlayDirs {
+        OverlayDirs {
+            upper: self.upper(),
+            work: self.dir.join("work"),
+        }
+    }
+
+    /// ctime (ns) from which a host object changed meanwhile.
+    fn since(&self) -> i128 {
+        since(&self.dir, &self.meta)
+    }
+
+    /// Removes the whole session (upper must be empty or worthless).
+    fn remove(self) {
+        // overlayfs leaves work/work with mode 000.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(
+            self.dir.join("work/work"),
+            fs::Permissions::from_mode(0o700),
+        );
+        let _ = fs::remove_dir_all(&self.dir);
+        if let Some(parent) = self.dir.parent() {
+            let _ = fs::remove_dir(parent);
+        }
+    }
+
+    /// After a jail that never ran: drops the session if upper is empty.
+    pub fn abandon(self) {
+        let empty = fs::read_dir(self.upper())
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true);
+        if empty {
+            self.remove();
+        }
+    }
+}
+
+fn project_key(project: &Path) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(project.as_os_str().as_encoded_bytes());
+    let name = project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    let hex: String = h[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{name}-{hex}")
+}
+
+/// Locks the session in `dir`; Ok(None) when someone else holds it.
+fn lock(dir: &Path) -> Result<Option<OwnedFd>, ReviewError> {
+    let path = dir.join("lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ReviewError::Create { path, source })?;
+    match crate::sys::try_lock(f.as_raw_fd()) {
+        Ok(()) => Ok(Some(f.into())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The start as the clock says, or as the filesystem stamped
+/// session.json if earlier (a file server's clock may lag ours), minus
+/// the margin.
+fn since(dir: &Path, meta: &Meta) -> i128 {
+    let clock = i128::from(meta.started_secs) * 1_000_000_000 + i128::from(meta.started_nanos);
+    let stamped = changes::Node::at(&dir.join("session.json")).map_or(clock, |n| n.ctime);
+    clock.min(stamped) - MARGIN_NS
+}
+
+fn read_meta(dir: &Path) -> Result<Meta, String> {
+    let text = fs::read(dir.join("session.json")).map_err(|e| format!("session.json: {e}"))?;
+    let meta: Meta = serde_json::from_slice(&text).map_err(|e| format!("session.json: {e}"))?;
+    if !meta.project.is_absolute() || meta.project == Path::new("/") {
+        return Err("session.json names no usable project".into());
+    }
+    Ok(meta)
+}
+
+/// What to do with one change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Apply,
+    /// Apply over a conflicting host change (the user said so).
+    Force,
+    Discard,
+    Keep,
+}
+
+/// Reviews `session` in `mode` (`Ask` without a terminal keeps). Returns
+/// false when something the mode asked for did not happen (a conflict or
+/// an error left a change unapplied): jail then exits 125.
+pub fn finish(session: Session, mode: ReviewMode, state: &Path) -> bool {
+    let upper = session.upper();
+    let project = session.meta.project.clone();
+    let scan = changes::scan(&upper, &project, session.since(), &session.meta.relaxed);
+    if scan.changes.is_empty() {
+        eprintln!("jail: review: no changes to {}", ui::name(&project));
+        session.remove();
+        return true;
+    }
+    let interactive = mode == ReviewMode::Ask && crate::sys::is_tty(0) && crate::sys::is_tty(2);
+    let mode = match mode {
+        ReviewMode::Ask if !interactive => ReviewMode::Keep,
+        ReviewMode::Off => ReviewMode::Keep,
+        m => m,
+    };
+    let list = || ui::summary(&scan.changes, &upper, &project);
+    let n = scan.changes.len();
+    let decisions: Vec<Decision> = match mode {
+        ReviewMode::Ask => {
+            eprint!(
+                "jail: review: {n} change(s) to {}:\n{}",
+                ui::name(&project),
+                list()
+            );
+            ui::catch_interrupt();
+            interactive_decisions(&scan.changes, &upper, &project)
+        }
+        ReviewMode::Apply => {
+            eprint!(
+                "jail: review: {n} change(s) to {}:\n{}",
+                ui::name(&project),
+                list()
+            );
+            scan.changes
+                .iter()
+                .map(|c| {
+                    if c.conflict.is_some() && c.block.is_none() {
+                        Decision::Keep
+                    } else {
+                        Decision::Apply
+                    }
+                })
+                .collect()
+        }
+        ReviewMode::Discard => vec![Decision::Discard; n],
+        _ => {
+            eprint!(
+                "jail: review: {n} change(s) to {}:\n{}",
+                ui::name(&project),
+                list()
+            );
+            vec![Decision::Keep; n]
+        }
+    };
+    execute(session, scan, &decisions, mode, state)
+}
+
+/// The questions on a terminal.
+fn interactive_decisions(changes: &[Change], upper: &Path, host: &Path) -> Vec<Decision> {
+    let mut out = vec![Decision::Keep; changes.len()];
+    loop {
+        let Some(a) = ui::ask(
+            "jail: review: [a]pply all, [r]eview one by one, [d]iscard all, [k]eep for later, [s]how the diffs? ",
+            "ardks",
+        ) else {
+            return out;
+        };
+        match a {
+            's' => {
+                let text: String = changes
+                    .iter()
+                    .filter(|c| c.block.is_none())
+                    .map(|c| ui::full(c, upper, host))
+                    .collect();
+                ui::show(&text);
+            }
+            'd' => return vec![Decision::Discard; changes.len()],
+            'k' => return out,
+            'a' => {
+                for (i, c) in changes.iter().enumerate() {
+                    out[i] = match (&c.block, &c.conflict) {
+                        (None, Some(_)) => match ask_conflict(c, upper, host) {
+                            Some(d) => d,
+                            None => return out,
+                        },
+                        _ => Decision::Apply,
+                    };
+                }
+                return out;
+            }
+            _ => {
+                for (i, c) in changes.iter().enumerate() {
+                    let d = match (&c.block, &c.conflict) {
+                        (Some(_), _) => Some(Decision::Apply),
+                        (None, Some(_)) => ask_conflict(c, upper, host),
+                        (None, None) => {
+                            ui::show(&ui::full(c, upper, host));
+                            match ui::ask(
+                                "jail: apply this change? [y]es, [n]o (discard it), [k]eep it for later, [q]uit (keep the rest) ",
+                                "ynkq",
+                            ) {
+                                Some('y') => Some(Decision::Apply),
+                                Some('n') => Some(Decision::Discard),
+                                Some('k') => Some(Decision::Keep),
+                                _ => None,
+                            }
+                        }
+                    };
+                    match d {
+                        Some(d) => out[i] = d,
+                        None => return out,
+                    }
+                }
+                return out;
+            }
+        }
+    }
+}
+
+fn ask_conflict(c: &Change, upper: &Path, host: &Path) -> Option<Decision> {
+    ui::show(&ui::full(c, upper, host));
+    match ui::ask(
+        "jail: the project's version changed meanwhile: [o]verwrite it with the jail's, [n]o (discard the jail's), [k]eep for later, [q]uit (keep the rest) ",
+        "onkq",
+    ) {
+        Some('o') => Some(Decision::Force),
+        Some('n') => Some(Decision::Discard),
+        Some('k') => Some(Decision::Keep),
+        _ => None,
+    }
+}
+
+fn execute(
+    session: Session,
+    scan: changes::Scan,
+    decisions: &[Decision],
+    mode: ReviewMode,
+    state: &Path,
+) -> bool {
+    let upper = session.upper();
+    let project = session.meta.project.clone();
+    let host = match apply::Host::open(&project, session.since()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!(
+                "jail: review: cannot open the project {}: {e}",
+                ui::name(&project)
+            );
+            None
+        }
+    };
+    let qdir = crate::sandbox::protect::quarantine_dir(state, &project);
+    let (mut applied, mut discarded, mut moved) = (0, 0, Vec::new());
+    let mut kept: Vec<PathBuf> = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut ok = true;
+    for (c, &d) in scan.changes.iter().zip(decisions) {
+        match (d, &c.block) {
+            (Decision::Keep, _) => kept.push(c.rel.clone()),
+            (_, Some(Block::Protected)) => match apply::quarantine(c, &upper, &qdir) {
+                Ok(Some(_)) => moved.push(ui::name(&c.rel)),
+                Ok(None) => discarded += 1,
+                Err(e) => {
+                    eprintln!(
+                        "jail: review: WARNING: {} could make a program outside the jail run code; \
+                         not applied and not moved ({e}): it stays in {}",
+                        ui::name(&c.rel),
+                        upper.display()
+                    );
+                    kept.push(c.rel.clone());
+                    ok = false;
+                }
+            },
+            (Decision::Discard, _) | (_, Some(Block::Special(_))) => {
+                apply::discard(c, &upper);
+                discarded += 1;
+            }
+            (Decision::Apply | Decision::Force, None) => {
+                let Some(h) = &host else {
+                    kept.push(c.rel.clone());
+                    ok = false;
+                    continue;
+                };
+                match h.apply(c, &upper, d == Decision::Force) {
+                    Ok(()) => applied += 1,
+                    Err(apply::ApplyError::Conflict(why)) => {
+                        conflicts.push(format!("{} ({why})", ui::name(&c.rel)));
+                        kept.push(c.rel.clone());
+                    }
+                    Err(apply::ApplyError::Io(e)) => {
+                        eprintln!("jail: review: {e}");
+                        kept.push(c.rel.clone());
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    // Kept decisions may have been made on conflicts the scan found.
+    for (c, &d) in scan.changes.iter().zip(decisions) {
+        if d == Decision::Keep && c.conflict.is_some() && c.block.is_none() {
+            conflicts.push(format!(
+                "{} ({})",
+                ui::name(&c.rel),
+                c.conflict.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    cleanup(&upper, &scan.noise, &kept);
+    if !moved.is_empty() {
+        eprintln!(
+            "jail: moved {} (created in the jail; it could run code outside it) to {}",
+            moved.join(", "),
+            qdir.display()
+        );
+    }
+    let mut parts = Vec::new();
+    if applied > 0 {
+        parts.push(format!("applied {applied}"));
+    }
+    if discarded > 0 {
+        parts.push(format!("discarded {discarded}"));
+    }
+    if !parts.is_empty() {
+        eprintln!(
+            "jail: review: {} change(s) to {}",
+            parts.join(", "),
+            ui::name(&project)
+        );
+    }
+    let upper_shown = upper.display().to_string();
+    if !conflicts.is_empty() && mode != ReviewMode::Keep {
+        eprintln!(
+            "jail: review: not applied, changed on the host meanwhile: {}",
+            conflicts.join(", ")
+        );
+        if mode == ReviewMode::Apply {
+            ok = false;
+        }
+    }
+    if kept.is_empty() {
+        session.remove();
+    } else {
+        eprintln!(
+            "jail: review: kept {} change(s) in {upper_shown}; `jail review {upper_shown}` to review them",
+            kept.len()
+        );
+    }
+    ok
+}
+
+/// After the decisions: opaque marks whose deletions were all decided go,
+/// then worthless copies, then empty directories; kept entries stay.
+fn cleanup(upper: &Path, noise: &[PathBuf], kept: &[PathBuf]) {
+    apply::prune(upper, kept);
+    for n in noise {
+        // Below a directory that is still opaque, a copy is what keeps
+        // the host's file from counting as deleted.
+        let under_opaque = n.ancestors().skip(1).any(|a| {
+            !a.as_os_str().is_empty() && {
+                let mut b = [0u8; 4];
+                crate::sys::lgetxattr(&upper.join(a), c"user.overlay.opaque", &mut b).is_ok()
+            }
+        });
+        if !under_opaque {
+            apply::remove_upper(&upper.join(n));
+        }
+    }
+    apply::prune(upper, kept);
+}
+
+/// `jail review` without PATH: the sessions waiting for a review.
+pub fn list(state: &Path) -> String {
+    let root = state.join("review");
+    let mut rows = Vec::new();
+    for p in fs::read_dir(&root).into_iter().flatten().flatten() {
+        for s in fs::read_dir(p.path()).into_iter().flatten().flatten() {
+            let dir = s.path();
+            let Ok(meta) = read_meta(&dir) else { continue };
+            let busy = lock(&dir).ok().flatten().is_none();
+            let n = changes::scan(
+                &dir.join("upper"),
+                &meta.project,
+                since(&dir, &meta),
+                &meta.relaxed,
+            )
+            .changes
+            .len();
+            let age = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs().saturating_sub(meta.started_secs))
+                .unwrap_or(0);
+            rows.push((
+                meta.started_secs,
+                format!(
+                    "{}\n    project {}, {} change(s), started {} ago{}\n",
+                    dir.join("upper").display(),
+                    ui::name(&meta.project),
+                    n,
+                    crate::config::limits::show_duration(age.max(1)),
+                    if busy { ", still running" } else { "" }
+                ),
+            ));
+        }
+    }
+    rows.sort();
+    if rows.is_empty() {
+        return "no review sessions are waiting\n".into();
+    }
+    let mut out = String::new();
+    for (_, r) in rows {
+        out.push_str(&r);
+    }
+    out.push_str("review one with `jail review PATH` (add --review=apply|discard|keep to decide without asking)\n");
+    out
+}

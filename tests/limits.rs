@@ -1,0 +1,415 @@
+//! Resource limits end to end, as the unprivileged test user: a fork bomb
+//! stopped by --pids (and the user's other processes untouched), a memory
+//! hog stopped by --memory, a whole tree stopped by --timeout, limits from
+//! profiles and site maxima; nothing left behind. The cgroup v2 path runs
+//! where the test user has a delegated subtree, and says why it is
+//! skipped elsewhere.
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Forks until it cannot, the children sleeping; prints how many it made.
+const BOMB_PY: &str = r#"import os, sys, time
+kids, err = 0, None
+for i in range(int(sys.argv[1])):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = e.strerror
+        break
+    if pid == 0:
+        time.sleep(2)
+        os._exit(0)
+    kids += 1
+print('forked', kids, err, flush=True)
+"#;
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pids of processes whose command line contains `marker`.
+fn procs_with(marker: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let c = fs::read(e.path().join("cmdline")).ok()?;
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            (c.contains(marker) && !c.contains("sh -c")).then_some(pid)
+        })
+        .collect()
+}
+
+/// The pid namespace of a process.
+fn pidns(pid: u32) -> Option<PathBuf> {
+    fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+/// Processes in the pid namespace `ns`.
+fn members(ns: &Path) -> usize {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .filter(|e| fs::read_link(e.path().join("ns/pid")).ok().as_deref() == Some(ns))
+        .count()
+}
+
+/// The jail's pid 1: the launcher's child in another pid namespace (the
+/// launcher's other children, such as the quarantine guard, are outside).
+fn jail_init(launcher: u32) -> Option<u32> {
+    let ours = fs::read_link("/proc/self/ns/pid").ok()?;
+    let t = fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children")).ok()?;
+    t.split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .find(|&p| pidns(p).is_some_and(|ns| ns != ours))
+}
+
+fn write_script(sb: &Sandbox) {
+    sb.write(sb.project.join("bomb.py"), BOMB_PY);
+}
+
+#[test]
+fn pids_counts_exactly_the_programs_processes() {
+    let sb = Sandbox::new("limits-pids-exact");
+    write_script(&sb);
+    let o = sb.jail(&["--pids", "20", "--", "python3", "bomb.py", "200"]);
+    assert_code(&o, 0);
+    // python itself and 19 children make the 20.
+    assert_eq!(
+        stdout(&o).trim(),
+        "forked 19 Resource temporarily unavailable",
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn pids_stops_a_fork_bomb_without_touching_the_users_other_processes() {
+    let sb = Sandbox::new("limits-bomb");
+    write_script(&sb);
+    // The user's other work: 40 processes of the same user, outside.
+    let marker = format!("{}", 7_000_000 + std::process::id());
+    let _others = Others(
+        marker.clone(),
+        sb.as_user("/bin/sh".as_ref())
+            .arg("-c")
+            .arg(format!(
+                "for i in $(seq 40); do sleep {marker} & done; wait"
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the user's other processes", 10, || {
+        procs_with(&format!("sleep {marker}")).len() >= 40
+    });
+
+    // Without the jail, the same limit as an rlimit counts them and stops
+    // the user at once: that is what --pids must not do.
+    let o = sb.host_sh(
+        "python3 -c 'import resource, os; resource.setrlimit(resource.RLIMIT_NPROC, (24, 24)); os.fork()' 2>&1",
+    );
+    assert!(
+        stdout(&o).contains("Resource temporarily unavailable"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A real fork bomb in the jail.
+    let bomb = sb
+        .jail_cmd(&[
+            "--pids",
+            "24",
+            "--timeout",
+            "3",
+            "--",
+            "bash",
+            "-c",
+            "b(){ b | b; }; b",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let launcher = bomb.id();
+    let mut init = None;
+    wait_until("the jail's pid 1", 10, || {
+        init = jail_init(launcher);
+        init.is_some()
+    });
+    let ns = pidns(init.unwrap()).unwrap();
+    let mut peak = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        peak = peak.max(members(&ns));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Meanwhile the user can still start processes outside the jail.
+    let o = sb.host_sh("sleep 0.01 & sleep 0.01 & wait; echo host-forks-fine");
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("host-forks-fine"));
+    let o = bomb.wait_with_output().unwrap();
+    assert_code(&o, 124);
+    // pid 1 and at most 24 processes of the program.
+    assert!(peak > 10 && peak <= 25, "peak {peak} processes in the jail");
+    wait_until("the bomb to be gone", 10, || members(&ns) == 0);
+    assert_eq!(
+        procs_with(&format!("sleep {marker}")).len(),
+        40,
+        "the user's processes live on"
+    );
+}
+
+/// The stand-ins for the user's other processes, ended however the test ends.
+struct Others(String, std::process::Child);
+
+impl Drop for Others {
+    fn drop(&mut self) {
+        for p in procs_with(&format!("sleep {}", self.0)) {
+            // SAFETY: SIGKILL to a sleep this test started.
+            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        }
+        let _ = self.1.wait();
+    }
+}
+
+#[test]
+fn memory_stops_a_hog() {
+    let sb = Sandbox::new("limits-memory");
+    let o = sb.jail(&[
+        "--memory",
+        "64M",
+        "--",
+        "python3",
+        "-c",
+        "b = bytearray(512 * 1024 * 1024); print('allocated', len(b))",
+    ]);
+    assert!(!stdout(&o).contains("allocated"), "{}", stdout(&o));
+    let err = stderr(&o);
+    // rlimits: the allocation fails; cgroup v2: the kernel kills it.
+    assert!(
+        (o.status.code() == Some(1) && err.contains("MemoryError"))
+            || (o.status.code() == Some(137) && err.contains("memory limit (64 MiB) was reached")),
+        "{:?}\n{err}",
+        o.status
+    );
+    let o = sb.jail(&[
+        "--memory",
+        "64M",
+        "--",
+        "python3",
+        "-c",
+        "b = bytearray(16 << 20); print('ok')",
+    ]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o).trim(), "ok");
+}
+
+#[test]
+fn timeout_stops_the_whole_tree_with_status_124() {
+    let sb = Sandbox::new("limits-timeout");
+    sb.write(
+        sb.home.join(".config/jail/config.toml"),
+        "[limits]\ngrace = \"1s\"\n",
+    );
+    let marker = format!("{}", 8_000_000 + std::process::id());
+    // Children that ignore SIGTERM, one in its own session.
+    let script = format!(
+        "(trap '' TERM; exec sleep {marker}1) & setsid sh -c \"trap '' TERM; exec sleep {marker}2\" & \
+         trap '' TERM; sleep {marker}3"
+    );
+    let start = Instant::now();
+    let o = sb.jail_sh(&["--timeout", "1"], &script);
+    assert_code(&o, 124);
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        stderr(&o).trim(),
+        "jail: timed out after 1s: stopped every process of the jail (SIGTERM, then SIGKILL after 1s)"
+    );
+    wait_until("every process of the jail to die", 10, || {
+        procs_with(&marker).is_empty()
+    });
+
+    // A program that ends on SIGTERM needs no SIGKILL; each of its
+    // processes gets the SIGTERM.
+    let o = sb.jail_sh(
+        &["--timeout", "1"],
+        "(trap 'echo child-got-term; exit 0' TERM; sleep 30 & wait) & trap 'echo got-term; wait; exit 3' TERM; sleep 30 & wait",
+    );
+    assert_code(&o, 124);
+    assert!(
+        stdout(&o).contains("got-term") && stdout(&o).contains("child-got-term"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).ends_with("(SIGTERM)\n"), "{}", stderr(&o));
+
+    // Before the deadline the program's own status stands.
+    let o = sb.jail_sh(&["--timeout", "30"], "exit 7");
+    assert_code(&o, 7);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn limits_come_from_profiles_and_explain_says_how_they_are_enforced() {
+    let sb = Sandbox::new("limits-profile");
+    write_script(&sb);
+    sb.write(
+        sb.home.join(".config/jail/config.toml"),
+        "[limits]\npids = 8\ntimeout = \"1h\"\n",
+    );
+    let o = sb.jail(&["--", "python3", "bomb.py", "50"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o).trim(),
+        "forked 7 Resource temporarily unavailable"
+    );
+    let e = sb.jail(&["explain", "--memory", "1.5G", "--", "true"]);
+    assert_code(&e, 0);
+    let out = stdout(&e);
+    let line = |k: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(k))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        line("pids").contains("8") && line("pids").contains("config.toml"),
+        "{out}"
+    );
+    assert!(line("timeout").contains("1h"), "{out}");
+    assert!(
+        line("memory").contains("1.5 GiB") && line("memory").contains("--memory"),
+        "{out}"
+    );
+    assert!(
+        line("enforced by").contains("timeout by jail")
+            && (out.contains("rlimits (") || out.contains("cgroup v2: a cgroup")),
+        "{out}"
+    );
+    // Bad values are jail's own errors.
+    let o = sb.jail(&["--pids", "0", "--", "true"]);
+    assert_code(&o, 125);
+    assert!(stderr(&o).starts_with("jail: "), "{}", stderr(&o));
+}
+
+#[test]
+fn site_maxima_bind_every_later_layer() {
+    if !user().switch {
+        eprintln!("skipped: a root-owned site directory needs the tests to run as root");
+        return;
+    }
+    let sb = Sandbox::new("limits-site");
+    let site = PathBuf::from(format!(
+        "/tmp/jail-tests/site-limits-{}",
+        std::process::id()
+    ));
+    fs::create_dir_all(&site).unwrap();
+    fs::set_permissions(&site, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        site.join("jail.toml"),
+        "[limits]\nmemory = \"1G\"\npids = 100\n",
+    )
+    .unwrap();
+    fs::set_permissions(site.join("jail.toml"), fs::Permissions::from_mode(0o644)).unwrap();
+    let run = |args: &[&str]| {
+        sb.jail_cmd(args)
+            .env("JAIL_SITE_DIR", &site)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--memory", "2G", "--", "true"]);
+    assert_code(&o, 125);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("jail: {}", site.join("jail.toml").display()))
+            && err.contains("`limits.memory`")
+            && err.contains("above the site's maximum 1 GiB"),
+        "{err}"
+    );
+    // Unset limits take the site's value; lower ones are fine.
+    let o = run(&["explain", "--pids", "50", "--", "true"]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("memory") && l.contains("1 GiB") && l.contains("site")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.contains("pids") && l.contains("50")),
+        "{out}"
+    );
+    let _ = fs::remove_dir_all(&site);
+}
+
+#[test]
+fn cgroup_limits_where_a_delegated_subtree_exists() {
+    let sb = Sandbox::new("limits-cgroup");
+    let d = sb.jail(&["doctor"]);
+    let line = stdout(&d)
+        .lines()
+        .find(|l| l.trim_start().starts_with("resource limits"))
+        .unwrap_or("")
+        .to_string();
+    if !line.contains("cgroup v2, delegated") {
+        eprintln!(
+            "skipped: no delegated cgroup v2 subtree for the test user here ({})",
+            line.trim()
+        );
+        return;
+    }
+    let o = sb.jail(&[
+        "--memory",
+        "32M",
+        "--",
+        "python3",
+        "-c",
+        "b = bytearray(256 << 20); b[::4096] = b'x' * len(b[::4096]); print('survived')",
+    ]);
+    assert_code(&o, 137);
+    assert!(
+        stderr(&o).contains("the memory limit (32 MiB) was reached"),
+        "{}",
+        stderr(&o)
+    );
+    write_script(&sb);
+    let o = sb.jail(&["--pids", "12", "--", "python3", "bomb.py", "100"]);
+    assert_eq!(
+        stdout(&o).trim(),
+        "forked 11 Resource temporarily unavailable"
+    );
+    assert!(
+        stderr(&o).contains("the process limit (12) was reached"),
+        "{}",
+        stderr(&o)
+    );
+    // The jail's cgroup is gone.
+    let parent = line.rsplit(' ').next().unwrap_or("/nonexistent");
+    let left: Vec<_> = fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("jail-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
