@@ -525,7 +525,7 @@ pub fn show_size(b: u64) -> String {
     ] {
         if b >= n {
             let v = b as f64 / n as f64;
-            return if b % n == 0 {
+            return if b.is_multiple_of(n) {
                 format!("{} {unit}", b / n)
             } else {
                 format!("{v:.1} {unit}")
@@ -537,7 +537,7 @@ pub fn show_size(b: u64) -> String {
 
 /// `2500` → `2.5`.
 pub fn show_cpus(m: u32) -> String {
-    if m % 1000 == 0 {
+    if m.is_multiple_of(1000) {
         (m / 1000).to_string()
     } else {
         let s = format!("{:.3}", f64::from(m) / 1000.0);

@@ -98,7 +98,7 @@ fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
 fn starts_word(s: &[u8], word: &str) -> bool {
     s.len() >= word.len()
         && s[..word.len()].eq_ignore_ascii_case(word.as_bytes())
-        && s.get(word.len()).map_or(true, |&b| space(b))
+        && s.get(word.len()).is_none_or(|&b| space(b))
 }
 
 /// get_argument: the next token of `line` and the bytes consumed, or None.
