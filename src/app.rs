@@ -190,8 +190,8 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         }) => return not_for("cache").and_then(|()| cache(action.is_some(), profile, home)),
         // `jail --review=apply review PATH`: the mode is the one option
         // that applies.
-        Some(Sub::Review { path }) => {
-            let mode = cli.opts.review.map(Into::into);
+        Some(Sub::Review { path, review: r }) => {
+            let mode = r.or(cli.opts.review).map(Into::into);
             let rest = JailOpts {
                 review: None,
                 ..cli.opts.clone()

@@ -107,6 +107,16 @@ pub enum Sub {
         /// The session's directory or its upper directory (as `--review=keep` prints it).
         #[arg(value_name = "PATH")]
         path: Option<std::path::PathBuf>,
+        /// Decide without asking: apply, discard or keep the changes.
+        #[arg(
+            long,
+            value_enum,
+            value_name = "MODE",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "ask"
+        )]
+        review: Option<ReviewArg>,
     },
     /// Run a program whose name is also a jail subcommand.
     Run {

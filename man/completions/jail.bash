@@ -88,7 +88,7 @@ _jail() {
         init) opts="--force -v --verbose -q --quiet -h --help" ;;
         trust) opts="-v --verbose -q --quiet -h --help" ;;
         cache) opts="-p --profile --home -v --verbose -q --quiet -h --help" ;;
-        review) opts="-v --verbose -q --quiet -h --help" ;;
+        review) opts="--review -v --verbose -q --quiet -h --help" ;;
         run) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus --dry-run -v --verbose -q --quiet -h --help" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

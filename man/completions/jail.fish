@@ -76,7 +76,7 @@ complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l dns-upstream 
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l env -x -a '(set --names --export)' -d 'Pass NAME from the host, or set NAME=VALUE; repeatable'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
 complete -c jail -n '__fish_jail_where top sub-explain sub-cache sub-run' -l home -x -a 'persist tmpfs ro rw' -d 'Home: jail\'s own, kept per profile (persist), empty each run (tmpfs), or the real one read-only (ro) or read-write (rw)'
-complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l review -x -a 'ask apply discard keep' -d 'Review mode: the project is an overlay while the program runs; at exit, see its changes and apply all, some or none (`=apply|discard|keep`: without asking)'
+complete -c jail -n '__fish_jail_where top sub-explain sub-review sub-run' -l review -x -a 'ask apply discard keep' -d 'Review mode: the project is an overlay while the program runs; at exit, see its changes and apply all, some or none (`=apply|discard|keep`: without asking)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l timeout -x -d 'Stop the jail after DURATION (`90s`, `15m`, `2h`): SIGTERM, a grace period, then SIGKILL; exit status 124'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l memory -x -d 'Limit memory (`512M`, `8G`): the whole jail with cgroup v2, each process otherwise'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l pids -x -d 'Limit the program\'s processes and threads (a fork bomb stops there)'
