@@ -634,7 +634,7 @@ mod tests {
         let names: Vec<&str> = subs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["explain", "doctor", "profiles", "init", "trust", "cache", "run"]
+            ["explain", "doctor", "profiles", "init", "trust", "cache", "review", "run"]
         );
         let explain = &subs[0];
         assert!(explain.takes_command);
