@@ -459,3 +459,24 @@ fn a_worktree_made_on_the_host_works_and_its_repository_stays_protected() {
     let log = sb.host_sh("git log --oneline feature");
     assert!(stdout(&log).contains(" f"), "{}", stdout(&log));
 }
+
+#[test]
+fn jails_own_state_cannot_be_swapped_under_a_writable_home() {
+    // With home = "rw", renaming ~/.local/state away and planting a new
+    // jail/trust there would make the next run trust a hostile .jail.toml.
+    let sb = Sandbox::new("state-swap");
+    sb.write(sb.home.join(".local/state/jail/trust"), "");
+    let o = sb.jail_sh(
+        &["--home", "rw"],
+        "mv ~/.local/state ~/.local/moved 2>&1; mv ~/.local ~/.moved 2>&1; \
+         mkdir -p ~/.local/state/jail 2>&1; echo planted > ~/.local/state/jail/trust 2>&1; true",
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("busy"), "{out}");
+    assert!(!sb.home.join(".local/moved").exists() && !sb.home.join(".moved").exists());
+    assert_eq!(
+        fs::read_to_string(sb.home.join(".local/state/jail/trust")).unwrap(),
+        ""
+    );
+}

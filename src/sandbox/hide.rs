@@ -47,7 +47,8 @@ impl Hiding {
 /// The hiding part of a plan.
 #[derive(Debug, Default)]
 pub struct Placement {
-    masks: Vec<(PathBuf, bool)>,
+    /// (path, is a directory, the writable area it lies in).
+    masks: Vec<(PathBuf, bool, PathBuf)>,
     /// Read-only directory (canonical) → hidden entry names.
     whiteouts: BTreeMap<PathBuf, Vec<OsString>>,
     /// Directories that need the tmpfs-of-binds fallback: (dir, ro, names).
@@ -106,7 +107,8 @@ pub(super) fn place(hidden: &BTreeSet<PathBuf>, visible: &[Visible], overlay: bo
             .any(|v| v.canonical != path && v.canonical.starts_with(&path));
         if !owner.ro && !shows_below {
             let is_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-            out.masks.push((path.clone(), is_dir));
+            out.masks
+                .push((path.clone(), is_dir, owner.canonical.clone()));
             out.report.push((path, Hiding::Masked));
         } else if overlay && !shows_below {
             out.whiteouts
@@ -152,7 +154,26 @@ impl Placement {
                 }
             }
         }
-        for (path, dir) in &self.masks {
+        for (path, dir, root) in &self.masks {
+            // Every directory between the writable area and the mask is a
+            // mount point, so none can be renamed away to put something
+            // else at the hidden path (with `home = "rw"`, jail's own
+            // state under ~/.local/state would be such a path).
+            let mut d = root.clone();
+            if let Some(rel) = path.parent().and_then(|p| p.strip_prefix(root).ok()) {
+                for c in rel.components() {
+                    d.push(c);
+                    let step = Step::Bind {
+                        src: d.clone(),
+                        dest: d.clone(),
+                        dir: true,
+                        ro: false,
+                    };
+                    if !steps.contains(&step) {
+                        steps.push(step);
+                    }
+                }
+            }
             if *dir {
                 steps.push(Step::Tmpfs {
                     dest: path.clone(),
