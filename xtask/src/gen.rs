@@ -314,7 +314,7 @@ The program runs as you (your uid is mapped to itself; there is no root inside) 
 - the project
   read-write at the same path: the git work tree root above the current directory, else the current directory (never `$HOME` or `/`). Paths that could make a program outside the jail run code stay read-only inside it: `.git/hooks`, `.git/config`, `.envrc`, `.vscode/`, `.idea/`, `.claude/settings*.json`, `.mcp.json`, `.jail.toml` and more. One that did not exist and is created inside is moved at exit to jail's quarantine (see FILES), with a one-line notice; nothing is deleted.
 - the home
-  with the `default` profile an empty tmpfs holding only the profile's binds (shell dotfiles and toolchains installed in the home, read-only); an agent's profile adds its own state directories read-write.
+  with the `default` profile jail's own directory for the profile (~/.local/share/jail/profiles/NAME/home), kept between runs, holding the profile's binds (shell dotfiles and toolchains installed in the home, read-only); package caches show yours with the jail's downloads kept apart in jail's storage (see `jail cache`); an agent's profile adds its own state directories read-write, with the files that make the agent run commands read-only.
 - no credentials
   `~/.ssh`, `~/.gnupg`, `~/.aws`, `~/.netrc`, cloud and CLI tokens, other agents' logins, the munge key... are absent (ENOENT), even under a visible directory.
 - private `/tmp`, `/dev`, `/proc`, `/run`
@@ -451,8 +451,14 @@ Every key is optional.
 - `extends =` {name}
   Start from that profile (profiles only; a profile may extend the one it replaces: `extends = "claude"` in `~/.config/jail/profiles/claude.toml` builds on the builtin).
 ## [filesystem]
-- `home = "tmpfs"` | `"ro"` | `"rw"`
-  The home directory: an empty tmpfs holding only the binds below, or your real home read-only or read-write (hidden paths stay hidden).
+- `home = "persist"` | `"tmpfs"` | `"ro"` | `"rw"`
+  The home directory: jail's own for the profile, kept between runs (persist, the default), an empty tmpfs each run, or your real home read-only or read-write (hidden paths stay hidden: absent where read-only, masked where writable). Each holds the binds below.
+- `cache = [`{path}`, ...]`
+  Host directories (package caches) shown with the jail's writes kept in jail's own storage for the profile: the program reads yours and keeps what it downloads; yours are never written. `jail cache` shows and clears them.
+- `protect = [`{path}`, ...]`
+  Files in writable areas that make a program run commands or grant it permissions (an agent's hooks, MCP servers, permission lists): read-only inside; created ones are moved to jail's quarantine at exit. Naming one in `rw` yourself relaxes it.
+- `[filesystem.watch]` {file}` = [`{key path}`, ...]`
+  JSON files a program rewrites that also hold command-running entries: the entries at these key paths (`*` matches any key) are put back at exit if the program changed them.
 - `ro = [`{path}`, ...]`
   Visible read-only.
 - `rw = [`{path}`, ...]`
