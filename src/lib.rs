@@ -21,3 +21,5 @@ pub mod review;
 pub mod sandbox;
 pub mod storage;
 pub mod sys;
+#[cfg(test)]
+pub mod testutil;

@@ -556,19 +556,14 @@ pub fn prune(upper: &Path, keep: &[PathBuf]) -> bool {
 mod tests {
     use super::*;
 
-    struct Tmp(PathBuf);
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::Tmp;
+
     fn tmp(name: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("jail-apply-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(p.join("project")).unwrap();
-        fs::create_dir_all(p.join("upper")).unwrap();
-        fs::create_dir_all(p.join("outside")).unwrap();
-        Tmp(p)
+        let t = Tmp::new(&format!("apply-{name}"));
+        for d in ["project", "upper", "outside"] {
+            fs::create_dir_all(t.0.join(d)).unwrap();
+        }
+        t
     }
 
     fn added(rel: &str, upper: &Path) -> Change {

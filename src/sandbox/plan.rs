@@ -716,17 +716,10 @@ mod tests {
     use crate::config::spec::UserInfo;
     use std::os::unix::fs::symlink;
 
-    struct Tmp(PathBuf);
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::Tmp;
+
     fn tmp(name: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("jail-plan-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Tmp(fs::canonicalize(&p).unwrap())
+        Tmp::new(&format!("plan-{name}"))
     }
 
     fn spec_for(root: &Path, req: Request) -> JailSpec {
