@@ -480,3 +480,20 @@ fn jails_own_state_cannot_be_swapped_under_a_writable_home() {
         ""
     );
 }
+
+#[test]
+fn a_worktree_made_inside_the_project_works_and_keeps_its_files() {
+    let sb = Sandbox::new("worktree-in");
+    repo(&sb);
+    let o = sb.jail_sh(
+        &[],
+        "git worktree add -q wt -b inside && cd wt && echo x > f && git add f \
+         && git -c user.email=a@b -c user.name=a commit -qm f && echo committed",
+    );
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("committed"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("moved"), "nothing quarantined: {}", stderr(&o));
+    let st = sb.host_sh("git -C wt log --oneline -1 && git worktree list");
+    assert_code(&st, 0);
+    assert!(stdout(&st).contains(" f") && stdout(&st).contains("[inside]"), "{}", stdout(&st));
+}
