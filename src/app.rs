@@ -5,7 +5,6 @@ use clap::Parser;
 use std::path::Path;
 
 use crate::cli::{Cli, JailOpts, Sub};
-use crate::config::spec::NetMode;
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
 use crate::sandbox::{self, SandboxError};
@@ -117,6 +116,7 @@ fn request(opts: &JailOpts, command: Vec<String>) -> Request {
         net: opts.net.map(Into::into),
         allow_domain: opts.allow_domain.clone(),
         allow_port: opts.allow_port.clone(),
+        expose_host_port: opts.expose_host_port.clone(),
         dns_upstream: opts.dns_upstream.clone(),
         env: opts.env.clone(),
         gpu: opts.gpu,
@@ -140,7 +140,9 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     load::enforce_site_on_host(&spec, &catalogue)?;
     let (env, removed) = jail_environment(&spec);
     if explain_only {
-        out(&explain::render(&spec, removed));
+        let mut text = explain::render(&spec, removed);
+        text.push_str(&sandbox::net::explain(&spec.network));
+        out(&text);
         return Ok(0);
     }
     run(spec, env, &dirs.state)
@@ -194,15 +196,8 @@ fn create_dirs(spec: &JailSpec) -> Result<(), AppError> {
 }
 
 /// `state` is jail's state directory (quarantine of protected paths).
-fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i32, AppError> {
+fn run(spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i32, AppError> {
     create_dirs(&spec)?;
-    if spec.network.mode.value == NetMode::Allowlist {
-        // Never wider: until the network helper exists, allowlist is none.
-        tracing::warn!(
-            "network mode `allowlist` is not available yet: running with `none` (loopback only)"
-        );
-        spec.network.mode.value = NetMode::None;
-    }
     tracing::info!(
         "profile {} ({}), project {}",
         spec.profile.value,

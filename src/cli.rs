@@ -70,6 +70,7 @@ pub enum Sub {
 pub enum NetArg {
     None,
     Allowlist,
+    Learn,
     Host,
 }
 
@@ -78,6 +79,7 @@ impl From<NetArg> for NetMode {
         match n {
             NetArg::None => NetMode::None,
             NetArg::Allowlist => NetMode::Allowlist,
+            NetArg::Learn => NetMode::Learn,
             NetArg::Host => NetMode::Host,
         }
     }
@@ -98,15 +100,22 @@ pub struct JailOpts {
     /// Hide PATH: absent (ENOENT) inside the jail (repeatable).
     #[arg(long, value_name = "PATH", global = true)]
     pub hide: Vec<String>,
-    /// Network: loopback only, the domain allowlist, or the host's network.
+    /// Network: loopback only, the domain allowlist, learn (allow and record
+    /// every name, print the allowlist at exit), or the host's network.
     #[arg(long, value_enum, value_name = "MODE", global = true)]
     pub net: Option<NetArg>,
-    /// Allow a domain (`*.example.com` for subdomains); repeatable.
+    /// Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one
+    /// port, `@crates` and other presets); repeatable. Turns `--net none`
+    /// from a profile into `allowlist`.
     #[arg(long, value_name = "NAME", global = true)]
     pub allow_domain: Vec<String>,
-    /// Allow a TCP port for allowed domains; repeatable.
+    /// Allow a TCP port for allowed domains (default 443); repeatable.
     #[arg(long, value_name = "PORT", global = true)]
     pub allow_port: Vec<u16>,
+    /// Let the jail reach this port of the host's loopback at its own
+    /// 127.0.0.1 or ::1 (e.g. a local model server); repeatable.
+    #[arg(long, value_name = "PORT", global = true)]
+    pub expose_host_port: Vec<u16>,
     /// DNS server the network helper asks (default: from /etc/resolv.conf).
     #[arg(long, value_name = "IP:PORT", global = true)]
     pub dns_upstream: Option<String>,

@@ -82,4 +82,6 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Init(String),
+    #[error("{0}")]
+    Network(String),
 }

@@ -29,6 +29,7 @@ pub struct Request {
     pub net: Option<NetMode>,
     pub allow_domain: Vec<String>,
     pub allow_port: Vec<u16>,
+    pub expose_host_port: Vec<u16>,
     pub dns_upstream: Option<String>,
     pub env: Vec<String>,
     pub gpu: bool,
@@ -222,6 +223,8 @@ struct Acc {
     allow: Vec<Sourced<String>>,
     deny: Vec<Sourced<String>>,
     ports: Vec<Sourced<u16>>,
+    expose: Vec<Sourced<u16>>,
+    proxy: Option<Sourced<String>>,
     pass: Vec<Sourced<String>>,
     set: Vec<(String, Sourced<String>)>,
     block: Vec<Sourced<String>>,
@@ -243,6 +246,8 @@ impl Acc {
             allow: Vec::new(),
             deny: Vec::new(),
             ports: Vec::new(),
+            expose: Vec::new(),
+            proxy: None,
             pass: Vec::new(),
             set: Vec::new(),
             block: Vec::new(),
@@ -303,6 +308,13 @@ impl Acc {
         if let Some(d) = &p.network.dns_upstream {
             self.dns_upstream = Some(Sourced::new(d.clone(), src.clone()));
         }
+        for &port in p.network.expose_host_ports.iter().flatten() {
+            push_unique(&mut self.expose, port, src.clone());
+        }
+        if let Some(x) = &p.network.proxy {
+            check_proxy(x, src)?;
+            self.proxy = Some(Sourced::new(x.clone(), src.clone()));
+        }
         for v in &p.env.pass {
             check_env_name(v)?;
             push_unique(&mut self.pass, v.clone(), src.clone());
@@ -357,6 +369,29 @@ impl Acc {
         }
         if let Some(m) = req.net {
             self.net_mode = Sourced::new(m, cli("--net"));
+        }
+        // Naming a domain or a host port on the command line asks for the
+        // network: a profile's `none` becomes `allowlist` (an explicit
+        // `--net none` contradicts it).
+        let asks = if !req.allow_domain.is_empty() {
+            Some("--allow-domain")
+        } else if !req.expose_host_port.is_empty() {
+            Some("--expose-host-port")
+        } else {
+            None
+        };
+        if let Some(flag) = asks {
+            if self.net_mode.value == NetMode::None {
+                if req.net.is_some() {
+                    return Err(ConfigError::Network(format!(
+                        "{flag} needs the network, but --net none turns it off                          (use --net allowlist)"
+                    )));
+                }
+                self.net_mode = Sourced::new(NetMode::Allowlist, cli(flag));
+            }
+        }
+        for &p in &req.expose_host_port {
+            push_unique(&mut self.expose, p, cli("--expose-host-port"));
         }
         for d in &req.allow_domain {
             for (domain, via) in expand_domain(d, &cli("--allow-domain"))? {
@@ -468,6 +503,18 @@ fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)>
     if dns(after) != dns(before) {
         w.push(("network.dns_upstream".into(), "another DNS server".into()));
     }
+    for p in &after.expose {
+        if !before.expose.iter().any(|b| b.value == p.value) {
+            w.push((
+                "network.expose_host_ports".into(),
+                format!("host port {}", p.value),
+            ));
+        }
+    }
+    let proxy = |a: &Acc| a.proxy.as_ref().map(|d| d.value.clone());
+    if proxy(after) != proxy(before) {
+        w.push(("network.proxy".into(), "an upstream proxy".into()));
+    }
     for p in &after.pass {
         if !before.pass.iter().any(|b| b.value == p.value) {
             w.push(("env.pass".into(), format!("passes ${}", p.value)));
@@ -574,6 +621,12 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         ));
     }
     acc.apply_cli(req, home, &facts.cwd)?;
+    if acc.ports.is_empty() {
+        acc.ports.push(Sourced::new(
+            443,
+            Source::Derived("jail's default port (HTTPS)".into()),
+        ));
+    }
     if let Some(site) = &cat.site {
         enforce_site(&mut acc, site, &ctx)?;
         acc.notes
@@ -624,6 +677,8 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
             deny: acc.deny,
             ports: acc.ports,
             dns_upstream: acc.dns_upstream,
+            expose_host_ports: acc.expose,
+            proxy: acc.proxy,
         },
         env: EnvPolicy {
             pass: acc.pass,
@@ -841,6 +896,41 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
         }
         acc.ports = kept;
     }
+    // Exposed host ports: a site list is a ceiling (`[]` forbids them).
+    if let Some(ceiling) = &sp.network.expose_host_ports {
+        let mut kept = Vec::new();
+        for p in std::mem::take(&mut acc.expose) {
+            if ceiling.contains(&p.value) {
+                kept.push(p);
+            } else if chosen_by_user(&p.source) {
+                return Err(refuse(
+                    "network.expose_host_ports",
+                    format!(
+                        "host port {} (from {}) is not in the site's expose_host_ports",
+                        p.value, p.source
+                    ),
+                ));
+            } else {
+                acc.notes.push(format!(
+                    "site removed exposed host port {} (from {})",
+                    p.value, p.source
+                ));
+            }
+        }
+        acc.expose = kept;
+    }
+    if let Some(x) = &sp.network.proxy {
+        check_proxy(x, &ssrc)?;
+        if let Some(cur) = &acc.proxy {
+            if chosen_by_user(&cur.source) && &cur.value != x {
+                return Err(refuse(
+                    "network.proxy",
+                    format!("the upstream proxy is fixed to {x} (asked: {})", cur.value),
+                ));
+            }
+        }
+        acc.proxy = Some(Sourced::new(x.clone(), ssrc.clone()));
+    }
     // Denied domains: a floor.
     for d in &sp.network.deny {
         for (domain, via) in expand_domain(d, &ssrc)? {
@@ -923,7 +1013,14 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
 
 /// Whether `ceiling` (a site allow entry) covers `domain`: equal names, or
 /// a `*.suffix` that the domain (or its own wildcard) lies under, or `*`.
+/// A `NAME:PORT` entry is covered by a ceiling for NAME (any port) or for
+/// NAME:PORT itself; the site's `ports` list bounds the port separately.
 pub fn domain_covers(ceiling: &str, domain: &str) -> bool {
+    let (ceiling, cport) = split_port(ceiling);
+    let (domain, dport) = split_port(domain);
+    if cport.is_some() && cport != dport {
+        return false;
+    }
     if ceiling == "*" || ceiling == domain {
         return true;
     }
@@ -952,6 +1049,19 @@ pub(crate) fn expand_domain(
             .map(|x| (x.to_string(), Some(d.to_string())))
             .collect());
     }
+    // `NAME:PORT` allows NAME on that one port (`github.com:22`).
+    let (d, port) = match d.rsplit_once(':') {
+        Some((name, p)) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => (name, Some(p)),
+            _ => {
+                return Err(ConfigError::BadDomain {
+                    domain: d.to_string(),
+                    origin: src.to_string(),
+                })
+            }
+        },
+        None => (d, None),
+    };
     // One trailing dot (the DNS root) is the same name.
     let lower = d.to_ascii_lowercase();
     let n = lower
@@ -973,7 +1083,50 @@ pub(crate) fn expand_domain(
             origin: src.to_string(),
         });
     }
-    Ok(vec![(n, None)])
+    Ok(vec![(
+        match port {
+            Some(p) => format!("{n}:{p}"),
+            None => n,
+        },
+        None,
+    )])
+}
+
+/// Splits `NAME:PORT` (the port of an allow entry) from the name.
+pub fn split_port(entry: &str) -> (&str, Option<u16>) {
+    match entry.rsplit_once(':') {
+        Some((n, p)) => match p.parse() {
+            Ok(p) => (n, Some(p)),
+            Err(_) => (entry, None),
+        },
+        None => (entry, None),
+    }
+}
+
+/// An upstream proxy is `env` or `http://HOST:PORT` (no credentials, no
+/// path: the helper speaks plain HTTP CONNECT to it).
+fn check_proxy(x: &str, src: &Source) -> Result<(), ConfigError> {
+    if x == "env" || parse_proxy(x).is_some() {
+        return Ok(());
+    }
+    Err(ConfigError::Network(format!(
+        "proxy `{x}` in {src} must be `env` or `http://HOST:PORT`"
+    )))
+}
+
+/// `http://HOST:PORT[/]` → (HOST, PORT).
+pub fn parse_proxy(x: &str) -> Option<(String, u16)> {
+    let rest = x.strip_prefix("http://")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = rest.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok()?;
+    let ok = !host.is_empty()
+        && port > 0
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
+    ok.then(|| (host.to_string(), port))
 }
 
 fn push_domain(v: &mut Vec<Sourced<String>>, domain: String, source: Source, via: Option<String>) {

@@ -213,6 +213,7 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
                 rules.push((dest.clone(), read, true))
             }
             Step::Devpts { dest } => rules.push((dest.clone(), dev | list, true)),
+            Step::File { dest, .. } => rules.push((dest.clone(), ro, false)),
             Step::Symlink { .. } | Step::RemountRo { .. } => {}
         }
     }

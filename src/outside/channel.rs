@@ -31,6 +31,11 @@ pub enum Msg {
     /// launcher → guard: the jail's pid 1 runs; its pidfd is attached
     /// when the kernel has pidfds.
     JailStarted { pid: i32 },
+    /// launcher → network helper: its rules.
+    Net(super::net::Config),
+    /// pid 1 → network helper: the jail's listening and DNS sockets are
+    /// attached; `more`: another such message follows.
+    NetSockets { more: bool },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod guard;
+pub mod net;
 
 use std::ffi::CString;
 
@@ -25,17 +26,19 @@ const CHANNEL_FD: i32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Guard,
+    Net,
 }
 
 impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Guard => "guard",
+            Role::Net => "net",
         }
     }
 
     fn from_name(s: &str) -> Option<Role> {
-        [Role::Guard].into_iter().find(|r| r.name() == s)
+        [Role::Guard, Role::Net].into_iter().find(|r| r.name() == s)
     }
 }
 
@@ -85,5 +88,6 @@ pub fn main(args: &[String]) -> i32 {
     let chan = Channel(CHANNEL_FD);
     match role {
         Role::Guard => guard::main(chan),
+        Role::Net => net::main(chan),
     }
 }

@@ -113,6 +113,7 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
         ),
         Stage::Harden => format!("{} failed: {e}", crate::harden::Part::describe(index)),
         Stage::Fork => format!("cannot start the program: {e}"),
+        Stage::Network => format!("cannot set up the jail's network: {e}"),
         Stage::Sync | Stage::Exec => format!("setup failed: {e}"),
     }
 }

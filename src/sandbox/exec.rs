@@ -45,6 +45,12 @@ pub enum Prepared {
     RemountRo {
         dest: CString,
     },
+    File {
+        /// Where the bytes are written first, in the staging tmpfs.
+        stage: CString,
+        dest: CString,
+        contents: Vec<u8>,
+    },
 }
 
 fn cpath(prefix: &str, p: &Path) -> Result<CString, std::ffi::NulError> {
@@ -58,7 +64,8 @@ fn cpath(prefix: &str, p: &Path) -> Result<CString, std::ffi::NulError> {
 pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
     steps
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             Ok(match s {
                 Step::Tmpfs { dest, mode } => Prepared::Tmpfs {
                     dest: cpath(NEWROOT, dest)?,
@@ -88,6 +95,11 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                 },
                 Step::RemountRo { dest } => Prepared::RemountRo {
                     dest: cpath(NEWROOT, dest)?,
+                },
+                Step::File { dest, contents } => Prepared::File {
+                    stage: CString::new(format!("/file-{i}"))?,
+                    dest: cpath(NEWROOT, dest)?,
+                    contents: contents.clone(),
                 },
             })
         })
@@ -343,6 +355,41 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
             Ok(())
         }
         Prepared::RemountRo { dest } => restrict(dest, MOUNT_ATTR_RDONLY, false),
+        Prepared::File {
+            stage,
+            dest,
+            contents,
+        } => {
+            // The staging tmpfs is the cwd's root here (between the two
+            // pivots); after the second pivot it is detached, and this
+            // bind is the only way left to the file.
+            // SAFETY: a valid C string; the fd is closed below.
+            let fd = unsafe {
+                libc::open(
+                    stage.as_ptr(),
+                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                )
+            };
+            if fd < 0 {
+                return Err(errno());
+            }
+            let written = crate::sys::write_all(fd, contents);
+            crate::sys::close(fd);
+            written?;
+            ensure_file(dest)?;
+            // SAFETY: valid C strings; a bind ignores type and data.
+            check(unsafe {
+                libc::mount(
+                    stage.as_ptr(),
+                    dest.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            })?;
+            restrict(dest, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, false)
+        }
     }
 }
 
@@ -361,6 +408,8 @@ pub enum Stage {
     Harden,
     Fork,
     Exec,
+    /// The jail's network (routes, sockets, handoff to the helper).
+    Network,
 }
 
 impl Stage {
@@ -378,6 +427,7 @@ impl Stage {
             S::Harden,
             S::Fork,
             S::Exec,
+            S::Network,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)

@@ -7,6 +7,7 @@
 pub mod diagnose;
 pub mod exec;
 pub mod init;
+pub mod net;
 pub mod plan;
 pub mod protect;
 
@@ -39,6 +40,8 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Channel(#[from] outside::ChannelError),
+    #[error("network: {0}")]
+    Network(String),
 }
 
 /// What the children need, built before the clone (no allocation after).
@@ -55,6 +58,8 @@ struct Prepared {
     loopback: bool,
     clone_flags: libc::c_int,
     harden: harden::Prepared,
+    /// The network steps pid 1 runs (routes, sockets, handoff).
+    net: net::Prepared,
 }
 
 impl Prepared {
@@ -76,6 +81,15 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }
+    let netplan = net::plan(&spec.network);
+    for s in &netplan.steps {
+        tracing::debug!("network: {}", s.describe());
+    }
+    let helper_config = if netplan.helper() {
+        Some(outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?)
+    } else {
+        None
+    };
     let argv: Vec<CString> = spec
         .command
         .iter()
@@ -106,6 +120,7 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
             NS_FLAGS
         },
         harden: harden::prepare(spec, &plan)?,
+        net: net::prepare(&netplan),
     };
     let prep = prep.with_pointers();
     // Every fork below (processes outside, the jail) needs a
@@ -114,6 +129,20 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     if threads != 1 {
         return Err(SandboxError::Threads(threads));
     }
+    // The network helper first: it starts (exec, reads its configuration)
+    // while the jail is being built.
+    let helper = match helper_config {
+        Some(c) => {
+            let h = outside::spawn(outside::Role::Net)?;
+            if let Err(e) = h.chan.send(&Msg::Net(c), &[]) {
+                h.chan.close();
+                init::wait_for(h.pid, false);
+                return Err(e.into());
+            }
+            Some(h)
+        }
+        None => None,
+    };
     let guard = if outside::guard::needed(&plan.protected) {
         let g = outside::spawn(outside::Role::Guard)?;
         g.chan.send(
@@ -128,13 +157,37 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     } else {
         None
     };
-    let code = launch(spec, &plan, &prep, guard.as_ref());
+    let code = launch(
+        spec,
+        &plan,
+        &netplan,
+        &prep,
+        guard.as_ref(),
+        helper.as_ref().map(|h| h.chan),
+    );
     if let Some(g) = guard {
         g.chan.close();
         // Its one-line message comes before the shell's next prompt.
         init::wait_for(g.pid, false);
     }
+    if let Some(h) = helper {
+        // Its channel was closed by `launch`; it ends with the jail and
+        // prints its summary first.
+        init::wait_for(h.pid, false);
+    }
     code
+}
+
+/// How much the network helper says, following jail's own -q/-v.
+fn helper_level() -> outside::net::report::Level {
+    use outside::net::report::Level;
+    if tracing::enabled!(tracing::Level::INFO) {
+        Level::Verbose
+    } else if tracing::enabled!(tracing::Level::WARN) {
+        Level::Normal
+    } else {
+        Level::Quiet
+    }
 }
 
 /// execvp's search, done before fork: every PATH entry joined with the
@@ -172,15 +225,28 @@ fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
     );
 }
 
+/// `helper`: the launcher's end of the network helper's channel; it goes
+/// to pid 1 through the clone and is closed here (on every path), so the
+/// helper sees EOF exactly when pid 1 is gone.
 fn launch(
     spec: &JailSpec,
     plan: &plan::Plan,
+    netplan: &net::NetPlan,
     prep: &Prepared,
     guard: Option<&outside::Outside>,
+    helper: Option<Channel>,
 ) -> Result<i32, SandboxError> {
     // The launcher's end and the jail's end: "go" goes in, a setup
     // failure report comes out; EOF once the program was exec'd.
-    let (ours, jails) = Channel::pair()?;
+    let (ours, jails) = match Channel::pair() {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(h) = helper {
+                h.close();
+            }
+            return Err(e.into());
+        }
+    };
 
     let mut flags = prep.clone_flags;
     let pid = loop {
@@ -199,9 +265,12 @@ fn launch(
         if let Some(g) = guard {
             g.chan.close();
         }
-        child(prep, jails);
+        child(prep, jails, helper);
     }
     jails.close();
+    if let Some(h) = helper {
+        h.close();
+    }
     if pid < 0 {
         let e = sys::errno();
         ours.close();
@@ -246,6 +315,9 @@ fn launch(
     })) = report
     {
         let stage = Stage::from_u32(stage).unwrap_or(Stage::Step);
+        if stage == Stage::Network {
+            return Err(SandboxError::Setup(net::failure(netplan, index, errno)));
+        }
         if stage == Stage::Exec {
             let cmd = &spec.command[0];
             let what = match errno {
@@ -269,8 +341,9 @@ fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
     std::fs::write(base.join("gid_map"), format!("{gid} {gid} 1\n"))
 }
 
-/// The jail's pid 1. Never returns.
-fn child(prep: &Prepared, chan: Channel) -> ! {
+/// The jail's pid 1. Never returns. `helper`: the network helper's
+/// channel, kept open for pid 1's whole life.
+fn child(prep: &Prepared, chan: Channel, helper: Option<Channel>) -> ! {
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
         report(chan, stage, index, errno);
         sys::exit_now(125)
@@ -288,6 +361,11 @@ fn child(prep: &Prepared, chan: Channel) -> ! {
     if prep.loopback {
         if let Err(e) = exec::loopback_up() {
             fail(Stage::Loopback, 0, e);
+        }
+    }
+    if let Some(h) = helper {
+        if let Err((index, errno)) = net::execute(&prep.net, h) {
+            fail(Stage::Network, index, errno);
         }
     }
     // SAFETY: chdir on a prepared C string.

@@ -40,6 +40,11 @@ pub enum Step {
     /// Make a mount (and its submounts) read-only: the last phase, so
     /// mount points could still be created under it.
     RemountRo { dest: PathBuf },
+    /// A read-only file at `dest` holding `contents` (the jail's own
+    /// resolv.conf). The bytes are written into the staging tmpfs inside
+    /// the jail's mount namespace and bound from there: nothing is written
+    /// on the host.
+    File { dest: PathBuf, contents: Vec<u8> },
 }
 
 impl Step {
@@ -51,7 +56,8 @@ impl Step {
             | Step::Devpts { dest }
             | Step::Sysfs { dest }
             | Step::Cgroup2 { dest }
-            | Step::RemountRo { dest } => dest,
+            | Step::RemountRo { dest }
+            | Step::File { dest, .. } => dest,
             Step::Symlink { link, .. } => link,
         }
     }
@@ -73,6 +79,11 @@ impl Step {
             Step::Sysfs { dest } => format!("mount a fresh read-only sysfs at {}", dest.display()),
             Step::Cgroup2 { dest } => format!("mount the jail's cgroup at {}", dest.display()),
             Step::RemountRo { dest } => format!("make {} read-only", dest.display()),
+            Step::File { dest, contents } => format!(
+                "write jail's own {} ({} bytes, read-only)",
+                dest.display(),
+                contents.len()
+            ),
         }
     }
 }
@@ -154,7 +165,10 @@ pub fn plan(spec: &JailSpec) -> Plan {
         dest: "/run".into(),
         mode: 0o755,
     });
-    if Path::new("/run/systemd/resolve").is_dir() {
+    // systemd-resolved's directory holds its varlink socket, a resolver
+    // outside the jail (a DNS channel out): only `host` sees it. The other
+    // modes get a resolv.conf of their own that names jail's helper.
+    if spec.network.mode.value == NetMode::Host && Path::new("/run/systemd/resolve").is_dir() {
         visible.push(Visible::system_dir(Path::new("/run/systemd/resolve")));
     }
     dev_steps(&mut early, spec.gpu.value);
@@ -249,6 +263,8 @@ pub fn plan(spec: &JailSpec) -> Plan {
     let mut steps = early;
     steps.extend(binds);
     steps.sort_by_cached_key(|s| s.dest().components().count());
+    // Files jail writes itself go over whatever the binds put there.
+    steps.extend(super::net::file_steps(&spec.network));
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
     Plan { steps, protected }
