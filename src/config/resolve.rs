@@ -644,6 +644,22 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         );
     }
 
+    if acc.net_mode.value == NetMode::None {
+        // Package tools retry a network they do not have for minutes
+        // (npm ~70 s, pip ~8 s per package): told the network is off,
+        // they use their caches or fail at once. Unless a layer set them.
+        for (k, v) in OFFLINE_ENV {
+            if !acc.set.iter().any(|(n, _)| n == k) && !acc.pass.iter().any(|p| p.value == *k) {
+                acc.set.push((
+                    k.to_string(),
+                    Sourced::new(
+                        v.to_string(),
+                        Source::Derived("network none: package tools offline".into()),
+                    ),
+                ));
+            }
+        }
+    }
     let command = if req.command.is_empty() {
         vec![facts.shell.clone()]
     } else {
@@ -1136,6 +1152,19 @@ fn push_domain(v: &mut Vec<Sourced<String>>, domain: String, source: Source, via
         v.push(s);
     }
 }
+
+/// Variables that make package tools work offline (from their caches) or
+/// fail at once under `--net none`.
+pub const OFFLINE_ENV: &[(&str, &str)] = &[
+    ("npm_config_offline", "true"),
+    ("YARN_ENABLE_OFFLINE_MODE", "1"),
+    ("CARGO_NET_OFFLINE", "true"),
+    ("PIP_RETRIES", "0"),
+    ("UV_OFFLINE", "1"),
+    ("GOPROXY", "off"),
+    ("HF_HUB_OFFLINE", "1"),
+    ("CONDA_OFFLINE", "true"),
+];
 
 /// System directories every jail sees read-only (those that exist).
 pub const SYSTEM_RO: &[&str] = &[

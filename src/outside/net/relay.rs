@@ -902,8 +902,6 @@ impl Relay {
             say(self.s.report.resolved(&w.p.name, a.pins.len()));
         } else if let Some((_, why)) = a.floored.first() {
             say(self.s.report.floored(&w.p.name, why));
-        } else if self.s.rules.mode == crate::config::spec::NetMode::Learn {
-            self.s.report.resolved(&w.p.name, 0);
         }
         self.answer(w.client, a.reply, Some(&w.p));
     }
