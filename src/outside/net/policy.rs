@@ -307,9 +307,18 @@ const FLOOR_V4: &[([u8; 4], u32, &str)] = &[
 /// why). `host` are the addresses of this host's own interfaces.
 pub fn floor(ip: IpAddr, host: &[IpAddr]) -> Option<&'static str> {
     let ip = canonical(ip);
+    let class = class(ip, host);
+    if class.is_some() {
+        return class;
+    }
     if host.iter().any(|h| canonical(*h) == ip) {
         return Some("this host's own address");
     }
+    None
+}
+
+/// The floor's address classes (without the host's own addresses).
+fn class(ip: IpAddr, host: &[IpAddr]) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => FLOOR_V4
             .iter()
