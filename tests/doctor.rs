@@ -23,6 +23,7 @@ const FEATURES: &[&str] = &[
     "GPU devices",
     "AppArmor userns restriction",
     "max_user_namespaces",
+    "network allowlist",
 ];
 
 fn status_of<'a>(out: &'a str, feature: &str) -> Option<&'a str> {
@@ -48,6 +49,7 @@ fn doctor_names_every_feature_and_passes_here() {
         "network namespace",
         "/proc mount",
         "seccomp",
+        "network allowlist",
     ] {
         assert_eq!(status_of(&out, f), Some("ok"), "{f}:\n{out}");
     }

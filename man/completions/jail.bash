@@ -41,7 +41,7 @@ _jail() {
 
     case "${cmd}" in
         jail)
-            opts="-p -v -q -h -V --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help --version explain doctor profiles init trust run"
+            opts="-p -v -q -h -V --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help --version explain doctor profiles init trust run"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -68,7 +68,7 @@ _jail() {
                     return 0
                     ;;
                 --net)
-                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none allowlist learn host" -- "${cur}"))
                     return 0
                     ;;
                 --allow-domain)
@@ -76,6 +76,10 @@ _jail() {
                     return 0
                     ;;
                 --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expose-host-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -95,7 +99,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__doctor)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -122,7 +126,7 @@ _jail() {
                     return 0
                     ;;
                 --net)
-                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none allowlist learn host" -- "${cur}"))
                     return 0
                     ;;
                 --allow-domain)
@@ -130,6 +134,10 @@ _jail() {
                     return 0
                     ;;
                 --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expose-host-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -149,7 +157,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__explain)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,7 +184,7 @@ _jail() {
                     return 0
                     ;;
                 --net)
-                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none allowlist learn host" -- "${cur}"))
                     return 0
                     ;;
                 --allow-domain)
@@ -184,6 +192,10 @@ _jail() {
                     return 0
                     ;;
                 --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expose-host-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -203,7 +215,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__init)
-            opts="-p -v -q -h --force --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --force --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -230,7 +242,7 @@ _jail() {
                     return 0
                     ;;
                 --net)
-                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none allowlist learn host" -- "${cur}"))
                     return 0
                     ;;
                 --allow-domain)
@@ -238,6 +250,10 @@ _jail() {
                     return 0
                     ;;
                 --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expose-host-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -257,7 +273,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__profiles)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -284,7 +300,7 @@ _jail() {
                     return 0
                     ;;
                 --net)
-                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none allowlist learn host" -- "${cur}"))
                     return 0
                     ;;
                 --allow-domain)
@@ -292,6 +308,10 @@ _jail() {
                     return 0
                     ;;
                 --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expose-host-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -311,7 +331,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__run)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,7 +358,7 @@ _jail() {
                     return 0
                     ;;
                 --net)
-                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none allowlist learn host" -- "${cur}"))
                     return 0
                     ;;
                 --allow-domain)
@@ -346,6 +366,10 @@ _jail() {
                     return 0
                     ;;
                 --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expose-host-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -365,7 +389,7 @@ _jail() {
             return 0
             ;;
         jail__subcmd__trust)
-            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
+            opts="-p -v -q -h --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --dry-run --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,7 +416,7 @@ _jail() {
                     return 0
                     ;;
                 --net)
-                    COMPREPLY=($(compgen -W "none allowlist host" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none allowlist learn host" -- "${cur}"))
                     return 0
                     ;;
                 --allow-domain)
@@ -400,6 +424,10 @@ _jail() {
                     return 0
                     ;;
                 --allow-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expose-host-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

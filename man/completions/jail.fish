@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_jail_global_optspecs
-    string join \n p/profile= ro= rw= hide= net= allow-domain= allow-port= dns-upstream= env= gpu dry-run v/verbose q/quiet h/help V/version
+    string join \n p/profile= ro= rw= hide= net= allow-domain= allow-port= expose-host-port= dns-upstream= env= gpu dry-run v/verbose q/quiet h/help V/version
 end
 
 function __fish_jail_needs_command
@@ -28,11 +28,13 @@ complete -c jail -n "__fish_jail_needs_command" -s p -l profile -d 'Use this pro
 complete -c jail -n "__fish_jail_needs_command" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_needs_command" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_needs_command" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
-complete -c jail -n "__fish_jail_needs_command" -l net -d 'Network: loopback only, the domain allowlist, or the host\'s network' -r -f -a "none\t''
+complete -c jail -n "__fish_jail_needs_command" -l net -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network' -r -f -a "none\t''
 allowlist\t''
+learn\t''
 host\t''"
-complete -c jail -n "__fish_jail_needs_command" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains); repeatable' -r
-complete -c jail -n "__fish_jail_needs_command" -l allow-port -d 'Allow a TCP port for allowed domains; repeatable' -r
+complete -c jail -n "__fish_jail_needs_command" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`' -r
+complete -c jail -n "__fish_jail_needs_command" -l allow-port -d 'Allow a TCP port for allowed domains (default 443); repeatable' -r
+complete -c jail -n "__fish_jail_needs_command" -l expose-host-port -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable' -r
 complete -c jail -n "__fish_jail_needs_command" -l dns-upstream -d 'DNS server the network helper asks (default: from /etc/resolv.conf)' -r
 complete -c jail -n "__fish_jail_needs_command" -l env -d 'Pass NAME from the host, or set NAME=VALUE; repeatable' -r
 complete -c jail -n "__fish_jail_needs_command" -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
@@ -51,11 +53,13 @@ complete -c jail -n "__fish_jail_using_subcommand explain" -s p -l profile -d 'U
 complete -c jail -n "__fish_jail_using_subcommand explain" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
-complete -c jail -n "__fish_jail_using_subcommand explain" -l net -d 'Network: loopback only, the domain allowlist, or the host\'s network' -r -f -a "none\t''
+complete -c jail -n "__fish_jail_using_subcommand explain" -l net -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network' -r -f -a "none\t''
 allowlist\t''
+learn\t''
 host\t''"
-complete -c jail -n "__fish_jail_using_subcommand explain" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains); repeatable' -r
-complete -c jail -n "__fish_jail_using_subcommand explain" -l allow-port -d 'Allow a TCP port for allowed domains; repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand explain" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`' -r
+complete -c jail -n "__fish_jail_using_subcommand explain" -l allow-port -d 'Allow a TCP port for allowed domains (default 443); repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand explain" -l expose-host-port -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l dns-upstream -d 'DNS server the network helper asks (default: from /etc/resolv.conf)' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l env -d 'Pass NAME from the host, or set NAME=VALUE; repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand explain" -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
@@ -67,11 +71,13 @@ complete -c jail -n "__fish_jail_using_subcommand doctor" -s p -l profile -d 'Us
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
-complete -c jail -n "__fish_jail_using_subcommand doctor" -l net -d 'Network: loopback only, the domain allowlist, or the host\'s network' -r -f -a "none\t''
+complete -c jail -n "__fish_jail_using_subcommand doctor" -l net -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network' -r -f -a "none\t''
 allowlist\t''
+learn\t''
 host\t''"
-complete -c jail -n "__fish_jail_using_subcommand doctor" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains); repeatable' -r
-complete -c jail -n "__fish_jail_using_subcommand doctor" -l allow-port -d 'Allow a TCP port for allowed domains; repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand doctor" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`' -r
+complete -c jail -n "__fish_jail_using_subcommand doctor" -l allow-port -d 'Allow a TCP port for allowed domains (default 443); repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand doctor" -l expose-host-port -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l dns-upstream -d 'DNS server the network helper asks (default: from /etc/resolv.conf)' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l env -d 'Pass NAME from the host, or set NAME=VALUE; repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand doctor" -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
@@ -83,11 +89,13 @@ complete -c jail -n "__fish_jail_using_subcommand profiles" -s p -l profile -d '
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
-complete -c jail -n "__fish_jail_using_subcommand profiles" -l net -d 'Network: loopback only, the domain allowlist, or the host\'s network' -r -f -a "none\t''
+complete -c jail -n "__fish_jail_using_subcommand profiles" -l net -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network' -r -f -a "none\t''
 allowlist\t''
+learn\t''
 host\t''"
-complete -c jail -n "__fish_jail_using_subcommand profiles" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains); repeatable' -r
-complete -c jail -n "__fish_jail_using_subcommand profiles" -l allow-port -d 'Allow a TCP port for allowed domains; repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand profiles" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`' -r
+complete -c jail -n "__fish_jail_using_subcommand profiles" -l allow-port -d 'Allow a TCP port for allowed domains (default 443); repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand profiles" -l expose-host-port -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l dns-upstream -d 'DNS server the network helper asks (default: from /etc/resolv.conf)' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l env -d 'Pass NAME from the host, or set NAME=VALUE; repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand profiles" -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
@@ -99,11 +107,13 @@ complete -c jail -n "__fish_jail_using_subcommand init" -s p -l profile -d 'Use 
 complete -c jail -n "__fish_jail_using_subcommand init" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
-complete -c jail -n "__fish_jail_using_subcommand init" -l net -d 'Network: loopback only, the domain allowlist, or the host\'s network' -r -f -a "none\t''
+complete -c jail -n "__fish_jail_using_subcommand init" -l net -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network' -r -f -a "none\t''
 allowlist\t''
+learn\t''
 host\t''"
-complete -c jail -n "__fish_jail_using_subcommand init" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains); repeatable' -r
-complete -c jail -n "__fish_jail_using_subcommand init" -l allow-port -d 'Allow a TCP port for allowed domains; repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand init" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`' -r
+complete -c jail -n "__fish_jail_using_subcommand init" -l allow-port -d 'Allow a TCP port for allowed domains (default 443); repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand init" -l expose-host-port -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l dns-upstream -d 'DNS server the network helper asks (default: from /etc/resolv.conf)' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l env -d 'Pass NAME from the host, or set NAME=VALUE; repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand init" -l force -d 'Overwrite an existing .jail.toml'
@@ -116,11 +126,13 @@ complete -c jail -n "__fish_jail_using_subcommand trust" -s p -l profile -d 'Use
 complete -c jail -n "__fish_jail_using_subcommand trust" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
-complete -c jail -n "__fish_jail_using_subcommand trust" -l net -d 'Network: loopback only, the domain allowlist, or the host\'s network' -r -f -a "none\t''
+complete -c jail -n "__fish_jail_using_subcommand trust" -l net -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network' -r -f -a "none\t''
 allowlist\t''
+learn\t''
 host\t''"
-complete -c jail -n "__fish_jail_using_subcommand trust" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains); repeatable' -r
-complete -c jail -n "__fish_jail_using_subcommand trust" -l allow-port -d 'Allow a TCP port for allowed domains; repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand trust" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`' -r
+complete -c jail -n "__fish_jail_using_subcommand trust" -l allow-port -d 'Allow a TCP port for allowed domains (default 443); repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand trust" -l expose-host-port -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l dns-upstream -d 'DNS server the network helper asks (default: from /etc/resolv.conf)' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l env -d 'Pass NAME from the host, or set NAME=VALUE; repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand trust" -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'
@@ -132,11 +144,13 @@ complete -c jail -n "__fish_jail_using_subcommand run" -s p -l profile -d 'Use t
 complete -c jail -n "__fish_jail_using_subcommand run" -l ro -d 'Make PATH visible read-only (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l rw -d 'Make PATH visible read-write (repeatable)' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l hide -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)' -r
-complete -c jail -n "__fish_jail_using_subcommand run" -l net -d 'Network: loopback only, the domain allowlist, or the host\'s network' -r -f -a "none\t''
+complete -c jail -n "__fish_jail_using_subcommand run" -l net -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network' -r -f -a "none\t''
 allowlist\t''
+learn\t''
 host\t''"
-complete -c jail -n "__fish_jail_using_subcommand run" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains); repeatable' -r
-complete -c jail -n "__fish_jail_using_subcommand run" -l allow-port -d 'Allow a TCP port for allowed domains; repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand run" -l allow-domain -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`' -r
+complete -c jail -n "__fish_jail_using_subcommand run" -l allow-port -d 'Allow a TCP port for allowed domains (default 443); repeatable' -r
+complete -c jail -n "__fish_jail_using_subcommand run" -l expose-host-port -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l dns-upstream -d 'DNS server the network helper asks (default: from /etc/resolv.conf)' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l env -d 'Pass NAME from the host, or set NAME=VALUE; repeatable' -r
 complete -c jail -n "__fish_jail_using_subcommand run" -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'

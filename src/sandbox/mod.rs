@@ -171,11 +171,45 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
         init::wait_for(g.pid, false);
     }
     if let Some(h) = helper {
-        // Its channel was closed by `launch`; it ends with the jail and
-        // prints its summary first.
-        init::wait_for(h.pid, false);
+        // Its channel was closed by `launch`; it ends with the jail (EOF)
+        // and prints its summary first. Should it not, jail does not hang.
+        wait_or_kill(h.pid, std::time::Duration::from_secs(5));
     }
     code
+}
+
+/// Waits for a process outside the jail to end on its own, up to
+/// `limit`, then kills it.
+fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
+    // A pidfd turns readable when the process ends: no polling delay.
+    if let Ok(fd) = sys::pidfd_open(pid) {
+        let ended = sys::poll_in(fd, limit.as_millis() as i32).unwrap_or(0) != 0;
+        sys::close(fd);
+        if !ended {
+            tracing::warn!("the network helper did not end with the jail; stopped it");
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        init::wait_for(pid, false);
+        return;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child into a local int.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid || (r < 0 && sys::errno() != libc::EINTR) {
+            return;
+        }
+        if start.elapsed() >= limit {
+            tracing::warn!("the network helper did not end with the jail; stopped it");
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            init::wait_for(pid, false);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// How much the network helper says, following jail's own -q/-v.

@@ -271,10 +271,19 @@ fn normalize(p: &Path) -> PathBuf {
 
 /// A step ready for pid 1.
 enum Ready {
-    Route { request: Vec<u8>, v6: bool },
-    Listen { port: u16 },
+    Route {
+        request: Vec<u8>,
+        v6: bool,
+    },
+    Listen {
+        port: u16,
+    },
     Dns,
-    Handoff,
+    /// `optional`: under `none` the helper only makes failures clearer;
+    /// without it the jail is as closed, so a failed handoff is no error.
+    Handoff {
+        optional: bool,
+    },
 }
 
 /// What pid 1 runs, built before the clone.
@@ -325,7 +334,9 @@ pub fn prepare(plan: &NetPlan) -> Prepared {
                 },
                 NetStep::Listen { port, .. } => Ready::Listen { port: *port },
                 NetStep::Dns => Ready::Dns,
-                NetStep::Handoff => Ready::Handoff,
+                NetStep::Handoff => Ready::Handoff {
+                    optional: plan.mode == NetMode::None,
+                },
             })
             .collect(),
     }
@@ -387,31 +398,52 @@ fn run(
                 let fd = sys::net::tcp_listener(53).map_err(at)?;
                 keep(fds, n, fd).map_err(at)?;
             }
-            Ready::Handoff => {
-                let chunks = fds[..*n].chunks(sys::MAX_FDS);
-                let count = chunks.len();
+            Ready::Handoff { optional } => {
+                let count = fds[..*n].chunks(sys::MAX_FDS).len();
+                let mut sent = Ok(());
                 for (k, chunk) in fds[..*n].chunks(sys::MAX_FDS).enumerate() {
-                    chan.send(
+                    sent = chan.send(
                         &Msg::NetSockets {
                             more: k + 1 < count,
                         },
                         chunk,
-                    )
-                    .map_err(|e| {
-                        at(match e {
-                            crate::outside::ChannelError::Os(e) => e,
-                            _ => libc::EPROTO,
-                        })
-                    })?;
+                    );
+                    if sent.is_err() {
+                        break;
+                    }
                 }
                 if count == 0 {
-                    chan.send(&Msg::NetSockets { more: false }, &[])
-                        .map_err(|_| at(libc::EPIPE))?;
+                    sent = chan.send(&Msg::NetSockets { more: false }, &[]);
+                }
+                match sent {
+                    Ok(()) => {}
+                    Err(_) if *optional => {}
+                    Err(crate::outside::ChannelError::Os(e)) => return Err(at(e)),
+                    Err(_) => return Err(at(libc::EPROTO)),
                 }
             }
         }
     }
     Ok(())
+}
+
+/// `jail doctor`'s probe of pid 1's IPv4 steps, in a fresh user and
+/// network namespace: the local route, a listener, the DNS sockets.
+pub fn probe_steps() -> impl Fn() -> Result<(), i32> {
+    let route = local_route_request(false);
+    move || {
+        sys::net::netlink_request(&route)?;
+        for fd in [sys::net::tcp_listener(443)?, sys::net::udp_any(53, false)?] {
+            sys::close(fd);
+        }
+        Ok(())
+    }
+}
+
+/// Whether this kernel takes the IPv6 local route (doctor).
+pub fn probe_v6() -> Result<(), i32> {
+    super::exec::loopback_up()?;
+    sys::net::netlink_request(&local_route_request(true))
 }
 
 /// Says which step failed, for the launcher's error line.

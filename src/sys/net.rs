@@ -366,6 +366,12 @@ pub fn pipe(size: usize) -> Result<(RawFd, RawFd), i32> {
     Ok((fds[0], fds[1]))
 }
 
+/// The capacity of a pipe in bytes.
+pub fn pipe_size(fd: RawFd) -> Result<usize, i32> {
+    // SAFETY: F_GETPIPE_SZ takes no argument.
+    cvt(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) }).map(|n| n as usize)
+}
+
 pub fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
     // SAFETY: F_GETFL/F_SETFL with integer flags.
     let fl = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;

@@ -2,8 +2,10 @@
 //!
 //!   cargo xtask man                      man/jail.1 and man/jail-SUB.1 (clap_mangen)
 //!   cargo xtask completions              man/completions/{jail.bash,_jail,jail.fish}
-//!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown]
-//!                                        startup of /bin/true: jail vs bwrap vs unshare (root)
+//!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown] [--no-net]
+//!                                        startup of /bin/true: jail vs bwrap vs unshare, and the
+//!                                        network: jail's helper vs pasta, slirp4netns, the
+//!                                        handoff prototype (root)
 //!   cargo xtask harden-bench             Landlock + seccomp overhead (also part of bench)
 //!   cargo xtask ci                       release build, every test, generated files up to date
 
@@ -11,6 +13,7 @@ mod bench;
 mod ci;
 mod gen;
 mod harden_bench;
+mod netbench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,11 +21,14 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <man|completions|bench|harden-bench|ci>
   man                    write man pages into man/
   completions            write bash, zsh, fish completions into man/completions/
-  bench [--quick] [--runs N] [--update-readme] [--breakdown]
-                         measure startup of /bin/true (as root; results in bench-results/)
-                         --quick: 10 runs instead of 60; --update-readme: rewrite the
-                         README block between <!-- bench:start --> and <!-- bench:end -->;
-                         --breakdown: extra cases that split jail's startup into phases
+  bench [--quick] [--runs N] [--update-readme] [--breakdown] [--no-net]
+                         measure startup of /bin/true, and network throughput, latency and
+                         helper RSS against pasta, slirp4netns and the handoff prototype
+                         (as root; results in bench-results/)
+                         --quick: 10 runs instead of 60, 3 s transfers; --update-readme: rewrite
+                         the README block between <!-- bench:start --> and <!-- bench:end -->;
+                         --breakdown: extra cases that split jail's startup into phases;
+                         --no-net: startup only
   harden-bench           overhead of Landlock + seccomp on syscall-heavy work (also run by bench)
   ci                     release build, cargo test --workspace, check man/ and completions are current";
 

@@ -59,7 +59,9 @@ pub struct Setup {
 struct Dir {
     r: RawFd,
     w: RawFd,
+    /// Bytes in the pipe, and what it holds at most.
     fill: usize,
+    cap: usize,
     eof: bool,
     shut: bool,
 }
@@ -87,6 +89,11 @@ struct Conn {
     state: State,
     since: Instant,
     dirs: Option<[Dir; 2]>,
+    /// Readiness as epoll last reported it, per side (client, upstream):
+    /// cleared on EAGAIN, so the relay only makes calls that can move
+    /// bytes.
+    readable: [bool; 2],
+    writable: [bool; 2],
     /// CONNECT request to the proxy.
     connect_req: Vec<u8>,
 }
@@ -399,6 +406,8 @@ impl Relay {
             state: State::Peek,
             since: Instant::now(),
             dirs: None,
+            readable: [true; 2],
+            writable: [true; 2],
             connect_req: Vec::new(),
         };
         let slot = self.alloc(Slot::Conn(Box::new(conn)));
@@ -578,7 +587,17 @@ impl Relay {
                     self.proxy_step(slot);
                 }
             }
-            State::Relay => self.pump(slot),
+            State::Relay => {
+                let side = side as usize;
+                let err = libc::EPOLLERR as u32 | libc::EPOLLHUP as u32;
+                if bits & (EV_IN | EV_RDHUP | err) != 0 {
+                    c.readable[side] = true;
+                }
+                if bits & (EV_OUT | err) != 0 {
+                    c.writable[side] = true;
+                }
+                self.pump(slot)
+            }
         }
     }
 
@@ -695,6 +714,7 @@ impl Relay {
             r,
             w,
             fill: 0,
+            cap: sn::pipe_size(w).unwrap_or(64 * 1024),
             eof: false,
             shut: false,
         };
@@ -723,12 +743,23 @@ impl Relay {
     /// directions are done, resets both sides on an error.
     fn pump(&mut self, slot: usize) {
         let Some(c) = self.conn(slot) else { return };
-        let (client, up) = (c.client, c.up);
+        let fds = [c.client, c.up];
+        let (readable, writable) = (&mut c.readable, &mut c.writable);
         let Some(dirs) = c.dirs.as_mut() else { return };
         let mut failed = false;
         for (i, d) in dirs.iter_mut().enumerate() {
-            let (src, dst) = if i == 0 { (client, up) } else { (up, client) };
-            if pump_dir(d, src, dst).is_err() {
+            // Direction 0: client → upstream; 1: upstream → client.
+            let (s, t) = (i, 1 - i);
+            let mut ends = Ends {
+                src: fds[s],
+                dst: fds[t],
+                readable: readable[s],
+                writable: writable[t],
+            };
+            let r = pump_dir(d, &mut ends);
+            readable[s] = ends.readable;
+            writable[t] = ends.writable;
+            if r.is_err() {
                 failed = true;
                 break;
             }
@@ -1159,32 +1190,62 @@ impl Relay {
     }
 }
 
+/// The two sockets of one direction and their known readiness.
+struct Ends {
+    src: RawFd,
+    dst: RawFd,
+    readable: bool,
+    writable: bool,
+}
+
 /// One direction of a relayed connection: src → pipe → dst, until
 /// nothing moves. Err on a socket error (the caller resets both sides).
-fn pump_dir(d: &mut Dir, src: RawFd, dst: RawFd) -> Result<(), i32> {
+fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
     loop {
-        while d.fill > 0 {
-            match sn::splice(d.r, dst, d.fill) {
+        let mut moved = false;
+        if d.fill > 0 && e.writable {
+            match sn::splice(d.r, e.dst, d.fill) {
                 Ok(0) => return Err(libc::EPIPE),
-                Ok(n) => d.fill -= n,
-                Err(libc::EAGAIN) => return Ok(()),
-                Err(libc::EINTR) => {}
-                Err(e) => return Err(e),
+                Ok(n) => {
+                    d.fill -= n;
+                    moved = true;
+                }
+                Err(libc::EAGAIN) => e.writable = false,
+                Err(libc::EINTR) => moved = true,
+                Err(err) => return Err(err),
             }
         }
-        if d.eof {
+        if !d.eof && e.readable && d.fill < d.cap {
+            match sn::splice(e.src, d.w, SPLICE_LEN.min(d.cap - d.fill)) {
+                Ok(0) => {
+                    d.eof = true;
+                    moved = true;
+                }
+                Ok(n) => {
+                    d.fill += n;
+                    moved = true;
+                }
+                // With an empty pipe EAGAIN means the socket is empty;
+                // otherwise the pipe may be out of slots (partly filled
+                // pages): try again once it drained.
+                Err(libc::EAGAIN) => {
+                    if d.fill == 0 {
+                        e.readable = false;
+                    }
+                }
+                Err(libc::EINTR) => moved = true,
+                Err(err) => return Err(err),
+            }
+        }
+        if d.eof && d.fill == 0 {
             if !d.shut {
-                sn::shutdown_write(dst);
+                sn::shutdown_write(e.dst);
                 d.shut = true;
             }
             return Ok(());
         }
-        match sn::splice(src, d.w, SPLICE_LEN) {
-            Ok(0) => d.eof = true,
-            Ok(n) => d.fill += n,
-            Err(libc::EAGAIN) => return Ok(()),
-            Err(libc::EINTR) => {}
-            Err(e) => return Err(e),
+        if !moved {
+            return Ok(());
         }
     }
 }
