@@ -619,6 +619,45 @@ fn netlink_exchange(fd: RawFd, req: &[u8]) -> Result<(), i32> {
     }
 }
 
+/// Asks the kernel to map only the pages of the binary and its libraries
+/// that this process touches from now on (MADV_RANDOM turns off
+/// fault-around, which maps up to 16 neighbours per fault), and unmaps the
+/// code pages mapped so far: the network helper is a small loop inside a
+/// large binary, and this keeps its RSS to the code it runs. The contents
+/// of no mapping change. Allocates (reads /proc/self/maps).
+pub fn fault_single_pages() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        if inode == "0" {
+            continue; // anonymous: heap, stack
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        // SAFETY: advice on a range that is mapped in this process (read
+        // from its own maps); MADV_RANDOM changes no data.
+        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM) };
+        if perms == "r-xp" {
+            // Code is never written (r-x, private): dropping its mapped
+            // pages loses nothing; those still needed fault back one by
+            // one. (Never on r--p: relocated data lives there.)
+            // SAFETY: as above; the range holds only unmodified file pages.
+            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+        }
+    }
+}
+
 /// Every address of this host's interfaces (getifaddrs; allocates, for
 /// the helper before it confines itself).
 pub fn host_addresses() -> Vec<IpAddr> {

@@ -131,6 +131,7 @@ fn raise_nofile() {
 
 /// `jail __outside net`.
 pub fn main(chan: Channel) -> i32 {
+    crate::sys::net::fault_single_pages();
     let cfg = match chan.recv() {
         Ok(Some((Msg::Net(c), _))) => c,
         // The launcher gave up before the jail existed.
@@ -138,6 +139,9 @@ pub fn main(chan: Channel) -> i32 {
     };
     match prepare(&cfg, chan) {
         Ok(mut relay) => {
+            // Setup code (configuration, Landlock, seccomp) is done with:
+            // its pages go, the loop's come back one by one.
+            crate::sys::net::fault_single_pages();
             relay.run();
             for l in relay.finish() {
                 eprintln!("{l}");
