@@ -489,6 +489,14 @@ fn the_jails_death_ends_the_helper() {
         helper.is_some()
     }));
     let helper = helper.unwrap();
+    // The helper confines itself (no_new_privs, a seccomp filter) once it
+    // has read its configuration.
+    let confined = || {
+        let status = std::fs::read_to_string(format!("/proc/{helper}/status")).unwrap_or_default();
+        status.lines().any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"]))
+            && status.lines().any(|l| l.split_whitespace().eq(["Seccomp:", "2"]))
+    };
+    assert!(wait_until(10, confined), "the helper is not confined");
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
