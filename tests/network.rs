@@ -47,7 +47,8 @@ fn allowed_names_work_over_https_http_and_ipv6() {
         &sb,
         &["--allow-domain", "allowed.test", "--allow-port", "80"],
         &format!(
-            "cat /etc/resolv.conf; {} && {} && {} -6",
+            "cat /etc/resolv.conf; getent ahostsv4 allowed.test | head -1; \
+             getent ahostsv6 allowed.test | head -1; {} && {} && {} -6",
             curl("https://allowed.test/"),
             curl("http://allowed.test/"),
             curl("https://allowed.test/")
@@ -56,6 +57,18 @@ fn allowed_names_work_over_https_http_and_ipv6() {
     assert_code(&o, 0);
     let s = stdout(&o);
     assert!(s.contains("nameserver 127.0.0.53"), "{}", out(&o));
+    // One family at a time, with AI_ADDRCONFIG (the jail has addresses of
+    // its own besides loopback).
+    assert!(
+        s.contains("198.51.100.2    STREAM allowed.test"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        s.contains("2001:db8:5133::2 STREAM allowed.test"),
+        "{}",
+        out(&o)
+    );
     assert!(
         s.contains("hello allowed.test via https on 198.51.100.2"),
         "{}",
@@ -493,8 +506,12 @@ fn the_jails_death_ends_the_helper() {
     // has read its configuration.
     let confined = || {
         let status = std::fs::read_to_string(format!("/proc/{helper}/status")).unwrap_or_default();
-        status.lines().any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"]))
-            && status.lines().any(|l| l.split_whitespace().eq(["Seccomp:", "2"]))
+        status
+            .lines()
+            .any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"]))
+            && status
+                .lines()
+                .any(|l| l.split_whitespace().eq(["Seccomp:", "2"]))
     };
     assert!(wait_until(10, confined), "the helper is not confined");
     child.kill().unwrap();
@@ -578,16 +595,28 @@ fn an_upstream_proxy_gets_connect_with_the_allowed_name() {
     let o = lab.jail_sh(
         &sb,
         &["--allow-domain", "allowed.test"],
-        &curl("https://allowed.test/"),
+        &format!(
+            "getent ahostsv4 allowed.test | head -1; {}; getent hosts evil.test; echo rc=$?",
+            curl("https://allowed.test/")
+        ),
     );
     assert_code(&o, 0);
+    let s = stdout(&o);
+    // The proxy resolves names: the jail gets a stand-in address.
+    assert!(s.starts_with("198.18.0.1 "), "{}", out(&o));
+    assert!(s.contains("hello allowed.test via https"), "{}", out(&o));
     assert!(
-        stdout(&o).contains("hello allowed.test via https"),
-        "{}",
+        s.contains("rc=2"),
+        "other names are still denied: {}",
         out(&o)
     );
     let log = lab.server_log();
     assert!(log.contains("connect allowed.test:443"), "{log}");
+    assert!(
+        !lab.dns_log().contains("allowed.test"),
+        "no one was asked: {}",
+        lab.dns_log()
+    );
 }
 
 #[test]

@@ -34,6 +34,10 @@ use crate::sys;
 /// address is answered); a loopback one also works in `none`.
 pub const DNS_ADDR: &str = "127.0.0.53";
 
+/// The jail's own IPv6 address on `lo` ("jail" in a unique-local prefix:
+/// private to the jail's namespace, and on the floor for connections).
+pub const OWN_V6: &str = "fd6a:6169:6c00::53";
+
 /// Ports `learn` listens on besides the configured ones.
 pub const LEARN_PORTS: &[u16] = &[80, 443];
 
@@ -58,6 +62,11 @@ pub enum NetStep {
     /// the namespace's own addresses, delivered on `lo`. IPv6 is skipped
     /// where the kernel has none.
     LocalRoute { v6: bool },
+    /// An address of the jail's own on `lo` besides 127.0.0.1/::1:
+    /// resolvers asked for one family only with AI_ADDRCONFIG (glibc's
+    /// getent ahostsv4, Node's `family: 4`) answer nothing on a host that
+    /// has only the loopback addresses.
+    OwnAddress { v6: bool },
     /// A listening TCP socket on `port` of every address.
     Listen { port: u16, why: Why },
     /// UDP (IPv4, IPv6) and TCP sockets on port 53 of every address.
@@ -75,6 +84,10 @@ impl NetStep {
             NetStep::LocalRoute { v6: true } => {
                 "route every IPv6 destination to lo (local default route)".into()
             }
+            NetStep::OwnAddress { v6 } => format!(
+                "give lo the address {} (a configured address for AI_ADDRCONFIG)",
+                if *v6 { OWN_V6 } else { DNS_ADDR }
+            ),
             NetStep::Listen { port, why } => format!(
                 "listen on TCP port {port} of every address ({})",
                 match why {
@@ -122,6 +135,8 @@ pub fn plan(net: &NetPolicy) -> NetPlan {
         NetMode::Allowlist | NetMode::Learn => {
             steps.push(NetStep::LocalRoute { v6: false });
             steps.push(NetStep::LocalRoute { v6: true });
+            steps.push(NetStep::OwnAddress { v6: false });
+            steps.push(NetStep::OwnAddress { v6: true });
             let mut ports: Vec<(u16, Why)> = Vec::new();
             let mut add = |p: u16, why: Why, notes: &mut Vec<String>| {
                 if p == 53 {
@@ -322,6 +337,41 @@ fn local_route_request(v6: bool) -> Vec<u8> {
     buf
 }
 
+/// The rtnetlink request adding the jail's own address of one family to
+/// `lo` (ifindex 1), host scope, no duplicate detection.
+fn own_address_request(v6: bool) -> Vec<u8> {
+    use netlink_packet_core::{NetlinkMessage, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+    use netlink_packet_route::address::{
+        AddressAttribute, AddressFlags, AddressMessage, AddressScope,
+    };
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+    let ip: std::net::IpAddr = if v6 {
+        OWN_V6.parse().expect("literal")
+    } else {
+        DNS_ADDR.parse().expect("literal")
+    };
+    let mut m = AddressMessage::default();
+    m.header.family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    m.header.prefix_len = if v6 { 128 } else { 32 };
+    m.header.scope = AddressScope::Host;
+    m.header.index = 1;
+    m.attributes.push(AddressAttribute::Local(ip));
+    m.attributes.push(AddressAttribute::Address(ip));
+    m.attributes
+        .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    let mut nl = NetlinkMessage::from(RouteNetlinkMessage::NewAddress(m));
+    nl.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    nl.header.sequence_number = if v6 { 4 } else { 3 };
+    nl.finalize();
+    let mut buf = vec![0u8; nl.buffer_len()];
+    nl.serialize(&mut buf);
+    buf
+}
+
 pub fn prepare(plan: &NetPlan) -> Prepared {
     Prepared {
         steps: plan
@@ -330,6 +380,10 @@ pub fn prepare(plan: &NetPlan) -> Prepared {
             .map(|s| match s {
                 NetStep::LocalRoute { v6 } => Ready::Route {
                     request: local_route_request(*v6),
+                    v6: *v6,
+                },
+                NetStep::OwnAddress { v6 } => Ready::Route {
+                    request: own_address_request(*v6),
                     v6: *v6,
                 },
                 NetStep::Listen { port, .. } => Ready::Listen { port: *port },
@@ -496,6 +550,8 @@ mod tests {
             vec![
                 NetStep::LocalRoute { v6: false },
                 NetStep::LocalRoute { v6: true },
+                NetStep::OwnAddress { v6: false },
+                NetStep::OwnAddress { v6: true },
                 NetStep::Listen {
                     port: 443,
                     why: Why::Allowed
@@ -580,6 +636,11 @@ mod tests {
             &[libc::AF_INET as u8, 0, 0, 0, 255, 3, 254, 2]
         );
         assert_eq!(local_route_request(true)[16], libc::AF_INET6 as u8);
+        // RTM_NEWADDR (20) for lo (ifindex 1), /32, host scope (254).
+        let a = own_address_request(false);
+        assert_eq!(u16::from_ne_bytes(a[4..6].try_into().unwrap()), 20);
+        assert_eq!(&a[16..20], &[libc::AF_INET as u8, 32, 0, 254]);
+        assert_eq!(u32::from_ne_bytes(a[20..24].try_into().unwrap()), 1);
     }
 
     #[test]

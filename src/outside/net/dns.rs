@@ -249,6 +249,27 @@ pub fn on_answer(m: &Message, p: &Pending, host: &[IpAddr]) -> Answered {
     }
 }
 
+/// The answer when flows go through a proxy: an A query gets the name's
+/// stand-in address `v4`, every other type no record (the proxy resolves
+/// the real name; clients then connect over IPv4 to the stand-in).
+pub fn stand_in(p: &Pending, v4: Option<std::net::Ipv4Addr>) -> Vec<u8> {
+    let mut m = reply(
+        p.client_id,
+        &p.question,
+        p.rd,
+        p.edns,
+        ResponseCode::NoError,
+    );
+    if let Some(a) = v4.filter(|_| p.question.query_type() == RecordType::A) {
+        m.add_answer(Record::from_rdata(
+            p.question.name().clone(),
+            60,
+            RData::A(hickory_proto::rr::rdata::A(a)),
+        ));
+    }
+    bytes(&m).unwrap_or_default()
+}
+
 /// SERVFAIL for a query upstream did not answer.
 pub fn servfail(p: &Pending) -> Vec<u8> {
     bytes(&reply(
@@ -407,6 +428,24 @@ mod tests {
         assert_eq!(reply.id(), 0x1234);
         assert_eq!(reply.answers().len(), 2, "CNAME and the one public address");
         assert!(reply.answers().iter().all(|r| r.ttl() <= MAX_TTL));
+    }
+
+    #[test]
+    fn stand_ins_answer_a_and_nothing_else() {
+        let r = rules(NetMode::Allowlist);
+        let p = forward(&r, "allowed.test.", RecordType::A);
+        let m =
+            Message::from_vec(&stand_in(&p, Some(std::net::Ipv4Addr::new(198, 18, 0, 1)))).unwrap();
+        assert_eq!(m.id(), 0x1234);
+        assert_eq!(m.answers().len(), 1);
+        assert_eq!(m.answers()[0].data(), &RData::A(A::new(198, 18, 0, 1)));
+        let p = forward(&r, "allowed.test.", RecordType::AAAA);
+        let m =
+            Message::from_vec(&stand_in(&p, Some(std::net::Ipv4Addr::new(198, 18, 0, 1)))).unwrap();
+        assert_eq!(
+            (m.response_code(), m.answers().len()),
+            (ResponseCode::NoError, 0)
+        );
     }
 
     #[test]

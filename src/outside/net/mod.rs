@@ -159,7 +159,9 @@ pub fn main(chan: Channel) -> i32 {
 
 /// Everything read and opened before confinement, then confinement.
 fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
-    let upstream = if cfg.mode == NetMode::None {
+    // Under `none` nothing is resolved; through a proxy, the proxy
+    // resolves (names get stand-in addresses).
+    let upstream = if cfg.mode == NetMode::None || cfg.proxy.is_some() {
         None
     } else {
         let addr = match &cfg.upstream {
@@ -190,7 +192,8 @@ fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
     };
     raise_nofile();
     let host = crate::sys::net::host_addresses();
-    let rules = policy::Rules::new(cfg.mode, &cfg.allow, &cfg.deny, &cfg.ports, &cfg.expose);
+    let mut rules = policy::Rules::new(cfg.mode, &cfg.allow, &cfg.deny, &cfg.ports, &cfg.expose);
+    rules.proxy = proxy.is_some();
     let setup = relay::Setup {
         rules,
         host,

@@ -11,6 +11,18 @@ use crate::config::spec::NetMode;
 /// Mail submission and relay ports: never reached, whatever the policy.
 pub const MAIL_PORTS: &[u16] = &[25, 465, 587, 2525];
 
+/// Stand-in addresses for allowed names when flows go through a proxy
+/// (198.18.0.0/15, the benchmarking range: never routed on the internet).
+pub const SYNTHETIC: (Ipv4Addr, u32) = (Ipv4Addr::new(198, 18, 0, 0), 15);
+
+/// Whether `ip` is a stand-in address.
+pub fn synthetic(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4_in(v4, SYNTHETIC.0.octets(), SYNTHETIC.1),
+        IpAddr::V6(_) => false,
+    }
+}
+
 /// Pinned addresses kept at most (a program resolving names without end
 /// cannot grow the helper without bound; the oldest pins go first).
 pub const MAX_PINS: usize = 8192;
@@ -147,6 +159,9 @@ pub struct Rules {
     pub deny: Vec<Entry>,
     pub ports: Vec<u16>,
     pub expose: Vec<u16>,
+    /// Flows go through an upstream proxy, which resolves names itself:
+    /// allowed names are answered with stand-in addresses (`SYNTHETIC`).
+    pub proxy: bool,
 }
 
 impl Rules {
@@ -163,6 +178,7 @@ impl Rules {
             deny: deny.iter().map(|a| Entry::parse(a)).collect(),
             ports: ports.to_vec(),
             expose: expose.to_vec(),
+            proxy: false,
         }
     }
 
@@ -381,7 +397,10 @@ pub fn flow(rules: &Rules, pins: &Pins, host: &[IpAddr], dst: SocketAddr, said: 
     if MAIL_PORTS.contains(&port) {
         return Flow::Deny(Reason::MailPort);
     }
-    if let Some(what) = floor(ip, host) {
+    // A stand-in address (proxy mode) is no destination: the proxy is
+    // asked for the name it was pinned to.
+    let stand_in = rules.proxy && synthetic(ip) && !pins.names(ip).is_empty();
+    if let Some(what) = floor(ip, host).filter(|_| !stand_in) {
         return Flow::Deny(Reason::Floor(what));
     }
     let to = SocketAddr::new(ip, port);
@@ -697,6 +716,34 @@ mod tests {
         assert_eq!(go("198.51.100.2:80"), Flow::Deny(Reason::PortNotAllowed));
         assert!(matches!(go("10.0.0.1:443"), Flow::Deny(Reason::Floor(_))));
         assert_eq!(go("198.51.100.3:443"), Flow::Deny(Reason::NotPinned));
+    }
+
+    #[test]
+    fn stand_in_addresses_pass_the_floor_only_through_a_proxy() {
+        let mut r = rules(NetMode::Allowlist, &["allowed.test"], &[]);
+        let mut pins = Pins::default();
+        pins.pin(ip("198.18.0.1"), "allowed.test");
+        let tls = Said::Tls(Some("allowed.test".into()));
+        assert!(matches!(
+            flow(&r, &pins, &[], sa("198.18.0.1:443"), &tls),
+            Flow::Deny(Reason::Floor(_))
+        ));
+        r.proxy = true;
+        assert_eq!(
+            flow(&r, &pins, &[], sa("198.18.0.1:443"), &tls),
+            Flow::Connect {
+                to: sa("198.18.0.1:443"),
+                name: "allowed.test".into()
+            }
+        );
+        assert!(
+            matches!(
+                flow(&r, &pins, &[], sa("198.18.0.2:443"), &tls),
+                Flow::Deny(Reason::Floor(_))
+            ),
+            "an unpinned stand-in is floored"
+        );
+        assert!(synthetic(ip("198.19.255.255")) && !synthetic(ip("198.20.0.0")));
     }
 
     #[test]

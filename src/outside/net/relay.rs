@@ -163,6 +163,9 @@ pub struct Relay {
     pending: HashMap<u16, Waiting>,
     peekbuf: Vec<u8>,
     any_paused: bool,
+    /// Proxy mode: stand-in addresses handed out, by name, and the next.
+    stand_ins: HashMap<String, std::net::Ipv4Addr>,
+    next_stand_in: u32,
 }
 
 fn token(slot: usize, gen: u32, side: u64) -> u64 {
@@ -200,6 +203,8 @@ impl Relay {
             pending: HashMap::new(),
             peekbuf: vec![0; PEEK_MAX],
             any_paused: false,
+            stand_ins: HashMap::new(),
+            next_stand_in: 1,
         };
         if let Some((fd, _)) = r.s.upstream {
             let slot = r.alloc(Slot::Upstream { fd });
@@ -818,6 +823,17 @@ impl Relay {
                 }
                 self.answer(client, bytes, None);
             }
+            OnQuery::Forward(p) if self.s.proxy.is_some() => {
+                // The proxy resolves names: answer with a stand-in address,
+                // pinned to the name, and ask no one.
+                let ip = self.stand_in(&p.name);
+                if let Some(ip) = ip {
+                    self.pins.pin(IpAddr::V4(ip), &p.name);
+                    say(self.s.report.resolved(&p.name, 1));
+                }
+                let bytes = dns::stand_in(&p, ip);
+                self.answer(client, bytes, Some(&p));
+            }
             OnQuery::Forward(p) => {
                 let Some((fd, _)) = self.s.upstream else {
                     let bytes = dns::servfail(&p);
@@ -847,6 +863,22 @@ impl Relay {
                 self.timer(DNS_RETRY, Timer::Dns(id));
             }
         }
+    }
+
+    /// The stand-in address of `name` (proxy mode), the same one each
+    /// time; None once the range is used up.
+    fn stand_in(&mut self, name: &str) -> Option<std::net::Ipv4Addr> {
+        if let Some(ip) = self.stand_ins.get(name) {
+            return Some(*ip);
+        }
+        let (base, bits) = policy::SYNTHETIC;
+        if self.next_stand_in >= (1u32 << (32 - bits)) - 1 {
+            return None;
+        }
+        let ip = std::net::Ipv4Addr::from(u32::from(base) + self.next_stand_in);
+        self.next_stand_in += 1;
+        self.stand_ins.insert(name.to_string(), ip);
+        Some(ip)
     }
 
     /// Sends a reply to a client; `p` for fitting it into UDP.
