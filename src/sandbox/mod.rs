@@ -131,15 +131,29 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
     }
     // The network helper first: it starts (exec, reads its configuration)
     // while the jail is being built.
+    // With it goes the write end of a pipe: the helper writes a byte
+    // before it says anything, so jail waits at exit only for a helper
+    // that has lines to finish (its summary), never for one starting up.
     let helper = match helper_config {
         Some(c) => {
             let h = outside::spawn(outside::Role::Net)?;
-            if let Err(e) = h.chan.send(&Msg::Net(c), &[]) {
+            let (speaks, w) = match sys::pipe() {
+                Ok(p) => p,
+                Err(e) => {
+                    h.chan.close();
+                    init::wait_for(h.pid, false);
+                    return Err(outside::ChannelError::Os(e).into());
+                }
+            };
+            let sent = h.chan.send(&Msg::Net(c), &[w]);
+            sys::close(w);
+            if let Err(e) = sent {
+                sys::close(speaks);
                 h.chan.close();
                 init::wait_for(h.pid, false);
                 return Err(e.into());
             }
-            Some(h)
+            Some((h, speaks))
         }
         None => None,
     };
@@ -163,17 +177,21 @@ pub fn run(spec: &JailSpec, env: &[(String, String)], state: &Path) -> Result<i3
         &netplan,
         &prep,
         guard.as_ref(),
-        helper.as_ref().map(|h| h.chan),
+        helper.as_ref().map(|(h, _)| h.chan),
     );
     if let Some(g) = guard {
         g.chan.close();
         // Its one-line message comes before the shell's next prompt.
         init::wait_for(g.pid, false);
     }
-    if let Some(h) = helper {
-        // Its channel was closed by `launch`; it ends with the jail (EOF)
-        // and prints its summary first. Should it not, jail does not hang.
-        wait_or_kill(h.pid, std::time::Duration::from_secs(5));
+    if let Some((h, speaks)) = helper {
+        // Its channel was closed by `launch`: it ends with the jail (EOF).
+        // When it has said something, its last lines (the summary) come
+        // before jail exits; should it not end, jail does not hang.
+        if sys::poll_in(speaks, 0).unwrap_or(0) & libc::POLLIN != 0 {
+            wait_or_kill(h.pid, std::time::Duration::from_secs(5));
+        }
+        sys::close(speaks);
     }
     code
 }

@@ -355,15 +355,19 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> Result<usize, i32> {
     })
 }
 
-/// A non-blocking close-on-exec pipe of (at least) `size` bytes when the
-/// kernel allows it (the default 64 KiB otherwise).
-pub fn pipe(size: usize) -> Result<(RawFd, RawFd), i32> {
+/// A non-blocking close-on-exec pipe (the kernel's default size).
+pub fn pipe() -> Result<(RawFd, RawFd), i32> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two fds into the array.
     cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
-    // SAFETY: F_SETPIPE_SZ with an integer; failure keeps the default.
-    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, size as libc::c_int) };
     Ok((fds[0], fds[1]))
+}
+
+/// Grows a pipe to `size` bytes; its new size, or the errno (EPERM: over
+/// the user's pipe budget).
+pub fn grow_pipe(fd: RawFd, size: usize) -> Result<usize, i32> {
+    // SAFETY: F_SETPIPE_SZ with an integer argument.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size as libc::c_int) }).map(|n| n as usize)
 }
 
 /// The capacity of a pipe in bytes.

@@ -408,7 +408,12 @@ pub fn run(jail: &Path, o: &NetOptions) -> Result<String, String> {
             Ok(s) => row.connect = serde_json::from_str(s.trim()).ok(),
             Err(e) => row.failed.push(format!("connect: {e}")),
         }
-        let json = dir.join(format!("curl-{}.json", m.name));
+        // In the project: the one place every mode (the jail too) sees.
+        let json = PathBuf::from(format!(
+            "/home/benchuser/project/.netbench-curl-{}.json",
+            m.name
+        ));
+        let _ = std::fs::remove_file(&json);
         let (runs, json_s) = (o.curl_runs.to_string(), json.display().to_string());
         let get = format!("curl -s -o /dev/null http://{REMOTE}:8000/");
         let hf = [
@@ -434,6 +439,7 @@ pub fn run(jail: &Path, o: &NetOptions) -> Result<String, String> {
             }
             Err(e) => row.failed.push(format!("curl: {e}")),
         }
+        let _ = std::fs::remove_file(&json);
         rows.push((m.name, row));
     }
     drop(lab);

@@ -133,10 +133,19 @@ fn raise_nofile() {
 pub fn main(chan: Channel) -> i32 {
     crate::sys::net::fault_single_pages();
     let cfg = match chan.recv() {
-        Ok(Some((Msg::Net(c), _))) => c,
+        Ok(Some((Msg::Net(c), fds))) => {
+            if let Some(fd) = fds.into_iter().next() {
+                relay::speak_to(std::os::fd::IntoRawFd::into_raw_fd(fd));
+            }
+            c
+        }
         // The launcher gave up before the jail existed.
         _ => return 0,
     };
+    if cfg.level == Level::Verbose || cfg.mode == NetMode::Learn {
+        // A summary (or the learned allowlist) always comes at the end.
+        relay::will_speak();
+    }
     match prepare(&cfg, chan) {
         Ok(mut relay) => {
             // Setup code (configuration, Landlock, seccomp) is done with:
@@ -151,6 +160,7 @@ pub fn main(chan: Channel) -> i32 {
         Err(e) => {
             // The jail's pid 1 finds the helper gone at its handoff and
             // fails the jail; this line says why.
+            relay::will_speak();
             eprintln!("jail: net: {e}");
             1
         }
@@ -208,12 +218,16 @@ fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
     ports.extend(proxy.map(|a| a.port()));
     match confine::apply(&ports) {
         Ok(c) if !c.landlock && cfg.level == Level::Verbose => {
+            relay::will_speak();
             eprintln!("jail: net: the helper runs without Landlock (this kernel lacks it); seccomp applies")
         }
         Ok(_) => {}
-        Err(e) => eprintln!(
-            "jail: net: warning: the network helper runs without its own confinement ({e})"
-        ),
+        Err(e) => {
+            relay::will_speak();
+            eprintln!(
+                "jail: net: warning: the network helper runs without its own confinement ({e})"
+            )
+        }
     }
     Ok(relay)
 }

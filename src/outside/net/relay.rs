@@ -38,9 +38,12 @@ const DNS_TCP_IDLE: Duration = Duration::from_secs(10);
 const MAX_PENDING: usize = 1024;
 /// Bytes one splice call moves at most (bounded by the pipe's size).
 const SPLICE_LEN: usize = 1 << 20;
-/// Pipe size asked for (the kernel's default is 64 KiB; the user's pipe
-/// budget is shared with their other programs, so not more).
-const PIPE_SIZE: usize = 256 * 1024;
+/// A direction that has moved this much is a bulk transfer: its pipe
+/// grows from the kernel's default (64 KiB) to `BULK_PIPE`, so each
+/// splice moves more. Only then: pipe buffers count against a per-user
+/// budget (fs.pipe-user-pages-soft) that the user's other programs share.
+const BULK_AFTER: u64 = 4 << 20;
+const BULK_PIPE: usize = 1 << 20;
 
 const CHANNEL: u64 = u64::MAX;
 
@@ -62,6 +65,10 @@ struct Dir {
     /// Bytes in the pipe, and what it holds at most.
     fill: usize,
     cap: usize,
+    /// Bytes moved so far (to tell a bulk transfer), and whether its
+    /// pipe was grown (or tried).
+    moved: u64,
+    grown: bool,
     eof: bool,
     shut: bool,
 }
@@ -176,8 +183,29 @@ fn errtext(e: i32) -> String {
     crate::sandbox::diagnose::errno_text(e)
 }
 
+/// The launcher's "wait for me" pipe: one byte on it before the helper
+/// says anything, so `jail` waits for the helper's last lines (the
+/// summary) before it exits, and does not wait for a helper that has
+/// nothing to say. -1 once written (or when there is none).
+static SPEAK: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Sets the launcher's pipe (see `SPEAK`).
+pub fn speak_to(fd: RawFd) {
+    SPEAK.store(fd, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Tells the launcher to wait for this helper's last lines (once).
+pub fn will_speak() {
+    let fd = SPEAK.swap(-1, std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        let _ = sys::write_all(fd, b"1");
+        sys::close(fd);
+    }
+}
+
 fn say(line: Option<String>) {
     if let Some(l) = line {
+        will_speak();
         eprintln!("{l}");
     }
 }
@@ -703,7 +731,7 @@ impl Relay {
         let gen = self.gens[slot];
         let ep = self.ep;
         let Some(c) = self.conn(slot) else { return };
-        let pipes = (sn::pipe(PIPE_SIZE), sn::pipe(PIPE_SIZE));
+        let pipes = (sn::pipe(), sn::pipe());
         let (a, b) = match pipes {
             (Ok(a), Ok(b)) => (a, b),
             (a, b) => {
@@ -720,6 +748,8 @@ impl Relay {
             w,
             fill: 0,
             cap: sn::pipe_size(w).unwrap_or(64 * 1024),
+            moved: 0,
+            grown: false,
             eof: false,
             shut: false,
         };
@@ -1255,7 +1285,15 @@ fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
                 }
                 Ok(n) => {
                     d.fill += n;
+                    d.moved += n as u64;
                     moved = true;
+                    if d.moved >= BULK_AFTER && !d.grown {
+                        d.grown = true;
+                        // Best effort: over the user's budget it stays.
+                        if let Ok(n) = sn::grow_pipe(d.w, BULK_PIPE) {
+                            d.cap = n;
+                        }
+                    }
                 }
                 // With an empty pipe EAGAIN means the socket is empty;
                 // otherwise the pipe may be out of slots (partly filled
