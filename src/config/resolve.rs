@@ -1696,6 +1696,154 @@ mod tests {
     }
 
     #[test]
+    fn naming_a_domain_asks_for_the_network_unless_none_was_said() {
+        let c = cat(None, None, None);
+        let mut r = req(&["cargo", "fetch"]);
+        r.allow_domain = vec!["@crates".into()];
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::Allowlist);
+        assert_eq!(
+            spec.network.mode.source,
+            Source::Cli("--allow-domain".into())
+        );
+        let mut e = req(&["true"]);
+        e.expose_host_port = vec![11434];
+        let spec = run(&c, &e).unwrap();
+        assert_eq!(
+            spec.network.mode.source,
+            Source::Cli("--expose-host-port".into())
+        );
+        assert_eq!(spec.network.expose_host_ports[0].value, 11434);
+        r.net = Some(NetMode::None);
+        assert!(matches!(run(&c, &r), Err(ConfigError::Network(_))));
+        // A site whose maximum is `none` refuses it, naming the flag.
+        let c = cat(Some("[network]\nmode = \"none\"\n"), None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["x.org".into()];
+        let msg = refused(run(&c, &r), "network.mode");
+        assert!(msg.contains("--allow-domain"), "{msg}");
+    }
+
+    #[test]
+    fn learn_is_wider_than_allowlist_and_ports_default_to_https() {
+        let c = cat(Some("[network]\nmode = \"allowlist\"\n"), None, None);
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::Learn);
+        refused(run(&c, &r), "network.mode");
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::Learn);
+        let ports: Vec<u16> = spec.network.ports.iter().map(|p| p.value).collect();
+        assert_eq!(ports, vec![443]);
+        assert_eq!(
+            spec.network.ports[0].source,
+            Source::Builtin("default".into())
+        );
+    }
+
+    #[test]
+    fn allow_entries_take_a_port_and_the_site_ceiling_sees_the_name() {
+        let c = cat(None, None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["GitHub.com:22".into(), "198.51.100.2".into()];
+        let spec = run(&c, &r).unwrap();
+        let allow: Vec<&str> = spec
+            .network
+            .allow
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect();
+        assert_eq!(allow, vec!["github.com:22", "198.51.100.2"]);
+        for bad in ["x.org:0", "x.org:99999", "x.org:ssh", ":22"] {
+            r.allow_domain = vec![bad.into()];
+            assert!(
+                matches!(run(&c, &r), Err(ConfigError::BadDomain { .. })),
+                "{bad}"
+            );
+        }
+        assert!(domain_covers("github.com", "github.com:22"));
+        assert!(domain_covers("*.github.com", "api.github.com:22"));
+        assert!(domain_covers("github.com:22", "github.com:22"));
+        assert!(!domain_covers("github.com:22", "github.com:443"));
+        assert!(!domain_covers("github.com:22", "github.com"));
+    }
+
+    #[test]
+    fn site_caps_exposed_ports_and_fixes_the_proxy() {
+        let c = cat(
+            Some("[network]\nexpose_host_ports = [11434]\nproxy = \"http://proxy.site:3128\"\n"),
+            None,
+            None,
+        );
+        let mut r = req(&["true"]);
+        r.expose_host_port = vec![11434];
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(
+            spec.network.proxy.as_ref().unwrap().value,
+            "http://proxy.site:3128"
+        );
+        r.expose_host_port = vec![8080];
+        let msg = refused(run(&c, &r), "network.expose_host_ports");
+        assert!(msg.contains("8080"), "{msg}");
+        let c = cat(
+            Some("[network]\nproxy = \"http://proxy.site:3128\"\n"),
+            Some("[network]\nproxy = \"http://mine:8080\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "network.proxy");
+        let c = cat(None, Some("[network]\nproxy = \"socks5://x:1\"\n"), None);
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::Network(_))
+        ));
+        assert_eq!(
+            parse_proxy("http://[2001:db8::1]:3128/"),
+            Some(("2001:db8::1".into(), 3128))
+        );
+        assert_eq!(parse_proxy("http://p:0"), None);
+    }
+
+    #[test]
+    fn an_untrusted_project_cannot_expose_host_ports_or_set_a_proxy() {
+        for (text, key) in [
+            (
+                "[network]\nexpose_host_ports = [11434]\n",
+                "network.expose_host_ports",
+            ),
+            ("[network]\nproxy = \"http://p:1\"\n", "network.proxy"),
+            ("[network]\nmode = \"learn\"\n", "network.mode"),
+        ] {
+            let c = cat(None, None, Some((text, false)));
+            match run(&c, &req(&["true"])) {
+                Err(ConfigError::Untrusted { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn network_none_tells_package_tools_they_are_offline() {
+        let spec = run(&cat(None, None, None), &req(&["true"])).unwrap();
+        let set: Vec<&str> = spec.env.set.iter().map(|(k, _)| k.as_str()).collect();
+        for (k, _) in OFFLINE_ENV {
+            assert!(set.contains(k), "{k}");
+        }
+        let mut r = req(&["true"]);
+        r.env = vec!["npm_config_offline=false".into()];
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        let v = spec
+            .env
+            .set
+            .iter()
+            .find(|(k, _)| k == "npm_config_offline")
+            .unwrap();
+        assert_eq!(v.1.value, "false", "a layer's own value wins");
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::Allowlist);
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        assert!(!spec.env.set.iter().any(|(k, _)| k == "CARGO_NET_OFFLINE"));
+    }
+
+    #[test]
     fn site_ports_are_a_ceiling() {
         let c = cat(Some("[network]\nports = [443]\n"), None, None);
         let mut r = req(&["claude"]);
