@@ -644,6 +644,74 @@ mod tests {
     }
 
     #[test]
+    fn the_mount_plan_writes_the_jails_resolv_conf_last_except_under_host() {
+        use crate::config::resolve::{resolve, Catalogue, HostFacts, Request};
+        use crate::config::spec::UserInfo;
+        let root = std::env::temp_dir().join(format!("jail-netplan-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        std::fs::create_dir_all(root.join("proj")).unwrap();
+        let facts = HostFacts {
+            user: UserInfo {
+                uid: 1,
+                gid: 1,
+                name: "u".into(),
+                home: root.join("home"),
+            },
+            cwd: root.join("proj"),
+            shell: "/bin/sh".into(),
+            git_root: None,
+            has_sbatch: false,
+        };
+        let plan_for = |net: NetMode| {
+            let req = Request {
+                command: vec!["true".into()],
+                net: Some(net),
+                ..Default::default()
+            };
+            let spec = resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap();
+            super::super::plan::plan(&spec).steps
+        };
+        let want = resolv_conf_dest(Path::new("/etc/resolv.conf"));
+        for mode in [NetMode::None, NetMode::Allowlist, NetMode::Learn] {
+            let steps = plan_for(mode);
+            let files: Vec<&Step> = steps
+                .iter()
+                .filter(|s| matches!(s, Step::File { .. }))
+                .collect();
+            match &want {
+                Some(dest) => {
+                    assert_eq!(files.len(), 1, "{mode:?}");
+                    assert_eq!(files[0].dest(), dest.as_path());
+                    // After every bind (so no bind covers it), before the
+                    // final read-only remounts.
+                    let at = steps
+                        .iter()
+                        .position(|s| matches!(s, Step::File { .. }))
+                        .unwrap();
+                    assert!(steps[..at]
+                        .iter()
+                        .all(|s| !matches!(s, Step::RemountRo { dest } if dest == Path::new("/"))));
+                    assert!(
+                        !steps[at..].iter().any(|s| matches!(s, Step::Bind { .. })),
+                        "{mode:?}"
+                    );
+                }
+                None => assert!(files.is_empty()),
+            }
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| s.dest().starts_with("/run/systemd/resolve")),
+                "resolved's socket stays out ({mode:?})"
+            );
+        }
+        assert!(!plan_for(NetMode::Host)
+            .iter()
+            .any(|s| matches!(s, Step::File { .. })));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn resolv_conf_goes_where_the_host_link_leads() {
         let d = std::env::temp_dir().join(format!("jail-resolv-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
