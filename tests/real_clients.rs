@@ -57,9 +57,23 @@ fn toolchain() -> PathBuf {
         if !user().switch {
             return sysroot;
         }
-        let dst = PathBuf::from(format!("/tmp/jail-tests/toolchain-{}", std::process::id()));
+        // One per toolchain, shared by test runs (built under a temporary
+        // name and renamed, so concurrent runs never see half of one).
+        let tag: u64 = sysroot
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        let dst = PathBuf::from(format!("/tmp/jail-tests/toolchain-{tag:016x}"));
+        if dst.join("bin/cargo").exists() {
+            return dst;
+        }
+        let tmp = PathBuf::from(format!("{}.tmp-{}", dst.display(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
         for d in ["bin", "lib"] {
-            std::fs::create_dir_all(dst.join(d)).unwrap();
+            std::fs::create_dir_all(tmp.join(d)).unwrap();
         }
         let mut files = vec![sysroot.join("bin/cargo"), sysroot.join("bin/rustc")];
         for e in std::fs::read_dir(sysroot.join("lib")).unwrap().flatten() {
@@ -69,14 +83,18 @@ fn toolchain() -> PathBuf {
         }
         for f in files {
             let rel = f.strip_prefix(&sysroot).unwrap();
-            let to = dst.join(rel);
+            let to = tmp.join(rel);
             if std::fs::hard_link(&f, &to).is_err() {
                 std::fs::copy(&f, &to).unwrap();
             }
         }
         use std::os::unix::fs::PermissionsExt;
-        for d in [dst.clone(), dst.join("bin"), dst.join("lib")] {
+        for d in [tmp.clone(), tmp.join("bin"), tmp.join("lib")] {
             std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        if std::fs::rename(&tmp, &dst).is_err() {
+            // Another run made it first.
+            let _ = std::fs::remove_dir_all(&tmp);
         }
         dst
     })
