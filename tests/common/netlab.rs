@@ -351,23 +351,32 @@ impl Drop for Lab {
     }
 }
 
-/// A self-signed certificate for the test host's names, made once per
-/// test process with openssl.
+/// A self-signed certificate for the test host's names, made with
+/// openssl once and shared by test runs (made under a temporary name and
+/// renamed, so concurrent runs never see half of one).
 pub fn cert() -> (PathBuf, PathBuf) {
     static C: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
     C.get_or_init(|| {
-        let dir = PathBuf::from(format!("/tmp/jail-tests/netcert-{}", std::process::id()));
+        let done = PathBuf::from("/tmp/jail-tests/netcert-v1");
+        if done.join("cert.pem").exists() && done.join("key.pem").exists() {
+            return (done.join("cert.pem"), done.join("key.pem"));
+        }
+        let dir = PathBuf::from(format!("/tmp/jail-tests/netcert-v1.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         sh(&[
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "2", "-subj", "/CN=allowed.test",
+            "-nodes", "-days", "3650", "-subj", "/CN=allowed.test",
             "-addext", "subjectAltName=DNS:allowed.test,DNS:*.wild.test,DNS:other.test,DNS:second.test,DNS:v6.test",
             "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(),
         ]);
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&cert, std::fs::Permissions::from_mode(0o644)).unwrap();
-        (cert, key)
+        if std::fs::rename(&dir, &done).is_err() {
+            let _ = std::fs::remove_dir_all(&dir); // another run made it first
+        }
+        (done.join("cert.pem"), done.join("key.pem"))
     })
     .clone()
 }
