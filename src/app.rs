@@ -5,7 +5,7 @@ use clap::Parser;
 use std::path::Path;
 
 use crate::cli::{Cli, JailOpts, Sub, Verbosity};
-use crate::config::spec::{NetMode, ReviewMode};
+use crate::config::spec::ReviewMode;
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
 use crate::outside::slurm::job as slurm_job;
@@ -147,6 +147,7 @@ fn request(opts: &JailOpts, command: Vec<String>) -> Request {
         net: opts.net.map(Into::into),
         allow_domain: opts.allow_domain.clone(),
         allow_port: opts.allow_port.clone(),
+        expose_host_port: opts.expose_host_port.clone(),
         dns_upstream: opts.dns_upstream.clone(),
         env: opts.env.clone(),
         gpu: opts.gpu,
@@ -236,6 +237,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     }
     if explain_only {
         let mut text = explain::render(&spec, removed);
+        text.push_str(&sandbox::net::explain(&spec.network));
         text.push_str(&sandbox::plan::explain(&sandbox::plan::plan(&spec)));
         let text = match untrusted {
             Some((file, first)) => {
@@ -393,13 +395,6 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         // A program that is not installed gets no storage made for it: the
         // run only reports why it cannot start.
         spec.filesystem.storage = None;
-    }
-    if spec.network.mode.value == NetMode::Allowlist {
-        // Never wider: until the network helper exists, allowlist is none.
-        tracing::warn!(
-            "network mode `allowlist` is not available yet: running with `none` (loopback only)"
-        );
-        spec.network.mode.value = NetMode::None;
     }
     tracing::info!(
         "profile {} ({}), project {}",

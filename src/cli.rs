@@ -166,6 +166,9 @@ pub enum NetArg {
     None,
     /// Only the allowed domains and ports, through jail's network helper.
     Allowlist,
+    /// Allow and record every name (the floor still holds); print the
+    /// `[network] allow` list at exit.
+    Learn,
     /// The host's network (no isolation).
     Host,
 }
@@ -175,6 +178,7 @@ impl From<NetArg> for NetMode {
         match n {
             NetArg::None => NetMode::None,
             NetArg::Allowlist => NetMode::Allowlist,
+            NetArg::Learn => NetMode::Learn,
             NetArg::Host => NetMode::Host,
         }
     }
@@ -206,15 +210,22 @@ pub struct JailOpts {
     /// Hide PATH: absent (ENOENT) inside the jail (repeatable).
     #[arg(long, value_name = "PATH", value_hint = ValueHint::AnyPath)]
     pub hide: Vec<String>,
-    /// Network: loopback only, the domain allowlist, or the host's network.
+    /// Network: loopback only, the domain allowlist, learn (allow and record
+    /// every name, print the allowlist at exit), or the host's network.
     #[arg(long, value_enum, value_name = "MODE")]
     pub net: Option<NetArg>,
-    /// Allow a domain (`*.example.com` for subdomains); repeatable.
+    /// Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one
+    /// port, `@crates` and other presets); repeatable. Turns `--net none`
+    /// from a profile into `allowlist`.
     #[arg(long, value_name = "NAME", value_hint = ValueHint::Hostname)]
     pub allow_domain: Vec<String>,
-    /// Allow a TCP port for allowed domains; repeatable.
+    /// Allow a TCP port for allowed domains (default 443); repeatable.
     #[arg(long, value_name = "PORT")]
     pub allow_port: Vec<u16>,
+    /// Let the jail reach this port of the host's loopback at its own
+    /// 127.0.0.1 or ::1 (e.g. a local model server); repeatable.
+    #[arg(long, value_name = "PORT")]
+    pub expose_host_port: Vec<u16>,
     /// DNS server the network helper asks (default: from /etc/resolv.conf).
     #[arg(long, value_name = "IP:PORT")]
     pub dns_upstream: Option<String>,
@@ -287,6 +298,7 @@ impl JailOpts {
         self.net = after.net.or(self.net);
         self.allow_domain.extend(after.allow_domain);
         self.allow_port.extend(after.allow_port);
+        self.expose_host_port.extend(after.expose_host_port);
         self.dns_upstream = after.dns_upstream.or(self.dns_upstream);
         self.env.extend(after.env);
         self.gpu |= after.gpu;
@@ -309,6 +321,7 @@ impl JailOpts {
             (self.net.is_some(), "--net"),
             (!self.allow_domain.is_empty(), "--allow-domain"),
             (!self.allow_port.is_empty(), "--allow-port"),
+            (!self.expose_host_port.is_empty(), "--expose-host-port"),
             (self.dns_upstream.is_some(), "--dns-upstream"),
             (!self.env.is_empty(), "--env"),
             (self.gpu, "--gpu"),

@@ -547,6 +547,83 @@ fn seccomp_check() -> Check {
     }
 }
 
+/// What `--net allowlist` needs: pid 1 must be able to route every
+/// address to `lo` and bind port 53 in a new network namespace (probed
+/// for real, in a child), the helper needs a DNS server to ask, and it
+/// confines itself with what the kernel has.
+fn network_check() -> Check {
+    let probe = in_child(|| {
+        // SAFETY: unshare with flags only, in the forked child.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
+            return errno();
+        }
+        let steps = crate::sandbox::net::probe_steps();
+        match crate::sandbox::exec::loopback_up().and_then(|_| steps()) {
+            Ok(()) => 0,
+            Err(e) => e,
+        }
+    });
+    let v6 = in_child(|| {
+        // SAFETY: as above.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
+            return errno();
+        }
+        match crate::sandbox::net::probe_v6() {
+            Ok(()) => 0,
+            Err(e) => e,
+        }
+    })
+    .is_ok();
+    if let Err(e) = probe {
+        return check(
+            "network allowlist",
+            Status::Degraded,
+            format!(
+                "a jail's network namespace cannot be set up for the helper ({}): `allowlist` profiles fail; `--net none` works",
+                errtext(e)
+            ),
+        );
+    }
+    let upstream = std::fs::read_to_string("/etc/resolv.conf")
+        .ok()
+        .as_deref()
+        .and_then(crate::outside::net::first_nameserver);
+    let abi = ruleset::probe_abi();
+    let confine = match abi {
+        0 => "seccomp allow-list (no Landlock on this kernel)".to_string(),
+        1..=3 => format!("seccomp allow-list, Landlock ABI {abi} (no files; TCP port rules need ABI 4)"),
+        4 | 5 => format!("seccomp allow-list, Landlock ABI {abi} (no files, TCP connect to relayed ports only)"),
+        _ => format!("seccomp allow-list, Landlock ABI {abi} (no files, TCP connect to relayed ports only, scoped)"),
+    };
+    let proxy = if std::env::var_os("HTTPS_PROXY")
+        .or(std::env::var_os("https_proxy"))
+        .is_some()
+    {
+        "; HTTPS_PROXY is set: the helper connects directly unless the configuration has `proxy = \"env\"`"
+    } else {
+        ""
+    };
+    let ipv6 = if v6 {
+        "IPv4 and IPv6"
+    } else {
+        "IPv4 only (no IPv6 in this kernel)"
+    };
+    match upstream {
+        Some(u) => check(
+            "network allowlist",
+            Status::Ok,
+            format!("the helper works here: {ipv6}; DNS asked at {u} (/etc/resolv.conf); {confine}{proxy}"),
+        ),
+        None => check(
+            "network allowlist",
+            Status::Degraded,
+            format!(
+                "/etc/resolv.conf names no DNS server: `allowlist` needs --dns-upstream IP:PORT; {ipv6}; {confine}{proxy}"
+            ),
+        ),
+    }
+}
+
 fn host_checks(out: &mut Vec<Check>) {
     // TUN: not needed by jail's network design (kernel TCP on lo), listed
     // for tools that expect it.
@@ -571,11 +648,7 @@ fn host_checks(out: &mut Vec<Check>) {
     let (_, detail) = crate::sandbox::limits::doctor_line();
     out.push(check("resource limits", Status::Info, detail));
 
-    out.push(check(
-        "network allowlist",
-        Status::Info,
-        "the network helper is not in this version: `allowlist` runs as `none` (loopback only), never wider",
-    ));
+    out.push(network_check());
 
     out.push(slurm_check());
 

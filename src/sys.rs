@@ -7,6 +7,8 @@
 
 use std::os::fd::RawFd;
 
+pub mod net;
+
 /// The calling thread's errno, read before anything else can change it.
 pub fn errno() -> i32 {
     std::io::Error::last_os_error()

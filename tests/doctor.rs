@@ -24,6 +24,7 @@ const FEATURES: &[&str] = &[
     "GPU devices",
     "AppArmor userns restriction",
     "max_user_namespaces",
+    "network allowlist",
 ];
 
 fn status_of<'a>(out: &'a str, feature: &str) -> Option<&'a str> {
@@ -50,6 +51,7 @@ fn doctor_names_every_feature_and_passes_here() {
         "/proc mount",
         "review mode (overlay)",
         "seccomp",
+        "network allowlist",
     ] {
         assert_eq!(status_of(&out, f), Some("ok"), "{f}:\n{out}");
     }

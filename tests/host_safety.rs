@@ -492,8 +492,16 @@ fn a_worktree_made_inside_the_project_works_and_keeps_its_files() {
     );
     assert_code(&o, 0);
     assert!(stdout(&o).contains("committed"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("moved"), "nothing quarantined: {}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("moved"),
+        "nothing quarantined: {}",
+        stderr(&o)
+    );
     let st = sb.host_sh("git -C wt log --oneline -1 && git worktree list");
     assert_code(&st, 0);
-    assert!(stdout(&st).contains(" f") && stdout(&st).contains("[inside]"), "{}", stdout(&st));
+    assert!(
+        stdout(&st).contains(" f") && stdout(&st).contains("[inside]"),
+        "{}",
+        stdout(&st)
+    );
 }

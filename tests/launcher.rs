@@ -376,23 +376,6 @@ fn dev_stdout_and_stderr_can_be_reopened() {
 }
 
 #[test]
-fn allowlist_runs_as_loopback_only_with_one_warning_that_quiet_silences() {
-    let sb = Sandbox::new("allowlist");
-    let o = sb.jail(&["--net", "allowlist", "--", "sh", "-c", "ls /sys/class/net"]);
-    assert_code(&o, 0);
-    assert_eq!(stdout(&o).trim(), "lo", "never wider than none");
-    let err = stderr(&o);
-    assert!(
-        err.starts_with("jail: warning: network mode `allowlist`"),
-        "{err}"
-    );
-    assert_eq!(err.lines().count(), 1, "{err}");
-    let o = sb.jail(&["-q", "--net", "allowlist", "--", "true"]);
-    assert_code(&o, 0);
-    assert_eq!(stderr(&o), "");
-}
-
-#[test]
 fn a_jail_inside_a_jail_is_refused_with_a_reason() {
     let sb = Sandbox::new("nest");
     std::fs::copy(jail_bin(), sb.project.join("jail")).unwrap();

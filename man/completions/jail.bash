@@ -21,7 +21,7 @@ _jail() {
         fi
         case $w in
             --) dashdash=1 ;;
-            --allow-domain|--allow-port|--cpus|--dns-upstream|--env|--hide|--home|--memory|--net|--pids|--profile|--review|--ro|--rw|--timeout|-p)
+            --allow-domain|--allow-port|--cpus|--dns-upstream|--env|--expose-host-port|--hide|--home|--memory|--net|--pids|--profile|--review|--ro|--rw|--timeout|-p)
                 (( i++ ))
                 [[ ${COMP_WORDS[i]} == = ]] && (( i++ )) ;;
             -*) ;;
@@ -65,12 +65,12 @@ _jail() {
         --review)
             COMPREPLY=($(compgen -W "ask apply discard keep" -- "$cur")) ;;
         --net)
-            COMPREPLY=($(compgen -W "none allowlist host" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "none allowlist learn host" -- "$cur")) ;;
         --home)
             COMPREPLY=($(compgen -W "persist tmpfs ro rw" -- "$cur")) ;;
         --env)
             COMPREPLY=($(compgen -v -- "$cur")) ;;
-        --allow-port|--dns-upstream|--timeout|--memory|--pids|--cpus)
+        --allow-port|--expose-host-port|--dns-upstream|--timeout|--memory|--pids|--cpus)
             COMPREPLY=() ;;
         --ro|--rw|--hide)
             compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -81,15 +81,15 @@ _jail() {
 
     if [[ -z $dashdash && $cur == -* ]]; then
         case $sub in
-        '') opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus --dry-run -v --verbose -q --quiet -h --help -V --version" ;;
-        explain) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus -v --verbose -q --quiet -h --help" ;;
+        '') opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus --dry-run -v --verbose -q --quiet -h --help -V --version" ;;
+        explain) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus -v --verbose -q --quiet -h --help" ;;
         doctor) opts="-v --verbose -q --quiet -h --help" ;;
         profiles) opts="--names -v --verbose -q --quiet -h --help" ;;
         init) opts="--force -v --verbose -q --quiet -h --help" ;;
         trust) opts="-v --verbose -q --quiet -h --help" ;;
         cache) opts="-p --profile --home -v --verbose -q --quiet -h --help" ;;
         review) opts="--review -v --verbose -q --quiet -h --help" ;;
-        run) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus --dry-run -v --verbose -q --quiet -h --help" ;;
+        run) opts="-p --profile --ro --rw --hide --net --allow-domain --allow-port --expose-host-port --dns-upstream --env --gpu --home --review --timeout --memory --pids --cpus --dry-run -v --verbose -q --quiet -h --help" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return 0

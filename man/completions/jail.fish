@@ -24,7 +24,7 @@ function __fish_jail_where
                     set here command
                 end
                 break
-            case '--allow-domain' '--allow-port' '--cpus' '--dns-upstream' '--env' '--hide' '--home' '--memory' '--net' '--pids' '--profile' '--review' '--ro' '--rw' '--timeout' '-p'
+            case '--allow-domain' '--allow-port' '--cpus' '--dns-upstream' '--env' '--expose-host-port' '--hide' '--home' '--memory' '--net' '--pids' '--profile' '--review' '--ro' '--rw' '--timeout' '-p'
                 set i (math $i + 1)
             case '-*'
             case '*'
@@ -69,9 +69,10 @@ complete -c jail -n '__fish_jail_where top sub-explain sub-cache sub-run' -s p -
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l ro -r -F -d 'Make PATH visible read-only (repeatable)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l rw -r -F -d 'Make PATH visible read-write (repeatable)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l hide -r -F -d 'Hide PATH: absent (ENOENT) inside the jail (repeatable)'
-complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l net -x -a 'none allowlist host' -d 'Network: loopback only, the domain allowlist, or the host\'s network'
-complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l allow-domain -x -a '@anthropic @openai @google-ai @cursor @github @pypi @crates @npm @huggingface @conda @go @jvm @rubygems @julia @cran' -d 'Allow a domain (`*.example.com` for subdomains); repeatable'
-complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l allow-port -x -d 'Allow a TCP port for allowed domains; repeatable'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l net -x -a 'none allowlist learn host' -d 'Network: loopback only, the domain allowlist, learn (allow and record every name, print the allowlist at exit), or the host\'s network'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l allow-domain -x -a '@anthropic @openai @google-ai @cursor @github @pypi @crates @npm @huggingface @conda @go @jvm @rubygems @julia @cran' -d 'Allow a domain (`*.example.com` for subdomains, `NAME:PORT` for one port, `@crates` and other presets); repeatable. Turns `--net none` from a profile into `allowlist`'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l allow-port -x -d 'Allow a TCP port for allowed domains (default 443); repeatable'
+complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l expose-host-port -x -d 'Let the jail reach this port of the host\'s loopback at its own 127.0.0.1 or ::1 (e.g. a local model server); repeatable'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l dns-upstream -x -d 'DNS server the network helper asks (default: from /etc/resolv.conf)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l env -x -a '(set --names --export)' -d 'Pass NAME from the host, or set NAME=VALUE; repeatable'
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l gpu -d 'Make GPU devices (NVIDIA, AMD, DRI) visible'

@@ -105,6 +105,11 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
             "dns_upstream"
         )?,
     }
+    list(o, "expose_host_ports", &spec.network.expose_host_ports)?;
+    match &spec.network.proxy {
+        Some(p) => writeln!(o, "  {:<14} {:<28} # {}", "proxy", p.value, p.source)?,
+        None => writeln!(o, "  {:<14} (none: the helper connects directly)", "proxy")?,
+    }
     writeln!(o, "[env]")?;
     writeln!(
         o,

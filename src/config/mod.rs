@@ -101,4 +101,6 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Init(String),
+    #[error("{0}")]
+    Network(String),
 }

@@ -71,6 +71,9 @@ pub enum HomeMode {
 pub enum NetMode {
     None,
     Allowlist,
+    /// Like `allowlist`, but every name is allowed and recorded; at exit
+    /// jail prints the `[network]` snippet that allows what was used.
+    Learn,
     Host,
 }
 
@@ -127,6 +130,12 @@ pub struct NetSection {
     pub deny: Vec<String>,
     pub ports: Option<Vec<u16>>,
     pub dns_upstream: Option<String>,
+    /// Host ports reachable from the jail at its own 127.0.0.1/::1 (a
+    /// local model server): a deliberate hole through the floor.
+    pub expose_host_ports: Option<Vec<u16>>,
+    /// An upstream HTTP proxy the helper connects through (CONNECT):
+    /// `http://HOST:PORT`, or `env` for $HTTPS_PROXY of jail's environment.
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -300,6 +309,7 @@ mod tests {
 
     #[test]
     fn net_modes_order_from_narrow_to_wide() {
-        assert!(NetMode::None < NetMode::Allowlist && NetMode::Allowlist < NetMode::Host);
+        assert!(NetMode::None < NetMode::Allowlist && NetMode::Allowlist < NetMode::Learn);
+        assert!(NetMode::Learn < NetMode::Host);
     }
 }

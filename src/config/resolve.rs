@@ -30,6 +30,7 @@ pub struct Request {
     pub net: Option<NetMode>,
     pub allow_domain: Vec<String>,
     pub allow_port: Vec<u16>,
+    pub expose_host_port: Vec<u16>,
     pub dns_upstream: Option<String>,
     pub env: Vec<String>,
     pub gpu: bool,
@@ -244,6 +245,8 @@ struct Acc {
     allow: Vec<Sourced<String>>,
     deny: Vec<Sourced<String>>,
     ports: Vec<Sourced<u16>>,
+    expose: Vec<Sourced<u16>>,
+    proxy: Option<Sourced<String>>,
     pass: Vec<Sourced<String>>,
     set: Vec<(String, Sourced<String>)>,
     block: Vec<Sourced<String>>,
@@ -272,6 +275,8 @@ impl Acc {
             allow: Vec::new(),
             deny: Vec::new(),
             ports: Vec::new(),
+            expose: Vec::new(),
+            proxy: None,
             pass: Vec::new(),
             set: Vec::new(),
             block: Vec::new(),
@@ -359,6 +364,13 @@ impl Acc {
         if let Some(d) = &p.network.dns_upstream {
             self.dns_upstream = Some(Sourced::new(d.clone(), src.clone()));
         }
+        for &port in p.network.expose_host_ports.iter().flatten() {
+            push_unique(&mut self.expose, port, src.clone());
+        }
+        if let Some(x) = &p.network.proxy {
+            check_proxy(x, src)?;
+            self.proxy = Some(Sourced::new(x.clone(), src.clone()));
+        }
         for v in &p.env.pass {
             check_env_name(v)?;
             push_unique(&mut self.pass, v.clone(), src.clone());
@@ -440,6 +452,29 @@ impl Acc {
         }
         if let Some(h) = req.home {
             self.home = Sourced::new(h, cli("--home"));
+        }
+        // Naming a domain or a host port on the command line asks for the
+        // network: a profile's `none` becomes `allowlist` (an explicit
+        // `--net none` contradicts it).
+        let asks = if !req.allow_domain.is_empty() {
+            Some("--allow-domain")
+        } else if !req.expose_host_port.is_empty() {
+            Some("--expose-host-port")
+        } else {
+            None
+        };
+        if let Some(flag) = asks {
+            if self.net_mode.value == NetMode::None {
+                if req.net.is_some() {
+                    return Err(ConfigError::Network(format!(
+                        "{flag} needs the network, but --net none turns it off                          (use --net allowlist)"
+                    )));
+                }
+                self.net_mode = Sourced::new(NetMode::Allowlist, cli(flag));
+            }
+        }
+        for &p in &req.expose_host_port {
+            push_unique(&mut self.expose, p, cli("--expose-host-port"));
         }
         for d in &req.allow_domain {
             for (domain, via) in expand_domain(d, &cli("--allow-domain"))? {
@@ -608,6 +643,18 @@ fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)>
     if dns(after) != dns(before) {
         w.push(("network.dns_upstream".into(), "another DNS server".into()));
     }
+    for p in &after.expose {
+        if !before.expose.iter().any(|b| b.value == p.value) {
+            w.push((
+                "network.expose_host_ports".into(),
+                format!("host port {}", p.value),
+            ));
+        }
+    }
+    let proxy = |a: &Acc| a.proxy.as_ref().map(|d| d.value.clone());
+    if proxy(after) != proxy(before) {
+        w.push(("network.proxy".into(), "an upstream proxy".into()));
+    }
     for p in &after.pass {
         if !before.pass.iter().any(|b| b.value == p.value) {
             w.push(("env.pass".into(), format!("passes ${}", p.value)));
@@ -765,6 +812,12 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
                 .into(),
         );
     }
+    if acc.ports.is_empty() {
+        acc.ports.push(Sourced::new(
+            443,
+            Source::Derived("jail's default port (HTTPS)".into()),
+        ));
+    }
     if let Some(site) = &cat.site {
         enforce_site(&mut acc, site, &ctx)?;
         acc.notes
@@ -783,6 +836,22 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
     }
 
     let profile_name = profile.value.clone();
+    if acc.net_mode.value == NetMode::None {
+        // Package tools retry a network they do not have for minutes
+        // (npm ~70 s, pip ~8 s per package): told the network is off,
+        // they use their caches or fail at once. Unless a layer set them.
+        for (k, v) in OFFLINE_ENV {
+            if !acc.set.iter().any(|(n, _)| n == k) && !acc.pass.iter().any(|p| p.value == *k) {
+                acc.set.push((
+                    k.to_string(),
+                    Sourced::new(
+                        v.to_string(),
+                        Source::Derived("network none: package tools offline".into()),
+                    ),
+                ));
+            }
+        }
+    }
     let command = if req.command.is_empty() {
         vec![facts.shell.clone()]
     } else {
@@ -823,6 +892,8 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
             deny: acc.deny,
             ports: acc.ports,
             dns_upstream: acc.dns_upstream,
+            expose_host_ports: acc.expose,
+            proxy: acc.proxy,
         },
         env: EnvPolicy {
             pass: acc.pass,
@@ -1048,6 +1119,41 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
         }
         acc.ports = kept;
     }
+    // Exposed host ports: a site list is a ceiling (`[]` forbids them).
+    if let Some(ceiling) = &sp.network.expose_host_ports {
+        let mut kept = Vec::new();
+        for p in std::mem::take(&mut acc.expose) {
+            if ceiling.contains(&p.value) {
+                kept.push(p);
+            } else if chosen_by_user(&p.source) {
+                return Err(refuse(
+                    "network.expose_host_ports",
+                    format!(
+                        "host port {} (from {}) is not in the site's expose_host_ports",
+                        p.value, p.source
+                    ),
+                ));
+            } else {
+                acc.notes.push(format!(
+                    "site removed exposed host port {} (from {})",
+                    p.value, p.source
+                ));
+            }
+        }
+        acc.expose = kept;
+    }
+    if let Some(x) = &sp.network.proxy {
+        check_proxy(x, &ssrc)?;
+        if let Some(cur) = &acc.proxy {
+            if chosen_by_user(&cur.source) && &cur.value != x {
+                return Err(refuse(
+                    "network.proxy",
+                    format!("the upstream proxy is fixed to {x} (asked: {})", cur.value),
+                ));
+            }
+        }
+        acc.proxy = Some(Sourced::new(x.clone(), ssrc.clone()));
+    }
     // Denied domains: a floor.
     for d in &sp.network.deny {
         for (domain, via) in expand_domain(d, &ssrc)? {
@@ -1193,7 +1299,14 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
 
 /// Whether `ceiling` (a site allow entry) covers `domain`: equal names, or
 /// a `*.suffix` that the domain (or its own wildcard) lies under, or `*`.
+/// A `NAME:PORT` entry is covered by a ceiling for NAME (any port) or for
+/// NAME:PORT itself; the site's `ports` list bounds the port separately.
 pub fn domain_covers(ceiling: &str, domain: &str) -> bool {
+    let (ceiling, cport) = split_port(ceiling);
+    let (domain, dport) = split_port(domain);
+    if cport.is_some() && cport != dport {
+        return false;
+    }
     if ceiling == "*" || ceiling == domain {
         return true;
     }
@@ -1222,6 +1335,19 @@ pub(crate) fn expand_domain(
             .map(|x| (x.to_string(), Some(d.to_string())))
             .collect());
     }
+    // `NAME:PORT` allows NAME on that one port (`github.com:22`).
+    let (d, port) = match d.rsplit_once(':') {
+        Some((name, p)) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => (name, Some(p)),
+            _ => {
+                return Err(ConfigError::BadDomain {
+                    domain: d.to_string(),
+                    origin: src.to_string(),
+                })
+            }
+        },
+        None => (d, None),
+    };
     // One trailing dot (the DNS root) is the same name.
     let lower = d.to_ascii_lowercase();
     let n = lower
@@ -1243,7 +1369,50 @@ pub(crate) fn expand_domain(
             origin: src.to_string(),
         });
     }
-    Ok(vec![(n, None)])
+    Ok(vec![(
+        match port {
+            Some(p) => format!("{n}:{p}"),
+            None => n,
+        },
+        None,
+    )])
+}
+
+/// Splits `NAME:PORT` (the port of an allow entry) from the name.
+pub fn split_port(entry: &str) -> (&str, Option<u16>) {
+    match entry.rsplit_once(':') {
+        Some((n, p)) => match p.parse() {
+            Ok(p) => (n, Some(p)),
+            Err(_) => (entry, None),
+        },
+        None => (entry, None),
+    }
+}
+
+/// An upstream proxy is `env` or `http://HOST:PORT` (no credentials, no
+/// path: the helper speaks plain HTTP CONNECT to it).
+fn check_proxy(x: &str, src: &Source) -> Result<(), ConfigError> {
+    if x == "env" || parse_proxy(x).is_some() {
+        return Ok(());
+    }
+    Err(ConfigError::Network(format!(
+        "proxy `{x}` in {src} must be `env` or `http://HOST:PORT`"
+    )))
+}
+
+/// `http://HOST:PORT[/]` → (HOST, PORT).
+pub fn parse_proxy(x: &str) -> Option<(String, u16)> {
+    let rest = x.strip_prefix("http://")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = rest.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok()?;
+    let ok = !host.is_empty()
+        && port > 0
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
+    ok.then(|| (host.to_string(), port))
 }
 
 fn push_domain(v: &mut Vec<Sourced<String>>, domain: String, source: Source, via: Option<String>) {
@@ -1324,6 +1493,19 @@ fn check_not_internal(acc: &Acc, project: &Path, home: &Path) -> Result<(), Conf
     }
     Ok(())
 }
+
+/// Variables that make package tools work offline (from their caches) or
+/// fail at once under `--net none`.
+pub const OFFLINE_ENV: &[(&str, &str)] = &[
+    ("npm_config_offline", "true"),
+    ("YARN_ENABLE_OFFLINE_MODE", "1"),
+    ("CARGO_NET_OFFLINE", "true"),
+    ("PIP_RETRIES", "0"),
+    ("UV_OFFLINE", "1"),
+    ("GOPROXY", "off"),
+    ("HF_HUB_OFFLINE", "1"),
+    ("CONDA_OFFLINE", "true"),
+];
 
 /// System directories every jail sees read-only (those that exist).
 pub const SYSTEM_RO: &[&str] = &[
@@ -1934,6 +2116,154 @@ mod tests {
         let mut r = req(&["true"]);
         r.allow_domain = vec!["example.com".into()];
         refused(run(&c, &r), "network.allow");
+    }
+
+    #[test]
+    fn naming_a_domain_asks_for_the_network_unless_none_was_said() {
+        let c = cat(None, None, None);
+        let mut r = req(&["cargo", "fetch"]);
+        r.allow_domain = vec!["@crates".into()];
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::Allowlist);
+        assert_eq!(
+            spec.network.mode.source,
+            Source::Cli("--allow-domain".into())
+        );
+        let mut e = req(&["true"]);
+        e.expose_host_port = vec![11434];
+        let spec = run(&c, &e).unwrap();
+        assert_eq!(
+            spec.network.mode.source,
+            Source::Cli("--expose-host-port".into())
+        );
+        assert_eq!(spec.network.expose_host_ports[0].value, 11434);
+        r.net = Some(NetMode::None);
+        assert!(matches!(run(&c, &r), Err(ConfigError::Network(_))));
+        // A site whose maximum is `none` refuses it, naming the flag.
+        let c = cat(Some("[network]\nmode = \"none\"\n"), None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["x.org".into()];
+        let msg = refused(run(&c, &r), "network.mode");
+        assert!(msg.contains("--allow-domain"), "{msg}");
+    }
+
+    #[test]
+    fn learn_is_wider_than_allowlist_and_ports_default_to_https() {
+        let c = cat(Some("[network]\nmode = \"allowlist\"\n"), None, None);
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::Learn);
+        refused(run(&c, &r), "network.mode");
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::Learn);
+        let ports: Vec<u16> = spec.network.ports.iter().map(|p| p.value).collect();
+        assert_eq!(ports, vec![443]);
+        assert_eq!(
+            spec.network.ports[0].source,
+            Source::Builtin("default".into())
+        );
+    }
+
+    #[test]
+    fn allow_entries_take_a_port_and_the_site_ceiling_sees_the_name() {
+        let c = cat(None, None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["GitHub.com:22".into(), "198.51.100.2".into()];
+        let spec = run(&c, &r).unwrap();
+        let allow: Vec<&str> = spec
+            .network
+            .allow
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect();
+        assert_eq!(allow, vec!["github.com:22", "198.51.100.2"]);
+        for bad in ["x.org:0", "x.org:99999", "x.org:ssh", ":22"] {
+            r.allow_domain = vec![bad.into()];
+            assert!(
+                matches!(run(&c, &r), Err(ConfigError::BadDomain { .. })),
+                "{bad}"
+            );
+        }
+        assert!(domain_covers("github.com", "github.com:22"));
+        assert!(domain_covers("*.github.com", "api.github.com:22"));
+        assert!(domain_covers("github.com:22", "github.com:22"));
+        assert!(!domain_covers("github.com:22", "github.com:443"));
+        assert!(!domain_covers("github.com:22", "github.com"));
+    }
+
+    #[test]
+    fn site_caps_exposed_ports_and_fixes_the_proxy() {
+        let c = cat(
+            Some("[network]\nexpose_host_ports = [11434]\nproxy = \"http://proxy.site:3128\"\n"),
+            None,
+            None,
+        );
+        let mut r = req(&["true"]);
+        r.expose_host_port = vec![11434];
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(
+            spec.network.proxy.as_ref().unwrap().value,
+            "http://proxy.site:3128"
+        );
+        r.expose_host_port = vec![8080];
+        let msg = refused(run(&c, &r), "network.expose_host_ports");
+        assert!(msg.contains("8080"), "{msg}");
+        let c = cat(
+            Some("[network]\nproxy = \"http://proxy.site:3128\"\n"),
+            Some("[network]\nproxy = \"http://mine:8080\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "network.proxy");
+        let c = cat(None, Some("[network]\nproxy = \"socks5://x:1\"\n"), None);
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::Network(_))
+        ));
+        assert_eq!(
+            parse_proxy("http://[2001:db8::1]:3128/"),
+            Some(("2001:db8::1".into(), 3128))
+        );
+        assert_eq!(parse_proxy("http://p:0"), None);
+    }
+
+    #[test]
+    fn an_untrusted_project_cannot_expose_host_ports_or_set_a_proxy() {
+        for (text, key) in [
+            (
+                "[network]\nexpose_host_ports = [11434]\n",
+                "network.expose_host_ports",
+            ),
+            ("[network]\nproxy = \"http://p:1\"\n", "network.proxy"),
+            ("[network]\nmode = \"learn\"\n", "network.mode"),
+        ] {
+            let c = cat(None, None, Some((text, false)));
+            match run(&c, &req(&["true"])) {
+                Err(ConfigError::Untrusted { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn network_none_tells_package_tools_they_are_offline() {
+        let spec = run(&cat(None, None, None), &req(&["true"])).unwrap();
+        let set: Vec<&str> = spec.env.set.iter().map(|(k, _)| k.as_str()).collect();
+        for (k, _) in OFFLINE_ENV {
+            assert!(set.contains(k), "{k}");
+        }
+        let mut r = req(&["true"]);
+        r.env = vec!["npm_config_offline=false".into()];
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        let v = spec
+            .env
+            .set
+            .iter()
+            .find(|(k, _)| k == "npm_config_offline")
+            .unwrap();
+        assert_eq!(v.1.value, "false", "a layer's own value wins");
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::Allowlist);
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        assert!(!spec.env.set.iter().any(|(k, _)| k == "CARGO_NET_OFFLINE"));
     }
 
     #[test]

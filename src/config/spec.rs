@@ -131,6 +131,8 @@ pub struct NetPolicy {
     pub deny: Vec<Sourced<String>>,
     pub ports: Vec<Sourced<u16>>,
     pub dns_upstream: Option<Sourced<String>>,
+    pub expose_host_ports: Vec<Sourced<u16>>,
+    pub proxy: Option<Sourced<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

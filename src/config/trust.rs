@@ -60,6 +60,19 @@ pub fn may_widen(p: &Profile) -> Vec<String> {
         "network.dns_upstream",
         p.network.dns_upstream.clone().into_iter().collect(),
     );
+    put(
+        "network.expose_host_ports",
+        p.network
+            .expose_host_ports
+            .iter()
+            .flatten()
+            .map(|x| x.to_string())
+            .collect(),
+    );
+    put(
+        "network.proxy",
+        p.network.proxy.clone().into_iter().collect(),
+    );
     put("env.pass", p.env.pass.clone());
     put(
         "slurm.enabled",

@@ -271,6 +271,7 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
             Step::MaskFile { dest } => rules.push((dest.clone(), ro, false)),
             Step::Whiteout { dest, .. } => rules.push((dest.clone(), ro, true)),
             Step::Overlay { dest, .. } => rules.push((dest.clone(), rw, true)),
+            Step::File { dest, .. } => rules.push((dest.clone(), ro, false)),
             // The review overlay is bound like the project it replaces.
             Step::Symlink { .. } | Step::RemountRo { .. } | Step::ReviewOverlay { .. } => {}
         }

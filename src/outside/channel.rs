@@ -43,6 +43,11 @@ pub enum Msg {
     SlurmSignal { sig: i32 },
     /// chaperon → stub: the command ended with this status.
     SlurmExit { code: i32 },
+    /// launcher → network helper: its rules.
+    Net(super::net::Config),
+    /// pid 1 → network helper: the jail's listening and DNS sockets are
+    /// attached; `more`: another such message follows.
+    NetSockets { more: bool },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod guard;
+pub mod net;
 pub mod slurm;
 
 use std::ffi::CString;
@@ -27,6 +28,7 @@ const CHANNEL_FD: i32 = 3;
 pub enum Role {
     Guard,
     Slurm,
+    Net,
 }
 
 impl Role {
@@ -34,11 +36,12 @@ impl Role {
         match self {
             Role::Guard => "guard",
             Role::Slurm => "slurm",
+            Role::Net => "net",
         }
     }
 
     fn from_name(s: &str) -> Option<Role> {
-        [Role::Guard, Role::Slurm]
+        [Role::Guard, Role::Slurm, Role::Net]
             .into_iter()
             .find(|r| r.name() == s)
     }
@@ -91,5 +94,6 @@ pub fn main(args: &[String]) -> i32 {
     match role {
         Role::Guard => guard::main(chan),
         Role::Slurm => slurm::main(chan),
+        Role::Net => net::main(chan),
     }
 }

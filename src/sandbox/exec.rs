@@ -45,6 +45,12 @@ pub enum Prepared {
     RemountRo {
         dest: CString,
     },
+    File {
+        /// Where the bytes are written first, in the staging tmpfs.
+        stage: CString,
+        dest: CString,
+        contents: Vec<u8>,
+    },
     MaskFile {
         dest: CString,
     },
@@ -176,6 +182,11 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                         data: CString::new(data)?,
                     }
                 }
+                Step::File { dest, contents } => Prepared::File {
+                    stage: CString::new(format!("/file-{i}"))?,
+                    dest: cpath(NEWROOT, dest)?,
+                    contents: contents.clone(),
+                },
             })
         })
         .collect()
@@ -430,6 +441,41 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
             Ok(())
         }
         Prepared::RemountRo { dest } => restrict(dest, MOUNT_ATTR_RDONLY, false),
+        Prepared::File {
+            stage,
+            dest,
+            contents,
+        } => {
+            // The staging tmpfs is the cwd's root here (between the two
+            // pivots); after the second pivot it is detached, and this
+            // bind is the only way left to the file.
+            // SAFETY: a valid C string; the fd is closed below.
+            let fd = unsafe {
+                libc::open(
+                    stage.as_ptr(),
+                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                )
+            };
+            if fd < 0 {
+                return Err(errno());
+            }
+            let written = crate::sys::write_all(fd, contents);
+            crate::sys::close(fd);
+            written?;
+            ensure_file(dest)?;
+            // SAFETY: valid C strings; a bind ignores type and data.
+            check(unsafe {
+                libc::mount(
+                    stage.as_ptr(),
+                    dest.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            })?;
+            restrict(dest, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, false)
+        }
         Prepared::MaskFile { dest } => {
             // SAFETY: creating (once) an empty mode-000 file in the staging
             // root; the fd is closed at once.
@@ -509,6 +555,8 @@ pub enum Stage {
     Files,
     Stdio,
     Limits,
+    /// The jail's network (routes, sockets, handoff to the helper).
+    Network,
 }
 
 impl Stage {
@@ -530,6 +578,7 @@ impl Stage {
             S::Files,
             S::Stdio,
             S::Limits,
+            S::Network,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)

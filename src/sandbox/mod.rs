@@ -11,6 +11,7 @@ pub mod hide;
 pub mod hint;
 pub mod init;
 pub mod limits;
+pub mod net;
 pub mod plan;
 pub mod protect;
 pub mod quarantine;
@@ -44,6 +45,8 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Channel(#[from] outside::ChannelError),
+    #[error("network: {0}")]
+    Network(String),
     #[error(transparent)]
     Limits(#[from] limits::LimitsError),
 }
@@ -105,6 +108,8 @@ struct Prepared {
     files: Vec<(CString, Vec<u8>, u32)>,
     redirects: Vec<PreparedRedirect>,
     limits: limits::Prepared,
+    /// The network steps pid 1 runs (routes, sockets, handoff).
+    net: net::Prepared,
 }
 
 impl Prepared {
@@ -162,6 +167,15 @@ pub fn run_with(
         crate::storage::make_dir(&d)
             .map_err(|e| SandboxError::Setup(format!("cannot create {}: {e}", d.display())))?;
     }
+    let netplan = net::plan(&spec.network);
+    for s in &netplan.steps {
+        tracing::debug!("network: {}", s.describe());
+    }
+    let helper_config = if netplan.helper() {
+        Some(outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?)
+    } else {
+        None
+    };
     let argv: Vec<CString> = spec
         .command
         .iter()
@@ -227,6 +241,7 @@ pub fn run_with(
             })
             .collect::<Result<_, NulError>>()?,
         limits,
+        net: net::prepare(&netplan),
     };
     let prep = prep.with_pointers();
     // Every fork below (processes outside, the jail) needs a
@@ -235,6 +250,34 @@ pub fn run_with(
     if threads != 1 {
         return Err(SandboxError::Threads(threads));
     }
+    // The network helper first: it starts (exec, reads its configuration)
+    // while the jail is being built.
+    // With it goes the write end of a pipe: the helper writes a byte
+    // before it says anything, so jail waits at exit only for a helper
+    // that has lines to finish (its summary), never for one starting up.
+    let helper = match helper_config {
+        Some(c) => {
+            let h = outside::spawn(outside::Role::Net)?;
+            let (speaks, w) = match sys::pipe() {
+                Ok(p) => p,
+                Err(e) => {
+                    h.chan.close();
+                    init::wait_for(h.pid, false);
+                    return Err(outside::ChannelError::Os(e).into());
+                }
+            };
+            let sent = h.chan.send(&Msg::Net(c), &[w]);
+            sys::close(w);
+            if let Err(e) = sent {
+                sys::close(speaks);
+                h.chan.close();
+                init::wait_for(h.pid, false);
+                return Err(e.into());
+            }
+            Some((h, speaks))
+        }
+        None => None,
+    };
     // Whenever the jail can write to the host, the guard checks at exit
     // what was created there (protected paths, new git directories).
     let guard = if plan.writable.is_empty() {
@@ -273,7 +316,15 @@ pub fn run_with(
     } else {
         None
     };
-    let code = launch(spec, &plan, &prep, guard.as_ref(), slurm);
+    let code = launch(
+        spec,
+        &plan,
+        &netplan,
+        &prep,
+        guard.as_ref(),
+        helper.as_ref().map(|(h, _)| h.chan),
+        slurm,
+    );
     for m in prep.limits.finish() {
         eprintln!("jail: {m}");
     }
@@ -282,7 +333,62 @@ pub fn run_with(
         // Its one-line message comes before the shell's next prompt.
         init::wait_for(g.pid, false);
     }
+    if let Some((h, speaks)) = helper {
+        // Its channel was closed by `launch`: it ends with the jail (EOF).
+        // When it has said something, its last lines (the summary) come
+        // before jail exits; should it not end, jail does not hang.
+        if sys::poll_in(speaks, 0).unwrap_or(0) & libc::POLLIN != 0 {
+            wait_or_kill(h.pid, std::time::Duration::from_secs(5));
+        }
+        sys::close(speaks);
+    }
     code
+}
+
+/// Waits for a process outside the jail to end on its own, up to
+/// `limit`, then kills it.
+fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
+    // A pidfd turns readable when the process ends: no polling delay.
+    if let Ok(fd) = sys::pidfd_open(pid) {
+        let ended = sys::poll_in(fd, limit.as_millis() as i32).unwrap_or(0) != 0;
+        sys::close(fd);
+        if !ended {
+            tracing::warn!("the network helper did not end with the jail; stopped it");
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        init::wait_for(pid, false);
+        return;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child into a local int.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid || (r < 0 && sys::errno() != libc::EINTR) {
+            return;
+        }
+        if start.elapsed() >= limit {
+            tracing::warn!("the network helper did not end with the jail; stopped it");
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            init::wait_for(pid, false);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// How much the network helper says, following jail's own -q/-v.
+fn helper_level() -> outside::net::report::Level {
+    use outside::net::report::Level;
+    if tracing::enabled!(tracing::Level::INFO) {
+        Level::Verbose
+    } else if tracing::enabled!(tracing::Level::WARN) {
+        Level::Normal
+    } else {
+        Level::Quiet
+    }
 }
 
 /// execvp's search, done before fork: every PATH entry joined with the
@@ -323,16 +429,29 @@ fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
     );
 }
 
+/// `helper`: the launcher's end of the network helper's channel; it goes
+/// to pid 1 through the clone and is closed here (on every path), so the
+/// helper sees EOF exactly when pid 1 is gone.
 fn launch(
     spec: &JailSpec,
     plan: &plan::Plan,
+    netplan: &net::NetPlan,
     prep: &Prepared,
     guard: Option<&outside::Outside>,
+    helper: Option<Channel>,
     slurm: Option<outside::slurm::Pending>,
 ) -> Result<i32, SandboxError> {
     // The launcher's end and the jail's end: "go" goes in, a setup
     // failure report comes out; EOF once the program was exec'd.
-    let (ours, jails) = Channel::pair()?;
+    let (ours, jails) = match Channel::pair() {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(h) = helper {
+                h.close();
+            }
+            return Err(e.into());
+        }
+    };
 
     let mut flags = prep.clone_flags;
     // Signals sent from here on wait until someone can forward them.
@@ -356,9 +475,12 @@ fn launch(
         if let Some(s) = &slurm {
             s.launcher_end().close();
         }
-        child(prep, jails, slurm.as_ref().map(|s| s.jail_end()));
+        child(prep, jails, slurm.as_ref().map(|s| s.jail_end()), helper);
     }
     jails.close();
+    if let Some(h) = helper {
+        h.close();
+    }
     // Pid 1 alone holds the jail's end of the Slurm link now: its EOF
     // is the jail's end, for the chaperon.
     if let Some(s) = &slurm {
@@ -463,6 +585,9 @@ fn launch(
                 diagnose::errno_text(errno)
             )));
         }
+        if stage == Stage::Network {
+            return Err(SandboxError::Setup(net::failure(netplan, index, errno)));
+        }
         if stage == Stage::Exec {
             // Whether the jail is the cause, from host facts (the child
             // only said which candidate existed inside).
@@ -507,8 +632,9 @@ fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
     std::fs::write(base.join("gid_map"), format!("{gid} {gid} 1\n"))
 }
 
-/// The jail's pid 1. Never returns.
-fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>) -> ! {
+/// The jail's pid 1. Never returns. `helper`: the network helper's
+/// channel, kept open for pid 1's whole life.
+fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>, helper: Option<Channel>) -> ! {
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
         report(chan, stage, index, errno);
         sys::exit_now(125)
@@ -532,6 +658,11 @@ fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>) -> ! {
     if prep.loopback {
         if let Err(e) = exec::loopback_up() {
             fail(Stage::Loopback, 0, e);
+        }
+    }
+    if let Some(h) = helper {
+        if let Err((index, errno)) = net::execute(&prep.net, h) {
+            fail(Stage::Network, index, errno);
         }
     }
     // SAFETY: chdir on a prepared C string.

@@ -72,6 +72,11 @@ pub enum Step {
         upper: PathBuf,
         work: PathBuf,
     },
+    /// A read-only file at `dest` holding `contents` (the jail's own
+    /// resolv.conf). The bytes are written into the staging tmpfs inside
+    /// the jail's mount namespace and bound from there: nothing is written
+    /// on the host.
+    File { dest: PathBuf, contents: Vec<u8> },
 }
 
 impl Step {
@@ -86,7 +91,8 @@ impl Step {
             | Step::RemountRo { dest }
             | Step::MaskFile { dest }
             | Step::Whiteout { dest, .. }
-            | Step::Overlay { dest, .. } => dest,
+            | Step::Overlay { dest, .. }
+            | Step::File { dest, .. } => dest,
             Step::Symlink { link, .. } => link,
             Step::ReviewOverlay { lower, .. } => lower,
         }
@@ -119,6 +125,11 @@ impl Step {
                 "make {} an overlay for review mode (its changes go to {})",
                 lower.display(),
                 upper.display()
+            ),
+            Step::File { dest, contents } => format!(
+                "write jail's own {} ({} bytes, read-only)",
+                dest.display(),
+                contents.len()
             ),
             Step::Whiteout { dest, names, .. } => format!(
                 "show {} without {}",
@@ -242,7 +253,10 @@ pub fn plan(spec: &JailSpec) -> Plan {
         dest: "/run".into(),
         mode: 0o755,
     });
-    if Path::new("/run/systemd/resolve").is_dir() {
+    // systemd-resolved's directory holds its varlink socket, a resolver
+    // outside the jail (a DNS channel out): only `host` sees it. The other
+    // modes get a resolv.conf of their own that names jail's helper.
+    if spec.network.mode.value == NetMode::Host && Path::new("/run/systemd/resolve").is_dir() {
         visible.push(Visible::system_dir(Path::new("/run/systemd/resolve")));
     }
     dev_steps(&mut early, spec.gpu.value);
@@ -403,6 +417,8 @@ pub fn plan(spec: &JailSpec) -> Plan {
     let mut steps = early;
     steps.extend(binds);
     steps.sort_by_cached_key(|s| s.dest().components().count());
+    // Files jail writes itself go over whatever the binds put there.
+    steps.extend(super::net::file_steps(&spec.network));
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
     Plan {

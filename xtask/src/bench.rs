@@ -50,6 +50,11 @@ pub struct Options {
     pub update_readme: bool,
     /// Extra cases that split jail's startup into phases.
     pub breakdown: bool,
+    /// The network part (throughput, latency, RSS against pasta,
+    /// slirp4netns and the handoff prototype).
+    pub net: bool,
+    /// `--quick`: fewer runs, shorter transfers.
+    pub quick: bool,
 }
 
 impl Options {
@@ -58,14 +63,20 @@ impl Options {
             runs: 60,
             update_readme: false,
             breakdown: false,
+            net: true,
+            quick: false,
         };
         let mut runs = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
-                "--quick" => o.runs = 10,
+                "--quick" => {
+                    o.runs = 10;
+                    o.quick = true;
+                }
                 "--update-readme" => o.update_readme = true,
                 "--breakdown" => o.breakdown = true,
+                "--no-net" => o.net = false,
                 "--runs" => {
                     let n = it.next().ok_or("--runs needs a number")?;
                     runs = Some(n.parse().map_err(|_| format!("--runs {n}: not a number"))?);
@@ -223,6 +234,14 @@ pub fn cases(jail: &str) -> Vec<(String, String)> {
             "j-jail-munge",
             format!("{jail} --hide {MUNGE_LIKE} -- /bin/true"),
         ),
+        // The network modes: `none` (the default above) runs the helper
+        // for its DNS answers; `allowlist` adds routes and listeners;
+        // `host` runs no helper.
+        (
+            "j-jail-allowlist",
+            format!("{jail} --net allowlist -- /bin/true"),
+        ),
+        ("j-jail-host-net", format!("{jail} --net host -- /bin/true")),
     ]
     .into_iter()
     .map(|(n, c)| (n.to_string(), c))
@@ -320,6 +339,24 @@ pub fn run(o: &Options) -> Result<(), String> {
     }
     // ---- end harden_bench ----
 
+    let mut net_section = String::new();
+    if o.net {
+        let no = crate::netbench::NetOptions {
+            seconds: if o.quick { 3 } else { 10 },
+            reps: if o.quick { 1 } else { 3 },
+            curl_runs: if o.quick { 20 } else { 100 },
+        };
+        match crate::netbench::run(&jail, &no) {
+            Ok(md) => {
+                net_section = md;
+                summary += &format!("\n{net_section}");
+            }
+            Err(e) => {
+                summary += &format!("\nNote: network bench not run: {e}\n");
+                eprintln!("bench: note: network bench: {e}");
+            }
+        }
+    }
     std::fs::write(out.join("summary.md"), &summary)
         .map_err(|e| format!("writing summary.md: {e}"))?;
     println!("\n{summary}");
@@ -327,7 +364,10 @@ pub fn run(o: &Options) -> Result<(), String> {
 
     if o.update_readme {
         let readme = crate::root().join("README.md");
-        let block = format!("{header}\n{table}");
+        let mut block = format!("{header}\n{table}");
+        if !net_section.is_empty() {
+            block += &format!("\n{net_section}");
+        }
         match std::fs::read_to_string(&readme) {
             Ok(text) => match replace_block(&text, &block) {
                 Some(new) => {
@@ -397,7 +437,7 @@ fn ensure_tools() -> Result<(), String> {
     Ok(())
 }
 
-fn user_ids() -> Result<(u32, u32), String> {
+pub fn user_ids() -> Result<(u32, u32), String> {
     let id = |flag: &str| -> Result<u32, String> {
         let out = Command::new("id")
             .args([flag, USER])
@@ -659,5 +699,7 @@ mod tests {
         assert_eq!(p(&["--runs", "7", "--quick"]).unwrap().runs, 7);
         assert!(p(&["--runs"]).is_err());
         assert!(p(&["--bogus"]).is_err());
+        assert!(p(&[]).unwrap().net && !p(&["--no-net"]).unwrap().net);
+        assert!(p(&["--quick"]).unwrap().quick);
     }
 }

@@ -653,6 +653,7 @@ mod tests {
                 == Some(Value::Choices(vec![
                     "none".into(),
                     "allowlist".into(),
+                    "learn".into(),
                     "host".into()
                 ]))));
     }

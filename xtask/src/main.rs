@@ -3,8 +3,10 @@
 //!   cargo xtask man                      man/jail.1, man/jail-SUB.1 (clap_mangen), man/jail.toml.5
 //!   cargo xtask completions              man/completions/{jail.bash,_jail,jail.fish}
 //!   cargo xtask install [--prefix DIR]   binary, man pages, completions (default DIR ~/.local)
-//!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown]
-//!                                        startup of /bin/true: jail vs bwrap vs unshare (root)
+//!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown] [--no-net]
+//!                                        startup of /bin/true: jail vs bwrap vs unshare, and the
+//!                                        network: jail's helper vs pasta, slirp4netns, the
+//!                                        handoff prototype (root)
 //!   cargo xtask harden-bench             Landlock + seccomp overhead (also part of bench)
 //!   cargo xtask ci                       release build, every test, generated files up to date
 
@@ -14,6 +16,7 @@ mod completions;
 mod gen;
 mod harden_bench;
 mod install;
+mod netbench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,11 +27,14 @@ const USAGE: &str = "usage: cargo xtask <man|completions|install|bench|harden-be
   install [--prefix DIR] build the release binary and install it, the man pages and the
                          completions below DIR (default ~/.local): bin/, share/man/,
                          share/bash-completion/, share/zsh/site-functions/, share/fish/
-  bench [--quick] [--runs N] [--update-readme] [--breakdown]
-                         measure startup of /bin/true (as root; results in bench-results/)
-                         --quick: 10 runs instead of 60; --update-readme: rewrite the
-                         README block between <!-- bench:start --> and <!-- bench:end -->;
-                         --breakdown: extra cases that split jail's startup into phases
+  bench [--quick] [--runs N] [--update-readme] [--breakdown] [--no-net]
+                         measure startup of /bin/true, and network throughput, latency and
+                         helper RSS against pasta, slirp4netns and the handoff prototype
+                         (as root; results in bench-results/)
+                         --quick: 10 runs instead of 60, 3 s transfers; --update-readme: rewrite
+                         the README block between <!-- bench:start --> and <!-- bench:end -->;
+                         --breakdown: extra cases that split jail's startup into phases;
+                         --no-net: startup only
   harden-bench           overhead of Landlock + seccomp on syscall-heavy work (also run by bench)
   ci                     release build, cargo test --workspace, check man/ and completions are
                          current, install into a temporary prefix and check it works";

@@ -1,0 +1,261 @@
+//! The network helper (`jail __outside net`): the process outside the
+//! jail that is the jail's only way to the network (DESIGN "Network").
+//! It runs as the user, in the host's network namespace; the jail's pid 1
+//! hands it the listening sockets every connection of the jail lands on,
+//! and the DNS sockets. It ends when the jail's pid 1 does (its channel
+//! reports EOF), and the jail's network ends with it (it holds the only
+//! copies of those sockets).
+//!
+//! Split by responsibility: `policy` (every decision, pure), `dns`
+//! (messages), `peek` (TLS ClientHello / HTTP head), `relay` (the event
+//! loop: accept, connect, splice), `report` (what is said on the
+//! terminal), `confine` (its own seccomp and Landlock).
+
+pub mod confine;
+pub mod dns;
+pub mod peek;
+pub mod policy;
+pub mod relay;
+pub mod report;
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Channel, Msg};
+use crate::config::spec::{JailSpec, NetMode};
+use report::Level;
+
+/// The helper's configuration, sent by the launcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub mode: NetMode,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub ports: Vec<u16>,
+    pub expose: Vec<u16>,
+    /// The ports the jail listens on: the only ones a flow can have, so
+    /// the only ones the helper may connect to (Landlock).
+    pub listen: Vec<u16>,
+    /// `IP[:PORT]` of the resolver to ask (None: the first nameserver of
+    /// the host's /etc/resolv.conf).
+    pub upstream: Option<String>,
+    /// HOST and PORT of an upstream HTTP proxy (CONNECT).
+    pub proxy: Option<(String, u16)>,
+    pub level: Level,
+    /// Under `none`: where that mode came from, for the one line that
+    /// says the network is off.
+    pub off: Option<String>,
+}
+
+/// The helper's configuration for `spec` (launcher side). `level`: how
+/// much to say.
+pub fn config(
+    spec: &JailSpec,
+    plan: &crate::sandbox::net::NetPlan,
+    level: Level,
+) -> Result<Config, String> {
+    let n = &spec.network;
+    let proxy = match n.proxy.as_ref().map(|p| p.value.as_str()) {
+        None => None,
+        Some("env") => {
+            let v = ["HTTPS_PROXY", "https_proxy"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                .ok_or("network.proxy is `env`, but HTTPS_PROXY is not set")?;
+            Some(crate::config::resolve::parse_proxy(&v).ok_or_else(|| {
+                format!("HTTPS_PROXY={v}: jail's helper needs an http://HOST:PORT proxy")
+            })?)
+        }
+        Some(p) => Some(
+            crate::config::resolve::parse_proxy(p)
+                .ok_or_else(|| format!("proxy `{p}` is not http://HOST:PORT"))?,
+        ),
+    };
+    let listen = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            crate::sandbox::net::NetStep::Listen { port, .. } => Some(*port),
+            _ => None,
+        })
+        .collect();
+    Ok(Config {
+        mode: n.mode.value,
+        allow: n.allow.iter().map(|a| a.value.clone()).collect(),
+        deny: n.deny.iter().map(|a| a.value.clone()).collect(),
+        ports: n.ports.iter().map(|a| a.value).collect(),
+        expose: n.expose_host_ports.iter().map(|a| a.value).collect(),
+        listen,
+        upstream: n.dns_upstream.as_ref().map(|d| d.value.clone()),
+        proxy,
+        level,
+        off: (n.mode.value == NetMode::None).then(|| format!("--net none, from {}", n.mode.source)),
+    })
+}
+
+/// `IP`, `IP:PORT` or `[IPv6]:PORT` → the resolver's address.
+pub fn parse_upstream(s: &str) -> Option<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+}
+
+/// The first usable `nameserver` of resolv.conf text.
+pub fn first_nameserver(text: &str) -> Option<SocketAddr> {
+    text.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        if w.next() != Some("nameserver") {
+            return None;
+        }
+        // A link-local address with a %scope cannot be used from here.
+        w.next()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
+}
+
+/// Raises the soft limit on open files to the hard one: each relayed
+/// connection holds six descriptors (two sockets, two pipes).
+fn raise_nofile() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max.min(1 << 20);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+/// `jail __outside net`.
+pub fn main(chan: Channel) -> i32 {
+    crate::sys::net::fault_single_pages();
+    let cfg = match chan.recv() {
+        Ok(Some((Msg::Net(c), fds))) => {
+            if let Some(fd) = fds.into_iter().next() {
+                relay::speak_to(std::os::fd::IntoRawFd::into_raw_fd(fd));
+            }
+            c
+        }
+        // The launcher gave up before the jail existed.
+        _ => return 0,
+    };
+    if cfg.level == Level::Verbose || cfg.mode == NetMode::Learn {
+        // A summary (or the learned allowlist) always comes at the end.
+        relay::will_speak();
+    }
+    match prepare(&cfg, chan) {
+        Ok(mut relay) => {
+            // Setup code (configuration, Landlock, seccomp) is done with:
+            // its pages go, the loop's come back one by one.
+            crate::sys::net::fault_single_pages();
+            relay.run();
+            for l in relay.finish() {
+                eprintln!("{l}");
+            }
+            0
+        }
+        Err(e) => {
+            // The jail's pid 1 finds the helper gone at its handoff and
+            // fails the jail; this line says why.
+            relay::will_speak();
+            eprintln!("jail: net: {e}");
+            1
+        }
+    }
+}
+
+/// Everything read and opened before confinement, then confinement.
+fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
+    // Under `none` nothing is resolved; through a proxy, the proxy
+    // resolves (names get stand-in addresses).
+    let upstream = if cfg.mode == NetMode::None || cfg.proxy.is_some() {
+        None
+    } else {
+        let addr = match &cfg.upstream {
+            Some(s) => parse_upstream(s).ok_or_else(|| format!("--dns-upstream {s}: not IP:PORT"))?,
+            None => std::fs::read_to_string("/etc/resolv.conf")
+                .ok()
+                .as_deref()
+                .and_then(first_nameserver)
+                .ok_or("no DNS server: /etc/resolv.conf names none; give one with --dns-upstream IP:PORT")?,
+        };
+        let fd = crate::sys::net::udp_connected(addr).map_err(|e| {
+            format!(
+                "cannot reach the DNS server {addr}: {}",
+                crate::sandbox::diagnose::errno_text(e)
+            )
+        })?;
+        Some((fd, addr))
+    };
+    let proxy = match &cfg.proxy {
+        Some((host, port)) => Some(
+            (host.as_str(), *port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| format!("cannot resolve the proxy {host}:{port}"))?,
+        ),
+        None => None,
+    };
+    raise_nofile();
+    let host = crate::sys::net::host_addresses();
+    let mut rules = policy::Rules::new(cfg.mode, &cfg.allow, &cfg.deny, &cfg.ports, &cfg.expose);
+    rules.proxy = proxy.is_some();
+    let setup = relay::Setup {
+        rules,
+        host,
+        upstream,
+        proxy,
+        report: report::Report::new(cfg.level, cfg.mode == NetMode::Learn, cfg.off.clone()),
+    };
+    let relay = relay::Relay::new(chan, setup)
+        .map_err(|e| format!("cannot start: {}", crate::sandbox::diagnose::errno_text(e)))?;
+    let mut ports: Vec<u16> = cfg.listen.clone();
+    ports.extend(upstream.map(|(_, a)| a.port()));
+    ports.extend(proxy.map(|a| a.port()));
+    match confine::apply(&ports) {
+        Ok(c) if !c.landlock && cfg.level == Level::Verbose => {
+            relay::will_speak();
+            eprintln!("jail: net: the helper runs without Landlock (this kernel lacks it); seccomp applies")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            relay::will_speak();
+            eprintln!(
+                "jail: net: warning: the network helper runs without its own confinement ({e})"
+            )
+        }
+    }
+    Ok(relay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upstream_comes_from_the_flag_or_resolv_conf() {
+        assert_eq!(
+            parse_upstream("198.51.100.2:5353"),
+            Some("198.51.100.2:5353".parse().unwrap())
+        );
+        assert_eq!(
+            parse_upstream("198.51.100.2"),
+            Some("198.51.100.2:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_upstream("[2001:db8::1]:53"),
+            Some("[2001:db8::1]:53".parse().unwrap())
+        );
+        assert_eq!(parse_upstream("dns.example"), None);
+        let text = "# x\nsearch a.example\nnameserver fe80::1%eth0\nnameserver 10.255.255.53\nnameserver 1.1.1.1\n";
+        assert_eq!(
+            first_nameserver(text),
+            Some("10.255.255.53:53".parse().unwrap())
+        );
+        assert_eq!(first_nameserver("options edns0\n"), None);
+    }
+}

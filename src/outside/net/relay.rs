@@ -1,0 +1,1321 @@
+//! The helper's event loop: one thread, one epoll set. It accepts the
+//! connections that land on the jail's listening sockets, peeks at their
+//! first bytes, asks `policy` where each goes, connects from the host and
+//! relays with splice() (the kernel moves the bytes; they never enter this
+//! process). It answers DNS on the jail's port-53 sockets through `dns`.
+//! A denied connection is reset (RST), never left hanging.
+//!
+//! Edge-triggered: every handler reads or splices until EAGAIN. Tokens
+//! carry a generation, so an event for a slot that was freed and reused
+//! within one batch is recognized as stale.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{IntoRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::dns::{self, OnQuery, Pending};
+use super::peek::{self, Peek, PEEK_MAX};
+use super::policy::{self, Flow as Verdict, Pins, Rules, Said};
+use super::report::Report;
+use crate::outside::{Channel, Msg};
+use crate::sys::{self, net as sn};
+
+/// How long a connection may stay silent before it is judged by its
+/// address alone (protocols where the server speaks first).
+const SILENT: Duration = Duration::from_millis(250);
+/// How long a started ClientHello or request head may take to complete.
+const PEEK_LIMIT: Duration = Duration::from_secs(3);
+/// Connecting upstream (the kernel's own SYN retries take minutes).
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+/// DNS: when to ask upstream again, and when to give up (SERVFAIL).
+const DNS_RETRY: Duration = Duration::from_millis(1500);
+const DNS_LIMIT: Duration = Duration::from_secs(5);
+/// An idle DNS-over-TCP client is closed after this.
+const DNS_TCP_IDLE: Duration = Duration::from_secs(10);
+/// DNS queries waiting upstream at most.
+const MAX_PENDING: usize = 1024;
+/// Bytes one splice call moves at most (bounded by the pipe's size).
+const SPLICE_LEN: usize = 1 << 20;
+/// A direction that has moved this much is a bulk transfer: its pipe
+/// grows from the kernel's default (64 KiB) to `BULK_PIPE`, so each
+/// splice moves more. Only then: pipe buffers count against a per-user
+/// budget (fs.pipe-user-pages-soft) that the user's other programs share.
+const BULK_AFTER: u64 = 4 << 20;
+const BULK_PIPE: usize = 1 << 20;
+
+const CHANNEL: u64 = u64::MAX;
+
+/// Everything the loop needs, prepared by `main` before confinement.
+pub struct Setup {
+    pub rules: Rules,
+    pub host: Vec<IpAddr>,
+    /// The connected UDP socket to the upstream resolver, and its address
+    /// (for TCP retries).
+    pub upstream: Option<(RawFd, SocketAddr)>,
+    /// An upstream HTTP proxy (CONNECT), if configured.
+    pub proxy: Option<SocketAddr>,
+    pub report: Report,
+}
+
+struct Dir {
+    r: RawFd,
+    w: RawFd,
+    /// Bytes in the pipe, and what it holds at most.
+    fill: usize,
+    cap: usize,
+    /// Bytes moved so far (to tell a bulk transfer), and whether its
+    /// pipe was grown (or tried).
+    moved: u64,
+    grown: bool,
+    eof: bool,
+    shut: bool,
+}
+
+impl Dir {
+    fn done(&self) -> bool {
+        self.eof && self.fill == 0
+    }
+}
+
+enum State {
+    Peek,
+    Connecting,
+    ProxySend(usize),
+    ProxyRecv,
+    Relay,
+}
+
+struct Conn {
+    client: RawFd,
+    up: RawFd,
+    dst: SocketAddr,
+    /// The name (or address) it is allowed for: for logs and CONNECT.
+    name: String,
+    state: State,
+    since: Instant,
+    dirs: Option<[Dir; 2]>,
+    /// Readiness as epoll last reported it, per side (client, upstream):
+    /// cleared on EAGAIN, so the relay only makes calls that can move
+    /// bytes.
+    readable: [bool; 2],
+    writable: [bool; 2],
+    /// CONNECT request to the proxy.
+    connect_req: Vec<u8>,
+}
+
+struct DnsTcp {
+    fd: RawFd,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    /// Queries of this client waiting upstream.
+    waiting: usize,
+    eof: bool,
+}
+
+struct UpTcp {
+    fd: RawFd,
+    id: u16,
+    out: Vec<u8>,
+    sent: usize,
+    inbuf: Vec<u8>,
+}
+
+enum Slot {
+    Free,
+    Listener { fd: RawFd, dns: bool, paused: bool },
+    Udp { fd: RawFd },
+    Upstream { fd: RawFd },
+    Conn(Box<Conn>),
+    DnsTcp(Box<DnsTcp>),
+    UpTcp(Box<UpTcp>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Slot(usize, u32),
+    Dns(u16),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Client {
+    Udp {
+        fd: RawFd,
+        from: SocketAddr,
+        to: Option<IpAddr>,
+    },
+    Tcp {
+        slot: usize,
+        gen: u32,
+    },
+}
+
+struct Waiting {
+    p: Pending,
+    client: Client,
+    since: Instant,
+    retried: bool,
+}
+
+pub struct Relay {
+    ep: RawFd,
+    chan: Channel,
+    s: Setup,
+    pins: Pins,
+    slots: Vec<Slot>,
+    gens: Vec<u32>,
+    free: Vec<usize>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    pending: HashMap<u16, Waiting>,
+    peekbuf: Vec<u8>,
+    any_paused: bool,
+    /// Proxy mode: stand-in addresses handed out, by name, and the next.
+    stand_ins: HashMap<String, std::net::Ipv4Addr>,
+    next_stand_in: u32,
+}
+
+fn token(slot: usize, gen: u32, side: u64) -> u64 {
+    (u64::from(gen) << 32) | ((slot as u64) << 1) | side
+}
+
+fn errtext(e: i32) -> String {
+    crate::sandbox::diagnose::errno_text(e)
+}
+
+/// The launcher's "wait for me" pipe: one byte on it before the helper
+/// says anything, so `jail` waits for the helper's last lines (the
+/// summary) before it exits, and does not wait for a helper that has
+/// nothing to say. -1 once written (or when there is none).
+static SPEAK: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Sets the launcher's pipe (see `SPEAK`).
+pub fn speak_to(fd: RawFd) {
+    SPEAK.store(fd, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Tells the launcher to wait for this helper's last lines (once).
+pub fn will_speak() {
+    let fd = SPEAK.swap(-1, std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        let _ = sys::write_all(fd, b"1");
+        sys::close(fd);
+    }
+}
+
+fn say(line: Option<String>) {
+    if let Some(l) = line {
+        will_speak();
+        eprintln!("{l}");
+    }
+}
+
+const EV_IN: u32 = libc::EPOLLIN as u32;
+const EV_OUT: u32 = libc::EPOLLOUT as u32;
+const EV_ET: u32 = libc::EPOLLET as u32;
+const EV_RDHUP: u32 = libc::EPOLLRDHUP as u32;
+
+impl Relay {
+    pub fn new(chan: Channel, s: Setup) -> Result<Relay, i32> {
+        let ep = sn::epoll_create()?;
+        sn::epoll_ctl(ep, chan.0, EV_IN, CHANNEL, true)?;
+        let mut r = Relay {
+            ep,
+            chan,
+            s,
+            pins: Pins::default(),
+            slots: Vec::new(),
+            gens: Vec::new(),
+            free: Vec::new(),
+            timers: BinaryHeap::new(),
+            pending: HashMap::new(),
+            peekbuf: vec![0; PEEK_MAX],
+            any_paused: false,
+            stand_ins: HashMap::new(),
+            next_stand_in: 1,
+        };
+        if let Some((fd, _)) = r.s.upstream {
+            let slot = r.alloc(Slot::Upstream { fd });
+            sn::epoll_ctl(ep, fd, EV_IN, token(slot, r.gens[slot], 0), true)?;
+        }
+        Ok(r)
+    }
+
+    fn alloc(&mut self, s: Slot) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = s;
+                self.gens[i] = self.gens[i].wrapping_add(1);
+                i
+            }
+            None => {
+                self.slots.push(s);
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn release(&mut self, i: usize) {
+        self.slots[i] = Slot::Free;
+        self.free.push(i);
+        if self.any_paused {
+            self.resume_listeners();
+        }
+    }
+
+    fn timer(&mut self, after: Duration, t: Timer) {
+        self.timers.push(Reverse((Instant::now() + after, t)));
+    }
+
+    /// Runs until the jail is gone (the channel reports EOF).
+    pub fn run(&mut self) {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        loop {
+            let timeout = match self.timers.peek() {
+                Some(Reverse((at, _))) => {
+                    let now = Instant::now();
+                    if *at <= now {
+                        0
+                    } else {
+                        (*at - now).as_millis().min(60_000) as i32 + 1
+                    }
+                }
+                None => -1,
+            };
+            let n = match sn::epoll_wait(self.ep, &mut events, timeout) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("jail: net: the network helper failed: {}", errtext(e));
+                    return;
+                }
+            };
+            for ev in &events[..n] {
+                let (t, bits) = (ev.u64, ev.events);
+                if t == CHANNEL {
+                    if !self.on_channel() {
+                        return;
+                    }
+                    continue;
+                }
+                let slot = ((t & 0xffff_ffff) >> 1) as usize;
+                let gen = (t >> 32) as u32;
+                if slot >= self.slots.len() || self.gens[slot] != gen {
+                    continue;
+                }
+                self.dispatch(slot, t & 1, bits);
+            }
+            self.fire_timers();
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, t))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match t {
+                Timer::Slot(slot, gen) => {
+                    if slot < self.slots.len() && self.gens[slot] == gen {
+                        self.on_timer(slot);
+                    }
+                }
+                Timer::Dns(id) => self.dns_timeout(id),
+            }
+        }
+    }
+
+    /// Messages from the jail's pid 1: its sockets. False on EOF.
+    fn on_channel(&mut self) -> bool {
+        match self.chan.recv() {
+            Ok(Some((Msg::NetSockets { .. }, fds))) => {
+                for fd in fds {
+                    let fd = fd.into_raw_fd();
+                    self.add_socket(fd);
+                }
+                true
+            }
+            Ok(Some(_)) => true,
+            Ok(None) | Err(_) => false,
+        }
+    }
+
+    fn add_socket(&mut self, fd: RawFd) {
+        let _ = sn::set_nonblocking(fd);
+        let slot = match sn::kind(fd) {
+            Ok((libc::SOCK_STREAM, _)) => {
+                let dns = sn::local_addr(fd).map(|a| a.port() == 53).unwrap_or(false);
+                self.alloc(Slot::Listener {
+                    fd,
+                    dns,
+                    paused: false,
+                })
+            }
+            Ok((libc::SOCK_DGRAM, _)) => self.alloc(Slot::Udp { fd }),
+            _ => {
+                sys::close(fd);
+                return;
+            }
+        };
+        if sn::epoll_ctl(self.ep, fd, EV_IN, token(slot, self.gens[slot], 0), true).is_err() {
+            sys::close(fd);
+            self.release(slot);
+        }
+    }
+
+    fn dispatch(&mut self, slot: usize, side: u64, bits: u32) {
+        match &self.slots[slot] {
+            Slot::Free => {}
+            Slot::Listener { fd, dns, .. } => {
+                let (fd, dns) = (*fd, *dns);
+                self.on_listener(slot, fd, dns)
+            }
+            Slot::Udp { fd } => {
+                let fd = *fd;
+                self.on_udp(fd)
+            }
+            Slot::Upstream { fd } => {
+                let fd = *fd;
+                self.on_upstream_udp(fd)
+            }
+            Slot::Conn(_) => self.on_conn(slot, side, bits),
+            Slot::DnsTcp(_) => self.on_dns_tcp(slot),
+            Slot::UpTcp(_) => self.on_up_tcp(slot),
+        }
+    }
+
+    // ----------------------------------------------------------- accepting
+
+    fn on_listener(&mut self, slot: usize, fd: RawFd, dns: bool) {
+        loop {
+            match sn::accept(fd) {
+                Ok(c) => {
+                    if dns {
+                        self.new_dns_tcp(c)
+                    } else {
+                        self.new_conn(c)
+                    }
+                }
+                Err(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                    // Out of descriptors: stop listening until a
+                    // connection ends (the queue waits in the kernel).
+                    let _ = sn::epoll_ctl(self.ep, fd, 0, token(slot, self.gens[slot], 0), false);
+                    if let Slot::Listener { paused, .. } = &mut self.slots[slot] {
+                        *paused = true;
+                    }
+                    self.any_paused = true;
+                    return;
+                }
+                Err(libc::EINTR | libc::ECONNABORTED) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn resume_listeners(&mut self) {
+        self.any_paused = false;
+        for i in 0..self.slots.len() {
+            if let Slot::Listener { fd, paused, .. } = &mut self.slots[i] {
+                if *paused {
+                    *paused = false;
+                    let _ = sn::epoll_ctl(self.ep, *fd, EV_IN, token(i, self.gens[i], 0), false);
+                }
+            }
+        }
+    }
+
+    fn new_conn(&mut self, c: RawFd) {
+        let Ok(dst) = sn::local_addr(c) else {
+            sn::reset(c);
+            return;
+        };
+        let conn = Conn {
+            client: c,
+            up: -1,
+            dst,
+            name: String::new(),
+            state: State::Peek,
+            since: Instant::now(),
+            dirs: None,
+            readable: [true; 2],
+            writable: [true; 2],
+            connect_req: Vec::new(),
+        };
+        let slot = self.alloc(Slot::Conn(Box::new(conn)));
+        let gen = self.gens[slot];
+        if sn::epoll_ctl(
+            self.ep,
+            c,
+            EV_IN | EV_RDHUP | EV_ET,
+            token(slot, gen, 0),
+            true,
+        )
+        .is_err()
+        {
+            sn::reset(c);
+            self.release(slot);
+            return;
+        }
+        self.timer(SILENT, Timer::Slot(slot, gen));
+        self.try_peek(slot, false);
+    }
+
+    fn conn(&mut self, slot: usize) -> Option<&mut Conn> {
+        match &mut self.slots[slot] {
+            Slot::Conn(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Looks at what the client sent so far; decides when it can.
+    fn try_peek(&mut self, slot: usize, last: bool) {
+        let Some(c) = self.conn(slot) else { return };
+        let fd = c.client;
+        let n = match sn::peek(fd, &mut self.peekbuf) {
+            Ok(0) => {
+                // The client closed before saying anything we could judge.
+                self.close_conn(slot, false);
+                return;
+            }
+            Ok(n) => n,
+            Err(libc::EAGAIN) => 0,
+            Err(_) => {
+                self.close_conn(slot, true);
+                return;
+            }
+        };
+        let full = last || n == PEEK_MAX;
+        match peek::classify(&self.peekbuf[..n], full) {
+            Peek::NeedMore => {}
+            Peek::Said(said) => self.decide(slot, said),
+        }
+    }
+
+    fn label(dst: SocketAddr, said: &Said, pins: &Pins) -> String {
+        let ip = policy::canonical(dst.ip());
+        let name = match said {
+            Said::Tls(Some(n)) | Said::Http(Some(n)) => Some(policy::normalize(n)),
+            _ => pins.names(ip).first().cloned(),
+        };
+        match name {
+            Some(n) => format!("{n}:{}", dst.port()),
+            None => SocketAddr::new(ip, dst.port()).to_string(),
+        }
+    }
+
+    fn decide(&mut self, slot: usize, said: Said) {
+        let Some(c) = self.conn(slot) else { return };
+        let dst = c.dst;
+        let verdict = policy::flow(&self.s.rules, &self.pins, &self.s.host, dst, &said);
+        let (to, name, via_proxy) = match verdict {
+            Verdict::Deny(reason) => {
+                let what = Self::label(dst, &said, &self.pins);
+                say(self.s.report.denied_flow(&what, &reason));
+                self.close_conn(slot, true);
+                return;
+            }
+            Verdict::Connect { to, name } => (to, name, self.s.proxy),
+            Verdict::Expose { to } => (to, format!("host loopback port {}", to.port()), None),
+        };
+        let target = via_proxy.unwrap_or(to);
+        let up = match sn::connect_start(target) {
+            Ok(fd) => fd,
+            Err(e) => {
+                say(self.s.report.unreachable(&name, to.port(), &errtext(e)));
+                self.close_conn(slot, true);
+                return;
+            }
+        };
+        let gen = self.gens[slot];
+        if sn::epoll_ctl(
+            self.ep,
+            up,
+            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
+            token(slot, gen, 1),
+            true,
+        )
+        .is_err()
+        {
+            sys::close(up);
+            self.close_conn(slot, true);
+            return;
+        }
+        say(self
+            .s
+            .report
+            .allowed_flow(&name, to.port(), &to.ip().to_string()));
+        let Some(c) = self.conn(slot) else { return };
+        c.up = up;
+        c.name = name.clone();
+        c.state = State::Connecting;
+        c.since = Instant::now();
+        if via_proxy.is_some() {
+            let authority = match to.ip().to_string() == name {
+                true => to.to_string(),
+                false => format!("{name}:{}", to.port()),
+            };
+            c.connect_req =
+                format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
+        }
+        self.timer(CONNECT_LIMIT, Timer::Slot(slot, gen));
+    }
+
+    fn on_timer(&mut self, slot: usize) {
+        match &self.slots[slot] {
+            Slot::Conn(c) => {
+                let (state_peek, state_connect, since) = (
+                    matches!(c.state, State::Peek),
+                    matches!(
+                        c.state,
+                        State::Connecting | State::ProxySend(_) | State::ProxyRecv
+                    ),
+                    c.since,
+                );
+                if state_peek {
+                    let fd = c.client;
+                    let waited = since.elapsed();
+                    let any = matches!(sn::peek(fd, &mut self.peekbuf[..1]), Ok(n) if n > 0);
+                    if !any || waited >= PEEK_LIMIT {
+                        self.try_peek(slot, true);
+                    } else {
+                        let gen = self.gens[slot];
+                        self.timer(PEEK_LIMIT.saturating_sub(waited), Timer::Slot(slot, gen));
+                    }
+                } else if state_connect && since.elapsed() >= CONNECT_LIMIT {
+                    let (name, port) = (c.name.clone(), c.dst.port());
+                    say(self.s.report.unreachable(&name, port, "timed out"));
+                    self.close_conn(slot, true);
+                }
+            }
+            Slot::DnsTcp(_) => self.close_dns_tcp(slot),
+            Slot::UpTcp(u) => {
+                let id = u.id;
+                self.close_up_tcp(slot);
+                self.dns_fail(id);
+            }
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------ relaying
+
+    fn on_conn(&mut self, slot: usize, side: u64, bits: u32) {
+        let Some(c) = self.conn(slot) else { return };
+        match c.state {
+            State::Peek => {
+                if side == 0 {
+                    let hup = bits & (EV_RDHUP | libc::EPOLLHUP as u32) != 0;
+                    self.try_peek(slot, hup);
+                }
+            }
+            State::Connecting => {
+                if side == 1 {
+                    self.on_connected(slot);
+                }
+            }
+            State::ProxySend(_) | State::ProxyRecv => {
+                if side == 1 {
+                    self.proxy_step(slot);
+                }
+            }
+            State::Relay => {
+                let side = side as usize;
+                let err = libc::EPOLLERR as u32 | libc::EPOLLHUP as u32;
+                if bits & (EV_IN | EV_RDHUP | err) != 0 {
+                    c.readable[side] = true;
+                }
+                if bits & (EV_OUT | err) != 0 {
+                    c.writable[side] = true;
+                }
+                self.pump(slot)
+            }
+        }
+    }
+
+    fn on_connected(&mut self, slot: usize) {
+        let Some(c) = self.conn(slot) else { return };
+        let up = c.up;
+        let err = sn::take_error(up);
+        if err != 0 {
+            let (name, port) = (c.name.clone(), c.dst.port());
+            say(self.s.report.unreachable(&name, port, &errtext(err)));
+            self.close_conn(slot, true);
+            return;
+        }
+        if sn::peer_addr(up).is_err() {
+            return; // still connecting
+        }
+        if c.connect_req.is_empty() {
+            self.start_relay(slot);
+        } else {
+            c.state = State::ProxySend(0);
+            self.proxy_step(slot);
+        }
+    }
+
+    /// CONNECT through the upstream proxy: send the request, read the
+    /// reply head (exactly, leaving whatever follows for the relay).
+    fn proxy_step(&mut self, slot: usize) {
+        let Some(c) = self.conn(slot) else { return };
+        if let State::ProxySend(mut off) = c.state {
+            while off < c.connect_req.len() {
+                match sn::send(c.up, &c.connect_req[off..]) {
+                    Ok(n) => off += n,
+                    Err(libc::EAGAIN) => {
+                        c.state = State::ProxySend(off);
+                        return;
+                    }
+                    Err(_) => {
+                        self.proxy_failed(slot, "the proxy closed the connection");
+                        return;
+                    }
+                }
+            }
+            c.state = State::ProxyRecv;
+        }
+        let Some(c) = self.conn(slot) else { return };
+        let up = c.up;
+        let mut head = [0u8; 4096];
+        let n = match sn::peek(up, &mut head) {
+            Ok(0) => {
+                self.proxy_failed(slot, "the proxy closed the connection");
+                return;
+            }
+            Ok(n) => n,
+            Err(libc::EAGAIN) => return,
+            Err(e) => {
+                self.proxy_failed(slot, &errtext(e));
+                return;
+            }
+        };
+        let Some(end) = head[..n].windows(4).position(|w| w == b"\r\n\r\n") else {
+            if n == head.len() {
+                self.proxy_failed(slot, "the proxy's reply is too long");
+            }
+            return;
+        };
+        let status_ok = head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200");
+        if !status_ok {
+            let first = String::from_utf8_lossy(
+                &head[..head[..n].iter().position(|&b| b == b'\r').unwrap_or(0)],
+            )
+            .into_owned();
+            self.proxy_failed(
+                slot,
+                &format!("the proxy answered {}", policy::printable(&first)),
+            );
+            return;
+        }
+        let mut sink = [0u8; 4096];
+        if sn::recv(up, &mut sink[..end + 4]) != Ok(end + 4) {
+            self.proxy_failed(slot, "short read from the proxy");
+            return;
+        }
+        self.start_relay(slot);
+    }
+
+    fn proxy_failed(&mut self, slot: usize, why: &str) {
+        if let Some(c) = self.conn(slot) {
+            let (name, port) = (c.name.clone(), c.dst.port());
+            say(self
+                .s
+                .report
+                .unreachable(&name, port, &format!("via the proxy: {why}")));
+        }
+        self.close_conn(slot, true);
+    }
+
+    fn start_relay(&mut self, slot: usize) {
+        let gen = self.gens[slot];
+        let ep = self.ep;
+        let Some(c) = self.conn(slot) else { return };
+        let pipes = (sn::pipe(), sn::pipe());
+        let (a, b) = match pipes {
+            (Ok(a), Ok(b)) => (a, b),
+            (a, b) => {
+                for (r, w) in [a, b].into_iter().flatten() {
+                    sys::close(r);
+                    sys::close(w);
+                }
+                self.close_conn(slot, true);
+                return;
+            }
+        };
+        let dir = |(r, w): (RawFd, RawFd)| Dir {
+            r,
+            w,
+            fill: 0,
+            cap: sn::pipe_size(w).unwrap_or(64 * 1024),
+            moved: 0,
+            grown: false,
+            eof: false,
+            shut: false,
+        };
+        c.dirs = Some([dir(a), dir(b)]);
+        c.state = State::Relay;
+        for fd in [c.client, c.up] {
+            let _ = sn::set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+        }
+        let client = c.client;
+        if sn::epoll_ctl(
+            ep,
+            client,
+            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
+            token(slot, gen, 0),
+            false,
+        )
+        .is_err()
+        {
+            self.close_conn(slot, true);
+            return;
+        }
+        self.pump(slot);
+    }
+
+    /// Moves bytes both ways until nothing moves; closes when both
+    /// directions are done, resets both sides on an error.
+    fn pump(&mut self, slot: usize) {
+        let Some(c) = self.conn(slot) else { return };
+        let fds = [c.client, c.up];
+        let (readable, writable) = (&mut c.readable, &mut c.writable);
+        let Some(dirs) = c.dirs.as_mut() else { return };
+        let mut failed = false;
+        for (i, d) in dirs.iter_mut().enumerate() {
+            // Direction 0: client → upstream; 1: upstream → client.
+            let (s, t) = (i, 1 - i);
+            let mut ends = Ends {
+                src: fds[s],
+                dst: fds[t],
+                readable: readable[s],
+                writable: writable[t],
+            };
+            let r = pump_dir(d, &mut ends);
+            readable[s] = ends.readable;
+            writable[t] = ends.writable;
+            if r.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            self.close_conn(slot, true);
+        } else if dirs.iter().all(Dir::done) {
+            self.close_conn(slot, false);
+        }
+    }
+
+    fn close_conn(&mut self, slot: usize, reset: bool) {
+        let Slot::Conn(c) = std::mem::replace(&mut self.slots[slot], Slot::Free) else {
+            return;
+        };
+        for fd in [c.client, c.up] {
+            if fd >= 0 {
+                if reset {
+                    sn::reset(fd);
+                } else {
+                    sys::close(fd);
+                }
+            }
+        }
+        if let Some(dirs) = c.dirs {
+            for d in dirs {
+                sys::close(d.r);
+                sys::close(d.w);
+            }
+        }
+        self.release(slot);
+    }
+
+    // ----------------------------------------------------------------- DNS
+
+    fn new_id(&self) -> u16 {
+        loop {
+            let mut b = [0u8; 2];
+            // SAFETY: getrandom writes at most 2 bytes into b.
+            unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
+            let id = u16::from_ne_bytes(b);
+            if !self.pending.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// One query from the jail, over UDP or TCP.
+    fn query(&mut self, msg: &[u8], client: Client) {
+        let id = self.new_id();
+        match dns::on_query(&self.s.rules, msg, id) {
+            OnQuery::Drop => {}
+            OnQuery::Reply { bytes, denied } => {
+                if let Some((name, reason, quiet)) = denied {
+                    say(self.s.report.denied_name(&name, &reason, quiet));
+                }
+                self.answer(client, bytes, None);
+            }
+            OnQuery::Forward(p) if self.s.proxy.is_some() => {
+                // The proxy resolves names: answer with a stand-in address,
+                // pinned to the name, and ask no one.
+                let ip = self.stand_in(&p.name);
+                if let Some(ip) = ip {
+                    self.pins.pin(IpAddr::V4(ip), &p.name);
+                    say(self.s.report.resolved(&p.name, 1));
+                }
+                let bytes = dns::stand_in(&p, ip);
+                self.answer(client, bytes, Some(&p));
+            }
+            OnQuery::Forward(p) => {
+                let Some((fd, _)) = self.s.upstream else {
+                    let bytes = dns::servfail(&p);
+                    self.answer(client, bytes, None);
+                    return;
+                };
+                if self.pending.len() >= MAX_PENDING {
+                    let bytes = dns::servfail(&p);
+                    self.answer(client, bytes, None);
+                    return;
+                }
+                let _ = sn::send(fd, &p.upstream_query);
+                if let Client::Tcp { slot, .. } = client {
+                    if let Slot::DnsTcp(t) = &mut self.slots[slot] {
+                        t.waiting += 1;
+                    }
+                }
+                self.pending.insert(
+                    id,
+                    Waiting {
+                        p: *p,
+                        client,
+                        since: Instant::now(),
+                        retried: false,
+                    },
+                );
+                self.timer(DNS_RETRY, Timer::Dns(id));
+            }
+        }
+    }
+
+    /// The stand-in address of `name` (proxy mode), the same one each
+    /// time; None once the range is used up.
+    fn stand_in(&mut self, name: &str) -> Option<std::net::Ipv4Addr> {
+        if let Some(ip) = self.stand_ins.get(name) {
+            return Some(*ip);
+        }
+        let (base, bits) = policy::SYNTHETIC;
+        if self.next_stand_in >= (1u32 << (32 - bits)) - 1 {
+            return None;
+        }
+        let ip = std::net::Ipv4Addr::from(u32::from(base) + self.next_stand_in);
+        self.next_stand_in += 1;
+        self.stand_ins.insert(name.to_string(), ip);
+        Some(ip)
+    }
+
+    /// Sends a reply to a client; `p` for fitting it into UDP.
+    fn answer(&mut self, client: Client, bytes: Vec<u8>, p: Option<&Pending>) {
+        match client {
+            Client::Udp { fd, from, to } => {
+                let bytes = match p {
+                    Some(p) => dns::fit_udp(bytes, p),
+                    None => bytes,
+                };
+                let _ = sn::send_to_from(fd, &bytes, from, to);
+            }
+            Client::Tcp { slot, gen } => {
+                if self.gens[slot] != gen {
+                    return;
+                }
+                if let Slot::DnsTcp(t) = &mut self.slots[slot] {
+                    if bytes.len() <= usize::from(u16::MAX) {
+                        t.out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+                        t.out.extend_from_slice(&bytes);
+                    }
+                }
+                self.flush_dns_tcp(slot);
+            }
+        }
+    }
+
+    fn on_udp(&mut self, fd: RawFd) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match sn::recv_from_to(fd, &mut buf) {
+                Ok((n, from, to)) => {
+                    let msg = buf[..n].to_vec();
+                    self.query(&msg, Client::Udp { fd, from, to });
+                }
+                Err(libc::EAGAIN) => return,
+                Err(libc::EINTR | libc::EMSGSIZE) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn on_upstream_udp(&mut self, fd: RawFd) {
+        let mut buf = [0u8; 65535];
+        loop {
+            match sn::recv(fd, &mut buf) {
+                Ok(n) => {
+                    let msg = buf[..n].to_vec();
+                    self.upstream_answer(&msg, false);
+                }
+                Err(libc::EINTR) => continue,
+                // ECONNREFUSED: nothing listens upstream; the timer fails
+                // the query.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// An answer from upstream (UDP, or TCP after truncation).
+    fn upstream_answer(&mut self, msg: &[u8], tcp: bool) {
+        if msg.len() < 2 {
+            return;
+        }
+        let id = u16::from_be_bytes([msg[0], msg[1]]);
+        let Some(w) = self.pending.get(&id) else {
+            return;
+        };
+        let Some(m) = dns::parse_answer(msg, &w.p) else {
+            return;
+        };
+        if m.truncated() && !tcp {
+            self.upstream_tcp(id);
+            return;
+        }
+        let Some(w) = self.pending.remove(&id) else {
+            return;
+        };
+        self.done_waiting(&w);
+        let a = dns::on_answer(&m, &w.p, &self.s.host);
+        for ip in &a.pins {
+            self.pins.pin(*ip, &w.p.name);
+        }
+        if !a.pins.is_empty() {
+            say(self.s.report.resolved(&w.p.name, a.pins.len()));
+        } else if let Some((_, why)) = a.floored.first() {
+            say(self.s.report.floored(&w.p.name, why));
+        }
+        self.answer(w.client, a.reply, Some(&w.p));
+    }
+
+    fn done_waiting(&mut self, w: &Waiting) {
+        if let Client::Tcp { slot, gen } = w.client {
+            if self.gens[slot] == gen {
+                if let Slot::DnsTcp(t) = &mut self.slots[slot] {
+                    t.waiting = t.waiting.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    fn dns_timeout(&mut self, id: u16) {
+        let Some(w) = self.pending.get_mut(&id) else {
+            return;
+        };
+        if w.since.elapsed() >= DNS_LIMIT {
+            self.dns_fail(id);
+            return;
+        }
+        if !w.retried {
+            w.retried = true;
+            if let Some((fd, _)) = self.s.upstream {
+                let _ = sn::send(fd, &w.p.upstream_query);
+            }
+        }
+        let left = DNS_LIMIT.saturating_sub(w.since.elapsed());
+        self.timer(left, Timer::Dns(id));
+    }
+
+    fn dns_fail(&mut self, id: u16) {
+        if let Some(w) = self.pending.remove(&id) {
+            self.done_waiting(&w);
+            let bytes = dns::servfail(&w.p);
+            self.answer(w.client, bytes, Some(&w.p));
+        }
+    }
+
+    /// Asks upstream again over TCP (the UDP answer was truncated).
+    fn upstream_tcp(&mut self, id: u16) {
+        let (Some((_, addr)), Some(w)) = (self.s.upstream, self.pending.get(&id)) else {
+            return;
+        };
+        let q = &w.p.upstream_query;
+        let mut out = (q.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(q);
+        let Ok(fd) = sn::connect_start(addr) else {
+            self.dns_fail(id);
+            return;
+        };
+        let slot = self.alloc(Slot::UpTcp(Box::new(UpTcp {
+            fd,
+            id,
+            out,
+            sent: 0,
+            inbuf: Vec::new(),
+        })));
+        let gen = self.gens[slot];
+        if sn::epoll_ctl(
+            self.ep,
+            fd,
+            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
+            token(slot, gen, 0),
+            true,
+        )
+        .is_err()
+        {
+            self.close_up_tcp(slot);
+            self.dns_fail(id);
+            return;
+        }
+        self.timer(DNS_LIMIT, Timer::Slot(slot, gen));
+    }
+
+    fn on_up_tcp(&mut self, slot: usize) {
+        let Slot::UpTcp(u) = &mut self.slots[slot] else {
+            return;
+        };
+        while u.sent < u.out.len() {
+            match sn::send(u.fd, &u.out[u.sent..]) {
+                Ok(n) => u.sent += n,
+                Err(libc::EAGAIN | libc::ENOTCONN) => return,
+                Err(_) => {
+                    let id = u.id;
+                    self.close_up_tcp(slot);
+                    self.dns_fail(id);
+                    return;
+                }
+            }
+        }
+        let mut buf = [0u8; 16384];
+        let mut eof = false;
+        loop {
+            match sn::recv(u.fd, &mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    if u.inbuf.len() + n > 2 + 65535 {
+                        eof = true;
+                        break;
+                    }
+                    u.inbuf.extend_from_slice(&buf[..n]);
+                }
+                Err(libc::EAGAIN) => break,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        let id = u.id;
+        if u.inbuf.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([u.inbuf[0], u.inbuf[1]]));
+            if u.inbuf.len() >= 2 + len {
+                let msg = u.inbuf[2..2 + len].to_vec();
+                self.close_up_tcp(slot);
+                self.upstream_answer(&msg, true);
+                // Not answered (did not match): fail it.
+                if self.pending.contains_key(&id) {
+                    self.dns_fail(id);
+                }
+                return;
+            }
+        }
+        if eof {
+            self.close_up_tcp(slot);
+            self.dns_fail(id);
+        }
+    }
+
+    fn close_up_tcp(&mut self, slot: usize) {
+        if let Slot::UpTcp(u) = std::mem::replace(&mut self.slots[slot], Slot::Free) {
+            sys::close(u.fd);
+            self.release(slot);
+        }
+    }
+
+    fn new_dns_tcp(&mut self, fd: RawFd) {
+        let slot = self.alloc(Slot::DnsTcp(Box::new(DnsTcp {
+            fd,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            waiting: 0,
+            eof: false,
+        })));
+        let gen = self.gens[slot];
+        if sn::epoll_ctl(
+            self.ep,
+            fd,
+            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
+            token(slot, gen, 0),
+            true,
+        )
+        .is_err()
+        {
+            self.close_dns_tcp(slot);
+            return;
+        }
+        self.timer(DNS_TCP_IDLE, Timer::Slot(slot, gen));
+        self.on_dns_tcp(slot);
+    }
+
+    fn on_dns_tcp(&mut self, slot: usize) {
+        let gen = self.gens[slot];
+        let Slot::DnsTcp(t) = &mut self.slots[slot] else {
+            return;
+        };
+        let mut buf = [0u8; 16384];
+        loop {
+            match sn::recv(t.fd, &mut buf) {
+                Ok(0) => {
+                    t.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    t.inbuf.extend_from_slice(&buf[..n]);
+                    if t.inbuf.len() > 4 * 65537 {
+                        t.eof = true;
+                        break;
+                    }
+                }
+                Err(libc::EAGAIN) => break,
+                Err(_) => {
+                    t.eof = true;
+                    break;
+                }
+            }
+        }
+        let mut queries = Vec::new();
+        while t.inbuf.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([t.inbuf[0], t.inbuf[1]]));
+            if t.inbuf.len() < 2 + len {
+                break;
+            }
+            queries.push(t.inbuf[2..2 + len].to_vec());
+            t.inbuf.drain(..2 + len);
+        }
+        for q in queries {
+            self.query(&q, Client::Tcp { slot, gen });
+        }
+        self.flush_dns_tcp(slot);
+    }
+
+    fn flush_dns_tcp(&mut self, slot: usize) {
+        let Slot::DnsTcp(t) = &mut self.slots[slot] else {
+            return;
+        };
+        while !t.out.is_empty() {
+            match sn::send(t.fd, &t.out) {
+                Ok(n) => {
+                    t.out.drain(..n);
+                }
+                Err(libc::EAGAIN) => return,
+                Err(_) => {
+                    self.close_dns_tcp(slot);
+                    return;
+                }
+            }
+        }
+        if t.eof && t.waiting == 0 {
+            self.close_dns_tcp(slot);
+        }
+    }
+
+    fn close_dns_tcp(&mut self, slot: usize) {
+        if let Slot::DnsTcp(t) = std::mem::replace(&mut self.slots[slot], Slot::Free) {
+            sys::close(t.fd);
+            self.release(slot);
+        }
+    }
+
+    /// The end: the summary, and every socket closed (the jail is gone).
+    pub fn finish(self) -> Vec<String> {
+        let lines = self.s.report.summary();
+        for s in &self.slots {
+            match s {
+                Slot::Listener { fd, .. } | Slot::Udp { fd } | Slot::Upstream { fd } => {
+                    sys::close(*fd)
+                }
+                Slot::Conn(c) => {
+                    sys::close(c.client);
+                    sys::close(c.up);
+                }
+                Slot::DnsTcp(t) => sys::close(t.fd),
+                Slot::UpTcp(u) => sys::close(u.fd),
+                Slot::Free => {}
+            }
+        }
+        sys::close(self.ep);
+        lines
+    }
+}
+
+/// The two sockets of one direction and their known readiness.
+struct Ends {
+    src: RawFd,
+    dst: RawFd,
+    readable: bool,
+    writable: bool,
+}
+
+/// One direction of a relayed connection: src → pipe → dst, until
+/// nothing moves. Err on a socket error (the caller resets both sides).
+fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
+    loop {
+        let mut moved = false;
+        if d.fill > 0 && e.writable {
+            match sn::splice(d.r, e.dst, d.fill) {
+                Ok(0) => return Err(libc::EPIPE),
+                Ok(n) => {
+                    d.fill -= n;
+                    moved = true;
+                }
+                Err(libc::EAGAIN) => e.writable = false,
+                Err(libc::EINTR) => moved = true,
+                Err(err) => return Err(err),
+            }
+        }
+        if !d.eof && e.readable && d.fill < d.cap {
+            match sn::splice(e.src, d.w, SPLICE_LEN.min(d.cap - d.fill)) {
+                Ok(0) => {
+                    d.eof = true;
+                    moved = true;
+                }
+                Ok(n) => {
+                    d.fill += n;
+                    d.moved += n as u64;
+                    moved = true;
+                    if d.moved >= BULK_AFTER && !d.grown {
+                        d.grown = true;
+                        // Best effort: over the user's budget it stays.
+                        if let Ok(n) = sn::grow_pipe(d.w, BULK_PIPE) {
+                            d.cap = n;
+                        }
+                    }
+                }
+                // With an empty pipe EAGAIN means the socket is empty;
+                // otherwise the pipe may be out of slots (partly filled
+                // pages): try again once it drained.
+                Err(libc::EAGAIN) => {
+                    if d.fill == 0 {
+                        e.readable = false;
+                    }
+                }
+                Err(libc::EINTR) => moved = true,
+                Err(err) => return Err(err),
+            }
+        }
+        if d.eof && d.fill == 0 {
+            if !d.shut {
+                sn::shutdown_write(e.dst);
+                d.shut = true;
+            }
+            return Ok(());
+        }
+        if !moved {
+            return Ok(());
+        }
+    }
+}

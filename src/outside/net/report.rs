@@ -1,0 +1,325 @@
+//! What the helper says on the user's terminal: each denial once, one
+//! line each (`jail: net: denied NAME:PORT (reason)`), allowed flows with
+//! `-v`, a summary at exit, and for `--net learn` the `[network]` snippet
+//! that allows what the program used. Pure: it returns lines, the loop
+//! prints them. Every name in a line went through `policy::printable`.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use super::policy::{printable, Reason};
+
+/// How much to say.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Level {
+    /// `-q`: nothing.
+    Quiet,
+    /// Denials once, and a summary when there were any.
+    Normal,
+    /// `-v`: allowed flows and names too, and always a summary.
+    Verbose,
+}
+
+/// Distinct denial lines printed at most (a program trying names in a
+/// loop must not flood the terminal); the summary counts the rest.
+pub const MAX_LINES: usize = 50;
+
+#[derive(Debug)]
+pub struct Report {
+    level: Level,
+    learn: bool,
+    /// Said once under `--net none`, naming where `none` came from.
+    off: Option<String>,
+    off_said: bool,
+    seen: HashSet<String>,
+    /// Every distinct thing denied (counted once however often asked).
+    denied_keys: HashSet<String>,
+    lines: usize,
+    pub allowed: u64,
+    pub denied: u64,
+    pub names: u64,
+    /// A few denied things, for the summary.
+    examples: BTreeSet<String>,
+    /// `learn`: names resolved, and the ports each was used on.
+    learned: BTreeMap<String, BTreeSet<u16>>,
+}
+
+impl Report {
+    pub fn new(level: Level, learn: bool, off: Option<String>) -> Report {
+        Report {
+            level,
+            learn,
+            off,
+            off_said: false,
+            seen: HashSet::new(),
+            denied_keys: HashSet::new(),
+            lines: 0,
+            allowed: 0,
+            denied: 0,
+            names: 0,
+            examples: BTreeSet::new(),
+            learned: BTreeMap::new(),
+        }
+    }
+
+    fn once(&mut self, line: String) -> Option<String> {
+        if self.level == Level::Quiet || self.lines >= MAX_LINES || !self.seen.insert(line.clone())
+        {
+            return None;
+        }
+        self.lines += 1;
+        Some(line)
+    }
+
+    /// Counts a denied thing once, and keeps a few for the summary.
+    fn example(&mut self, what: &str) {
+        if self.denied_keys.len() < 100_000 && self.denied_keys.insert(what.to_string()) {
+            self.denied += 1;
+        }
+        if self.examples.len() < 5 {
+            self.examples.insert(printable(what));
+        }
+    }
+
+    /// A name answered "no such name".
+    pub fn denied_name(&mut self, name: &str, reason: &Reason, quiet: bool) -> Option<String> {
+        if quiet {
+            return None;
+        }
+        self.example(name);
+        if *reason == Reason::NetworkOff {
+            if self.off_said || self.level == Level::Quiet {
+                return None;
+            }
+            self.off_said = true;
+            let from = self.off.clone().unwrap_or_else(|| "--net none".into());
+            return Some(format!(
+                "jail: net: the network is off ({from}): {} was not looked up; \
+                 allow names with --allow-domain NAME (or a preset such as @npm)",
+                printable(name)
+            ));
+        }
+        self.once(format!("jail: net: denied {} ({reason})", printable(name)))
+    }
+
+    /// A connection reset. `what` is `NAME:PORT` or `ADDRESS:PORT`.
+    pub fn denied_flow(&mut self, what: &str, reason: &Reason) -> Option<String> {
+        self.example(what);
+        self.once(format!("jail: net: denied {} ({reason})", printable(what)))
+    }
+
+    /// A name resolved upstream.
+    pub fn resolved(&mut self, name: &str, addrs: usize) -> Option<String> {
+        self.names += 1;
+        if self.learn {
+            self.learned.entry(name.to_string()).or_default();
+        }
+        (self.level == Level::Verbose).then(|| {
+            format!(
+                "jail: net: resolved {} ({addrs} address(es) pinned)",
+                printable(name)
+            )
+        })
+    }
+
+    /// An answer whose addresses the floor removed.
+    pub fn floored(&mut self, name: &str, why: &str) -> Option<String> {
+        self.example(name);
+        self.once(format!(
+            "jail: net: denied {} (resolves to a blocked address: {why})",
+            printable(name)
+        ))
+    }
+
+    /// A connection relayed.
+    pub fn allowed_flow(&mut self, name: &str, port: u16, to: &str) -> Option<String> {
+        self.allowed += 1;
+        if self.learn {
+            self.learned
+                .entry(name.to_string())
+                .or_default()
+                .insert(port);
+        }
+        (self.level == Level::Verbose)
+            .then(|| format!("jail: net: allowed {}:{port} ({to})", printable(name)))
+    }
+
+    /// A connection that was allowed but could not be made.
+    pub fn unreachable(&mut self, name: &str, port: u16, why: &str) -> Option<String> {
+        (self.level == Level::Verbose)
+            .then(|| format!("jail: net: cannot reach {}:{port}: {why}", printable(name)))
+    }
+
+    /// The lines printed when the jail is gone.
+    pub fn summary(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.level == Level::Quiet {
+            return out;
+        }
+        let show = self.level == Level::Verbose || (self.denied > 0 && self.off.is_none());
+        if show {
+            let mut line = format!(
+                "jail: net: {} connection(s) relayed, {} denied",
+                self.allowed, self.denied
+            );
+            if !self.examples.is_empty() {
+                let list: Vec<&str> = self.examples.iter().map(String::as_str).collect();
+                line.push_str(&format!(" ({}", list.join(", ")));
+                if self.denied as usize > list.len() {
+                    line.push_str(", ...");
+                }
+                line.push(')');
+            }
+            if self.lines >= MAX_LINES {
+                line.push_str("; more denials than shown");
+            }
+            out.push(line);
+        }
+        if self.learn {
+            out.extend(self.snippet());
+        }
+        out
+    }
+
+    /// `learn`: the configuration that allows what was used.
+    fn snippet(&self) -> Vec<String> {
+        let used: Vec<&String> = self
+            .learned
+            .iter()
+            .filter(|(_, ports)| !ports.is_empty())
+            .map(|(n, _)| n)
+            .collect();
+        let only_resolved: Vec<&String> = self
+            .learned
+            .iter()
+            .filter(|(_, ports)| ports.is_empty())
+            .map(|(n, _)| n)
+            .collect();
+        let mut ports: BTreeSet<u16> = self.learned.values().flatten().copied().collect();
+        ports.insert(443);
+        let quote = |v: &[&String]| {
+            v.iter()
+                .map(|n| format!("\"{}\"", printable(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut out = vec![format!(
+            "jail: net: learned {} name(s); to allow them, add to .jail.toml (or ~/.config/jail/config.toml):",
+            used.len()
+        )];
+        out.push("[network]".into());
+        out.push("mode = \"allowlist\"".into());
+        out.push(format!("allow = [{}]", quote(&used)));
+        out.push(format!(
+            "ports = [{}]",
+            ports
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if !only_resolved.is_empty() {
+            out.push(format!(
+                "# resolved but never connected to: {}",
+                quote(&only_resolved)
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_denial_is_said_once_and_counted_always() {
+        let mut r = Report::new(Level::Normal, false, None);
+        let l = r.denied_name("evil.test", &Reason::NotAllowed, false);
+        assert_eq!(
+            l.as_deref(),
+            Some("jail: net: denied evil.test (not in the allowlist)")
+        );
+        assert_eq!(r.denied_name("evil.test", &Reason::NotAllowed, false), None);
+        assert_eq!(
+            r.denied_name("1.in-addr.arpa", &Reason::NotAllowed, true),
+            None
+        );
+        let l = r
+            .denied_flow("198.51.100.9:443", &Reason::NotPinned)
+            .unwrap();
+        assert_eq!(
+            l,
+            "jail: net: denied 198.51.100.9:443 (address not from an allowed name)"
+        );
+        assert_eq!(r.denied, 2, "each thing once; quiet ones not at all");
+        let s = r.summary();
+        assert_eq!(
+            s,
+            vec!["jail: net: 0 connection(s) relayed, 2 denied (198.51.100.9:443, evil.test)"]
+        );
+    }
+
+    #[test]
+    fn quiet_says_nothing_and_lines_are_capped() {
+        let mut q = Report::new(Level::Quiet, false, None);
+        assert_eq!(q.denied_flow("x:1", &Reason::MailPort), None);
+        assert!(q.summary().is_empty());
+        let mut r = Report::new(Level::Normal, false, None);
+        let printed = (0..200)
+            .filter_map(|i| r.denied_name(&format!("n{i}.test"), &Reason::NotAllowed, false))
+            .count();
+        assert_eq!(printed, MAX_LINES);
+        assert!(r.summary()[0].ends_with("more denials than shown"));
+    }
+
+    #[test]
+    fn the_network_off_line_comes_once_with_its_source() {
+        let mut r = Report::new(
+            Level::Normal,
+            false,
+            Some("--net none, from builtin profile default".into()),
+        );
+        let l = r
+            .denied_name("registry.npmjs.org", &Reason::NetworkOff, false)
+            .unwrap();
+        assert!(
+            l.contains("the network is off (--net none, from builtin profile default)"),
+            "{l}"
+        );
+        assert!(l.contains("registry.npmjs.org"));
+        assert_eq!(r.denied_name("pypi.org", &Reason::NetworkOff, false), None);
+        assert!(r.summary().is_empty(), "the one line said it all");
+    }
+
+    #[test]
+    fn verbose_shows_allowed_flows_and_learn_prints_a_snippet() {
+        let mut r = Report::new(Level::Verbose, true, None);
+        assert!(r.resolved("a.test", 1).is_some());
+        r.resolved("b.test", 1);
+        let l = r.allowed_flow("a.test", 8443, "198.51.100.2").unwrap();
+        assert_eq!(l, "jail: net: allowed a.test:8443 (198.51.100.2)");
+        let s = r.summary().join("\n");
+        assert!(s.contains("1 connection(s) relayed, 0 denied"), "{s}");
+        assert!(
+            s.contains(
+                "[network]\nmode = \"allowlist\"\nallow = [\"a.test\"]\nports = [443, 8443]"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("# resolved but never connected to: \"b.test\""),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn printed_names_are_escaped() {
+        let mut r = Report::new(Level::Normal, false, None);
+        let l = r
+            .denied_name("\x1b[2J.test", &Reason::NotAllowed, false)
+            .unwrap();
+        assert!(!l.contains('\x1b'), "{l:?}");
+    }
+}
