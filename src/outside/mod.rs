@@ -54,9 +54,25 @@ pub struct Outside {
     pub chan: Channel,
 }
 
-/// Starts `role` by fork+exec of this binary. The caller must be
-/// single-threaded. Everything the child needs is built before the fork.
-pub fn spawn(role: Role) -> Result<Outside, ChannelError> {
+/// How a process outside the jail starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// fork+exec of this binary: a fresh process, free to use threads and
+    /// to keep its memory small (the network helper relaying traffic, the
+    /// Slurm chaperon).
+    Exec,
+    /// fork only: no exec and no dynamic loading on jail's start-up path
+    /// (about a millisecond each), for a role that stays single-threaded
+    /// and short (the guard, the network helper of `--net none`). Safe
+    /// because the launcher is single-threaded when it forks, so the
+    /// child may allocate.
+    Fork,
+}
+
+/// Starts `role` by fork (+exec, see `Start`) of this binary. The caller
+/// must be single-threaded. Everything the child needs is built before
+/// the fork.
+pub fn spawn(role: Role, how: Start) -> Result<Outside, ChannelError> {
     let exe = CString::new("/proc/self/exe").expect("no NUL");
     let argv0 = CString::new("jail").expect("no NUL");
     let arg = CString::new(ARG).expect("no NUL");
@@ -75,6 +91,9 @@ pub fn spawn(role: Role) -> Result<Outside, ChannelError> {
             sys::exit_now(127);
         }
         sys::ignore_terminal_signals();
+        if how == Start::Fork {
+            sys::exit_now(run(role, Channel(CHANNEL_FD)));
+        }
         // SAFETY: execv with prepared NUL-terminated strings and a
         // NULL-terminated pointer array; environ is inherited.
         unsafe { libc::execv(exe.as_ptr(), argv.as_ptr()) };
@@ -90,7 +109,10 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("jail: `{ARG}` is internal to jail (a process outside the jail)");
         return crate::app::EXIT_JAIL_ERROR;
     };
-    let chan = Channel(CHANNEL_FD);
+    run(role, Channel(CHANNEL_FD))
+}
+
+fn run(role: Role, chan: Channel) -> i32 {
     match role {
         Role::Guard => guard::main(chan),
         Role::Slurm => slurm::main(chan),

@@ -257,7 +257,14 @@ pub fn run_with(
     // that has lines to finish (its summary), never for one starting up.
     let helper = match helper_config {
         Some(c) => {
-            let h = outside::spawn(outside::Role::Net)?;
+            // `none` only answers names "no such name": no need for a
+            // fresh process there.
+            let how = if spec.network.mode.value == NetMode::None {
+                outside::Start::Fork
+            } else {
+                outside::Start::Exec
+            };
+            let h = outside::spawn(outside::Role::Net, how)?;
             let (speaks, w) = match sys::pipe() {
                 Ok(p) => p,
                 Err(e) => {
@@ -283,7 +290,7 @@ pub fn run_with(
     let guard = if plan.writable.is_empty() {
         None
     } else {
-        let g = outside::spawn(outside::Role::Guard)?;
+        let g = outside::spawn(outside::Role::Guard, outside::Start::Fork)?;
         g.chan.send(
             &outside::Msg::Guard(outside::guard::Config {
                 project: spec.project.value.clone(),

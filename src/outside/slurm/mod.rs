@@ -197,7 +197,7 @@ impl Pending {
     }
 
     fn start(&self, listener: &OwnedFd) -> Option<Outside> {
-        let c = super::spawn(Role::Slurm).ok()?;
+        let c = super::spawn(Role::Slurm, super::Start::Exec).ok()?;
         let sent = c
             .chan
             .send(&Msg::Slurm(Box::new(self.config.clone())), &[])
