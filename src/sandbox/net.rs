@@ -661,6 +661,7 @@ mod tests {
             shell: "/bin/sh".into(),
             git_root: None,
             has_sbatch: false,
+            dir_modes: vec![],
         };
         let plan_for = |net: NetMode| {
             let req = Request {
