@@ -352,22 +352,11 @@ fn catalogue(facts: &config::HostFacts, dirs: &load::Dirs) -> Result<config::Cat
 
 /// Creates the profile's missing read-write state directories on the host
 /// (e.g. ~/.claude on a first run), so what the program writes there, such
-/// as a first login, persists. Mode 0700: they hold credentials. Only when
-/// the command resolves on the host (`path`: the jail's PATH): `jail
-/// claude` without claude installed leaves nothing behind.
-fn create_dirs(spec: &JailSpec, path: Option<&str>) -> Result<(), AppError> {
+/// as a first login, persists. Mode 0700: they hold credentials. Called
+/// only when the command resolves on the host: `jail claude` without
+/// claude installed leaves nothing behind.
+fn create_dirs(spec: &JailSpec) -> Result<(), AppError> {
     use std::os::unix::fs::DirBuilderExt;
-    let cmd = spec.command.first().map(String::as_str).unwrap_or("");
-    if host::find_command(cmd, path, &spec.cwd).is_none() {
-        for d in spec.filesystem.create.iter().filter(|d| !d.value.exists()) {
-            tracing::info!(
-                "not creating {} ({}): {cmd} is not installed",
-                d.value.display(),
-                d.source
-            );
-        }
-        return Ok(());
-    }
     for d in &spec.filesystem.create {
         if std::fs::symlink_metadata(&d.value).is_err() {
             std::fs::DirBuilder::new()
@@ -387,13 +376,19 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str());
-    create_dirs(&spec, path)?;
     let cmd = spec.command.first().map(String::as_str).unwrap_or("");
-    if host::find_command(cmd, path, &spec.cwd).is_none()
-        && spec.filesystem.home.value == config::spec::HomeMode::Persist
-    {
-        // A program that is not installed gets no storage made for it: the
-        // run only reports why it cannot start.
+    if host::find_command(cmd, path, &spec.cwd).is_some() {
+        create_dirs(&spec)?;
+    } else {
+        // A program that is not installed gets nothing made for it (no
+        // ~/.claude, no storage): the run only reports why it cannot start.
+        for d in spec.filesystem.create.iter().filter(|d| !d.value.exists()) {
+            tracing::info!(
+                "not creating {} ({}): {cmd} is not installed",
+                d.value.display(),
+                d.source
+            );
+        }
         spec.filesystem.storage = None;
     }
     tracing::info!(

@@ -337,7 +337,8 @@ fn collect_at(
         if prefix.is_empty() {
             k.to_string()
         } else {
-            // Keys are JSON-quoted in the path so dots in names stay apart.
+            // A separator no JSON key of these files holds, so dots in
+            // keys (project paths) stay apart.
             format!("{prefix}\u{1f}{k}")
         }
     };
