@@ -21,3 +21,21 @@ impl Drop for Tmp {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// Host facts of a user `u` (uid/gid `id`) with `home`, working in `cwd`
+/// (no git root, no sbatch unless set after).
+pub fn facts(id: u32, home: &std::path::Path, cwd: &std::path::Path) -> crate::config::HostFacts {
+    crate::config::HostFacts {
+        user: crate::config::spec::UserInfo {
+            uid: id,
+            gid: id,
+            name: "u".into(),
+            home: home.to_path_buf(),
+        },
+        cwd: cwd.to_path_buf(),
+        shell: "/bin/sh".into(),
+        git_root: None,
+        has_sbatch: false,
+        dir_modes: vec![],
+    }
+}

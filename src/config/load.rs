@@ -659,8 +659,7 @@ mod tests {
 
     #[test]
     fn symlinks_do_not_get_past_the_site() {
-        use crate::config::resolve::{resolve, HostFacts, Request};
-        use crate::config::spec::UserInfo;
+        use crate::config::resolve::{resolve, Request};
         use std::os::unix::fs::symlink;
         let base = std::env::temp_dir().join(format!("jail-site-ln-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
@@ -683,19 +682,7 @@ mod tests {
             project_roots: None,
             other_homes: vec![],
         });
-        let facts = HostFacts {
-            user: UserInfo {
-                uid: 1,
-                gid: 1,
-                name: "u".into(),
-                home: home.clone(),
-            },
-            cwd: home.join("proj"),
-            shell: "/bin/sh".into(),
-            git_root: None,
-            has_sbatch: false,
-            dir_modes: vec![],
-        };
+        let facts = crate::testutil::facts(1, &home, &home.join("proj"));
         let check = |ro: &str, rw: &str| {
             let req = Request {
                 command: vec!["true".into()],

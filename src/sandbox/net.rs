@@ -645,24 +645,11 @@ mod tests {
 
     #[test]
     fn the_mount_plan_writes_the_jails_resolv_conf_last_except_under_host() {
-        use crate::config::resolve::{resolve, Catalogue, HostFacts, Request};
-        use crate::config::spec::UserInfo;
+        use crate::config::resolve::{resolve, Catalogue, Request};
         let root = std::env::temp_dir().join(format!("jail-netplan-{}", std::process::id()));
         std::fs::create_dir_all(root.join("home")).unwrap();
         std::fs::create_dir_all(root.join("proj")).unwrap();
-        let facts = HostFacts {
-            user: UserInfo {
-                uid: 1,
-                gid: 1,
-                name: "u".into(),
-                home: root.join("home"),
-            },
-            cwd: root.join("proj"),
-            shell: "/bin/sh".into(),
-            git_root: None,
-            has_sbatch: false,
-            dir_modes: vec![],
-        };
+        let facts = crate::testutil::facts(1, &root.join("home"), &root.join("proj"));
         let plan_for = |net: NetMode| {
             let req = Request {
                 command: vec!["true".into()],

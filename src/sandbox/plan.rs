@@ -728,8 +728,7 @@ fn dev_steps(steps: &mut Vec<Step>, gpu: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::resolve::{resolve, Catalogue, HostFacts, Request};
-    use crate::config::spec::UserInfo;
+    use crate::config::resolve::{resolve, Catalogue, Request};
     use std::os::unix::fs::symlink;
 
     use crate::testutil::Tmp;
@@ -739,19 +738,7 @@ mod tests {
     }
 
     fn spec_for(root: &Path, req: Request) -> JailSpec {
-        let facts = HostFacts {
-            user: UserInfo {
-                uid: 1,
-                gid: 1,
-                name: "u".into(),
-                home: root.join("home"),
-            },
-            cwd: root.join("proj"),
-            shell: "/bin/sh".into(),
-            git_root: None,
-            has_sbatch: false,
-            dir_modes: vec![],
-        };
+        let facts = crate::testutil::facts(1, &root.join("home"), &root.join("proj"));
         resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
     }
 

@@ -339,20 +339,13 @@ mod tests {
     use super::*;
 
     pub fn test_spec() -> JailSpec {
-        use crate::config::resolve::{resolve, Catalogue, HostFacts, Request};
-        let facts = HostFacts {
-            user: crate::config::spec::UserInfo {
-                uid: 1000,
-                gid: 1000,
-                name: "u".into(),
-                home: "/home/u".into(),
-            },
-            cwd: "/home/u/p".into(),
-            shell: "/bin/sh".into(),
-            git_root: None,
-            has_sbatch: true,
-            dir_modes: vec![],
-        };
+        use crate::config::resolve::{resolve, Catalogue, Request};
+        let mut facts = crate::testutil::facts(
+            1000,
+            std::path::Path::new("/home/u"),
+            std::path::Path::new("/home/u/p"),
+        );
+        facts.has_sbatch = true;
         let req = Request {
             command: vec!["true".into()],
             ..Default::default()
