@@ -159,21 +159,7 @@ impl Placement {
             // mount point, so none can be renamed away to put something
             // else at the hidden path (with `home = "rw"`, jail's own
             // state under ~/.local/state would be such a path).
-            let mut d = root.clone();
-            if let Some(rel) = path.parent().and_then(|p| p.strip_prefix(root).ok()) {
-                for c in rel.components() {
-                    d.push(c);
-                    let step = Step::Bind {
-                        src: d.clone(),
-                        dest: d.clone(),
-                        dir: true,
-                        ro: false,
-                    };
-                    if !steps.contains(&step) {
-                        steps.push(step);
-                    }
-                }
-            }
+            super::protect::pin_parents(root, path, steps);
             if *dir {
                 steps.push(Step::Tmpfs {
                     dest: path.clone(),

@@ -261,23 +261,10 @@ fn inside_without_symlinks(root: &Path, path: &Path) -> bool {
 pub fn steps(list: &[Protected]) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
     for p in list.iter().filter(|p| p.start == Start::Held) {
-        let Ok(rel) = p.path.strip_prefix(&p.root) else {
+        if p.path.strip_prefix(&p.root).is_err() {
             continue;
-        };
-        let mut dir = p.root.clone();
-        let comps: Vec<_> = rel.components().collect();
-        for c in &comps[..comps.len().saturating_sub(1)] {
-            dir.push(c);
-            let step = Step::Bind {
-                src: dir.clone(),
-                dest: dir.clone(),
-                dir: true,
-                ro: false,
-            };
-            if !out.contains(&step) {
-                out.push(step);
-            }
         }
+        pin_parents(&p.root, &p.path, &mut out);
         out.push(Step::Bind {
             src: p.path.clone(),
             dest: p.path.clone(),
@@ -286,6 +273,28 @@ pub fn steps(list: &[Protected]) -> Vec<Step> {
         });
     }
     out
+}
+
+/// Makes every directory between `root` (exclusive) and `path`'s parent
+/// (inclusive) a mount point (a read-write bind onto itself, once), so
+/// none of them can be renamed away to put something else at `path`.
+pub fn pin_parents(root: &Path, path: &Path, steps: &mut Vec<Step>) {
+    let Some(rel) = path.parent().and_then(|p| p.strip_prefix(root).ok()) else {
+        return;
+    };
+    let mut dir = root.to_path_buf();
+    for c in rel.components() {
+        dir.push(c);
+        let step = Step::Bind {
+            src: dir.clone(),
+            dest: dir.clone(),
+            dir: true,
+            ro: false,
+        };
+        if !steps.contains(&step) {
+            steps.push(step);
+        }
+    }
 }
 
 /// Protected paths the program created or changed, as they are now
