@@ -18,7 +18,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -419,12 +419,10 @@ fn strip_xattrs(p: &Path) {
 /// data regions are read and written, so a sparse file stays sparse
 /// (a terabyte-sized hole costs nothing).
 fn copy_keeping_holes(src: &Path, dir: &OwnedFd, name: &OsStr, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
     use std::os::unix::fs::PermissionsExt;
     // Upper files may be unreadable (mode 000): the user owns them.
     fs::set_permissions(src, fs::Permissions::from_mode(0o600))?;
     let input = fs::File::open(src)?;
-    let size = input.metadata()?.len();
     let out: fs::File = openat(
         dir,
         name,
@@ -433,28 +431,7 @@ fn copy_keeping_holes(src: &Path, dir: &OwnedFd, name: &OsStr, mode: u32) -> std
     )?
     .into();
     let result = (|| {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut off: i64 = 0;
-        loop {
-            let data = match nix::unistd::lseek(input.as_fd(), off, nix::unistd::Whence::SeekData) {
-                Ok(d) => d,
-                Err(Errno::ENXIO) => break,
-                Err(e) => return Err(std::io::Error::from(e)),
-            };
-            let hole = nix::unistd::lseek(input.as_fd(), data, nix::unistd::Whence::SeekHole)?;
-            let mut pos = data as u64;
-            while pos < hole as u64 {
-                let want = ((hole as u64 - pos) as usize).min(buf.len());
-                let n = input.read_at(&mut buf[..want], pos)?;
-                if n == 0 {
-                    break;
-                }
-                out.write_all_at(&buf[..n], pos)?;
-                pos += n as u64;
-            }
-            off = hole;
-        }
-        out.set_len(size)?;
+        crate::sandbox::quarantine::copy_extents(&input, &out)?;
         out.set_permissions(fs::Permissions::from_mode(mode))?;
         out.sync_all()
     })();

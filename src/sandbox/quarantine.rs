@@ -131,43 +131,49 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
 /// Copies a regular file's data extents only (SEEK_DATA/SEEK_HOLE), then
 /// sets its length: the copy holds no more bytes than the original.
 fn copy_file(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom, Write};
     use std::os::unix::fs::OpenOptionsExt;
-    let mut src = fs::OpenOptions::new()
+    let src = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(from)?;
     if !src.metadata()?.is_file() {
         return Err(io::Error::other("changed type while being copied"));
     }
-    let len = src.metadata()?.len();
-    let mut dst = fs::OpenOptions::new()
+    let dst = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode | 0o600)
         .open(to)?;
-    let mut buf = vec![0u8; 1 << 16];
+    copy_extents(&src, &dst)
+}
+
+/// Copies `src`'s data extents into `dst` at the same offsets, then sets
+/// `dst`'s length: holes stay holes, so no more bytes are written than
+/// the file holds. Where the filesystem cannot tell data from holes
+/// (no SEEK_DATA), everything is copied.
+pub fn copy_extents(src: &fs::File, dst: &fs::File) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = src.metadata()?.len();
+    let mut buf = vec![0u8; 1 << 20];
     let mut pos: u64 = 0;
     while pos < len {
-        let data = match seek_raw(&src, pos as i64, libc::SEEK_DATA) {
+        let data = match seek_raw(src, pos as i64, libc::SEEK_DATA) {
             Ok(d) => d as u64,
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break, // only a hole left
-            Err(_) => pos, // no SEEK_DATA here: copy everything
+            Err(_) => pos,
         };
-        let hole = seek_raw(&src, data as i64, libc::SEEK_HOLE)
+        let hole = seek_raw(src, data as i64, libc::SEEK_HOLE)
             .map(|h| h as u64)
             .unwrap_or(len);
-        src.seek(SeekFrom::Start(data))?;
-        dst.seek(SeekFrom::Start(data))?;
-        let mut left = hole.saturating_sub(data);
-        while left > 0 {
-            let want = left.min(buf.len() as u64) as usize;
-            let n = src.read(&mut buf[..want])?;
+        let mut at = data;
+        while at < hole {
+            let want = (hole - at).min(buf.len() as u64) as usize;
+            let n = src.read_at(&mut buf[..want], at)?;
             if n == 0 {
                 break;
             }
-            dst.write_all(&buf[..n])?;
-            left -= n as u64;
+            dst.write_all_at(&buf[..n], at)?;
+            at += n as u64;
         }
         pos = hole.max(data + 1);
     }
