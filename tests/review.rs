@@ -9,7 +9,7 @@ use common::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -496,33 +496,7 @@ fn review_is_set_by_a_profile_and_explained() {
 
 /// Runs `argv` on a pty through tests/helpers/pty_drive.py with `env`.
 fn drive(sb: &Sandbox, argv: &[&str], env: &[(&str, &str)], script: &str) -> String {
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/pty_drive.py");
-    let copy = sb.root.join("pty_drive.py");
-    fs::copy(&driver, &copy).unwrap();
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
-    let mut c = sb.as_user("python3".as_ref());
-    c.arg(&copy).args(["24", "100", "--"]).args(argv);
-    c.env("TERM", "xterm")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    let out = stdout(&o);
-    assert!(
-        o.status.success(),
-        "pty session failed:\n{out}\n{}",
-        stderr(&o)
-    );
-    out
+    pty_drive(sb, 24, 100, argv, env, script)
 }
 
 #[test]

@@ -4,8 +4,6 @@
 
 mod common;
 use common::*;
-use std::io::Write;
-use std::process::Stdio;
 
 /// Runs `argv` on a pty of `rows`x`cols` with the given script; returns the
 /// driver's output (ending in `exit=N` when the script waits).
@@ -14,35 +12,7 @@ fn drive(sb: &Sandbox, rows: u16, cols: u16, argv: &[&str], script: &str) -> Str
     // program started) is less likely to race on a loaded 2-core CI box.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let driver =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/pty_drive.py");
-    let copy = sb.root.join("pty_drive.py");
-    std::fs::copy(&driver, &copy).unwrap();
-    let mut c = sb.as_user("python3".as_ref());
-    c.arg(&copy)
-        .arg(rows.to_string())
-        .arg(cols.to_string())
-        .arg("--")
-        .args(argv);
-    c.env("TERM", "xterm")
-        .env("PS1", "PROMPT$ ")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    let out = stdout(&o);
-    assert!(
-        o.status.success(),
-        "pty session failed:\n{out}\n{}",
-        stderr(&o)
-    );
-    out
+    pty_drive(sb, rows, cols, argv, &[("PS1", "PROMPT$ ")], script)
 }
 
 #[test]

@@ -287,3 +287,46 @@ pub fn with_site(sb: &Sandbox, site: &Path, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// Runs `argv` as the test user on a pty of `rows`x`cols` driven by
+/// tests/helpers/pty_drive.py with `script`, `env` set (TERM=xterm
+/// always); returns the driver's output, asserting it succeeded.
+pub fn pty_drive(
+    sb: &Sandbox,
+    rows: u16,
+    cols: u16,
+    argv: &[&str],
+    env: &[(&str, &str)],
+    script: &str,
+) -> String {
+    use std::io::Write;
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/pty_drive.py");
+    let copy = sb.root.join("pty_drive.py");
+    fs::copy(&driver, &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut c = sb.as_user(OsStr::new("python3"));
+    c.arg(&copy)
+        .arg(rows.to_string())
+        .arg(cols.to_string())
+        .arg("--")
+        .args(argv)
+        .env("TERM", "xterm")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "pty session failed:\n{out}\n{}",
+        stderr(&o)
+    );
+    out
+}
