@@ -529,15 +529,7 @@ impl Relay {
             }
         };
         let gen = self.gens[slot];
-        if sn::epoll_ctl(
-            self.ep,
-            up,
-            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
-            token(slot, gen, 1),
-            true,
-        )
-        .is_err()
-        {
+        if !self.watch_stream(up, slot, 1, true) {
             sys::close(up);
             self.close_conn(slot, true);
             return;
@@ -727,9 +719,21 @@ impl Relay {
         self.close_conn(slot, true);
     }
 
+    /// Watches a stream socket of `slot` (`side` 0 or 1) for reading,
+    /// writing and hang-up, edge-triggered; `add` false re-arms one
+    /// already watched. False when epoll refuses.
+    fn watch_stream(&self, fd: RawFd, slot: usize, side: u64, add: bool) -> bool {
+        sn::epoll_ctl(
+            self.ep,
+            fd,
+            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
+            token(slot, self.gens[slot], side),
+            add,
+        )
+        .is_ok()
+    }
+
     fn start_relay(&mut self, slot: usize) {
-        let gen = self.gens[slot];
-        let ep = self.ep;
         let Some(c) = self.conn(slot) else { return };
         let pipes = (sn::pipe(), sn::pipe());
         let (a, b) = match pipes {
@@ -759,15 +763,7 @@ impl Relay {
             let _ = sn::set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
         }
         let client = c.client;
-        if sn::epoll_ctl(
-            ep,
-            client,
-            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
-            token(slot, gen, 0),
-            false,
-        )
-        .is_err()
-        {
+        if !self.watch_stream(client, slot, 0, false) {
             self.close_conn(slot, true);
             return;
         }
@@ -1055,15 +1051,7 @@ impl Relay {
             inbuf: Vec::new(),
         })));
         let gen = self.gens[slot];
-        if sn::epoll_ctl(
-            self.ep,
-            fd,
-            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
-            token(slot, gen, 0),
-            true,
-        )
-        .is_err()
-        {
+        if !self.watch_stream(fd, slot, 0, true) {
             self.close_up_tcp(slot);
             self.dns_fail(id);
             return;
@@ -1145,15 +1133,7 @@ impl Relay {
             eof: false,
         })));
         let gen = self.gens[slot];
-        if sn::epoll_ctl(
-            self.ep,
-            fd,
-            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
-            token(slot, gen, 0),
-            true,
-        )
-        .is_err()
-        {
+        if !self.watch_stream(fd, slot, 0, true) {
             self.close_dns_tcp(slot);
             return;
         }
