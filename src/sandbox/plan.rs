@@ -345,7 +345,8 @@ pub fn plan(spec: &JailSpec) -> Plan {
             });
         }
     }
-    let mut hiding = hide::place(&hidden, &visible, hide::overlay_usable());
+    let overlay = hide::overlay_usable();
+    let mut hiding = hide::place(&hidden, &visible, overlay);
     hiding.steps(&mut binds, &mut late);
     if let (HomeMode::Persist, Some(st)) = (spec.filesystem.home.value, storage) {
         // The persistent home is jail's own, but it must not hold what the
@@ -373,7 +374,7 @@ pub fn plan(spec: &JailSpec) -> Plan {
         }
     }
     if let Some(st) = storage {
-        binds.extend(cache_steps(spec, st, &visible, &hidden));
+        binds.extend(cache_steps(spec, st, &visible, &hidden, overlay));
     }
 
     binds.extend(slurm_stubs(spec));
@@ -439,8 +440,10 @@ fn cache_steps(
     storage: &Path,
     visible: &[Visible],
     hidden: &BTreeSet<PathBuf>,
+    overlay: bool,
 ) -> Vec<Step> {
-    let overlay_ok = hide::overlay_usable() && crate::storage::can_hold_upper(storage);
+    // Asked once, and only when some cache exists on the host.
+    let mut overlay_ok = None;
     let mut out = Vec::new();
     for c in &spec.filesystem.cache {
         let host = &c.value;
@@ -449,7 +452,9 @@ fn cache_steps(
         }
         let (upper, work) = crate::storage::cache_layer(storage, host);
         let host_dir = fs::symlink_metadata(host).is_ok_and(|m| m.is_dir());
-        if host_dir && overlay_ok {
+        if host_dir
+            && *overlay_ok.get_or_insert_with(|| overlay && crate::storage::can_hold_upper(storage))
+        {
             out.push(Step::Overlay {
                 lower: host.clone(),
                 upper,
