@@ -487,7 +487,7 @@ fn profiles(names_only: bool) -> Result<i32, AppError> {
             config::spec::Source::Builtin(_) => "builtin".to_string(),
             s => s.to_string(),
         };
-        let mut desc = p.profile.description.clone().unwrap_or_default();
+        let mut desc = p.profile()?.description.clone().unwrap_or_default();
         if !marks.is_empty() {
             desc = format!("{desc} [{}]", marks.join("; "));
         }

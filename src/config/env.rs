@@ -142,18 +142,18 @@ pub fn scrub(
     (out, removed)
 }
 
-/// A `*`-only glob, enough for variable names.
+/// A `*`-only glob, enough for variable names. Allocation-free: it runs
+/// for every pattern against every host variable on each start.
 pub fn glob(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
+    let Some((first, tail)) = pattern.split_once('*') else {
         return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+    };
+    let (middle, last) = tail.rsplit_once('*').unwrap_or(("", tail));
+    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
         return false;
     }
     let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
+    for mid in middle.split('*').filter(|m| !m.is_empty()) {
         match rest.find(mid) {
             Some(i) => rest = &rest[i + mid.len()..],
             None => return false,

@@ -355,11 +355,7 @@ fn profiles_in(dir: &Path, site: bool) -> Result<Vec<NamedProfile>, ConfigError>
         } else {
             Source::User(f.clone())
         };
-        out.push(NamedProfile {
-            name,
-            profile,
-            source,
-        });
+        out.push(NamedProfile::new(name, profile, source));
     }
     Ok(out)
 }

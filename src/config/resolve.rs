@@ -66,8 +66,48 @@ pub struct HostFacts {
 #[derive(Debug, Clone)]
 pub struct NamedProfile {
     pub name: String,
-    pub profile: Profile,
+    body: Body,
     pub source: Source,
+}
+
+/// A builtin profile is parsed when first used: a run needs one or two
+/// of them, and parsing all ten was a measurable part of every start.
+#[derive(Debug, Clone)]
+enum Body {
+    Parsed(Profile),
+    Builtin(&'static str, std::cell::OnceCell<Profile>),
+}
+
+impl NamedProfile {
+    pub fn new(name: impl Into<String>, profile: Profile, source: Source) -> NamedProfile {
+        NamedProfile {
+            name: name.into(),
+            body: Body::Parsed(profile),
+            source,
+        }
+    }
+
+    fn builtin(name: &str, text: &'static str) -> NamedProfile {
+        NamedProfile {
+            name: name.to_string(),
+            body: Body::Builtin(text, std::cell::OnceCell::new()),
+            source: Source::Builtin(name.to_string()),
+        }
+    }
+
+    /// The profile's settings (a builtin one is parsed here, once).
+    pub fn profile(&self) -> Result<&Profile, ConfigError> {
+        match &self.body {
+            Body::Parsed(p) => Ok(p),
+            Body::Builtin(text, cell) => {
+                if let Some(p) = cell.get() {
+                    return Ok(p);
+                }
+                let p = profile::parse(text, &profile::builtin_path(&self.name))?;
+                Ok(cell.get_or_init(|| p))
+            }
+        }
+    }
 }
 
 /// The site's jail.toml: bounds for every layer after it.
@@ -114,11 +154,7 @@ impl Catalogue {
     pub fn builtin() -> Result<Catalogue, ConfigError> {
         let mut profiles = Vec::new();
         for (name, text) in profile::BUILTIN {
-            profiles.push(NamedProfile {
-                name: name.to_string(),
-                profile: profile::parse(text, &profile::builtin_path(name))?,
-                source: Source::Builtin(name.to_string()),
-            });
+            profiles.push(NamedProfile::builtin(name, text));
         }
         Ok(Catalogue {
             profiles,
@@ -167,7 +203,7 @@ impl Catalogue {
                     });
                 }
             }
-            next = p.profile.extends.clone().map(|e| {
+            next = p.profile()?.extends.clone().map(|e| {
                 let below = if e == p.name { i } else { self.profiles.len() };
                 (e, below)
             });
@@ -340,7 +376,7 @@ impl Acc {
             }
         }
         if unhide {
-            self.hide.retain(|h| !named.contains(&h.value));
+            self.hide.retain(|h| !named.iter().any(|n| n.same_as(&h.value)));
         }
         for s in &p.filesystem.hide {
             push_unique(&mut self.hide, path(s)?, src.clone());
@@ -443,7 +479,7 @@ impl Acc {
             .chain(&req.rw)
             .map(|s| abs_cli_path(s, home, cwd))
             .collect();
-        self.hide.retain(|h| !named.contains(&h.value));
+        self.hide.retain(|h| !named.iter().any(|n| n.same_as(&h.value)));
         for s in &req.hide {
             push_unique(&mut self.hide, abs_cli_path(s, home, cwd), cli("--hide"));
         }
@@ -736,7 +772,7 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
     let mut acc = Acc::new();
     for np in &chain {
         let unhide = matches!(np.source, Source::User(_));
-        acc.apply(&np.profile, &np.source, &ctx, unhide)?;
+        acc.apply(np.profile()?, &np.source, &ctx, unhide)?;
     }
     if let Some(u) = &cat.user {
         acc.apply(&u.profile, &Source::User(u.file.clone()), &ctx, true)?;
@@ -1577,9 +1613,36 @@ pub(crate) fn check_env_pattern(p: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn push_unique<T: PartialEq>(v: &mut Vec<Sourced<T>>, value: T, source: Source) {
-    if !v.iter().any(|s| s.value == value) {
+fn push_unique<T: SameAs>(v: &mut Vec<Sourced<T>>, value: T, source: Source) {
+    if !v.iter().any(|s| s.value.same_as(&value)) {
         v.push(Sourced::new(value, source));
+    }
+}
+
+/// Equality for the accumulator's lists. Its paths are normalized
+/// (`layer_path`, `abs_cli_path`), so equal paths have equal bytes:
+/// comparing bytes is exact and far cheaper than `Path`'s component-wise
+/// `==` (every push scans a list; the hide list alone has ~100 entries,
+/// and this was a measurable share of every start).
+trait SameAs {
+    fn same_as(&self, other: &Self) -> bool;
+}
+
+impl SameAs for PathBuf {
+    fn same_as(&self, other: &Self) -> bool {
+        self.as_os_str() == other.as_os_str()
+    }
+}
+
+impl SameAs for String {
+    fn same_as(&self, other: &Self) -> bool {
+        self == other
+    }
+}
+
+impl SameAs for u16 {
+    fn same_as(&self, other: &Self) -> bool {
+        self == other
     }
 }
 
@@ -1591,8 +1654,8 @@ fn put_path(
     path: PathBuf,
     source: Source,
 ) {
-    other.retain(|s| s.value != path);
-    into.retain(|s| s.value != path);
+    other.retain(|s| !s.value.same_as(&path));
+    into.retain(|s| !s.value.same_as(&path));
     into.push(Sourced::new(path, source));
 }
 
@@ -1798,14 +1861,14 @@ mod tests {
     fn extends_cycle_is_an_error() {
         let mut cat = Catalogue::default();
         for (n, e) in [("a", "b"), ("b", "a")] {
-            cat.profiles.push(NamedProfile {
-                name: n.into(),
-                profile: Profile {
+            cat.profiles.push(NamedProfile::new(
+                n,
+                Profile {
                     extends: Some(e.into()),
                     ..Profile::default()
                 },
-                source: Source::Builtin(n.into()),
-            });
+                Source::Builtin(n.into()),
+            ));
         }
         let mut r = req(&["true"]);
         r.profile = Some("a".into());
@@ -1928,15 +1991,15 @@ mod tests {
     #[test]
     fn user_profiles_extend_builtins_and_user_files_unhide_named_paths() {
         let mut c = cat(None, Some("[filesystem]\nro = [\"~/.config/gh\"]\n"), None);
-        c.profiles.push(NamedProfile {
-            name: "mine".into(),
-            profile: parse(
+        c.profiles.push(NamedProfile::new(
+            "mine",
+            parse(
                 "extends = \"claude\"\n[network]\nallow = [\"@pypi\"]\n",
                 "/u/profiles/mine.toml",
                 FileKind::Profile,
             ),
-            source: Source::User("/u/profiles/mine.toml".into()),
-        });
+            Source::User("/u/profiles/mine.toml".into()),
+        ));
         let mut r = req(&["x"]);
         r.profile = Some("mine".into());
         let spec = run(&c, &r).unwrap();
@@ -2302,15 +2365,15 @@ mod tests {
             refused(run(&c, &r), "filesystem.ro");
         }
         // a site profile that contradicts jail.toml is clamped
-        c.profiles.push(NamedProfile {
-            name: "lab".into(),
-            profile: parse(
+        c.profiles.push(NamedProfile::new(
+            "lab",
+            parse(
                 "extends = \"default\"\n[filesystem]\nrw = [\"/data/x\"]\n",
                 "/etc/jail/profiles/lab.toml",
                 FileKind::Profile,
             ),
-            source: Source::Site("/etc/jail/profiles/lab.toml".into()),
-        });
+            Source::Site("/etc/jail/profiles/lab.toml".into()),
+        ));
         let mut r = req(&["true"]);
         r.profile = Some("lab".into());
         let spec = run(&c, &r).unwrap();
@@ -2409,29 +2472,29 @@ mod tests {
     #[test]
     fn a_profile_extending_its_own_name_builds_on_the_earlier_layer() {
         let mut c = cat(None, None, None);
-        c.profiles.push(NamedProfile {
-            name: "claude".into(),
-            profile: parse(
+        c.profiles.push(NamedProfile::new(
+            "claude",
+            parse(
                 "extends = \"claude\"\n[network]\nallow = [\"@github\"]\n",
                 "/u/profiles/claude.toml",
                 FileKind::Profile,
             ),
-            source: Source::User("/u/profiles/claude.toml".into()),
-        });
+            Source::User("/u/profiles/claude.toml".into()),
+        ));
         let spec = run(&c, &req(&["claude"])).unwrap();
         let a = allow(&spec);
         assert!(a.contains(&"api.anthropic.com".into()) && a.contains(&"github.com".into()));
         // a real cycle is still an error
         let mut r = req(&["true"]);
         for (n, e) in [("a", "b"), ("b", "a")] {
-            c.profiles.push(NamedProfile {
-                name: n.into(),
-                profile: Profile {
+            c.profiles.push(NamedProfile::new(
+                n,
+                Profile {
                     extends: Some(e.into()),
                     ..Profile::default()
                 },
-                source: Source::User(format!("/u/{n}").into()),
-            });
+                Source::User(format!("/u/{n}").into()),
+            ));
         }
         r.profile = Some("a".into());
         assert!(matches!(run(&c, &r), Err(ConfigError::ExtendsCycle(_))));
@@ -2450,11 +2513,11 @@ mod tests {
                 "/u/profiles/lab.toml",
             ),
         ] {
-            c.profiles.push(NamedProfile {
-                name: "lab".into(),
-                profile: parse("extends = \"default\"\n", file, FileKind::Profile),
-                source: src,
-            });
+            c.profiles.push(NamedProfile::new(
+                "lab",
+                parse("extends = \"default\"\n", file, FileKind::Profile),
+                src,
+            ));
         }
         let mut r = req(&["true"]);
         r.profile = Some("lab".into());

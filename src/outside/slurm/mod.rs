@@ -91,28 +91,29 @@ pub struct Request {
 /// end: its EOF (pid 1, the only holder of the other end, is gone) is
 /// the jail's end.
 #[derive(Debug)]
-pub struct Pending {
+pub struct Pending<'a> {
     launcher: Channel,
     jail: Channel,
-    config: Config,
+    spec: &'a JailSpec,
+    env: &'a [(String, String)],
+    state: &'a Path,
 }
 
-impl Pending {
-    /// Before the clone. `env` is the program's environment.
+impl<'a> Pending<'a> {
+    /// Before the clone. `env` is the program's environment. The
+    /// chaperon's configuration is made only if it starts.
     pub fn new(
-        spec: &JailSpec,
-        env: &[(String, String)],
-        state: &Path,
-    ) -> Result<Pending, ChannelError> {
+        spec: &'a JailSpec,
+        env: &'a [(String, String)],
+        state: &'a Path,
+    ) -> Result<Pending<'a>, ChannelError> {
         let (launcher, jail) = Channel::pair()?;
         Ok(Pending {
             launcher,
             jail,
-            config: Config {
-                spec_json: serde_json::to_string(spec).unwrap_or_default(),
-                fresh_env: env.to_vec(),
-                state: state.to_path_buf(),
-            },
+            spec,
+            env,
+            state,
         })
     }
 
@@ -200,7 +201,14 @@ impl Pending {
         let c = super::spawn(Role::Slurm, super::Start::Exec).ok()?;
         let sent = c
             .chan
-            .send(&Msg::Slurm(Box::new(self.config.clone())), &[])
+            .send(
+                &Msg::Slurm(Box::new(Config {
+                    spec_json: serde_json::to_string(self.spec).unwrap_or_default(),
+                    fresh_env: self.env.to_vec(),
+                    state: self.state.to_path_buf(),
+                })),
+                &[],
+            )
             .and_then(|_| {
                 c.chan.send(
                     &Msg::SlurmListener,
