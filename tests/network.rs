@@ -691,6 +691,77 @@ fn network_none_answers_names_at_once_and_says_so_once() {
     assert_eq!(stderr(&q), "");
 }
 
+/// The live children of `pid` (zombies are done).
+fn live_children(pid: u32) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let mut f = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+            let state = f.next();
+            f.next().and_then(|p| p.parse::<u32>().ok()) == Some(pid) && state != Some("Z")
+        })
+        .count()
+}
+
+/// Waits (up to 20 s) until `path` exists.
+fn wait_file(path: &std::path::Path) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn under_none_the_name_helper_starts_only_when_a_name_is_looked_up() {
+    // With and without a timeout: the launcher's wait starts it either way.
+    for opts in [&[][..], &["--timeout", "60"][..]] {
+        let sb = Sandbox::new("net-none-lazy");
+        let mut args: Vec<&str> = opts.to_vec();
+        args.extend([
+            "--",
+            "sh",
+            "-c",
+            "touch s1; while [ ! -e g1 ]; do sleep 0.02; done; getent hosts a.example; \
+             echo rc=$? > s2; while [ ! -e g2 ]; do sleep 0.02; done",
+        ]);
+        let mut child = sb
+            .jail_cmd(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_file(&sb.project.join("s1"));
+        // The guard and pid 1.
+        let before = live_children(child.id());
+        sb.write(sb.project.join("g1"), "");
+        wait_file(&sb.project.join("s2"));
+        let after = live_children(child.id());
+        sb.write(sb.project.join("g2"), "");
+        let o = child.wait_with_output().unwrap();
+        assert_code(&o, 0);
+        assert_eq!(
+            std::fs::read_to_string(sb.project.join("s2")).unwrap(),
+            "rc=2\n",
+            "answered at once: {}",
+            out(&o)
+        );
+        assert_eq!(before, 2, "{opts:?}: no helper before the first name");
+        assert_eq!(after, 3, "{opts:?}: the helper answered it");
+        assert!(
+            stderr(&o).starts_with("jail: net: the network is off"),
+            "{}",
+            out(&o)
+        );
+    }
+}
+
 #[test]
 fn explain_shows_the_effective_network_and_its_steps() {
     let sb = Sandbox::new("net-explain");

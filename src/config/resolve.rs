@@ -376,7 +376,8 @@ impl Acc {
             }
         }
         if unhide {
-            self.hide.retain(|h| !named.iter().any(|n| n.same_as(&h.value)));
+            self.hide
+                .retain(|h| !named.iter().any(|n| n.same_as(&h.value)));
         }
         for s in &p.filesystem.hide {
             push_unique(&mut self.hide, path(s)?, src.clone());
@@ -479,7 +480,8 @@ impl Acc {
             .chain(&req.rw)
             .map(|s| abs_cli_path(s, home, cwd))
             .collect();
-        self.hide.retain(|h| !named.iter().any(|n| n.same_as(&h.value)));
+        self.hide
+            .retain(|h| !named.iter().any(|n| n.same_as(&h.value)));
         for s in &req.hide {
             push_unique(&mut self.hide, abs_cli_path(s, home, cwd), cli("--hide"));
         }

@@ -12,6 +12,7 @@ pub mod net;
 pub mod slurm;
 
 use std::ffi::CString;
+use std::os::fd::RawFd;
 
 pub use channel::{Channel, ChannelError, Msg};
 
@@ -54,6 +55,27 @@ pub struct Outside {
     pub chan: Channel,
 }
 
+/// A process outside the jail that the launcher starts only when the
+/// jail first needs it (the Slurm chaperon, the network helper of `--net
+/// none`): a jail that never submits a job or looks up a name pays no
+/// process for it. pid 1 makes the socket the jail would use and hands it
+/// to the launcher over a channel made before the clone; the launcher
+/// polls it (`sandbox::wait`) and starts the process on its first event,
+/// handing the socket on.
+pub trait OnDemand {
+    /// The launcher's and pid 1's ends of the channel between them.
+    fn ends(&self) -> (Channel, Channel);
+    /// Once the program runs: takes what pid 1 handed over (without
+    /// blocking: pid 1 sends it before the exec) and returns the fds whose
+    /// readiness means "needed now".
+    fn arm(&mut self) -> Vec<RawFd>;
+    /// Starts the process now.
+    fn start(&mut self);
+    /// After pid 1 was reaped: ends the link and waits for the process as
+    /// far as its role needs.
+    fn finish(&mut self);
+}
+
 /// How a process outside the jail starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -92,6 +114,9 @@ pub fn spawn(role: Role, how: Start) -> Result<Outside, ChannelError> {
         }
         sys::ignore_terminal_signals();
         if how == Start::Fork {
+            // Only its channel: an inherited copy of another channel's
+            // end would hold back the EOF its peer waits for.
+            sys::close_from(CHANNEL_FD + 1);
             sys::exit_now(run(role, Channel(CHANNEL_FD)));
         }
         // SAFETY: execv with prepared NUL-terminated strings and a

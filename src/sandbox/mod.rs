@@ -15,6 +15,7 @@ pub mod net;
 pub mod plan;
 pub mod protect;
 pub mod quarantine;
+pub mod wait;
 
 use std::ffi::{CString, NulError};
 use std::os::unix::ffi::OsStrExt;
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::config::spec::NetMode;
 use crate::config::JailSpec;
 use crate::harden;
-use crate::outside::{self, Channel, Msg};
+use crate::outside::{self, Channel, Msg, OnDemand};
 use crate::sys;
 use exec::Stage;
 
@@ -251,20 +252,19 @@ pub fn run_with(
         return Err(SandboxError::Threads(threads));
     }
     // The network helper first: it starts (exec, reads its configuration)
-    // while the jail is being built.
+    // while the jail is being built. Under `none` it only answers names
+    // "no such name": it starts on the first query (`outside::OnDemand`).
     // With it goes the write end of a pipe: the helper writes a byte
     // before it says anything, so jail waits at exit only for a helper
     // that has lines to finish (its summary), never for one starting up.
+    let mut net_lazy = None;
     let helper = match helper_config {
+        Some(c) if spec.network.mode.value == NetMode::None => {
+            net_lazy = Some(outside::net::Pending::new(c)?);
+            None
+        }
         Some(c) => {
-            // `none` only answers names "no such name": no need for a
-            // fresh process there.
-            let how = if spec.network.mode.value == NetMode::None {
-                outside::Start::Fork
-            } else {
-                outside::Start::Exec
-            };
-            let h = outside::spawn(outside::Role::Net, how)?;
+            let h = outside::spawn(outside::Role::Net, outside::Start::Exec)?;
             let (speaks, w) = match sys::pipe() {
                 Ok(p) => p,
                 Err(e) => {
@@ -318,27 +318,48 @@ pub fn run_with(
         Some(g)
     };
     // The Slurm chaperon starts only when a stub first connects.
-    let slurm = if spec.slurm.enabled.value {
+    let mut slurm = if spec.slurm.enabled.value {
         Some(outside::slurm::Pending::new(spec, env, state)?)
     } else {
         None
     };
+    let links = Links {
+        helper: helper
+            .as_ref()
+            .map(|(h, _)| h.chan)
+            .or(net_lazy.as_ref().map(|n| n.ends().1)),
+        chaperon: slurm.as_ref().map(|s| s.ends().1),
+    };
+    let mut lazy: Vec<&mut dyn outside::OnDemand> = Vec::new();
+    if let Some(s) = slurm.as_mut() {
+        lazy.push(s);
+    }
+    if let Some(n) = net_lazy.as_mut() {
+        lazy.push(n);
+    }
     let code = launch(
         spec,
         &plan,
         &netplan,
         &prep,
         guard.as_ref(),
-        helper.as_ref().map(|(h, _)| h.chan),
-        slurm,
+        links,
+        &mut lazy,
     );
     for m in prep.limits.finish() {
         eprintln!("jail: {m}");
+    }
+    // The chaperon stops what it still runs for the jail.
+    if let Some(s) = slurm.as_mut() {
+        s.finish();
     }
     if let Some(g) = guard {
         g.chan.close();
         // Its one-line message comes before the shell's next prompt.
         init::wait_for(g.pid, false);
+    }
+    if let Some(n) = net_lazy.as_mut() {
+        n.finish();
     }
     if let Some((h, speaks)) = helper {
         // Its channel was closed by `launch`: it ends with the jail (EOF).
@@ -352,9 +373,20 @@ pub fn run_with(
     code
 }
 
+/// The channels pid 1 uses to reach processes outside the jail; the
+/// launcher closes its copies right after the clone, so each peer sees
+/// EOF exactly when pid 1 is gone.
+#[derive(Debug, Clone, Copy, Default)]
+struct Links {
+    /// The network helper's (or, under `none`, the launcher's for it).
+    helper: Option<Channel>,
+    /// The launcher's for the Slurm chaperon.
+    chaperon: Option<Channel>,
+}
+
 /// Waits for a process outside the jail to end on its own, up to
 /// `limit`, then kills it.
-fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
+pub fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
     // A pidfd turns readable when the process ends: no polling delay.
     if let Ok(fd) = sys::pidfd_open(pid) {
         let ended = sys::poll_in(fd, limit.as_millis() as i32).unwrap_or(0) != 0;
@@ -436,26 +468,28 @@ fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
     );
 }
 
-/// `helper`: the launcher's end of the network helper's channel; it goes
-/// to pid 1 through the clone and is closed here (on every path), so the
-/// helper sees EOF exactly when pid 1 is gone.
+/// `links` go to pid 1 through the clone and are closed here (on every
+/// path); `lazy`: the processes outside started on first use.
 fn launch(
     spec: &JailSpec,
     plan: &plan::Plan,
     netplan: &net::NetPlan,
     prep: &Prepared,
     guard: Option<&outside::Outside>,
-    helper: Option<Channel>,
-    slurm: Option<outside::slurm::Pending>,
+    links: Links,
+    lazy: &mut [&mut dyn outside::OnDemand],
 ) -> Result<i32, SandboxError> {
+    let close_links = || {
+        for c in [links.helper, links.chaperon].into_iter().flatten() {
+            c.close();
+        }
+    };
     // The launcher's end and the jail's end: "go" goes in, a setup
     // failure report comes out; EOF once the program was exec'd.
     let (ours, jails) = match Channel::pair() {
         Ok(p) => p,
         Err(e) => {
-            if let Some(h) = helper {
-                h.close();
-            }
+            close_links();
             return Err(e.into());
         }
     };
@@ -479,20 +513,14 @@ fn launch(
         if let Some(g) = guard {
             g.chan.close();
         }
-        if let Some(s) = &slurm {
-            s.launcher_end().close();
+        for l in lazy.iter() {
+            l.ends().0.close();
         }
-        child(prep, jails, slurm.as_ref().map(|s| s.jail_end()), helper);
+        child(prep, jails, links.chaperon, links.helper);
     }
     jails.close();
-    if let Some(h) = helper {
-        h.close();
-    }
-    // Pid 1 alone holds the jail's end of the Slurm link now: its EOF
-    // is the jail's end, for the chaperon.
-    if let Some(s) = &slurm {
-        s.jail_end().close();
-    }
+    // Pid 1 alone holds these now: their EOF is the jail's end.
+    close_links();
     if pid < 0 {
         let e = sys::errno();
         init::unblock_forwarded();
@@ -541,24 +569,15 @@ fn launch(
         Ok(None)
     };
     ours.close();
-    // pid 1 is waited for with the timeout, if any; the Slurm chaperon
-    // (lazy without a timeout) runs meanwhile.
-    let wait_jail = || match deadline {
-        None => limits::Ended::Exited(init::wait_for(pid, false)),
-        Some((at, _)) => {
-            let grace = std::time::Duration::from_secs(spec.limits.grace.value);
-            limits::wait(pid, at, grace)
-        }
-    };
-    let ended = match slurm {
-        Some(s) if deadline.is_some() => s.wait_eager(pid, wait_jail),
-        Some(s) => limits::Ended::Exited(s.wait(pid)),
-        None => wait_jail(),
-    };
+    // pid 1 is waited for with the timeout, if any; processes outside
+    // start on first use meanwhile.
+    let deadline =
+        deadline.map(|(at, _)| (at, std::time::Duration::from_secs(spec.limits.grace.value)));
+    let ended = wait::jail(pid, deadline, lazy);
     let code = match ended {
         limits::Ended::Exited(code) => code,
         limits::Ended::TimedOut { killed } => {
-            let secs = deadline.map(|(_, s)| s).unwrap_or(0);
+            let secs = spec.limits.timeout.as_ref().map(|t| t.value).unwrap_or(0);
             let how = if killed {
                 format!(
                     "SIGTERM, then SIGKILL after {}",

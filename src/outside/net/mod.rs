@@ -94,6 +94,114 @@ pub fn config(
     })
 }
 
+/// The helper of `--net none` before the jail needs it: there it only
+/// answers names "no such name" and says once that the network is off,
+/// so it starts on the first query (`OnDemand`). pid 1 hands the DNS
+/// sockets to the launcher; the launcher hands them on to the helper
+/// it forks, and holds the helper's channel until pid 1 is gone (the
+/// helper's EOF, as for a helper started at once).
+#[derive(Debug)]
+pub struct Pending {
+    launcher: Channel,
+    jail: Channel,
+    config: Config,
+    sockets: Vec<std::os::fd::OwnedFd>,
+    /// The helper and the read end of its "I will speak" pipe.
+    started: Option<(super::Outside, std::os::fd::RawFd)>,
+}
+
+impl Pending {
+    /// Before the clone.
+    pub fn new(config: Config) -> Result<Pending, super::ChannelError> {
+        let (launcher, jail) = Channel::pair()?;
+        Ok(Pending {
+            launcher,
+            jail,
+            config,
+            sockets: Vec::new(),
+            started: None,
+        })
+    }
+
+    /// Forks the helper and hands it its configuration and the sockets;
+    /// returns it with the read end of its "I will speak" pipe.
+    fn start_helper(&mut self) -> Result<(super::Outside, std::os::fd::RawFd), String> {
+        use std::os::fd::AsRawFd;
+        let h = super::spawn(super::Role::Net, super::Start::Fork).map_err(|e| e.to_string())?;
+        let (speaks, w) = match crate::sys::pipe() {
+            Ok(p) => p,
+            Err(e) => {
+                h.chan.close();
+                return Err(crate::sandbox::diagnose::errno_text(e));
+            }
+        };
+        let fds: Vec<i32> = self.sockets.iter().map(|f| f.as_raw_fd()).collect();
+        let sent = h
+            .chan
+            .send(&Msg::Net(self.config.clone()), &[w])
+            .and_then(|_| h.chan.send(&Msg::NetSockets { more: false }, &fds));
+        crate::sys::close(w);
+        // The helper holds the only copies now.
+        self.sockets.clear();
+        match sent {
+            Ok(()) => Ok((h, speaks)),
+            Err(e) => {
+                crate::sys::close(speaks);
+                h.chan.close();
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+impl super::OnDemand for Pending {
+    fn ends(&self) -> (Channel, Channel) {
+        (self.launcher, self.jail)
+    }
+
+    fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        while crate::sys::poll_in(self.launcher.0, 0).unwrap_or(0) & libc::POLLIN != 0 {
+            match self.launcher.recv() {
+                Ok(Some((Msg::NetSockets { more }, fds))) => {
+                    self.sockets.extend(fds);
+                    if !more {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        // pid 1 sends nothing else.
+        self.launcher.close();
+        self.launcher = Channel(-1);
+        self.sockets.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    fn start(&mut self) {
+        match self.start_helper() {
+            Ok(h) => self.started = Some(h),
+            // Names then time out instead of failing at once.
+            Err(e) => eprintln!("jail: net: cannot start the helper: {e}"),
+        }
+    }
+
+    /// Its last lines (the summary) come before jail exits, if it has any;
+    /// should it not end, jail does not hang.
+    fn finish(&mut self) {
+        self.sockets.clear();
+        self.launcher.close();
+        self.launcher = Channel(-1);
+        if let Some((h, speaks)) = self.started.take() {
+            h.chan.close();
+            if crate::sys::poll_in(speaks, 0).unwrap_or(0) & libc::POLLIN != 0 {
+                crate::sandbox::wait_or_kill(h.pid, std::time::Duration::from_secs(5));
+            }
+            crate::sys::close(speaks);
+        }
+    }
+}
+
 /// `IP`, `IP:PORT` or `[IPv6]:PORT` → the resolver's address.
 pub fn parse_upstream(s: &str) -> Option<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {

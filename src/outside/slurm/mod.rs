@@ -94,6 +94,8 @@ pub struct Request {
 pub struct Pending<'a> {
     launcher: Channel,
     jail: Channel,
+    listener: Option<OwnedFd>,
+    chaperon: Option<Outside>,
     spec: &'a JailSpec,
     env: &'a [(String, String)],
     state: &'a Path,
@@ -111,93 +113,15 @@ impl<'a> Pending<'a> {
         Ok(Pending {
             launcher,
             jail,
+            listener: None,
+            chaperon: None,
             spec,
             env,
             state,
         })
     }
 
-    /// pid 1's end (closed by the launcher after the clone).
-    pub fn jail_end(&self) -> Channel {
-        self.jail
-    }
-
-    /// The launcher's end (closed by pid 1).
-    pub fn launcher_end(&self) -> Channel {
-        self.launcher
-    }
-
-    /// In the launcher, once the program runs: waits for pid 1 (reaping
-    /// it) and starts the chaperon if a stub connects meanwhile; then
-    /// waits for the chaperon, which stops what it still runs for the
-    /// jail. Returns pid 1's status.
-    pub fn wait(self, pid: libc::pid_t) -> i32 {
-        use crate::sandbox::init;
-        let listener = match self.launcher.recv() {
-            Ok(Some((Msg::SlurmListener, mut fds))) => fds.pop(),
-            _ => None,
-        };
-        let Some(listener) = listener else {
-            self.launcher.close();
-            return init::wait_for(pid, false);
-        };
-        let mut chaperon = None;
-        match sys::pidfd_open(pid) {
-            Ok(pidfd) => {
-                loop {
-                    let mut fds = [
-                        libc::pollfd {
-                            fd: pidfd,
-                            events: libc::POLLIN,
-                            revents: 0,
-                        },
-                        libc::pollfd {
-                            fd: listener.as_raw_fd(),
-                            events: libc::POLLIN,
-                            revents: 0,
-                        },
-                    ];
-                    if sys::poll(&mut fds, -1).is_err() || fds[0].revents != 0 {
-                        break;
-                    }
-                    if fds[1].revents != 0 {
-                        chaperon = self.start(&listener);
-                        break;
-                    }
-                }
-                sys::close(pidfd);
-            }
-            // No pidfds (Linux < 5.3): start it at once.
-            Err(_) => chaperon = self.start(&listener),
-        }
-        drop(listener);
-        self.launcher.close();
-        let code = init::wait_for(pid, false);
-        if let Some(c) = chaperon {
-            c.chan.close();
-            init::wait_for(c.pid, false);
-        }
-        code
-    }
-
-    /// As `wait`, but the chaperon starts at once (when pid 1 made the
-    /// socket) and `waiter` waits for pid 1 (e.g. with a timeout).
-    pub fn wait_eager<T>(self, pid: libc::pid_t, waiter: impl FnOnce() -> T) -> T {
-        let _ = pid;
-        let chaperon = match self.launcher.recv() {
-            Ok(Some((Msg::SlurmListener, mut fds))) => fds.pop().and_then(|l| self.start(&l)),
-            _ => None,
-        };
-        self.launcher.close();
-        let r = waiter();
-        if let Some(c) = chaperon {
-            c.chan.close();
-            crate::sandbox::init::wait_for(c.pid, false);
-        }
-        r
-    }
-
-    fn start(&self, listener: &OwnedFd) -> Option<Outside> {
+    fn start_chaperon(&self, listener: &OwnedFd) -> Option<Outside> {
         let c = super::spawn(Role::Slurm, super::Start::Exec).ok()?;
         let sent = c
             .chan
@@ -219,6 +143,43 @@ impl<'a> Pending<'a> {
             eprintln!("jail: slurm: cannot start the chaperon: {e}");
         }
         Some(c)
+    }
+}
+
+impl super::OnDemand for Pending<'_> {
+    fn ends(&self) -> (Channel, Channel) {
+        (self.launcher, self.jail)
+    }
+
+    fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
+        if sys::poll_in(self.launcher.0, 0).unwrap_or(0) & libc::POLLIN == 0 {
+            return Vec::new();
+        }
+        self.listener = match self.launcher.recv() {
+            Ok(Some((Msg::SlurmListener, mut fds))) => fds.pop(),
+            _ => None,
+        };
+        self.listener.iter().map(|l| l.as_raw_fd()).collect()
+    }
+
+    fn start(&mut self) {
+        if let Some(l) = self.listener.take() {
+            self.chaperon = self.start_chaperon(&l);
+            // The chaperon holds the listener and the launcher's end now.
+            self.launcher.close();
+            self.launcher = Channel(-1);
+        }
+    }
+
+    /// The chaperon stops what it still runs for the jail, then ends.
+    fn finish(&mut self) {
+        self.listener = None;
+        self.launcher.close();
+        self.launcher = Channel(-1);
+        if let Some(c) = self.chaperon.take() {
+            c.chan.close();
+            crate::sandbox::init::wait_for(c.pid, false);
+        }
     }
 }
 
