@@ -731,7 +731,7 @@ fn under_none_the_name_helper_starts_only_when_a_name_is_looked_up() {
             "touch s1; while [ ! -e g1 ]; do sleep 0.02; done; getent hosts a.example; \
              echo rc=$? > s2; while [ ! -e g2 ]; do sleep 0.02; done",
         ]);
-        let mut child = sb
+        let child = sb
             .jail_cmd(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
