@@ -557,10 +557,12 @@ fn worktree_common_dir(project: &Path) -> Option<PathBuf> {
     (!common.starts_with(project) && common.is_dir()).then_some(common)
 }
 
-/// With Slurm on: jail's own binary, read-only, under each Slurm command's
-/// name in /run/jail/bin (first on the jail's PATH), so `sbatch` & co. run
-/// the stub that talks to the chaperon. The real commands stay where they
-/// are, useless without munge.
+/// With Slurm on: jail's own binary, read-only, in /run/jail/bin (first
+/// on the jail's PATH) under a hidden name, and each Slurm command's name
+/// a symlink to it, so `sbatch` & co. run the stub that talks to the
+/// chaperon (it goes by argv[0]). One bind, not one per command: every
+/// mount costs at start and again when the jail ends. The real commands
+/// stay where they are, useless without munge.
 fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
     if !spec.slurm.enabled.value {
         return Vec::new();
@@ -568,16 +570,23 @@ fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
     let Ok(exe) = std::env::current_exe().and_then(fs::canonicalize) else {
         return Vec::new();
     };
-    crate::outside::slurm::STUBS
-        .iter()
-        .map(|name| Step::Bind {
-            src: exe.clone(),
-            dest: Path::new(crate::outside::slurm::STUB_DIR).join(name),
-            dir: false,
-            ro: true,
-        })
-        .collect()
+    let dir = Path::new(crate::outside::slurm::STUB_DIR);
+    std::iter::once(Step::Bind {
+        src: exe,
+        dest: dir.join(STUB_BINARY),
+        dir: false,
+        ro: true,
+    })
+    .chain(crate::outside::slurm::STUBS.iter().map(|name| Step::Symlink {
+        target: STUB_BINARY.into(),
+        link: dir.join(name),
+    }))
+    .collect()
 }
+
+/// The name of jail's binary among the Slurm stubs (hidden: `jail` inside
+/// stays whatever the host's PATH finds).
+const STUB_BINARY: &str = ".jail";
 
 fn visible_path(p: &Path, ro: bool) -> Option<Visible> {
     let canonical = fs::canonicalize(p).ok()?;

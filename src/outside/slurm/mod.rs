@@ -5,8 +5,9 @@
 //! gone with the jail.
 //!
 //! - Inside, `sbatch srun squeue scancel scontrol sacct salloc` are jail's
-//!   own binary (bound read-only in /run/jail/bin, first on PATH), which
-//!   sees its name and becomes a stub (`stub`). The real commands are
+//!   own binary (bound read-only once in /run/jail/bin, first on PATH,
+//!   with a symlink per command), which sees its name and becomes a stub
+//!   (`stub`). The real commands are
 //!   useless there: the munge socket and key are hidden.
 //! - The jail's pid 1 makes a listening socket at /run/jail/slurm.sock,
 //!   on the jail's own /run, and hands it over the typed channel to the
