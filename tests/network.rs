@@ -728,8 +728,9 @@ fn under_none_the_name_helper_starts_only_when_a_name_is_looked_up() {
             "--",
             "sh",
             "-c",
-            "touch s1; while [ ! -e g1 ]; do sleep 0.02; done; getent hosts a.example; \
-             echo rc=$? > s2; while [ ! -e g2 ]; do sleep 0.02; done",
+            // Each wait ends by itself after 10 s, should the test fail.
+            "upto() { i=0; while [ ! -e $1 ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done; }; \
+             touch s1; upto g1; getent hosts a.example; echo rc=$? > s2; upto g2",
         ]);
         let child = sb
             .jail_cmd(&args)
