@@ -533,3 +533,19 @@ fn threads_can_be_named_through_proc_but_proc_stays_the_jails() {
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "renamed\nsysctl-refused\n", "{}", stderr(&o));
 }
+
+#[test]
+fn every_mount_inside_is_nosuid() {
+    let sb = Sandbox::new("nosuid");
+    sb.mkdir(sb.home.join(".cargo"));
+    let o = sb.jail(&["--", "cat", "/proc/self/mountinfo"]);
+    assert_code(&o, 0);
+    let s = stdout(&o);
+    // Read-write binds (the project, the home, caches) and read-only ones.
+    assert!(s.lines().count() > 10, "{s}");
+    for line in s.lines() {
+        // Field 6: the mount's own options.
+        let opts = line.split(' ').nth(5).unwrap_or("");
+        assert!(opts.split(',').any(|o| o == "nosuid"), "not nosuid: {line}");
+    }
+}

@@ -70,7 +70,6 @@ pub fn main(chan: Channel) -> i32 {
         Ok(Some((Msg::JailStarted { pid }, mut fds))) => (pid, fds.pop()),
         _ => return 0,
     };
-    chan.close();
     // While the jail runs, index the project's directories, so that at
     // exit only what changed is read again (a long walk is then off the
     // user's path). If the jail ends first, the exit check walks it all.
@@ -80,6 +79,9 @@ pub fn main(chan: Channel) -> i32 {
         .and_then(|fd| DirIndex::build(&config.project, fd));
     wait_for_jail(pidfd.0, pidfd.1.as_ref());
     check(&config, index.as_ref());
+    // The launcher waits for this EOF, not for the exit: tearing this
+    // process down is then off the user's path.
+    chan.close();
     0
 }
 

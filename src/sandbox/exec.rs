@@ -283,11 +283,13 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// Sets mount attributes, recursively or not. mount_setattr (Linux 5.12)
-/// only adds restrictions, so the flags the kernel locks in a user
-/// namespace need not be repeated; older kernels get a remount that keeps
-/// them (top mount only).
-fn restrict(path: &CStr, set: u64, recursive: bool) -> Result<(), i32> {
+/// Whether one recursive mount_setattr makes the whole new root nosuid at
+/// the end of `build_root` (the kernel has it): read-write binds then
+/// need no call of their own (a syscall per mount saved at start).
+static ONE_NOSUID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// mount_setattr itself, without the fallback of `restrict`.
+fn setattr(path: &CStr, set: u64, recursive: bool) -> Result<(), i32> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: 0,
@@ -300,7 +302,7 @@ fn restrict(path: &CStr, set: u64, recursive: bool) -> Result<(), i32> {
         0
     };
     // SAFETY: attr is a valid mount_attr of the size passed.
-    let rc = unsafe {
+    check(unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             libc::AT_FDCWD,
@@ -308,13 +310,18 @@ fn restrict(path: &CStr, set: u64, recursive: bool) -> Result<(), i32> {
             flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    if errno() != libc::ENOSYS {
-        return Err(errno());
+        ) as libc::c_int
+    })
+}
+
+/// Sets mount attributes, recursively or not. mount_setattr (Linux 5.12)
+/// only adds restrictions, so the flags the kernel locks in a user
+/// namespace need not be repeated; older kernels get a remount that keeps
+/// them (top mount only).
+fn restrict(path: &CStr, set: u64, recursive: bool) -> Result<(), i32> {
+    match setattr(path, set, recursive) {
+        Err(libc::ENOSYS) => {}
+        r => return r,
     }
     // SAFETY: statvfs fills a zeroed local struct.
     let mut sv: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -400,6 +407,10 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
                     std::ptr::null(),
                 )
             })?;
+            if !*ro && ONE_NOSUID.load(std::sync::atomic::Ordering::Relaxed) {
+                // nosuid comes once for the whole tree (`build_root`).
+                return Ok(());
+            }
             let set = MOUNT_ATTR_NOSUID | if *ro { MOUNT_ATTR_RDONLY } else { 0 };
             restrict(dest, set, true)
         }
@@ -624,8 +635,17 @@ pub fn build_root(steps: &[Prepared]) -> Result<(), (Stage, u32, i32)> {
             Some(c"mode=0755"),
         )
         .map_err(e(Stage::Stage))?;
+        // The new root is nosuid already: this only asks whether the
+        // kernel has mount_setattr.
+        ONE_NOSUID.store(
+            setattr(c"/newroot", MOUNT_ATTR_NOSUID, false).is_ok(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         for (i, s) in steps.iter().enumerate() {
             run_step(s).map_err(|errno| (Stage::Step, i as u32, errno))?;
+        }
+        if ONE_NOSUID.load(std::sync::atomic::Ordering::Relaxed) {
+            setattr(c"/newroot", MOUNT_ATTR_NOSUID, true).map_err(e(Stage::Step))?;
         }
         // The runc trick: pivot onto the new root with the old one stacked
         // on top, then detach the old one (and the host root under it).

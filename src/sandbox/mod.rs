@@ -354,9 +354,17 @@ pub fn run_with(
         s.finish();
     }
     if let Some(g) = guard {
+        // Nothing more for it (a guard still waiting for the jail's start
+        // sees EOF and ends). It is done when it closes its end (after its
+        // check, before its exit): its one-line message comes before the
+        // shell's next prompt.
+        // SAFETY: shutdown of a socket we own.
+        unsafe { libc::shutdown(g.chan.0, libc::SHUT_WR) };
+        let _ = sys::poll_in(g.chan.0, -1);
         g.chan.close();
-        // Its one-line message comes before the shell's next prompt.
-        init::wait_for(g.pid, false);
+        // Reaped here if already gone, else by init once jail exits.
+        // SAFETY: waitpid on our own child, no status wanted.
+        unsafe { libc::waitpid(g.pid, std::ptr::null_mut(), libc::WNOHANG) };
     }
     if let Some(n) = net_lazy.as_mut() {
         n.finish();
@@ -715,63 +723,121 @@ fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>, helper: Opti
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 
-    let pid = match sys::fork() {
+    let pid = match spawn_program(prep, chan) {
         Ok(p) => p,
         Err(e) => fail(Stage::Fork, 0, e),
     };
-    if pid == 0 {
-        init::reset_signals();
-        for (i, r) in prep.redirects.iter().enumerate() {
-            if let Err(e) = redirect(r) {
-                report(chan, Stage::Stdio, i as u32, e);
-                sys::exit_now(125);
-            }
-        }
-        // SAFETY: mark every inherited fd but stdio close-on-exec, so the
-        // program gets nothing from the host but its terminal/pipes.
-        unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        let mut err = libc::ENOENT;
-        let mut denied = false;
-        // 1 + the index of a candidate that is there although execve said
-        // ENOENT: its interpreter (#! or ELF loader) is what is missing.
-        let mut found_inside = 0u32;
-        for (i, c) in prep.candidates.iter().enumerate() {
-            // SAFETY: NULL-terminated pointer arrays of prepared strings
-            // (built before the clone; `prep` outlives the call).
-            unsafe { libc::execve(c.as_ptr(), prep.argv_ptrs.as_ptr(), prep.envp_ptrs.as_ptr()) };
-            err = sys::errno();
-            match err {
-                libc::EACCES => denied = true,
-                libc::ENOENT | libc::ENOTDIR => {
-                    // SAFETY: access on a prepared C string.
-                    if found_inside == 0 && unsafe { libc::access(c.as_ptr(), libc::F_OK) } == 0 {
-                        found_inside = i as u32 + 1;
-                    }
-                }
-                _ => break,
-            }
-        }
-        if denied && (err == libc::ENOENT || err == libc::ENOTDIR) {
-            err = libc::EACCES;
-        }
-        report(chan, Stage::Exec, found_inside, err);
-        // Found but not startable is 126, as in shells.
-        let not_found = (err == libc::ENOENT || err == libc::ENOTDIR) && found_inside == 0;
-        sys::exit_now(if not_found { 127 } else { 126 });
-    }
     // pid 1 keeps no channel to the launcher.
     chan.close();
     init::forward_signals_to(pid);
     let code = init::wait_for(pid, true);
     // Exiting pid 1 kills everything left in the jail.
     sys::exit_now(code)
+}
+
+/// What the program's process gets from pid 1 (on pid 1's stack).
+struct ProgramArgs<'a> {
+    prep: &'a Prepared,
+    chan: Channel,
+}
+
+/// Size of the stack the program's process runs on until its exec.
+const SPAWN_STACK: usize = 256 * 1024;
+
+/// Starts the program from pid 1 as posix_spawn does: clone with
+/// CLONE_VM | CLONE_VFORK on a stack of its own, so pid 1's memory map is
+/// not copied (page tables, then a copy-on-write fault per page touched)
+/// only to be thrown away by the exec; pid 1 resumes once the exec
+/// happened or failed. The child shares pid 1's memory until then: it
+/// only reads prepared data and makes syscalls (errno, which it shares,
+/// is not read by pid 1 after a successful clone).
+fn spawn_program(prep: &Prepared, chan: Channel) -> Result<libc::pid_t, i32> {
+    // SAFETY: an anonymous private mapping; checked for failure.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            SPAWN_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(sys::errno());
+    }
+    let args = ProgramArgs { prep, chan };
+    // SAFETY: the stack grows down from the end of the mapping (aligned);
+    // `args` lives on this frame, which stays put until the child has
+    // exec'd or exited (CLONE_VFORK suspends us until then).
+    let pid = unsafe {
+        libc::clone(
+            program,
+            stack.cast::<u8>().add(SPAWN_STACK).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&args as *const ProgramArgs).cast_mut().cast(),
+        )
+    };
+    let err = sys::errno();
+    // SAFETY: the child no longer runs on it (it exec'd or exited).
+    unsafe { libc::munmap(stack, SPAWN_STACK) };
+    if pid < 0 {
+        return Err(err);
+    }
+    Ok(pid)
+}
+
+/// The program's process until its exec (see `spawn_program`).
+extern "C" fn program(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the ProgramArgs of spawn_program's frame, alive
+    // while this runs.
+    let ProgramArgs { prep, chan } = unsafe { &*(arg as *const ProgramArgs) };
+    let (prep, chan) = (*prep, *chan);
+    init::reset_signals();
+    for (i, r) in prep.redirects.iter().enumerate() {
+        if let Err(e) = redirect(r) {
+            report(chan, Stage::Stdio, i as u32, e);
+            sys::exit_now(125);
+        }
+    }
+    // SAFETY: mark every inherited fd but stdio close-on-exec, so the
+    // program gets nothing from the host but its terminal/pipes.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    let mut err = libc::ENOENT;
+    let mut denied = false;
+    // 1 + the index of a candidate that is there although execve said
+    // ENOENT: its interpreter (#! or ELF loader) is what is missing.
+    let mut found_inside = 0u32;
+    for (i, c) in prep.candidates.iter().enumerate() {
+        // SAFETY: NULL-terminated pointer arrays of prepared strings
+        // (built before the clone; `prep` outlives the call).
+        unsafe { libc::execve(c.as_ptr(), prep.argv_ptrs.as_ptr(), prep.envp_ptrs.as_ptr()) };
+        err = sys::errno();
+        match err {
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ENOTDIR => {
+                // SAFETY: access on a prepared C string.
+                if found_inside == 0 && unsafe { libc::access(c.as_ptr(), libc::F_OK) } == 0 {
+                    found_inside = i as u32 + 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    if denied && (err == libc::ENOENT || err == libc::ENOTDIR) {
+        err = libc::EACCES;
+    }
+    report(chan, Stage::Exec, found_inside, err);
+    // Found but not startable is 126, as in shells.
+    let not_found = (err == libc::ENOENT || err == libc::ENOTDIR) && found_inside == 0;
+    sys::exit_now(if not_found { 127 } else { 126 });
 }
 
 /// Writes a prepared file into the jail (pid 1, before hardening;

@@ -577,10 +577,14 @@ fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
         dir: false,
         ro: true,
     })
-    .chain(crate::outside::slurm::STUBS.iter().map(|name| Step::Symlink {
-        target: STUB_BINARY.into(),
-        link: dir.join(name),
-    }))
+    .chain(
+        crate::outside::slurm::STUBS
+            .iter()
+            .map(|name| Step::Symlink {
+                target: STUB_BINARY.into(),
+                link: dir.join(name),
+            }),
+    )
     .collect()
 }
 
