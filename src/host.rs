@@ -183,6 +183,66 @@ pub fn environment() -> Vec<(String, String)> {
         .collect()
 }
 
+/// `fs::canonicalize`, remembered while a plan is made (`with_canonical_cache`):
+/// the plan asks for the same host paths dozens of times (every
+/// component of each is a readlink). Outside that scope (the guard's check
+/// at exit, after the program could have changed the files) it always
+/// asks the kernel.
+pub fn canonical(p: &Path) -> std::io::Result<PathBuf> {
+    CANON.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(map) = c.as_mut() else {
+            return std::fs::canonicalize(p);
+        };
+        resolve_cached(map, p)
+    })
+}
+
+/// realpath with every resolved prefix remembered: a path below an
+/// already resolved directory costs one lstat of its last component (and
+/// a real realpath only where that is a symlink). Paths with `.` or `..`
+/// or relative ones go to realpath whole.
+fn resolve_cached(
+    map: &mut std::collections::HashMap<PathBuf, Option<PathBuf>>,
+    p: &Path,
+) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    if let Some(r) = map.get(p) {
+        return r
+            .clone()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
+    }
+    let plain = p.is_absolute()
+        && p.components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let r = match (plain, p.parent(), p.file_name()) {
+        (true, Some(parent), Some(name)) => resolve_cached(map, parent).and_then(|base| {
+            let cand = base.join(name);
+            if std::fs::symlink_metadata(&cand)?.file_type().is_symlink() {
+                std::fs::canonicalize(&cand)
+            } else {
+                Ok(cand)
+            }
+        }),
+        _ => std::fs::canonicalize(p),
+    };
+    map.insert(p.to_path_buf(), r.as_ref().ok().cloned());
+    r
+}
+
+/// Runs `f` with `canonical` remembering its answers; forgets them after.
+pub fn with_canonical_cache<T>(f: impl FnOnce() -> T) -> T {
+    CANON.with(|c| *c.borrow_mut() = Some(std::collections::HashMap::new()));
+    let r = f();
+    CANON.with(|c| *c.borrow_mut() = None);
+    r
+}
+
+thread_local! {
+    static CANON: std::cell::RefCell<Option<std::collections::HashMap<PathBuf, Option<PathBuf>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +287,38 @@ mod tests {
         );
         assert_eq!(git_root(&home, &home), None);
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn remembered_canonical_paths_are_what_realpath_says() {
+        use std::os::unix::fs::symlink;
+        let t = crate::testutil::Tmp::new("canon");
+        let (real, link) = (t.0.join("real"), t.0.join("link"));
+        std::fs::create_dir_all(real.join("sub")).unwrap();
+        std::fs::write(real.join("sub/f"), "").unwrap();
+        symlink("real", &link).unwrap();
+        symlink("../real/sub/f", real.join("sub/rel")).unwrap();
+        symlink("/nonexistent-jail-test", real.join("dangling")).unwrap();
+        let paths = [
+            t.0.clone(),
+            link.join("sub/f"),
+            link.join("sub/rel"),
+            real.join("sub/rel"),
+            link.join("sub"),
+            real.join("dangling"),
+            real.join("missing/x"),
+            real.join("sub/f/x"),
+            link.join("sub/../sub/f"),
+            PathBuf::from("/"),
+        ];
+        with_canonical_cache(|| {
+            // Twice: the second answers come from what was remembered.
+            for _ in 0..2 {
+                for p in &paths {
+                    let want = std::fs::canonicalize(p).ok();
+                    assert_eq!(canonical(p).ok(), want, "{}", p.display());
+                }
+            }
+        });
     }
 }

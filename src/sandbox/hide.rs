@@ -79,7 +79,7 @@ pub(super) fn place(hidden: &BTreeSet<PathBuf>, visible: &[Visible], overlay: bo
         let (Some(parent), Some(name)) = (h.parent(), h.file_name()) else {
             continue;
         };
-        let Ok(dir) = fs::canonicalize(parent) else {
+        let Ok(dir) = crate::host::canonical(parent) else {
             continue;
         };
         if fs::symlink_metadata(dir.join(name)).is_ok() {

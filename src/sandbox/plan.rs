@@ -214,6 +214,10 @@ impl Visible {
 }
 
 pub fn plan(spec: &JailSpec) -> Plan {
+    crate::host::with_canonical_cache(|| plan_uncached(spec))
+}
+
+fn plan_uncached(spec: &JailSpec) -> Plan {
     let mut early = Vec::new();
     let home = &spec.user.home;
 
@@ -318,7 +322,7 @@ pub fn plan(spec: &JailSpec) -> Plan {
     for h in &spec.filesystem.hide {
         if fs::symlink_metadata(&h.value).is_ok() {
             hidden.insert(h.value.clone());
-            if let Ok(c) = fs::canonicalize(&h.value) {
+            if let Ok(c) = crate::host::canonical(&h.value) {
                 hidden.insert(c);
             }
         }
@@ -553,7 +557,7 @@ fn worktree_common_dir(project: &Path) -> Option<PathBuf> {
         return None;
     }
     let gitdir = super::git::gitdir_of(&dotgit)?;
-    let common = fs::canonicalize(super::git::common_dir(&gitdir)).ok()?;
+    let common = crate::host::canonical(&super::git::common_dir(&gitdir)).ok()?;
     (!common.starts_with(project) && common.is_dir()).then_some(common)
 }
 
@@ -593,7 +597,7 @@ fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
 const STUB_BINARY: &str = ".jail";
 
 fn visible_path(p: &Path, ro: bool) -> Option<Visible> {
-    let canonical = fs::canonicalize(p).ok()?;
+    let canonical = crate::host::canonical(p).ok()?;
     let dir = canonical.is_dir();
     Some(Visible {
         literal: p.to_path_buf(),

@@ -147,7 +147,7 @@ pub fn survey(a: &Areas) -> Survey {
             // Reached through a symlinked parent: the parent is what could
             // be swapped; its target is protected as itself.
             Ok(_) => {
-                let c = fs::canonicalize(&path).unwrap_or_default();
+                let c = crate::host::canonical(&path).unwrap_or_default();
                 cands.push((c.clone(), gitdir.clone()));
                 Start::Symlink(c)
             }
@@ -204,7 +204,7 @@ fn area_of(p: &Path, writable: &[PathBuf]) -> Option<PathBuf> {
 /// Where a path really is: its canonical form, or for a missing path its
 /// canonical parent joined with its name (a dangling link's target too).
 fn target_of(p: &Path) -> Option<PathBuf> {
-    if let Ok(c) = fs::canonicalize(p) {
+    if let Ok(c) = crate::host::canonical(p) {
         return Some(c);
     }
     if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -214,10 +214,10 @@ fn target_of(p: &Path) -> Option<PathBuf> {
         } else {
             p.parent()?.join(t)
         };
-        let parent = fs::canonicalize(t.parent()?).ok()?;
+        let parent = crate::host::canonical(t.parent()?).ok()?;
         return Some(parent.join(t.file_name()?));
     }
-    let parent = fs::canonicalize(p.parent()?).ok()?;
+    let parent = crate::host::canonical(p.parent()?).ok()?;
     Some(parent.join(p.file_name()?))
 }
 
@@ -247,7 +247,7 @@ fn named_by_config(cfg: &Path, worktree: &Path, home: &Path) -> Vec<(PathBuf, Op
 }
 
 fn inside_without_symlinks(root: &Path, path: &Path) -> bool {
-    match (fs::canonicalize(root), fs::canonicalize(path)) {
+    match (crate::host::canonical(root), crate::host::canonical(path)) {
         (Ok(r), Ok(c)) => {
             c.starts_with(&r) && c.strip_prefix(&r).ok() == path.strip_prefix(root).ok()
         }
