@@ -104,11 +104,66 @@ pub fn blocked(name: &str) -> bool {
     if BLOCKED_NAMES.contains(&name) {
         return true;
     }
-    if BLOCKED_PATTERNS.iter().any(|p| glob(p, name)) {
+    // Split once per process: this runs for every pattern against every
+    // host variable on each start.
+    static PATTERNS: std::sync::OnceLock<Vec<Glob>> = std::sync::OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| BLOCKED_PATTERNS.iter().map(|p| Glob::new(p)).collect());
+    if patterns.iter().any(|g| g.matches(name)) {
         return true;
     }
-    let upper = name.to_ascii_uppercase();
-    BLOCKED_ANYCASE_WORDS.iter().any(|w| upper.contains(w))
+    BLOCKED_ANYCASE_WORDS.iter().any(|w| {
+        name.as_bytes()
+            .windows(w.len())
+            .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
+    })
+}
+
+/// A `*`-only glob, split at its stars.
+struct Glob<'a> {
+    /// Without a star: the whole name.
+    first: &'a str,
+    middle: Vec<&'a str>,
+    last: Option<&'a str>,
+}
+
+impl<'a> Glob<'a> {
+    fn new(pattern: &'a str) -> Glob<'a> {
+        match pattern.split_once('*') {
+            None => Glob {
+                first: pattern,
+                middle: Vec::new(),
+                last: None,
+            },
+            Some((first, tail)) => {
+                let (middle, last) = tail.rsplit_once('*').unwrap_or(("", tail));
+                Glob {
+                    first,
+                    middle: middle.split('*').filter(|m| !m.is_empty()).collect(),
+                    last: Some(last),
+                }
+            }
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        let Some(last) = self.last else {
+            return self.first == name;
+        };
+        if name.len() < self.first.len() + last.len()
+            || !name.starts_with(self.first)
+            || !name.ends_with(last)
+        {
+            return false;
+        }
+        let mut rest = &name[self.first.len()..name.len() - last.len()];
+        for mid in &self.middle {
+            match rest.find(mid) {
+                Some(i) => rest = &rest[i + mid.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 /// The environment the jailed program gets, and how many host variables
@@ -142,24 +197,9 @@ pub fn scrub(
     (out, removed)
 }
 
-/// A `*`-only glob, enough for variable names. Allocation-free: it runs
-/// for every pattern against every host variable on each start.
+/// A `*`-only glob, enough for variable names.
 pub fn glob(pattern: &str, name: &str) -> bool {
-    let Some((first, tail)) = pattern.split_once('*') else {
-        return pattern == name;
-    };
-    let (middle, last) = tail.rsplit_once('*').unwrap_or(("", tail));
-    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in middle.split('*').filter(|m| !m.is_empty()) {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
+    Glob::new(pattern).matches(name)
 }
 
 #[cfg(test)]
