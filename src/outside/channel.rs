@@ -131,6 +131,13 @@ impl Channel {
     pub fn close(self) {
         sys::close(self.0);
     }
+
+    /// Closes it and leaves a closed handle in its place (a channel kept
+    /// in a struct that is closed before the struct goes).
+    pub fn close_in_place(&mut self) {
+        sys::close(self.0);
+        self.0 = -1;
+    }
 }
 
 #[cfg(test)]

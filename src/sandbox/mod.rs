@@ -254,35 +254,13 @@ pub fn run_with(
     // The network helper first: it starts (exec, reads its configuration)
     // while the jail is being built. Under `none` it only answers names
     // "no such name": it starts on the first query (`outside::OnDemand`).
-    // With it goes the write end of a pipe: the helper writes a byte
-    // before it says anything, so jail waits at exit only for a helper
-    // that has lines to finish (its summary), never for one starting up.
     let mut net_lazy = None;
     let helper = match helper_config {
         Some(c) if spec.network.mode.value == NetMode::None => {
             net_lazy = Some(outside::net::Pending::new(c)?);
             None
         }
-        Some(c) => {
-            let h = outside::spawn(outside::Role::Net, outside::Start::Exec)?;
-            let (speaks, w) = match sys::pipe() {
-                Ok(p) => p,
-                Err(e) => {
-                    h.chan.close();
-                    init::wait_for(h.pid, false);
-                    return Err(outside::ChannelError::Os(e).into());
-                }
-            };
-            let sent = h.chan.send(&Msg::Net(c), &[w]);
-            sys::close(w);
-            if let Err(e) = sent {
-                sys::close(speaks);
-                h.chan.close();
-                init::wait_for(h.pid, false);
-                return Err(e.into());
-            }
-            Some((h, speaks))
-        }
+        Some(c) => Some(outside::net::Helper::start(outside::Start::Exec, &c)?),
         None => None,
     };
     // Whenever the jail can write to the host, the guard checks at exit
@@ -326,7 +304,7 @@ pub fn run_with(
     let links = Links {
         helper: helper
             .as_ref()
-            .map(|(h, _)| h.chan)
+            .map(|h| h.proc.chan)
             .or(net_lazy.as_ref().map(|n| n.ends().1)),
         chaperon: slurm.as_ref().map(|s| s.ends().1),
     };
@@ -369,14 +347,9 @@ pub fn run_with(
     if let Some(n) = net_lazy.as_mut() {
         n.finish();
     }
-    if let Some((h, speaks)) = helper {
+    if let Some(h) = helper {
         // Its channel was closed by `launch`: it ends with the jail (EOF).
-        // When it has said something, its last lines (the summary) come
-        // before jail exits; should it not end, jail does not hang.
-        if sys::poll_in(speaks, 0).unwrap_or(0) & libc::POLLIN != 0 {
-            wait_or_kill(h.pid, std::time::Duration::from_secs(5));
-        }
-        sys::close(speaks);
+        h.finish();
     }
     code
 }
@@ -390,40 +363,6 @@ struct Links {
     helper: Option<Channel>,
     /// The launcher's for the Slurm chaperon.
     chaperon: Option<Channel>,
-}
-
-/// Waits for a process outside the jail to end on its own, up to
-/// `limit`, then kills it.
-pub fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
-    // A pidfd turns readable when the process ends: no polling delay.
-    if let Ok(fd) = sys::pidfd_open(pid) {
-        let ended = sys::poll_in(fd, limit.as_millis() as i32).unwrap_or(0) != 0;
-        sys::close(fd);
-        if !ended {
-            tracing::warn!("the network helper did not end with the jail; stopped it");
-            // SAFETY: kill our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        init::wait_for(pid, false);
-        return;
-    }
-    let start = std::time::Instant::now();
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid on our own child into a local int.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid || (r < 0 && sys::errno() != libc::EINTR) {
-            return;
-        }
-        if start.elapsed() >= limit {
-            tracing::warn!("the network helper did not end with the jail; stopped it");
-            // SAFETY: kill our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            init::wait_for(pid, false);
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
 }
 
 /// How much the network helper says, following jail's own -q/-v.
@@ -563,10 +502,11 @@ fn launch(
         }
     }
     let go = ours.send(&Msg::Go, &[]);
+    // (when to stop the jail, the grace between SIGTERM and SIGKILL)
     let deadline = spec.limits.timeout.as_ref().map(|t| {
         (
             std::time::Instant::now() + std::time::Duration::from_secs(t.value),
-            t.value,
+            std::time::Duration::from_secs(spec.limits.grace.value),
         )
     });
     // One report, or EOF when the program was exec'd.
@@ -579,8 +519,6 @@ fn launch(
     ours.close();
     // pid 1 is waited for with the timeout, if any; processes outside
     // start on first use meanwhile.
-    let deadline =
-        deadline.map(|(at, _)| (at, std::time::Duration::from_secs(spec.limits.grace.value)));
     let ended = wait::jail(pid, deadline, lazy);
     let code = match ended {
         limits::Ended::Exited(code) => code,

@@ -94,6 +94,86 @@ pub fn config(
     })
 }
 
+/// A started network helper and the read end of a pipe it writes a byte to
+/// before it says anything: jail waits at exit only for a helper that has
+/// lines to finish (its summary), never for one starting up.
+#[derive(Debug)]
+pub struct Helper {
+    pub proc: super::Outside,
+    speaks: std::os::fd::RawFd,
+}
+
+impl Helper {
+    /// Starts the helper and hands it its configuration. The caller must
+    /// be single-threaded.
+    pub fn start(how: super::Start, config: &Config) -> Result<Helper, super::ChannelError> {
+        let h = super::spawn(super::Role::Net, how)?;
+        let given_up = |h: super::Outside| {
+            h.chan.close();
+            crate::sandbox::init::wait_for(h.pid, false);
+        };
+        let (speaks, w) = match crate::sys::pipe() {
+            Ok(p) => p,
+            Err(e) => {
+                given_up(h);
+                return Err(super::ChannelError::Os(e));
+            }
+        };
+        let sent = h.chan.send(&Msg::Net(config.clone()), &[w]);
+        crate::sys::close(w);
+        if let Err(e) = sent {
+            crate::sys::close(speaks);
+            given_up(h);
+            return Err(e);
+        }
+        Ok(Helper { proc: h, speaks })
+    }
+
+    /// Once its channel is closed (it ends with the jail: EOF). When it
+    /// has said something, its last lines (the summary) come before jail
+    /// exits; should it not end, jail does not hang.
+    pub fn finish(self) {
+        if crate::sys::poll_in(self.speaks, 0).unwrap_or(0) & libc::POLLIN != 0 {
+            wait_or_kill(self.proc.pid, std::time::Duration::from_secs(5));
+        }
+        crate::sys::close(self.speaks);
+    }
+}
+
+/// Waits for the helper to end on its own, up to `limit`, then kills it.
+fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
+    use crate::sandbox::init;
+    // A pidfd turns readable when the process ends: no polling delay.
+    if let Ok(fd) = crate::sys::pidfd_open(pid) {
+        let ended = crate::sys::poll_in(fd, limit.as_millis() as i32).unwrap_or(0) != 0;
+        crate::sys::close(fd);
+        if !ended {
+            tracing::warn!("the network helper did not end with the jail; stopped it");
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        init::wait_for(pid, false);
+        return;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child into a local int.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid || (r < 0 && crate::sys::errno() != libc::EINTR) {
+            return;
+        }
+        if start.elapsed() >= limit {
+            tracing::warn!("the network helper did not end with the jail; stopped it");
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            init::wait_for(pid, false);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// The helper of `--net none` before the jail needs it: there it only
 /// answers names "no such name" and says once that the network is off,
 /// so it starts on the first query (`OnDemand`). pid 1 hands the DNS
@@ -106,8 +186,7 @@ pub struct Pending {
     jail: Channel,
     config: Config,
     sockets: Vec<std::os::fd::OwnedFd>,
-    /// The helper and the read end of its "I will speak" pipe.
-    started: Option<(super::Outside, std::os::fd::RawFd)>,
+    started: Option<Helper>,
 }
 
 impl Pending {
@@ -121,36 +200,6 @@ impl Pending {
             sockets: Vec::new(),
             started: None,
         })
-    }
-
-    /// Forks the helper and hands it its configuration and the sockets;
-    /// returns it with the read end of its "I will speak" pipe.
-    fn start_helper(&mut self) -> Result<(super::Outside, std::os::fd::RawFd), String> {
-        use std::os::fd::AsRawFd;
-        let h = super::spawn(super::Role::Net, super::Start::Fork).map_err(|e| e.to_string())?;
-        let (speaks, w) = match crate::sys::pipe() {
-            Ok(p) => p,
-            Err(e) => {
-                h.chan.close();
-                return Err(crate::sandbox::diagnose::errno_text(e));
-            }
-        };
-        let fds: Vec<i32> = self.sockets.iter().map(|f| f.as_raw_fd()).collect();
-        let sent = h
-            .chan
-            .send(&Msg::Net(self.config.clone()), &[w])
-            .and_then(|_| h.chan.send(&Msg::NetSockets { more: false }, &fds));
-        crate::sys::close(w);
-        // The helper holds the only copies now.
-        self.sockets.clear();
-        match sent {
-            Ok(()) => Ok((h, speaks)),
-            Err(e) => {
-                crate::sys::close(speaks);
-                h.chan.close();
-                Err(e.to_string())
-            }
-        }
     }
 }
 
@@ -173,31 +222,38 @@ impl super::OnDemand for Pending {
             }
         }
         // pid 1 sends nothing else.
-        self.launcher.close();
-        self.launcher = Channel(-1);
+        self.launcher.close_in_place();
         self.sockets.iter().map(|f| f.as_raw_fd()).collect()
     }
 
     fn start(&mut self) {
-        match self.start_helper() {
+        use std::os::fd::AsRawFd;
+        let fds: Vec<i32> = self.sockets.iter().map(|f| f.as_raw_fd()).collect();
+        let started = Helper::start(super::Start::Fork, &self.config).and_then(|h| {
+            match h.proc.chan.send(&Msg::NetSockets { more: false }, &fds) {
+                Ok(()) => Ok(h),
+                Err(e) => {
+                    h.proc.chan.close();
+                    h.finish();
+                    Err(e)
+                }
+            }
+        });
+        // The helper holds the only copies now.
+        self.sockets.clear();
+        match started {
             Ok(h) => self.started = Some(h),
             // Names then time out instead of failing at once.
             Err(e) => eprintln!("jail: net: cannot start the helper: {e}"),
         }
     }
 
-    /// Its last lines (the summary) come before jail exits, if it has any;
-    /// should it not end, jail does not hang.
     fn finish(&mut self) {
         self.sockets.clear();
-        self.launcher.close();
-        self.launcher = Channel(-1);
-        if let Some((h, speaks)) = self.started.take() {
-            h.chan.close();
-            if crate::sys::poll_in(speaks, 0).unwrap_or(0) & libc::POLLIN != 0 {
-                crate::sandbox::wait_or_kill(h.pid, std::time::Duration::from_secs(5));
-            }
-            crate::sys::close(speaks);
+        self.launcher.close_in_place();
+        if let Some(h) = self.started.take() {
+            h.proc.chan.close();
+            h.finish();
         }
     }
 }

@@ -167,16 +167,14 @@ impl super::OnDemand for Pending<'_> {
         if let Some(l) = self.listener.take() {
             self.chaperon = self.start_chaperon(&l);
             // The chaperon holds the listener and the launcher's end now.
-            self.launcher.close();
-            self.launcher = Channel(-1);
+            self.launcher.close_in_place();
         }
     }
 
     /// The chaperon stops what it still runs for the jail, then ends.
     fn finish(&mut self) {
         self.listener = None;
-        self.launcher.close();
-        self.launcher = Channel(-1);
+        self.launcher.close_in_place();
         if let Some(c) = self.chaperon.take() {
             c.chan.close();
             crate::sandbox::init::wait_for(c.pid, false);
