@@ -211,9 +211,30 @@ pub fn check(prefix: &Path) -> Result<(), String> {
             .map(|d| d.display().to_string())
             .unwrap_or_default()
     );
+    // fish (3.6, Debian 12's) autoloads a command's completion only when it
+    // finds the command on PATH: put the prefix's bin first, as a user who
+    // installed there has it, so the check does not lean on some other
+    // `jail` that a machine happens to have. A fresh HOME keeps the user's
+    // own fish state out of it.
+    let path = std::env::join_paths(
+        std::iter::once(prefix.join("bin")).chain(
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        ),
+    )
+    .map_err(|e| format!("PATH: {e}"))?;
+    let path = path.to_string_lossy().into_owned();
+    let home = prefix.join("fish-home").display().to_string();
+    std::fs::create_dir_all(&home).map_err(|e| format!("{home}: {e}"))?;
     expect(
         "fish completion",
-        output("fish", &["--no-config", "-c", &fish], &[], true)?,
+        output(
+            "fish",
+            &["--no-config", "-c", &fish],
+            &[("PATH", &path), ("HOME", &home), ("XDG_CONFIG_HOME", &home), ("XDG_DATA_HOME", &home)],
+            true,
+        )?,
         &["--net"],
     )?;
     println!("install check: binary, man pages and completions work");
