@@ -3,6 +3,8 @@
 //!   cargo xtask man                      man/jail.1, man/jail-SUB.1 (clap_mangen), man/jail.toml.5
 //!   cargo xtask completions              man/completions/{jail.bash,_jail,jail.fish}
 //!   cargo xtask install [--prefix DIR]   binary, man pages, completions (default DIR ~/.local)
+//!   cargo xtask package [--check]      .deb and .rpm (cargo-deb, cargo-generate-rpm) into
+//!                                        target/package; --check installs, upgrades, removes
 //!   cargo xtask bench [--quick] [--runs N] [--update-readme] [--breakdown] [--no-net]
 //!                                        startup of /bin/true: jail vs bwrap vs unshare, and the
 //!                                        network: jail's helper vs pasta, slirp4netns, the
@@ -13,20 +15,27 @@
 mod bench;
 mod ci;
 mod completions;
+mod debcheck;
 mod gen;
 mod harden_bench;
 mod install;
 mod netbench;
+mod package;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <man|completions|install|bench|harden-bench|ci>
+const USAGE: &str = "usage: cargo xtask <man|completions|install|package|bench|harden-bench|ci>
   man                    write man pages into man/
   completions            write bash, zsh, fish completions into man/completions/
   install [--prefix DIR] build the release binary and install it, the man pages and the
                          completions below DIR (default ~/.local): bin/, share/man/,
                          share/bash-completion/, share/zsh/site-functions/, share/fish/
+  package [--check] [--out DIR]
+                         build a .deb and an .rpm (x86_64) into DIR (default target/package);
+                         --check: check the .rpm with rpm, install the .deb (as root, in a
+                         private mount namespace), run jail from it as jailtest, upgrade, remove,
+                         purge, and load the modulefile with Lmod
   bench [--quick] [--runs N] [--update-readme] [--breakdown] [--no-net]
                          measure startup of /bin/true, and network throughput, latency and
                          helper RSS against pasta, slirp4netns and the handoff prototype
@@ -61,6 +70,8 @@ fn main() -> ExitCode {
             })
         }
         Some("install") => install::run(&args[1..]),
+        Some("package") => package::run(&args[1..]),
+        Some(package::DEB_CHECK) => debcheck::run(&args[1..]),
         Some("bench") => bench::Options::parse(&args[1..]).and_then(|o| bench::run(&o)),
         Some("ci") => ci::run(),
         Some("harden-bench") => harden_bench::run().map(|report| print!("{report}")),
