@@ -10,8 +10,9 @@ pub fn run() -> Result<(), String> {
     // Check generated files even when tests failed: one run reports all.
     let stale = gen::check_current(&crate::root());
     let installed = check_install();
+    let packaged = check_package();
     let mut failures = Vec::new();
-    for e in [tests, stale, installed]
+    for e in [tests, stale, installed, packaged]
         .into_iter()
         .filter_map(Result::err)
     {
@@ -35,6 +36,22 @@ fn check_install() -> Result<(), String> {
         crate::install::install(&prefix, &binary).and_then(|_| crate::install::check(&prefix));
     let _ = std::fs::remove_dir_all(&prefix);
     result.map_err(|e| format!("install check: {e}"))
+}
+
+/// `cargo xtask package --check` with the release binary built above: the
+/// .deb and .rpm built, checked with dpkg, rpm and Lmod, the .deb installed,
+/// upgraded, removed and purged in a private mount namespace (run after
+/// the tests, and nothing of it outlives the step).
+fn check_package() -> Result<(), String> {
+    let start = std::time::Instant::now();
+    let out = crate::root().join("target/package");
+    let r = crate::package::build(&out, true).and_then(|p| crate::package::check(&p));
+    println!(
+        "package check: {} in {:.0} s",
+        if r.is_ok() { "passed" } else { "FAILED" },
+        start.elapsed().as_secs_f64()
+    );
+    r.map_err(|e| format!("package check: {e}"))
 }
 
 /// `cargo test --workspace`, its output passed through; the `test result:`
