@@ -1,5 +1,5 @@
-//! The .deb's life on this machine, run by `cargo xtask package --check`
-//! as `xtask __package-deb-check DEB NEXT_DEB VERSION` inside a private
+//! The packages' life on this machine, run by `cargo xtask package --check`
+//! as `xtask __package-deb-check DEB NEXT_DEB RPM VERSION SCRATCH` in a private
 //! mount namespace (`unshare --mount --propagation private`): /etc, /usr
 //! and /var become overlays whose upper layers live on a tmpfs of this
 //! namespace, so dpkg, apt and the maintainer scripts work on the
@@ -18,9 +18,9 @@ const ABI4: &str = "/etc/apparmor.d/abi/4.0";
 const EDIT: &str = "\n# edited on this machine by the package check\n[network]\ndeny = [\"edited-by-the-admin.example\"]\n";
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let [deb, next, version, scratch] = args else {
+    let [deb, next, rpm, version, scratch] = args else {
         return Err(format!(
-            "usage: xtask {} DEB NEXT_DEB VERSION SCRATCH_DIR",
+            "usage: xtask {} DEB NEXT_DEB RPM VERSION SCRATCH_DIR",
             crate::package::DEB_CHECK
         ));
     };
@@ -28,7 +28,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // the empty directory they were mounted on.
     let scratch = Path::new(scratch);
     isolate(scratch)?;
-    lifecycle(Path::new(deb), Path::new(next), version, scratch)
+    lifecycle(
+        Path::new(deb),
+        Path::new(next),
+        Path::new(rpm),
+        version,
+        scratch,
+    )
 }
 
 fn sh(program: &str, args: &[&str]) -> Result<Output, String> {
@@ -156,7 +162,13 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn lifecycle(deb: &Path, next: &Path, version: &str, scratch: &Path) -> Result<(), String> {
+fn lifecycle(
+    deb: &Path,
+    next: &Path,
+    rpm: &Path,
+    version: &str,
+    scratch: &Path,
+) -> Result<(), String> {
     let mut steps = Steps::new();
     let root = crate::root();
     // Start from a machine without jail, in this namespace only.
@@ -212,7 +224,7 @@ fn lifecycle(deb: &Path, next: &Path, version: &str, scratch: &Path) -> Result<(
         Ok(Outcome::Passed)
     });
     if !installed {
-        return steps.result("deb lifecycle");
+        return steps.result("package lifecycle");
     }
     steps.run("installed files where the system looks", || {
         for (p, mode) in [
@@ -408,5 +420,54 @@ fn lifecycle(deb: &Path, next: &Path, version: &str, scratch: &Path) -> Result<(
         }
         Ok(Outcome::Passed)
     });
-    steps.result("deb lifecycle")
+    // The .rpm's scriptlets and %config(noreplace), for real: Debian's
+    // rpm installs into this namespace's copy of the system (--nodeps:
+    // its database knows none of Debian's packages).
+    let rpm_s = rpm.display().to_string();
+    let rpm_i = || ok("rpm", &["-i", "--nodeps", &rpm_s]);
+    steps.run("rpm -i and -e: %post, %postun, nothing left", || {
+        if !crate::package::have("rpm") {
+            return crate::package::skip("rpm is not installed (Debian package `rpm`)".into());
+        }
+        rpm_i()?;
+        ok("/usr/bin/jail", &["--version"])?;
+        if read(SITE)? != read(root.join("contrib/site/jail.toml"))? {
+            return Err(format!("{SITE} is not contrib/site/jail.toml"));
+        }
+        if abi4 != Path::new(PROFILE).exists() {
+            return Err(format!("%post: {PROFILE} exists: {}", !abi4));
+        }
+        ok("rpm", &["-e", "jail"])?;
+        for p in [
+            "/etc/jail",
+            "/usr/bin/jail",
+            "/usr/share/jail",
+            "/usr/share/doc/jail",
+            "/usr/share/licenses/jail",
+            PROFILE,
+        ] {
+            if Path::new(p).symlink_metadata().is_ok() {
+                return Err(format!("{p} is left after rpm -e"));
+            }
+        }
+        Ok(Outcome::Passed)
+    });
+    steps.run(
+        "rpm -e keeps an edited /etc/jail/jail.toml as .rpmsave",
+        || {
+            rpm_i()?;
+            let edited = format!("{}{EDIT}", read(SITE)?);
+            std::fs::write(SITE, &edited).map_err(|e| format!("{SITE}: {e}"))?;
+            ok("rpm", &["-e", "jail"])?;
+            let saved = format!("{SITE}.rpmsave");
+            if read(&saved)? != edited {
+                return Err(format!("{saved} is not the edited file"));
+            }
+            if Path::new(SITE).exists() || Path::new("/usr/bin/jail").exists() {
+                return Err(format!("{SITE} or /usr/bin/jail left after rpm -e"));
+            }
+            Ok(Outcome::Passed)
+        },
+    );
+    steps.result("package lifecycle")
 }
