@@ -75,7 +75,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--check" => check = true,
-            "--out" => out = PathBuf::from(it.next().ok_or(USAGE)?),
+            "--out" => {
+                let dir = PathBuf::from(it.next().ok_or(USAGE)?);
+                // The tools run in the workspace root.
+                out = std::env::current_dir()
+                    .map_err(|e| format!("current directory: {e}"))?
+                    .join(dir);
+            }
             _ => return Err(USAGE.into()),
         }
     }
