@@ -59,6 +59,15 @@ pub(crate) const TEST_USER: &str = "jailtest";
 /// The hidden subcommand that runs the .deb's life in the private namespace.
 pub const DEB_CHECK: &str = "__package-deb-check";
 
+/// The machine's architecture as Debian and RPM name it: the tools build
+/// for the host (x86_64 here; a native aarch64 build gives arm64/aarch64).
+fn arch() -> (&'static str, &'static str) {
+    match std::env::consts::ARCH {
+        "aarch64" => ("arm64", "aarch64"),
+        _ => ("amd64", "x86_64"),
+    }
+}
+
 /// The packages one run built.
 pub struct Packages {
     pub version: String,
@@ -110,7 +119,7 @@ pub fn build(out: &Path, upgrade: bool) -> Result<Packages, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let deb = |revision: &str, dir: &Path| -> Result<PathBuf, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let file = dir.join(format!("jail_{version}-{revision}_amd64.deb"));
+        let file = dir.join(format!("jail_{version}-{revision}_{}.deb", arch().0));
         let t = Instant::now();
         // --no-strip: the release profile strips already.
         run_quiet(
@@ -133,7 +142,7 @@ pub fn build(out: &Path, upgrade: bool) -> Result<Packages, String> {
     } else {
         None
     };
-    let rpm = out.join(format!("jail-{version}-1.x86_64.rpm"));
+    let rpm = out.join(format!("jail-{version}-1.{}.rpm", arch().1));
     let t = Instant::now();
     run_quiet(
         Command::new(&rpm_tool)
@@ -487,7 +496,7 @@ fn check_deb_control(deb: &Path) -> Result<(), String> {
     for (f, want) in [
         ("Recommends", ""),
         ("Suggests", "apparmor"),
-        ("Architecture", "amd64"),
+        ("Architecture", arch().0),
     ] {
         let got = field(f)?;
         if got != want {
@@ -590,15 +599,20 @@ fn check_rpm(rpm: &Path, root: &Path) -> Result<(), String> {
         }
     }
     let requires = q(&["-R"])?;
+    const LIBS: [&str; 5] = [
+        "libc.so.6",
+        "libm.so.6",
+        "libgcc_s.so.1",
+        "ld-linux-x86-64.so.2",
+        "ld-linux-aarch64.so.1",
+    ];
     let allowed = |r: &str| {
         r == "/bin/sh"
             // What rpm adds for each %config file.
             || r.starts_with("config(jail) = ")
             || r.starts_with("rpmlib(")
             || r == "rtld(GNU_HASH)"
-            || ["libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2"]
-                .iter()
-                .any(|l| r.starts_with(l))
+            || LIBS.iter().any(|l| r.starts_with(l))
     };
     let reqs: Vec<&str> = requires.lines().map(str::trim).collect();
     if !reqs.contains(&"/bin/sh")
@@ -610,8 +624,8 @@ fn check_rpm(rpm: &Path, root: &Path) -> Result<(), String> {
         ));
     }
     let arch = q(&["--qf", "%{ARCH}"])?;
-    if arch != "x86_64" {
-        return Err(format!("architecture {arch}, expected x86_64"));
+    if arch != self::arch().1 {
+        return Err(format!("architecture {arch}, expected {}", self::arch().1));
     }
     Ok(())
 }
