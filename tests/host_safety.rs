@@ -228,7 +228,10 @@ fn quarantine_waits_for_the_last_process_of_the_jail() {
 #[test]
 fn quarantine_across_filesystems_neither_hangs_on_a_fifo_nor_fills_a_sparse_file() {
     if !user().switch {
-        println!("SKIP: needs root to put the project on its own tmpfs");
+        skip(
+            Lack::Setup,
+            "needs root to put the project on its own tmpfs",
+        );
         return;
     }
     let sb = Sandbox::new("xdev");
@@ -327,7 +330,7 @@ fn a_tmux_server_socket_in_a_shared_directory_is_not_reachable_from_a_jail() {
         .output()
         .is_err()
     {
-        println!("SKIP: tmux is not installed");
+        skip(Lack::Setup, "tmux is not installed");
         return;
     }
     let sb = Sandbox::new("tmux");
@@ -417,7 +420,7 @@ fn more_than_4095_arguments_reach_the_program() {
 #[test]
 fn running_as_root_says_what_applies_and_hides_root_secrets() {
     if !user().switch {
-        println!("SKIP: not root");
+        skip(Lack::Setup, "needs root (to show what applies to root)");
         return;
     }
     // As root itself (no switch to the test user).

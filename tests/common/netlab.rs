@@ -91,7 +91,7 @@ pub fn on_path(t: &str) -> bool {
 macro_rules! need_lab {
     () => {
         if let Some(why) = netlab::unavailable() {
-            eprintln!("SKIPPED: {why}");
+            $crate::common::skip($crate::common::Lack::Setup, &why);
             return;
         }
     };
