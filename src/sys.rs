@@ -129,12 +129,6 @@ pub fn accept(fd: RawFd) -> Result<RawFd, i32> {
     }
 }
 
-/// Sets FD_CLOEXEC, so `fd` does not reach programs this process starts.
-pub fn set_cloexec(fd: RawFd) -> Result<(), i32> {
-    // SAFETY: F_SETFD with integer flags on an fd we own.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }).map(|_| ())
-}
-
 /// poll() over several fds, retried on EINTR (-1: no timeout).
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, i32> {
     loop {

@@ -213,7 +213,7 @@ pub fn run_with(
         // `host` shares the host's network namespace; every other mode
         // gets a fresh one with only loopback.
         clone_flags,
-        harden: harden::prepare(spec, &plan)?,
+        harden: harden::prepare(&plan)?,
         files: extra
             .files
             .into_iter()
