@@ -521,7 +521,7 @@ pub fn explain(plan: &Plan) -> String {
     };
     let held = list(&|s| *s == Start::Held);
     let absent = list(&|s| *s == Start::Absent);
-    let links = list(&|s| matches!(s, Start::Symlink(_)));
+    let links = list(&|s| matches!(s, Start::Symlink(_) | Start::Via(_)));
     let watched = list(&|s| matches!(s, Start::Watched { .. }));
     for (title, v) in [
         ("read-only (could run code outside the jail)", held),
