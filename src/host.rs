@@ -406,4 +406,26 @@ mod tests {
             }
         });
     }
+
+    #[test]
+    fn read_regular_reads_only_small_regular_files_and_never_blocks() {
+        let d = std::env::temp_dir().join(format!("jail-read-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("f"), "abc").unwrap();
+        assert_eq!(read_regular(&d.join("f"), 3), Read::Text(b"abc".to_vec()));
+        assert!(matches!(read_regular(&d.join("f"), 2), Read::Suspect(_)));
+        assert_eq!(read_regular(&d.join("none"), 3), Read::Absent);
+        std::os::unix::fs::symlink("f", d.join("l")).unwrap();
+        assert!(matches!(read_regular(&d.join("l"), 3), Read::Suspect(_)));
+        let c = std::ffi::CString::new(d.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(matches!(read_regular(&d.join("fifo"), 3), Read::Suspect(_)));
+        assert!(matches!(
+            read_regular(Path::new("/dev/zero"), 3),
+            Read::Suspect(_)
+        ));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

@@ -559,4 +559,65 @@ mod tests {
         assert_eq!(gitdir_of(&gitfile), Some(g.join("modules/c")));
         fs::remove_dir_all(&t).unwrap();
     }
+
+    #[test]
+    fn dotgit_entries_resolve_as_git_resolves_them() {
+        let t = std::env::temp_dir().join(format!("jail-git-dotgit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        fs::create_dir_all(t.join("store")).unwrap();
+        let t = fs::canonicalize(&t).unwrap();
+        // A symlinked .git.
+        fs::create_dir_all(t.join("a")).unwrap();
+        std::os::unix::fs::symlink("../store", t.join("a/.git")).unwrap();
+        assert_eq!(
+            resolve_dotgit(&t.join("a/.git")),
+            Found::Dir(t.join("store"))
+        );
+        // A .git file over 4 KiB: padding after the path is whitespace.
+        fs::create_dir_all(t.join("b")).unwrap();
+        let padded = format!("gitdir: ../store{}", " \n".repeat(4000));
+        fs::write(t.join("b/.git"), padded).unwrap();
+        assert_eq!(
+            resolve_dotgit(&t.join("b/.git")),
+            Found::Dir(t.join("store"))
+        );
+        // Over git's 1 MiB: not a repository for git.
+        fs::create_dir_all(t.join("big")).unwrap();
+        fs::write(t.join("big/.git"), " ".repeat(2 << 20)).unwrap();
+        assert!(matches!(
+            resolve_dotgit(&t.join("big/.git")),
+            Found::Suspect(_)
+        ));
+        // gitdir: through a symlink and `..`, resolved physically.
+        fs::create_dir_all(t.join("deep/er/store2")).unwrap();
+        fs::create_dir_all(t.join("deep/er/x")).unwrap();
+        std::os::unix::fs::symlink("deep/er/x", t.join("link")).unwrap();
+        fs::create_dir_all(t.join("c")).unwrap();
+        fs::write(t.join("c/.git"), "gitdir: ../link/../store2\n").unwrap();
+        assert_eq!(
+            resolve_dotgit(&t.join("c/.git")),
+            Found::Dir(t.join("deep/er/store2"))
+        );
+        // A FIFO is never opened.
+        fs::create_dir_all(t.join("d")).unwrap();
+        let c = std::ffi::CString::new(t.join("d/.git").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(matches!(
+            resolve_dotgit(&t.join("d/.git")),
+            Found::Suspect(_)
+        ));
+        let c = std::ffi::CString::new(t.join("store/commondir").as_os_str().as_encoded_bytes())
+            .unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert_eq!(common_dir(&t.join("store")), t.join("store"));
+        // Bare repositories by shape.
+        fs::create_dir_all(t.join("bare/objects")).unwrap();
+        fs::create_dir_all(t.join("bare/refs")).unwrap();
+        assert!(!is_bare_shape(&t.join("bare")));
+        fs::write(t.join("bare/HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert!(is_bare_shape(&t.join("bare")));
+        fs::remove_dir_all(&t).unwrap();
+    }
 }

@@ -752,4 +752,38 @@ mod tests {
             Watch::Changed { restored: None }
         );
     }
+
+    #[test]
+    fn hook_links_nested_includes_and_relative_includes_are_followed() {
+        let p = tmp("hooklinks");
+        fs::create_dir_all(p.join(".git/hooks")).unwrap();
+        fs::create_dir_all(p.join("scripts")).unwrap();
+        fs::write(p.join("scripts/pre-commit.sh"), "#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(
+            "../../scripts/pre-commit.sh",
+            p.join(".git/hooks/pre-commit"),
+        )
+        .unwrap();
+        fs::write(p.join(".git/config"), "[include]\n\tpath = ../.gitconfig\n").unwrap();
+        fs::write(p.join(".gitconfig"), "[include]\n\tpath = cfg/more\n").unwrap();
+        fs::create_dir_all(p.join("cfg")).unwrap();
+        fs::write(p.join("cfg/more"), "[core]\n\thooksPath = hooks2\n").unwrap();
+        fs::create_dir_all(p.join("hooks2")).unwrap();
+        let s = survey_of(&p, &[]);
+        for rel in ["scripts/pre-commit.sh", ".gitconfig", "cfg/more", "hooks2"] {
+            assert_eq!(
+                start_of(&s, &p.join(rel)),
+                Some(Start::Held),
+                "{rel}: {s:#?}"
+            );
+        }
+        // The relative include is held where it is, never as a path
+        // "through" .git that changed() would take for a swapped link.
+        assert!(s
+            .protected
+            .iter()
+            .all(|x| !x.path.to_string_lossy().contains("..")));
+        assert!(changed(&s.protected).is_empty());
+        fs::remove_dir_all(&p).unwrap();
+    }
 }
