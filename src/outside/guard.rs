@@ -498,7 +498,8 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         }
     }
     // Bare repositories by shape: git finds them when run in them.
-    for b in found.bare {
+    // (The project's root is its own work tree: git finds `.git` first.)
+    for b in found.bare.into_iter().filter(|b| b != &config.project) {
         add(b, &mut gitdirs);
     }
     // Directories that cannot be listed: what is below them is unknown.
@@ -584,7 +585,7 @@ fn find_all(root: &Path) -> Finds {
 
 /// Looks at one directory's entries: `.git` entries of any type, the bare
 /// repository shape; returns its subdirectories.
-fn look(d: &Path, is_root: bool, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
+fn look(d: &Path, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
     let mut subdirs = Vec::new();
     let mut shape = 0;
     for e in rd.flatten() {
@@ -603,7 +604,7 @@ fn look(d: &Path, is_root: bool, rd: fs::ReadDir, found: &mut Finds) -> Vec<Path
             subdirs.push(e.path());
         }
     }
-    if shape == 3 && !is_root && git::is_bare_shape(d) {
+    if shape == 3 && git::is_bare_shape(d) {
         found.bare.push(d.to_path_buf());
     }
     subdirs
@@ -641,7 +642,7 @@ fn walk(
             }
         };
         seen(&d, &meta);
-        stack.extend(look(&d, d == root, rd, found));
+        stack.extend(look(&d, rd, found));
     }
     true
 }
@@ -654,7 +655,6 @@ fn walk(
 /// change time, which no program can set back), so only changed
 /// directories are read again.
 struct DirIndex {
-    root: PathBuf,
     dirs: std::collections::HashMap<PathBuf, (i64, i64, u64)>,
     found: Finds,
 }
@@ -673,11 +673,7 @@ impl DirIndex {
                 dirs.insert(d.to_path_buf(), (m.ctime(), m.ctime_nsec(), m.ino()));
             },
         );
-        done.then_some(DirIndex {
-            root: root.to_path_buf(),
-            dirs,
-            found,
-        })
+        done.then_some(DirIndex { dirs, found })
     }
 
     /// What is in the project now: what was seen during the run, and what
@@ -709,7 +705,7 @@ impl DirIndex {
                     continue;
                 }
             };
-            for sub in look(d, *d == self.root, rd, &mut out) {
+            for sub in look(d, rd, &mut out) {
                 if !self.dirs.contains_key(&sub) {
                     walk(&sub, &mut |_, _| true, &mut out, &mut |_, _| {});
                 }

@@ -42,7 +42,7 @@ pub enum Found {
 /// The git directory a `.git` entry names, resolved as git does: a
 /// directory is itself; a symlink is followed (to a directory, or to a
 /// `.git` file); a file of up to 1 MiB holding `gitdir: PATH` (trailing
-/// whitespace stripped) names PATH, relative to the `.git` file's
+/// newlines stripped, as git's `read_gitfile_gently` does) names PATH, relative to the `.git` file's
 /// directory, resolved physically (symlinks and `..` by the kernel).
 /// Never opens anything but a regular file, never blocks.
 pub fn resolve_dotgit(dotgit: &Path) -> Found {
@@ -66,11 +66,12 @@ pub fn resolve_dotgit(dotgit: &Path) -> Found {
         crate::host::Read::Absent => return Found::None,
         crate::host::Read::Suspect(why) => return Found::Suspect(why),
     };
-    // git reads a C string: up to the first NUL, trailing whitespace cut.
+    // git reads a C string: up to the first NUL, trailing newlines (CR,
+    // LF) cut, and nothing else.
     let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
     let mut t = &text[..end];
     while let Some((last, rest)) = t.split_last() {
-        if last.is_ascii_whitespace() {
+        if *last == b'\n' || *last == b'\r' {
             t = rest;
         } else {
             break;
@@ -575,7 +576,7 @@ mod tests {
         );
         // A .git file over 4 KiB: padding after the path is whitespace.
         fs::create_dir_all(t.join("b")).unwrap();
-        let padded = format!("gitdir: ../store{}", " \n".repeat(4000));
+        let padded = format!("gitdir: ../store{}", "\r\n".repeat(4000));
         fs::write(t.join("b/.git"), padded).unwrap();
         assert_eq!(
             resolve_dotgit(&t.join("b/.git")),
