@@ -592,6 +592,14 @@ fn a_fifo_in_a_nested_git_directory_neither_hangs_jail_nor_disables_the_check() 
     assert!(!sb.project.join("sub/.git/config").exists());
     assert!(!sb.project.join("hang/.git/commondir").exists(), "{err}");
     assert!(!sb.project.join(".claude/settings.json").exists(), "{err}");
+    let q = quarantined_paths(&sb);
+    for moved in [
+        "sub/.git/config",
+        "hang/.git/commondir",
+        ".claude/settings.json",
+    ] {
+        assert!(q.iter().any(|p| p.ends_with(moved)), "{moved}: {q:?}");
+    }
     assert!(!host_runs(
         &sb,
         &format!("{STATUS}; git -C sub status >/dev/null 2>&1"),
