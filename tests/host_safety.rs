@@ -954,3 +954,30 @@ fn doctor_suggests_explicit_bare_repositories() {
         .unwrap_or_default();
     assert!(line.contains("ok"), "{}", stdout(&o));
 }
+
+#[test]
+fn git_init_clone_and_submodule_add_inside_keep_working_and_nothing_is_moved() {
+    let sb = Sandbox::new("git-inside");
+    repo(&sb);
+    let o = sb.jail_sh(
+        &[],
+        "set -e; git init -q up && git -C up -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+         && git init -q --bare bare.git && git clone -q up cl && git clone -q --bare up cl.git \
+         && git -c protocol.file.allow=always submodule add -q ./up sm \
+         && git -C sm status >/dev/null && git -C cl status >/dev/null && echo all-ok",
+    );
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("all-ok"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("moved"), "{}", stderr(&o));
+    for kept in [
+        "up/.git/config",
+        "cl/.git/config",
+        "bare.git/config",
+        "cl.git/config",
+    ] {
+        assert!(sb.project.join(kept).exists(), "{kept}");
+    }
+    let st = sb
+        .host_sh("git -C sm status --short && git -C cl log --oneline -1 && git submodule status");
+    assert_code(&st, 0);
+}

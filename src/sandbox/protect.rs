@@ -240,12 +240,16 @@ pub fn survey(a: &Areas) -> Survey {
         });
     }
     for (file, keys) in a.watched {
-        let Some(root) = area_of(file, a.writable) else {
-            continue;
-        };
         if a.relaxed.contains(file) {
             continue;
         }
+        // A symlinked file (dotfile managers) is watched where it leads:
+        // the guard replaces files, never writes through a link.
+        let real = crate::host::canonical(file).unwrap_or_else(|_| file.clone());
+        let file = &real;
+        let Some(root) = area_of(file, a.writable) else {
+            continue;
+        };
         if let Some(text) = crate::host::read_regular(file, 64 << 20).text() {
             out.retain(|p| &p.path != file);
             out.push(Protected {
