@@ -901,8 +901,10 @@ fn a_check_cut_short_is_finished_by_the_next_start_and_named_by_doctor() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let guard = guard_of(child.id()).expect("the guard runs");
-    // SAFETY: SIGKILL to the guard this test started (as the test user).
-    assert_eq!(unsafe { libc::kill(guard, libc::SIGKILL) }, 0);
+    // The guard does not ignore SIGTERM (it did, and stayed forever when
+    // its check hung); its record survives it.
+    // SAFETY: SIGTERM to the guard this test started (as the test user).
+    assert_eq!(unsafe { libc::kill(guard, libc::SIGTERM) }, 0);
     let st = child.wait().unwrap();
     assert!(st.success());
     assert!(

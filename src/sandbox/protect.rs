@@ -160,7 +160,12 @@ pub fn survey(a: &Areas) -> Survey {
                 });
             }
         }
-        let configs = [common.join("config"), g.join("config.worktree")];
+        // Every git directory's own configs (a submodule's may name hooks
+        // too), then the user's and the system's.
+        let mut configs = vec![common.join("config"), g.join("config.worktree")];
+        for d in &gitdirs {
+            configs.extend([d.join("config"), d.join("config.worktree")]);
+        }
         let mut read = BTreeSet::new();
         for cfg in configs.iter().chain(a.global_git_configs) {
             named_by_config(cfg, a.project, a.home, 0, &mut read, &mut cands);
