@@ -369,6 +369,13 @@ fn named_by_config(
             None => base.join(s),
         }
     };
+    // A submodule's config names its work tree (relative to its git
+    // directory): its relative hook paths start there.
+    let own_tree = git::values(&entries, "core", "worktree")
+        .last()
+        .zip(cfg.parent())
+        .and_then(|(w, dir)| crate::host::canonical(&dir.join(w)).ok());
+    let worktree = own_tree.as_deref().unwrap_or(worktree);
     for h in git::values(&entries, "core", "hookspath") {
         let p = tilde(&h, worktree);
         out.push(Cand {
