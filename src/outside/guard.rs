@@ -498,8 +498,12 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         }
     }
     // Bare repositories by shape: git finds them when run in them.
-    // (The project's root is its own work tree: git finds `.git` first.)
-    for b in found.bare.into_iter().filter(|b| b != &config.project) {
+    // (Where a `.git` there names a repository, git uses that instead.)
+    for b in found
+        .bare
+        .into_iter()
+        .filter(|b| !matches!(git::resolve_dotgit(&b.join(".git")), git::Found::Dir(_)))
+    {
         add(b, &mut gitdirs);
     }
     // Directories that cannot be listed: what is below them is unknown.
