@@ -983,3 +983,32 @@ fn git_init_clone_and_submodule_add_inside_keep_working_and_nothing_is_moved() {
         .host_sh("git -C sm status --short && git -C cl log --oneline -1 && git submodule status");
     assert_code(&st, 0);
 }
+
+#[test]
+fn a_hook_changed_through_a_hard_link_is_reported() {
+    let sb = Sandbox::new("hook-hardlink");
+    repo(&sb);
+    sb.write(
+        sb.project.join("scripts/pre-commit.sh"),
+        "#!/bin/sh\nexit 0\n",
+    );
+    assert_code(
+        &sb.host_sh(
+            "chmod +x scripts/pre-commit.sh && ln scripts/pre-commit.sh .git/hooks/pre-commit",
+        ),
+        0,
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = sb.jail_sh(&[], "echo 'touch MARKER' >> scripts/pre-commit.sh");
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains(".git/hooks/pre-commit") && stderr(&o).contains("hard link"),
+        "{}",
+        stderr(&o)
+    );
+    // An untouched hard-linked hook is not reported (after the second of
+    // margin the check allows for NFS clocks).
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = sb.jail_sh(&[], "true");
+    assert!(!stderr(&o).contains("hard link"), "{}", stderr(&o));
+}

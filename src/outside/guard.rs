@@ -311,6 +311,37 @@ fn check(config: &Config, index: Option<&DirIndex>) {
             crate::display::safe(&rel(&p))
         );
     }
+    // A file held read-only inside that changed anyway: through another
+    // hard link (a hook linked to a project file), or from outside. Not
+    // moved (it may be the user's own change): said.
+    for p in &config.protected {
+        if p.start != protect::Start::Held {
+            continue;
+        }
+        // The file itself, or the files of a held directory (hooks).
+        let mut files = vec![p.path.clone()];
+        if fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
+            files.extend(
+                fs::read_dir(&p.path)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+        for f in files {
+            if fs::symlink_metadata(&f).is_ok_and(|m| m.is_file() && m.nlink() > 1)
+                && changed_since(&f, config.since)
+            {
+                eprintln!(
+                    "jail: WARNING: {} was read-only in the jail but changed during the run \
+                     through another hard link to it: it could run code outside the jail; \
+                     inspect it",
+                    crate::display::safe(&rel(&f))
+                );
+            }
+        }
+    }
     for (p, why) in found.unchecked {
         eprintln!(
             "jail: WARNING: could not check {} ({why}): a repository planted below it would run \
