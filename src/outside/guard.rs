@@ -780,4 +780,51 @@ mod tests {
         }
         fs::remove_dir_all(&t).unwrap();
     }
+
+    #[test]
+    fn dotgits_naming_what_cannot_be_judged_or_lies_outside_are_suspect() {
+        let base = std::env::temp_dir().join(format!("jail-guard-judge-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let t = base.join("project");
+        let outside = base.join("outside-repo");
+        fs::create_dir_all(outside.join("objects")).unwrap();
+        fs::create_dir_all(t.join("a")).unwrap();
+        fs::create_dir_all(t.join("b")).unwrap();
+        fs::create_dir_all(t.join("c/.git")).unwrap();
+        std::os::unix::fs::symlink(&outside, t.join("a/.git")).unwrap();
+        let fifo = std::ffi::CString::new(t.join("b/.git").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        fs::write(t.join("c/.git/config"), "[core]\n\tfsmonitor = evil\n").unwrap();
+        fs::create_dir_all(t.join("c/.git/hooks")).unwrap();
+        fs::write(t.join("c/.git/hooks/pre-commit.sample"), "").unwrap();
+        let cfg = Config {
+            project: t.clone(),
+            quarantine: base.join("q"),
+            protected: vec![],
+            gitdirs: vec![],
+            writable: vec![t.clone()],
+            since: (0, 0),
+            persist: None,
+            home_mounts: vec![],
+            pending: None,
+        };
+        let f = new_git_control_files(&cfg, None);
+        assert_eq!(
+            f.suspect,
+            vec![t.join("a/.git"), t.join("b/.git"), t.join("c/.git/config")],
+            "{f:?}"
+        );
+        // Older than the run: not moved, and nothing reported for them
+        // but what cannot be judged.
+        let cfg = Config {
+            since: (i64::MAX, 0),
+            ..cfg
+        };
+        let f = new_git_control_files(&cfg, None);
+        assert!(f.suspect.is_empty(), "{f:?}");
+        assert_eq!(f.unchecked.len(), 1, "{f:?}");
+        assert_eq!(f.unchecked[0].0, t.join("b/.git"));
+        fs::remove_dir_all(&base).unwrap();
+    }
 }
