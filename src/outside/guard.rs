@@ -231,7 +231,12 @@ pub fn unfinished_projects(state: &Path) -> Vec<PathBuf> {
         .flatten()
     {
         for (p, cfg, _lock) in unfinished(&e.path()) {
-            out.push(cfg.map(|c| c.project).unwrap_or(p));
+            match cfg {
+                // A project since removed has nothing left to check.
+                Some(c) if !c.project.exists() => {}
+                Some(c) => out.push(c.project),
+                None => out.push(p),
+            }
         }
     }
     out.sort();

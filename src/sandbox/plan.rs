@@ -540,7 +540,8 @@ pub fn explain(plan: &Plan) -> String {
         let _ = writeln!(
             o,
             "  git             a git directory created in the project is checked at exit: \
-             control files not harmless by content are moved away"
+             control files not harmless by content are moved away (found as git finds \
+             them: .git directories, files and symlinks, bare repositories by shape)"
         );
     }
     let (_, sockets) =
