@@ -131,11 +131,11 @@ impl Record {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
         fs::create_dir_all(dir).ok()?;
-        let path = dir.join(format!("{}.json", std::process::id()));
+        // Never over an older record (a pid used again).
+        let path = dir.join(format!("{}-{}.json", config.since.0, std::process::id()));
         let mut file = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
