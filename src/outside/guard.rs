@@ -546,6 +546,10 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
     for u in found.unlistable {
         if changed_since(&u, config.since) {
             out.suspect.push(u);
+        } else if nix::unistd::access(&u, nix::unistd::AccessFlags::X_OK).is_err() {
+            // Unchanged and not even traversable by the user (another
+            // user's 0700): the jail, running as the user, reached
+            // nothing below it.
         } else {
             out.unchecked.push((u, "it cannot be listed".into()));
         }
