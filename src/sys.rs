@@ -283,6 +283,24 @@ pub fn ignore_terminal_signals() {
     }
 }
 
+/// Restores `sig`'s default action and unblocks it.
+pub fn default_signal(sig: libc::c_int) {
+    // SAFETY: sigset manipulation on a local set; signal() with SIG_DFL.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::signal(sig, libc::SIG_DFL);
+    }
+}
+
+/// SIGALRM in `secs` seconds (0 cancels).
+pub fn alarm(secs: u32) {
+    // SAFETY: alarm takes a number, no pointers.
+    unsafe { libc::alarm(secs) };
+}
+
 /// A pidfd for `pid` (Linux 5.3+), close-on-exec; Err(errno) where the
 /// kernel lacks it.
 pub fn pidfd_open(pid: libc::pid_t) -> Result<RawFd, i32> {
