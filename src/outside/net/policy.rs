@@ -127,6 +127,9 @@ pub enum Said {
     Tls(Option<String>),
     /// An HTTP request head, with its Host (and absolute-form target).
     Http(Option<String>),
+    /// An HTTP request no name check can vouch for, and why (two Host
+    /// headers, two lengths, HTTP/0.9, ...).
+    BadHttp(&'static str),
     /// Bytes of some other protocol.
     Other,
     /// Nothing yet (a protocol where the server speaks first).
@@ -441,6 +444,7 @@ pub fn flow(rules: &Rules, pins: &Pins, host: &[IpAddr], dst: SocketAddr, said: 
         Said::Tls(None) => Flow::Deny(Reason::NoName("TLS without a server name (SNI)")),
         Said::Http(Some(host)) => named(host),
         Said::Http(None) => Flow::Deny(Reason::NoName("HTTP request without a Host")),
+        Said::BadHttp(why) => Flow::Deny(Reason::NoName(why)),
         Said::Incomplete => Flow::Deny(Reason::Incomplete),
         Said::Other | Said::Silent => match pinned.iter().find(|p| rules.port_allowed(p, port)) {
             Some(p) => Flow::Connect {
