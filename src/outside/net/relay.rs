@@ -16,14 +16,16 @@ use std::os::fd::{IntoRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::dns::{self, OnQuery, Pending};
-use super::peek::{self, Peek, PEEK_MAX};
+use super::peek::{self, Body, Chunk, Peek, Request, PEEK_MAX};
 use super::policy::{self, Flow as Verdict, Pins, Rules, Said};
 use super::report::Report;
 use crate::outside::{Channel, Msg};
 use crate::sys::{self, net as sn};
 
-/// How long a connection may stay silent before it is judged by its
-/// address alone (protocols where the server speaks first).
+/// How long a connection may stay silent before the server is reached
+/// for it (protocols where the server speaks first). Only the server's
+/// bytes flow then: the client's first bytes are still judged whenever
+/// they come (`Gate::Held`).
 const SILENT: Duration = Duration::from_millis(250);
 /// How long a started ClientHello or request head may take to complete.
 const PEEK_LIMIT: Duration = Duration::from_secs(3);
@@ -103,6 +105,45 @@ struct Conn {
     writable: [bool; 2],
     /// CONNECT request to the proxy.
     connect_req: Vec<u8>,
+    /// What the client's bytes must pass before they are forwarded.
+    gate: Gate,
+}
+
+/// The check on the client's bytes of a relayed connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Forwarded as they come (TLS after its ClientHello was judged,
+    /// other protocols, addresses allowed as such, exposed ports).
+    Open,
+    /// The client has said nothing yet; the server may speak (SSH, SMTP-
+    /// like banners). The client's first bytes are judged like those of
+    /// any connection before anything of them is forwarded.
+    Held,
+    /// Plain HTTP: `left` bytes may go on; then `next` is judged. Every
+    /// request head of a kept-alive connection is checked.
+    Http { left: u64, next: Next, requests: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Head,
+    ChunkLine,
+    ChunkEnd,
+    Trailers,
+    /// After the first request asked to switch protocols (`Upgrade:`, or
+    /// CONNECT when `connect`): the client waits until the server's status
+    /// says whether it did (101, or 2xx for CONNECT: then `Open`).
+    Upgrade { connect: bool },
+}
+
+/// What judging the client's next bytes came to.
+enum Judged {
+    /// Bytes may move (within the gate's limit).
+    Go,
+    /// Not enough bytes yet.
+    Wait,
+    /// Denied: what (`NAME:PORT`) and why.
+    Deny(String, policy::Reason),
 }
 
 struct DnsTcp {
@@ -442,6 +483,7 @@ impl Relay {
             readable: [true; 2],
             writable: [true; 2],
             connect_req: Vec::new(),
+            gate: Gate::Open,
         };
         let slot = self.alloc(Slot::Conn(Box::new(conn)));
         let gen = self.gens[slot];
@@ -509,15 +551,29 @@ impl Relay {
         let Some(c) = self.conn(slot) else { return };
         let dst = c.dst;
         let verdict = policy::flow(&self.s.rules, &self.pins, &self.s.host, dst, &said);
-        let (to, name, via_proxy) = match verdict {
+        let (to, name, via_proxy, unnamed) = match verdict {
             Verdict::Deny(reason) => {
                 let what = Self::label(dst, &said, &self.pins);
                 say(self.s.report.denied_flow(&what, &reason));
                 self.close_conn(slot, true);
                 return;
             }
-            Verdict::Connect { to, name } => (to, name, self.s.proxy),
-            Verdict::Expose { to } => (to, format!("host loopback port {}", to.port()), None),
+            // An address allowed as such has no name to check.
+            Verdict::Connect { to, name } => {
+                let literal = to.ip().to_string() == name;
+                (to, name, self.s.proxy, literal)
+            }
+            Verdict::Expose { to } => (to, format!("host loopback port {}", to.port()), None, true),
+        };
+        let gate = match &said {
+            _ if unnamed => Gate::Open,
+            Said::Silent => Gate::Held,
+            Said::Http(_) => Gate::Http {
+                left: 0,
+                next: Next::Head,
+                requests: 0,
+            },
+            _ => Gate::Open,
         };
         let target = via_proxy.unwrap_or(to);
         let up = match sn::connect_start(target) {
@@ -540,6 +596,7 @@ impl Relay {
             .allowed_flow(&name, to.port(), &to.ip().to_string()));
         let Some(c) = self.conn(slot) else { return };
         c.up = up;
+        c.gate = gate;
         c.name = name.clone();
         c.state = State::Connecting;
         c.since = Instant::now();
@@ -771,35 +828,254 @@ impl Relay {
     }
 
     /// Moves bytes both ways until nothing moves; closes when both
-    /// directions are done, resets both sides on an error.
+    /// directions are done, resets both sides on an error or a denial.
+    /// The client's bytes pass its gate first.
     fn pump(&mut self, slot: usize) {
-        let Some(c) = self.conn(slot) else { return };
-        let fds = [c.client, c.up];
-        let (readable, writable) = (&mut c.readable, &mut c.writable);
-        let Some(dirs) = c.dirs.as_mut() else { return };
-        let mut failed = false;
-        for (i, d) in dirs.iter_mut().enumerate() {
-            // Direction 0: client → upstream; 1: upstream → client.
-            let (s, t) = (i, 1 - i);
-            let mut ends = Ends {
-                src: fds[s],
-                dst: fds[t],
-                readable: readable[s],
-                writable: writable[t],
+        loop {
+            if let Judged::Deny(what, reason) = self.judge(slot) {
+                say(self.s.report.denied_flow(&what, &reason));
+                self.close_conn(slot, true);
+                return;
+            }
+            let switched = self.sniff_status(slot);
+            let Some(c) = self.conn(slot) else { return };
+            let fds = [c.client, c.up];
+            let gate = c.gate;
+            let limits = match gate {
+                Gate::Open => [u64::MAX, u64::MAX],
+                Gate::Held => [0, u64::MAX],
+                Gate::Http {
+                    left: 0,
+                    next: Next::Upgrade { .. },
+                    ..
+                } => [0, 0],
+                Gate::Http { left, .. } => [left, u64::MAX],
             };
-            let r = pump_dir(d, &mut ends);
-            readable[s] = ends.readable;
-            writable[t] = ends.writable;
-            if r.is_err() {
-                failed = true;
-                break;
+            let (readable, writable) = (&mut c.readable, &mut c.writable);
+            let Some(dirs) = c.dirs.as_mut() else { return };
+            let mut failed = false;
+            let mut read = [0u64; 2];
+            for (i, d) in dirs.iter_mut().enumerate() {
+                // Direction 0: client → upstream; 1: upstream → client.
+                let (s, t) = (i, 1 - i);
+                let mut ends = Ends {
+                    src: fds[s],
+                    dst: fds[t],
+                    readable: readable[s],
+                    writable: writable[t],
+                };
+                let r = pump_dir(d, &mut ends, limits[i]);
+                readable[s] = ends.readable;
+                writable[t] = ends.writable;
+                match r {
+                    Ok(n) => read[i] = n,
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if failed {
+                self.close_conn(slot, true);
+                return;
+            }
+            if dirs.iter().all(Dir::done) {
+                self.close_conn(slot, false);
+                return;
+            }
+            if let Gate::Http { left, next, requests } = gate {
+                c.gate = Gate::Http {
+                    left: left - read[0],
+                    next,
+                    requests,
+                };
+            }
+            // Again while a gate moved on: the next request may be there.
+            let boundary = matches!(c.gate, Gate::Http { left: 0, .. }) && read[0] > 0;
+            if !(boundary || switched || c.gate != gate) {
+                return;
             }
         }
-        if failed {
-            self.close_conn(slot, true);
-        } else if dirs.iter().all(Dir::done) {
-            self.close_conn(slot, false);
+    }
+
+    /// Judges the client's bytes at its gate, without consuming them.
+    fn judge(&mut self, slot: usize) -> Judged {
+        let Slot::Conn(c) = &mut self.slots[slot] else {
+            return Judged::Wait;
+        };
+        match c.gate {
+            Gate::Open | Gate::Http { left: 1.., .. } => return Judged::Go,
+            Gate::Http {
+                next: Next::Upgrade { .. },
+                ..
+            } => return Judged::Wait,
+            _ => {}
         }
+        let n = match sn::peek(c.client, &mut self.peekbuf) {
+            Ok(0) => {
+                // The client is done: its end travels on.
+                c.gate = Gate::Open;
+                return Judged::Go;
+            }
+            Ok(n) => n,
+            Err(libc::EAGAIN) => return Judged::Wait,
+            // The relay meets the error and resets.
+            Err(_) => return Judged::Go,
+        };
+        let buf = &self.peekbuf[..n];
+        let full = n == PEEK_MAX;
+        let (rules, pins, host) = (&self.s.rules, &self.pins, &self.s.host);
+        let dst = c.dst;
+        let bad = |why: &'static str| {
+            Judged::Deny(
+                format!("{}:{}", c.name, dst.port()),
+                policy::Reason::NoName(why),
+            )
+        };
+        match c.gate {
+            Gate::Held => {
+                let said = match peek::classify(buf, full) {
+                    Peek::NeedMore => return Judged::Wait,
+                    Peek::Said(s) => s,
+                };
+                match policy::flow(rules, pins, host, dst, &said) {
+                    Verdict::Connect { name, .. } => {
+                        c.name = name;
+                        c.gate = match said {
+                            Said::Http(_) => Gate::Http {
+                                left: 0,
+                                next: Next::Head,
+                                requests: 0,
+                            },
+                            _ => Gate::Open,
+                        };
+                        Judged::Go
+                    }
+                    Verdict::Expose { .. } => {
+                        c.gate = Gate::Open;
+                        Judged::Go
+                    }
+                    Verdict::Deny(r) => Judged::Deny(Self::label(dst, &said, pins), r),
+                }
+            }
+            Gate::Http { next, requests, .. } => {
+                let http = |left: u64, next: Next, requests: u32| Gate::Http {
+                    left,
+                    next,
+                    requests,
+                };
+                let gate = match next {
+                    Next::Head => {
+                        let h = match peek::request(buf, full) {
+                            Request::NeedMore => return Judged::Wait,
+                            Request::Incomplete => {
+                                let what = format!("{}:{}", c.name, dst.port());
+                                return Judged::Deny(what, policy::Reason::Incomplete);
+                            }
+                            Request::Bad(why) => return bad(why),
+                            Request::Head(h) => h,
+                        };
+                        let said = Said::Http(h.host.clone());
+                        match policy::flow(rules, pins, host, dst, &said) {
+                            Verdict::Connect { name, .. } => c.name = name,
+                            Verdict::Expose { .. } => {}
+                            Verdict::Deny(r) => {
+                                return Judged::Deny(Self::label(dst, &said, pins), r)
+                            }
+                        }
+                        // Only a first request may switch protocols: the
+                        // server's next bytes are then its answer to it.
+                        let fresh = requests == 0
+                            && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
+                        let after = if h.upgrade && fresh {
+                            Next::Upgrade {
+                                connect: buf.starts_with(b"CONNECT "),
+                            }
+                        } else {
+                            Next::Head
+                        };
+                        let head = h.len as u64;
+                        match h.body {
+                            Body::None => http(head, after, requests + 1),
+                            Body::Length(len) => http(head.saturating_add(len), after, requests + 1),
+                            Body::Chunked => http(head, Next::ChunkLine, requests + 1),
+                        }
+                    }
+                    Next::ChunkLine => match peek::chunk_line(buf) {
+                        Chunk::NeedMore if !full => return Judged::Wait,
+                        Chunk::NeedMore | Chunk::Bad => return bad("malformed chunked body"),
+                        Chunk::Size(line, 0) => http(line as u64, Next::Trailers, requests),
+                        Chunk::Size(line, size) => {
+                            http(line as u64 + size, Next::ChunkEnd, requests)
+                        }
+                    },
+                    Next::ChunkEnd => {
+                        if n < 2 {
+                            return Judged::Wait;
+                        }
+                        if &buf[..2] != b"\r\n" {
+                            return bad("malformed chunked body");
+                        }
+                        http(2, Next::ChunkLine, requests)
+                    }
+                    Next::Trailers => match peek::trailers(buf, full) {
+                        Chunk::NeedMore => return Judged::Wait,
+                        Chunk::Bad => return bad("malformed chunked body"),
+                        Chunk::Size(len, _) => http(len as u64, Next::Head, requests),
+                    },
+                    Next::Upgrade { .. } => return Judged::Wait,
+                };
+                c.gate = gate;
+                Judged::Go
+            }
+            Gate::Open => Judged::Go,
+        }
+    }
+
+    /// After a first request that asked to switch protocols: whether the
+    /// server's status says it did (the connection is then no longer
+    /// HTTP: `Open`), or not (the next request is checked). True when
+    /// the gate changed.
+    fn sniff_status(&mut self, slot: usize) -> bool {
+        let Some(c) = self.conn(slot) else {
+            return false;
+        };
+        let Gate::Http {
+            left: 0,
+            next: Next::Upgrade { connect },
+            requests,
+        } = c.gate
+        else {
+            return false;
+        };
+        let mut b = [0u8; 16];
+        let switched = match sn::peek(c.up, &mut b) {
+            Ok(0) => false,
+            Ok(n) => {
+                if n < 12 && !b[..n].contains(&b'\n') {
+                    return false;
+                }
+                n >= 12
+                    && b.starts_with(b"HTTP/1.")
+                    && if connect {
+                        b[9] == b'2'
+                    } else {
+                        &b[9..13] == b"101 "
+                    }
+            }
+            Err(libc::EAGAIN) => return false,
+            Err(_) => false,
+        };
+        c.gate = if switched {
+            Gate::Open
+        } else {
+            Gate::Http {
+                left: 0,
+                next: Next::Head,
+                requests,
+            }
+        };
+        true
     }
 
     fn close_conn(&mut self, slot: usize, reset: bool) {
@@ -1241,8 +1517,10 @@ struct Ends {
 }
 
 /// One direction of a relayed connection: src → pipe → dst, until
-/// nothing moves. Err on a socket error (the caller resets both sides).
-fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
+/// nothing moves, reading at most `limit` bytes from src. The bytes read
+/// from src, or Err on a socket error (the caller resets both sides).
+fn pump_dir(d: &mut Dir, e: &mut Ends, limit: u64) -> Result<u64, i32> {
+    let mut read = 0u64;
     loop {
         let mut moved = false;
         if d.fill > 0 && e.writable {
@@ -1257,8 +1535,9 @@ fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
                 Err(err) => return Err(err),
             }
         }
-        if !d.eof && e.readable && d.fill < d.cap {
-            match sn::splice(e.src, d.w, SPLICE_LEN.min(d.cap - d.fill)) {
+        let allowed = usize::try_from(limit - read).unwrap_or(usize::MAX);
+        if !d.eof && e.readable && d.fill < d.cap && allowed > 0 {
+            match sn::splice(e.src, d.w, SPLICE_LEN.min(d.cap - d.fill).min(allowed)) {
                 Ok(0) => {
                     d.eof = true;
                     moved = true;
@@ -1266,6 +1545,7 @@ fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
                 Ok(n) => {
                     d.fill += n;
                     d.moved += n as u64;
+                    read += n as u64;
                     moved = true;
                     if d.moved >= BULK_AFTER && !d.grown {
                         d.grown = true;
@@ -1292,10 +1572,10 @@ fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
                 sn::shutdown_write(e.dst);
                 d.shut = true;
             }
-            return Ok(());
+            return Ok(read);
         }
         if !moved {
-            return Ok(());
+            return Ok(read);
         }
     }
 }
