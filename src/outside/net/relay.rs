@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::dns::{self, OnQuery, Pending};
 use super::peek::{self, Body, Chunk, Peek, Request, PEEK_MAX};
 use super::policy::{self, Flow as Verdict, Pins, Rules, Said};
-use super::report::Report;
+use super::report::{Failure, Report};
 use crate::outside::{Channel, Msg};
 use crate::sys::{self, net as sn};
 
@@ -53,13 +53,30 @@ const CHANNEL: u64 = u64::MAX;
 pub struct Setup {
     pub rules: Rules,
     pub host: Vec<IpAddr>,
-    /// The connected UDP socket to the upstream resolver, and its address
-    /// (for TCP retries).
-    pub upstream: Option<(RawFd, SocketAddr)>,
+    /// Where allowed names are resolved (None: nowhere, as under `none`
+    /// or through a proxy).
+    pub upstream: Option<Upstream>,
     /// An upstream HTTP proxy (CONNECT), if configured.
     pub proxy: Option<SocketAddr>,
+    /// Why the configured proxy could not be resolved at start: its flows
+    /// then fail with this (the jail still starts: offline is no error).
+    pub proxy_error: Option<String>,
     pub report: Report,
 }
+
+/// The upstream resolver. Nothing is connected at start, so an
+/// unreachable one cannot fail the jail: each lookup finds out, and fails
+/// at once with a line naming the server.
+pub struct Upstream {
+    /// The server asked now (None: resolv.conf names none).
+    pub addr: Option<SocketAddr>,
+    /// The resolv.conf it came from, re-read while the helper runs
+    /// (roaming, VPNs); None for `--dns-upstream`.
+    pub follow: Option<std::path::PathBuf>,
+}
+
+/// How often resolv.conf is read again at most (on a lookup).
+const REREAD: Duration = Duration::from_secs(1);
 
 struct Dir {
     r: RawFd,
@@ -121,7 +138,11 @@ enum Gate {
     Held,
     /// Plain HTTP: `left` bytes may go on; then `next` is judged. Every
     /// request head of a kept-alive connection is checked.
-    Http { left: u64, next: Next, requests: u32 },
+    Http {
+        left: u64,
+        next: Next,
+        requests: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +154,9 @@ enum Next {
     /// After the first request asked to switch protocols (`Upgrade:`, or
     /// CONNECT when `connect`): the client waits until the server's status
     /// says whether it did (101, or 2xx for CONNECT: then `Open`).
-    Upgrade { connect: bool },
+    Upgrade {
+        connect: bool,
+    },
 }
 
 /// What judging the client's next bytes came to.
@@ -214,6 +237,11 @@ pub struct Relay {
     /// Proxy mode: stand-in addresses handed out, by name, and the next.
     stand_ins: HashMap<String, std::net::Ipv4Addr>,
     next_stand_in: u32,
+    /// The connected UDP socket to the upstream resolver (-1: none yet)
+    /// and its slot; when resolv.conf was last read.
+    up_fd: RawFd,
+    up_slot: usize,
+    up_read: Instant,
 }
 
 fn token(slot: usize, gen: u32, side: u64) -> u64 {
@@ -260,7 +288,7 @@ impl Relay {
     pub fn new(chan: Channel, s: Setup) -> Result<Relay, i32> {
         let ep = sn::epoll_create()?;
         sn::epoll_ctl(ep, chan.0, EV_IN, CHANNEL, true)?;
-        let mut r = Relay {
+        let r = Relay {
             ep,
             chan,
             s,
@@ -274,12 +302,95 @@ impl Relay {
             any_paused: false,
             stand_ins: HashMap::new(),
             next_stand_in: 1,
+            up_fd: -1,
+            up_slot: usize::MAX,
+            up_read: Instant::now(),
         };
-        if let Some((fd, _)) = r.s.upstream {
-            let slot = r.alloc(Slot::Upstream { fd });
-            sn::epoll_ctl(ep, fd, EV_IN, token(slot, r.gens[slot], 0), true)?;
-        }
         Ok(r)
+    }
+
+    /// The upstream resolver's socket, connected on first use (and again
+    /// after a failure or a change of resolv.conf). Err: why no server can
+    /// be asked, naming it.
+    fn upstream_fd(&mut self) -> Result<(RawFd, SocketAddr), String> {
+        self.follow_resolv_conf(false);
+        let Some(up) = &self.s.upstream else {
+            return Err("no DNS server".into());
+        };
+        let Some(addr) = up.addr else {
+            let from = up
+                .follow
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "no DNS server: {from} names none (give one with --dns-upstream IP:PORT)"
+            ));
+        };
+        if self.up_fd >= 0 {
+            return Ok((self.up_fd, addr));
+        }
+        let fd = sn::udp_connected(addr)
+            .map_err(|e| format!("cannot reach the DNS server {addr} ({})", errtext(e)))?;
+        let _ = sn::set_nonblocking(fd);
+        let slot = self.alloc(Slot::Upstream { fd });
+        if sn::epoll_ctl(self.ep, fd, EV_IN, token(slot, self.gens[slot], 0), true).is_err() {
+            sys::close(fd);
+            self.release(slot);
+            return Err(format!("cannot watch the socket to the DNS server {addr}"));
+        }
+        self.up_fd = fd;
+        self.up_slot = slot;
+        Ok((fd, addr))
+    }
+
+    /// Closes the upstream socket (the next lookup connects again: the
+    /// route may be back, or resolv.conf name another server).
+    fn drop_upstream(&mut self) {
+        if self.up_fd >= 0 {
+            sys::close(self.up_fd);
+            self.up_fd = -1;
+            if self.up_slot < self.slots.len() {
+                self.slots[self.up_slot] = Slot::Free;
+                self.free.push(self.up_slot);
+            }
+            self.up_slot = usize::MAX;
+        }
+    }
+
+    /// Reads resolv.conf again (at most every `REREAD`, unless `now`):
+    /// another first nameserver is asked from then on.
+    fn follow_resolv_conf(&mut self, now: bool) {
+        let Some(path) = self.s.upstream.as_ref().and_then(|u| u.follow.clone()) else {
+            return;
+        };
+        if !now && self.up_read.elapsed() < REREAD {
+            return;
+        }
+        self.up_read = Instant::now();
+        // Unreadable or being rewritten: keep the server we have.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let addr = super::first_nameserver(&text);
+        let Some(up) = self.s.upstream.as_mut() else {
+            return;
+        };
+        if addr == up.addr || addr.is_none() && text.trim().is_empty() {
+            return;
+        }
+        let was = up.addr;
+        up.addr = addr;
+        self.drop_upstream();
+        say(self.s.report.upstream_changed(was, addr, &path));
+    }
+
+    /// Fails every query waiting upstream at once, with `why`.
+    fn fail_all_pending(&mut self, why: &str) {
+        let ids: Vec<u16> = self.pending.keys().copied().collect();
+        for id in ids {
+            self.dns_fail(id, Failure::Unreachable(why.to_string()));
+        }
     }
 
     fn alloc(&mut self, s: Slot) -> usize {
@@ -575,6 +686,15 @@ impl Relay {
             },
             _ => Gate::Open,
         };
+        if let (true, None, Some(why)) = (
+            self.s.rules.proxy && !unnamed,
+            via_proxy,
+            self.s.proxy_error.clone(),
+        ) {
+            say(self.s.report.unreachable(&name, to.port(), &why));
+            self.close_conn(slot, true);
+            return;
+        }
         let target = via_proxy.unwrap_or(to);
         let up = match sn::connect_start(target) {
             Ok(fd) => fd,
@@ -642,7 +762,7 @@ impl Relay {
             Slot::UpTcp(u) => {
                 let id = u.id;
                 self.close_up_tcp(slot);
-                self.dns_fail(id);
+                self.tcp_fail(id);
             }
             _ => {}
         }
@@ -883,7 +1003,12 @@ impl Relay {
                 self.close_conn(slot, false);
                 return;
             }
-            if let Gate::Http { left, next, requests } = gate {
+            if let Gate::Http {
+                left,
+                next,
+                requests,
+            } = gate
+            {
                 c.gate = Gate::Http {
                     left: left - read[0],
                     next,
@@ -985,8 +1110,8 @@ impl Relay {
                         }
                         // Only a first request may switch protocols: the
                         // server's next bytes are then its answer to it.
-                        let fresh = requests == 0
-                            && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
+                        let fresh =
+                            requests == 0 && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
                         let after = if h.upgrade && fresh {
                             Next::Upgrade {
                                 connect: buf.starts_with(b"CONNECT "),
@@ -997,7 +1122,9 @@ impl Relay {
                         let head = h.len as u64;
                         match h.body {
                             Body::None => http(head, after, requests + 1),
-                            Body::Length(len) => http(head.saturating_add(len), after, requests + 1),
+                            Body::Length(len) => {
+                                http(head.saturating_add(len), after, requests + 1)
+                            }
                             Body::Chunked => http(head, Next::ChunkLine, requests + 1),
                         }
                     }
@@ -1137,17 +1264,31 @@ impl Relay {
                 self.answer(client, bytes, Some(&p));
             }
             OnQuery::Forward(p) => {
-                let Some((fd, _)) = self.s.upstream else {
-                    let bytes = dns::servfail(&p);
-                    self.answer(client, bytes, None);
-                    return;
-                };
                 if self.pending.len() >= MAX_PENDING {
                     let bytes = dns::servfail(&p);
                     self.answer(client, bytes, None);
                     return;
                 }
-                let _ = sn::send(fd, &p.upstream_query);
+                // An unreachable server fails the lookup at once (SERVFAIL),
+                // with one line naming it.
+                let sent = self.upstream_fd().and_then(|(fd, addr)| {
+                    match sn::send(fd, &p.upstream_query) {
+                        Ok(_) | Err(libc::EAGAIN | libc::EINTR | libc::ENOBUFS) => Ok(()),
+                        Err(e) => Err((e, addr)).map_err(|(e, addr)| {
+                            format!("cannot reach the DNS server {addr} ({})", errtext(e))
+                        }),
+                    }
+                });
+                if let Err(why) = sent {
+                    self.drop_upstream();
+                    say(self
+                        .s
+                        .report
+                        .name_failed(&p.name, Failure::Unreachable(why)));
+                    let bytes = dns::servfail(&p);
+                    self.answer(client, bytes, Some(&p));
+                    return;
+                }
                 if let Client::Tcp { slot, .. } = client {
                     if let Slot::DnsTcp(t) = &mut self.slots[slot] {
                         t.waiting += 1;
@@ -1232,9 +1373,19 @@ impl Relay {
                     self.upstream_answer(&msg, false);
                 }
                 Err(libc::EINTR) => continue,
-                // ECONNREFUSED: nothing listens upstream; the timer fails
-                // the query.
-                Err(_) => return,
+                Err(libc::EAGAIN) => return,
+                // ICMP came back (nothing listens there, no route): every
+                // query waiting there fails now rather than at its timeout.
+                Err(e) => {
+                    let addr = self.s.upstream.as_ref().and_then(|u| u.addr);
+                    let why = match addr {
+                        Some(a) => format!("cannot reach the DNS server {a} ({})", errtext(e)),
+                        None => format!("cannot reach the DNS server ({})", errtext(e)),
+                    };
+                    self.drop_upstream();
+                    self.fail_all_pending(&why);
+                    return;
+                }
             }
         }
     }
@@ -1259,6 +1410,26 @@ impl Relay {
             return;
         };
         self.done_waiting(&w);
+        use hickory_proto::op::ResponseCode as R;
+        let rcode = match m.response_code() {
+            R::NoError => None,
+            R::NXDomain => Some("NXDOMAIN".to_string()),
+            R::ServFail => Some("SERVFAIL".to_string()),
+            R::Refused => Some("REFUSED".to_string()),
+            R::NotImp => Some("NOTIMP".to_string()),
+            R::FormErr => Some("FORMERR".to_string()),
+            other => Some(format!("rcode {}", u16::from(other))),
+        };
+        match rcode {
+            None => self.s.report.name_ok(&w.p.name),
+            Some(rcode) => {
+                let server = self.server_text();
+                say(self
+                    .s
+                    .report
+                    .name_failed(&w.p.name, Failure::Answered { server, rcode }));
+            }
+        }
         let a = dns::on_answer(&m, &w.p, &self.s.host);
         for ip in &a.pins {
             self.pins.pin(*ip, &w.p.name);
@@ -1286,37 +1457,62 @@ impl Relay {
             return;
         };
         if w.since.elapsed() >= DNS_LIMIT {
-            self.dns_fail(id);
+            let server = self.server_text();
+            self.dns_fail(id, Failure::Timeout { server });
             return;
         }
-        if !w.retried {
-            w.retried = true;
-            if let Some((fd, _)) = self.s.upstream {
-                let _ = sn::send(fd, &w.p.upstream_query);
+        let retry = !w.retried;
+        w.retried = true;
+        let since = w.since;
+        if retry {
+            // To the server of now: resolv.conf may have changed.
+            let query = w.p.upstream_query.clone();
+            if let Ok((fd, _)) = self.upstream_fd() {
+                let _ = sn::send(fd, &query);
             }
         }
-        let left = DNS_LIMIT.saturating_sub(w.since.elapsed());
+        let left = DNS_LIMIT.saturating_sub(since.elapsed());
         self.timer(left, Timer::Dns(id));
     }
 
-    fn dns_fail(&mut self, id: u16) {
+    /// The upstream server, for messages.
+    fn server_text(&self) -> String {
+        match self.s.upstream.as_ref().and_then(|u| u.addr) {
+            Some(a) => a.to_string(),
+            None => "(none)".into(),
+        }
+    }
+
+    /// Answers a query that failed upstream SERVFAIL, and notes why.
+    fn dns_fail(&mut self, id: u16, why: Failure) {
         if let Some(w) = self.pending.remove(&id) {
             self.done_waiting(&w);
+            say(self.s.report.name_failed(&w.p.name, why));
             let bytes = dns::servfail(&w.p);
             self.answer(w.client, bytes, Some(&w.p));
         }
     }
 
+    /// `dns_fail` for the TCP retry.
+    fn tcp_fail(&mut self, id: u16) {
+        let why = format!(
+            "the DNS server {} gave no answer over TCP",
+            self.server_text()
+        );
+        self.dns_fail(id, Failure::Unreachable(why));
+    }
+
     /// Asks upstream again over TCP (the UDP answer was truncated).
     fn upstream_tcp(&mut self, id: u16) {
-        let (Some((_, addr)), Some(w)) = (self.s.upstream, self.pending.get(&id)) else {
+        let addr = self.s.upstream.as_ref().and_then(|u| u.addr);
+        let (Some(addr), Some(w)) = (addr, self.pending.get(&id)) else {
             return;
         };
         let q = &w.p.upstream_query;
         let mut out = (q.len() as u16).to_be_bytes().to_vec();
         out.extend_from_slice(q);
         let Ok(fd) = sn::connect_start(addr) else {
-            self.dns_fail(id);
+            self.tcp_fail(id);
             return;
         };
         let slot = self.alloc(Slot::UpTcp(Box::new(UpTcp {
@@ -1329,7 +1525,7 @@ impl Relay {
         let gen = self.gens[slot];
         if !self.watch_stream(fd, slot, 0, true) {
             self.close_up_tcp(slot);
-            self.dns_fail(id);
+            self.tcp_fail(id);
             return;
         }
         self.timer(DNS_LIMIT, Timer::Slot(slot, gen));
@@ -1346,7 +1542,7 @@ impl Relay {
                 Err(_) => {
                     let id = u.id;
                     self.close_up_tcp(slot);
-                    self.dns_fail(id);
+                    self.tcp_fail(id);
                     return;
                 }
             }
@@ -1382,14 +1578,14 @@ impl Relay {
                 self.upstream_answer(&msg, true);
                 // Not answered (did not match): fail it.
                 if self.pending.contains_key(&id) {
-                    self.dns_fail(id);
+                    self.tcp_fail(id);
                 }
                 return;
             }
         }
         if eof {
             self.close_up_tcp(slot);
-            self.dns_fail(id);
+            self.tcp_fail(id);
         }
     }
 
