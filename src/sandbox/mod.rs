@@ -173,7 +173,10 @@ pub fn run_with(
         tracing::debug!("network: {}", s.describe());
     }
     let helper_config = if netplan.helper() {
-        Some(outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?)
+        let mut c =
+            outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?;
+        c.state = Some(state.to_path_buf());
+        Some(c)
     } else {
         None
     };

@@ -49,6 +49,8 @@ pub struct Config {
     /// Under `none`: where that mode came from, for the one line that
     /// says the network is off.
     pub off: Option<String>,
+    /// jail's state directory, for the log of notices (`notice`).
+    pub state: Option<std::path::PathBuf>,
 }
 
 /// The helper's configuration for `spec` (launcher side). `level`: how
@@ -95,6 +97,7 @@ pub fn config(
         proxy,
         level,
         off: (n.mode.value == NetMode::None).then(|| format!("--net none, from {}", n.mode.source)),
+        state: None,
     })
 }
 
@@ -332,13 +335,17 @@ pub fn main(chan: Channel) -> i32 {
         // A summary (or the learned allowlist) always comes at the end.
         relay::will_speak();
     }
+    // Opened before confinement (no file can be opened after).
+    relay::notices_to(crate::outside::notice::Notices::open(cfg.state.as_deref()));
     match prepare(&cfg, chan) {
         Ok(mut relay) => {
             // Setup code (configuration, Landlock, seccomp) is done with:
             // its pages go, the loop's come back one by one.
             crate::sys::net::fault_single_pages();
             relay.run();
-            for l in relay.finish() {
+            // The program is gone: what was kept from its screen, then
+            // the summary.
+            for l in relay::kept_notices().into_iter().chain(relay.finish()) {
                 eprintln!("{l}");
             }
             0

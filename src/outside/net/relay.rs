@@ -19,6 +19,7 @@ use super::dns::{self, OnQuery, Pending};
 use super::peek::{self, Body, Chunk, Peek, Request, PEEK_MAX};
 use super::policy::{self, Flow as Verdict, Pins, Rules, Said};
 use super::report::{Failure, Report};
+use crate::outside::notice::Notices;
 use crate::outside::{Channel, Msg};
 use crate::sys::{self, net as sn};
 
@@ -272,10 +273,29 @@ pub fn will_speak() {
     }
 }
 
+thread_local! {
+    /// Where the helper's lines go while the program runs (the helper is
+    /// single-threaded).
+    static NOTICES: std::cell::RefCell<Notices> = std::cell::RefCell::new(Notices::default());
+}
+
+/// Sets where the helper's lines go (see `notice`).
+pub fn notices_to(n: Notices) {
+    NOTICES.with(|c| *c.borrow_mut() = n);
+}
+
+/// The lines kept while a program owned the terminal, for the exit.
+pub fn kept_notices() -> Vec<String> {
+    NOTICES.with(|c| c.borrow_mut().at_exit())
+}
+
+/// Says a line while the program runs: printed, or kept for the exit
+/// while a full-screen program owns the terminal (and logged).
 fn say(line: Option<String>) {
     if let Some(l) = line {
+        // Printed now or at exit: the launcher waits for the helper's end.
         will_speak();
-        eprintln!("{l}");
+        NOTICES.with(|c| c.borrow_mut().say(&l));
     }
 }
 
@@ -438,7 +458,10 @@ impl Relay {
             let n = match sn::epoll_wait(self.ep, &mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
-                    eprintln!("jail: net: the network helper failed: {}", errtext(e));
+                    say(Some(format!(
+                        "jail: net: the network helper failed ({}): the jail has no network from now on",
+                        errtext(e)
+                    )));
                     return;
                 }
             };
