@@ -315,6 +315,13 @@ pub fn run_with(
     if let Some(s) = slurm.as_mut() {
         lazy.push(s);
     }
+    // A helper that dies while the program runs is reported.
+    let mut net_watch = helper
+        .as_ref()
+        .map(|h| outside::net::Watch::new(h.proc.pid, state));
+    if let Some(w) = net_watch.as_mut() {
+        lazy.push(w);
+    }
     if let Some(n) = net_lazy.as_mut() {
         lazy.push(n);
     }
@@ -349,6 +356,9 @@ pub fn run_with(
     }
     if let Some(n) = net_lazy.as_mut() {
         n.finish();
+    }
+    if let Some(w) = net_watch.as_mut() {
+        w.finish();
     }
     if let Some(h) = helper {
         // Its channel was closed by `launch`: it ends with the jail (EOF).

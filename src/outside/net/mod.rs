@@ -181,6 +181,97 @@ fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
     }
 }
 
+/// Watches the helper while the program runs: should it end (killed,
+/// crashed), the jail's network is gone (its sockets with it: every flow
+/// and lookup fails closed), and jail says so at once, or after the
+/// program when a full-screen program owns the terminal. Nothing crosses
+/// the clone: its pidfd is opened once the program runs.
+#[derive(Debug)]
+pub struct Watch {
+    pid: libc::pid_t,
+    pidfd: std::os::fd::RawFd,
+    state: std::path::PathBuf,
+    kept: Vec<String>,
+}
+
+impl Watch {
+    pub fn new(pid: libc::pid_t, state: &std::path::Path) -> Watch {
+        Watch {
+            pid,
+            pidfd: -1,
+            state: state.to_path_buf(),
+            kept: Vec::new(),
+        }
+    }
+}
+
+/// How `pid` (a child) ended, if it did, without reaping it.
+fn ended(pid: libc::pid_t) -> Option<String> {
+    // SAFETY: waitid into a zeroed local siginfo; WNOWAIT leaves the
+    // child to be reaped by its usual waiter.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        if r != 0 || info.si_pid() != pid {
+            return None;
+        }
+        let status = info.si_status();
+        Some(match info.si_code {
+            libc::CLD_EXITED => format!("exit status {status}"),
+            _ => format!("killed by signal {status}"),
+        })
+    }
+}
+
+impl super::OnDemand for Watch {
+    fn ends(&self) -> (Channel, Channel) {
+        // No channel: closing -1 in the jail's child does nothing.
+        (Channel(-1), Channel(-1))
+    }
+
+    fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
+        self.pidfd = crate::sys::pidfd_open(self.pid).unwrap_or(-1);
+        if self.pidfd >= 0 {
+            vec![self.pidfd]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn start(&mut self) {
+        // Also called at once where pidfds are missing: only an ended
+        // helper is news.
+        let Some(how) = ended(self.pid) else { return };
+        if how == "exit status 0" {
+            // Its own end after the jail's (EOF), or a failure it said.
+            return;
+        }
+        let line = format!(
+            "jail: net: the network helper ended ({how}) while the program runs: \
+             the jail has no network from now on (connections and lookups fail)"
+        );
+        let mut n = crate::outside::notice::Notices::open(Some(&self.state));
+        if n.say(&line) {
+            self.kept.extend(n.at_exit());
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.pidfd >= 0 {
+            crate::sys::close(self.pidfd);
+            self.pidfd = -1;
+        }
+        for l in self.kept.drain(..) {
+            eprintln!("{l}");
+        }
+    }
+}
+
 /// The helper of `--net none` before the jail needs it: there it only
 /// answers names "no such name" and says once that the network is off,
 /// so it starts on the first query (`OnDemand`). pid 1 hands the DNS
