@@ -975,6 +975,10 @@ impl Relay {
     /// The client's bytes pass its gate first.
     fn pump(&mut self, slot: usize) {
         loop {
+            let before = match self.conn(slot) {
+                Some(c) => c.gate,
+                None => return,
+            };
             if let Judged::Deny(what, reason) = self.judge(slot) {
                 say(self.s.report.denied_flow(&what, &reason));
                 self.close_conn(slot, true);
@@ -1038,9 +1042,9 @@ impl Relay {
                     requests,
                 };
             }
-            // Again while a gate moved on: the next request may be there.
-            let boundary = matches!(c.gate, Gate::Http { left: 0, .. }) && read[0] > 0;
-            if !(boundary || switched || c.gate != gate) {
+            // Again while the gate moved on (judged, or bytes let through):
+            // the next request may be there. Ends: reading stops at EAGAIN.
+            if !(switched || c.gate != before) {
                 return;
             }
         }
