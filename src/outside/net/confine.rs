@@ -102,7 +102,7 @@ fn seccomp_program(files: bool) -> Result<BpfProgram, String> {
         1,
         SeccompCmpArgLen::Dword,
         SeccompCmpOp::Eq,
-        libc::TCGETS as u64,
+        libc::TCGETS,
     )
     .and_then(|c| SeccompRule::new(vec![c]))
     .map_err(|e| e.to_string())?;
