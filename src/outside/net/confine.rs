@@ -98,14 +98,9 @@ fn seccomp_program(files: bool) -> Result<BpfProgram, String> {
     );
     // Whether the terminal is a full-screen program's (report::Notices):
     // TCGETS, on any fd, reads terminal settings and nothing else.
-    let tcgets = SeccompCondition::new(
-        1,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::Eq,
-        libc::TCGETS,
-    )
-    .and_then(|c| SeccompRule::new(vec![c]))
-    .map_err(|e| e.to_string())?;
+    let tcgets = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TCGETS)
+        .and_then(|c| SeccompRule::new(vec![c]))
+        .map_err(|e| e.to_string())?;
     rules.insert(libc::SYS_ioctl, vec![tcgets]);
     if files {
         let read_only = SeccompCondition::new(

@@ -46,6 +46,26 @@ pub fn classify(buf: &[u8], full: bool) -> Peek {
     if buf[0] == 0x16 {
         return tls(buf, full);
     }
+    // Servers skip empty lines before a request line (RFC 9112 §2.2),
+    // some any whitespace: what follows is judged, never waved through.
+    let blank = buf
+        .iter()
+        .take_while(|c| matches!(c, b'\r' | b'\n' | b' ' | b'\t'))
+        .count();
+    if blank > 0 {
+        if blank == buf.len() {
+            return if full {
+                Peek::Said(Said::Incomplete)
+            } else {
+                Peek::NeedMore
+            };
+        }
+        return match classify(&buf[blank..], full) {
+            // Parsed from the start, as the server will.
+            Peek::Said(Said::Http(_)) => http(buf, full),
+            other => other,
+        };
+    }
     let method = buf.iter().take_while(|&&c| tchar(c)).count();
     if method == 0 {
         return Peek::Said(Said::Other);
@@ -53,7 +73,7 @@ pub fn classify(buf: &[u8], full: bool) -> Peek {
     match buf.get(method) {
         // "GE": could still become "GET ".
         None if !full => return Peek::NeedMore,
-        Some(b' ') => {}
+        Some(b' ' | b'\t') => {}
         _ => return Peek::Said(Said::Other),
     }
     let Some(eol) = buf.iter().position(|&c| c == b'\n') else {
@@ -63,9 +83,10 @@ pub fn classify(buf: &[u8], full: bool) -> Peek {
             Peek::NeedMore
         };
     };
-    let line = buf[..eol].strip_suffix(b"\r").unwrap_or(&buf[..eol]);
-    let version = line.rsplit(|&c| c == b' ').next().unwrap_or(b"");
-    if version.len() >= 5 && version[..5].eq_ignore_ascii_case(b"HTTP/") {
+    // Wherever "HTTP/" stands in the line (a lenient server may take
+    // trailing blanks): strictly parsed, and denied if malformed.
+    let line = &buf[..eol];
+    if line.windows(5).any(|w| w.eq_ignore_ascii_case(b"HTTP/")) {
         return http(buf, full);
     }
     if [&b"GET"[..], b"HEAD", b"POST"].contains(&&buf[..method]) {
@@ -468,6 +489,26 @@ mod tests {
             Peek::Said(Said::BadHttp(_))
         ));
         assert_eq!(c("AUTH x\r\n"), Peek::Said(Said::Other));
+        assert_eq!(
+            c("\r\n\r\nGET / HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+            Peek::Said(Said::Http(Some("other.test".into()))),
+            "empty lines before a request are the server's to skip, not ours to wave through"
+        );
+        assert!(matches!(
+            c(" GET / HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+            Peek::Said(Said::BadHttp(_))
+        ));
+        assert_eq!(c("\r\n"), Peek::NeedMore);
+        for odd in [
+            "GET\t/ HTTP/1.1\r\nHost: other.test\r\n\r\n",
+            "GET / HTTP/1.1 \r\nHost: other.test\r\n\r\n",
+        ] {
+            assert!(
+                matches!(c(odd), Peek::Said(Said::BadHttp(_) | Said::Http(_))),
+                "{odd:?}: {:?}",
+                c(odd)
+            );
+        }
         assert_eq!(classify(b"HELLO", true), Peek::Said(Said::Other));
         assert_eq!(classify(b"GET /aaaa", true), Peek::Said(Said::Incomplete));
         assert_eq!(c("SSH-2.0-OpenSSH_9.2\r\n"), Peek::Said(Said::Other));
@@ -502,6 +543,11 @@ mod tests {
         let u = h("GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n\r\n");
         assert!(u.upgrade);
         assert_eq!(r("GET / HTTP/1.1\r\nHost: a"), Request::NeedMore);
+        let blank = h("\r\nGET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        assert_eq!(
+            blank.len, 34,
+            "the empty line is part of what is let through"
+        );
         assert_eq!(
             request(b"GET / HTTP/1.1\r\nHost: a", true),
             Request::Incomplete
