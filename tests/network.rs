@@ -1055,6 +1055,8 @@ print("late-sni-ok:", talk(443, [get("allowed.test")], 0.5, tls="allowed.test"))
 print("after-banner:", talk(2222, [get("other.test")], 0, banner=True))
 print("two-hosts:", talk(8081, [get("allowed.test", "Host: other.test\r\n")]))
 print("kept-alive:", talk(8081, [get("allowed.test"), get("other.test")]))
+print("upgraded:", talk(8081, [get("allowed.test", "Upgrade: echo\r\nConnection: Upgrade\r\n"), "any bytes"]))
+print("upgrade-refused:", talk(8081, [get("allowed.test", "Upgrade: websocket\r\nConnection: Upgrade\r\n"), get("other.test")]))
 body = get("other.test")
 print("bodies:", talk(8081, [
     "POST / HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
@@ -1086,6 +1088,10 @@ print("bodies:", talk(8081, [
         "after-banner: reset",
         "two-hosts: reset",
         "kept-alive: hello allowed.test via keep-alive | reset",
+        // The server switched (101): no longer HTTP, relayed as is.
+        "upgraded: EOF | echo any bytes",
+        // The server did not switch protocols (200, not 101): still HTTP.
+        "upgrade-refused: hello allowed.test via keep-alive | reset",
         "bodies: hello allowed.test via keep-alive | hello allowed.test via keep-alive | hello allowed.test via keep-alive",
     ] {
         assert!(s.lines().any(|l| l == want), "{want}\n{}", out(&o));
@@ -1109,7 +1115,7 @@ print("bodies:", talk(8081, [
     );
     let log = lab.server_log();
     assert!(!log.contains("http 8081 other.test"), "{log}");
-    assert_eq!(log.matches("http 8081 allowed.test").count(), 4, "{log}");
+    assert_eq!(log.matches("http 8081 allowed.test").count(), 6, "{log}");
 }
 
 // ---- without a lab (no root needed) ----

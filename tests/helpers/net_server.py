@@ -10,7 +10,8 @@ TCP (every address of the namespace, IPv4 and IPv6):
   80, 8080  HTTP: answers "hello HOST via http on LOCAL"
   8081      HTTP/1.1 kept alive: every request (Content-Length or chunked
             body read) is logged "http 8081 HOST" and answered
-            "hello HOST via keep-alive"
+            "hello HOST via keep-alive"; "Upgrade: echo" switches (101)
+            to echoing every read back as "echo DATA"
   443       HTTPS with CERT/KEY: "hello HOST via https on LOCAL"
   2222      a protocol where the server speaks first: "BANNER", then echo
   25, 587   SMTP greeting
@@ -71,7 +72,7 @@ def keep_alive(conn, port):
         line = f.readline(65536)
         if not line:
             return
-        host, length, chunked = "-", 0, False
+        host, length, chunked, echo = "-", 0, False, False
         while True:
             h = f.readline(65536)
             if h in (b"\r\n", b"\n", b""):
@@ -84,6 +85,8 @@ def keep_alive(conn, port):
                 length = int(value)
             elif name == b"transfer-encoding" and value.lower() == b"chunked":
                 chunked = True
+            elif name == b"upgrade" and value.lower() == b"echo":
+                echo = True
         if chunked:
             while True:
                 size = int(f.readline(65536).split(b";")[0], 16)
@@ -95,6 +98,14 @@ def keep_alive(conn, port):
         elif length:
             f.read(length)
         record("http %d %s" % (port, host))
+        if echo:
+            # Switched: no longer HTTP, every read echoed back.
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n\r\n")
+            while True:
+                d = f.read1(4096)
+                if not d:
+                    return
+                conn.sendall(b"echo " + d)
         body = "hello %s via keep-alive\n" % host
         conn.sendall(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                       % (len(body), body)).encode())

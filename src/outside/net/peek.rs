@@ -288,7 +288,15 @@ pub fn request(buf: &[u8], full: bool) -> Request {
             return Request::Bad("HTTP request with both Content-Length and Transfer-Encoding")
         }
     };
-    let upgrade = connect || named("upgrade").next().is_some();
+    let upgrades: Vec<&httparse::Header> = named("upgrade").collect();
+    if upgrades
+        .iter()
+        .any(|u| u.value.windows(3).any(|w| w.eq_ignore_ascii_case(b"h2c")))
+    {
+        // Its streams would each name a host of their own, unseen.
+        return Request::Bad("HTTP/2 upgrade (h2c): its requests could not be checked");
+    }
+    let upgrade = connect || !upgrades.is_empty();
     Request::Head(Head {
         len,
         host,
@@ -527,6 +535,7 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: +3\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: H2C\r\n\r\n",
         ] {
             assert!(matches!(r(bad), Request::Bad(_)), "{bad:?}: {:?}", r(bad));
         }
