@@ -168,6 +168,8 @@ enum Judged {
     Wait,
     /// Denied: what (`NAME:PORT`) and why.
     Deny(String, policy::Reason),
+    /// The client's socket failed: reset both sides.
+    Failed,
 }
 
 struct DnsTcp {
@@ -979,10 +981,17 @@ impl Relay {
                 Some(c) => c.gate,
                 None => return,
             };
-            if let Judged::Deny(what, reason) = self.judge(slot) {
-                say(self.s.report.denied_flow(&what, &reason));
-                self.close_conn(slot, true);
-                return;
+            match self.judge(slot) {
+                Judged::Deny(what, reason) => {
+                    say(self.s.report.denied_flow(&what, &reason));
+                    self.close_conn(slot, true);
+                    return;
+                }
+                Judged::Failed => {
+                    self.close_conn(slot, true);
+                    return;
+                }
+                Judged::Go | Judged::Wait => {}
             }
             let switched = self.sniff_status(slot);
             let Some(c) = self.conn(slot) else { return };
@@ -1071,8 +1080,7 @@ impl Relay {
             }
             Ok(n) => n,
             Err(libc::EAGAIN) => return Judged::Wait,
-            // The relay meets the error and resets.
-            Err(_) => return Judged::Go,
+            Err(_) => return Judged::Failed,
         };
         let buf = &self.peekbuf[..n];
         let full = n == PEEK_MAX;
