@@ -1287,7 +1287,7 @@ impl Relay {
                 }
                 self.answer(client, bytes, None);
             }
-            OnQuery::Forward(p) if self.s.proxy.is_some() => {
+            OnQuery::Forward(p) if self.s.rules.proxy => {
                 // The proxy resolves names: answer with a stand-in address,
                 // pinned to the name, and ask no one.
                 let ip = self.stand_in(&p.name);
