@@ -364,6 +364,95 @@ pub fn trailers(buf: &[u8], full: bool) -> Chunk {
     }
 }
 
+/// What is judged next in the client's stream of a plain-HTTP
+/// connection (the relay forwards the bytes before it unread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Head,
+    ChunkLine,
+    ChunkEnd,
+    Trailers,
+    /// After a first request that asked to switch protocols (`Upgrade:`,
+    /// or CONNECT when `connect`): the client waits until the server's
+    /// status says whether it did (101, or 2xx for CONNECT).
+    Upgrade {
+        connect: bool,
+    },
+}
+
+/// What the bytes at a boundary of a plain-HTTP client stream are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed {
+    NeedMore,
+    /// A head that cannot complete (`full`).
+    Incomplete,
+    Bad(&'static str),
+    /// `pass` bytes may go on, then `next` is judged. `head`: they start
+    /// with a request head, whose host (if any) must be checked first.
+    Pass {
+        pass: u64,
+        next: Next,
+        head: Option<Option<String>>,
+    },
+}
+
+/// Frames a plain-HTTP client stream at a boundary: `buf` starts where
+/// `next` is expected. `fresh`: a request here may switch protocols (the
+/// first, before the server said anything). Pure: the property tests run
+/// it over generated streams.
+pub fn frame(next: Next, fresh: bool, buf: &[u8], full: bool) -> Framed {
+    let pass = |pass: u64, next: Next| Framed::Pass {
+        pass,
+        next,
+        head: None,
+    };
+    match next {
+        Next::Head => {
+            let h = match request(buf, full) {
+                Request::NeedMore => return Framed::NeedMore,
+                Request::Incomplete => return Framed::Incomplete,
+                Request::Bad(why) => return Framed::Bad(why),
+                Request::Head(h) => h,
+            };
+            let after = if h.upgrade && fresh {
+                Next::Upgrade {
+                    connect: buf[..h.len].trim_ascii_start().starts_with(b"CONNECT "),
+                }
+            } else {
+                Next::Head
+            };
+            let head = h.len as u64;
+            let (pass, next) = match h.body {
+                Body::None => (head, after),
+                Body::Length(len) => (head.saturating_add(len), after),
+                Body::Chunked => (head, Next::ChunkLine),
+            };
+            Framed::Pass {
+                pass,
+                next,
+                head: Some(h.host),
+            }
+        }
+        Next::ChunkLine => match chunk_line(buf) {
+            Chunk::NeedMore if !full => Framed::NeedMore,
+            Chunk::NeedMore | Chunk::Bad => Framed::Bad("malformed chunked body"),
+            Chunk::Size(line, 0) => pass(line as u64, Next::Trailers),
+            Chunk::Size(line, size) => pass(line as u64 + size, Next::ChunkEnd),
+        },
+        Next::ChunkEnd => match buf.get(..2) {
+            None => Framed::NeedMore,
+            Some(b"\r\n") => pass(2, Next::ChunkLine),
+            Some(_) => Framed::Bad("malformed chunked body"),
+        },
+        Next::Trailers => match trailers(buf, full) {
+            Chunk::NeedMore => Framed::NeedMore,
+            Chunk::Bad => Framed::Bad("malformed chunked body"),
+            Chunk::Size(len, _) => pass(len as u64, Next::Head),
+        },
+        Next::Upgrade { .. } => Framed::NeedMore,
+    }
+}
+
 /// The host of `host[:port]` or `[v6]:port`.
 fn authority_host(v: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(v).ok()?.trim();
@@ -583,6 +672,118 @@ mod tests {
         assert_eq!(trailers(b"X: y\r\n", true), Chunk::Bad);
     }
 
+    /// A client stream of requests, with Content-Length and chunked
+    /// bodies whose bytes look like requests for other hosts.
+    fn stream(reqs: &[(String, u8, Vec<usize>)]) -> Vec<u8> {
+        let evil = b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n";
+        let mut out = Vec::new();
+        for (host, kind, chunks) in reqs {
+            let body: Vec<u8> = evil
+                .iter()
+                .cycle()
+                .take(chunks.iter().sum())
+                .copied()
+                .collect();
+            match kind % 3 {
+                0 => out.extend_from_slice(
+                    format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+                ),
+                1 => {
+                    out.extend_from_slice(
+                        format!(
+                            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    out.extend_from_slice(&body);
+                }
+                _ => {
+                    out.extend_from_slice(
+                        format!(
+                            "POST / HTTP/1.1\r\nhost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    let mut at = 0;
+                    for &c in chunks.iter().filter(|&&c| c > 0) {
+                        out.extend_from_slice(format!("{c:x};ext=1\r\n").as_bytes());
+                        out.extend_from_slice(&body[at..at + c]);
+                        out.extend_from_slice(b"\r\n");
+                        at += c;
+                    }
+                    out.extend_from_slice(if *kind % 2 == 0 {
+                        b"0\r\n\r\n"
+                    } else {
+                        b"0\r\nX-T: 1\r\n\r\n"
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs the framer over `s` as the relay does: the hosts of every
+    /// head, in order, or the first refusal.
+    fn heads(s: &[u8]) -> Result<Vec<Option<String>>, Framed> {
+        let (mut at, mut next, mut out) = (0usize, Next::Head, Vec::new());
+        while at < s.len() {
+            let rest = &s[at..s.len().min(at + PEEK_MAX)];
+            match frame(next, out.is_empty(), rest, true) {
+                Framed::Pass {
+                    pass,
+                    next: n,
+                    head,
+                } => {
+                    out.extend(head);
+                    at += pass as usize;
+                    next = n;
+                }
+                other => return Err(other),
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_kept_alive_stream_is_framed_request_by_request() {
+        let reqs = vec![
+            ("a.test".to_string(), 0, vec![]),
+            ("a.test".to_string(), 1, vec![40]),
+            ("a.test".to_string(), 2, vec![3, 50, 1]),
+            ("b.test".to_string(), 0, vec![]),
+        ];
+        let hosts = heads(&stream(&reqs)).unwrap();
+        assert_eq!(
+            hosts,
+            ["a.test", "a.test", "a.test", "b.test"].map(|h| Some(h.to_string()))
+        );
+        // Partial input waits; a bad chunk is refused.
+        assert_eq!(frame(Next::ChunkLine, false, b"1", false), Framed::NeedMore);
+        assert_eq!(
+            frame(Next::ChunkEnd, false, b"xy", false),
+            Framed::Bad("malformed chunked body")
+        );
+        let up = b"GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n\r\n";
+        assert!(matches!(
+            frame(Next::Head, true, up, false),
+            Framed::Pass {
+                next: Next::Upgrade { connect: false },
+                ..
+            }
+        ));
+        assert!(
+            matches!(
+                frame(Next::Head, false, up, false),
+                Framed::Pass {
+                    next: Next::Head,
+                    ..
+                }
+            ),
+            "only a first request switches"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
@@ -615,6 +816,28 @@ mod tests {
             b[i % n] ^= x;
             b.truncate(cut.max(1).min(n));
             let _ = classify(&b, true);
+        }
+
+        /// Every head of a generated kept-alive stream is found, however
+        /// its bodies are cut, and no body byte is taken for a head.
+        #[test]
+        fn every_request_of_a_stream_is_seen(
+            reqs in proptest::collection::vec(
+                ("[a-z]{1,8}\\.test", 0u8..6, proptest::collection::vec(0usize..300, 0..4)),
+                1..6,
+            )
+        ) {
+            let s = stream(&reqs);
+            let hosts = heads(&s).unwrap();
+            let want: Vec<Option<String>> = reqs.iter().map(|(h, _, _)| Some(h.clone())).collect();
+            prop_assert_eq!(hosts, want);
+        }
+
+        /// Any bytes at any boundary: an answer, never a panic.
+        #[test]
+        fn any_bytes_are_framed(b in proptest::collection::vec(any::<u8>(), 0..600), k in 0usize..4, full: bool) {
+            let next = [Next::Head, Next::ChunkLine, Next::ChunkEnd, Next::Trailers][k];
+            let _ = frame(next, true, &b, full);
         }
 
         /// HTTP-looking heads of any content.

@@ -16,7 +16,7 @@ use std::os::fd::{IntoRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::dns::{self, OnQuery, Pending};
-use super::peek::{self, Body, Chunk, Peek, Request, PEEK_MAX};
+use super::peek::{self, Framed, Next, Peek, PEEK_MAX};
 use super::policy::{self, Flow as Verdict, Pins, Rules, Said};
 use super::report::{Failure, Report};
 use crate::outside::notice::Notices;
@@ -143,20 +143,6 @@ enum Gate {
         left: u64,
         next: Next,
         requests: u32,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
-    Head,
-    ChunkLine,
-    ChunkEnd,
-    Trailers,
-    /// After the first request asked to switch protocols (`Upgrade:`, or
-    /// CONNECT when `connect`): the client waits until the server's status
-    /// says whether it did (101, or 2xx for CONNECT: then `Open`).
-    Upgrade {
-        connect: bool,
     },
 }
 
@@ -1119,73 +1105,32 @@ impl Relay {
                 }
             }
             Gate::Http { next, requests, .. } => {
-                let http = |left: u64, next: Next, requests: u32| Gate::Http {
-                    left,
+                // Only a first request may switch protocols: the server's
+                // next bytes are then its answer to it.
+                let fresh = requests == 0 && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
+                let (pass, next, head) = match peek::frame(next, fresh, buf, full) {
+                    Framed::NeedMore => return Judged::Wait,
+                    Framed::Incomplete => {
+                        let what = format!("{}:{}", c.name, dst.port());
+                        return Judged::Deny(what, policy::Reason::Incomplete);
+                    }
+                    Framed::Bad(why) => return bad(why),
+                    Framed::Pass { pass, next, head } => (pass, next, head),
+                };
+                let mut requests = requests;
+                if let Some(h) = head {
+                    let said = Said::Http(h);
+                    match policy::flow(rules, pins, host, dst, &said) {
+                        Verdict::Connect { name, .. } => c.name = name,
+                        Verdict::Expose { .. } => {}
+                        Verdict::Deny(r) => return Judged::Deny(Self::label(dst, &said, pins), r),
+                    }
+                    requests += 1;
+                }
+                let gate = Gate::Http {
+                    left: pass,
                     next,
                     requests,
-                };
-                let gate = match next {
-                    Next::Head => {
-                        let h = match peek::request(buf, full) {
-                            Request::NeedMore => return Judged::Wait,
-                            Request::Incomplete => {
-                                let what = format!("{}:{}", c.name, dst.port());
-                                return Judged::Deny(what, policy::Reason::Incomplete);
-                            }
-                            Request::Bad(why) => return bad(why),
-                            Request::Head(h) => h,
-                        };
-                        let said = Said::Http(h.host.clone());
-                        match policy::flow(rules, pins, host, dst, &said) {
-                            Verdict::Connect { name, .. } => c.name = name,
-                            Verdict::Expose { .. } => {}
-                            Verdict::Deny(r) => {
-                                return Judged::Deny(Self::label(dst, &said, pins), r)
-                            }
-                        }
-                        // Only a first request may switch protocols: the
-                        // server's next bytes are then its answer to it.
-                        let fresh =
-                            requests == 0 && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
-                        let after = if h.upgrade && fresh {
-                            Next::Upgrade {
-                                connect: buf.starts_with(b"CONNECT "),
-                            }
-                        } else {
-                            Next::Head
-                        };
-                        let head = h.len as u64;
-                        match h.body {
-                            Body::None => http(head, after, requests + 1),
-                            Body::Length(len) => {
-                                http(head.saturating_add(len), after, requests + 1)
-                            }
-                            Body::Chunked => http(head, Next::ChunkLine, requests + 1),
-                        }
-                    }
-                    Next::ChunkLine => match peek::chunk_line(buf) {
-                        Chunk::NeedMore if !full => return Judged::Wait,
-                        Chunk::NeedMore | Chunk::Bad => return bad("malformed chunked body"),
-                        Chunk::Size(line, 0) => http(line as u64, Next::Trailers, requests),
-                        Chunk::Size(line, size) => {
-                            http(line as u64 + size, Next::ChunkEnd, requests)
-                        }
-                    },
-                    Next::ChunkEnd => {
-                        if n < 2 {
-                            return Judged::Wait;
-                        }
-                        if &buf[..2] != b"\r\n" {
-                            return bad("malformed chunked body");
-                        }
-                        http(2, Next::ChunkLine, requests)
-                    }
-                    Next::Trailers => match peek::trailers(buf, full) {
-                        Chunk::NeedMore => return Judged::Wait,
-                        Chunk::Bad => return bad("malformed chunked body"),
-                        Chunk::Size(len, _) => http(len as u64, Next::Head, requests),
-                    },
-                    Next::Upgrade { .. } => return Judged::Wait,
                 };
                 c.gate = gate;
                 Judged::Go
