@@ -1159,15 +1159,18 @@ impl Relay {
         let switched = match sn::peek(c.up, &mut b) {
             Ok(0) => false,
             Ok(n) => {
-                if n < 12 && !b[..n].contains(&b'\n') {
+                // `HTTP/1.1 101 ` (13 bytes), or a shorter line that ended.
+                if n < 13 && !b[..n].contains(&b'\n') {
                     return false;
                 }
-                n >= 12
-                    && b.starts_with(b"HTTP/1.")
+                let status = &b[..n];
+                status.len() >= 13
+                    && status.starts_with(b"HTTP/1.")
+                    && matches!(status[12], b' ' | b'\r' | b'\n')
                     && if connect {
-                        b[9] == b'2'
+                        status[9] == b'2'
                     } else {
-                        &b[9..13] == b"101 "
+                        &status[9..12] == b"101"
                     }
             }
             Err(libc::EAGAIN) => return false,
