@@ -780,6 +780,52 @@ fn offline_the_jail_starts_and_lookups_fail_at_once_naming_the_server() {
 }
 
 #[test]
+fn a_resolver_that_never_answers_costs_one_wait_not_one_per_lookup() {
+    need_lab!();
+    let lab = Lab::new();
+    let sb = Sandbox::new("net-silent");
+    // The test host's UDP 9999 takes datagrams and never answers: a
+    // firewalled resolver that drops queries.
+    let o = lab
+        .jail_cmd_dns(
+            &sb,
+            Some("198.51.100.2:9999"),
+            &[
+                "--allow-domain",
+                "allowed.test",
+                "--allow-domain",
+                "second.test",
+                "--",
+                "sh",
+                "-c",
+                &dns_probe(&["allowed.test", "second.test"]),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let s = stdout(&o);
+    assert_eq!(field(&s, "allowed.test", "rcode"), Some(2), "{}", out(&o));
+    assert_eq!(field(&s, "second.test", "rcode"), Some(2), "{}", out(&o));
+    let first = field(&s, "allowed.test", "ms").unwrap();
+    let second = field(&s, "second.test", "ms").unwrap();
+    assert!(
+        (4500..6000).contains(&first),
+        "the first waits: {}",
+        out(&o)
+    );
+    assert!(second < 1500, "the next fails soon: {}", out(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "allowed name allowed.test failed: no answer from the DNS server 198.51.100.2:9999 (timeout)"
+        ),
+        "{err}"
+    );
+    assert!(lab.server_log().contains("udp 9999"), "it was asked");
+}
+
+#[test]
 fn a_changed_resolv_conf_is_followed() {
     need_lab!();
     let lab = Lab::new();

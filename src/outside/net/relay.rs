@@ -35,6 +35,10 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 /// DNS: when to ask upstream again, and when to give up (SERVFAIL).
 const DNS_RETRY: Duration = Duration::from_millis(1500);
 const DNS_LIMIT: Duration = Duration::from_secs(5);
+/// After the server let a query time out, further queries fail this soon
+/// without an answer (it is still asked: the first answer ends this), so
+/// a firewalled resolver costs one wait, not one per lookup.
+const DNS_LIMIT_SILENT: Duration = Duration::from_millis(700);
 /// An idle DNS-over-TCP client is closed after this.
 const DNS_TCP_IDLE: Duration = Duration::from_secs(10);
 /// DNS queries waiting upstream at most.
@@ -209,6 +213,8 @@ struct Waiting {
     client: Client,
     since: Instant,
     retried: bool,
+    /// When it fails (SERVFAIL) without an answer.
+    limit: Duration,
 }
 
 pub struct Relay {
@@ -231,6 +237,8 @@ pub struct Relay {
     up_fd: RawFd,
     up_slot: usize,
     up_read: Instant,
+    /// The server let a query time out, and has not answered since.
+    up_silent: bool,
 }
 
 fn token(slot: usize, gen: u32, side: u64) -> u64 {
@@ -313,6 +321,7 @@ impl Relay {
             up_fd: -1,
             up_slot: usize::MAX,
             up_read: Instant::now(),
+            up_silent: false,
         };
         Ok(r)
     }
@@ -389,6 +398,7 @@ impl Relay {
         }
         let was = up.addr;
         up.addr = addr;
+        self.up_silent = false;
         self.drop_upstream();
         say(self.s.report.upstream_changed(was, addr, &path));
     }
@@ -1277,6 +1287,11 @@ impl Relay {
                         t.waiting += 1;
                     }
                 }
+                let limit = if self.up_silent {
+                    DNS_LIMIT_SILENT
+                } else {
+                    DNS_LIMIT
+                };
                 self.pending.insert(
                     id,
                     Waiting {
@@ -1284,9 +1299,10 @@ impl Relay {
                         client,
                         since: Instant::now(),
                         retried: false,
+                        limit,
                     },
                 );
-                self.timer(DNS_RETRY, Timer::Dns(id));
+                self.timer(DNS_RETRY.min(limit), Timer::Dns(id));
             }
         }
     }
@@ -1385,6 +1401,7 @@ impl Relay {
         let Some(m) = dns::parse_answer(msg, &w.p) else {
             return;
         };
+        self.up_silent = false;
         if m.truncated() && !tcp {
             self.upstream_tcp(id);
             return;
@@ -1439,7 +1456,8 @@ impl Relay {
         let Some(w) = self.pending.get_mut(&id) else {
             return;
         };
-        if w.since.elapsed() >= DNS_LIMIT {
+        if w.since.elapsed() >= w.limit {
+            self.up_silent = true;
             let server = self.server_text();
             self.dns_fail(id, Failure::Timeout { server });
             return;
@@ -1454,7 +1472,8 @@ impl Relay {
                 let _ = sn::send(fd, &query);
             }
         }
-        let left = DNS_LIMIT.saturating_sub(since.elapsed());
+        let limit = self.pending.get(&id).map_or(DNS_LIMIT, |w| w.limit);
+        let left = limit.saturating_sub(since.elapsed());
         self.timer(left, Timer::Dns(id));
     }
 
