@@ -205,8 +205,9 @@ impl Watch {
     }
 }
 
-/// How `pid` (a child) ended, if it did, without reaping it.
-fn ended(pid: libc::pid_t) -> Option<String> {
+/// How `pid` (a child) ended, if it did, without reaping it: whether
+/// cleanly (exit status 0), and in words.
+fn ended(pid: libc::pid_t) -> Option<(bool, String)> {
     // SAFETY: waitid into a zeroed local siginfo; WNOWAIT leaves the
     // child to be reaped by its usual waiter.
     unsafe {
@@ -222,8 +223,8 @@ fn ended(pid: libc::pid_t) -> Option<String> {
         }
         let status = info.si_status();
         Some(match info.si_code {
-            libc::CLD_EXITED => format!("exit status {status}"),
-            _ => format!("killed by signal {status}"),
+            libc::CLD_EXITED => (status == 0, format!("exit status {status}")),
+            _ => (false, format!("killed by signal {status}")),
         })
     }
 }
@@ -246,8 +247,10 @@ impl super::OnDemand for Watch {
     fn start(&mut self) {
         // Also called at once where pidfds are missing: only an ended
         // helper is news.
-        let Some(how) = ended(self.pid) else { return };
-        if how == "exit status 0" {
+        let Some((clean, how)) = ended(self.pid) else {
+            return;
+        };
+        if clean {
             // Its own end after the jail's (EOF), or a failure it said.
             return;
         }
@@ -370,6 +373,14 @@ pub fn resolv_conf() -> std::path::PathBuf {
     };
     match std::env::var_os("JAIL_RESOLV_CONF").map(std::path::PathBuf::from) {
         Some(p) if p.is_absolute() && own(&p) => p,
+        Some(p) => {
+            tracing::warn!(
+                "JAIL_RESOLV_CONF={}: not an absolute path to a regular file of your own; \
+                 following /etc/resolv.conf",
+                p.display()
+            );
+            std::path::PathBuf::from("/etc/resolv.conf")
+        }
         _ => std::path::PathBuf::from("/etc/resolv.conf"),
     }
 }
