@@ -347,9 +347,9 @@ pub fn chunk_line(buf: &[u8]) -> Chunk {
     }
 }
 
-/// The trailer section after the last chunk, up to its empty line: its
-/// length, None while incomplete, `Some(0)`... never: an empty trailer
-/// section is the two bytes CRLF.
+/// The trailer section after the last chunk, up to and including its
+/// empty line: `Size(length, 0)` (an empty section is the CRLF alone),
+/// `NeedMore` while incomplete, `Bad` when it cannot complete.
 pub fn trailers(buf: &[u8], full: bool) -> Chunk {
     if buf.starts_with(b"\r\n") {
         return Chunk::Size(2, 0);
