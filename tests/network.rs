@@ -905,8 +905,10 @@ fn allowed_names_that_fail_upstream_are_reported_apart_from_denials() {
         "broken.test",
         "--allow-domain",
         "allowed.test",
+        "--allow-domain",
+        "*.gone.test",
     ];
-    let script = "getent hosts gone.test; getent hosts broken.test; getent hosts evil.test; getent hosts allowed.test >/dev/null; echo done";
+    let script = "getent hosts gone.test; getent hosts broken.test; getent hosts evil.test; getent hosts x.gone.test; getent hosts allowed.test >/dev/null; echo done";
     let o = lab.jail_sh(&sb, &args, script);
     assert_code(&o, 0);
     assert!(stdout(&o).contains("done"), "{}", out(&o));
@@ -931,6 +933,10 @@ fn allowed_names_that_fail_upstream_are_reported_apart_from_denials() {
         "{err}"
     );
     assert!(!err.contains("allowed.test failed"), "it resolved: {err}");
+    assert!(
+        !err.contains("x.gone.test"),
+        "a name below a wildcard that does not exist is no failure: {err}"
+    );
     assert!(
         err.contains("1 denied (evil.test)") && !err.contains("denied gone.test"),
         "failures are no denials: {err}"

@@ -206,6 +206,14 @@ impl Rules {
         deny(Reason::NotAllowed)
     }
 
+    /// Whether `name` is allowed by name (not by a wildcard or `learn`):
+    /// one the user expects to exist, so "no such name" is worth saying.
+    pub fn named(&self, name: &str) -> bool {
+        self.allow
+            .iter()
+            .any(|a| matches!(&a.pattern, Pattern::Exact(n) if n == name))
+    }
+
     /// Whether connections to `name` (allowed, normalized) may use `port`.
     pub fn port_allowed(&self, name: &str, port: u16) -> bool {
         if self.mode == NetMode::Learn {
@@ -526,6 +534,8 @@ mod tests {
         assert_eq!(learn.name("pastebin.com"), denied(Reason::DeniedName));
         let any = rules(NetMode::Allowlist, &["*"], &[]);
         assert_eq!(any.name("whatever.example"), NameVerdict::Resolve);
+        assert!(r.named("api.anthropic.com") && r.named("x.org"));
+        assert!(!r.named("api.github.com"), "a wildcard names no one");
     }
 
     #[test]

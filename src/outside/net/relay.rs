@@ -1422,6 +1422,9 @@ impl Relay {
         };
         match rcode {
             None => self.s.report.name_ok(&w.p.name),
+            // A name below a wildcard (or under `learn`) that does not
+            // exist is the program's business, not a failure to report.
+            Some(rcode) if rcode == "NXDOMAIN" && !self.s.rules.named(&w.p.name) => {}
             Some(rcode) => {
                 let server = self.server_text();
                 say(self
