@@ -3,7 +3,11 @@
 //! first bytes, asks `policy` where each goes, connects from the host and
 //! relays with splice() (the kernel moves the bytes; they never enter this
 //! process). It answers DNS on the jail's port-53 sockets through `dns`.
-//! A denied connection is reset (RST), never left hanging.
+//! A denied connection is reset (RST), never left hanging. The client's
+//! bytes pass a gate (`Gate`): a silent client's first bytes are judged
+//! whenever they come, and every request of a plain-HTTP connection is
+//! (`peek::frame`). The upstream resolver is asked through a socket made
+//! on first use, so an unreachable one fails lookups, never the start.
 //!
 //! Edge-triggered: every handler reads or splices until EAGAIN. Tokens
 //! carry a generation, so an event for a slot that was freed and reused
