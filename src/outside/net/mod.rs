@@ -437,7 +437,7 @@ pub fn main(chan: Channel) -> i32 {
         // A summary (or the learned allowlist) always comes at the end.
         relay::will_speak();
     }
-    // Opened before confinement (no file can be opened after).
+    // Opened before confinement (no file can be written after).
     relay::notices_to(crate::outside::notice::Notices::open(cfg.state.as_deref()));
     match prepare(&cfg, chan) {
         Ok(mut relay) => {
@@ -493,7 +493,7 @@ fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
             }
         }
     };
-    // The proxy's name is resolved now (no file can be read once
+    // The proxy's name is resolved now (resolving reads files it cannot once
     // confined); offline, its flows fail with a line instead of the jail.
     let (proxy, proxy_error) = match &cfg.proxy {
         Some((host, port)) => match (host.as_str(), *port)
