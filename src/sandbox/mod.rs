@@ -173,7 +173,10 @@ pub fn run_with(
         tracing::debug!("network: {}", s.describe());
     }
     let helper_config = if netplan.helper() {
-        Some(outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?)
+        let mut c =
+            outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?;
+        c.state = Some(state.to_path_buf());
+        Some(c)
     } else {
         None
     };
@@ -316,6 +319,13 @@ pub fn run_with(
     if let Some(s) = slurm.as_mut() {
         lazy.push(s);
     }
+    // A helper that dies while the program runs is reported.
+    let mut net_watch = helper
+        .as_ref()
+        .map(|h| outside::net::Watch::new(h.proc.pid, state));
+    if let Some(w) = net_watch.as_mut() {
+        lazy.push(w);
+    }
     if let Some(n) = net_lazy.as_mut() {
         lazy.push(n);
     }
@@ -360,6 +370,9 @@ pub fn run_with(
     }
     if let Some(n) = net_lazy.as_mut() {
         n.finish();
+    }
+    if let Some(w) = net_watch.as_mut() {
+        w.finish();
     }
     if let Some(h) = helper {
         // Its channel was closed by `launch`: it ends with the jail (EOF).
