@@ -25,8 +25,6 @@ pub enum AppError {
     Review(#[from] review::ReviewError),
     #[error("cannot read the current directory or user: {0}")]
     Host(#[from] std::io::Error),
-    #[error("`jail {0}` is not available yet in this version")]
-    NotYet(&'static str),
     #[error("{0} applies to running a command, not to `jail {1}`")]
     NotApplicable(&'static str, &'static str),
     #[error("cannot create {}: {}", .0.display(), .1)]

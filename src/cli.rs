@@ -190,7 +190,7 @@ pub struct Verbosity {
     /// More detail on stderr (repeat for more).
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Only errors on stderr.
+    /// Only errors on stderr (and at exit, the network's denials and failures).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }

@@ -709,12 +709,112 @@ fn host_checks(out: &mut Vec<Check>) {
         None => check("max_user_namespaces", Status::Info, "sysctl absent"),
     });
 
+    if let Some(c) = bare_repository_check() {
+        out.push(c);
+    }
+    out.push(unfinished_check());
+
     if let Some(v) = read_sysctl("/proc/sys/dev/tty/legacy_tiocsti") {
         out.push(check(
             "TIOCSTI (kernel)",
             Status::Info,
             format!("dev.tty.legacy_tiocsti={v}; jail's seccomp filter refuses it either way"),
         ));
+    }
+}
+
+/// Whether the host's git would run a bare repository it finds by
+/// itself (`safe.bareRepository` other than `explicit`): a bare
+/// repository planted in a project (HEAD, objects/, refs/ and a config
+/// with core.fsmonitor) runs its config at `cd DIR && git status`. jail's
+/// exit check moves such configs away; `explicit` closes the class.
+fn bare_repository_check() -> Option<Check> {
+    on_path("git")?;
+    // From /, so no repository's own config is read; bounded.
+    let mut child = std::process::Command::new("git")
+        .args(["config", "--get", "safe.bareRepository"])
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() < std::time::Duration::from_secs(5) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut value = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        use std::io::Read;
+        let _ = o.read_to_string(&mut value);
+    }
+    let value = value.trim().to_ascii_lowercase();
+    Some(if value == "explicit" {
+        check(
+            "git bare repositories",
+            Status::Ok,
+            "safe.bareRepository = explicit: git never runs a bare repository it merely finds",
+        )
+    } else {
+        check(
+            "git bare repositories",
+            Status::Info,
+            format!(
+                "safe.bareRepository = {}: git uses a bare repository found in any directory, \
+                 so one planted in a project runs its config at `git status` there (jail's exit \
+                 check moves such configs away); suggested: \
+                 git config --global safe.bareRepository explicit",
+                if value.is_empty() {
+                    "all (default)"
+                } else {
+                    &value
+                }
+            ),
+        )
+    })
+}
+
+/// Exit checks of earlier jails that did not finish (jail or its guard
+/// killed): the next jail started in that project finishes each.
+fn unfinished_check() -> Check {
+    let state = crate::host::facts()
+        .ok()
+        .and_then(|f| crate::config::load::dirs(&f.user.home, |v| std::env::var_os(v)).ok())
+        .map(|d| d.state);
+    let projects = state
+        .map(|s| crate::outside::guard::unfinished_projects(&s))
+        .unwrap_or_default();
+    if projects.is_empty() {
+        check(
+            "exit checks",
+            Status::Ok,
+            "every earlier exit check finished",
+        )
+    } else {
+        let names: Vec<String> = projects
+            .iter()
+            .map(|p| crate::display::safe(&p.display().to_string()).into_owned())
+            .collect();
+        check(
+            "exit checks",
+            Status::Degraded,
+            format!(
+                "did not finish (jail or its guard was killed) in {}: what the jail created \
+                 there is not checked yet; run any jail in that project to finish it, and do \
+                 not run git there before",
+                names.join(", ")
+            ),
+        )
     }
 }
 

@@ -238,6 +238,91 @@ pub fn with_canonical_cache<T>(f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// What reading a file that a jail could have written found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// Nothing there (or a parent is not a directory).
+    Absent,
+    /// A regular file's bytes (at most the cap).
+    Text(Vec<u8>),
+    /// Something that cannot be judged: not a regular file (a FIFO,
+    /// socket, device, a symlink where a file should be), over the cap,
+    /// or unreadable. Said why.
+    Suspect(String),
+}
+
+impl Read {
+    /// The text, lossily; None unless a regular file was read.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Read::Text(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `p` only if it is a regular file of at most `cap` bytes: never
+/// follows a symlink in its last component, never blocks (a FIFO or
+/// device is not even opened: lstat first, then O_NOFOLLOW|O_NONBLOCK|
+/// O_NOCTTY and fstat, so a swap between the two is caught), never reads
+/// more than `cap`. Used for every file a jail could have written that a
+/// process outside reads (git's files at start, the guard's check).
+pub fn read_regular(p: &Path, cap: u64) -> Read {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let kind = |ft: std::fs::FileType| {
+        if ft.is_symlink() {
+            "a symlink"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        }
+    };
+    match std::fs::symlink_metadata(p) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+            return Read::Absent
+        }
+        Err(e) => return Read::Suspect(format!("cannot inspect it: {e}")),
+        Ok(m) if !m.file_type().is_file() => {
+            return Read::Suspect(format!("{} where a file was expected", kind(m.file_type())))
+        }
+        Ok(_) => {}
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(p);
+    let f = match f {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Read::Absent,
+        Err(e) => return Read::Suspect(format!("cannot open it: {e}")),
+    };
+    let m = match f.metadata() {
+        Ok(m) => m,
+        Err(e) => return Read::Suspect(format!("cannot inspect it: {e}")),
+    };
+    if !m.file_type().is_file() {
+        return Read::Suspect(format!("{} where a file was expected", kind(m.file_type())));
+    }
+    if m.len() > cap {
+        return Read::Suspect(format!("{} bytes, more than {cap}", m.len()));
+    }
+    let mut buf = Vec::with_capacity(m.len() as usize);
+    // One byte over the cap tells a file that grew meanwhile.
+    match f.take(cap + 1).read_to_end(&mut buf) {
+        Ok(n) if n as u64 > cap => Read::Suspect(format!("more than {cap} bytes")),
+        Ok(_) => Read::Text(buf),
+        Err(e) => Read::Suspect(format!("cannot read it: {e}")),
+    }
+}
+
 thread_local! {
     static CANON: std::cell::RefCell<Option<std::collections::HashMap<PathBuf, Option<PathBuf>>>> =
         const { std::cell::RefCell::new(None) };
@@ -320,5 +405,27 @@ mod tests {
                 }
             }
         });
+    }
+
+    #[test]
+    fn read_regular_reads_only_small_regular_files_and_never_blocks() {
+        let d = std::env::temp_dir().join(format!("jail-read-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("f"), "abc").unwrap();
+        assert_eq!(read_regular(&d.join("f"), 3), Read::Text(b"abc".to_vec()));
+        assert!(matches!(read_regular(&d.join("f"), 2), Read::Suspect(_)));
+        assert_eq!(read_regular(&d.join("none"), 3), Read::Absent);
+        std::os::unix::fs::symlink("f", d.join("l")).unwrap();
+        assert!(matches!(read_regular(&d.join("l"), 3), Read::Suspect(_)));
+        let c = std::ffi::CString::new(d.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(matches!(read_regular(&d.join("fifo"), 3), Read::Suspect(_)));
+        assert!(matches!(
+            read_regular(Path::new("/dev/zero"), 3),
+            Read::Suspect(_)
+        ));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -129,12 +129,6 @@ pub fn accept(fd: RawFd) -> Result<RawFd, i32> {
     }
 }
 
-/// Sets FD_CLOEXEC, so `fd` does not reach programs this process starts.
-pub fn set_cloexec(fd: RawFd) -> Result<(), i32> {
-    // SAFETY: F_SETFD with integer flags on an fd we own.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }).map(|_| ())
-}
-
 /// poll() over several fds, retried on EINTR (-1: no timeout).
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, i32> {
     loop {
@@ -287,6 +281,24 @@ pub fn ignore_terminal_signals() {
         // SAFETY: setting a disposition to SIG_IGN.
         unsafe { libc::signal(s, libc::SIG_IGN) };
     }
+}
+
+/// Restores `sig`'s default action and unblocks it.
+pub fn default_signal(sig: libc::c_int) {
+    // SAFETY: sigset manipulation on a local set; signal() with SIG_DFL.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::signal(sig, libc::SIG_DFL);
+    }
+}
+
+/// SIGALRM in `secs` seconds (0 cancels).
+pub fn alarm(secs: u32) {
+    // SAFETY: alarm takes a number, no pointers.
+    unsafe { libc::alarm(secs) };
 }
 
 /// A pidfd for `pid` (Linux 5.3+), close-on-exec; Err(errno) where the

@@ -2,8 +2,8 @@
 //! Each attack runs in its own process (a C helper, tests/helpers/escape.c,
 //! built here with `cc`), inside the jail and, where safe, outside it as
 //! the same user, so every test shows the kernel allows the attack and the
-//! jail is what stops it. A test skips (printing `SKIP` and why) only when
-//! the host truly lacks the feature.
+//! jail is what stops it. A test skips (`common::skip`, counted as skipped)
+//! only when the host truly lacks the feature; under CI a missing tool fails.
 
 mod common;
 use common::*;
@@ -53,7 +53,10 @@ fn helper() -> Option<&'static Path> {
     match r {
         Ok(p) => Some(p.as_path()),
         Err(e) => {
-            println!("SKIP: cannot build tests/helpers/escape.c: {e}");
+            skip(
+                Lack::Setup,
+                &format!("cannot build tests/helpers/escape.c: {e}"),
+            );
             None
         }
     }
@@ -189,7 +192,7 @@ fn tiocsti_into_the_users_terminal_is_refused() {
         return;
     }
     let Some(out) = under_pty(&sb, "./escape tiocsti-stdin") else {
-        println!("SKIP: `script` (bsdutils) is not installed");
+        skip(Lack::Setup, "`script` (bsdutils) is not installed");
         return;
     };
     if sysctl("/proc/sys/dev/tty/legacy_tiocsti").as_deref() == Some("0") {
@@ -217,7 +220,7 @@ fn tiocsti_through_the_terminal_name_is_refused() {
         jail_bin().display()
     );
     let Some(out) = under_pty(&sb, &jail) else {
-        println!("SKIP: `script` (bsdutils) is not installed");
+        skip(Lack::Setup, "`script` (bsdutils) is not installed");
         return;
     };
     assert_eq!(out, "err EPERM\n", "inside the jail");
@@ -332,7 +335,7 @@ fn x32_syscalls_are_refused() {
     // Without x32 support the kernel answers ENOSYS; the filter's EPERM
     // comes first either way.
     if !cfg!(target_arch = "x86_64") {
-        println!("SKIP: x32 exists only on x86_64");
+        skip(Lack::Machine, "x32 exists only on x86_64");
         return;
     }
     attack("x32", "x32", "", "err EPERM");
@@ -351,9 +354,12 @@ fn i386_int80_syscalls_are_refused() {
         .output()
         .unwrap();
     if o.status.code() != Some(0) {
-        println!(
-            "SKIP: int 0x80 is unavailable on this kernel (no IA32 emulation): {:?}",
-            o.status
+        skip(
+            Lack::Machine,
+            &format!(
+                "int 0x80 is unavailable on this kernel (no IA32 emulation): {:?}",
+                o.status
+            ),
         );
         return;
     }
@@ -412,7 +418,10 @@ fn host_abstract_unix_sockets_are_unreachable() {
     );
     // Host network: only Landlock's scoping stands in the way.
     if landlock_abi() < 6 {
-        println!("SKIP (--net host part): Landlock ABI < 6 cannot scope abstract unix sockets");
+        skip(
+            Lack::Machine,
+            "the --net host part: Landlock ABI < 6 cannot scope abstract unix sockets",
+        );
         return;
     }
     assert_eq!(
@@ -436,11 +445,11 @@ fn processes_joining_from_outside_cannot_be_signalled_or_traced() {
     // namespaces (nsenter): visible inside, but outside the jail's Landlock
     // domain. The jailed program must not signal or ptrace it.
     if landlock_abi() < 6 {
-        println!("SKIP: Landlock ABI < 6 has no signal scoping");
+        skip(Lack::Machine, "Landlock ABI < 6 has no signal scoping");
         return;
     }
     if Command::new("nsenter").arg("--version").output().is_err() {
-        println!("SKIP: nsenter (util-linux) is not installed");
+        skip(Lack::Setup, "nsenter (util-linux) is not installed");
         return;
     }
     let sb = Sandbox::new("intruder");
@@ -509,7 +518,10 @@ fn setuid_binaries_gain_nothing() {
     let sb = Sandbox::new("setuid");
     let Some(h) = stage(&sb) else { return };
     if !user().switch {
-        println!("SKIP: making a setuid-root binary needs root (CI runs as root)");
+        skip(
+            Lack::Setup,
+            "making a setuid-root binary needs root (CI runs as root)",
+        );
         return;
     }
     // A setuid-root copy of the helper, in the project (visible inside).
@@ -536,7 +548,7 @@ fn setuid_binaries_gain_nothing() {
 #[test]
 fn landlock_mirrors_the_mount_policy() {
     if landlock_abi() < 1 {
-        println!("SKIP: Landlock is not available on this kernel");
+        skip(Lack::Machine, "Landlock is not available on this kernel");
         return;
     }
     let sb = Sandbox::new("landlock");

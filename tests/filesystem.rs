@@ -498,7 +498,10 @@ fn gpu_flag_binds_a_gpu_node_and_it_works() {
     // A stand-in GPU node (the null device's numbers) named like an NVIDIA
     // one: only root can create it, so as a normal user this test skips.
     if !user().switch {
-        println!("SKIP: creating a stand-in /dev/nvidia node needs root");
+        skip(
+            Lack::Setup,
+            "creating a stand-in /dev/nvidia node needs root",
+        );
         return;
     }
     let _one = GPU_TESTS.lock().unwrap_or_else(|e| e.into_inner());

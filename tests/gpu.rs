@@ -16,16 +16,22 @@ if ok:\n\
 #[test]
 fn a_cuda_program_runs_under_gpu_and_sees_no_gpu_without_it() {
     if !Path::new("/dev/nvidiactl").exists() {
-        println!("SKIP: no NVIDIA GPU on this machine (/dev/nvidiactl is absent)");
+        skip(
+            Lack::Machine,
+            "no NVIDIA GPU on this machine (/dev/nvidiactl is absent)",
+        );
         return;
     }
     let sb = Sandbox::new("cuda");
     let host = sb.host_sh(&format!("python3 -c \"{PROBE}\""));
     if !stdout(&host).contains("cuda True") {
-        println!(
-            "SKIP: PyTorch with CUDA does not run here outside the jail either: {}{}",
-            stdout(&host),
-            stderr(&host)
+        skip(
+            Lack::Machine,
+            &format!(
+                "PyTorch with CUDA does not run here outside the jail either: {}{}",
+                stdout(&host),
+                stderr(&host)
+            ),
         );
         return;
     }

@@ -228,7 +228,10 @@ fn quarantine_waits_for_the_last_process_of_the_jail() {
 #[test]
 fn quarantine_across_filesystems_neither_hangs_on_a_fifo_nor_fills_a_sparse_file() {
     if !user().switch {
-        println!("SKIP: needs root to put the project on its own tmpfs");
+        skip(
+            Lack::Setup,
+            "needs root to put the project on its own tmpfs",
+        );
         return;
     }
     let sb = Sandbox::new("xdev");
@@ -327,7 +330,7 @@ fn a_tmux_server_socket_in_a_shared_directory_is_not_reachable_from_a_jail() {
         .output()
         .is_err()
     {
-        println!("SKIP: tmux is not installed");
+        skip(Lack::Setup, "tmux is not installed");
         return;
     }
     let sb = Sandbox::new("tmux");
@@ -417,7 +420,7 @@ fn more_than_4095_arguments_reach_the_program() {
 #[test]
 fn running_as_root_says_what_applies_and_hides_root_secrets() {
     if !user().switch {
-        println!("SKIP: not root");
+        skip(Lack::Setup, "needs root (to show what applies to root)");
         return;
     }
     // As root itself (no switch to the test user).
@@ -504,4 +507,511 @@ fn a_worktree_made_inside_the_project_works_and_keeps_its_files() {
         "{}",
         stdout(&st)
     );
+}
+
+// ---- Issue 20: an exit check that fails closed, repositories found as
+// git finds them, hooks resolved all the way.
+
+/// `jail [opts] -- sh -c SCRIPT` as the test user, bounded: its output
+/// goes to files (a process left behind holding a pipe cannot stall the
+/// test), and a run over `secs` is killed and reported as None.
+fn jail_bounded(sb: &Sandbox, opts: &[&str], script: &str, secs: u64) -> (Option<i32>, String) {
+    let mut args: Vec<&str> = opts.to_vec();
+    args.extend(["--", "sh", "-c", script]);
+    let out = sb.root.join("bounded.out");
+    let err = sb.root.join("bounded.err");
+    let mut child = sb
+        .jail_cmd(&args)
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (code, fs::read_to_string(&err).unwrap_or_default())
+}
+
+/// Every file name below the quarantine, with its path relative to it.
+fn quarantined_paths(sb: &Sandbox) -> Vec<String> {
+    let q = sb.home.join(".local/state/jail/quarantine");
+    let mut found = Vec::new();
+    let mut stack = vec![q.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                stack.push(p.clone());
+            }
+            found.push(p.strip_prefix(&q).unwrap().display().to_string());
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A nested repository `DIR` with one commit and `core.fsmonitor`
+/// touching `marker`, added to the outer repository as a gitlink: the
+/// host's `git status` at the project root then runs its fsmonitor.
+fn plant_nested(dir: &str, marker: &Path) -> String {
+    format!(
+        "git init -q {dir} && git -C {dir} -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+         && git -C {dir} config core.fsmonitor 'touch {m}; false' && git add {dir} 2>/dev/null",
+        m = marker.display()
+    )
+}
+
+const STATUS: &str = "git status >/dev/null 2>&1";
+
+#[test]
+fn a_fifo_in_a_nested_git_directory_neither_hangs_jail_nor_disables_the_check() {
+    let sb = Sandbox::new("fifo-nested");
+    repo(&sb);
+    let marker = sb.project.join("MARKER");
+    let hook =
+        r#"{"hooks":{"SessionStart":[{"hooks":[{"type":"command","command":"touch /tmp/x"}]}]}}"#;
+    let attack = format!(
+        "mkdir -p hang/.git && mkfifo hang/.git/commondir && {} && mkdir -p .claude && echo '{hook}' > .claude/settings.json",
+        plant_nested("sub", &marker)
+    );
+    let start = Instant::now();
+    let (code, err) = jail_bounded(&sb, &[], &attack, 60);
+    assert_eq!(
+        code,
+        Some(0),
+        "jail hung or failed after {:?}: {err}",
+        start.elapsed()
+    );
+    assert!(err.contains("sub/.git/config"), "{err}");
+    assert!(!sb.project.join("sub/.git/config").exists());
+    assert!(!sb.project.join("hang/.git/commondir").exists(), "{err}");
+    assert!(!sb.project.join(".claude/settings.json").exists(), "{err}");
+    let q = quarantined_paths(&sb);
+    for moved in [
+        "sub/.git/config",
+        "hang/.git/commondir",
+        ".claude/settings.json",
+    ] {
+        assert!(q.iter().any(|p| p.ends_with(moved)), "{moved}: {q:?}");
+    }
+    assert!(!host_runs(
+        &sb,
+        &format!("{STATUS}; git -C sub status >/dev/null 2>&1"),
+        &marker
+    ));
+    // Nothing of the check is left pending.
+    let pending = sb.home.join(".local/state/jail/pending");
+    let left: Vec<_> = fs::read_dir(&pending)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|d| fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_fifo_commondir_in_the_main_repository_does_not_hang_the_next_start() {
+    let sb = Sandbox::new("fifo-main");
+    repo(&sb);
+    // Created inside: moved away at exit, without hanging.
+    let (code, err) = jail_bounded(&sb, &[], "mkfifo .git/commondir", 60);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        fs::symlink_metadata(sb.project.join(".git/commondir")).is_err(),
+        "{err}"
+    );
+    // Left there some other way (an older jail): the next start neither
+    // hangs nor reads it, and says so.
+    assert_code(&sb.host_sh("mkfifo .git/commondir"), 0);
+    let (code, err) = jail_bounded(&sb, &[], "echo started", 60);
+    assert_eq!(code, Some(0), "the start hung or failed: {err}");
+    assert!(err.contains("commondir"), "{err}");
+}
+
+#[test]
+fn a_symlinked_dotgit_is_found_as_git_finds_it() {
+    let marker_of = |sb: &Sandbox| sb.project.join("MARKER");
+    let attack = |m: &Path| {
+        format!(
+            "git init -q sub && git -C sub -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+             && mv sub/.git store && ln -s ../store sub/.git \
+             && git -C sub config core.fsmonitor 'touch {}; false' && git add sub 2>/dev/null",
+            m.display()
+        )
+    };
+    let check = format!("{STATUS}; git -C sub status >/dev/null 2>&1");
+    let sb = Sandbox::new("dotgit-link-host");
+    repo(&sb);
+    assert_code(&sb.host_sh(&attack(&marker_of(&sb))), 0);
+    assert!(host_runs(&sb, &check, &marker_of(&sb)));
+
+    let sb = Sandbox::new("dotgit-link");
+    repo(&sb);
+    let err = jail_ok(&sb, &[], &attack(&marker_of(&sb)));
+    assert!(err.contains("store/config"), "{err}");
+    assert!(!host_runs(&sb, &check, &marker_of(&sb)));
+}
+
+#[test]
+fn a_dotgit_file_padded_past_4_kib_is_followed_like_git_does() {
+    let sb = Sandbox::new("dotgit-big");
+    repo(&sb);
+    let marker = sb.project.join("MARKER");
+    let attack = format!(
+        "git init -q sub && git -C sub -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+         && mv sub/.git store && printf 'gitdir: ../store' > sub/.git \
+         && head -c 8000 /dev/zero | tr '\\0' '\\n' >> sub/.git \
+         && git -C sub config core.fsmonitor 'touch {}; false' && git add sub 2>/dev/null",
+        marker.display()
+    );
+    let check = format!("{STATUS}; git -C sub status >/dev/null 2>&1");
+    let err = jail_ok(&sb, &[], &attack);
+    assert!(fs::metadata(sb.project.join("sub/.git")).unwrap().len() > 4096);
+    assert!(err.contains("store/config"), "{err}");
+    assert!(!host_runs(&sb, &check, &marker));
+}
+
+#[test]
+fn a_gitdir_through_a_symlink_and_dotdot_is_resolved_physically() {
+    let sb = Sandbox::new("gitdir-physical");
+    repo(&sb);
+    let marker = sb.project.join("MARKER");
+    // Lexically sub/../link/../store is ./store (nothing there); the
+    // kernel resolves link first: deep/er/store.
+    let attack = format!(
+        "mkdir -p deep/er/x && ln -s deep/er/x link \
+         && git init -q sub && git -C sub -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+         && mv sub/.git deep/er/store && echo 'gitdir: ../link/../store' > sub/.git \
+         && git -C sub config core.fsmonitor 'touch {}; false' && git add sub 2>/dev/null",
+        marker.display()
+    );
+    let check = format!("{STATUS}; git -C sub status >/dev/null 2>&1");
+    let err = jail_ok(&sb, &[], &attack);
+    assert!(err.contains("deep/er/store/config"), "{err}");
+    assert!(!host_runs(&sb, &check, &marker));
+}
+
+#[test]
+fn a_repository_under_a_directory_that_cannot_be_listed_is_not_missed() {
+    let sb = Sandbox::new("unlistable");
+    repo(&sb);
+    let marker = sb.project.join("MARKER");
+    let attack = format!(
+        "mkdir locked && {} && chmod 311 locked",
+        plant_nested("locked/sub", &marker)
+    );
+    // Without the jail, the host's git status runs it.
+    let host = Sandbox::new("unlistable-host");
+    repo(&host);
+    let hm = host.project.join("MARKER");
+    assert_code(
+        &host.host_sh(&format!(
+            "mkdir locked && {} && chmod 311 locked",
+            plant_nested("locked/sub", &hm)
+        )),
+        0,
+    );
+    assert!(host_runs(&host, STATUS, &hm));
+
+    let err = jail_ok(&sb, &[], &attack);
+    assert!(err.contains("moved") && err.contains("locked"), "{err}");
+    assert!(!host_runs(&sb, STATUS, &marker));
+}
+
+#[test]
+fn an_embedded_bare_repository_does_not_run_its_config_on_the_host() {
+    let plant = |m: &Path| {
+        format!(
+            "mkdir -p src/objects src/refs && echo 'ref: refs/heads/main' > src/HEAD \
+             && printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = ..\\n\\tfsmonitor = touch {}; false\\n' > src/config",
+            m.display()
+        )
+    };
+    let check = "cd src && git status >/dev/null 2>&1";
+    let sb = Sandbox::new("bare-host");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&plant(&m)), 0);
+    assert!(host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    // After a pause: the guard has indexed the project, so the check at
+    // exit reads only what changed (the other tests cover the full walk).
+    let err = jail_ok(&sb, &[], &format!("sleep 0.5; {}", plant(&m)));
+    assert!(err.contains("src/config"), "{err}");
+    assert!(!host_runs(&sb, check, &m));
+
+    // Under review, its config is not applied as an ordinary addition.
+    let sb = Sandbox::new("bare-review");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &plant(&m));
+    assert_code(&o, 0);
+    assert!(!sb.project.join("src/config").exists(), "{}", stderr(&o));
+    assert!(!host_runs(&sb, check, &m));
+}
+
+#[test]
+fn a_hook_that_is_a_symlink_is_protected_at_its_target() {
+    let sb = Sandbox::new("hook-link");
+    repo(&sb);
+    sb.write(
+        sb.project.join("scripts/pre-commit.sh"),
+        "#!/bin/sh\nexit 0\n",
+    );
+    fs::set_permissions(
+        sb.project.join("scripts/pre-commit.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    assert_code(
+        &sb.host_sh("ln -s ../../scripts/pre-commit.sh .git/hooks/pre-commit"),
+        0,
+    );
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "printf '#!/bin/sh\\ntouch {}\\n' > scripts/pre-commit.sh",
+        m.display()
+    );
+    let o = sb.jail_sh(&[], &format!("{attack}; true"));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    let commit = "git commit -q --allow-empty -m x >/dev/null 2>&1";
+    assert!(!host_runs(&sb, commit, &m));
+    // The same write on the host runs at the next commit.
+    assert_code(&sb.host_sh(&attack), 0);
+    assert!(host_runs(&sb, commit, &m));
+}
+
+#[test]
+fn a_hooks_path_set_in_an_included_file_is_protected() {
+    let sb = Sandbox::new("hookspath-include");
+    repo(&sb);
+    sb.write(
+        sb.project.join("shared.gitconfig"),
+        "[include]\n\tpath = hooks.gitconfig\n",
+    );
+    sb.write(
+        sb.project.join("hooks.gitconfig"),
+        "[core]\n\thooksPath = .githooks\n",
+    );
+    sb.mkdir(sb.project.join(".githooks"));
+    assert_code(
+        &sb.host_sh("git config include.path ../shared.gitconfig"),
+        0,
+    );
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "printf '#!/bin/sh\\ntouch {}\\n' > .githooks/pre-commit; chmod +x .githooks/pre-commit",
+        m.display()
+    );
+    let o = sb.jail_sh(&[], &format!("{attack}; true"));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    let commit = "git commit -q --allow-empty -m x >/dev/null 2>&1";
+    assert!(!host_runs(&sb, commit, &m));
+    assert_code(&sb.host_sh(&attack), 0);
+    assert!(host_runs(&sb, commit, &m));
+}
+
+#[test]
+fn a_relatively_included_gitconfig_is_never_moved() {
+    let sb = Sandbox::new("include-relative");
+    repo(&sb);
+    sb.write(sb.project.join(".gitconfig"), "[user]\n\tname = team\n");
+    assert_code(
+        &sb.host_sh(
+            "git add .gitconfig && git commit -qm cfg && git config include.path ../.gitconfig",
+        ),
+        0,
+    );
+    let o = sb.jail_sh(
+        &[],
+        "echo x > notes.txt; (echo evil >> .gitconfig) 2>&1; true",
+    );
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Read-only"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains("moved"), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(sb.project.join(".gitconfig")).unwrap(),
+        "[user]\n\tname = team\n"
+    );
+}
+
+/// The pid of the guard of the jail whose launcher is `launcher`: the
+/// launcher's child that is not in a new pid namespace (the jail's pid 1
+/// has two NSpid entries).
+fn guard_of(launcher: u32) -> Option<i32> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(st) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            st.lines()
+                .find(|l| l.starts_with(k))
+                .map(|l| l[k.len()..].split_whitespace().count())
+        };
+        let ppid = st
+            .lines()
+            .find(|l| l.starts_with("PPid:"))
+            .and_then(|l| l[5..].trim().parse::<u32>().ok());
+        if ppid == Some(launcher) && field("NSpid:") == Some(1) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_check_cut_short_is_finished_by_the_next_start_and_named_by_doctor() {
+    let sb = Sandbox::new("cut-short");
+    repo(&sb);
+    let marker = sb.project.join("MARKER");
+    let script = format!(
+        "{} && touch planted && sleep 3",
+        plant_nested("sub", &marker)
+    );
+    let mut child = sb
+        .jail_cmd(&["--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !sb.project.join("planted").exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never planted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let guard = guard_of(child.id()).expect("the guard runs");
+    // The guard does not ignore SIGTERM (it did, and stayed forever when
+    // its check hung); its record survives it.
+    // SAFETY: SIGTERM to the guard this test started (as the test user).
+    assert_eq!(unsafe { libc::kill(guard, libc::SIGTERM) }, 0);
+    let st = child.wait().unwrap();
+    assert!(st.success());
+    assert!(
+        sb.project.join("sub/.git/config").exists(),
+        "nothing checked it"
+    );
+    let o = sb.jail(&["doctor"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("exit checks") && out.contains(&sb.project.display().to_string()),
+        "{out}"
+    );
+    // The next start in the project finishes it before anything runs.
+    let o = sb.jail(&["true"]);
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("did not finish"), "{}", stderr(&o));
+    assert!(
+        !sb.project.join("sub/.git/config").exists(),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!host_runs(&sb, STATUS, &marker));
+    let o = sb.jail(&["doctor"]);
+    assert!(
+        !stdout(&o).contains(&sb.project.display().to_string()),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn doctor_suggests_explicit_bare_repositories() {
+    let sb = Sandbox::new("doctor-bare");
+    let o = sb.jail(&["doctor"]);
+    assert!(
+        stdout(&o).contains("git config --global safe.bareRepository explicit"),
+        "{}",
+        stdout(&o)
+    );
+    assert_code(
+        &sb.host_sh("git config --global safe.bareRepository explicit"),
+        0,
+    );
+    let o = sb.jail(&["doctor"]);
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.contains("git bare repositories"))
+        .map(String::from)
+        .unwrap_or_default();
+    assert!(line.contains("ok"), "{}", stdout(&o));
+}
+
+#[test]
+fn git_init_clone_and_submodule_add_inside_keep_working_and_nothing_is_moved() {
+    let sb = Sandbox::new("git-inside");
+    repo(&sb);
+    let o = sb.jail_sh(
+        &[],
+        "set -e; git init -q up && git -C up -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+         && git init -q --bare bare.git && git clone -q up cl && git clone -q --bare up cl.git \
+         && git -c protocol.file.allow=always submodule add -q ./up sm \
+         && git -C sm status >/dev/null && git -C cl status >/dev/null && echo all-ok",
+    );
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("all-ok"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("moved"), "{}", stderr(&o));
+    for kept in [
+        "up/.git/config",
+        "cl/.git/config",
+        "bare.git/config",
+        "cl.git/config",
+    ] {
+        assert!(sb.project.join(kept).exists(), "{kept}");
+    }
+    let st = sb
+        .host_sh("git -C sm status --short && git -C cl log --oneline -1 && git submodule status");
+    assert_code(&st, 0);
+}
+
+#[test]
+fn a_hook_changed_through_a_hard_link_is_reported() {
+    let sb = Sandbox::new("hook-hardlink");
+    repo(&sb);
+    sb.write(
+        sb.project.join("scripts/pre-commit.sh"),
+        "#!/bin/sh\nexit 0\n",
+    );
+    assert_code(
+        &sb.host_sh(
+            "chmod +x scripts/pre-commit.sh && ln scripts/pre-commit.sh .git/hooks/pre-commit",
+        ),
+        0,
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = sb.jail_sh(&[], "echo 'touch MARKER' >> scripts/pre-commit.sh");
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains(".git/hooks/pre-commit") && stderr(&o).contains("hard link"),
+        "{}",
+        stderr(&o)
+    );
+    // An untouched hard-linked hook is not reported (after the second of
+    // margin the check allows for NFS clocks).
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = sb.jail_sh(&[], "true");
+    assert!(!stderr(&o).contains("hard link"), "{}", stderr(&o));
 }

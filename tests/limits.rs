@@ -315,7 +315,10 @@ fn limits_come_from_profiles_and_explain_says_how_they_are_enforced() {
 #[test]
 fn site_maxima_bind_every_later_layer() {
     if !user().switch {
-        eprintln!("skipped: a root-owned site directory needs the tests to run as root");
+        skip(
+            Lack::Setup,
+            "a root-owned site directory needs the tests to run as root",
+        );
         return;
     }
     let sb = Sandbox::new("limits-site");
@@ -372,9 +375,12 @@ fn cgroup_limits_where_a_delegated_subtree_exists() {
         .unwrap_or("")
         .to_string();
     if !line.contains("cgroup v2, delegated") {
-        eprintln!(
-            "skipped: no delegated cgroup v2 subtree for the test user here ({})",
-            line.trim()
+        skip(
+            Lack::Machine,
+            &format!(
+                "no delegated cgroup v2 subtree for the test user here ({})",
+                line.trim()
+            ),
         );
         return;
     }

@@ -477,8 +477,22 @@ fn the_helpers_death_ends_the_jails_network() {
     let status = child.wait().unwrap();
     let mut s = String::new();
     child.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "{s}");
     assert!(s.contains("first-ok"), "{s}");
+    // jail says so: the program does not run behind a dead helper unsaid.
+    assert!(
+        err.contains(
+            "jail: net: the network helper ended (killed by signal 9) while the program runs"
+        ),
+        "{err}"
+    );
     // 6: the name no longer resolves (nothing answers port 53), or 7:
     // refused; never 28 (a hang until curl's timeout).
     assert!(s.contains("rc=6") || s.contains("rc=7"), "{s}");
@@ -661,6 +675,499 @@ print(\"tcp\", rcode(t.recv(n)))
         "no escape reaches the terminal: {err:?}"
     );
     assert!(err.contains("red.test (not in the allowlist)"), "{err}");
+}
+
+/// A DNS query from inside the jail with python: prints
+/// `NAME rcode=N answers=N ms=N` (rcode 2: SERVFAIL).
+fn dns_probe(names: &[&str]) -> String {
+    let list = names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "python3 -c '
+import socket, struct, time
+def q(name, i):
+    m = struct.pack(\">HHHHHH\", i, 0x0100, 1, 0, 0, 0)
+    for l in name.encode().split(b\".\"):
+        m += bytes([len(l)]) + l
+    return m + b\"\\0\" + struct.pack(\">HH\", 1, 1)
+for i, n in enumerate([{list}]):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(10)
+    t = time.monotonic()
+    u.sendto(q(n, i + 1), (\"127.0.0.53\", 53))
+    r = u.recv(512)
+    ms = int((time.monotonic() - t) * 1000)
+    print(n, \"rcode=%d answers=%d ms=%d\" % (struct.unpack(\">H\", r[2:4])[0] & 15, struct.unpack(\">H\", r[6:8])[0], ms))
+'"
+    )
+}
+
+/// The number after `key=` on the line of `name` in `s`.
+fn field(s: &str, name: &str, key: &str) -> Option<u64> {
+    s.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))?
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn offline_the_jail_starts_and_lookups_fail_at_once_naming_the_server() {
+    need_lab!();
+    let lab = Lab::new();
+    let sb = Sandbox::new("net-offline");
+    // No route to 203.0.113.53 on the lab's host side: as a laptop
+    // offline. 198.51.100.3:5454: the test host, where nothing listens.
+    for (server, why) in [
+        ("203.0.113.53:53", "Network is unreachable"),
+        ("198.51.100.3:5454", "Connection refused"),
+    ] {
+        let o = lab
+            .jail_cmd_dns(
+                &sb,
+                Some(server),
+                &[
+                    "--allow-domain",
+                    "allowed.test",
+                    "--",
+                    "sh",
+                    "-c",
+                    &format!(
+                        "echo started; {}; echo ran",
+                        dns_probe(&["allowed.test", "allowed.test"])
+                    ),
+                ],
+            )
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+        let s = stdout(&o);
+        assert!(
+            s.contains("started") && s.contains("ran"),
+            "{server}: {}",
+            out(&o)
+        );
+        assert_eq!(
+            field(&s, "allowed.test", "rcode"),
+            Some(2),
+            "SERVFAIL: {}",
+            out(&o)
+        );
+        for l in s.lines().filter(|l| l.starts_with("allowed.test")) {
+            let ms: u64 = l.rsplit("ms=").next().unwrap().parse().unwrap();
+            assert!(ms < 1000, "{server}: fails at once, not at a timeout: {l}");
+        }
+        let err = stderr(&o);
+        let line = format!("cannot reach the DNS server {server} ({why})");
+        assert_eq!(
+            err.lines()
+                .filter(|l| l.contains(&line) && l.contains("lookups fail at once"))
+                .count(),
+            1,
+            "one line naming the server: {err}"
+        );
+        assert!(
+            err.contains(&format!("allowed name allowed.test failed: {line}"))
+                && err.contains("--dns-upstream"),
+            "and at exit, with the fix: {err}"
+        );
+        assert!(!err.contains("denied"), "no denial: {err}");
+    }
+    assert_eq!(lab.server_log(), "");
+}
+
+#[test]
+fn a_resolver_that_never_answers_costs_one_wait_not_one_per_lookup() {
+    need_lab!();
+    let lab = Lab::new();
+    let sb = Sandbox::new("net-silent");
+    // The test host's UDP 9999 takes datagrams and never answers: a
+    // firewalled resolver that drops queries.
+    let o = lab
+        .jail_cmd_dns(
+            &sb,
+            Some("198.51.100.2:9999"),
+            &[
+                "--allow-domain",
+                "allowed.test",
+                "--allow-domain",
+                "second.test",
+                "--",
+                "sh",
+                "-c",
+                &dns_probe(&["allowed.test", "second.test"]),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let s = stdout(&o);
+    assert_eq!(field(&s, "allowed.test", "rcode"), Some(2), "{}", out(&o));
+    assert_eq!(field(&s, "second.test", "rcode"), Some(2), "{}", out(&o));
+    let first = field(&s, "allowed.test", "ms").unwrap();
+    let second = field(&s, "second.test", "ms").unwrap();
+    assert!(
+        (4500..6000).contains(&first),
+        "the first waits: {}",
+        out(&o)
+    );
+    assert!(second < 1500, "the next fails soon: {}", out(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "allowed name allowed.test failed: no answer from the DNS server 198.51.100.2:9999 (timeout)"
+        ),
+        "{err}"
+    );
+    assert!(lab.server_log().contains("udp 9999"), "it was asked");
+}
+
+#[test]
+fn a_changed_resolv_conf_is_followed() {
+    need_lab!();
+    let lab = Lab::new();
+    let sb = Sandbox::new("net-roam");
+    let conf = sb.root.join("etc/resolv.conf");
+    sb.write(&conf, "# offline\nnameserver 203.0.113.53\n");
+    let script = format!(
+        "{}; touch ready; i=0; while [ ! -e go ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done; {}",
+        dns_probe(&["allowed.test"]),
+        dns_probe(&["second.test"])
+    );
+    let child = lab
+        .jail_cmd_dns(
+            &sb,
+            None,
+            &[
+                "--allow-domain",
+                "allowed.test",
+                "--allow-domain",
+                "second.test",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        )
+        .env("JAIL_RESOLV_CONF", &conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(30, || sb.project.join("ready").exists()),
+        "jail did not start"
+    );
+    // Roaming: the network manager replaces the file (a rename).
+    let tmp = sb.root.join("etc/resolv.conf.new");
+    sb.write(&tmp, "nameserver 198.51.100.2\n");
+    std::fs::rename(&tmp, &conf).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    sb.write(sb.project.join("go"), "");
+    let o = child.wait_with_output().unwrap();
+    assert_code(&o, 0);
+    let s = stdout(&o);
+    assert_eq!(
+        field(&s, "allowed.test", "rcode"),
+        Some(2),
+        "offline first: {}",
+        out(&o)
+    );
+    assert_eq!(
+        (
+            field(&s, "second.test", "rcode"),
+            field(&s, "second.test", "answers")
+        ),
+        (Some(0), Some(1)),
+        "then the new server answers: {}",
+        out(&o)
+    );
+    assert!(lab.dns_log().contains("second.test"), "{}", lab.dns_log());
+    assert!(
+        stderr(&o).contains("cannot reach the DNS server 203.0.113.53:53"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn allowed_names_that_fail_upstream_are_reported_apart_from_denials() {
+    need_lab!();
+    let lab = Lab::new();
+    let sb = Sandbox::new("net-fail");
+    let args = [
+        "--allow-domain",
+        "gone.test",
+        "--allow-domain",
+        "broken.test",
+        "--allow-domain",
+        "allowed.test",
+        "--allow-domain",
+        "*.gone.test",
+    ];
+    let script = "getent hosts gone.test; getent hosts broken.test; getent hosts evil.test; getent hosts x.gone.test; getent hosts allowed.test >/dev/null; echo done";
+    let o = lab.jail_sh(&sb, &args, script);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("done"), "{}", out(&o));
+    let err = stderr(&o);
+    let gone = "jail: net: allowed name gone.test failed: the DNS server 198.51.100.2:53 answered NXDOMAIN";
+    let broken = "jail: net: allowed name broken.test failed: the DNS server 198.51.100.2:53 answered SERVFAIL";
+    for want in [gone, broken] {
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with(want)).count(),
+            1,
+            "at exit, once: {want}\n{err}"
+        );
+    }
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(gone) && l.contains("proxy = \"http://HOST:PORT\"")),
+        "the likely fix: {err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(broken) && l.contains("--dns-upstream")),
+        "{err}"
+    );
+    assert!(!err.contains("allowed.test failed"), "it resolved: {err}");
+    assert!(
+        !err.contains("x.gone.test"),
+        "a name below a wildcard that does not exist is no failure: {err}"
+    );
+    assert!(
+        err.contains("1 denied (evil.test)") && !err.contains("denied gone.test"),
+        "failures are no denials: {err}"
+    );
+    // -v says it when it happens too; -q keeps it for the exit.
+    let v = lab.jail_sh(
+        &sb,
+        &[&args[..], &["-v"]].concat(),
+        "getent hosts gone.test; echo done",
+    );
+    assert_eq!(
+        stderr(&v).lines().filter(|l| l.starts_with(gone)).count(),
+        2,
+        "{}",
+        out(&v)
+    );
+    let q = lab.jail_sh(
+        &sb,
+        &[&args[..], &["-q"]].concat(),
+        "getent hosts gone.test; getent hosts evil.test; echo done",
+    );
+    let qe = stderr(&q);
+    assert!(
+        qe.lines().any(|l| l.starts_with(gone)) && qe.contains("1 denied (evil.test)"),
+        "{}",
+        out(&q)
+    );
+    assert!(
+        !qe.contains("jail: net: denied evil.test"),
+        "no live line under -q: {qe}"
+    );
+}
+
+/// Runs `jail ARGS` on a pseudo-terminal (tests/helpers/pty_drive.py),
+/// as the test user on the lab's host side. The driver's exit status
+/// and output.
+fn lab_pty(lab: &Lab, sb: &Sandbox, args: &[&str], script: &str) -> (bool, String) {
+    use std::io::Write;
+    let driver =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/pty_drive.py");
+    let copy = sb.root.join("pty_drive.py");
+    std::fs::copy(&driver, &copy).unwrap();
+    let u = user();
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", &lab.outer]);
+    if u.switch {
+        c.arg("setpriv")
+            .arg(format!("--reuid={}", u.uid))
+            .arg(format!("--regid={}", u.gid))
+            .arg("--clear-groups")
+            .arg("--");
+    }
+    c.arg("python3")
+        .arg(&copy)
+        .args(["24", "100", "--"])
+        .arg(jail_bin())
+        .args(["--dns-upstream", DNS])
+        .args(args)
+        .env_clear()
+        .env("HOME", &sb.home)
+        .env("PATH", PATH)
+        .env("TERM", "xterm")
+        .env("LANG", "C.UTF-8")
+        .current_dir(&sb.project)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (o.status.success(), stdout(&o))
+}
+
+#[test]
+fn notices_wait_while_a_full_screen_program_owns_the_terminal() {
+    need_lab!();
+    let lab = Lab::new();
+    let sb = Sandbox::new("net-tty");
+    // A full-screen program turns canonical mode off (raw), as claude's
+    // or codex's TUI does; the denial comes while it owns the screen.
+    let program = |raw: bool| {
+        format!(
+            "{} getent hosts evil.test; printf 'LOOKED\\r\\n'; sleep 1; stty sane; printf 'DONE\\r\\n'",
+            if raw { "stty raw -echo;" } else { "" }
+        )
+    };
+    let drive = "expect LOOKED\nsleep 1.5\nexpect (?s)\\A(?:(?!jail: net).)*DONE\nexpect jail: net: denied evil.test \\(not in the allowlist\\)\nexpect 1 denied \\(evil.test\\)\nwait\n";
+    let (ok, o) = lab_pty(
+        &lab,
+        &sb,
+        &[
+            "--allow-domain",
+            "allowed.test",
+            "--",
+            "sh",
+            "-c",
+            &program(true),
+        ],
+        drive,
+    );
+    assert!(
+        ok,
+        "nothing drawn into the program's screen, all said after it:\n{o}"
+    );
+    assert!(o.contains("exit=0"), "{o}");
+    let log =
+        std::fs::read_to_string(sb.home.join(".local/state/jail/notices.log")).unwrap_or_default();
+    assert!(
+        log.contains("Z jail: net: denied evil.test (not in the allowlist)"),
+        "logged for `tail -f`: {log:?}"
+    );
+    // The check can fail: a line-oriented program (canonical mode) gets
+    // the line at once, before DONE.
+    let (ok, o) = lab_pty(
+        &lab,
+        &sb,
+        &[
+            "--allow-domain",
+            "allowed.test",
+            "--",
+            "sh",
+            "-c",
+            &program(false),
+        ],
+        drive,
+    );
+    assert!(!ok, "the cooked terminal shows it at once:\n{o}");
+    assert!(o.contains("FAIL"), "{o}");
+}
+
+#[test]
+fn name_checks_cannot_be_waited_out() {
+    need_lab!();
+    let lab = Lab::new();
+    let sb = Sandbox::new("net-late");
+    lab.ca_into(&sb);
+    let script = r#"python3 -c '
+import socket, ssl, time
+def talk(port, reqs, delay=0.0, tls=None, banner=False):
+    out = []
+    try:
+        s = socket.create_connection(("allowed.test", port), timeout=10)
+        if banner:
+            s.recv(100)
+        time.sleep(delay)
+        if tls:
+            c = ssl.create_default_context(cafile="ca.pem")
+            s = c.wrap_socket(s, server_hostname=tls)
+        for r in reqs:
+            s.sendall(r.encode())
+            d = s.recv(4096).decode(errors="replace")
+            out.append(d.split("\r\n")[-1].strip() or "EOF")
+    except (ConnectionResetError, ssl.SSLError, BrokenPipeError) as e:
+        out.append("reset")
+    except OSError as e:
+        out.append("error %s" % e)
+    return " | ".join(out)
+def get(host, extra=""):
+    return "GET / HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (host, extra)
+print("late-host:", talk(80, [get("other.test")], 0.5))
+print("late-ok:", talk(80, [get("allowed.test")], 0.5))
+print("late-sni:", talk(443, [get("other.test")], 0.5, tls="other.test"))
+print("late-sni-ok:", talk(443, [get("allowed.test")], 0.5, tls="allowed.test"))
+print("after-banner:", talk(2222, [get("other.test")], 0, banner=True))
+print("two-hosts:", talk(8081, [get("allowed.test", "Host: other.test\r\n")]))
+print("kept-alive:", talk(8081, [get("allowed.test"), get("other.test")]))
+print("upgraded:", talk(8081, [get("allowed.test", "Upgrade: echo\r\nConnection: Upgrade\r\n"), "any bytes"]))
+print("upgrade-refused:", talk(8081, [get("allowed.test", "Upgrade: websocket\r\nConnection: Upgrade\r\n"), get("other.test")]))
+body = get("other.test")
+print("bodies:", talk(8081, [
+    "POST / HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+    "POST / HTTP/1.1\r\nHost: allowed.test\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body),
+    get("allowed.test"),
+]))
+'"#;
+    let o = lab.jail_sh(
+        &sb,
+        &[
+            "--allow-domain",
+            "allowed.test:80",
+            "--allow-domain",
+            "allowed.test:443",
+            "--allow-domain",
+            "allowed.test:2222",
+            "--allow-domain",
+            "allowed.test:8081",
+        ],
+        script,
+    );
+    assert_code(&o, 0);
+    let s = stdout(&o);
+    for want in [
+        "late-host: reset",
+        "late-ok: hello allowed.test via http on 198.51.100.2",
+        "late-sni: reset",
+        "late-sni-ok: hello allowed.test via https on 198.51.100.2",
+        "after-banner: reset",
+        "two-hosts: reset",
+        "kept-alive: hello allowed.test via keep-alive | reset",
+        // The server switched (101): no longer HTTP, relayed as is.
+        "upgraded: EOF | echo any bytes",
+        // The server did not switch protocols (200, not 101): still HTTP.
+        "upgrade-refused: hello allowed.test via keep-alive | reset",
+        "bodies: hello allowed.test via keep-alive | hello allowed.test via keep-alive | hello allowed.test via keep-alive",
+    ] {
+        assert!(s.lines().any(|l| l == want), "{want}\n{}", out(&o));
+    }
+    let err = stderr(&o);
+    assert!(
+        err.contains("denied other.test:80 (asked for other.test at an address of allowed.test)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("denied other.test:443 (asked for other.test at an address of allowed.test)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("denied allowed.test:8081 (HTTP request with more than one Host header)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("denied other.test:8081 (asked for other.test at an address of allowed.test)"),
+        "{err}"
+    );
+    let log = lab.server_log();
+    assert!(!log.contains("http 8081 other.test"), "{log}");
+    assert_eq!(log.matches("http 8081 allowed.test").count(), 6, "{log}");
 }
 
 // ---- without a lab (no root needed) ----

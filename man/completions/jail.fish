@@ -84,7 +84,7 @@ complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l pids -x -d 'L
 complete -c jail -n '__fish_jail_where top sub-explain sub-run' -l cpus -x -d 'Limit CPU use (`2`, `0.5`): a cgroup v2 quota, else CPU affinity to that many CPUs'
 complete -c jail -n '__fish_jail_where top sub-run' -l dry-run -d 'Print the resolved policy instead of running (same as `explain`)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review sub-run' -s v -l verbose -d 'More detail on stderr (repeat for more)'
-complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review sub-run' -s q -l quiet -d 'Only errors on stderr'
+complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review sub-run' -s q -l quiet -d 'Only errors on stderr (and at exit, the network\'s denials and failures)'
 complete -c jail -n '__fish_jail_where top sub-explain sub-doctor sub-profiles sub-init sub-trust sub-cache sub-review sub-run' -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jail -n '__fish_jail_where top' -s V -l version -d 'Print version'
 complete -c jail -n '__fish_jail_where sub-profiles' -l names -d 'Only the names of the profiles that may be used, one a line (for completion)'

@@ -101,7 +101,7 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
         Some(d) => writeln!(o, "  {:<14} {:<28} # {}", "dns_upstream", d.value, d.source)?,
         None => writeln!(
             o,
-            "  {:<14} first nameserver of /etc/resolv.conf",
+            "  {:<14} first nameserver of /etc/resolv.conf (read again when it changes)",
             "dns_upstream"
         )?,
     }

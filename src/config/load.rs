@@ -165,9 +165,29 @@ pub enum FileKind {
     Project,
 }
 
-/// Reads a file; `None` when it does not exist.
+/// Reads a file; `None` when it does not exist. Only a regular file (a
+/// symlink to one is fine) is opened, without blocking: a FIFO planted
+/// as `.jail.toml` must not hang the next start.
 fn read(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
-    match fs::read(path) {
+    let regular = || -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let not_regular = || std::io::Error::other("not a regular file");
+        if !fs::metadata(path)?.is_file() {
+            return Err(not_regular());
+        }
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        if !f.metadata()?.is_file() {
+            return Err(not_regular());
+        }
+        let mut b = Vec::new();
+        f.read_to_end(&mut b)?;
+        Ok(b)
+    };
+    match regular() {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(ConfigError::Io {

@@ -8,7 +8,6 @@ pub mod caps;
 pub mod ruleset;
 pub mod seccomp;
 
-use crate::config::JailSpec;
 use crate::sandbox::plan::Plan;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +35,7 @@ pub struct Prepared {
 /// Builds the hardening for `spec`, whose mounts `plan` describes.
 /// Prints one warning per protection this kernel lacks: never silently
 /// unprotected.
-pub fn prepare(_spec: &JailSpec, plan: &Plan) -> Result<Prepared, HardenError> {
+pub fn prepare(plan: &Plan) -> Result<Prepared, HardenError> {
     let abi = ruleset::probe_abi();
     for m in ruleset::missing(abi) {
         tracing::warn!("{m}");

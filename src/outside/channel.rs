@@ -196,6 +196,7 @@ mod tests {
             since: (1, 2),
             persist: None,
             home_mounts: vec![],
+            pending: None,
         };
         a.send(&Msg::Guard(cfg.clone()), &[]).unwrap();
         let (m, _) = b.recv().unwrap().unwrap();

@@ -44,7 +44,17 @@ pub struct Config {
     /// Mount points the jail's setup made below $HOME (not the program's
     /// writes), relative to $HOME.
     pub home_mounts: Vec<PathBuf>,
+    /// Where the guard records this check until it is done
+    /// (`pending_dir`): a check cut short (the guard killed) is finished
+    /// by the next jail start in the project, and `jail doctor` names it.
+    #[serde(default)]
+    pub pending: Option<PathBuf>,
 }
+
+/// How long the check at exit may take before the guard gives up (and
+/// leaves its record for the next start to finish): nothing jail starts
+/// outside waits without a bound.
+pub const CHECK_LIMIT_SECS: u32 = 600;
 
 /// A start time for `Config::since`: the kernel stamps files from its
 /// coarse clock, so take that clock, less a second for filesystems whose
@@ -61,14 +71,28 @@ pub fn start_time() -> (i64, i64) {
 
 /// `jail __outside guard`.
 pub fn main(chan: Channel) -> i32 {
+    // Terminal keys (Ctrl-C, hangup) go to the jail, not to the guard,
+    // which must still check after the program ended; SIGTERM ends it
+    // (its record then makes the next start finish the check).
+    sys::default_signal(libc::SIGTERM);
     let config = match chan.recv() {
         Ok(Some((Msg::Guard(c), _))) => c,
         // The launcher died or gave up before the jail existed.
         _ => return 0,
     };
+    let record = config
+        .pending
+        .as_deref()
+        .and_then(|p| Record::write(p, &config));
     let pidfd = match chan.recv() {
         Ok(Some((Msg::JailStarted { pid }, mut fds))) => (pid, fds.pop()),
-        _ => return 0,
+        _ => {
+            // No jail ran: nothing to check.
+            if let Some(r) = record {
+                r.done();
+            }
+            return 0;
+        }
     };
     // While the jail runs, index the project's directories, so that at
     // exit only what changed is read again (a long walk is then off the
@@ -78,11 +102,146 @@ pub fn main(chan: Channel) -> i32 {
         .as_ref()
         .and_then(|fd| DirIndex::build(&config.project, fd));
     wait_for_jail(pidfd.0, pidfd.1.as_ref());
+    // From here on the guard is bounded: SIGALRM (default action) ends it
+    // if the check ever takes too long; the record stays for the next
+    // start.
+    sys::default_signal(libc::SIGALRM);
+    sys::alarm(CHECK_LIMIT_SECS);
     check(&config, index.as_ref());
+    if let Some(r) = record {
+        r.done();
+    }
     // The launcher waits for this EOF, not for the exit: tearing this
     // process down is then off the user's path.
     chan.close();
     0
+}
+
+/// A check in progress, recorded on disk (the guard's config as JSON)
+/// and locked (flock) while the guard lives: a record nobody holds is a
+/// check that did not finish.
+struct Record {
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl Record {
+    fn write(dir: &Path, config: &Config) -> Option<Record> {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::create_dir_all(dir).ok()?;
+        // Never over an older record (a pid used again).
+        let path = dir.join(format!("{}-{}.json", config.since.0, std::process::id()));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .ok()?;
+        sys::try_lock(file.as_raw_fd()).ok()?;
+        let text = serde_json::to_vec(config).ok()?;
+        file.write_all(&text).ok()?;
+        Some(Record { path, file })
+    }
+
+    fn done(self) {
+        let _ = fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+/// ~/.local/state/jail/pending/NAME-HASH: the records of this project's
+/// checks in progress.
+pub fn pending_dir(state: &Path, project: &Path) -> PathBuf {
+    let q = protect::quarantine_dir(state, project);
+    let name = q
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_owned())
+        .unwrap_or_default();
+    state.join("pending").join(name)
+}
+
+/// The records under `dir` that no live guard holds: (file, its config
+/// or None when unreadable), each still locked by the caller while the
+/// returned files live.
+fn unfinished(dir: &Path) -> Vec<(PathBuf, Option<Config>, fs::File)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let Ok(f) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&p)
+        else {
+            continue;
+        };
+        if sys::try_lock(f.as_raw_fd()).is_err() {
+            continue; // its guard still runs
+        }
+        // Removed by whoever finished it just before we locked it.
+        if !f.metadata().is_ok_and(|m| m.is_file() && m.nlink() > 0) {
+            continue;
+        }
+        let cfg = crate::host::read_regular(&p, 64 << 20)
+            .text()
+            .and_then(|t| serde_json::from_str::<Config>(&t).ok());
+        out.push((p, cfg, f));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// At a jail's start in `project`: finishes every check of an earlier run
+/// here that did not finish (jail or its guard killed), saying so.
+pub fn finish_pending(state: &Path, project: &Path) {
+    for (p, cfg, lock) in unfinished(&pending_dir(state, project)) {
+        match cfg {
+            Some(c) => {
+                eprintln!(
+                    "jail: the exit check of an earlier jail here did not finish (jail or its \
+                     guard was killed); finishing it now"
+                );
+                check(&c, None);
+            }
+            None => eprintln!(
+                "jail: WARNING: the exit check of an earlier jail here did not finish and its \
+                 record {} cannot be read: inspect the project's git hooks and config before use",
+                p.display()
+            ),
+        }
+        let _ = fs::remove_file(&p);
+        drop(lock);
+    }
+}
+
+/// For `jail doctor`: projects with a check that did not finish.
+pub fn unfinished_projects(state: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(state.join("pending"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for (p, cfg, _lock) in unfinished(&e.path()) {
+            match cfg {
+                // A project since removed has nothing left to check.
+                Some(c) if !c.project.exists() => {}
+                Some(c) => out.push(c.project),
+                None => out.push(p),
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn wait_for_jail(pid: libc::pid_t, pidfd: Option<&std::os::fd::OwnedFd>) {
@@ -103,11 +262,24 @@ fn check(config: &Config, index: Option<&DirIndex>) {
     let project = &config.project;
     let rel = |p: &Path| p.strip_prefix(project).unwrap_or(p).display().to_string();
     let mut moving = protect::changed(&config.protected);
-    for p in new_git_control_files(config, index) {
+    let found = new_git_control_files(config, index);
+    for p in found.suspect {
         if !moving.contains(&p) {
             moving.push(p);
         }
     }
+    // A file that was held read-only inside cannot have been changed
+    // there: never moved, whatever path led to it.
+    let held: Vec<PathBuf> = config
+        .protected
+        .iter()
+        .filter(|p| p.start == protect::Start::Held)
+        .map(|p| fs::canonicalize(&p.path).unwrap_or_else(|_| p.path.clone()))
+        .collect();
+    moving.retain(|p| {
+        let c = fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        !held.contains(&c)
+    });
     let mut restored = Vec::new();
     for p in &config.protected {
         if let protect::Start::Watched { keys, snapshot } = &p.start {
@@ -141,6 +313,44 @@ fn check(config: &Config, index: Option<&DirIndex>) {
     for (p, e) in failed {
         eprintln!(
             "jail: WARNING: {} was created or changed in the jail and could run code outside it; not moved ({e}): inspect it before use",
+            crate::display::safe(&rel(&p))
+        );
+    }
+    // A file held read-only inside that changed anyway: through another
+    // hard link (a hook linked to a project file), or from outside. Not
+    // moved (it may be the user's own change): said.
+    for p in &config.protected {
+        if p.start != protect::Start::Held {
+            continue;
+        }
+        // The file itself, or the files of a held directory (hooks).
+        let mut files = vec![p.path.clone()];
+        if fs::symlink_metadata(&p.path).is_ok_and(|m| m.is_dir()) {
+            files.extend(
+                fs::read_dir(&p.path)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+        for f in files {
+            if fs::symlink_metadata(&f).is_ok_and(|m| m.is_file() && m.nlink() > 1)
+                && changed_since(&f, config.since)
+            {
+                eprintln!(
+                    "jail: WARNING: {} was read-only in the jail but changed during the run \
+                     through another hard link to it: it could run code outside the jail; \
+                     inspect it",
+                    crate::display::safe(&rel(&f))
+                );
+            }
+        }
+    }
+    for (p, why) in found.unchecked {
+        eprintln!(
+            "jail: WARNING: could not check {} ({why}): a repository planted below it would run \
+             code outside the jail; inspect it before running git there",
             crate::display::safe(&rel(&p))
         );
     }
@@ -225,10 +435,10 @@ fn restore_watched(config: &Config, path: &Path, keys: &[String], snap: &str) ->
     let Ok(m) = fs::symlink_metadata(path) else {
         return Ok(false);
     };
-    if !m.is_file() || m.len() > 64 << 20 {
+    if !m.is_file() {
         return Err(());
     }
-    let text = fs::read_to_string(path).map_err(|_| ())?;
+    let text = crate::host::read_regular(path, 64 << 20).text().ok_or(())?;
     match protect::check_watched(&text, keys, snap) {
         protect::Watch::Unchanged => Ok(false),
         protect::Watch::Changed { restored: None } => Err(()),
@@ -259,9 +469,29 @@ fn restore_watched(config: &Config, path: &Path, keys: &[String], snap: &str) ->
     }
 }
 
-/// Control files of git directories in the project that the guard did not
-/// know at start, changed during the run, and not harmless by content.
-fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> Vec<PathBuf> {
+/// What the exit check found in the project's git directories.
+#[derive(Debug, Default)]
+struct GitFindings {
+    /// To move away: control files of git directories the guard did not
+    /// know at start that changed during the run and are not harmless by
+    /// content, and entries it cannot judge that changed during the run.
+    suspect: Vec<PathBuf>,
+    /// What it could not check and cannot move (unchanged since the
+    /// start, so not the program's doing alone): with why.
+    unchecked: Vec<(PathBuf, String)>,
+}
+
+/// Finds, as git itself would, every git directory in the project the
+/// guard did not know at start (nested repositories through any `.git`
+/// entry, embedded bare repositories, new worktrees and submodules) and
+/// judges their control files.
+fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindings {
+    let mut out = GitFindings::default();
+    let writable: Vec<PathBuf> = config
+        .writable
+        .iter()
+        .map(|w| fs::canonicalize(w).unwrap_or_else(|_| w.clone()))
+        .collect();
     let mut gitdirs: Vec<PathBuf> = Vec::new();
     let add = |d: PathBuf, all: &mut Vec<PathBuf>| {
         for r in std::iter::once(d.clone()).chain(git::related_gitdirs(&git::common_dir(&d))) {
@@ -274,44 +504,90 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> Vec<PathB
     for d in config.gitdirs.clone() {
         add(d, &mut gitdirs);
     }
-    // Every `.git` in the project (nested repositories, gitlinks).
-    let dotgits = match index {
-        Some(i) => i.dotgits_now(config.since),
-        None => find_dotgits(&config.project),
+    let found = match index {
+        Some(i) => i.found_now(config.since),
+        None => find_all(&config.project),
     };
-    for dotgit in dotgits {
-        if let Some(d) = git::gitdir_of(&dotgit) {
-            add(d, &mut gitdirs);
-        }
-    }
-    let mut out = Vec::new();
-    for d in &gitdirs {
-        for c in git::control_paths(d) {
-            for f in files_below(&c) {
-                if changed_since(&f, config.since) && !git::harmless_created(d, &f) {
-                    out.push(f);
+    // Every `.git` in the project (nested repositories, gitlinks), of any
+    // type, resolved as git resolves it.
+    for dotgit in found.dotgits {
+        let changed = changed_since(&dotgit, config.since);
+        match git::resolve_dotgit(&dotgit) {
+            git::Found::Dir(d) => {
+                let c = fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
+                if writable.iter().any(|w| c.starts_with(w)) {
+                    add(d, &mut gitdirs);
+                } else if changed {
+                    // It names a repository outside what the jail could
+                    // write: not the program's to point at.
+                    out.suspect.push(dotgit);
+                }
+            }
+            git::Found::None => {}
+            git::Found::Suspect(why) => {
+                if changed {
+                    out.suspect.push(dotgit);
+                } else {
+                    out.unchecked.push((dotgit, why));
                 }
             }
         }
     }
+    // Bare repositories by shape: git finds them when run in them.
+    // (Where a `.git` there names a repository, git uses that instead.)
+    for b in found
+        .bare
+        .into_iter()
+        .filter(|b| !matches!(git::resolve_dotgit(&b.join(".git")), git::Found::Dir(_)))
+    {
+        add(b, &mut gitdirs);
+    }
+    // Directories that cannot be listed: what is below them is unknown.
+    for u in found.unlistable {
+        if changed_since(&u, config.since) {
+            out.suspect.push(u);
+        } else if nix::unistd::access(&u, nix::unistd::AccessFlags::X_OK).is_err() {
+            // Unchanged and not even traversable by the user (another
+            // user's 0700): the jail, running as the user, reached
+            // nothing below it.
+        } else {
+            out.unchecked.push((u, "it cannot be listed".into()));
+        }
+    }
+    for d in &gitdirs {
+        for c in git::control_paths(d) {
+            for f in files_below(&c) {
+                if changed_since(&f, config.since) && !git::harmless_created(d, &f) {
+                    out.suspect.push(f);
+                }
+            }
+        }
+    }
+    // Below a path already moved: goes with it.
+    let mut all = std::mem::take(&mut out.suspect);
+    all.sort();
+    all.dedup();
+    let mut kept: Vec<PathBuf> = Vec::new();
+    for p in all {
+        if !kept.iter().any(|k| p.starts_with(k)) {
+            kept.push(p);
+        }
+    }
+    out.suspect = kept;
     out
 }
 
-/// `p` itself, or every non-directory below it when it is a directory.
+/// `p` itself, or every non-directory below it when it is a directory; a
+/// directory that cannot be listed is returned whole (suspect).
 fn files_below(p: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![p.to_path_buf()];
     while let Some(x) = stack.pop() {
         match fs::symlink_metadata(&x) {
-            Ok(m) if m.is_dir() => {
-                stack.extend(
-                    fs::read_dir(&x)
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .map(|e| e.path()),
-                );
-            }
+            Ok(m) if m.is_dir() => match fs::read_dir(&x) {
+                Ok(rd) => stack.extend(rd.flatten().map(|e| e.path())),
+                Err(_) => out.push(x),
+            },
             Ok(_) => out.push(x),
             Err(_) => {}
         }
@@ -323,21 +599,68 @@ fn changed_since(p: &Path, since: (i64, i64)) -> bool {
     fs::symlink_metadata(p).is_ok_and(|m| (m.ctime(), m.ctime_nsec()) >= since)
 }
 
-/// Every entry named `.git` below `root` on its filesystem, without
-/// following symlinks or entering git directories.
-fn find_dotgits(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+/// What a walk of the project found.
+#[derive(Debug, Default, Clone)]
+struct Finds {
+    /// Every entry named `.git`, of any type.
+    dotgits: Vec<PathBuf>,
+    /// Directories shaped like a bare repository.
+    bare: Vec<PathBuf>,
+    /// Directories that could not be listed.
+    unlistable: Vec<PathBuf>,
+}
+
+impl Finds {
+    fn tidy(&mut self) {
+        for v in [&mut self.dotgits, &mut self.bare, &mut self.unlistable] {
+            v.sort();
+            v.dedup();
+        }
+    }
+}
+
+/// Everything `walk` finds below `root`.
+fn find_all(root: &Path) -> Finds {
+    let mut out = Finds::default();
     walk(root, &mut |_, _| true, &mut out, &mut |_, _| {});
+    out.tidy();
     out
 }
 
+/// Looks at one directory's entries: `.git` entries of any type, the bare
+/// repository shape; returns its subdirectories.
+fn look(d: &Path, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
+    let mut subdirs = Vec::new();
+    let mut shape = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Ok(ft) = e.file_type() else {
+            continue;
+        };
+        if name == ".git" {
+            found.dotgits.push(e.path());
+            continue;
+        }
+        if name == "HEAD" || name == "objects" || name == "refs" {
+            shape += 1;
+        }
+        if ft.is_dir() {
+            subdirs.push(e.path());
+        }
+    }
+    if shape == 3 && git::is_bare_shape(d) {
+        found.bare.push(d.to_path_buf());
+    }
+    subdirs
+}
+
 /// Walks `root` (its filesystem only, no symlinks, not into `.git`),
-/// pushing `.git` entries to `dotgits` and telling `seen` each directory
-/// read with its metadata; `go_on` may stop the walk (false).
+/// adding to `found` and telling `seen` each directory read with its
+/// metadata; `go_on` may stop the walk (false).
 fn walk(
     root: &Path,
     go_on: &mut dyn FnMut(usize, &Path) -> bool,
-    dotgits: &mut Vec<PathBuf>,
+    found: &mut Finds,
     seen: &mut dyn FnMut(&Path, &fs::Metadata),
 ) -> bool {
     let dev = fs::symlink_metadata(root).map(|m| m.dev()).ok();
@@ -354,35 +677,30 @@ fn walk(
         if !meta.is_dir() || Some(meta.dev()) != dev {
             continue;
         }
-        let Ok(rd) = fs::read_dir(&d) else {
-            continue;
+        let rd = match fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(_) => {
+                found.unlistable.push(d);
+                continue;
+            }
         };
         seen(&d, &meta);
-        for e in rd.flatten() {
-            let Ok(ft) = e.file_type() else {
-                continue;
-            };
-            if e.file_name() == ".git" {
-                if ft.is_dir() || ft.is_file() {
-                    dotgits.push(e.path());
-                }
-            } else if ft.is_dir() {
-                stack.push(e.path());
-            }
-        }
+        stack.extend(look(&d, rd, found));
     }
     true
 }
 
 /// The project's directories as they were while the jail ran: each one's
-/// change time and inode, and the `.git` entries seen. At exit a
-/// directory whose change time and inode are the same, and older than the
-/// run, has the same entries as before the run began (creating, removing
-/// or renaming an entry changes its directory's change time, which no
-/// program can set back), so only changed directories are read again.
+/// change time and inode, and what the walk found. At exit a directory
+/// whose change time and inode are the same, and older than the run, has
+/// the same entries as before the run began (creating, removing or
+/// renaming an entry, or changing its mode, changes its directory's
+/// change time, which no program can set back), so only changed
+/// directories are read again.
 struct DirIndex {
     dirs: std::collections::HashMap<PathBuf, (i64, i64, u64)>,
-    dotgits: Vec<PathBuf>,
+    found: Finds,
 }
 
 impl DirIndex {
@@ -390,23 +708,28 @@ impl DirIndex {
     fn build(root: &Path, pidfd: &std::os::fd::OwnedFd) -> Option<DirIndex> {
         use std::os::fd::AsRawFd;
         let mut dirs = std::collections::HashMap::new();
-        let mut dotgits = Vec::new();
+        let mut found = Finds::default();
         let done = walk(
             root,
             &mut |n, _| n % 64 != 0 || sys::poll_in(pidfd.as_raw_fd(), 0) == Ok(0),
-            &mut dotgits,
+            &mut found,
             &mut |d, m| {
                 dirs.insert(d.to_path_buf(), (m.ctime(), m.ctime_nsec(), m.ino()));
             },
         );
-        done.then_some(DirIndex { dirs, dotgits })
+        done.then_some(DirIndex { dirs, found })
     }
 
-    /// The `.git` entries in the project now: those seen during the run,
-    /// and those in every directory that changed (read again, and new
-    /// directories below it walked whole).
-    fn dotgits_now(&self, since: (i64, i64)) -> Vec<PathBuf> {
-        let mut out = self.dotgits.clone();
+    /// What is in the project now: what was seen during the run, and what
+    /// is in every directory that changed (read again, and new
+    /// directories below it walked whole). Directories unlistable during
+    /// the run are walked again if they can be listed now.
+    fn found_now(&self, since: (i64, i64)) -> Finds {
+        let mut out = self.found.clone();
+        out.unlistable.clear();
+        for u in &self.found.unlistable {
+            walk(u, &mut |_, _| true, &mut out, &mut |_, _| {});
+        }
         for (d, &(sec, nsec, ino)) in &self.dirs {
             let Ok(m) = fs::symlink_metadata(d) else {
                 continue;
@@ -415,20 +738,102 @@ impl DirIndex {
             if same && (sec, nsec) < since {
                 continue;
             }
-            for e in fs::read_dir(d).into_iter().flatten().flatten() {
-                let Ok(ft) = e.file_type() else {
+            if !m.is_dir() {
+                continue;
+            }
+            let rd = match fs::read_dir(d) {
+                Ok(rd) => rd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(_) => {
+                    out.unlistable.push(d.clone());
                     continue;
-                };
-                let p = e.path();
-                if e.file_name() == ".git" {
-                    out.push(p);
-                } else if ft.is_dir() && !self.dirs.contains_key(&p) {
-                    walk(&p, &mut |_, _| true, &mut out, &mut |_, _| {});
+                }
+            };
+            for sub in look(d, rd, &mut out) {
+                if !self.dirs.contains_key(&sub) {
+                    walk(&sub, &mut |_, _| true, &mut out, &mut |_, _| {});
                 }
             }
         }
-        out.sort();
-        out.dedup();
+        out.tidy();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_walk_finds_every_dotgit_bare_shapes_and_unlistable_dirs() {
+        let t = std::env::temp_dir().join(format!("jail-guard-walk-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        fs::create_dir_all(t.join("a/.git")).unwrap();
+        fs::create_dir_all(t.join("b")).unwrap();
+        std::os::unix::fs::symlink("../a/.git", t.join("b/.git")).unwrap();
+        fs::create_dir_all(t.join("src/objects")).unwrap();
+        fs::create_dir_all(t.join("src/refs")).unwrap();
+        fs::write(t.join("src/HEAD"), "ref: refs/heads/main\n").unwrap();
+        fs::create_dir_all(t.join("locked/repo/.git")).unwrap();
+        fs::set_permissions(t.join("locked"), fs::Permissions::from_mode(0o311)).unwrap();
+        let f = find_all(&t);
+        fs::set_permissions(t.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(f.dotgits.contains(&t.join("a/.git")), "{f:?}");
+        assert!(f.dotgits.contains(&t.join("b/.git")), "{f:?}");
+        assert_eq!(f.bare, vec![t.join("src")]);
+        // root reads every directory: only when not root is it unlistable.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_eq!(f.unlistable, vec![t.join("locked")]);
+        }
+        fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn dotgits_naming_what_cannot_be_judged_or_lies_outside_are_suspect() {
+        let base = std::env::temp_dir().join(format!("jail-guard-judge-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let t = base.join("project");
+        let outside = base.join("outside-repo");
+        fs::create_dir_all(outside.join("objects")).unwrap();
+        fs::create_dir_all(t.join("a")).unwrap();
+        fs::create_dir_all(t.join("b")).unwrap();
+        fs::create_dir_all(t.join("c/.git")).unwrap();
+        std::os::unix::fs::symlink(&outside, t.join("a/.git")).unwrap();
+        let fifo = std::ffi::CString::new(t.join("b/.git").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        fs::write(t.join("c/.git/config"), "[core]\n\tfsmonitor = evil\n").unwrap();
+        fs::create_dir_all(t.join("c/.git/hooks")).unwrap();
+        fs::write(t.join("c/.git/hooks/pre-commit.sample"), "").unwrap();
+        let cfg = Config {
+            project: t.clone(),
+            quarantine: base.join("q"),
+            protected: vec![],
+            gitdirs: vec![],
+            writable: vec![t.clone()],
+            since: (0, 0),
+            persist: None,
+            home_mounts: vec![],
+            pending: None,
+        };
+        let f = new_git_control_files(&cfg, None);
+        assert_eq!(
+            f.suspect,
+            vec![t.join("a/.git"), t.join("b/.git"), t.join("c/.git/config")],
+            "{f:?}"
+        );
+        // Older than the run: not moved, and nothing reported for them
+        // but what cannot be judged.
+        let cfg = Config {
+            since: (i64::MAX, 0),
+            ..cfg
+        };
+        let f = new_git_control_files(&cfg, None);
+        assert!(f.suspect.is_empty(), "{f:?}");
+        assert_eq!(f.unchecked.len(), 1, "{f:?}");
+        assert_eq!(f.unchecked[0].0, t.join("b/.git"));
+        fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -9,6 +9,7 @@
 pub mod channel;
 pub mod guard;
 pub mod net;
+pub mod notice;
 pub mod slurm;
 
 use std::ffi::CString;

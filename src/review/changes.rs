@@ -211,12 +211,35 @@ impl Scanner<'_> {
         Ok(())
     }
 
+    /// Whether `rel` is a control file (config, hooks, ...) of a
+    /// directory shaped like a bare repository (HEAD, objects/, refs/ in
+    /// the project as the jail left it): git run in that directory uses
+    /// it, so it runs on the host like `.git/config`.
+    fn in_bare_repository_control(&self, rel: &Path) -> bool {
+        let comps: Vec<&std::ffi::OsStr> = rel.iter().collect();
+        (1..comps.len()).any(|i| {
+            GIT_CONTROL.iter().any(|g| comps[i] == *g) && {
+                let dir: PathBuf = comps[..i].iter().collect();
+                let has = |n: &str, want_dir: bool| {
+                    [self.upper, self.host].iter().any(|base| {
+                        fs::symlink_metadata(base.join(&dir).join(n))
+                            .is_ok_and(|m| !want_dir || m.is_dir())
+                    })
+                };
+                has("HEAD", false) && has("objects", true) && has("refs", true)
+            }
+        })
+    }
+
     fn changed(&self, n: &Node) -> bool {
         n.ctime >= self.since
     }
 
     fn push(&mut self, rel: PathBuf, kind: Kind, new: Option<Node>, old: Option<Node>) {
-        let block = blocked(&rel, new.as_ref(), self.relaxed);
+        let block = blocked(&rel, new.as_ref(), self.relaxed).or_else(|| {
+            self.in_bare_repository_control(&rel)
+                .then_some(Block::Protected)
+        });
         let mut c = Change {
             rel,
             kind,

@@ -123,6 +123,6 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
         Stage::Stdio => format!("cannot open the job's output or input file: {e}"),
         Stage::Limits => format!("cannot set the jail's resource limits: {e}"),
         Stage::Network => format!("cannot set up the jail's network: {e}"),
-        Stage::Sync | Stage::Exec => format!("setup failed: {e}"),
+        Stage::Exec => format!("setup failed: {e}"),
     }
 }

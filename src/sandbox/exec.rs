@@ -551,8 +551,7 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    Sync = 1,
-    Private,
+    Private = 1,
     Stage,
     Pivot1,
     Step,
@@ -574,7 +573,6 @@ impl Stage {
     pub fn from_u32(v: u32) -> Option<Stage> {
         use self::Stage as S;
         [
-            S::Sync,
             S::Private,
             S::Stage,
             S::Pivot1,

@@ -18,27 +18,113 @@ use std::path::{Component, Path, PathBuf};
 /// checkout), and in a worktree's admin directory `gitdir`.
 pub const CONTROL: &[&str] = &["config", "config.worktree", "commondir", "hooks", "info"];
 
-/// The git directory a `.git` entry names: the directory itself, or the
-/// target of a `gitdir: PATH` file (relative to the file's directory).
-pub fn gitdir_of(dotgit: &Path) -> Option<PathBuf> {
-    let m = fs::symlink_metadata(dotgit).ok()?;
+/// The largest `.git` file git reads (its `read_gitfile_gently` limit).
+pub const GITFILE_MAX: u64 = 1 << 20;
+
+/// The largest git control file the launcher or guard reads (a config or
+/// `commondir`); a bigger one is suspect.
+pub const CONTROL_MAX: u64 = 8 << 20;
+
+/// What a `.git` entry names, as git itself finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Not a repository git would use (absent, or a `.git` file git
+    /// refuses).
+    None,
+    /// A git directory: the `.git` directory itself, or the physical
+    /// target of a `.git` symlink or of a `gitdir:` file.
+    Dir(PathBuf),
+    /// Something jail cannot judge (a FIFO or device, a link leading
+    /// nowhere, an unreadable file); why.
+    Suspect(String),
+}
+
+/// The git directory a `.git` entry names, resolved as git does: a
+/// directory is itself; a symlink is followed (to a directory, or to a
+/// `.git` file); a file of up to 1 MiB holding `gitdir: PATH` (trailing
+/// newlines stripped, as git's `read_gitfile_gently` does) names PATH, relative to the `.git` file's
+/// directory, resolved physically (symlinks and `..` by the kernel).
+/// Never opens anything but a regular file, never blocks.
+pub fn resolve_dotgit(dotgit: &Path) -> Found {
+    let Ok(m) = fs::symlink_metadata(dotgit) else {
+        return Found::None;
+    };
     if m.is_dir() {
-        return Some(dotgit.to_path_buf());
+        return Found::Dir(dotgit.to_path_buf());
     }
-    if !m.is_file() || m.len() > 4096 {
-        return None;
+    let file = if m.file_type().is_symlink() {
+        match fs::canonicalize(dotgit) {
+            Ok(t) if t.is_dir() => return Found::Dir(t),
+            Ok(t) => t,
+            Err(e) => return Found::Suspect(format!("a symlink that git cannot follow ({e})")),
+        }
+    } else {
+        dotgit.to_path_buf()
+    };
+    let text = match crate::host::read_regular(&file, GITFILE_MAX) {
+        crate::host::Read::Text(t) => t,
+        crate::host::Read::Absent => return Found::None,
+        crate::host::Read::Suspect(why) => return Found::Suspect(why),
+    };
+    // git reads a C string: up to the first NUL, trailing newlines (CR,
+    // LF) cut, and nothing else.
+    let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+    let mut t = &text[..end];
+    while let Some((last, rest)) = t.split_last() {
+        if *last == b'\n' || *last == b'\r' {
+            t = rest;
+        } else {
+            break;
+        }
     }
-    let text = fs::read_to_string(dotgit).ok()?;
-    let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
-    let base = dotgit.parent()?;
-    Some(normalize(&base.join(target)))
+    let Some(target) = t.strip_prefix(b"gitdir: ") else {
+        // git refuses it ("invalid gitfile format"): no repository.
+        return Found::None;
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let target = Path::new(std::ffi::OsStr::from_bytes(target));
+    let Some(base) = dotgit.parent() else {
+        return Found::None;
+    };
+    match fs::canonicalize(base.join(target)) {
+        Ok(d) if d.is_dir() => Found::Dir(d),
+        Ok(_) => Found::None,
+        Err(e) => Found::Suspect(format!(
+            "names a git directory that cannot be resolved ({e})"
+        )),
+    }
+}
+
+/// The git directory a `.git` entry names (see `resolve_dotgit`), if any.
+pub fn gitdir_of(dotgit: &Path) -> Option<PathBuf> {
+    match resolve_dotgit(dotgit) {
+        Found::Dir(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// Whether `dir` has the shape git's `is_git_directory` accepts: `HEAD`,
+/// `objects/` and `refs/` (a bare repository git finds when run there,
+/// unless `safe.bareRepository = explicit`). A superset of what git
+/// accepts (HEAD's content is not checked): fail closed.
+pub fn is_bare_shape(dir: &Path) -> bool {
+    fs::symlink_metadata(dir.join("HEAD")).is_ok()
+        && fs::metadata(dir.join("objects")).is_ok_and(|m| m.is_dir())
+        && fs::metadata(dir.join("refs")).is_ok_and(|m| m.is_dir())
 }
 
 /// The common directory of a git directory: what `commondir` names
-/// (relative to the git directory), else the directory itself.
+/// (relative to the git directory, resolved physically as git does), else
+/// the directory itself. A `commondir` that is not a small regular file
+/// (a FIFO) is not read: the git directory is its own common directory
+/// then, and the file itself is a control file for the caller to judge.
 pub fn common_dir(gitdir: &Path) -> PathBuf {
-    match fs::read_to_string(gitdir.join("commondir")) {
-        Ok(t) if !t.trim().is_empty() => normalize(&gitdir.join(t.trim())),
+    let text = crate::host::read_regular(&gitdir.join("commondir"), CONTROL_MAX).text();
+    match text {
+        Some(t) if !t.trim().is_empty() => {
+            let p = gitdir.join(t.trim());
+            fs::canonicalize(&p).unwrap_or_else(|_| normalize(&p))
+        }
         _ => gitdir.to_path_buf(),
     }
 }
@@ -357,10 +443,12 @@ pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
         .as_ref()
         .is_ok_and(|m| m.is_file() && m.len() <= 1 << 20);
     match first.as_ref().and_then(|f| f.to_str()) {
-        Some("commondir") if regular_small && is_worktree_admin(gitdir) => gitdir
-            .parent()
-            .and_then(Path::parent)
-            .is_some_and(|repo| common_dir(gitdir) == normalize(repo)),
+        Some("commondir") if regular_small && is_worktree_admin(gitdir) => {
+            gitdir.parent().and_then(Path::parent).is_some_and(|repo| {
+                let c = common_dir(gitdir);
+                c == normalize(repo) || fs::canonicalize(repo).is_ok_and(|r| r == c)
+            })
+        }
         Some("gitdir") => regular_small && is_worktree_admin(gitdir),
         Some("info") => meta.is_ok_and(|m| m.is_file() || m.is_dir()),
         Some("hooks") => {
@@ -379,7 +467,10 @@ pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
                 && path.extension().is_some_and(|e| e == "sample")
         }
         Some("config") | Some("config.worktree") => {
-            regular_small && fs::read_to_string(path).is_ok_and(|t| harmless_config(&t))
+            regular_small
+                && crate::host::read_regular(path, 1 << 20)
+                    .text()
+                    .is_some_and(|t| harmless_config(&t))
         }
         _ => false,
     }
@@ -467,6 +558,67 @@ mod tests {
         fs::create_dir_all(gitfile.parent().unwrap()).unwrap();
         fs::write(&gitfile, "gitdir: ../.git/modules/c\n").unwrap();
         assert_eq!(gitdir_of(&gitfile), Some(g.join("modules/c")));
+        fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn dotgit_entries_resolve_as_git_resolves_them() {
+        let t = std::env::temp_dir().join(format!("jail-git-dotgit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        fs::create_dir_all(t.join("store")).unwrap();
+        let t = fs::canonicalize(&t).unwrap();
+        // A symlinked .git.
+        fs::create_dir_all(t.join("a")).unwrap();
+        std::os::unix::fs::symlink("../store", t.join("a/.git")).unwrap();
+        assert_eq!(
+            resolve_dotgit(&t.join("a/.git")),
+            Found::Dir(t.join("store"))
+        );
+        // A .git file over 4 KiB: padding after the path is whitespace.
+        fs::create_dir_all(t.join("b")).unwrap();
+        let padded = format!("gitdir: ../store{}", "\r\n".repeat(4000));
+        fs::write(t.join("b/.git"), padded).unwrap();
+        assert_eq!(
+            resolve_dotgit(&t.join("b/.git")),
+            Found::Dir(t.join("store"))
+        );
+        // Over git's 1 MiB: not a repository for git.
+        fs::create_dir_all(t.join("big")).unwrap();
+        fs::write(t.join("big/.git"), " ".repeat(2 << 20)).unwrap();
+        assert!(matches!(
+            resolve_dotgit(&t.join("big/.git")),
+            Found::Suspect(_)
+        ));
+        // gitdir: through a symlink and `..`, resolved physically.
+        fs::create_dir_all(t.join("deep/er/store2")).unwrap();
+        fs::create_dir_all(t.join("deep/er/x")).unwrap();
+        std::os::unix::fs::symlink("deep/er/x", t.join("link")).unwrap();
+        fs::create_dir_all(t.join("c")).unwrap();
+        fs::write(t.join("c/.git"), "gitdir: ../link/../store2\n").unwrap();
+        assert_eq!(
+            resolve_dotgit(&t.join("c/.git")),
+            Found::Dir(t.join("deep/er/store2"))
+        );
+        // A FIFO is never opened.
+        fs::create_dir_all(t.join("d")).unwrap();
+        let c = std::ffi::CString::new(t.join("d/.git").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(matches!(
+            resolve_dotgit(&t.join("d/.git")),
+            Found::Suspect(_)
+        ));
+        let c = std::ffi::CString::new(t.join("store/commondir").as_os_str().as_encoded_bytes())
+            .unwrap();
+        // SAFETY: mkfifo on a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert_eq!(common_dir(&t.join("store")), t.join("store"));
+        // Bare repositories by shape.
+        fs::create_dir_all(t.join("bare/objects")).unwrap();
+        fs::create_dir_all(t.join("bare/refs")).unwrap();
+        assert!(!is_bare_shape(&t.join("bare")));
+        fs::write(t.join("bare/HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert!(is_bare_shape(&t.join("bare")));
         fs::remove_dir_all(&t).unwrap();
     }
 }

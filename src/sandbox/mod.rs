@@ -173,7 +173,10 @@ pub fn run_with(
         tracing::debug!("network: {}", s.describe());
     }
     let helper_config = if netplan.helper() {
-        Some(outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?)
+        let mut c =
+            outside::net::config(spec, &netplan, helper_level()).map_err(SandboxError::Network)?;
+        c.state = Some(state.to_path_buf());
+        Some(c)
     } else {
         None
     };
@@ -213,7 +216,7 @@ pub fn run_with(
         // `host` shares the host's network namespace; every other mode
         // gets a fresh one with only loopback.
         clone_flags,
-        harden: harden::prepare(spec, &plan)?,
+        harden: harden::prepare(&plan)?,
         files: extra
             .files
             .into_iter()
@@ -268,6 +271,9 @@ pub fn run_with(
     let guard = if plan.writable.is_empty() {
         None
     } else {
+        // An earlier run's check cut short (jail or guard killed) is
+        // finished before this run can change anything.
+        outside::guard::finish_pending(state, &spec.project.value);
         let g = outside::spawn(outside::Role::Guard, outside::Start::Fork)?;
         g.chan.send(
             &outside::Msg::Guard(outside::guard::Config {
@@ -290,6 +296,7 @@ pub fn run_with(
                     .filter(|r| !r.as_os_str().is_empty())
                     .map(PathBuf::from)
                     .collect(),
+                pending: Some(outside::guard::pending_dir(state, &spec.project.value)),
             }),
             &[],
         )?;
@@ -311,6 +318,13 @@ pub fn run_with(
     let mut lazy: Vec<&mut dyn outside::OnDemand> = Vec::new();
     if let Some(s) = slurm.as_mut() {
         lazy.push(s);
+    }
+    // A helper that dies while the program runs is reported.
+    let mut net_watch = helper
+        .as_ref()
+        .map(|h| outside::net::Watch::new(h.proc.pid, state));
+    if let Some(w) = net_watch.as_mut() {
+        lazy.push(w);
     }
     if let Some(n) = net_lazy.as_mut() {
         lazy.push(n);
@@ -338,7 +352,17 @@ pub fn run_with(
         // shell's next prompt.
         // SAFETY: shutdown of a socket we own.
         unsafe { libc::shutdown(g.chan.0, libc::SHUT_WR) };
-        let _ = sys::poll_in(g.chan.0, -1);
+        // Bounded: a check that takes longer goes on alone (it is
+        // recorded, and the next start here finishes it if it is cut).
+        if sys::poll_in(g.chan.0, GUARD_WAIT_MS) == Ok(0) {
+            eprintln!(
+                "jail: WARNING: the exit check (created git files, protected paths) did not \
+                 finish within {} s; it goes on in the background (pid {}), and if it is cut \
+                 short the next jail started here finishes it; until then do not run git here",
+                GUARD_WAIT_MS / 1000,
+                g.pid
+            );
+        }
         g.chan.close();
         // Reaped here if already gone, else by init once jail exits.
         // SAFETY: waitpid on our own child, no status wanted.
@@ -346,6 +370,9 @@ pub fn run_with(
     }
     if let Some(n) = net_lazy.as_mut() {
         n.finish();
+    }
+    if let Some(w) = net_watch.as_mut() {
+        w.finish();
     }
     if let Some(h) = helper {
         // Its channel was closed by `launch`: it ends with the jail (EOF).
@@ -389,6 +416,10 @@ fn candidates(cmd: &str, path: Option<&str>, cwd: &Path) -> Result<Vec<CString>,
         .map(|d| CString::new(cwd.join(d).join(cmd).as_os_str().as_bytes()))
         .collect()
 }
+
+/// How long the launcher waits for the guard's check after the jail
+/// ended before it returns anyway.
+const GUARD_WAIT_MS: i32 = 60_000;
 
 /// Exit status when `--timeout` stopped the jail (as timeout(1)).
 pub const EXIT_TIMEOUT: i32 = 124;

@@ -521,7 +521,7 @@ pub fn explain(plan: &Plan) -> String {
     };
     let held = list(&|s| *s == Start::Held);
     let absent = list(&|s| *s == Start::Absent);
-    let links = list(&|s| matches!(s, Start::Symlink(_)));
+    let links = list(&|s| matches!(s, Start::Symlink(_) | Start::Via(_)));
     let watched = list(&|s| matches!(s, Start::Watched { .. }));
     for (title, v) in [
         ("read-only (could run code outside the jail)", held),
@@ -540,7 +540,8 @@ pub fn explain(plan: &Plan) -> String {
         let _ = writeln!(
             o,
             "  git             a git directory created in the project is checked at exit: \
-             control files not harmless by content are moved away"
+             control files not harmless by content are moved away (found as git finds \
+             them: .git directories, files and symlinks, bare repositories by shape)"
         );
     }
     let (_, sockets) =

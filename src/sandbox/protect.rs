@@ -48,6 +48,10 @@ pub enum Start {
     Symlink(PathBuf),
     /// Present and held read-only by a bind mount.
     Held,
+    /// Present, but reached through a symlinked parent, at this physical
+    /// path (which is held itself): changed only if the path now leads
+    /// elsewhere (the parent link was swapped).
+    Via(PathBuf),
     /// A JSON file the program may rewrite, whose entries at these key
     /// paths (`*` = any key) are put back at exit if they changed; the
     /// snapshot is those entries as they were (JSON text).
@@ -93,20 +97,51 @@ pub struct Areas<'a> {
     pub home: &'a Path,
 }
 
+/// git's own bound on nested `include.path` (MAX_INCLUDE_DEPTH).
+const MAX_INCLUDE_DEPTH: usize = 10;
+
+/// A path to protect, as found.
+#[derive(Debug, Clone)]
+struct Cand {
+    path: PathBuf,
+    gitdir: Option<PathBuf>,
+    /// A hook directory (`hooks`, a `core.hooksPath`): each entry that is
+    /// a symlink is protected at its target too.
+    hookdir: bool,
+}
+
+impl Cand {
+    fn plain(path: PathBuf) -> Cand {
+        Cand {
+            path,
+            gitdir: None,
+            hookdir: false,
+        }
+    }
+}
+
 /// Finds every protected path and how it starts.
 pub fn survey(a: &Areas) -> Survey {
-    let mut cands: Vec<(PathBuf, Option<PathBuf>)> = PROTECTED
+    let mut cands: Vec<Cand> = PROTECTED
         .iter()
-        .map(|r| (a.project.join(r), None))
-        .chain(a.extra.iter().map(|p| (p.clone(), None)))
+        .map(|r| Cand::plain(a.project.join(r)))
+        .chain(a.extra.iter().map(|p| Cand::plain(p.clone())))
         .collect();
     let mut gitdirs = Vec::new();
     let dotgit = a.project.join(".git");
-    if let Some(g) = git::gitdir_of(&dotgit) {
+    let found = git::resolve_dotgit(&dotgit);
+    if let git::Found::Suspect(why) = &found {
+        tracing::warn!(
+            "{}: {why}; jail did not read it and git cannot use it: inspect it",
+            dotgit.display()
+        );
+        cands.push(Cand::plain(dotgit.clone()));
+    }
+    if let git::Found::Dir(g) = found {
         if !fs::symlink_metadata(&dotgit).is_ok_and(|m| m.is_dir()) {
             // A `.git` file names the git directory: a planted
             // `gitdir: ./evil` would bring hooks the host's git runs.
-            cands.push((dotgit.clone(), None));
+            cands.push(Cand::plain(dotgit.clone()));
         }
         let common = git::common_dir(&g);
         gitdirs.push(g.clone());
@@ -117,18 +152,34 @@ pub fn survey(a: &Areas) -> Survey {
         }
         for d in &gitdirs {
             for c in git::control_paths(d) {
-                cands.push((c, Some(d.clone())));
+                warn_if_special(&c);
+                cands.push(Cand {
+                    hookdir: c.file_name().is_some_and(|n| n == "hooks"),
+                    path: c,
+                    gitdir: Some(d.clone()),
+                });
             }
         }
-        let configs = [common.join("config"), g.join("config.worktree")];
+        // Every git directory's own configs (a submodule's may name hooks
+        // too), then the user's and the system's.
+        let mut configs = vec![common.join("config"), g.join("config.worktree")];
+        for d in &gitdirs {
+            configs.extend([d.join("config"), d.join("config.worktree")]);
+        }
+        let mut read = BTreeSet::new();
         for cfg in configs.iter().chain(a.global_git_configs) {
-            cands.extend(named_by_config(cfg, a.project, a.home));
+            named_by_config(cfg, a.project, a.home, 0, &mut read, &mut cands);
         }
     }
 
     let mut out: Vec<Protected> = Vec::new();
     let mut seen = BTreeSet::new();
-    while let Some((path, gitdir)) = cands.pop() {
+    while let Some(Cand {
+        path,
+        gitdir,
+        hookdir,
+    }) = cands.pop()
+    {
         if !seen.insert(path.clone()) || a.relaxed.contains(&path) {
             continue;
         }
@@ -137,23 +188,51 @@ pub fn survey(a: &Areas) -> Survey {
         };
         let start = match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => {
-                // Protect where it leads, if that is writable too.
-                if let Some(t) = target_of(&path) {
-                    cands.push((t, gitdir.clone()));
+                // Protect where it leads, one link at a time (each link
+                // of a chain could be swapped), if that is writable too.
+                if let Some(t) = next_hop(&path) {
+                    cands.push(Cand {
+                        path: t,
+                        gitdir: gitdir.clone(),
+                        hookdir,
+                    });
                 }
                 Start::Symlink(fs::read_link(&path).unwrap_or_default())
             }
-            Ok(_) if inside_without_symlinks(&root, &path) => Start::Held,
+            Ok(m) if inside_without_symlinks(&root, &path) => {
+                if hookdir && m.is_dir() {
+                    // A hook that is a symlink (`pre-commit ->
+                    // ../../scripts/pre-commit.sh`) runs its target.
+                    for e in fs::read_dir(&path).into_iter().flatten().flatten() {
+                        if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                            cands.push(Cand {
+                                path: e.path(),
+                                gitdir: gitdir.clone(),
+                                hookdir: false,
+                            });
+                        }
+                    }
+                }
+                Start::Held
+            }
             // Reached through a symlinked parent: the parent is what could
             // be swapped; its target is protected as itself.
             Ok(_) => {
                 let c = crate::host::canonical(&path).unwrap_or_default();
-                cands.push((c.clone(), gitdir.clone()));
-                Start::Symlink(c)
+                cands.push(Cand {
+                    path: c.clone(),
+                    gitdir: gitdir.clone(),
+                    hookdir,
+                });
+                Start::Via(c)
             }
             Err(_) => {
                 if let Some(t) = target_of(&path).filter(|t| t != &path) {
-                    cands.push((t, gitdir.clone()));
+                    cands.push(Cand {
+                        path: t,
+                        gitdir: gitdir.clone(),
+                        hookdir,
+                    });
                 }
                 Start::Absent
             }
@@ -166,13 +245,17 @@ pub fn survey(a: &Areas) -> Survey {
         });
     }
     for (file, keys) in a.watched {
-        let Some(root) = area_of(file, a.writable) else {
-            continue;
-        };
         if a.relaxed.contains(file) {
             continue;
         }
-        if let Ok(text) = fs::read_to_string(file) {
+        // A symlinked file (dotfile managers) is watched where it leads:
+        // the guard replaces files, never writes through a link.
+        let real = crate::host::canonical(file).unwrap_or_else(|_| file.clone());
+        let file = &real;
+        let Some(root) = area_of(file, a.writable) else {
+            continue;
+        };
+        if let Some(text) = crate::host::read_regular(file, 64 << 20).text() {
             out.retain(|p| &p.path != file);
             out.push(Protected {
                 path: file.clone(),
@@ -192,6 +275,21 @@ pub fn survey(a: &Areas) -> Survey {
     }
 }
 
+/// Says so when a git control file is a FIFO, socket or device: git
+/// would hang or fail on it, and jail does not read it.
+fn warn_if_special(p: &Path) {
+    if let Ok(m) = fs::symlink_metadata(p) {
+        let ft = m.file_type();
+        if !(ft.is_file() || ft.is_dir() || ft.is_symlink()) {
+            tracing::warn!(
+                "{} is not a regular file (a FIFO, socket or device): jail did not read it, \
+                 and git will hang or fail on it; inspect and remove it",
+                p.display()
+            );
+        }
+    }
+}
+
 /// The deepest writable area holding `p`.
 fn area_of(p: &Path, writable: &[PathBuf]) -> Option<PathBuf> {
     writable
@@ -208,24 +306,61 @@ fn target_of(p: &Path) -> Option<PathBuf> {
         return Some(c);
     }
     if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
-        let t = fs::read_link(p).ok()?;
-        let t = if t.is_absolute() {
-            t
-        } else {
-            p.parent()?.join(t)
-        };
-        let parent = crate::host::canonical(t.parent()?).ok()?;
-        return Some(parent.join(t.file_name()?));
+        return next_hop(p);
     }
-    let parent = crate::host::canonical(p.parent()?).ok()?;
-    Some(parent.join(p.file_name()?))
+    physical(p)
+}
+
+/// `p` with its parent resolved physically (symlinks and `..`, as the
+/// kernel resolves them) and its last component kept as it is (it may be
+/// a symlink itself, or missing).
+fn physical(p: &Path) -> Option<PathBuf> {
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => Some(crate::host::canonical(parent).ok()?.join(name)),
+        _ => crate::host::canonical(p).ok(),
+    }
+}
+
+/// Where one symlink leads, its own target's last component unresolved.
+fn next_hop(link: &Path) -> Option<PathBuf> {
+    let t = fs::read_link(link).ok()?;
+    let t = if t.is_absolute() {
+        t
+    } else {
+        link.parent()?.join(t)
+    };
+    physical(&t)
 }
 
 /// Hook directories (`core.hooksPath`, relative to the work tree) and
-/// included config files (relative to the config) that a git config names.
-fn named_by_config(cfg: &Path, worktree: &Path, home: &Path) -> Vec<(PathBuf, Option<PathBuf>)> {
-    let Ok(text) = fs::read_to_string(cfg) else {
-        return Vec::new();
+/// included config files (relative to the including file's directory, as
+/// git resolves them) that a git config names, and recursively those
+/// that its included files name, to git's own depth bound.
+fn named_by_config(
+    cfg: &Path,
+    worktree: &Path,
+    home: &Path,
+    depth: usize,
+    read: &mut BTreeSet<PathBuf>,
+    out: &mut Vec<Cand>,
+) {
+    if depth > MAX_INCLUDE_DEPTH {
+        return;
+    }
+    let real = crate::host::canonical(cfg).unwrap_or_else(|_| cfg.to_path_buf());
+    if !read.insert(real.clone()) {
+        return;
+    }
+    let text = match crate::host::read_regular(&real, git::CONTROL_MAX) {
+        crate::host::Read::Text(t) => String::from_utf8_lossy(&t).into_owned(),
+        crate::host::Read::Absent => return,
+        crate::host::Read::Suspect(why) => {
+            tracing::warn!(
+                "{}: {why}; jail did not read this git config: inspect it",
+                cfg.display()
+            );
+            return;
+        }
     };
     let (entries, _) = git::parse_config(&text);
     let tilde = |s: &str, base: &Path| -> PathBuf {
@@ -234,16 +369,31 @@ fn named_by_config(cfg: &Path, worktree: &Path, home: &Path) -> Vec<(PathBuf, Op
             None => base.join(s),
         }
     };
-    let mut out = Vec::new();
+    // A submodule's config names its work tree (relative to its git
+    // directory): its relative hook paths start there.
+    let own_tree = git::values(&entries, "core", "worktree")
+        .last()
+        .zip(cfg.parent())
+        .and_then(|(w, dir)| crate::host::canonical(&dir.join(w)).ok());
+    let worktree = own_tree.as_deref().unwrap_or(worktree);
     for h in git::values(&entries, "core", "hookspath") {
-        out.push((tilde(&h, worktree), None));
+        let p = tilde(&h, worktree);
+        out.push(Cand {
+            path: physical(&p).unwrap_or(p),
+            gitdir: None,
+            hookdir: true,
+        });
     }
+    // Relative to the directory of the file as git named it (a symlinked
+    // config's includes are relative to the link's directory).
     if let Some(dir) = cfg.parent() {
         for i in git::include_paths(&entries) {
-            out.push((tilde(&i, dir), None));
+            let p = tilde(&i, dir);
+            let p = physical(&p).unwrap_or(p);
+            out.push(Cand::plain(p.clone()));
+            named_by_config(&p, worktree, home, depth + 1, read, out);
         }
     }
-    out
 }
 
 fn inside_without_symlinks(root: &Path, path: &Path) -> bool {
@@ -311,6 +461,8 @@ pub fn changed(list: &[Protected]) -> Vec<PathBuf> {
             (Start::Symlink(t), Ok(m)) => {
                 !m.file_type().is_symlink() || fs::read_link(&p.path).ok().as_ref() != Some(t)
             }
+            // Leads elsewhere now: what it leads to is new.
+            (Start::Via(c), Ok(_)) => fs::canonicalize(&p.path).ok().as_ref() != Some(c),
             (_, Err(_)) => false,
         })
         .map(|p| p.path.clone())
@@ -615,5 +767,39 @@ mod tests {
             check_watched("not json", &keys, &snap),
             Watch::Changed { restored: None }
         );
+    }
+
+    #[test]
+    fn hook_links_nested_includes_and_relative_includes_are_followed() {
+        let p = tmp("hooklinks");
+        fs::create_dir_all(p.join(".git/hooks")).unwrap();
+        fs::create_dir_all(p.join("scripts")).unwrap();
+        fs::write(p.join("scripts/pre-commit.sh"), "#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(
+            "../../scripts/pre-commit.sh",
+            p.join(".git/hooks/pre-commit"),
+        )
+        .unwrap();
+        fs::write(p.join(".git/config"), "[include]\n\tpath = ../.gitconfig\n").unwrap();
+        fs::write(p.join(".gitconfig"), "[include]\n\tpath = cfg/more\n").unwrap();
+        fs::create_dir_all(p.join("cfg")).unwrap();
+        fs::write(p.join("cfg/more"), "[core]\n\thooksPath = hooks2\n").unwrap();
+        fs::create_dir_all(p.join("hooks2")).unwrap();
+        let s = survey_of(&p, &[]);
+        for rel in ["scripts/pre-commit.sh", ".gitconfig", "cfg/more", "hooks2"] {
+            assert_eq!(
+                start_of(&s, &p.join(rel)),
+                Some(Start::Held),
+                "{rel}: {s:#?}"
+            );
+        }
+        // The relative include is held where it is, never as a path
+        // "through" .git that changed() would take for a swapped link.
+        assert!(s
+            .protected
+            .iter()
+            .all(|x| !x.path.to_string_lossy().contains("..")));
+        assert!(changed(&s.protected).is_empty());
+        fs::remove_dir_all(&p).unwrap();
     }
 }

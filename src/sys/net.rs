@@ -399,11 +399,6 @@ pub fn epoll_ctl(ep: RawFd, fd: RawFd, events: u32, token: u64, add: bool) -> Re
     cvt(unsafe { libc::epoll_ctl(ep, op, fd, &mut ev) }).map(|_| ())
 }
 
-pub fn epoll_del(ep: RawFd, fd: RawFd) {
-    // SAFETY: EPOLL_CTL_DEL ignores the event pointer on Linux >= 2.6.9.
-    unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
-}
-
 /// Waits for events (EINTR: zero events).
 pub fn epoll_wait(
     ep: RawFd,

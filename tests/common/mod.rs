@@ -248,7 +248,10 @@ static SITE_N: AtomicUsize = AtomicUsize::new(0);
 impl SiteDir {
     pub fn new(jail_toml: &str) -> Option<SiteDir> {
         if !user().switch {
-            eprintln!("skipped: a root-owned site directory needs the tests to run as root");
+            skip(
+                Lack::Setup,
+                "a root-owned site directory needs the tests to run as root",
+            );
             return None;
         }
         let n = SITE_N.fetch_add(1, Ordering::SeqCst);
@@ -329,4 +332,63 @@ pub fn pty_drive(
         stderr(&o)
     );
     out
+}
+
+/// Why a test could not run. `Machine`: this machine truly lacks the thing
+/// (a GPU, a delegated cgroup, a kernel feature or architecture); a skip
+/// for it is allowed under CI. `Setup`: something a test run should bring
+/// (a package, root, Slurm); under CI=true such a skip is a failure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Lack {
+    Machine,
+    Setup,
+}
+
+/// Skips the calling test: says why, and records it where `cargo xtask ci`
+/// counts skipped tests apart from passed ones (libtest has no runtime
+/// skip; a test that returns early would otherwise count as passed). The
+/// caller returns right after. Under CI=true a `Setup` skip panics instead.
+pub fn skip(lack: Lack, why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_string();
+    if lack == Lack::Setup && std::env::var_os("CI").is_some() {
+        panic!("CI=true, but this test cannot run: {why} (.ci/run must provide it)");
+    }
+    eprintln!("SKIPPED: {why}");
+    let dir = skips_dir();
+    let _ = fs::create_dir_all(&dir);
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    // One file per skipped test: parallel tests never write the same file.
+    let name: String = format!("{exe}-{}-{test}", std::process::id())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let kind = match lack {
+        Lack::Machine => "machine",
+        Lack::Setup => "setup",
+    };
+    let _ = fs::write(
+        dir.join(name),
+        format!(
+            "{kind}\t{}\t{test}\t{}\n",
+            exe.split('-').next().unwrap_or(""),
+            why.replace('\n', " ")
+        ),
+    );
+}
+
+/// Where skips are recorded: `cargo xtask ci` reads (and first empties) it.
+pub fn skips_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("jail-skips")
 }

@@ -43,6 +43,9 @@ const RECORDS: &[&str] = &[
     "--host-record=self.test,198.51.100.1",
     "--host-record=loop.test,127.0.0.1",
     "--host-record=v6.test,2001:db8:5133::2",
+    // NXDOMAIN, and a zone whose server does not answer (SERVFAIL).
+    "--address=/gone.test/",
+    "--server=/broken.test/198.51.100.2#5353",
 ];
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -91,7 +94,7 @@ pub fn on_path(t: &str) -> bool {
 macro_rules! need_lab {
     () => {
         if let Some(why) = netlab::unavailable() {
-            eprintln!("SKIPPED: {why}");
+            $crate::common::skip($crate::common::Lack::Setup, &why);
             return;
         }
     };
@@ -249,6 +252,12 @@ impl Lab {
     /// `jail --dns-upstream 198.51.100.2:53 ARGS` as the test user, on
     /// the lab's host side, in the sandbox's project.
     pub fn jail_cmd(&self, sb: &Sandbox, args: &[&str]) -> Command {
+        self.jail_cmd_dns(sb, Some(DNS), args)
+    }
+
+    /// `jail [--dns-upstream DNS] ARGS` as the test user (without one, the
+    /// helper follows a resolv.conf).
+    pub fn jail_cmd_dns(&self, sb: &Sandbox, dns: Option<&str>, args: &[&str]) -> Command {
         let u = user();
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.outer]);
@@ -259,9 +268,11 @@ impl Lab {
                 .arg("--clear-groups")
                 .arg("--");
         }
-        c.arg(jail_bin())
-            .args(["--dns-upstream", DNS])
-            .args(args)
+        c.arg(jail_bin());
+        if let Some(d) = dns {
+            c.args(["--dns-upstream", d]);
+        }
+        c.args(args)
             .env_clear()
             .env("HOME", &sb.home)
             .env("USER", &u.name)

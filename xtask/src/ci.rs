@@ -11,8 +11,9 @@ pub fn run() -> Result<(), String> {
     let stale = gen::check_current(&crate::root());
     let installed = check_install();
     let packaged = check_package();
+    let lint = lint(&cargo);
     let mut failures = Vec::new();
-    for e in [tests, stale, installed, packaged]
+    for e in [tests, stale, installed, packaged, lint]
         .into_iter()
         .filter_map(Result::err)
     {
@@ -23,6 +24,31 @@ pub fn run() -> Result<(), String> {
         Ok(())
     } else {
         Err(failures.join("\n"))
+    }
+}
+
+/// `cargo fmt --check` and `cargo clippy -D warnings` over the workspace,
+/// tests and xtask included: a style or lint slip fails CI like a test.
+fn lint(cargo: &str) -> Result<(), String> {
+    let fmt = crate::run_cmd(cargo, &["fmt", "--all", "--", "--check"]);
+    let clippy = crate::run_cmd(
+        cargo,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
+    let errors: Vec<String> = [fmt, clippy].into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        println!("xtask ci: cargo fmt --check and cargo clippy -D warnings are clean");
+        Ok(())
+    } else {
+        Err(format!("lint: {}", errors.join("; ")))
     }
 }
 
@@ -58,6 +84,8 @@ fn check_package() -> Result<(), String> {
 /// lines are repeated at the end with their totals.
 fn run_tests(cargo: &str) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
+    let skips_dir = skips_dir();
+    let _ = std::fs::remove_dir_all(&skips_dir);
     eprintln!("$ {cargo} test --workspace");
     let mut child = std::process::Command::new(cargo)
         .args(["test", "--workspace"])
@@ -76,16 +104,82 @@ fn run_tests(cargo: &str) -> Result<(), String> {
         }
     }
     let status = child.wait().map_err(|e| format!("{cargo} test: {e}"))?;
-    let totals = TestTotals::from_lines(&results);
+    let mut totals = TestTotals::from_lines(&results);
+    let skipped = Skip::read_all(&skips_dir);
+    totals.count_skips(&skipped);
     println!("\n== test summary ({} test binaries)", results.len());
     for l in &results {
         println!("{l}");
+    }
+    if !skipped.is_empty() {
+        println!(
+            "\n== skipped ({}): returned early, not counted as passed",
+            skipped.len()
+        );
+        for s in &skipped {
+            println!("{s}");
+        }
     }
     println!("{}", totals.line());
     if status.success() && totals.failed == 0 {
         Ok(())
     } else {
         Err(format!("cargo test --workspace failed: {status}"))
+    }
+}
+
+/// Where the integration tests record a skip (`tests/common::skip`): one
+/// file per skipped test under cargo's CARGO_TARGET_TMPDIR.
+fn skips_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::root().join("target"))
+        .join("tmp/jail-skips")
+}
+
+/// A test that could not run, as `tests/common::skip` recorded it.
+#[derive(Debug, PartialEq)]
+pub struct Skip {
+    /// `machine`: the machine truly lacks the thing (allowed under CI);
+    /// `setup`: the run should have brought it.
+    pub kind: String,
+    pub binary: String,
+    pub test: String,
+    pub why: String,
+}
+
+impl Skip {
+    pub fn parse(line: &str) -> Option<Skip> {
+        let mut f = line.trim_end().splitn(4, '\t');
+        Some(Skip {
+            kind: f.next()?.to_string(),
+            binary: f.next()?.to_string(),
+            test: f.next()?.to_string(),
+            why: f.next()?.to_string(),
+        })
+    }
+
+    fn read_all(dir: &std::path::Path) -> Vec<Skip> {
+        let mut v: Vec<Skip> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|s| Skip::parse(&s))
+            .collect();
+        v.sort_by(|a, b| (&a.binary, &a.test).cmp(&(&b.binary, &b.test)));
+        v
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.kind == "machine" {
+            "this machine lacks it"
+        } else {
+            "not set up here"
+        };
+        write!(f, "  {}::{} ({what}): {}", self.binary, self.test, self.why)
     }
 }
 
@@ -121,6 +215,14 @@ impl TestTotals {
         t
     }
 
+    /// A skipped test returned early and libtest counted it as passed: it
+    /// moves from passed to skipped.
+    pub fn count_skips(&mut self, skips: &[Skip]) {
+        let n = skips.len() as u64;
+        self.passed = self.passed.saturating_sub(n);
+        self.ignored += n;
+    }
+
     /// The plain closing line: `N passed, N failed, N skipped`.
     pub fn line(&self) -> String {
         format!(
@@ -150,5 +252,21 @@ mod tests {
             }
         );
         assert_eq!(t.line(), "15 passed, 2 failed, 1 skipped");
+    }
+
+    #[test]
+    fn a_recorded_skip_moves_from_passed_to_skipped() {
+        let s = Skip::parse("machine\tgpu\ta_cuda_program\tno NVIDIA GPU here\n").unwrap();
+        assert_eq!(s.binary, "gpu");
+        assert_eq!(s.why, "no NVIDIA GPU here");
+        assert!(s.to_string().contains("this machine lacks it"));
+        let mut t = TestTotals {
+            passed: 10,
+            failed: 0,
+            ignored: 0,
+        };
+        t.count_skips(&[s]);
+        assert_eq!(t.line(), "9 passed, 0 failed, 1 skipped");
+        assert!(Skip::parse("garbage").is_none());
     }
 }

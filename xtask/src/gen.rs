@@ -355,6 +355,8 @@ The jail ends with `jail`: when `jail` dies, even by SIGKILL, every process in t
   What `jail trust` recorded: project path and the SHA-256 of its `.jail.toml`.
 - `~/.local/state/jail/quarantine/`{PROJECT}`/`{TIME}`/`
   Protected project paths that a jailed program created, moved out of the project.
+- `~/.local/state/jail/notices.log`
+  jail's notices while programs run (denials, a DNS server that cannot be reached), one line each with a UTC time, written whenever stderr is a terminal: `tail -f` it in another terminal. While a full-screen program owns the terminal they are not printed but said after it exits.
 
 `~/.config` is `$XDG_CONFIG_HOME` and `~/.local/state` is `$XDG_STATE_HOME` when those are set. Neither jail directory is visible inside a jail, whatever a profile says, so a jailed program cannot widen the next run.
 
@@ -366,6 +368,8 @@ The jail ends with `jail`: when `jail` dies, even by SIGKILL, every process in t
   Where {COMMAND} is looked up, inside the jail, and on the host for the hint when it is not found inside.
 - `XDG_CONFIG_HOME`, `XDG_STATE_HOME`
   Move `~/.config/jail` and `~/.local/state/jail`.
+- `JAIL_RESOLV_CONF`
+  Another resolv.conf for the network helper to follow instead of `/etc/resolv.conf` (when no DNS server is given); accepted only as a regular file of your own (tests use it).
 - `JAIL_SITE_DIR`
   Another site directory; accepted only where no `/etc/jail` is installed, and only a directory owned by root that you cannot write (tests use it).
 ## Seen by the program

@@ -1,8 +1,9 @@
 //! The helper's own confinement, applied once it has read everything it
 //! needs (its configuration, resolv.conf, the host's addresses) and
 //! before it receives the jail's sockets: no_new_privs; Landlock with
-//! every filesystem right handled and none granted (no file can be
-//! opened), no TCP bind, TCP connect only to the ports it relays to, and
+//! every filesystem right handled and none granted but reading files in
+//! the directories of resolv.conf when it is followed (no other file can
+//! be opened, none written), no TCP bind, TCP connect only to the ports it relays to, and
 //! abstract-socket and signal scoping; then a seccomp allow-list of the
 //! syscalls a socket relay makes (anything else: EPERM). A jailed program
 //! that found a bug in the relay would hold a process that can do little
@@ -15,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use landlock::{
-    Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-    Scope, ABI,
+    Access, AccessFs, AccessNet, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -79,7 +80,9 @@ fn allowed() -> Vec<i64> {
     v
 }
 
-fn seccomp_program() -> Result<BpfProgram, String> {
+/// `files`: the helper reads a file again while it runs (resolv.conf):
+/// opening read-only and stat-ing are allowed too (Landlock says where).
+fn seccomp_program(files: bool) -> Result<BpfProgram, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| e.to_string())?;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         allowed().into_iter().map(|n| (n, vec![])).collect();
@@ -93,6 +96,31 @@ fn seccomp_program() -> Result<BpfProgram, String> {
         libc::SYS_socket,
         vec![domain(libc::AF_INET)?, domain(libc::AF_INET6)?],
     );
+    // Whether the terminal is a full-screen program's (report::Notices):
+    // TCGETS, on any fd, reads terminal settings and nothing else.
+    let tcgets = SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TCGETS)
+        .and_then(|c| SeccompRule::new(vec![c]))
+        .map_err(|e| e.to_string())?;
+    rules.insert(libc::SYS_ioctl, vec![tcgets]);
+    if files {
+        let read_only = SeccompCondition::new(
+            2,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(libc::O_ACCMODE as u64),
+            libc::O_RDONLY as u64,
+        )
+        .and_then(|c| SeccompRule::new(vec![c]))
+        .map_err(|e| e.to_string())?;
+        rules.insert(libc::SYS_openat, vec![read_only]);
+        for n in [
+            libc::SYS_statx,
+            libc::SYS_newfstatat,
+            libc::SYS_fstat,
+            libc::SYS_lseek,
+        ] {
+            rules.insert(n, vec![]);
+        }
+    }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Errno(libc::EPERM as u32),
@@ -106,9 +134,10 @@ fn seccomp_program() -> Result<BpfProgram, String> {
 }
 
 /// Confines the calling process (single-threaded). `ports`: the TCP
-/// ports it may connect to. Errors name what could not be applied; the
+/// ports it may connect to; `read`: directories whose files it may read
+/// (where resolv.conf lives). Errors name what could not be applied; the
 /// caller says so and goes on (never silently).
-pub fn apply(ports: &[u16]) -> Result<Confined, String> {
+pub fn apply(ports: &[u16], read: &[std::path::PathBuf]) -> Result<Confined, String> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));
@@ -125,10 +154,17 @@ pub fn apply(ports: &[u16]) -> Result<Confined, String> {
                     Ok::<_, landlock::RulesetError>(NetPort::new(p, AccessNet::ConnectTcp))
                 }))
             })
+            .and_then(|r| {
+                // A directory that cannot be opened gets no rule: the file
+                // is then not followed, which the helper survives.
+                r.add_rules(read.iter().filter_map(|d| PathFd::new(d).ok()).map(|fd| {
+                    Ok::<_, landlock::RulesetError>(PathBeneath::new(fd, AccessFs::ReadFile))
+                }))
+            })
             .and_then(|r| r.restrict_self())
             .map_err(|e| format!("Landlock: {e}"))?;
     let landlock = status.ruleset != RulesetStatus::NotEnforced;
-    let prog = seccomp_program()?;
+    let prog = seccomp_program(!read.is_empty())?;
     seccompiler::apply_filter(&prog).map_err(|e| format!("seccomp: {e}"))?;
     Ok(Confined {
         landlock,
@@ -142,18 +178,50 @@ mod tests {
 
     #[test]
     fn the_filter_compiles_for_this_architecture() {
-        let p = seccomp_program().unwrap();
+        let p = seccomp_program(false).unwrap();
+        assert!(seccomp_program(true).unwrap().len() > p.len());
         assert!(p.len() > allowed().len());
     }
 
     /// In a child (the filter is for life): a confined process relays on
     /// sockets but opens no file and creates no unix socket.
+    /// The one read it may keep: files in the directories it was given.
+    #[test]
+    fn a_followed_directory_stays_readable_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("jail-confine-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("resolv.conf"), "nameserver 198.51.100.2\n").unwrap();
+        let pid = crate::sys::fork().unwrap();
+        if pid == 0 {
+            let code = (|| match apply(&[53], std::slice::from_ref(&dir)) {
+                Ok(c) if !c.landlock => 0, // nothing to show on this kernel
+                Ok(_) => {
+                    if std::fs::read_to_string(dir.join("resolv.conf")).is_err() {
+                        return 11;
+                    }
+                    if std::fs::read_to_string("/etc/hostname").is_ok() {
+                        return 12;
+                    }
+                    if std::fs::write(dir.join("x"), "x").is_ok() {
+                        return 13;
+                    }
+                    0
+                }
+                Err(_) => 10,
+            })();
+            crate::sys::exit_now(code);
+        }
+        let code = crate::sandbox::init::wait_for(pid, false);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(code, 0);
+    }
+
     #[test]
     fn a_confined_process_opens_no_file_and_no_unix_socket() {
         let pid = crate::sys::fork().unwrap();
         if pid == 0 {
             let code = (|| {
-                if apply(&[443]).is_err() {
+                if apply(&[443], &[]).is_err() {
                     return 10;
                 }
                 // SAFETY: open on a constant C string.

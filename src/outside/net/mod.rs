@@ -40,12 +40,17 @@ pub struct Config {
     /// `IP[:PORT]` of the resolver to ask (None: the first nameserver of
     /// the host's /etc/resolv.conf).
     pub upstream: Option<String>,
+    /// The resolv.conf whose first nameserver is asked, followed while
+    /// the helper runs (when `upstream` is None).
+    pub resolv_conf: Option<std::path::PathBuf>,
     /// HOST and PORT of an upstream HTTP proxy (CONNECT).
     pub proxy: Option<(String, u16)>,
     pub level: Level,
     /// Under `none`: where that mode came from, for the one line that
     /// says the network is off.
     pub off: Option<String>,
+    /// jail's state directory, for the log of notices (`notice`).
+    pub state: Option<std::path::PathBuf>,
 }
 
 /// The helper's configuration for `spec` (launcher side). `level`: how
@@ -88,9 +93,11 @@ pub fn config(
         expose: n.expose_host_ports.iter().map(|a| a.value).collect(),
         listen,
         upstream: n.dns_upstream.as_ref().map(|d| d.value.clone()),
+        resolv_conf: Some(resolv_conf()),
         proxy,
         level,
         off: (n.mode.value == NetMode::None).then(|| format!("--net none, from {}", n.mode.source)),
+        state: None,
     })
 }
 
@@ -171,6 +178,100 @@ fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Watches the helper while the program runs: should it end (killed,
+/// crashed), the jail's network is gone (its sockets with it: every flow
+/// and lookup fails closed), and jail says so at once, or after the
+/// program when a full-screen program owns the terminal. Nothing crosses
+/// the clone: its pidfd is opened once the program runs.
+#[derive(Debug)]
+pub struct Watch {
+    pid: libc::pid_t,
+    pidfd: std::os::fd::RawFd,
+    state: std::path::PathBuf,
+    kept: Vec<String>,
+}
+
+impl Watch {
+    pub fn new(pid: libc::pid_t, state: &std::path::Path) -> Watch {
+        Watch {
+            pid,
+            pidfd: -1,
+            state: state.to_path_buf(),
+            kept: Vec::new(),
+        }
+    }
+}
+
+/// How `pid` (a child) ended, if it did, without reaping it: whether
+/// cleanly (exit status 0), and in words.
+fn ended(pid: libc::pid_t) -> Option<(bool, String)> {
+    // SAFETY: waitid into a zeroed local siginfo; WNOWAIT leaves the
+    // child to be reaped by its usual waiter.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        if r != 0 || info.si_pid() != pid {
+            return None;
+        }
+        let status = info.si_status();
+        Some(match info.si_code {
+            libc::CLD_EXITED => (status == 0, format!("exit status {status}")),
+            _ => (false, format!("killed by signal {status}")),
+        })
+    }
+}
+
+impl super::OnDemand for Watch {
+    fn ends(&self) -> (Channel, Channel) {
+        // No channel: closing -1 in the jail's child does nothing.
+        (Channel(-1), Channel(-1))
+    }
+
+    fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
+        self.pidfd = crate::sys::pidfd_open(self.pid).unwrap_or(-1);
+        if self.pidfd >= 0 {
+            vec![self.pidfd]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn start(&mut self) {
+        // Also called at once where pidfds are missing: only an ended
+        // helper is news.
+        let Some((clean, how)) = ended(self.pid) else {
+            return;
+        };
+        if clean {
+            // Its own end after the jail's (EOF), or a failure it said.
+            return;
+        }
+        let line = format!(
+            "jail: net: the network helper ended ({how}) while the program runs: \
+             the jail has no network from now on (connections and lookups fail)"
+        );
+        let mut n = crate::outside::notice::Notices::open(Some(&self.state));
+        if n.say(&line) {
+            self.kept.extend(n.at_exit());
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.pidfd >= 0 {
+            crate::sys::close(self.pidfd);
+            self.pidfd = -1;
+        }
+        for l in self.kept.drain(..) {
+            eprintln!("{l}");
+        }
     }
 }
 
@@ -258,6 +359,32 @@ impl super::OnDemand for Pending {
     }
 }
 
+/// The resolv.conf to follow: /etc/resolv.conf, or for tests the file
+/// `JAIL_RESOLV_CONF` names when it is a regular file of the user's own
+/// (not a link): it only chooses whom the user's own lookups ask, which
+/// `--dns-upstream` does too.
+pub fn resolv_conf() -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let own = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| {
+            // SAFETY: getuid has no preconditions.
+            m.file_type().is_file() && m.uid() == unsafe { libc::getuid() }
+        })
+    };
+    match std::env::var_os("JAIL_RESOLV_CONF").map(std::path::PathBuf::from) {
+        Some(p) if p.is_absolute() && own(&p) => p,
+        Some(p) => {
+            tracing::warn!(
+                "JAIL_RESOLV_CONF={}: not an absolute path to a regular file of your own; \
+                 following /etc/resolv.conf",
+                p.display()
+            );
+            std::path::PathBuf::from("/etc/resolv.conf")
+        }
+        _ => std::path::PathBuf::from("/etc/resolv.conf"),
+    }
+}
+
 /// `IP`, `IP:PORT` or `[IPv6]:PORT` → the resolver's address.
 pub fn parse_upstream(s: &str) -> Option<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
@@ -310,13 +437,17 @@ pub fn main(chan: Channel) -> i32 {
         // A summary (or the learned allowlist) always comes at the end.
         relay::will_speak();
     }
+    // Opened before confinement (no file can be written after).
+    relay::notices_to(crate::outside::notice::Notices::open(cfg.state.as_deref()));
     match prepare(&cfg, chan) {
         Ok(mut relay) => {
             // Setup code (configuration, Landlock, seccomp) is done with:
             // its pages go, the loop's come back one by one.
             crate::sys::net::fault_single_pages();
             relay.run();
-            for l in relay.finish() {
+            // The program is gone: what was kept from its screen, then
+            // the summary.
+            for l in relay::kept_notices().into_iter().chain(relay.finish()) {
                 eprintln!("{l}");
             }
             0
@@ -334,53 +465,81 @@ pub fn main(chan: Channel) -> i32 {
 /// Everything read and opened before confinement, then confinement.
 fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
     // Under `none` nothing is resolved; through a proxy, the proxy
-    // resolves (names get stand-in addresses).
+    // resolves (names get stand-in addresses). Nothing is connected here:
+    // an unreachable server fails lookups, never the jail's start.
     let upstream = if cfg.mode == NetMode::None || cfg.proxy.is_some() {
         None
     } else {
-        let addr = match &cfg.upstream {
-            Some(s) => parse_upstream(s).ok_or_else(|| format!("--dns-upstream {s}: not IP:PORT"))?,
-            None => std::fs::read_to_string("/etc/resolv.conf")
-                .ok()
-                .as_deref()
-                .and_then(first_nameserver)
-                .ok_or("no DNS server: /etc/resolv.conf names none; give one with --dns-upstream IP:PORT")?,
-        };
-        let fd = crate::sys::net::udp_connected(addr).map_err(|e| {
-            format!(
-                "cannot reach the DNS server {addr}: {}",
-                crate::sandbox::diagnose::errno_text(e)
-            )
-        })?;
-        Some((fd, addr))
+        match &cfg.upstream {
+            Some(s) => Some(relay::Upstream {
+                addr: Some(
+                    parse_upstream(s).ok_or_else(|| format!("--dns-upstream {s}: not IP:PORT"))?,
+                ),
+                follow: None,
+            }),
+            None => {
+                let path = cfg
+                    .resolv_conf
+                    .clone()
+                    .unwrap_or_else(|| std::path::PathBuf::from("/etc/resolv.conf"));
+                let addr = std::fs::read_to_string(&path)
+                    .ok()
+                    .as_deref()
+                    .and_then(first_nameserver);
+                Some(relay::Upstream {
+                    addr,
+                    follow: Some(path),
+                })
+            }
+        }
     };
-    let proxy = match &cfg.proxy {
-        Some((host, port)) => Some(
-            (host.as_str(), *port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| format!("cannot resolve the proxy {host}:{port}"))?,
-        ),
-        None => None,
+    // The proxy's name is resolved now (resolving reads files it cannot once
+    // confined); offline, its flows fail with a line instead of the jail.
+    let (proxy, proxy_error) = match &cfg.proxy {
+        Some((host, port)) => match (host.as_str(), *port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            Some(a) => (Some(a), None),
+            None => (
+                None,
+                Some(format!("cannot resolve the proxy {host}:{port}")),
+            ),
+        },
+        None => (None, None),
     };
     raise_nofile();
     let host = crate::sys::net::host_addresses();
     let mut rules = policy::Rules::new(cfg.mode, &cfg.allow, &cfg.deny, &cfg.ports, &cfg.expose);
     rules.proxy = proxy.is_some();
+    let mut ports: Vec<u16> = cfg.listen.clone();
+    let mut read = Vec::new();
+    if let Some(u) = &upstream {
+        ports.extend(u.addr.map(|a| a.port()));
+        if let Some(p) = &u.follow {
+            // A server named later is asked on port 53 (TCP for long
+            // answers), and the file is read again: read access to the
+            // directories that hold it (where a rename replaces it).
+            ports.push(53);
+            read.extend(p.parent().map(Into::into));
+            if let Ok(real) = std::fs::canonicalize(p) {
+                read.extend(real.parent().map(Into::into));
+            }
+        }
+    }
+    ports.extend(proxy.map(|a| a.port()));
     let setup = relay::Setup {
         rules,
         host,
         upstream,
         proxy,
+        proxy_error,
         report: report::Report::new(cfg.level, cfg.mode == NetMode::Learn, cfg.off.clone()),
     };
     let relay = relay::Relay::new(chan, setup)
         .map_err(|e| format!("cannot start: {}", crate::sandbox::diagnose::errno_text(e)))?;
-    let mut ports: Vec<u16> = cfg.listen.clone();
-    ports.extend(upstream.map(|(_, a)| a.port()));
-    ports.extend(proxy.map(|a| a.port()));
-    match confine::apply(&ports) {
+    match confine::apply(&ports, &read) {
         Ok(c) if !c.landlock && cfg.level == Level::Verbose => {
             relay::will_speak();
             eprintln!("jail: net: the helper runs without Landlock (this kernel lacks it); seccomp applies")

@@ -127,6 +127,9 @@ pub enum Said {
     Tls(Option<String>),
     /// An HTTP request head, with its Host (and absolute-form target).
     Http(Option<String>),
+    /// An HTTP request no name check can vouch for, and why (two Host
+    /// headers, two lengths, HTTP/0.9, ...).
+    BadHttp(&'static str),
     /// Bytes of some other protocol.
     Other,
     /// Nothing yet (a protocol where the server speaks first).
@@ -201,6 +204,14 @@ impl Rules {
             return NameVerdict::Resolve;
         }
         deny(Reason::NotAllowed)
+    }
+
+    /// Whether `name` is allowed by name (not by a wildcard or `learn`):
+    /// one the user expects to exist, so "no such name" is worth saying.
+    pub fn named(&self, name: &str) -> bool {
+        self.allow
+            .iter()
+            .any(|a| matches!(&a.pattern, Pattern::Exact(n) if n == name))
     }
 
     /// Whether connections to `name` (allowed, normalized) may use `port`.
@@ -441,6 +452,7 @@ pub fn flow(rules: &Rules, pins: &Pins, host: &[IpAddr], dst: SocketAddr, said: 
         Said::Tls(None) => Flow::Deny(Reason::NoName("TLS without a server name (SNI)")),
         Said::Http(Some(host)) => named(host),
         Said::Http(None) => Flow::Deny(Reason::NoName("HTTP request without a Host")),
+        Said::BadHttp(why) => Flow::Deny(Reason::NoName(why)),
         Said::Incomplete => Flow::Deny(Reason::Incomplete),
         Said::Other | Said::Silent => match pinned.iter().find(|p| rules.port_allowed(p, port)) {
             Some(p) => Flow::Connect {
@@ -522,6 +534,8 @@ mod tests {
         assert_eq!(learn.name("pastebin.com"), denied(Reason::DeniedName));
         let any = rules(NetMode::Allowlist, &["*"], &[]);
         assert_eq!(any.name("whatever.example"), NameVerdict::Resolve);
+        assert!(r.named("api.anthropic.com") && r.named("x.org"));
+        assert!(!r.named("api.github.com"), "a wildcard names no one");
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //! first bytes, asks `policy` where each goes, connects from the host and
 //! relays with splice() (the kernel moves the bytes; they never enter this
 //! process). It answers DNS on the jail's port-53 sockets through `dns`.
-//! A denied connection is reset (RST), never left hanging.
+//! A denied connection is reset (RST), never left hanging. The client's
+//! bytes pass a gate (`Gate`): a silent client's first bytes are judged
+//! whenever they come, and every request of a plain-HTTP connection is
+//! (`peek::frame`). The upstream resolver is asked through a socket made
+//! on first use, so an unreachable one fails lookups, never the start.
 //!
 //! Edge-triggered: every handler reads or splices until EAGAIN. Tokens
 //! carry a generation, so an event for a slot that was freed and reused
@@ -16,14 +20,17 @@ use std::os::fd::{IntoRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::dns::{self, OnQuery, Pending};
-use super::peek::{self, Peek, PEEK_MAX};
+use super::peek::{self, Framed, Next, Peek, PEEK_MAX};
 use super::policy::{self, Flow as Verdict, Pins, Rules, Said};
-use super::report::Report;
+use super::report::{Failure, Report};
+use crate::outside::notice::Notices;
 use crate::outside::{Channel, Msg};
 use crate::sys::{self, net as sn};
 
-/// How long a connection may stay silent before it is judged by its
-/// address alone (protocols where the server speaks first).
+/// How long a connection may stay silent before the server is reached
+/// for it (protocols where the server speaks first). Only the server's
+/// bytes flow then: the client's first bytes are still judged whenever
+/// they come (`Gate::Held`).
 const SILENT: Duration = Duration::from_millis(250);
 /// How long a started ClientHello or request head may take to complete.
 const PEEK_LIMIT: Duration = Duration::from_secs(3);
@@ -32,6 +39,10 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 /// DNS: when to ask upstream again, and when to give up (SERVFAIL).
 const DNS_RETRY: Duration = Duration::from_millis(1500);
 const DNS_LIMIT: Duration = Duration::from_secs(5);
+/// After the server let a query time out, further queries fail this soon
+/// without an answer (it is still asked: the first answer ends this), so
+/// a firewalled resolver costs one wait, not one per lookup.
+const DNS_LIMIT_SILENT: Duration = Duration::from_millis(700);
 /// An idle DNS-over-TCP client is closed after this.
 const DNS_TCP_IDLE: Duration = Duration::from_secs(10);
 /// DNS queries waiting upstream at most.
@@ -51,13 +62,30 @@ const CHANNEL: u64 = u64::MAX;
 pub struct Setup {
     pub rules: Rules,
     pub host: Vec<IpAddr>,
-    /// The connected UDP socket to the upstream resolver, and its address
-    /// (for TCP retries).
-    pub upstream: Option<(RawFd, SocketAddr)>,
+    /// Where allowed names are resolved (None: nowhere, as under `none`
+    /// or through a proxy).
+    pub upstream: Option<Upstream>,
     /// An upstream HTTP proxy (CONNECT), if configured.
     pub proxy: Option<SocketAddr>,
+    /// Why the configured proxy could not be resolved at start: its flows
+    /// then fail with this (the jail still starts: offline is no error).
+    pub proxy_error: Option<String>,
     pub report: Report,
 }
+
+/// The upstream resolver. Nothing is connected at start, so an
+/// unreachable one cannot fail the jail: each lookup finds out, and fails
+/// at once with a line naming the server.
+pub struct Upstream {
+    /// The server asked now (None: resolv.conf names none).
+    pub addr: Option<SocketAddr>,
+    /// The resolv.conf it came from, re-read while the helper runs
+    /// (roaming, VPNs); None for `--dns-upstream`.
+    pub follow: Option<std::path::PathBuf>,
+}
+
+/// How often resolv.conf is read again at most (on a lookup).
+const REREAD: Duration = Duration::from_secs(1);
 
 struct Dir {
     r: RawFd,
@@ -103,6 +131,39 @@ struct Conn {
     writable: [bool; 2],
     /// CONNECT request to the proxy.
     connect_req: Vec<u8>,
+    /// What the client's bytes must pass before they are forwarded.
+    gate: Gate,
+}
+
+/// The check on the client's bytes of a relayed connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Forwarded as they come (TLS after its ClientHello was judged,
+    /// other protocols, addresses allowed as such, exposed ports).
+    Open,
+    /// The client has said nothing yet; the server may speak (SSH, SMTP-
+    /// like banners). The client's first bytes are judged like those of
+    /// any connection before anything of them is forwarded.
+    Held,
+    /// Plain HTTP: `left` bytes may go on; then `next` is judged. Every
+    /// request head of a kept-alive connection is checked.
+    Http {
+        left: u64,
+        next: Next,
+        requests: u32,
+    },
+}
+
+/// What judging the client's next bytes came to.
+enum Judged {
+    /// Bytes may move (within the gate's limit).
+    Go,
+    /// Not enough bytes yet.
+    Wait,
+    /// Denied: what (`NAME:PORT`) and why.
+    Deny(String, policy::Reason),
+    /// The client's socket failed: reset both sides.
+    Failed,
 }
 
 struct DnsTcp {
@@ -156,6 +217,8 @@ struct Waiting {
     client: Client,
     since: Instant,
     retried: bool,
+    /// When it fails (SERVFAIL) without an answer.
+    limit: Duration,
 }
 
 pub struct Relay {
@@ -173,6 +236,13 @@ pub struct Relay {
     /// Proxy mode: stand-in addresses handed out, by name, and the next.
     stand_ins: HashMap<String, std::net::Ipv4Addr>,
     next_stand_in: u32,
+    /// The connected UDP socket to the upstream resolver (-1: none yet)
+    /// and its slot; when resolv.conf was last read.
+    up_fd: RawFd,
+    up_slot: usize,
+    up_read: Instant,
+    /// The server let a query time out, and has not answered since.
+    up_silent: bool,
 }
 
 fn token(slot: usize, gen: u32, side: u64) -> u64 {
@@ -203,10 +273,29 @@ pub fn will_speak() {
     }
 }
 
+thread_local! {
+    /// Where the helper's lines go while the program runs (the helper is
+    /// single-threaded).
+    static NOTICES: std::cell::RefCell<Notices> = std::cell::RefCell::new(Notices::default());
+}
+
+/// Sets where the helper's lines go (see `notice`).
+pub fn notices_to(n: Notices) {
+    NOTICES.with(|c| *c.borrow_mut() = n);
+}
+
+/// The lines kept while a program owned the terminal, for the exit.
+pub fn kept_notices() -> Vec<String> {
+    NOTICES.with(|c| c.borrow_mut().at_exit())
+}
+
+/// Says a line while the program runs: printed, or kept for the exit
+/// while a full-screen program owns the terminal (and logged).
 fn say(line: Option<String>) {
     if let Some(l) = line {
+        // Printed now or at exit: the launcher waits for the helper's end.
         will_speak();
-        eprintln!("{l}");
+        NOTICES.with(|c| c.borrow_mut().say(&l));
     }
 }
 
@@ -219,7 +308,7 @@ impl Relay {
     pub fn new(chan: Channel, s: Setup) -> Result<Relay, i32> {
         let ep = sn::epoll_create()?;
         sn::epoll_ctl(ep, chan.0, EV_IN, CHANNEL, true)?;
-        let mut r = Relay {
+        let r = Relay {
             ep,
             chan,
             s,
@@ -233,12 +322,97 @@ impl Relay {
             any_paused: false,
             stand_ins: HashMap::new(),
             next_stand_in: 1,
+            up_fd: -1,
+            up_slot: usize::MAX,
+            up_read: Instant::now(),
+            up_silent: false,
         };
-        if let Some((fd, _)) = r.s.upstream {
-            let slot = r.alloc(Slot::Upstream { fd });
-            sn::epoll_ctl(ep, fd, EV_IN, token(slot, r.gens[slot], 0), true)?;
-        }
         Ok(r)
+    }
+
+    /// The upstream resolver's socket, connected on first use (and again
+    /// after a failure or a change of resolv.conf). Err: why no server can
+    /// be asked, naming it.
+    fn upstream_fd(&mut self) -> Result<(RawFd, SocketAddr), String> {
+        self.follow_resolv_conf(false);
+        let Some(up) = &self.s.upstream else {
+            return Err("no DNS server".into());
+        };
+        let Some(addr) = up.addr else {
+            let from = up
+                .follow
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "no DNS server: {from} names none (give one with --dns-upstream IP:PORT)"
+            ));
+        };
+        if self.up_fd >= 0 {
+            return Ok((self.up_fd, addr));
+        }
+        let fd = sn::udp_connected(addr)
+            .map_err(|e| format!("cannot reach the DNS server {addr} ({})", errtext(e)))?;
+        let _ = sn::set_nonblocking(fd);
+        let slot = self.alloc(Slot::Upstream { fd });
+        if sn::epoll_ctl(self.ep, fd, EV_IN, token(slot, self.gens[slot], 0), true).is_err() {
+            sys::close(fd);
+            self.release(slot);
+            return Err(format!("cannot watch the socket to the DNS server {addr}"));
+        }
+        self.up_fd = fd;
+        self.up_slot = slot;
+        Ok((fd, addr))
+    }
+
+    /// Closes the upstream socket (the next lookup connects again: the
+    /// route may be back, or resolv.conf name another server).
+    fn drop_upstream(&mut self) {
+        if self.up_fd >= 0 {
+            sys::close(self.up_fd);
+            self.up_fd = -1;
+            if self.up_slot < self.slots.len() {
+                self.slots[self.up_slot] = Slot::Free;
+                self.free.push(self.up_slot);
+            }
+            self.up_slot = usize::MAX;
+        }
+    }
+
+    /// Reads resolv.conf again (at most every `REREAD`, unless `now`):
+    /// another first nameserver is asked from then on.
+    fn follow_resolv_conf(&mut self, now: bool) {
+        let Some(path) = self.s.upstream.as_ref().and_then(|u| u.follow.clone()) else {
+            return;
+        };
+        if !now && self.up_read.elapsed() < REREAD {
+            return;
+        }
+        self.up_read = Instant::now();
+        // Unreadable or being rewritten: keep the server we have.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let addr = super::first_nameserver(&text);
+        let Some(up) = self.s.upstream.as_mut() else {
+            return;
+        };
+        if addr == up.addr || addr.is_none() && text.trim().is_empty() {
+            return;
+        }
+        let was = up.addr;
+        up.addr = addr;
+        self.up_silent = false;
+        self.drop_upstream();
+        say(self.s.report.upstream_changed(was, addr, &path));
+    }
+
+    /// Fails every query waiting upstream at once, with `why`.
+    fn fail_all_pending(&mut self, why: &str) {
+        let ids: Vec<u16> = self.pending.keys().copied().collect();
+        for id in ids {
+            self.dns_fail(id, Failure::Unreachable(why.to_string()));
+        }
     }
 
     fn alloc(&mut self, s: Slot) -> usize {
@@ -286,7 +460,10 @@ impl Relay {
             let n = match sn::epoll_wait(self.ep, &mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
-                    eprintln!("jail: net: the network helper failed: {}", errtext(e));
+                    say(Some(format!(
+                        "jail: net: the network helper failed ({}): the jail has no network from now on",
+                        errtext(e)
+                    )));
                     return;
                 }
             };
@@ -442,6 +619,7 @@ impl Relay {
             readable: [true; 2],
             writable: [true; 2],
             connect_req: Vec::new(),
+            gate: Gate::Open,
         };
         let slot = self.alloc(Slot::Conn(Box::new(conn)));
         let gen = self.gens[slot];
@@ -509,16 +687,39 @@ impl Relay {
         let Some(c) = self.conn(slot) else { return };
         let dst = c.dst;
         let verdict = policy::flow(&self.s.rules, &self.pins, &self.s.host, dst, &said);
-        let (to, name, via_proxy) = match verdict {
+        let (to, name, via_proxy, unnamed) = match verdict {
             Verdict::Deny(reason) => {
                 let what = Self::label(dst, &said, &self.pins);
                 say(self.s.report.denied_flow(&what, &reason));
                 self.close_conn(slot, true);
                 return;
             }
-            Verdict::Connect { to, name } => (to, name, self.s.proxy),
-            Verdict::Expose { to } => (to, format!("host loopback port {}", to.port()), None),
+            // An address allowed as such has no name to check.
+            Verdict::Connect { to, name } => {
+                let literal = to.ip().to_string() == name;
+                (to, name, self.s.proxy, literal)
+            }
+            Verdict::Expose { to } => (to, format!("host loopback port {}", to.port()), None, true),
         };
+        let gate = match &said {
+            _ if unnamed => Gate::Open,
+            Said::Silent => Gate::Held,
+            Said::Http(_) => Gate::Http {
+                left: 0,
+                next: Next::Head,
+                requests: 0,
+            },
+            _ => Gate::Open,
+        };
+        if let (true, None, Some(why)) = (
+            self.s.rules.proxy && !unnamed,
+            via_proxy,
+            self.s.proxy_error.clone(),
+        ) {
+            say(self.s.report.unreachable(&name, to.port(), &why));
+            self.close_conn(slot, true);
+            return;
+        }
         let target = via_proxy.unwrap_or(to);
         let up = match sn::connect_start(target) {
             Ok(fd) => fd,
@@ -540,6 +741,7 @@ impl Relay {
             .allowed_flow(&name, to.port(), &to.ip().to_string()));
         let Some(c) = self.conn(slot) else { return };
         c.up = up;
+        c.gate = gate;
         c.name = name.clone();
         c.state = State::Connecting;
         c.since = Instant::now();
@@ -585,7 +787,7 @@ impl Relay {
             Slot::UpTcp(u) => {
                 let id = u.id;
                 self.close_up_tcp(slot);
-                self.dns_fail(id);
+                self.tcp_fail(id);
             }
             _ => {}
         }
@@ -771,35 +973,233 @@ impl Relay {
     }
 
     /// Moves bytes both ways until nothing moves; closes when both
-    /// directions are done, resets both sides on an error.
+    /// directions are done, resets both sides on an error or a denial.
+    /// The client's bytes pass its gate first.
     fn pump(&mut self, slot: usize) {
-        let Some(c) = self.conn(slot) else { return };
-        let fds = [c.client, c.up];
-        let (readable, writable) = (&mut c.readable, &mut c.writable);
-        let Some(dirs) = c.dirs.as_mut() else { return };
-        let mut failed = false;
-        for (i, d) in dirs.iter_mut().enumerate() {
-            // Direction 0: client → upstream; 1: upstream → client.
-            let (s, t) = (i, 1 - i);
-            let mut ends = Ends {
-                src: fds[s],
-                dst: fds[t],
-                readable: readable[s],
-                writable: writable[t],
+        loop {
+            let before = match self.conn(slot) {
+                Some(c) => c.gate,
+                None => return,
             };
-            let r = pump_dir(d, &mut ends);
-            readable[s] = ends.readable;
-            writable[t] = ends.writable;
-            if r.is_err() {
-                failed = true;
-                break;
+            match self.judge(slot) {
+                Judged::Deny(what, reason) => {
+                    say(self.s.report.denied_flow(&what, &reason));
+                    self.close_conn(slot, true);
+                    return;
+                }
+                Judged::Failed => {
+                    self.close_conn(slot, true);
+                    return;
+                }
+                Judged::Go | Judged::Wait => {}
+            }
+            let switched = self.sniff_status(slot);
+            let Some(c) = self.conn(slot) else { return };
+            let fds = [c.client, c.up];
+            let gate = c.gate;
+            let limits = match gate {
+                Gate::Open => [u64::MAX, u64::MAX],
+                Gate::Held => [0, u64::MAX],
+                Gate::Http {
+                    left: 0,
+                    next: Next::Upgrade { .. },
+                    ..
+                } => [0, 0],
+                Gate::Http { left, .. } => [left, u64::MAX],
+            };
+            let (readable, writable) = (&mut c.readable, &mut c.writable);
+            let Some(dirs) = c.dirs.as_mut() else { return };
+            let mut failed = false;
+            let mut read = [0u64; 2];
+            for (i, d) in dirs.iter_mut().enumerate() {
+                // Direction 0: client → upstream; 1: upstream → client.
+                let (s, t) = (i, 1 - i);
+                let mut ends = Ends {
+                    src: fds[s],
+                    dst: fds[t],
+                    readable: readable[s],
+                    writable: writable[t],
+                };
+                let r = pump_dir(d, &mut ends, limits[i]);
+                readable[s] = ends.readable;
+                writable[t] = ends.writable;
+                match r {
+                    Ok(n) => read[i] = n,
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if failed {
+                self.close_conn(slot, true);
+                return;
+            }
+            if dirs.iter().all(Dir::done) {
+                self.close_conn(slot, false);
+                return;
+            }
+            if let Gate::Http {
+                left,
+                next,
+                requests,
+            } = gate
+            {
+                c.gate = Gate::Http {
+                    left: left - read[0],
+                    next,
+                    requests,
+                };
+            }
+            // Again while the gate moved on (judged, or bytes let through):
+            // the next request may be there. Ends: reading stops at EAGAIN.
+            if !(switched || c.gate != before) {
+                return;
             }
         }
-        if failed {
-            self.close_conn(slot, true);
-        } else if dirs.iter().all(Dir::done) {
-            self.close_conn(slot, false);
+    }
+
+    /// Judges the client's bytes at its gate, without consuming them.
+    fn judge(&mut self, slot: usize) -> Judged {
+        let Slot::Conn(c) = &mut self.slots[slot] else {
+            return Judged::Wait;
+        };
+        match c.gate {
+            Gate::Open | Gate::Http { left: 1.., .. } => return Judged::Go,
+            Gate::Http {
+                next: Next::Upgrade { .. },
+                ..
+            } => return Judged::Wait,
+            _ => {}
         }
+        let n = match sn::peek(c.client, &mut self.peekbuf) {
+            Ok(0) => {
+                // The client is done: its end travels on.
+                c.gate = Gate::Open;
+                return Judged::Go;
+            }
+            Ok(n) => n,
+            Err(libc::EAGAIN) => return Judged::Wait,
+            Err(_) => return Judged::Failed,
+        };
+        let buf = &self.peekbuf[..n];
+        let full = n == PEEK_MAX;
+        let (rules, pins, host) = (&self.s.rules, &self.pins, &self.s.host);
+        let dst = c.dst;
+        let bad = |why: &'static str| {
+            Judged::Deny(
+                format!("{}:{}", c.name, dst.port()),
+                policy::Reason::NoName(why),
+            )
+        };
+        match c.gate {
+            Gate::Held => {
+                let said = match peek::classify(buf, full) {
+                    Peek::NeedMore => return Judged::Wait,
+                    Peek::Said(s) => s,
+                };
+                match policy::flow(rules, pins, host, dst, &said) {
+                    Verdict::Connect { name, .. } => {
+                        c.name = name;
+                        c.gate = match said {
+                            Said::Http(_) => Gate::Http {
+                                left: 0,
+                                next: Next::Head,
+                                requests: 0,
+                            },
+                            _ => Gate::Open,
+                        };
+                        Judged::Go
+                    }
+                    Verdict::Expose { .. } => {
+                        c.gate = Gate::Open;
+                        Judged::Go
+                    }
+                    Verdict::Deny(r) => Judged::Deny(Self::label(dst, &said, pins), r),
+                }
+            }
+            Gate::Http { next, requests, .. } => {
+                // Only a first request may switch protocols: the server's
+                // next bytes are then its answer to it.
+                let fresh = requests == 0 && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
+                let (pass, next, head) = match peek::frame(next, fresh, buf, full) {
+                    Framed::NeedMore => return Judged::Wait,
+                    Framed::Incomplete => {
+                        let what = format!("{}:{}", c.name, dst.port());
+                        return Judged::Deny(what, policy::Reason::Incomplete);
+                    }
+                    Framed::Bad(why) => return bad(why),
+                    Framed::Pass { pass, next, head } => (pass, next, head),
+                };
+                let mut requests = requests;
+                if let Some(h) = head {
+                    let said = Said::Http(h);
+                    match policy::flow(rules, pins, host, dst, &said) {
+                        Verdict::Connect { name, .. } => c.name = name,
+                        Verdict::Expose { .. } => {}
+                        Verdict::Deny(r) => return Judged::Deny(Self::label(dst, &said, pins), r),
+                    }
+                    requests += 1;
+                }
+                let gate = Gate::Http {
+                    left: pass,
+                    next,
+                    requests,
+                };
+                c.gate = gate;
+                Judged::Go
+            }
+            Gate::Open => Judged::Go,
+        }
+    }
+
+    /// After a first request that asked to switch protocols: whether the
+    /// server's status says it did (the connection is then no longer
+    /// HTTP: `Open`), or not (the next request is checked). True when
+    /// the gate changed.
+    fn sniff_status(&mut self, slot: usize) -> bool {
+        let Some(c) = self.conn(slot) else {
+            return false;
+        };
+        let Gate::Http {
+            left: 0,
+            next: Next::Upgrade { connect },
+            requests,
+        } = c.gate
+        else {
+            return false;
+        };
+        let mut b = [0u8; 16];
+        let switched = match sn::peek(c.up, &mut b) {
+            Ok(0) => false,
+            Ok(n) => {
+                // `HTTP/1.1 101 ` (13 bytes), or a shorter line that ended.
+                if n < 13 && !b[..n].contains(&b'\n') {
+                    return false;
+                }
+                let status = &b[..n];
+                status.len() >= 13
+                    && status.starts_with(b"HTTP/1.")
+                    && matches!(status[12], b' ' | b'\r' | b'\n')
+                    && if connect {
+                        status[9] == b'2'
+                    } else {
+                        &status[9..12] == b"101"
+                    }
+            }
+            Err(libc::EAGAIN) => return false,
+            Err(_) => false,
+        };
+        c.gate = if switched {
+            Gate::Open
+        } else {
+            Gate::Http {
+                left: 0,
+                next: Next::Head,
+                requests,
+            }
+        };
+        true
     }
 
     fn close_conn(&mut self, slot: usize, reset: bool) {
@@ -849,7 +1249,7 @@ impl Relay {
                 }
                 self.answer(client, bytes, None);
             }
-            OnQuery::Forward(p) if self.s.proxy.is_some() => {
+            OnQuery::Forward(p) if self.s.rules.proxy => {
                 // The proxy resolves names: answer with a stand-in address,
                 // pinned to the name, and ask no one.
                 let ip = self.stand_in(&p.name);
@@ -861,22 +1261,41 @@ impl Relay {
                 self.answer(client, bytes, Some(&p));
             }
             OnQuery::Forward(p) => {
-                let Some((fd, _)) = self.s.upstream else {
-                    let bytes = dns::servfail(&p);
-                    self.answer(client, bytes, None);
-                    return;
-                };
                 if self.pending.len() >= MAX_PENDING {
                     let bytes = dns::servfail(&p);
                     self.answer(client, bytes, None);
                     return;
                 }
-                let _ = sn::send(fd, &p.upstream_query);
+                // An unreachable server fails the lookup at once (SERVFAIL),
+                // with one line naming it.
+                let sent = self.upstream_fd().and_then(|(fd, addr)| {
+                    match sn::send(fd, &p.upstream_query) {
+                        Ok(_) | Err(libc::EAGAIN | libc::EINTR | libc::ENOBUFS) => Ok(()),
+                        Err(e) => Err((e, addr)).map_err(|(e, addr)| {
+                            format!("cannot reach the DNS server {addr} ({})", errtext(e))
+                        }),
+                    }
+                });
+                if let Err(why) = sent {
+                    self.drop_upstream();
+                    say(self
+                        .s
+                        .report
+                        .name_failed(&p.name, Failure::Unreachable(why)));
+                    let bytes = dns::servfail(&p);
+                    self.answer(client, bytes, Some(&p));
+                    return;
+                }
                 if let Client::Tcp { slot, .. } = client {
                     if let Slot::DnsTcp(t) = &mut self.slots[slot] {
                         t.waiting += 1;
                     }
                 }
+                let limit = if self.up_silent {
+                    DNS_LIMIT_SILENT
+                } else {
+                    DNS_LIMIT
+                };
                 self.pending.insert(
                     id,
                     Waiting {
@@ -884,9 +1303,10 @@ impl Relay {
                         client,
                         since: Instant::now(),
                         retried: false,
+                        limit,
                     },
                 );
-                self.timer(DNS_RETRY, Timer::Dns(id));
+                self.timer(DNS_RETRY.min(limit), Timer::Dns(id));
             }
         }
     }
@@ -956,9 +1376,19 @@ impl Relay {
                     self.upstream_answer(&msg, false);
                 }
                 Err(libc::EINTR) => continue,
-                // ECONNREFUSED: nothing listens upstream; the timer fails
-                // the query.
-                Err(_) => return,
+                Err(libc::EAGAIN) => return,
+                // ICMP came back (nothing listens there, no route): every
+                // query waiting there fails now rather than at its timeout.
+                Err(e) => {
+                    let addr = self.s.upstream.as_ref().and_then(|u| u.addr);
+                    let why = match addr {
+                        Some(a) => format!("cannot reach the DNS server {a} ({})", errtext(e)),
+                        None => format!("cannot reach the DNS server ({})", errtext(e)),
+                    };
+                    self.drop_upstream();
+                    self.fail_all_pending(&why);
+                    return;
+                }
             }
         }
     }
@@ -975,6 +1405,7 @@ impl Relay {
         let Some(m) = dns::parse_answer(msg, &w.p) else {
             return;
         };
+        self.up_silent = false;
         if m.truncated() && !tcp {
             self.upstream_tcp(id);
             return;
@@ -983,6 +1414,29 @@ impl Relay {
             return;
         };
         self.done_waiting(&w);
+        use hickory_proto::op::ResponseCode as R;
+        let rcode = match m.response_code() {
+            R::NoError => None,
+            R::NXDomain => Some("NXDOMAIN".to_string()),
+            R::ServFail => Some("SERVFAIL".to_string()),
+            R::Refused => Some("REFUSED".to_string()),
+            R::NotImp => Some("NOTIMP".to_string()),
+            R::FormErr => Some("FORMERR".to_string()),
+            other => Some(format!("rcode {}", u16::from(other))),
+        };
+        match rcode {
+            None => self.s.report.name_ok(&w.p.name),
+            // A name below a wildcard (or under `learn`) that does not
+            // exist is the program's business, not a failure to report.
+            Some(rcode) if rcode == "NXDOMAIN" && !self.s.rules.named(&w.p.name) => {}
+            Some(rcode) => {
+                let server = self.server_text();
+                say(self
+                    .s
+                    .report
+                    .name_failed(&w.p.name, Failure::Answered { server, rcode }));
+            }
+        }
         let a = dns::on_answer(&m, &w.p, &self.s.host);
         for ip in &a.pins {
             self.pins.pin(*ip, &w.p.name);
@@ -1009,38 +1463,65 @@ impl Relay {
         let Some(w) = self.pending.get_mut(&id) else {
             return;
         };
-        if w.since.elapsed() >= DNS_LIMIT {
-            self.dns_fail(id);
+        if w.since.elapsed() >= w.limit {
+            self.up_silent = true;
+            let server = self.server_text();
+            self.dns_fail(id, Failure::Timeout { server });
             return;
         }
-        if !w.retried {
-            w.retried = true;
-            if let Some((fd, _)) = self.s.upstream {
-                let _ = sn::send(fd, &w.p.upstream_query);
+        let retry = !w.retried;
+        w.retried = true;
+        let since = w.since;
+        if retry {
+            // To the server of now: resolv.conf may have changed.
+            let query = w.p.upstream_query.clone();
+            if let Ok((fd, _)) = self.upstream_fd() {
+                let _ = sn::send(fd, &query);
             }
         }
-        let left = DNS_LIMIT.saturating_sub(w.since.elapsed());
+        let limit = self.pending.get(&id).map_or(DNS_LIMIT, |w| w.limit);
+        let left = limit.saturating_sub(since.elapsed());
         self.timer(left, Timer::Dns(id));
     }
 
-    fn dns_fail(&mut self, id: u16) {
+    /// The upstream server, for messages.
+    fn server_text(&self) -> String {
+        match self.s.upstream.as_ref().and_then(|u| u.addr) {
+            Some(a) => a.to_string(),
+            None => "(none)".into(),
+        }
+    }
+
+    /// Answers a query that failed upstream SERVFAIL, and notes why.
+    fn dns_fail(&mut self, id: u16, why: Failure) {
         if let Some(w) = self.pending.remove(&id) {
             self.done_waiting(&w);
+            say(self.s.report.name_failed(&w.p.name, why));
             let bytes = dns::servfail(&w.p);
             self.answer(w.client, bytes, Some(&w.p));
         }
     }
 
+    /// `dns_fail` for the TCP retry.
+    fn tcp_fail(&mut self, id: u16) {
+        let why = format!(
+            "the DNS server {} gave no answer over TCP",
+            self.server_text()
+        );
+        self.dns_fail(id, Failure::Unreachable(why));
+    }
+
     /// Asks upstream again over TCP (the UDP answer was truncated).
     fn upstream_tcp(&mut self, id: u16) {
-        let (Some((_, addr)), Some(w)) = (self.s.upstream, self.pending.get(&id)) else {
+        let addr = self.s.upstream.as_ref().and_then(|u| u.addr);
+        let (Some(addr), Some(w)) = (addr, self.pending.get(&id)) else {
             return;
         };
         let q = &w.p.upstream_query;
         let mut out = (q.len() as u16).to_be_bytes().to_vec();
         out.extend_from_slice(q);
         let Ok(fd) = sn::connect_start(addr) else {
-            self.dns_fail(id);
+            self.tcp_fail(id);
             return;
         };
         let slot = self.alloc(Slot::UpTcp(Box::new(UpTcp {
@@ -1053,7 +1534,7 @@ impl Relay {
         let gen = self.gens[slot];
         if !self.watch_stream(fd, slot, 0, true) {
             self.close_up_tcp(slot);
-            self.dns_fail(id);
+            self.tcp_fail(id);
             return;
         }
         self.timer(DNS_LIMIT, Timer::Slot(slot, gen));
@@ -1070,7 +1551,7 @@ impl Relay {
                 Err(_) => {
                     let id = u.id;
                     self.close_up_tcp(slot);
-                    self.dns_fail(id);
+                    self.tcp_fail(id);
                     return;
                 }
             }
@@ -1106,14 +1587,14 @@ impl Relay {
                 self.upstream_answer(&msg, true);
                 // Not answered (did not match): fail it.
                 if self.pending.contains_key(&id) {
-                    self.dns_fail(id);
+                    self.tcp_fail(id);
                 }
                 return;
             }
         }
         if eof {
             self.close_up_tcp(slot);
-            self.dns_fail(id);
+            self.tcp_fail(id);
         }
     }
 
@@ -1241,8 +1722,10 @@ struct Ends {
 }
 
 /// One direction of a relayed connection: src → pipe → dst, until
-/// nothing moves. Err on a socket error (the caller resets both sides).
-fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
+/// nothing moves, reading at most `limit` bytes from src. The bytes read
+/// from src, or Err on a socket error (the caller resets both sides).
+fn pump_dir(d: &mut Dir, e: &mut Ends, limit: u64) -> Result<u64, i32> {
+    let mut read = 0u64;
     loop {
         let mut moved = false;
         if d.fill > 0 && e.writable {
@@ -1257,8 +1740,9 @@ fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
                 Err(err) => return Err(err),
             }
         }
-        if !d.eof && e.readable && d.fill < d.cap {
-            match sn::splice(e.src, d.w, SPLICE_LEN.min(d.cap - d.fill)) {
+        let allowed = usize::try_from(limit - read).unwrap_or(usize::MAX);
+        if !d.eof && e.readable && d.fill < d.cap && allowed > 0 {
+            match sn::splice(e.src, d.w, SPLICE_LEN.min(d.cap - d.fill).min(allowed)) {
                 Ok(0) => {
                     d.eof = true;
                     moved = true;
@@ -1266,6 +1750,7 @@ fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
                 Ok(n) => {
                     d.fill += n;
                     d.moved += n as u64;
+                    read += n as u64;
                     moved = true;
                     if d.moved >= BULK_AFTER && !d.grown {
                         d.grown = true;
@@ -1292,10 +1777,10 @@ fn pump_dir(d: &mut Dir, e: &mut Ends) -> Result<(), i32> {
                 sn::shutdown_write(e.dst);
                 d.shut = true;
             }
-            return Ok(());
+            return Ok(read);
         }
         if !moved {
-            return Ok(());
+            return Ok(read);
         }
     }
 }

@@ -13,13 +13,65 @@ use super::policy::{printable, Reason};
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum Level {
-    /// `-q`: nothing.
+    /// `-q`: nothing while the program runs; at exit, the denials and the
+    /// allowed names that failed.
     Quiet,
     /// Denials once, and a summary when there were any.
     Normal,
     /// `-v`: allowed flows and names too, and always a summary.
     Verbose,
 }
+
+/// Why an allowed name did not work: not a denial, so the fix is not a
+/// wider allowlist but DNS or a proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The DNS server answered this (NXDOMAIN, SERVFAIL, REFUSED, ...).
+    Answered { server: String, rcode: String },
+    /// The DNS server did not answer in time.
+    Timeout { server: String },
+    /// No DNS server could be asked: why (names the server).
+    Unreachable(String),
+    /// The name resolved, but connecting to it failed.
+    Connect { port: u16, why: String },
+}
+
+impl Failure {
+    fn what(&self) -> String {
+        match self {
+            Failure::Answered { server, rcode } => {
+                format!("the DNS server {server} answered {rcode}")
+            }
+            Failure::Timeout { server } => {
+                format!("no answer from the DNS server {server} (timeout)")
+            }
+            Failure::Unreachable(why) => why.clone(),
+            Failure::Connect { port, why } => format!("connecting to port {port} failed: {why}"),
+        }
+    }
+
+    fn fix(&self) -> &'static str {
+        match self {
+            Failure::Answered { rcode, .. } if rcode == "NXDOMAIN" => {
+                "check the name; where this network resolves outside names only through an HTTP \
+                 proxy, set proxy = \"http://HOST:PORT\" under [network]"
+            }
+            Failure::Connect { .. } => {
+                "where this network reaches outside hosts only through an HTTP proxy, set \
+                 proxy = \"http://HOST:PORT\" under [network] (or proxy = \"env\")"
+            }
+            _ => {
+                "check the network and its DNS server (--dns-upstream IP:PORT or \
+                 dns_upstream under [network]); behind an HTTP proxy, set proxy = \"http://HOST:PORT\""
+            }
+        }
+    }
+}
+
+/// Allowed names that failed, kept at most (the summary shows a few).
+const MAX_FAILURES: usize = 1000;
+/// Failure lines in the summary at most.
+const FAILURE_LINES: usize = 10;
 
 /// Distinct denial lines printed at most (a program trying names in a
 /// loop must not flood the terminal); the summary counts the rest.
@@ -43,6 +95,8 @@ pub struct Report {
     examples: BTreeSet<String>,
     /// `learn`: names resolved, and the ports each was used on.
     learned: BTreeMap<String, BTreeSet<u16>>,
+    /// Allowed names (or `NAME:PORT`) that failed, and how (the last way).
+    failed: BTreeMap<String, Failure>,
 }
 
 impl Report {
@@ -60,7 +114,69 @@ impl Report {
             names: 0,
             examples: BTreeSet::new(),
             learned: BTreeMap::new(),
+            failed: BTreeMap::new(),
         }
+    }
+
+    /// An allowed name that failed. Said at once with `-v`; without it
+    /// only a DNS server that cannot be reached is (once per server and
+    /// cause: every lookup fails then); all of them again at exit.
+    pub fn name_failed(&mut self, name: &str, f: Failure) -> Option<String> {
+        let line = format!(
+            "jail: net: allowed name {} failed: {}",
+            printable(name),
+            f.what()
+        );
+        // What makes a live line a repeat: the line itself, or for an
+        // unreachable DNS server the server and cause.
+        let (key, live) = match (&f, self.level) {
+            (_, Level::Verbose) => (line.clone(), Some(line)),
+            (Failure::Unreachable(why), Level::Normal) => (
+                why.clone(),
+                Some(format!(
+                    "jail: net: {why}: lookups fail at once (first: {})",
+                    printable(name)
+                )),
+            ),
+            _ => (String::new(), None),
+        };
+        let at = match &f {
+            Failure::Connect { port, .. } => format!("{name}:{port}"),
+            _ => name.to_string(),
+        };
+        if self.failed.len() < MAX_FAILURES || self.failed.contains_key(&at) {
+            self.failed.insert(at, f);
+        }
+        let live = live?;
+        if self.lines >= MAX_LINES || !self.seen.insert(key) {
+            return None;
+        }
+        self.lines += 1;
+        Some(live)
+    }
+
+    /// resolv.conf names another server now (`-v` only).
+    pub fn upstream_changed(
+        &mut self,
+        was: Option<std::net::SocketAddr>,
+        now: Option<std::net::SocketAddr>,
+        path: &std::path::Path,
+    ) -> Option<String> {
+        let show =
+            |a: Option<std::net::SocketAddr>| a.map_or("none".to_string(), |a| a.to_string());
+        (self.level == Level::Verbose).then(|| {
+            format!(
+                "jail: net: {} changed: the DNS server is {} (was {})",
+                printable(&path.display().to_string()),
+                show(now),
+                show(was)
+            )
+        })
+    }
+
+    /// A name that resolved: whatever failed for it before is over.
+    pub fn name_ok(&mut self, name: &str) {
+        self.failed.remove(name);
     }
 
     fn once(&mut self, line: String) -> Option<String> {
@@ -147,15 +263,39 @@ impl Report {
 
     /// A connection that was allowed but could not be made.
     pub fn unreachable(&mut self, name: &str, port: u16, why: &str) -> Option<String> {
-        (self.level == Level::Verbose)
-            .then(|| format!("jail: net: cannot reach {}:{port}: {why}", printable(name)))
+        self.name_failed(
+            name,
+            Failure::Connect {
+                port,
+                why: why.to_string(),
+            },
+        )
     }
 
-    /// The lines printed when the jail is gone.
+    /// The lines printed when the jail is gone: the allowed names that
+    /// failed (with the likely fix), then the denials. `-q` keeps both.
     pub fn summary(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.level == Level::Quiet {
-            return out;
+        for (name, f) in self.failed.iter().take(FAILURE_LINES) {
+            let name = match f {
+                Failure::Connect { port, .. } => name
+                    .strip_suffix(&format!(":{port}"))
+                    .unwrap_or(name)
+                    .to_string(),
+                _ => name.clone(),
+            };
+            out.push(format!(
+                "jail: net: allowed name {} failed: {} ({})",
+                printable(&name),
+                f.what(),
+                f.fix()
+            ));
+        }
+        if self.failed.len() > FAILURE_LINES {
+            out.push(format!(
+                "jail: net: {} more allowed names failed",
+                self.failed.len() - FAILURE_LINES
+            ));
         }
         let show = self.level == Level::Verbose || (self.denied > 0 && self.off.is_none());
         if show {
@@ -265,7 +405,11 @@ mod tests {
     fn quiet_says_nothing_and_lines_are_capped() {
         let mut q = Report::new(Level::Quiet, false, None);
         assert_eq!(q.denied_flow("x:1", &Reason::MailPort), None);
-        assert!(q.summary().is_empty());
+        assert_eq!(
+            q.summary(),
+            vec!["jail: net: 0 connection(s) relayed, 1 denied (x:1)"],
+            "-q keeps the exit summary's denials"
+        );
         let mut r = Report::new(Level::Normal, false, None);
         let printed = (0..200)
             .filter_map(|i| r.denied_name(&format!("n{i}.test"), &Reason::NotAllowed, false))
@@ -312,6 +456,49 @@ mod tests {
             s.contains("# resolved but never connected to: \"b.test\""),
             "{s}"
         );
+    }
+
+    #[test]
+    fn allowed_names_that_fail_are_reported_apart_from_denials() {
+        let mut r = Report::new(Level::Normal, false, None);
+        let nx = Failure::Answered {
+            server: "198.51.100.2:53".into(),
+            rcode: "NXDOMAIN".into(),
+        };
+        assert_eq!(r.name_failed("api.test", nx), None, "said at exit only");
+        let down = || {
+            Failure::Unreachable(
+                "cannot reach the DNS server 203.0.113.53:53 (Network is unreachable)".into(),
+            )
+        };
+        let l = r.name_failed("a.test", down()).unwrap();
+        assert!(
+            l.contains("cannot reach the DNS server 203.0.113.53:53"),
+            "{l}"
+        );
+        assert_eq!(r.name_failed("b.test", down()), None, "one line per server");
+        r.name_ok("b.test");
+        assert_eq!(r.unreachable("c.test", 443, "Connection refused"), None);
+        let s = r.summary();
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(
+            s[0].starts_with("jail: net: allowed name a.test failed: cannot reach the DNS server 203.0.113.53:53")
+                && s[0].contains("--dns-upstream"),
+            "{s:?}"
+        );
+        assert!(
+            s[1].starts_with("jail: net: allowed name api.test failed: the DNS server 198.51.100.2:53 answered NXDOMAIN")
+                && s[1].contains("proxy ="),
+            "{s:?}"
+        );
+        assert!(s[2].starts_with("jail: net: allowed name c.test failed: connecting to port 443 failed: Connection refused"), "{s:?}");
+        let mut v = Report::new(Level::Verbose, false, None);
+        assert!(v
+            .name_failed("api.test", Failure::Timeout { server: "x".into() })
+            .is_some());
+        let mut q = Report::new(Level::Quiet, false, None);
+        assert_eq!(q.name_failed("a.test", down()), None);
+        assert_eq!(q.summary().len(), 1, "-q keeps it for the exit");
     }
 
     #[test]
