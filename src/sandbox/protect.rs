@@ -172,18 +172,24 @@ pub fn survey(a: &Areas) -> Survey {
         if a.relaxed.contains(file) {
             continue;
         }
-        if let Ok(text) = fs::read_to_string(file) {
-            out.retain(|p| &p.path != file);
-            out.push(Protected {
-                path: file.clone(),
-                start: Start::Watched {
-                    keys: keys.clone(),
-                    snapshot: watched_entries(&text, keys).unwrap_or_default(),
-                },
-                root,
-                gitdir: None,
-            });
-        }
+        // Absent at start: watched as holding none of those entries, so
+        // the file the agent creates on its first run stays, and only the
+        // entries that run commands or grant permissions are taken out.
+        let snapshot = match fs::read_to_string(file) {
+            Ok(text) => watched_entries(&text, keys).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "{}".to_string(),
+            Err(_) => continue,
+        };
+        out.retain(|p| &p.path != file);
+        out.push(Protected {
+            path: file.clone(),
+            start: Start::Watched {
+                keys: keys.clone(),
+                snapshot,
+            },
+            root,
+            gitdir: None,
+        });
     }
     out.sort_by(|x, y| x.path.cmp(&y.path));
     Survey {
@@ -317,10 +323,32 @@ pub fn changed(list: &[Protected]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The entries of `text` (JSON) at the key paths, as canonical JSON text;
-/// None when the text is not a JSON object.
+/// A watched file's text as a document: JSON (Claude's and Gemini's
+/// files), or else TOML (Codex's `config.toml`); None when it is neither.
+fn parse_doc(text: &str) -> Option<(serde_json::Value, bool)> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        return v.is_object().then_some((v, false));
+    }
+    let t: toml::Table = toml::from_str(text).ok()?;
+    Some((serde_json::to_value(t).ok()?, true))
+}
+
+/// A document as text again, in the format it was read in. TOML comes
+/// back without its comments: this happens only when a command-running
+/// entry was put back, and a copy of the file as it was is kept.
+fn write_doc(v: &serde_json::Value, toml: bool) -> Option<String> {
+    if toml {
+        let t: toml::Table = serde_json::from_value(v.clone()).ok()?;
+        toml::to_string_pretty(&t).ok()
+    } else {
+        serde_json::to_string_pretty(v).ok()
+    }
+}
+
+/// The entries of `text` (a JSON or TOML document) at the key paths, as
+/// canonical JSON text; None when the text is neither.
 pub fn watched_entries(text: &str, keys: &[String]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let (v, _) = parse_doc(text)?;
     let mut found = serde_json::Map::new();
     for k in keys {
         let parts: Vec<&str> = k.split('.').collect();
@@ -368,24 +396,45 @@ pub enum Watch {
     /// entries put back (None: the file no longer parses, move it away).
     Changed {
         restored: Option<String>,
+        /// The entries that changed (dotted key paths), for the notice.
+        entries: Vec<String>,
     },
 }
 
 /// Compares a watched file's entries with the snapshot.
 pub fn check_watched(text: &str, keys: &[String], snapshot: &str) -> Watch {
     let Some(now) = watched_entries(text, keys) else {
-        return Watch::Changed { restored: None };
+        return Watch::Changed {
+            restored: None,
+            entries: Vec::new(),
+        };
     };
     if now == snapshot {
         return Watch::Unchanged;
     }
-    let (Ok(mut doc), Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) = (
-        serde_json::from_str::<serde_json::Value>(text),
+    let (
+        Some((mut doc, toml)),
+        Ok(serde_json::Value::Object(old)),
+        Ok(serde_json::Value::Object(new)),
+    ) = (
+        parse_doc(text),
         serde_json::from_str::<serde_json::Value>(snapshot),
         serde_json::from_str::<serde_json::Value>(&now),
-    ) else {
-        return Watch::Changed { restored: None };
+    )
+    else {
+        return Watch::Changed {
+            restored: None,
+            entries: Vec::new(),
+        };
     };
+    let mut entries: Vec<String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .chain(old.iter().filter(|(k, _)| !new.contains_key(*k)))
+        .map(|(k, _)| k.replace('\u{1f}', "."))
+        .collect();
+    entries.sort();
+    entries.dedup();
     // Remove what the program added or changed, then put back the old.
     for path in new.keys() {
         set_at(&mut doc, path, None);
@@ -394,7 +443,8 @@ pub fn check_watched(text: &str, keys: &[String], snapshot: &str) -> Watch {
         set_at(&mut doc, &path, Some(v));
     }
     Watch::Changed {
-        restored: serde_json::to_string_pretty(&doc).ok(),
+        restored: write_doc(&doc, toml),
+        entries,
     }
 }
 
@@ -601,10 +651,19 @@ mod tests {
         let after = r#"{"numStartups":2,"mcpServers":{"ok":{"command":"a"},"evil":{"command":"sh"}},"projects":{"/p":{"mcpServers":{"x":{"command":"id"}}},"/q":{"mcpServers":{"y":{}}}}}"#;
         let Watch::Changed {
             restored: Some(text),
+            entries,
         } = check_watched(after, &keys, &snap)
         else {
             panic!("not restored");
         };
+        assert_eq!(
+            entries,
+            [
+                "mcpServers",
+                "projects./p.mcpServers",
+                "projects./q.mcpServers"
+            ]
+        );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["numStartups"], 2, "the rest is kept");
         assert!(v["mcpServers"].get("evil").is_none());
@@ -613,7 +672,10 @@ mod tests {
         assert_eq!(check_watched(&text, &keys, &snap), Watch::Unchanged);
         assert_eq!(
             check_watched("not json", &keys, &snap),
-            Watch::Changed { restored: None }
+            Watch::Changed {
+                restored: None,
+                entries: Vec::new()
+            }
         );
     }
 }
