@@ -200,6 +200,34 @@ fn keep_then_resume_with_jail_review() {
 }
 
 #[test]
+fn keep_then_apply_lands_files_written_just_before_the_start() {
+    // The project is written and the jail started at once (a script, an
+    // editor saving as the agent starts): those files did not change
+    // "meanwhile", and a kept session applies them.
+    let sb = Sandbox::new("review-keep-fresh");
+    let mut c = sb.as_user(std::ffi::OsStr::new("/bin/sh"));
+    c.arg("-c")
+        .arg(format!(
+            "printf 'hello\\n' > README.md && printf '#!/bin/sh\\necho run\\n' > run.sh && \
+             echo old > old.txt && echo 'moving content' > moveme.txt && mkdir dir && \
+             echo inner > dir/inner.txt && printf '\\000\\001\\002\\377\\000\\007' > data.bin && \
+             chmod 644 run.sh && exec {} --review=keep -- sh -c \"$CHANGES\"",
+            jail_bin().display()
+        ))
+        .env("CHANGES", CHANGES);
+    let o = c.output().unwrap();
+    assert_code(&o, 0);
+    let upper = sessions(&sb);
+    assert_eq!(upper.len(), 1, "{}", stderr(&o));
+    let up = upper[0].display().to_string();
+    let done = sb.jail(&["review", "--review=apply", &up]);
+    assert_code(&done, 0);
+    assert!(!stderr(&done).contains("CONFLICT"), "{}", stderr(&done));
+    assert_all_applied(&sb.project);
+    assert!(sessions(&sb).is_empty());
+}
+
+#[test]
 fn jail_review_refuses_a_directory_outside_jails_state() {
     let sb = project("review-fake");
     // A session planted in the project by a jailed program, pointing at

@@ -63,6 +63,13 @@ pub struct Meta {
     /// applied like other changes.
     #[serde(default)]
     pub relaxed: Vec<PathBuf>,
+    /// The filesystem's clock at the start (ns), where the project and
+    /// jail's state share the kernel's clock: a host object whose ctime is
+    /// later changed meanwhile, one stamped at or before it did not (the
+    /// session is made only after that clock moved past it). Without it
+    /// (a file server's clock), the start less a margin.
+    #[serde(default)]
+    pub stamp_ns: Option<i64>,
 }
 
 /// How much earlier than the recorded start a host change still counts
@@ -129,7 +136,9 @@ impl Session {
                 );
             }
         }
+        let stamp_ns = fs_stamp(&dir, project);
         let meta = Meta {
+            stamp_ns,
             project: project.clone(),
             started_secs: now.as_secs(),
             started_nanos: now.subsec_nanos(),
@@ -258,11 +267,66 @@ fn lock(dir: &Path) -> Result<Option<OwnedFd>, ReviewError> {
 
 /// The start as the clock says, or as the filesystem stamped
 /// session.json if earlier (a file server's clock may lag ours), minus
-/// the margin.
+/// the margin. Where the filesystems share the kernel's clock, exactly
+/// after the stamp taken at the start.
 fn since(dir: &Path, meta: &Meta) -> i128 {
+    if let Some(s) = meta.stamp_ns {
+        return i128::from(s) + 1;
+    }
     let clock = i128::from(meta.started_secs) * 1_000_000_000 + i128::from(meta.started_nanos);
     let stamped = changes::Node::at(&dir.join("session.json")).map_or(clock, |n| n.ctime);
     clock.min(stamped) - MARGIN_NS
+}
+
+/// Filesystems whose timestamps come from this kernel's clock (a file
+/// server stamps with its own, which may differ from ours).
+fn kernel_stamped(p: &Path) -> bool {
+    const LOCAL: &[i64] = &[
+        0xEF53,      // ext2/3/4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0xF2F5_2010, // f2fs
+        0x794C_7630, // overlayfs
+        0x2FC1_2FC1, // zfs
+        0xCA45_1A4E, // bcachefs
+    ];
+    nix::sys::statfs::statfs(p).is_ok_and(|s| LOCAL.contains(&(s.filesystem_type().0 as i64)))
+}
+
+/// The filesystem clock at the start (ns), taken as the ctime of a file
+/// made in `dir`, once that clock has moved past it: an object changed
+/// before this call is stamped at or before it, one changed after the
+/// call returns is stamped later (file timestamps tick with a coarse
+/// clock, so a change just before and one just after could otherwise
+/// carry the same time). None where `dir` or `project` is stamped by
+/// another clock or the clock did not move within 200 ms.
+fn fs_stamp(dir: &Path, project: &Path) -> Option<i64> {
+    if !kernel_stamped(dir) || !kernel_stamped(project) {
+        return None;
+    }
+    let ctime = |p: &Path| -> Option<i128> {
+        fs::File::create(p).ok()?;
+        changes::Node::at(p).map(|n| n.ctime)
+    };
+    let first = dir.join("stamp");
+    let s = ctime(&first)?;
+    let probe = dir.join("stamp.probe");
+    let mut moved = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        if ctime(&probe)? > s {
+            moved = true;
+            break;
+        }
+    }
+    let _ = fs::remove_file(&probe);
+    let _ = fs::remove_file(&first);
+    if moved {
+        i64::try_from(s).ok()
+    } else {
+        None
+    }
 }
 
 fn read_meta(dir: &Path) -> Result<Meta, String> {
