@@ -291,7 +291,7 @@ fn kernel_stamped(p: &Path) -> bool {
         0x2FC1_2FC1, // zfs
         0xCA45_1A4E, // bcachefs
     ];
-    nix::sys::statfs::statfs(p).is_ok_and(|s| LOCAL.contains(&(s.filesystem_type().0 as i64)))
+    nix::sys::statfs::statfs(p).is_ok_and(|s| LOCAL.contains(&s.filesystem_type().0))
 }
 
 /// The filesystem clock at the start (ns), taken as the ctime of a file
