@@ -272,3 +272,48 @@ fn gemini_keeps_folder_trust_in_the_jail_not_on_the_host() {
     );
     assert!(notices(&again).is_empty(), "{:?}", notices(&again));
 }
+
+#[test]
+fn a_codex_daemon_started_on_the_host_is_not_reachable_from_the_jail() {
+    let sb = Sandbox::new("codex-daemon");
+    let dir = sb.home.join(".codex/app-server-control");
+    sb.mkdir(&dir);
+    let sock = dir.join("app-server-control.sock");
+    let marker = sb.root.join("DAEMON-RAN-A-COMMAND");
+    // The host's daemon: runs a command for whoever connects (as codex's
+    // app-server would run a turn's commands), here: leaves a marker.
+    let server = format!(
+        "import socket,os\ns=socket.socket(socket.AF_UNIX)\ns.bind({sock:?})\ns.listen(4)\n\
+         open({ready:?},'w').close()\nwhile True:\n  c,_=s.accept()\n  open({marker:?},'w').close()\n  c.close()\n",
+        sock = sock.display().to_string(),
+        ready = sb.root.join("ready").display().to_string(),
+        marker = marker.display().to_string(),
+    );
+    let mut daemon = sb
+        .as_user(std::ffi::OsStr::new("python3"))
+        .arg("-c")
+        .arg(&server)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sb.root.join("ready").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let connect = format!(
+        "python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s.connect(\"{}\")' 2>/dev/null && echo connected; true",
+        sock.display()
+    );
+    let o = sb.jail_sh(&["-p", "codex", "--net", "none"], &connect);
+    let jailed = marker.exists();
+    // The same connect outside the jail reaches it.
+    let host = sb.host_sh(&connect);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_code(&o, 0);
+    assert!(!stdout(&o).contains("connected"), "{}", stdout(&o));
+    assert!(!jailed, "the host's daemon answered the jail");
+    assert!(stdout(&host).contains("connected") && marker.exists());
+}

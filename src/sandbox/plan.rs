@@ -379,6 +379,17 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     }
     if let Some(st) = storage {
         binds.extend(cache_steps(spec, st, &visible, &hidden, overlay));
+        for o in &spec.filesystem.own {
+            if hidden.contains(&o.value) || visible.iter().any(|v| v.literal == o.value) {
+                continue;
+            }
+            binds.push(Step::Bind {
+                src: crate::storage::own_dir(st, &o.value),
+                dest: o.value.clone(),
+                dir: true,
+                ro: false,
+            });
+        }
     }
 
     binds.extend(slurm_stubs(spec));
