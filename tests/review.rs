@@ -660,3 +660,58 @@ fn a_protected_path_named_in_rw_is_applied_like_without_review() {
     );
     assert_eq!(quarantined(&sb), [".mcp.json"]);
 }
+
+#[test]
+fn a_path_that_runs_on_the_host_is_applied_only_on_its_own_yes() {
+    let sb = Sandbox::new("review-host-run");
+    sb.write(sb.project.join("README.md"), "hello\n");
+    settle();
+    let jail = jail_bin().display().to_string();
+    let out = drive(
+        &sb,
+        &[
+            &jail,
+            "--review",
+            "--",
+            "sh",
+            "-c",
+            "echo '{\"mcpServers\":{}}' > .mcp.json; echo 'repos: []' > .pre-commit-config.yaml; \
+             echo x > ordinary.txt",
+        ],
+        &[("PAGER", "cat")],
+        "expect host-run\n\
+         expect \\[a\\]pply all\n\
+         send a\n\
+         expect your agent runs its hooks\n\
+         expect apply it anyway\n\
+         send n\n\
+         expect git hook its manager installed runs what it says\n\
+         expect apply it anyway\n\
+         send y\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=0"), "{out}");
+    let p = &sb.project;
+    // "Apply all" applied the ordinary file, but neither path that runs on
+    // the host without its own answer: one yes, one no.
+    assert_eq!(fs::read_to_string(p.join("ordinary.txt")).unwrap(), "x\n");
+    assert_eq!(
+        fs::read_to_string(p.join(".pre-commit-config.yaml")).unwrap(),
+        "repos: []\n"
+    );
+    assert!(!p.join(".mcp.json").exists());
+    assert_eq!(quarantined(&sb), [".mcp.json"]);
+    // Without a terminal (--review=apply) such a path is never applied.
+    let o = sb.jail_sh(
+        &["--review=apply"],
+        "echo evil > .envrc; echo y > other.txt",
+    );
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("RUNS ON THE HOST: direnv"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!p.join(".envrc").exists());
+    assert!(p.join("other.txt").exists());
+}

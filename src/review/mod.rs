@@ -21,7 +21,9 @@
 //! setuid/setgid bits, never creates special files, keeps sparse files
 //! sparse, and never applies a protected path (git hooks and config,
 //! editor and agent config, `.jail.toml`, ...): those go to quarantine as
-//! they would without review. Only the project is reviewed; other
+//! they would without review, unless the user says yes to that path
+//! alone on a terminal (each is marked "runs on the host", with why).
+//! Only the project is reviewed; other
 //! read-write paths (`--rw`, an agent's state directory) are written
 //! directly.
 
@@ -344,6 +346,8 @@ enum Decision {
     Apply,
     /// Apply over a conflicting host change (the user said so).
     Force,
+    /// Apply a path that runs on the host (the user said yes to it alone).
+    HostRun,
     Discard,
     Keep,
 }
@@ -436,6 +440,11 @@ fn interactive_decisions(changes: &[Change], upper: &Path, host: &Path) -> Vec<D
                             Some(d) => d,
                             None => return out,
                         },
+                        // "Apply all" is no yes to these: each is asked.
+                        (Some(Block::Protected), _) => match ask_host_run(c, upper, host) {
+                            Some(d) => d,
+                            None => return out,
+                        },
                         _ => Decision::Apply,
                     };
                 }
@@ -444,6 +453,7 @@ fn interactive_decisions(changes: &[Change], upper: &Path, host: &Path) -> Vec<D
             _ => {
                 for (i, c) in changes.iter().enumerate() {
                     let d = match (&c.block, &c.conflict) {
+                        (Some(Block::Protected), _) => ask_host_run(c, upper, host),
                         (Some(_), _) => Some(Decision::Apply),
                         (None, Some(_)) => ask_conflict(c, upper, host),
                         (None, None) => {
@@ -467,6 +477,25 @@ fn interactive_decisions(changes: &[Change], upper: &Path, host: &Path) -> Vec<D
                 return out;
             }
         }
+    }
+}
+
+/// A path that runs on the host: applied only on its own explicit yes.
+fn ask_host_run(c: &Change, upper: &Path, host: &Path) -> Option<Decision> {
+    ui::show(&ui::full(c, upper, host));
+    eprintln!(
+        "jail: {} RUNS ON THE HOST: {}.",
+        ui::name(&c.rel),
+        changes::why_protected(&c.rel)
+    );
+    match ui::ask(
+        "jail: apply it anyway? [y]es, apply it; [n]o, move it to quarantine; [k]eep it for later; [q]uit (keep the rest) ",
+        "ynkq",
+    ) {
+        Some('y') => Some(Decision::HostRun),
+        Some('n') => Some(Decision::Discard),
+        Some('k') => Some(Decision::Keep),
+        _ => None,
     }
 }
 
@@ -510,6 +539,25 @@ fn execute(
     for (c, &d) in scan.changes.iter().zip(decisions) {
         match (d, &c.block) {
             (Decision::Keep, _) => kept.push(c.rel.clone()),
+            (Decision::HostRun, Some(Block::Protected)) => {
+                let Some(h) = &host else {
+                    kept.push(c.rel.clone());
+                    ok = false;
+                    continue;
+                };
+                match h.apply(c, &upper, false) {
+                    Ok(()) => applied += 1,
+                    Err(apply::ApplyError::Conflict(why)) => {
+                        conflicts.push(format!("{} ({why})", ui::name(&c.rel)));
+                        kept.push(c.rel.clone());
+                    }
+                    Err(apply::ApplyError::Io(e)) => {
+                        eprintln!("jail: review: {e}");
+                        kept.push(c.rel.clone());
+                        ok = false;
+                    }
+                }
+            }
             (_, Some(Block::Protected)) => match apply::quarantine(c, &upper, &qdir) {
                 Ok(Some(_)) => moved.push(ui::name(&c.rel)),
                 Ok(None) => discarded += 1,
@@ -528,7 +576,7 @@ fn execute(
                 apply::discard(c, &upper);
                 discarded += 1;
             }
-            (Decision::Apply | Decision::Force, None) => {
+            (Decision::Apply | Decision::Force | Decision::HostRun, None) => {
                 let Some(h) = &host else {
                     kept.push(c.rel.clone());
                     ok = false;
