@@ -173,6 +173,15 @@ pub fn survey(a: &Areas) -> Survey {
         .map(|r| (a.project.join(r), None))
         .chain(a.extra.iter().map(|p| (p.clone(), None)))
         .collect();
+    // A watched file that is a symlink (a dotfiles checkout) is protected
+    // as a link instead, at its target: the guard never rewrites a file
+    // through a link, and would otherwise move the link away every run.
+    let linked = |f: &Path| fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink());
+    for (file, _) in a.watched {
+        if linked(file) {
+            cands.push((file.clone(), None));
+        }
+    }
     let mut gitdirs = Vec::new();
     let dotgit = a.project.join(".git");
     if let Some(g) = git::gitdir_of(&dotgit) {
@@ -239,6 +248,9 @@ pub fn survey(a: &Areas) -> Survey {
         });
     }
     for (file, keys) in a.watched {
+        if linked(file) {
+            continue;
+        }
         let Some(root) = area_of(file, a.writable) else {
             continue;
         };
@@ -708,6 +720,55 @@ mod tests {
                 p.join(".envrc"),
                 p.join(".git/commondir")
             ]
+        );
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn watched_files_absent_toml_or_symlinked() {
+        let p = tmp("watched");
+        fs::create_dir_all(p.join("dot")).unwrap();
+        fs::write(p.join("dot/settings.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("dot/settings.json", p.join("settings.json")).unwrap();
+        let writable = vec![p.clone()];
+        let watched = vec![
+            (p.join("settings.json"), vec!["hooks".to_string()]),
+            (p.join("config.toml"), vec!["mcp_servers".to_string()]),
+        ];
+        let s = survey(&Areas {
+            project: &p,
+            writable: &writable,
+            relaxed: &[],
+            extra: &[],
+            watched: &watched,
+            global_git_configs: &[],
+            home: Path::new("/nonexistent"),
+        });
+        assert_eq!(
+            start_of(&s, &p.join("settings.json")),
+            Some(Start::Symlink("dot/settings.json".into()))
+        );
+        assert_eq!(
+            start_of(&s, &p.join("dot/settings.json")),
+            Some(Start::Held)
+        );
+        let Some(Start::Watched { keys, snapshot }) = start_of(&s, &p.join("config.toml")) else {
+            panic!("absent at start: watched");
+        };
+        assert_eq!(snapshot, "{}");
+        let made = "model = \"b\"\n[mcp_servers.x]\ncommand = \"sh\"\n";
+        let Watch::Changed {
+            restored: Some(text),
+            entries,
+        } = check_watched(made, &keys, &snapshot)
+        else {
+            panic!("not restored");
+        };
+        assert_eq!(entries, ["mcp_servers"]);
+        assert_eq!(text.trim(), "model = \"b\"");
+        assert_eq!(
+            check_watched("model = \"c\"\n", &keys, &snapshot),
+            Watch::Unchanged
         );
         fs::remove_dir_all(&p).unwrap();
     }
