@@ -512,24 +512,46 @@ pub fn check_watched(text: &str, keys: &[String], snapshot: &str) -> Watch {
             entries: Vec::new(),
         };
     };
-    let mut entries: Vec<String> = new
+    // What the program added or changed, and what it removed (a removed
+    // deny list widens too); an entry it added empty grants nothing (the
+    // agent writes `"mcpServers": {}` for each new project).
+    let mut changed: Vec<String> = new
         .iter()
-        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .filter(|(k, v)| match old.get(*k) {
+            Some(o) => o != *v,
+            None => !harmless_addition(k, v),
+        })
         .chain(old.iter().filter(|(k, _)| !new.contains_key(*k)))
-        .map(|(k, _)| k.replace('\u{1f}', "."))
+        .map(|(k, _)| k.clone())
         .collect();
-    entries.sort();
-    entries.dedup();
-    // Remove what the program added or changed, then put back the old.
-    for path in new.keys() {
-        set_at(&mut doc, path, None);
+    changed.sort();
+    changed.dedup();
+    if changed.is_empty() {
+        return Watch::Unchanged;
     }
-    for (path, v) in old {
-        set_at(&mut doc, &path, Some(v));
+    // Put back the old (or take out what was not there).
+    for path in &changed {
+        set_at(&mut doc, path, old.get(path).cloned());
     }
+    let entries = changed.iter().map(|k| k.replace('\u{1f}', ".")).collect();
     Watch::Changed {
         restored: write_doc(&doc, toml),
         entries,
+    }
+}
+
+/// An entry added with a value that grants nothing: empty, or a flag
+/// named has*/enable* turned off (Claude writes `hasTrustDialogAccepted:
+/// false`, `allowedTools: []` for each new project).
+fn harmless_addition(path: &str, v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    let last = path.rsplit('\u{1f}').next().unwrap_or(path);
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Bool(false) => last.starts_with("has") || last.starts_with("enable"),
+        _ => false,
     }
 }
 
@@ -804,6 +826,22 @@ mod tests {
         assert_eq!(v["projects"]["/p"]["mcpServers"], serde_json::json!({}));
         assert!(v["projects"]["/q"].get("mcpServers").is_none());
         assert_eq!(check_watched(&text, &keys, &snap), Watch::Unchanged);
+        // A new project's empty entries grant nothing: kept, quietly.
+        let fresh = r#"{"numStartups":1,"mcpServers":{"ok":{"command":"a"}},"projects":{"/p":{"mcpServers":{}},"/n":{"mcpServers":{},"allowedTools":[],"hasTrustDialogAccepted":false}}}"#;
+        let keys2 = vec![
+            "mcpServers".to_string(),
+            "projects.*.mcpServers".to_string(),
+            "projects.*.allowedTools".to_string(),
+            "projects.*.hasTrustDialogAccepted".to_string(),
+        ];
+        let snap2 = watched_entries(before, &keys2).unwrap();
+        assert_eq!(check_watched(fresh, &keys2, &snap2), Watch::Unchanged);
+        // Emptying an existing entry is a change (a deny list removed).
+        let emptied = r#"{"numStartups":1,"mcpServers":{},"projects":{"/p":{"mcpServers":{}}}}"#;
+        assert!(matches!(
+            check_watched(emptied, &keys2, &snap2),
+            Watch::Changed { .. }
+        ));
         assert_eq!(
             check_watched("not json", &keys, &snap),
             Watch::Changed {
