@@ -126,7 +126,7 @@ fn check(config: &Config, index: Option<&DirIndex>) {
             .map(|p| crate::display::safe(&rel(p)).into_owned())
             .collect();
         eprintln!(
-            "jail: moved {} (created or changed in the jail; it could run code outside it) to {}",
+            "jail: moved {} (created or changed in the jail; it could run code outside it) to {}; to keep it, read it and move it back yourself",
             names.join(", "),
             config.quarantine.display()
         );
