@@ -237,6 +237,10 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         let mut text = explain::render(&spec, removed);
         text.push_str(&sandbox::net::explain(&spec.network));
         text.push_str(&sandbox::plan::explain(&sandbox::plan::plan(&spec)));
+        text.push_str(&sandbox::hostrun::explain(
+            &spec.project.value,
+            &spec.user.home,
+        ));
         let text = match untrusted {
             Some((file, first)) => {
                 let widens = catalogue

@@ -837,7 +837,37 @@ pub fn checks() -> Vec<Check> {
     out.push(unix_socket_check());
     out.push(seccomp_check());
     host_checks(&mut out);
+    out.push(hooks_check());
     out
+}
+
+/// The git hooks installed in this directory's repository: what runs on
+/// the host at the next commit, and whether jail can protect it.
+fn hooks_check() -> Check {
+    use crate::sandbox::hostrun;
+    let Ok(facts) = crate::host::facts() else {
+        return check("git hooks", Status::Info, "no project here");
+    };
+    let root = facts.git_root.clone().unwrap_or_else(|| facts.cwd.clone());
+    let hooks = hostrun::installed(&root, &facts.user.home);
+    if hooks.is_empty() {
+        return check(
+            "git hooks",
+            Status::Info,
+            format!("none installed in {}", root.display()),
+        );
+    }
+    let list: Vec<String> = hooks.iter().map(hostrun::describe).collect();
+    let detail = format!("in {}: {}", root.display(), list.join("; "));
+    if hooks.iter().any(|h| h.project_code.is_some()) {
+        check(
+            "git hooks",
+            Status::Degraded,
+            format!("{detail}; {}", hostrun::WAY_OUT),
+        )
+    } else {
+        check("git hooks", Status::Info, detail)
+    }
 }
 
 pub fn render(checks: &[Check]) -> String {

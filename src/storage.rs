@@ -24,6 +24,11 @@ pub fn cache_layer(storage: &Path, host: &Path) -> (PathBuf, PathBuf) {
     (d.join("upper"), d.join("work"))
 }
 
+/// The directory jail keeps in place of `host` (profile key `own`).
+pub fn own_dir(storage: &Path, host: &Path) -> PathBuf {
+    storage.join("own").join(escape(host))
+}
+
 /// A path as one directory name: `/` becomes `%`, `%` becomes `%25`.
 fn escape(p: &Path) -> String {
     p.to_string_lossy()

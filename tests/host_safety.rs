@@ -167,26 +167,29 @@ fn agent_config_in_home_cannot_take_a_hook_or_an_mcp_server() {
             "echo '{hook}' > ~/.claude/settings.json; echo session > ~/.claude/history.jsonl; true"
         ),
     );
-    assert!(
-        stderr(&o).contains("Read-only file system"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(
-        fs::read_to_string(sb.home.join(".claude/settings.json")).unwrap(),
-        "{}"
-    );
+    // The settings are the agent's to write (watched, not read-only): the
+    // hook is put back at exit.
+    assert!(stderr(&o).contains("put back hooks"), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.home.join(".claude/settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(v, serde_json::json!({}));
     // The agent's own state still persists.
     assert!(sb.home.join(".claude/history.jsonl").exists());
 
-    // Created inside: moved away at exit.
+    // Created inside: its MCP server is taken out at exit.
     let o = sb.jail_sh(
         &["-p", "codex"],
         "printf '[mcp_servers.x]\\ncommand = \"sh\"\\n' > ~/.codex/config.toml; true",
     );
     assert_code(&o, 0);
-    assert!(stderr(&o).contains("moved"), "{}", stderr(&o));
-    assert!(!sb.home.join(".codex/config.toml").exists());
+    assert!(
+        stderr(&o).contains("put back mcp_servers"),
+        "{}",
+        stderr(&o)
+    );
+    let now = fs::read_to_string(sb.home.join(".codex/config.toml")).unwrap_or_default();
+    assert!(!now.contains("mcp_servers"), "{now}");
 
     // Claude's state file: MCP servers put back, the rest kept.
     sb.write(

@@ -200,6 +200,34 @@ fn keep_then_resume_with_jail_review() {
 }
 
 #[test]
+fn keep_then_apply_lands_files_written_just_before_the_start() {
+    // The project is written and the jail started at once (a script, an
+    // editor saving as the agent starts): those files did not change
+    // "meanwhile", and a kept session applies them.
+    let sb = Sandbox::new("review-keep-fresh");
+    let mut c = sb.as_user(std::ffi::OsStr::new("/bin/sh"));
+    c.arg("-c")
+        .arg(format!(
+            "printf 'hello\\n' > README.md && printf '#!/bin/sh\\necho run\\n' > run.sh && \
+             echo old > old.txt && echo 'moving content' > moveme.txt && mkdir dir && \
+             echo inner > dir/inner.txt && printf '\\000\\001\\002\\377\\000\\007' > data.bin && \
+             chmod 644 run.sh && exec {} --review=keep -- sh -c \"$CHANGES\"",
+            jail_bin().display()
+        ))
+        .env("CHANGES", CHANGES);
+    let o = c.output().unwrap();
+    assert_code(&o, 0);
+    let upper = sessions(&sb);
+    assert_eq!(upper.len(), 1, "{}", stderr(&o));
+    let up = upper[0].display().to_string();
+    let done = sb.jail(&["review", "--review=apply", &up]);
+    assert_code(&done, 0);
+    assert!(!stderr(&done).contains("CONFLICT"), "{}", stderr(&done));
+    assert_all_applied(&sb.project);
+    assert!(sessions(&sb).is_empty());
+}
+
+#[test]
 fn jail_review_refuses_a_directory_outside_jails_state() {
     let sb = project("review-fake");
     // A session planted in the project by a jailed program, pointing at
@@ -631,4 +659,59 @@ fn a_protected_path_named_in_rw_is_applied_like_without_review() {
         "others stay protected"
     );
     assert_eq!(quarantined(&sb), [".mcp.json"]);
+}
+
+#[test]
+fn a_path_that_runs_on_the_host_is_applied_only_on_its_own_yes() {
+    let sb = Sandbox::new("review-host-run");
+    sb.write(sb.project.join("README.md"), "hello\n");
+    settle();
+    let jail = jail_bin().display().to_string();
+    let out = drive(
+        &sb,
+        &[
+            &jail,
+            "--review",
+            "--",
+            "sh",
+            "-c",
+            "echo '{\"mcpServers\":{}}' > .mcp.json; echo 'repos: []' > .pre-commit-config.yaml; \
+             echo x > ordinary.txt",
+        ],
+        &[("PAGER", "cat")],
+        "expect host-run\n\
+         expect \\[a\\]pply all\n\
+         send a\n\
+         expect your agent runs its hooks\n\
+         expect apply it anyway\n\
+         send n\n\
+         expect git hook its manager installed runs what it says\n\
+         expect apply it anyway\n\
+         send y\n\
+         wait\n",
+    );
+    assert!(out.trim_end().ends_with("exit=0"), "{out}");
+    let p = &sb.project;
+    // "Apply all" applied the ordinary file, but neither path that runs on
+    // the host without its own answer: one yes, one no.
+    assert_eq!(fs::read_to_string(p.join("ordinary.txt")).unwrap(), "x\n");
+    assert_eq!(
+        fs::read_to_string(p.join(".pre-commit-config.yaml")).unwrap(),
+        "repos: []\n"
+    );
+    assert!(!p.join(".mcp.json").exists());
+    assert_eq!(quarantined(&sb), [".mcp.json"]);
+    // Without a terminal (--review=apply) such a path is never applied.
+    let o = sb.jail_sh(
+        &["--review=apply"],
+        "echo evil > .envrc; echo y > other.txt",
+    );
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("RUNS ON THE HOST: direnv"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!p.join(".envrc").exists());
+    assert!(p.join("other.txt").exists());
 }

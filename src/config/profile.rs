@@ -118,6 +118,13 @@ pub struct FsSection {
     /// kept in jail's own storage for the profile, never in the host's.
     #[serde(default)]
     pub cache: Vec<String>,
+    /// Directories under a read-write one that the jail gets its own of,
+    /// empty at first and kept in jail's own storage, without the host's
+    /// contents beneath: an agent's daemon sockets and locks (a host
+    /// daemon's socket there must not be reachable from the jail, and the
+    /// jail's daemon must not answer the host's agent).
+    #[serde(default)]
+    pub own: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -278,6 +278,7 @@ struct Acc {
     protect: Vec<Sourced<PathBuf>>,
     watch: Vec<Watched>,
     cache: Vec<Sourced<PathBuf>>,
+    own: Vec<Sourced<PathBuf>>,
     allow: Vec<Sourced<String>>,
     deny: Vec<Sourced<String>>,
     ports: Vec<Sourced<u16>>,
@@ -308,6 +309,7 @@ impl Acc {
             protect: Vec::new(),
             watch: Vec::new(),
             cache: Vec::new(),
+            own: Vec::new(),
             allow: Vec::new(),
             deny: Vec::new(),
             ports: Vec::new(),
@@ -357,6 +359,9 @@ impl Acc {
         }
         for s in &p.filesystem.cache {
             push_unique(&mut self.cache, path(s)?, src.clone());
+        }
+        for s in &p.filesystem.own {
+            push_unique(&mut self.own, path(s)?, src.clone());
         }
         for (f, keys) in &p.filesystem.watch {
             let file = path(f)?;
@@ -919,6 +924,7 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
             protect: acc.protect,
             watch: acc.watch,
             cache: acc.cache,
+            own: acc.own,
             storage: cat
                 .data_dir
                 .as_ref()

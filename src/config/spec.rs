@@ -112,6 +112,10 @@ pub struct FsPolicy {
     /// Host directories seen with the program's writes kept apart (in
     /// `storage`), e.g. package caches.
     pub cache: Vec<Sourced<PathBuf>>,
+    /// Directories the jail gets its own of (in `storage`), never showing
+    /// the host's contents: an agent's daemon sockets and locks.
+    #[serde(default)]
+    pub own: Vec<Sourced<PathBuf>>,
     /// jail's own storage for this profile (persistent home, caches'
     /// layers): ~/.local/share/jail/profiles/NAME.
     pub storage: Option<PathBuf>,

@@ -33,6 +33,8 @@ pub fn may_widen(p: &Profile) -> Vec<String> {
             .collect(),
     );
     put("filesystem.ro", fs.ro.clone());
+    // A directory of jail's own at any path: writable inside.
+    put("filesystem.own", fs.own.clone());
     put(
         "filesystem.rw",
         fs.rw.iter().chain(&fs.create).cloned().collect(),

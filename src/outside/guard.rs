@@ -284,8 +284,8 @@ fn check(config: &Config, index: Option<&DirIndex>) {
     for p in &config.protected {
         if let protect::Start::Watched { keys, snapshot } = &p.start {
             match restore_watched(config, &p.path, keys, snapshot) {
-                Ok(true) => restored.push(p.path.clone()),
-                Ok(false) => {}
+                Ok(Some(entries)) => restored.push((p.path.clone(), entries)),
+                Ok(None) => {}
                 Err(()) => moving.push(p.path.clone()),
             }
         }
@@ -298,14 +298,17 @@ fn check(config: &Config, index: Option<&DirIndex>) {
             .map(|p| crate::display::safe(&rel(p)).into_owned())
             .collect();
         eprintln!(
-            "jail: moved {} (created or changed in the jail; it could run code outside it) to {}",
+            "jail: moved {} (created or changed in the jail; it could run code outside it) to {}; to keep it, read it and move it back yourself",
             names.join(", "),
             config.quarantine.display()
         );
     }
-    for p in restored {
+    for (p, entries) in restored {
         eprintln!(
-            "jail: put back the command-running entries of {} (changed in the jail; it could run code outside it); the changed file is kept in {}",
+            "jail: put back {} in {} (changed in the jail; they make a program outside it run \
+             commands or allow it more); to keep them, set them yourself outside the jail; the \
+             file as the jail left it is in {}",
+            crate::display::safe(&entries.join(", ")),
             crate::display::safe(&rel(&p)),
             config.quarantine.display()
         );
@@ -429,21 +432,28 @@ fn written_outside(
     out
 }
 
-/// Puts back a watched file's entries. Ok(true): restored (a copy of the
-/// changed file kept); Ok(false): unchanged; Err: move the file away.
-fn restore_watched(config: &Config, path: &Path, keys: &[String], snap: &str) -> Result<bool, ()> {
+/// Puts back a watched file's entries. Ok(Some(entries)): restored (a
+/// copy of the changed file kept); Ok(None): unchanged; Err: move the
+/// file away.
+fn restore_watched(
+    config: &Config,
+    path: &Path,
+    keys: &[String],
+    snap: &str,
+) -> Result<Option<Vec<String>>, ()> {
     let Ok(m) = fs::symlink_metadata(path) else {
-        return Ok(false);
+        return Ok(None);
     };
     if !m.is_file() {
         return Err(());
     }
     let text = crate::host::read_regular(path, 64 << 20).text().ok_or(())?;
     match protect::check_watched(&text, keys, snap) {
-        protect::Watch::Unchanged => Ok(false),
-        protect::Watch::Changed { restored: None } => Err(()),
+        protect::Watch::Unchanged => Ok(None),
+        protect::Watch::Changed { restored: None, .. } => Err(()),
         protect::Watch::Changed {
             restored: Some(new),
+            entries,
         } => {
             let keep = quarantine::destination(&config.project, path, &config.quarantine);
             quarantine::keep_copy(path, &keep).map_err(|_| ())?;
@@ -464,7 +474,7 @@ fn restore_watched(config: &Config, path: &Path, keys: &[String], snap: &str) ->
             fs::rename(&tmp, path).map_err(|_| {
                 let _ = fs::remove_file(&tmp);
             })?;
-            Ok(true)
+            Ok(Some(entries))
         }
     }
 }

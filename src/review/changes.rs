@@ -469,6 +469,54 @@ const GIT_CONTROL: &[&str] = &[
 /// the way to a protected path replaced by something else (a symlink
 /// would redirect it). A protected path in `relaxed` (named in `rw` by
 /// the user) is applied like any other, as it is written without review.
+/// Why a protected path runs on the host: which program outside the jail
+/// runs it or runs what it says, and when.
+pub fn why_protected(rel: &Path) -> &'static str {
+    let first = rel
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let s = rel.to_string_lossy();
+    let is = |prefixes: &[&str]| {
+        prefixes
+            .iter()
+            .any(|p| first.starts_with(p) || s.starts_with(p))
+    };
+    if rel.components().any(|c| c.as_os_str() == ".git") {
+        "your git runs it or reads it to run code (a hook, a config naming a program)"
+    } else if is(&[
+        ".pre-commit-config",
+        "lefthook",
+        ".lefthook",
+        ".config/lefthook",
+        ".overcommit",
+        ".git-hooks",
+        ".husky",
+        ".simple-git-hooks",
+        "simple-git-hooks",
+        ".cargo-husky",
+        ".lintstagedrc",
+        "lint-staged.config",
+    ]) {
+        "the git hook its manager installed runs what it says at your next commit"
+    } else if is(&[".envrc"]) {
+        "direnv sources it in your shell when you cd into the project"
+    } else if is(&["mise", ".mise", ".config/mise"]) {
+        "mise runs its hooks and environment when you cd into the project"
+    } else if is(&[".devcontainer"]) {
+        "its initializeCommand runs on the host when the dev container is built"
+    } else if is(&[".vscode", ".idea", ".zed", ".nvim", ".exrc", ".dir-locals"]) {
+        "your editor runs its tasks or servers when it opens the project"
+    } else if is(&[".claude", ".mcp.json", ".gemini", ".cursor", ".codex"]) {
+        "your agent runs its hooks and MCP servers or takes its permissions"
+    } else if is(&[".jail.toml"]) {
+        "it sets what the next jail allows"
+    } else {
+        "it could make a program outside the jail run code"
+    }
+}
+
 pub fn blocked(rel: &Path, new: Option<&Node>, relaxed: &[PathBuf]) -> Option<Block> {
     if let Some(n) = new {
         if matches!(n.ty, Type::Fifo | Type::Socket | Type::Device) {

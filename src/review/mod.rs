@@ -21,7 +21,9 @@
 //! setuid/setgid bits, never creates special files, keeps sparse files
 //! sparse, and never applies a protected path (git hooks and config,
 //! editor and agent config, `.jail.toml`, ...): those go to quarantine as
-//! they would without review. Only the project is reviewed; other
+//! they would without review, unless the user says yes to that path
+//! alone on a terminal (each is marked "runs on the host", with why).
+//! Only the project is reviewed; other
 //! read-write paths (`--rw`, an agent's state directory) are written
 //! directly.
 
@@ -63,6 +65,13 @@ pub struct Meta {
     /// applied like other changes.
     #[serde(default)]
     pub relaxed: Vec<PathBuf>,
+    /// The filesystem's clock at the start (ns), where the project and
+    /// jail's state share the kernel's clock: a host object whose ctime is
+    /// later changed meanwhile, one stamped at or before it did not (the
+    /// session is made only after that clock moved past it). Without it
+    /// (a file server's clock), the start less a margin.
+    #[serde(default)]
+    pub stamp_ns: Option<i64>,
 }
 
 /// How much earlier than the recorded start a host change still counts
@@ -129,7 +138,9 @@ impl Session {
                 );
             }
         }
+        let stamp_ns = fs_stamp(&dir, project);
         let meta = Meta {
+            stamp_ns,
             project: project.clone(),
             started_secs: now.as_secs(),
             started_nanos: now.subsec_nanos(),
@@ -258,11 +269,66 @@ fn lock(dir: &Path) -> Result<Option<OwnedFd>, ReviewError> {
 
 /// The start as the clock says, or as the filesystem stamped
 /// session.json if earlier (a file server's clock may lag ours), minus
-/// the margin.
+/// the margin. Where the filesystems share the kernel's clock, exactly
+/// after the stamp taken at the start.
 fn since(dir: &Path, meta: &Meta) -> i128 {
+    if let Some(s) = meta.stamp_ns {
+        return i128::from(s) + 1;
+    }
     let clock = i128::from(meta.started_secs) * 1_000_000_000 + i128::from(meta.started_nanos);
     let stamped = changes::Node::at(&dir.join("session.json")).map_or(clock, |n| n.ctime);
     clock.min(stamped) - MARGIN_NS
+}
+
+/// Filesystems whose timestamps come from this kernel's clock (a file
+/// server stamps with its own, which may differ from ours).
+fn kernel_stamped(p: &Path) -> bool {
+    const LOCAL: &[i64] = &[
+        0xEF53,      // ext2/3/4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0xF2F5_2010, // f2fs
+        0x794C_7630, // overlayfs
+        0x2FC1_2FC1, // zfs
+        0xCA45_1A4E, // bcachefs
+    ];
+    nix::sys::statfs::statfs(p).is_ok_and(|s| LOCAL.contains(&s.filesystem_type().0))
+}
+
+/// The filesystem clock at the start (ns), taken as the ctime of a file
+/// made in `dir`, once that clock has moved past it: an object changed
+/// before this call is stamped at or before it, one changed after the
+/// call returns is stamped later (file timestamps tick with a coarse
+/// clock, so a change just before and one just after could otherwise
+/// carry the same time). None where `dir` or `project` is stamped by
+/// another clock or the clock did not move within 200 ms.
+fn fs_stamp(dir: &Path, project: &Path) -> Option<i64> {
+    if !kernel_stamped(dir) || !kernel_stamped(project) {
+        return None;
+    }
+    let ctime = |p: &Path| -> Option<i128> {
+        fs::File::create(p).ok()?;
+        changes::Node::at(p).map(|n| n.ctime)
+    };
+    let first = dir.join("stamp");
+    let s = ctime(&first)?;
+    let probe = dir.join("stamp.probe");
+    let mut moved = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        if ctime(&probe)? > s {
+            moved = true;
+            break;
+        }
+    }
+    let _ = fs::remove_file(&probe);
+    let _ = fs::remove_file(&first);
+    if moved {
+        i64::try_from(s).ok()
+    } else {
+        None
+    }
 }
 
 fn read_meta(dir: &Path) -> Result<Meta, String> {
@@ -280,6 +346,8 @@ enum Decision {
     Apply,
     /// Apply over a conflicting host change (the user said so).
     Force,
+    /// Apply a path that runs on the host (the user said yes to it alone).
+    HostRun,
     Discard,
     Keep,
 }
@@ -372,6 +440,11 @@ fn interactive_decisions(changes: &[Change], upper: &Path, host: &Path) -> Vec<D
                             Some(d) => d,
                             None => return out,
                         },
+                        // "Apply all" is no yes to these: each is asked.
+                        (Some(Block::Protected), _) => match ask_host_run(c, upper, host) {
+                            Some(d) => d,
+                            None => return out,
+                        },
                         _ => Decision::Apply,
                     };
                 }
@@ -380,6 +453,7 @@ fn interactive_decisions(changes: &[Change], upper: &Path, host: &Path) -> Vec<D
             _ => {
                 for (i, c) in changes.iter().enumerate() {
                     let d = match (&c.block, &c.conflict) {
+                        (Some(Block::Protected), _) => ask_host_run(c, upper, host),
                         (Some(_), _) => Some(Decision::Apply),
                         (None, Some(_)) => ask_conflict(c, upper, host),
                         (None, None) => {
@@ -403,6 +477,25 @@ fn interactive_decisions(changes: &[Change], upper: &Path, host: &Path) -> Vec<D
                 return out;
             }
         }
+    }
+}
+
+/// A path that runs on the host: applied only on its own explicit yes.
+fn ask_host_run(c: &Change, upper: &Path, host: &Path) -> Option<Decision> {
+    ui::show(&ui::full(c, upper, host));
+    eprintln!(
+        "jail: {} RUNS ON THE HOST: {}.",
+        ui::name(&c.rel),
+        changes::why_protected(&c.rel)
+    );
+    match ui::ask(
+        "jail: apply it anyway? [y]es, apply it; [n]o, move it to quarantine; [k]eep it for later; [q]uit (keep the rest) ",
+        "ynkq",
+    ) {
+        Some('y') => Some(Decision::HostRun),
+        Some('n') => Some(Decision::Discard),
+        Some('k') => Some(Decision::Keep),
+        _ => None,
     }
 }
 
@@ -446,6 +539,25 @@ fn execute(
     for (c, &d) in scan.changes.iter().zip(decisions) {
         match (d, &c.block) {
             (Decision::Keep, _) => kept.push(c.rel.clone()),
+            (Decision::HostRun, Some(Block::Protected)) => {
+                let Some(h) = &host else {
+                    kept.push(c.rel.clone());
+                    ok = false;
+                    continue;
+                };
+                match h.apply(c, &upper, false) {
+                    Ok(()) => applied += 1,
+                    Err(apply::ApplyError::Conflict(why)) => {
+                        conflicts.push(format!("{} ({why})", ui::name(&c.rel)));
+                        kept.push(c.rel.clone());
+                    }
+                    Err(apply::ApplyError::Io(e)) => {
+                        eprintln!("jail: review: {e}");
+                        kept.push(c.rel.clone());
+                        ok = false;
+                    }
+                }
+            }
             (_, Some(Block::Protected)) => match apply::quarantine(c, &upper, &qdir) {
                 Ok(Some(_)) => moved.push(ui::name(&c.rel)),
                 Ok(None) => discarded += 1,
@@ -464,7 +576,7 @@ fn execute(
                 apply::discard(c, &upper);
                 discarded += 1;
             }
-            (Decision::Apply | Decision::Force, None) => {
+            (Decision::Apply | Decision::Force | Decision::HostRun, None) => {
                 let Some(h) = &host else {
                     kept.push(c.rel.clone());
                     ok = false;

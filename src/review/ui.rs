@@ -62,7 +62,7 @@ fn leaves(rel: &Path, target: &Path) -> bool {
 
 fn kind_word(c: &Change) -> &'static str {
     match (&c.kind, &c.block) {
-        (_, Some(Block::Protected)) => "protected",
+        (_, Some(Block::Protected)) => "host-run",
         (_, Some(Block::Special(_))) => "special",
         (Kind::Added, _) => "added",
         (Kind::Modified, _) => "modified",
@@ -77,10 +77,11 @@ fn kind_word(c: &Change) -> &'static str {
 pub fn detail(c: &Change, upper: &Path, host: &Path) -> String {
     let mut d = Vec::new();
     match &c.block {
-        Some(Block::Protected) => d.push(
-            "not applied: it could make a program outside the jail run code (moved to quarantine)"
-                .to_string(),
-        ),
+        Some(Block::Protected) => d.push(format!(
+            "RUNS ON THE HOST: {}; applied only if you say yes to it alone, else moved to \
+             quarantine",
+            super::changes::why_protected(&c.rel)
+        )),
         Some(Block::Special(t)) => d.push(format!("{}: not applied", t.name())),
         None => {}
     }

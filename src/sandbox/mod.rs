@@ -9,6 +9,7 @@ pub mod exec;
 pub mod git;
 pub mod hide;
 pub mod hint;
+pub mod hostrun;
 pub mod init;
 pub mod limits;
 pub mod net;

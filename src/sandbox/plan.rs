@@ -379,6 +379,17 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     }
     if let Some(st) = storage {
         binds.extend(cache_steps(spec, st, &visible, &hidden, overlay));
+        for o in &spec.filesystem.own {
+            if hidden.contains(&o.value) || visible.iter().any(|v| v.literal == o.value) {
+                continue;
+            }
+            binds.push(Step::Bind {
+                src: crate::storage::own_dir(st, &o.value),
+                dest: o.value.clone(),
+                dir: true,
+                ro: false,
+            });
+        }
     }
 
     binds.extend(slurm_stubs(spec));
@@ -465,8 +476,17 @@ fn cache_steps(
                 work,
                 dest: host.clone(),
             });
-        } else if host_dir || upper.is_dir() || spec.filesystem.home.value == HomeMode::Tmpfs {
-            // Only jail's own layer: downloads still persist.
+        } else if host_dir
+            || upper.is_dir()
+            || spec.filesystem.home.value == HomeMode::Tmpfs
+            || in_writable_bind(host, visible)
+        {
+            // Only jail's own layer: downloads still persist. Below a
+            // read-write bind of a host directory (an agent's `~/.codex`)
+            // a path absent at start must get it too, or what the program
+            // writes there (a package the host's agent later runs) would
+            // land in the host's directory. Its mount point is then made
+            // there: an empty directory, the only trace on the host.
             out.push(Step::Bind {
                 src: upper,
                 dest: host.clone(),
@@ -477,6 +497,16 @@ fn cache_steps(
         // Else the persistent home keeps what is downloaded there.
     }
     out
+}
+
+/// Whether `p` lies below a directory bound read-write from the host.
+fn in_writable_bind(p: &Path, visible: &[Visible]) -> bool {
+    visible.iter().any(|v| {
+        v.dir
+            && !v.ro
+            && ((p.starts_with(&v.literal) && p != v.literal)
+                || (p.starts_with(&v.canonical) && p != v.canonical))
+    })
 }
 
 /// Directories the launcher makes in jail's own storage before the jail

@@ -27,15 +27,88 @@ use super::git;
 use super::plan::Step;
 
 /// Relative to the project root (git's control files are found apart).
+/// Each entry names the tool that runs it; docs/hardening.md lists the
+/// sources.
 pub const PROTECTED: &[&str] = &[
+    // direnv: sourced by the shell on `cd`.
     ".envrc",
+    // Editors: tasks, launch configs, language servers run on open.
     ".vscode",
     ".idea",
+    ".zed",
+    ".nvim.lua",
+    ".nvimrc",
+    ".exrc",
+    ".dir-locals.el",
+    ".dir-locals-2.el",
+    // Dev containers: `initializeCommand` runs on the host.
+    ".devcontainer",
+    ".devcontainer.json",
+    // Agents' project config: hooks, MCP servers, permissions.
     ".claude/settings.json",
     ".claude/settings.local.json",
     ".mcp.json",
     ".gemini/settings.json",
     ".cursor/mcp.json",
+    ".codex/config.toml",
+    ".codex/rules",
+    // Git hook managers: the installed hook runs what these say at the
+    // host's next commit.
+    ".pre-commit-config.yaml",
+    ".pre-commit-config.yml",
+    "lefthook.yml",
+    ".lefthook.yml",
+    "lefthook.yaml",
+    ".lefthook.yaml",
+    "lefthook.toml",
+    ".lefthook.toml",
+    "lefthook.json",
+    ".lefthook.json",
+    "lefthook.jsonc",
+    ".lefthook.jsonc",
+    "lefthook-local.yml",
+    ".lefthook-local.yml",
+    "lefthook-local.yaml",
+    ".lefthook-local.yaml",
+    "lefthook-local.toml",
+    ".lefthook-local.toml",
+    "lefthook-local.json",
+    ".lefthook-local.json",
+    ".config/lefthook.yml",
+    ".config/lefthook.yaml",
+    ".lefthook",
+    ".lefthook-local",
+    ".overcommit.yml",
+    ".git-hooks",
+    ".husky",
+    ".simple-git-hooks.json",
+    ".simple-git-hooks.js",
+    ".simple-git-hooks.cjs",
+    ".simple-git-hooks.mjs",
+    "simple-git-hooks.json",
+    "simple-git-hooks.js",
+    "simple-git-hooks.cjs",
+    "simple-git-hooks.mjs",
+    ".cargo-husky",
+    ".lintstagedrc",
+    ".lintstagedrc.json",
+    ".lintstagedrc.yaml",
+    ".lintstagedrc.yml",
+    ".lintstagedrc.js",
+    ".lintstagedrc.cjs",
+    ".lintstagedrc.mjs",
+    "lint-staged.config.js",
+    "lint-staged.config.cjs",
+    "lint-staged.config.mjs",
+    // mise: hooks, env and tasks of a trusted config (trust is by path).
+    "mise.toml",
+    ".mise.toml",
+    "mise.local.toml",
+    ".mise.local.toml",
+    "mise/config.toml",
+    ".mise/config.toml",
+    ".config/mise.toml",
+    ".config/mise",
     ".jail.toml",
 ];
 
@@ -127,6 +200,15 @@ pub fn survey(a: &Areas) -> Survey {
         .map(|r| Cand::plain(a.project.join(r)))
         .chain(a.extra.iter().map(|p| Cand::plain(p.clone())))
         .collect();
+    // A watched file that is a symlink (a dotfiles checkout) is protected
+    // as a link instead, at its target: the guard never rewrites a file
+    // through a link, and would otherwise move the link away every run.
+    let linked = |f: &Path| fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink());
+    for (file, _) in a.watched {
+        if linked(file) {
+            cands.push(Cand::plain(file.clone()));
+        }
+    }
     let mut gitdirs = Vec::new();
     let dotgit = a.project.join(".git");
     let found = git::resolve_dotgit(&dotgit);
@@ -245,28 +327,36 @@ pub fn survey(a: &Areas) -> Survey {
         });
     }
     for (file, keys) in a.watched {
+        if linked(file) {
+            continue;
+        }
         if a.relaxed.contains(file) {
             continue;
         }
-        // A symlinked file (dotfile managers) is watched where it leads:
-        // the guard replaces files, never writes through a link.
-        let real = crate::host::canonical(file).unwrap_or_else(|_| file.clone());
-        let file = &real;
         let Some(root) = area_of(file, a.writable) else {
             continue;
         };
-        if let Some(text) = crate::host::read_regular(file, 64 << 20).text() {
-            out.retain(|p| &p.path != file);
-            out.push(Protected {
-                path: file.clone(),
-                start: Start::Watched {
-                    keys: keys.clone(),
-                    snapshot: watched_entries(&text, keys).unwrap_or_default(),
-                },
-                root,
-                gitdir: None,
-            });
-        }
+        // Absent at start: watched as holding none of those entries, so
+        // the file the agent creates on its first run stays, and only the
+        // entries that run commands or grant permissions are taken out.
+        // Read as the guard reads: a regular file only, never blocking.
+        let snapshot = match crate::host::read_regular(file, 64 << 20) {
+            crate::host::Read::Text(b) => {
+                watched_entries(&String::from_utf8_lossy(&b), keys).unwrap_or_default()
+            }
+            crate::host::Read::Absent => "{}".to_string(),
+            crate::host::Read::Suspect(_) => continue,
+        };
+        out.retain(|p| &p.path != file);
+        out.push(Protected {
+            path: file.clone(),
+            start: Start::Watched {
+                keys: keys.clone(),
+                snapshot,
+            },
+            root,
+            gitdir: None,
+        });
     }
     out.sort_by(|x, y| x.path.cmp(&y.path));
     Survey {
@@ -469,10 +559,32 @@ pub fn changed(list: &[Protected]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The entries of `text` (JSON) at the key paths, as canonical JSON text;
-/// None when the text is not a JSON object.
+/// A watched file's text as a document: JSON (Claude's and Gemini's
+/// files), or else TOML (Codex's `config.toml`); None when it is neither.
+fn parse_doc(text: &str) -> Option<(serde_json::Value, bool)> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        return v.is_object().then_some((v, false));
+    }
+    let t: toml::Table = toml::from_str(text).ok()?;
+    Some((serde_json::to_value(t).ok()?, true))
+}
+
+/// A document as text again, in the format it was read in. TOML comes
+/// back without its comments: this happens only when a command-running
+/// entry was put back, and a copy of the file as it was is kept.
+fn write_doc(v: &serde_json::Value, toml: bool) -> Option<String> {
+    if toml {
+        let t: toml::Table = serde_json::from_value(v.clone()).ok()?;
+        toml::to_string_pretty(&t).ok()
+    } else {
+        serde_json::to_string_pretty(v).ok()
+    }
+}
+
+/// The entries of `text` (a JSON or TOML document) at the key paths, as
+/// canonical JSON text; None when the text is neither.
 pub fn watched_entries(text: &str, keys: &[String]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let (v, _) = parse_doc(text)?;
     let mut found = serde_json::Map::new();
     for k in keys {
         let parts: Vec<&str> = k.split('.').collect();
@@ -520,33 +632,77 @@ pub enum Watch {
     /// entries put back (None: the file no longer parses, move it away).
     Changed {
         restored: Option<String>,
+        /// The entries that changed (dotted key paths), for the notice.
+        entries: Vec<String>,
     },
 }
 
 /// Compares a watched file's entries with the snapshot.
 pub fn check_watched(text: &str, keys: &[String], snapshot: &str) -> Watch {
     let Some(now) = watched_entries(text, keys) else {
-        return Watch::Changed { restored: None };
+        return Watch::Changed {
+            restored: None,
+            entries: Vec::new(),
+        };
     };
     if now == snapshot {
         return Watch::Unchanged;
     }
-    let (Ok(mut doc), Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) = (
-        serde_json::from_str::<serde_json::Value>(text),
+    let (
+        Some((mut doc, toml)),
+        Ok(serde_json::Value::Object(old)),
+        Ok(serde_json::Value::Object(new)),
+    ) = (
+        parse_doc(text),
         serde_json::from_str::<serde_json::Value>(snapshot),
         serde_json::from_str::<serde_json::Value>(&now),
-    ) else {
-        return Watch::Changed { restored: None };
+    )
+    else {
+        return Watch::Changed {
+            restored: None,
+            entries: Vec::new(),
+        };
     };
-    // Remove what the program added or changed, then put back the old.
-    for path in new.keys() {
-        set_at(&mut doc, path, None);
+    // What the program added or changed, and what it removed (a removed
+    // deny list widens too); an entry it added empty grants nothing (the
+    // agent writes `"mcpServers": {}` for each new project).
+    let mut changed: Vec<String> = new
+        .iter()
+        .filter(|(k, v)| match old.get(*k) {
+            Some(o) => o != *v,
+            None => !harmless_addition(k, v),
+        })
+        .chain(old.iter().filter(|(k, _)| !new.contains_key(*k)))
+        .map(|(k, _)| k.clone())
+        .collect();
+    changed.sort();
+    changed.dedup();
+    if changed.is_empty() {
+        return Watch::Unchanged;
     }
-    for (path, v) in old {
-        set_at(&mut doc, &path, Some(v));
+    // Put back the old (or take out what was not there).
+    for path in &changed {
+        set_at(&mut doc, path, old.get(path).cloned());
     }
+    let entries = changed.iter().map(|k| k.replace('\u{1f}', ".")).collect();
     Watch::Changed {
-        restored: serde_json::to_string_pretty(&doc).ok(),
+        restored: write_doc(&doc, toml),
+        entries,
+    }
+}
+
+/// An entry added with a value that grants nothing: empty, or a flag
+/// named has*/enable* turned off (Claude writes `hasTrustDialogAccepted:
+/// false`, `allowedTools: []` for each new project).
+fn harmless_addition(path: &str, v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    let last = path.rsplit('\u{1f}').next().unwrap_or(path);
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Bool(false) => last.starts_with("has") || last.starts_with("enable"),
+        _ => false,
     }
 }
 
@@ -742,6 +898,55 @@ mod tests {
     }
 
     #[test]
+    fn watched_files_absent_toml_or_symlinked() {
+        let p = tmp("watched");
+        fs::create_dir_all(p.join("dot")).unwrap();
+        fs::write(p.join("dot/settings.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("dot/settings.json", p.join("settings.json")).unwrap();
+        let writable = vec![p.clone()];
+        let watched = vec![
+            (p.join("settings.json"), vec!["hooks".to_string()]),
+            (p.join("config.toml"), vec!["mcp_servers".to_string()]),
+        ];
+        let s = survey(&Areas {
+            project: &p,
+            writable: &writable,
+            relaxed: &[],
+            extra: &[],
+            watched: &watched,
+            global_git_configs: &[],
+            home: Path::new("/nonexistent"),
+        });
+        assert_eq!(
+            start_of(&s, &p.join("settings.json")),
+            Some(Start::Symlink("dot/settings.json".into()))
+        );
+        assert_eq!(
+            start_of(&s, &p.join("dot/settings.json")),
+            Some(Start::Held)
+        );
+        let Some(Start::Watched { keys, snapshot }) = start_of(&s, &p.join("config.toml")) else {
+            panic!("absent at start: watched");
+        };
+        assert_eq!(snapshot, "{}");
+        let made = "model = \"b\"\n[mcp_servers.x]\ncommand = \"sh\"\n";
+        let Watch::Changed {
+            restored: Some(text),
+            entries,
+        } = check_watched(made, &keys, &snapshot)
+        else {
+            panic!("not restored");
+        };
+        assert_eq!(entries, ["mcp_servers"]);
+        assert_eq!(text.trim(), "model = \"b\"");
+        assert_eq!(
+            check_watched("model = \"c\"\n", &keys, &snapshot),
+            Watch::Unchanged
+        );
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
     fn watched_entries_are_put_back_and_the_rest_kept() {
         let keys = vec![
             "mcpServers".to_string(),
@@ -753,19 +958,47 @@ mod tests {
         let after = r#"{"numStartups":2,"mcpServers":{"ok":{"command":"a"},"evil":{"command":"sh"}},"projects":{"/p":{"mcpServers":{"x":{"command":"id"}}},"/q":{"mcpServers":{"y":{}}}}}"#;
         let Watch::Changed {
             restored: Some(text),
+            entries,
         } = check_watched(after, &keys, &snap)
         else {
             panic!("not restored");
         };
+        assert_eq!(
+            entries,
+            [
+                "mcpServers",
+                "projects./p.mcpServers",
+                "projects./q.mcpServers"
+            ]
+        );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["numStartups"], 2, "the rest is kept");
         assert!(v["mcpServers"].get("evil").is_none());
         assert_eq!(v["projects"]["/p"]["mcpServers"], serde_json::json!({}));
         assert!(v["projects"]["/q"].get("mcpServers").is_none());
         assert_eq!(check_watched(&text, &keys, &snap), Watch::Unchanged);
+        // A new project's empty entries grant nothing: kept, quietly.
+        let fresh = r#"{"numStartups":1,"mcpServers":{"ok":{"command":"a"}},"projects":{"/p":{"mcpServers":{}},"/n":{"mcpServers":{},"allowedTools":[],"hasTrustDialogAccepted":false}}}"#;
+        let keys2 = vec![
+            "mcpServers".to_string(),
+            "projects.*.mcpServers".to_string(),
+            "projects.*.allowedTools".to_string(),
+            "projects.*.hasTrustDialogAccepted".to_string(),
+        ];
+        let snap2 = watched_entries(before, &keys2).unwrap();
+        assert_eq!(check_watched(fresh, &keys2, &snap2), Watch::Unchanged);
+        // Emptying an existing entry is a change (a deny list removed).
+        let emptied = r#"{"numStartups":1,"mcpServers":{},"projects":{"/p":{"mcpServers":{}}}}"#;
+        assert!(matches!(
+            check_watched(emptied, &keys2, &snap2),
+            Watch::Changed { .. }
+        ));
         assert_eq!(
             check_watched("not json", &keys, &snap),
-            Watch::Changed { restored: None }
+            Watch::Changed {
+                restored: None,
+                entries: Vec::new()
+            }
         );
     }
 

@@ -5,7 +5,8 @@
 
 Script lines:
     send TEXT        type TEXT and Enter
-    type TEXT        type TEXT without Enter; \t is Tab (for completion)
+    type TEXT        type TEXT without Enter; \t is Tab (for completion),
+                     \e is Escape (\e[B: the Down arrow)
     ctrl C           type Ctrl-C (any letter)
     expect REGEX     wait (10 s) until the screen output since the last
                      expect matches REGEX; fail otherwise
@@ -13,6 +14,8 @@ Script lines:
     sleep SECONDS
     run COMMAND      run COMMAND with /bin/sh outside, as the driver's user
     wait             wait for the program to exit, print "exit=N"
+    dump             print the screen output so far (to check what is absent;
+                     after `wait`: all of it)
 Exit status 0 when every expect matched; the transcript is printed on failure.
 """
 import fcntl, os, pty, re, select, signal, struct, subprocess, sys, termios, time
@@ -28,7 +31,7 @@ def main():
     if pid == 0:
         os.execvp(argv[0], argv)
     winsize(fd, rows, cols)
-    buf, seen = b"", 0
+    buf, seen, exited = b"", 0, False
 
     def pump(timeout):
         nonlocal buf
@@ -58,7 +61,7 @@ def main():
         if cmd == "send":
             os.write(fd, arg.encode() + b"\r")
         elif cmd == "type":
-            os.write(fd, arg.replace("\\t", "\t").encode())
+            os.write(fd, arg.replace("\\t", "\t").replace("\\e", "\x1b").encode())
         elif cmd == "ctrl":
             os.write(fd, bytes([ord(arg.upper()) - 64]))
         elif cmd == "expect":
@@ -71,6 +74,8 @@ def main():
                 if time.time() > deadline:
                     fail("timed out waiting for %r" % arg)
                 pump(0.1)
+        elif cmd == "dump":
+            sys.stdout.write(buf.decode(errors="replace") + "\n")
         elif cmd == "resize":
             r, c = arg.split()
             winsize(fd, int(r), int(c))
@@ -93,10 +98,11 @@ def main():
                     fail("program did not exit")
                 time.sleep(0.05)
             print("exit=%d" % os.waitstatus_to_exitcode(status))
-            return
+            exited = True
         else:
             fail("bad script line %r" % line)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    if not exited:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 main()
