@@ -1,5 +1,5 @@
-//! The Slurm chaperon against real Slurm (../shared/slurm/start-local-slurm.sh,
-//! which .ci/run starts and stops). Jails run as the unprivileged test user,
+//! The Slurm chaperon against real Slurm (.ci/slurm/start-local-slurm.sh,
+//! which .ci/run starts and stops, with two nodes). Jails run as the unprivileged test user,
 //! the commands inside are the stubs, and what they do is checked with the
 //! real Slurm commands outside. Each test names its jobs uniquely and
 //! cancels whatever it started.
@@ -30,9 +30,9 @@ fn slurm() -> bool {
     if !up {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI=true but no Slurm cluster answers: .ci/run must start ../shared/slurm/start-local-slurm.sh"
+            "CI=true but no Slurm cluster answers: .ci/run must start .ci/slurm/start-local-slurm.sh"
         );
-        println!("SKIP: no Slurm cluster (run ../shared/slurm/start-local-slurm.sh as root)");
+        println!("SKIP: no Slurm cluster (run .ci/slurm/start-local-slurm.sh as root)");
     }
     up
 }
@@ -809,4 +809,170 @@ fn job_output_cannot_reach_outside_through_the_project() {
     ));
     // (slurmstepd truncated ~/.bashrc through the symlink.)
     assert_eq!(stdout(&o), "touch pwned\ntouch pwned\n");
+}
+
+/// The cluster's compute nodes (names), when it has at least two. Without
+/// them the multi-node tests print SKIP, except under CI (CI=true), where
+/// .ci/run starts two (LOCAL_SLURM_NODES=2).
+fn two_nodes(sb: &Sandbox) -> Option<Vec<String>> {
+    if !slurm() {
+        return None;
+    }
+    let o = sb.host_sh("sinfo -h -N -o %N");
+    let mut nodes: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    nodes.sort();
+    nodes.dedup();
+    if nodes.len() >= 2 {
+        return Some(nodes);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI=true but the cluster has {} node(s): .ci/run must start LOCAL_SLURM_NODES=2",
+        nodes.len()
+    );
+    println!("SKIP: one-node cluster (LOCAL_SLURM_NODES=2 .ci/slurm/start-local-slurm.sh)");
+    None
+}
+
+/// What each task checks on its node, one line per check, prefixed with
+/// its rank.
+fn task_probe(sb: &Sandbox, outside: &std::path::Path) -> String {
+    format!(
+        "r=$SLURM_PROCID; h=$(hostname); \
+         echo \"$r host $h jail=$JAIL\"; \
+         cat /etc/munge/munge.key >/dev/null 2>&1 && echo \"$r MUNGE-KEY-READ\" || echo \"$r munge-key-hidden\"; \
+         test -e /run/munge/munge.socket.2 && echo \"$r MUNGE-SOCKET\" || echo \"$r munge-socket-hidden\"; \
+         cat {home}/.ssh/id_ed25519 2>/dev/null && echo \"$r SECRET-READ\" || echo \"$r secret-hidden\"; \
+         cat {home}/other-project/notes.txt 2>/dev/null && echo \"$r OTHER-READ\" || echo \"$r other-hidden\"; \
+         test -d {outside} && echo \"$r outside-visible\"; \
+         echo x > {outside}/planted-$h 2>/dev/null && echo \"$r OUTSIDE-WRITTEN\" || echo \"$r outside-refused\"; \
+         echo $h > from-$h && echo \"$r project-written\"",
+        home = sb.home.display(),
+        outside = outside.display(),
+    )
+}
+
+/// Checks the probe's lines for `ranks` tasks spread over `nodes`.
+fn check_probe(out: &str, ranks: usize, nodes: &[String], sb: &Sandbox) {
+    let mut seen = std::collections::BTreeSet::new();
+    for r in 0..ranks {
+        let host = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{r} host ")))
+            .unwrap_or_else(|| panic!("rank {r} did not run: {out}"));
+        let (h, jail) = host.split_once(' ').unwrap_or((host, ""));
+        assert_eq!(jail, "jail=1", "rank {r} not jailed: {out}");
+        seen.insert(h.to_string());
+        for want in [
+            "munge-key-hidden",
+            "munge-socket-hidden",
+            "secret-hidden",
+            "other-hidden",
+            "outside-visible",
+            "outside-refused",
+            "project-written",
+        ] {
+            assert!(
+                out.lines().any(|l| l == format!("{r} {want}")),
+                "rank {r} on {h}: no '{want}': {out}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(sb.project.join(format!("from-{h}"))).unwrap_or_default(),
+            format!("{h}\n")
+        );
+    }
+    let want: std::collections::BTreeSet<String> = nodes[..2].iter().cloned().collect();
+    assert_eq!(seen, want, "tasks did not run on both nodes: {out}");
+}
+
+#[test]
+fn srun_on_two_nodes_runs_each_task_jailed_on_its_node() {
+    let sb = Sandbox::with_secrets("slurm-2n-srun");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nsrun");
+    let _c = cleanup(&sb, &[&name]);
+    let outside = sb.root.join("outside");
+    sb.mkdir(&outside);
+    let w = format!("-w {},{}", nodes[0], nodes[1]);
+    // The directory outside is visible read-only in the jail (and so in
+    // each task's): writing there must fail on every node.
+    let o = sb.jail_sh(
+        &["--ro", outside.to_str().unwrap()],
+        &format!(
+            "srun -J {name} -N2 {w} hostname | sort; echo rc=$?; \
+             srun -J {name} -N2 -n4 {w} sh -c '{}'",
+            task_probe(&sb, &outside).replace('\'', "'\\''")
+        ),
+    );
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(&format!("{}\n{}\nrc=0\n", nodes[0], nodes[1])),
+        "srun -N2 hostname: {out}\n{}",
+        stderr(&o)
+    );
+    check_probe(&out, 4, &nodes, &sb);
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "a task wrote outside the project"
+    );
+    // Without the jail, the same step on the same nodes reads the key and
+    // writes outside: it is the jail on each node that stops it.
+    let o = sb.host_sh(&format!(
+        "cd {} && srun -J {name} -N2 -n2 {w} sh -c '{}'",
+        sb.project.display(),
+        task_probe(&sb, &outside).replace('\'', "'\\''")
+    ));
+    let out = stdout(&o);
+    assert!(out.contains("0 SECRET-READ"), "{out}");
+    assert!(out.contains("1 SECRET-READ"), "{out}");
+    assert!(out.contains("OUTSIDE-WRITTEN"), "{out}");
+}
+
+#[test]
+fn sbatch_on_two_nodes_runs_its_steps_jailed_on_both() {
+    let sb = Sandbox::with_secrets("slurm-2n-batch");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nbatch");
+    let _c = cleanup(&sb, &[&name]);
+    let outside = sb.root.join("outside");
+    sb.mkdir(&outside);
+    sb.write(
+        sb.project.join("job.sh"),
+        &format!(
+            "#!/bin/sh\n#SBATCH -N2 -n4 -w {},{}\n#SBATCH -o job-%j.out\n\
+             echo \"batch on $(hostname) nodes $SLURM_JOB_NUM_NODES\"\n\
+             srun -n2 --ntasks-per-node=1 hostname | sort | sed 's/^/step: /'\n\
+             srun -n4 sh -c '{}'\n\
+             echo \"batch end $?\"\n",
+            nodes[0],
+            nodes[1],
+            task_probe(&sb, &outside).replace('\'', "'\\''")
+        ),
+    );
+    let o = sb.jail_sh(
+        &["--ro", outside.to_str().unwrap()],
+        &format!("sbatch --parsable -J {name} job.sh"),
+    );
+    assert_code(&o, 0);
+    let id = stdout(&o).trim().to_string();
+    let info = wait_done(&sb, &id);
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+    let log = std::fs::read_to_string(sb.project.join(format!("job-{id}.out")))
+        .unwrap_or_else(|e| panic!("no output file: {e}; {info}"));
+    assert!(
+        log.contains(&format!(
+            "nodes 2\nstep: {}\nstep: {}\n",
+            nodes[0], nodes[1]
+        )),
+        "{log}"
+    );
+    assert!(log.contains("batch end 0"), "{log}");
+    check_probe(&log, 4, &nodes, &sb);
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{log}");
 }
