@@ -976,3 +976,57 @@ fn sbatch_on_two_nodes_runs_its_steps_jailed_on_both() {
     check_probe(&log, 4, &nodes, &sb);
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{log}");
 }
+
+/// A PMI-1 client (the wire protocol MPICH's simple PMI speaks and
+/// Slurm's `--mpi=pmi2` serves on the task's `PMI_FD`): each rank puts
+/// its host name, waits at the barrier and reads every rank's.
+const PMI_CLIENT: &str = r#"import os, socket
+s = socket.socket(fileno=int(os.environ["PMI_FD"]))
+f = s.makefile("rw")
+def cmd(c):
+    f.write(c + "\n"); f.flush()
+    return dict(kv.split("=", 1) for kv in f.readline().split())
+r = int(os.environ["PMI_RANK"]); n = int(os.environ["PMI_SIZE"])
+assert cmd("cmd=init pmi_version=1 pmi_subversion=1")["rc"] == "0"
+kvs = cmd("cmd=get_my_kvsname")["kvsname"]
+host = socket.gethostname()
+assert cmd(f"cmd=put kvsname={kvs} key=k{r} value={host}")["rc"] == "0"
+assert cmd("cmd=barrier_in")["cmd"] == "barrier_out"
+peers = [cmd(f"cmd=get kvsname={kvs} key=k{i}")["value"] for i in range(n)]
+print(f"rank {r} of {n} on {host} sees {' '.join(peers)}", flush=True)
+cmd("cmd=finalize")
+"#;
+
+#[test]
+fn pmi_wires_up_ranks_on_both_nodes_from_inside_their_jails() {
+    let sb = Sandbox::new("slurm-2n-pmi");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2npmi");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("pmi.py"), PMI_CLIENT);
+    let o = jailed(
+        &sb,
+        &format!(
+            "srun -J {name} -N2 -n4 -w {},{} --mpi=pmi2 sh -c 'test \"$JAIL\" = 1 && exec python3 pmi.py'",
+            nodes[0], nodes[1]
+        ),
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 4, "{out}\n{}", stderr(&o));
+    // Every rank saw every other rank's value: the exchange went through
+    // the PMI servers of both nodes.
+    let all: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(" sees ").nth(1).unwrap_or(""))
+        .collect();
+    assert!(all.iter().all(|a| *a == all[0]), "{out}");
+    for n in &nodes[..2] {
+        assert!(all[0].split(' ').any(|h| h == n), "no rank on {n}: {out}");
+        assert!(out.contains(&format!(" on {n} sees ")), "{out}");
+    }
+}

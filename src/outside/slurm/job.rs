@@ -263,6 +263,31 @@ fn redirects(
     out
 }
 
+/// Variables slurmstepd sets for the task that the program inside needs:
+/// the job's own `SLURM_*`, and what the MPI plugin (`--mpi=pmix`,
+/// `pmi2`) gives its ranks to find their PMI server (`PMIX_*`, `PMI_*`).
+/// They reach only the jailed program (whose environment it controls
+/// anyway); the scrub that follows still drops SLURM_CONF, SLURM_JWT...
+fn from_slurmstepd(name: &str) -> bool {
+    ["SLURM_", "PMIX_", "PMI_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// The PMI-1/PMI-2 wire fd slurmstepd gives each task of a `--mpi=pmi2`
+/// step (`PMI_FD`): kept open into the jail, where the rank talks to its
+/// PMI server over it. Only a socket is kept.
+fn pmi_fd(env: &dyn Fn(&str) -> Option<String>) -> Option<i32> {
+    let fd: i32 = env("PMI_FD")?.parse().ok().filter(|&fd| fd > 2)?;
+    // SAFETY: fstat into a zeroed struct we own; a bad fd is EBADF.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    Some(fd)
+}
+
 /// `jail __slurm-job SCRIPT [ARGS]` (the batch wrapper's interpreter) and
 /// `jail __slurm-step` (each task of a step). Returns the exit status.
 pub fn main(mode: &str, args: &[String]) -> i32 {
@@ -292,7 +317,7 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
     // once more (SLURM_JWT, SLURM_CONF and the like go).
     let mut env = job.env.clone();
     for (k, v) in std::env::vars() {
-        if k.starts_with("SLURM_") {
+        if from_slurmstepd(&k) {
             env.retain(|(n, _)| *n != k);
             env.push((k, v));
         }
@@ -322,6 +347,7 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
     let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut extra = crate::sandbox::Extra {
         stdio: redirects(&job.io, &lookup, &spec.user.name),
+        keep_fds: pmi_fd(&lookup).into_iter().collect(),
         ..Default::default()
     };
     if batch {
@@ -372,6 +398,33 @@ mod tests {
         assert_eq!(expand("%A_%a", &env, "h", "u"), "42_4294967294");
         assert_eq!(expand("50%", &env, "h", "u"), "50%");
         assert_eq!(expand("%q", &env, "h", "u"), "%q");
+    }
+
+    #[test]
+    fn only_the_task_s_slurm_and_pmi_variables_come_from_slurmstepd() {
+        for n in ["SLURM_JOB_ID", "PMIX_RANK", "PMI_FD", "PMI_RANK"] {
+            assert!(from_slurmstepd(n), "{n}");
+        }
+        for n in ["LD_PRELOAD", "BASH_ENV", "PATH", "OMPI_MCA_x", "PMIXX"] {
+            assert!(!from_slurmstepd(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn only_a_socket_is_kept_as_the_pmi_fd() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let f = std::fs::File::open("/dev/null").unwrap();
+        use std::os::fd::AsRawFd;
+        let (sock, file) = (a.as_raw_fd().to_string(), f.as_raw_fd().to_string());
+        let with = |v: &str| {
+            let v = v.to_string();
+            move |k: &str| (k == "PMI_FD").then(|| v.clone())
+        };
+        assert_eq!(pmi_fd(&with(&sock)), Some(a.as_raw_fd()));
+        assert_eq!(pmi_fd(&with(&file)), None, "not a socket");
+        assert_eq!(pmi_fd(&with("1")), None, "stdio is not kept twice");
+        assert_eq!(pmi_fd(&with("x")), None);
+        assert_eq!(pmi_fd(&|_: &str| None), None);
     }
 
     #[test]
