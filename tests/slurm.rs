@@ -1030,3 +1030,75 @@ fn pmi_wires_up_ranks_on_both_nodes_from_inside_their_jails() {
         assert!(out.contains(&format!(" on {n} sees ")), "{out}");
     }
 }
+
+#[test]
+fn arrays_and_dependencies_on_the_projects_own_jobs_run_on_both_nodes() {
+    let sb = Sandbox::new("slurm-2n-array");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2narray");
+    let _c = cleanup(&sb, &[&name]);
+    let w = format!("{},{}", nodes[0], nodes[1]);
+    // Each array task spans both nodes; the dependent job runs only after
+    // all of them succeeded, and reads what they wrote.
+    sb.write(
+        sb.project.join("task.sh"),
+        "#!/bin/sh\nsrun hostname | sort > \"part-$SLURM_ARRAY_TASK_ID\"\n",
+    );
+    sb.write(
+        sb.project.join("after.sh"),
+        "#!/bin/sh\ncat part-0 part-1 part-2 > joined\n",
+    );
+    let o = jailed(
+        &sb,
+        &format!(
+            "a=$(sbatch --parsable -J {name} -N2 -w {w} --array=0-2 -o 'arr-%A_%a.out' task.sh) || exit 1; \
+             echo array=$a; \
+             sbatch --parsable -J {name} -d afterok:$a -o after.out after.sh"
+        ),
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let array = out
+        .lines()
+        .find_map(|l| l.strip_prefix("array="))
+        .expect("array id")
+        .to_string();
+    let after = out.lines().last().unwrap_or_default().trim().to_string();
+    let info = wait_done(&sb, &after);
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+    let want = format!("{}\n{}\n", nodes[0], nodes[1]);
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("joined")).unwrap_or_default(),
+        want.repeat(3),
+        "array {array}"
+    );
+    for t in 0..3 {
+        assert!(
+            sb.project.join(format!("arr-{array}_{t}.out")).exists(),
+            "array task {t}'s output file"
+        );
+    }
+
+    // A dependency on a job that is not the project's is refused, and
+    // nothing is submitted.
+    let o = sb.host_sh(&format!(
+        "sbatch --parsable -J {name} -o /dev/null --wrap 'sleep 300'"
+    ));
+    let foreign = stdout(&o).trim().to_string();
+    assert!(!foreign.is_empty(), "{}", stderr(&o));
+    let o = jailed(
+        &sb,
+        &format!("sbatch -J {name}-dep -d afterok:{foreign} --wrap true"),
+    );
+    assert_code(&o, 1);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "jail: slurm: refused -d afterok:{foreign}: job {foreign} is not one of this project's jobs\n"
+        )
+    );
+    let o = sb.host_sh(&format!("squeue -h --name={name}-dep"));
+    assert_eq!(stdout(&o).trim(), "");
+}
