@@ -1102,3 +1102,72 @@ fn arrays_and_dependencies_on_the_projects_own_jobs_run_on_both_nodes() {
     let o = sb.host_sh(&format!("squeue -h --name={name}-dep"));
     assert_eq!(stdout(&o).trim(), "");
 }
+
+/// Tries TCP to each `ADDR:PORT` argument; one line per target.
+const REACH: &str = r#"import socket, sys, os
+for t in sys.argv[1:]:
+    a, p = t.rsplit(":", 1)
+    try:
+        socket.create_connection((a, int(p)), timeout=3).close()
+        r = "open"
+    except OSError as e:
+        r = "closed " + type(e).__name__
+    print(os.environ["SLURM_PROCID"], t, r, flush=True)
+"#;
+
+#[test]
+fn a_task_keeps_its_jails_network_policy_on_every_node() {
+    let sb = Sandbox::new("slurm-2n-net");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nnet");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("reach.py"), REACH);
+    // The nodes' and the controller's addresses, as Slurm has them.
+    let o = sb.host_sh("sinfo -h -N -o '%N %o'; scontrol show config");
+    let text = stdout(&o);
+    let addr = |node: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{node} ")))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no address of {node}: {text}"))
+            .to_string()
+    };
+    let ctl = text
+        .lines()
+        .find(|l| l.starts_with("SlurmctldHost"))
+        .and_then(|l| l.split_once('(')?.1.split_once(')'))
+        .map(|(a, _)| a.to_string())
+        .unwrap_or_else(|| panic!("no controller address: {text}"));
+    // Each rank tries the other node's slurmd and the controller.
+    let targets = format!(
+        "{}:6818 {}:6818 {ctl}:6817",
+        addr(&nodes[0]),
+        addr(&nodes[1])
+    );
+    let step = format!(
+        "srun -J {name} -N2 -n2 -w {},{} python3 reach.py {targets}",
+        nodes[0], nodes[1]
+    );
+    let o = sb.jail_sh(&[], &step);
+    let inside = stdout(&o);
+    let o = sb.jail(&["explain"]);
+    assert!(
+        stdout(&o).contains("job network    none on every node: each task reaches no host"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    let outside = stdout(&o);
+    // Without the jail every target answers: it is the policy that stops
+    // the ranks.
+    assert_eq!(
+        outside.matches(" open").count(),
+        6,
+        "{outside}{}",
+        stderr(&o)
+    );
+    assert_eq!(inside.lines().count(), 6, "{inside}");
+    assert_eq!(inside.matches(" closed ").count(), 6, "{inside}");
+}
