@@ -1171,3 +1171,77 @@ fn a_task_keeps_its_jails_network_policy_on_every_node() {
     assert_eq!(inside.lines().count(), 6, "{inside}");
     assert_eq!(inside.matches(" closed ").count(), 6, "{inside}");
 }
+
+/// An MPI ring: rank 0 sends a token round all ranks and back.
+const RING_C: &str = r#"#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    int rank, size, token = 0, len;
+    char host[MPI_MAX_PROCESSOR_NAME];
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Get_processor_name(host, &len);
+    if (rank == 0) {
+        token = 1;
+        MPI_Send(&token, 1, MPI_INT, 1 % size, 0, MPI_COMM_WORLD);
+        MPI_Recv(&token, 1, MPI_INT, size - 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    } else {
+        MPI_Recv(&token, 1, MPI_INT, rank - 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        token++;
+        MPI_Send(&token, 1, MPI_INT, (rank + 1) % size, 0, MPI_COMM_WORLD);
+    }
+    printf("rank %d of %d on %s token %d\n", rank, size, host, token);
+    MPI_Finalize();
+    return 0;
+}
+"#;
+
+#[test]
+fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
+    let sb = Sandbox::with_secrets("slurm-2n-mpi");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/mpicc").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but no mpicc: .ci/run installs openmpi-bin libopenmpi-dev"
+        );
+        println!("SKIP: no mpicc (apt-get install openmpi-bin libopenmpi-dev)");
+        return;
+    }
+    let name = uniq("2nmpi");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("ring.c"), RING_C);
+    // Ranks talk TCP to each other, so the jail's network is the host's
+    // (the job network rule); PMIx, its client directory and the ranks'
+    // session directories work inside each task's jail.
+    let o = sb.jail_sh(
+        &["--net", "host"],
+        &format!(
+            "mpicc -o ring ring.c || exit 9; \
+             srun -J {name} -N2 -n4 -w {},{} --mpi=pmix sh -c \
+             'cat {}/.ssh/id_ed25519 2>/dev/null && exit 3; exec ./ring'",
+            nodes[0],
+            nodes[1],
+            sb.home.display()
+        ),
+    );
+    let out = stdout(&o);
+    assert_code(&o, 0);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 4, "{out}\n{}", stderr(&o));
+    // The token went round all four ranks.
+    assert!(
+        out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
+        "{out}"
+    );
+    for n in &nodes[..2] {
+        assert!(
+            out.contains(&format!(" on {n} token ")),
+            "no rank on {n}: {out}"
+        );
+    }
+}
