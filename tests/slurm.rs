@@ -1170,6 +1170,14 @@ fn a_task_keeps_its_jails_network_policy_on_every_node() {
     );
     assert_eq!(inside.lines().count(), 6, "{inside}");
     assert_eq!(inside.matches(" closed ").count(), 6, "{inside}");
+    // A site that vouches for its compute nodes' network lets the tasks
+    // use it (and says so in explain).
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"node\"\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let node = stdout(&o);
+    assert_eq!(node.matches(" open").count(), 6, "{node}{}", stderr(&o));
 }
 
 /// An MPI ring: rank 0 sends a token round all ranks and back.
@@ -1214,34 +1222,48 @@ fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
     let name = uniq("2nmpi");
     let _c = cleanup(&sb, &[&name]);
     sb.write(sb.project.join("ring.c"), RING_C);
-    // Ranks talk TCP to each other, so the jail's network is the host's
-    // (the job network rule); PMIx, its client directory and the ranks'
-    // session directories work inside each task's jail.
-    let o = sb.jail_sh(
-        &["--net", "host"],
-        &format!(
-            "mpicc -o ring ring.c || exit 9; \
-             srun -J {name} -N2 -n4 -w {},{} --mpi=pmix sh -c \
-             'cat {}/.ssh/id_ed25519 2>/dev/null && exit 3; exec ./ring'",
-            nodes[0],
-            nodes[1],
-            sb.home.display()
-        ),
+    // Ranks talk TCP to each other, so their network must reach the other
+    // node: a jail on the host's network, or (below) any jail where the
+    // site lets jobs use the nodes' network. PMIx, its client directory
+    // and the ranks' session directories work inside each task's jail.
+    let script = format!(
+        "test -x ring || mpicc -o ring ring.c || exit 9; \
+         srun -J {name} -N2 -n4 -w {},{} --mpi=pmix sh -c \
+         'cat {}/.ssh/id_ed25519 2>/dev/null && exit 3; exec ./ring'",
+        nodes[0],
+        nodes[1],
+        sb.home.display()
     );
-    let out = stdout(&o);
-    assert_code(&o, 0);
-    let mut lines: Vec<&str> = out.lines().collect();
-    lines.sort();
-    assert_eq!(lines.len(), 4, "{out}\n{}", stderr(&o));
-    // The token went round all four ranks.
-    assert!(
-        out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
-        "{out}"
-    );
-    for n in &nodes[..2] {
+    let check = |o: &Output| {
+        let out = stdout(o);
+        assert_code(o, 0);
+        assert_eq!(out.lines().count(), 4, "{out}\n{}", stderr(o));
+        // The token went round all four ranks.
         assert!(
-            out.contains(&format!(" on {n} token ")),
-            "no rank on {n}: {out}"
+            out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
+            "{out}"
         );
-    }
+        for n in &nodes[..2] {
+            assert!(
+                out.contains(&format!(" on {n} token ")),
+                "no rank on {n}: {out}"
+            );
+        }
+    };
+    check(&sb.jail_sh(&["--net", "host"], &script));
+    // From inside `jail -p claude` (allowlist) with the site's rule.
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"node\"\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["-p", "claude", "explain"]);
+    assert!(
+        stdout(&o).contains("job network    node: each task uses its compute node's network"),
+        "{}",
+        stdout(&o)
+    );
+    check(&with_site(
+        &sb,
+        &site.dir,
+        &["-p", "claude", "--", "sh", "-c", &script],
+    ));
 }

@@ -162,7 +162,14 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
 /// node, keeps this jail's network policy (the rule until a site can name
 /// its cluster networks); ranks find each other through PMI.
 fn job_network(spec: &JailSpec) -> String {
-    use super::profile::NetMode;
+    use super::profile::{JobNetwork, NetMode};
+    let jn = &spec.slurm.job_network;
+    if jn.value == JobNetwork::Node {
+        return format!(
+            "node: each task uses its compute node's network (ranks reach each other) # {}",
+            jn.source
+        );
+    }
     let rest = "other nodes of the job included; ranks wire up through PMI (srun --mpi=pmi2/pmix)";
     match spec.network.mode.value {
         NetMode::Host => "host: each task uses its compute node's network".to_string(),

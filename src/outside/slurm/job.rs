@@ -384,6 +384,12 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
     }
     let mut spec = job.spec.clone();
     spec.cwd = job.cwd.clone();
+    // On the compute node the site's rule for jobs' networks decides.
+    if spec.slurm.job_network.value == crate::config::profile::JobNetwork::Node {
+        let src = spec.slurm.job_network.source.clone();
+        spec.network.mode =
+            crate::config::spec::Sourced::new(crate::config::profile::NetMode::Host, src);
+    }
     if !batch {
         pmix_step(&mut spec, &mut env);
     }
