@@ -1251,6 +1251,27 @@ fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
         }
     };
     check(&sb.jail_sh(&["--net", "host"], &script));
+    // The step's PMIx client directory, which slurmstepd deletes
+    // recursively (as root) when the step ends, takes no link from a rank.
+    let base = std::fs::read_to_string("/etc/slurm/mpi.conf")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("PMIxCliTmpDirBase=")
+                    .map(String::from)
+            })
+        })
+        .unwrap_or_else(|| "/tmp".into());
+    let plant = format!(
+        "srun -J {name} -n1 --mpi=pmix sh -c \
+         'ln -s / {base}/spmix_appdir_$(id -u)_$SLURM_JOB_ID.$SLURM_STEP_ID/x 2>/dev/null \
+          && echo PLANTED || echo refused'"
+    );
+    let o = sb.jail_sh(&["--net", "host"], &plant);
+    assert_eq!(stdout(&o), "refused\n", "{}", stderr(&o));
+    let o = sb.host_sh(&format!("cd {} && {plant}", sb.project.display()));
+    assert_eq!(stdout(&o), "PLANTED\n", "{}", stderr(&o));
     // From inside `jail -p claude` (allowlist) with the site's rule.
     let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"node\"\n") else {
         return;

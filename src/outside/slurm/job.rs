@@ -288,64 +288,33 @@ fn pmi_fd(env: &dyn Fn(&str) -> Option<String>) -> Option<i32> {
     Some(fd)
 }
 
-/// A `--mpi=pmix` task: its ranks on this node share the step's PMIx
-/// client directory (their session directories go there), so it is
-/// writable in each task's jail, and PMIx
-/// keeps the job's data in its own memory (`gds=hash`) instead of the
-/// server's shared-memory store, which stays read-only in the jail.
-fn pmix_step(spec: &mut JailSpec, env: &mut Vec<(String, String)>) {
-    use crate::config::spec::{Source, Sourced};
-    let get = |env: &[(String, String)], k: &str| {
-        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    };
-    if get(env, "PMIX_NAMESPACE").is_none() {
+/// A `--mpi=pmix` task. PMIx keeps the job's data in the rank's own
+/// memory (`gds=hash`): the server's shared-memory store stays read-only
+/// in the jail. The step's PMIx client directory stays read-only too:
+/// slurmstepd deletes it recursively at the end of the step, and some
+/// Slurm releases follow symbolic links there (pmixp_rmdir_recursively
+/// stat()s each entry), so a link planted there would make it delete
+/// outside the jail. Open MPI, which would make its session directories
+/// there, makes them in the jail's own /tmp instead.
+fn pmix_step(env: &mut Vec<(String, String)>) {
+    let has = |env: &[(String, String)], k: &str| env.iter().any(|(n, _)| n == k);
+    if !has(env, "PMIX_NAMESPACE") {
         return;
-    }
-    if get(env, "PMIX_MCA_gds").is_none() {
-        env.push(("PMIX_MCA_gds".into(), "hash".into()));
     }
     // Each task has its own pid namespace, so the ranks of a node all
     // have the same pid, and Open MPI's shared-memory transport (vader),
-    // which tells a segment's creator from its users by pid, would
-    // never map its peers' segments (they crash at the first send).
-    // Ranks on one node talk over TCP instead, unless the program chose.
-    if get(env, "OMPI_MCA_btl").is_none() {
-        env.push(("OMPI_MCA_btl".into(), "^vader".into()));
+    // which tells a segment's creator from its users by pid, would never
+    // map its peers' segments (they crash at the first send). Ranks on
+    // one node talk over TCP instead. The program's own choice stands.
+    for (k, v) in [
+        ("PMIX_MCA_gds", "hash"),
+        ("OMPI_MCA_orte_top_session_dir", "/tmp/ompi-session"),
+        ("OMPI_MCA_btl", "^vader"),
+    ] {
+        if !has(env, k) {
+            env.push((k.into(), v.into()));
+        }
     }
-    let (Some(job), Some(step)) = (get(env, "SLURM_JOB_ID"), get(env, "SLURM_STEP_ID")) else {
-        return;
-    };
-    let conf = std::env::var_os("SLURM_CONF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/slurm/slurm.conf"));
-    let dir = conf
-        .parent()
-        .unwrap_or(Path::new("/etc/slurm"))
-        .to_path_buf();
-    let base = conf_value(&dir.join("mpi.conf"), "PMIxCliTmpDirBase")
-        .or_else(|| conf_value(&conf, "TmpFS"))
-        .unwrap_or_else(|| "/tmp".into());
-    let app = Path::new(&base).join(format!("spmix_appdir_{}_{job}.{step}", spec.user.uid));
-    // slurmstepd made it for this step, as the user; anything else (a
-    // link, another owner) is not bound.
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::symlink_metadata(&app) {
-        Ok(m) if m.is_dir() && m.uid() == spec.user.uid => spec.filesystem.rw.push(Sourced::new(
-            app,
-            Source::Derived("the step's PMIx client directory (srun --mpi=pmix)".into()),
-        )),
-        _ => {}
-    }
-}
-
-/// `KEY=VALUE` from a Slurm configuration file (keys are case-blind).
-fn conf_value(file: &Path, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|l| {
-        let l = l.split('#').next()?.trim();
-        let (k, v) = l.split_once('=')?;
-        (k.trim().eq_ignore_ascii_case(key) && !v.trim().is_empty()).then(|| v.trim().to_string())
-    })
 }
 
 /// `jail __slurm-job SCRIPT [ARGS]` (the batch wrapper's interpreter) and
@@ -391,7 +360,7 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
             crate::config::spec::Sourced::new(crate::config::profile::NetMode::Host, src);
     }
     if !batch {
-        pmix_step(&mut spec, &mut env);
+        pmix_step(&mut env);
     }
     spec.command = if batch {
         std::iter::once(SCRIPT_PATH.to_string())
@@ -480,22 +449,19 @@ mod tests {
     }
 
     #[test]
-    fn slurm_config_values_are_read_case_blind_without_comments() {
-        let dir = std::env::temp_dir().join(format!("jail-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("mpi.conf");
-        std::fs::write(
-            &f,
-            "# PMIxCliTmpDirBase=/no\npmixclitmpdirbase = /var/x # node disk\nTmpFS=\n",
-        )
-        .unwrap();
+    fn a_pmix_task_gets_defaults_that_work_in_its_jail_unless_it_chose() {
+        let mut env = vec![("OMPI_MCA_btl".to_string(), "self,tcp".to_string())];
+        pmix_step(&mut env);
+        assert_eq!(env.len(), 1, "not a PMIx task: untouched");
+        env.push(("PMIX_NAMESPACE".into(), "slurm.pmix.1.0".into()));
+        pmix_step(&mut env);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("OMPI_MCA_btl"), Some("self,tcp"));
+        assert_eq!(get("PMIX_MCA_gds"), Some("hash"));
         assert_eq!(
-            conf_value(&f, "PMIxCliTmpDirBase").as_deref(),
-            Some("/var/x")
+            get("OMPI_MCA_orte_top_session_dir"),
+            Some("/tmp/ompi-session")
         );
-        assert_eq!(conf_value(&f, "TmpFS"), None, "empty is unset");
-        assert_eq!(conf_value(&dir.join("none"), "TmpFS"), None);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
