@@ -1288,3 +1288,120 @@ fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
         &["-p", "claude", "--", "sh", "-c", &script],
     ));
 }
+
+/// A mount made only in one node's mount namespace (the local cluster's
+/// nodes each have one), undone when dropped.
+struct NodeMount {
+    pid: String,
+    path: std::path::PathBuf,
+}
+
+impl NodeMount {
+    /// An empty tmpfs over `path` on `node`: what is below is gone there.
+    fn hide(node: &str, path: &std::path::Path) -> Option<NodeMount> {
+        let pidfile = format!("/run/local-slurm/slurmd-{node}.pid");
+        let pid = std::fs::read_to_string(&pidfile).ok()?.trim().to_string();
+        let o = std::process::Command::new("nsenter")
+            .args(["-t", &pid, "-m", "mount", "-t", "tmpfs", "none"])
+            .arg(path)
+            .output()
+            .ok()?;
+        assert!(o.status.success(), "{}", stderr(&o));
+        Some(NodeMount {
+            pid,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for NodeMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nsenter")
+            .args(["-t", &self.pid, "-m", "umount"])
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[test]
+fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
+    let sb = Sandbox::new("slurm-2n-fail");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let node = &nodes[1];
+    let name = uniq("2nfail");
+    let _c = cleanup(&sb, &[&name]);
+    let local = std::path::Path::new(&format!("/run/local-slurm/slurmd-{node}.pid")).exists();
+    if !user().switch || !local {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but not root with .ci/slurm's local cluster"
+        );
+        println!("SKIP: needs root and .ci/slurm/start-local-slurm.sh's nodes");
+        return;
+    }
+    let submit = |sb: &Sandbox| {
+        let o = jailed(
+            sb,
+            &format!(
+                "srun -J {name} -w {node} sh -c 'echo ran > ran-step'; echo rc=$?; \
+                 sbatch --parsable -J {name} -w {node} -o out.txt --wrap 'echo ran > ran-batch'"
+            ),
+        );
+        let out = stdout(&o);
+        let id = out.lines().last().unwrap_or_default().trim().to_string();
+        let info = wait_done(sb, &id);
+        (out, stderr(&o), id, info)
+    };
+
+    // The project is not on that node: the jail cannot be built there.
+    {
+        let _m = NodeMount::hide(node, &sb.root).expect("node mount");
+        let (out, err, id, info) = submit(&sb);
+        assert!(out.starts_with("rc=125\n"), "{out}\n{err}");
+        let reason =
+            "jail: slurm job: setting up the jail failed: cannot enter the working directory";
+        assert_eq!(
+            err.lines()
+                .filter(|l| l.starts_with("jail: slurm job: "))
+                .count(),
+            1,
+            "one line from the step: {err}"
+        );
+        assert!(err.contains(reason), "{err}");
+        assert!(info.contains("JobState=FAILED"), "{info}");
+        assert!(info.contains("ExitCode=125:0"), "{info}");
+        // The batch job's reason is in its record, as the jail sees it.
+        let o = jailed(
+            &sb,
+            &format!("sacct -n -X -j {id} -o State,ExitCode,Comment%300; scontrol show job {id}"),
+        );
+        let acct = stdout(&o);
+        assert!(acct.contains("FAILED"), "{acct}");
+        assert_eq!(
+            acct.matches(reason).count(),
+            2,
+            "sacct and scontrol: {acct}"
+        );
+    }
+    // jail's binary is not on that node: nothing runs, jailed or not.
+    {
+        let bin = common::jail_bin().parent().expect("bin dir").to_path_buf();
+        let _m = NodeMount::hide(node, &bin).expect("node mount");
+        let (out, err, _id, info) = submit(&sb);
+        assert!(!out.starts_with("rc=0\n"), "{out}\n{err}");
+        assert!(
+            err.contains(&format!("execve(): {}", common::jail_bin().display())),
+            "{err}"
+        );
+        assert!(info.contains("JobState=FAILED"), "{info}");
+    }
+    for f in ["ran-step", "ran-batch"] {
+        assert!(!sb.project.join(f).exists(), "{f}: the job ran unjailed");
+    }
+    // The node is fine again: the same job runs.
+    let (out, err, _id, info) = submit(&sb);
+    assert!(out.starts_with("rc=0\n"), "{out}\n{err}");
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+}

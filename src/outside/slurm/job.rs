@@ -323,10 +323,53 @@ pub fn main(mode: &str, args: &[String]) -> i32 {
     match run(mode, args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("jail: slurm job: {e}");
+            let line = format!("jail: slurm job: {e}");
+            eprintln!("{line}");
+            // A step's stderr reaches its srun; a batch job's goes to
+            // /dev/null (Slurm never opens the user's files): the reason
+            // goes to the job's record instead.
+            if mode == JOB_ARG {
+                record_failure(&line);
+            }
             crate::app::EXIT_JAIL_ERROR
         }
     }
+}
+
+/// Puts `line` in the job's Comment (`scontrol show job`, and `sacct -o
+/// Comment` where the site stores comments), waiting at most 10 s.
+fn record_failure(line: &str) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let Ok(id) = std::env::var("SLURM_JOB_ID") else {
+        return;
+    };
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return;
+    }
+    let reason: String = line.chars().filter(|c| !c.is_control()).take(240).collect();
+    let Ok(mut child) = Command::new("scontrol")
+        .args([
+            "update",
+            &format!("JobId={id}"),
+            &format!("Comment={reason}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return;
+    };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn run(mode: &str, args: &[String]) -> Result<i32, String> {
