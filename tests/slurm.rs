@@ -1287,6 +1287,36 @@ fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
         &site.dir,
         &["-p", "claude", "--", "sh", "-c", &script],
     ));
+    // mpirun inside a batch allocation, as the site's MPI normally runs
+    // (its daemons start through srun, jailed; the ranks are theirs).
+    sb.write(
+        sb.project.join("mpirun.sh"),
+        &format!(
+            "#!/bin/sh\n#SBATCH -N2 -n4 -w {},{}\n#SBATCH -o mpirun.out\nmpirun ./ring\n",
+            nodes[0], nodes[1]
+        ),
+    );
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &[
+            "-p",
+            "claude",
+            "--",
+            "sh",
+            "-c",
+            &format!("sbatch --parsable -J {name} mpirun.sh"),
+        ],
+    );
+    assert_code(&o, 0);
+    let info = wait_done(&sb, stdout(&o).trim());
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+    let out = std::fs::read_to_string(sb.project.join("mpirun.out")).unwrap_or_default();
+    assert!(
+        out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
+        "{out}"
+    );
+    assert!(out.contains(&format!(" on {} token ", nodes[1])), "{out}");
 }
 
 /// A mount made only in one node's mount namespace (the local cluster's
