@@ -1353,6 +1353,15 @@ impl Drop for NodeMount {
     }
 }
 
+/// Removes a directory when dropped.
+struct BinDir(std::path::PathBuf);
+
+impl Drop for BinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
     let sb = Sandbox::new("slurm-2n-fail");
@@ -1371,14 +1380,22 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
         println!("SKIP: needs root and .ci/slurm/start-local-slurm.sh's nodes");
         return;
     }
+    // A copy of jail's binary of this test's own: hiding it on the node
+    // must not fail the other tests' jobs there.
+    let bin = std::path::PathBuf::from(format!("/tmp/jail-tests/bin-fail-{}", std::process::id()));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(common::jail_bin(), bin.join("jail")).unwrap();
+    let _bin_gone = BinDir(bin.clone());
     let submit = |sb: &Sandbox| {
-        let o = jailed(
-            sb,
-            &format!(
+        let o = sb
+            .as_user(bin.join("jail").as_os_str())
+            .args(["--", "sh", "-c"])
+            .arg(format!(
                 "srun -J {name} -w {node} sh -c 'echo ran > ran-step'; echo rc=$?; \
                  sbatch --parsable -J {name} -w {node} -o out.txt --wrap 'echo ran > ran-batch'"
-            ),
-        );
+            ))
+            .output()
+            .unwrap();
         let out = stdout(&o);
         let id = out.lines().last().unwrap_or_default().trim().to_string();
         let info = wait_done(sb, &id);
@@ -1417,12 +1434,11 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
     }
     // jail's binary is not on that node: nothing runs, jailed or not.
     {
-        let bin = common::jail_bin().parent().expect("bin dir").to_path_buf();
         let _m = NodeMount::hide(node, &bin).expect("node mount");
         let (out, err, _id, info) = submit(&sb);
         assert!(!out.starts_with("rc=0\n"), "{out}\n{err}");
         assert!(
-            err.contains(&format!("execve(): {}", common::jail_bin().display())),
+            err.contains(&format!("execve(): {}", bin.join("jail").display())),
             "{err}"
         );
         assert!(info.contains("JobState=FAILED"), "{info}");
