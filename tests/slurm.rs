@@ -308,6 +308,19 @@ fn ctrl_c_reaches_the_step() {
     let _c = cleanup(&sb, &[&name]);
     let mut child = spawn_jail(&sb, &["--", "srun", "-J", &name, "sleep", "120"]);
     running(&sb, &name);
+    // The job runs before its step does; srun answers Ctrl-C by its own
+    // rule only once the step has started.
+    let start = Instant::now();
+    while stdout(&sb.host_sh(&format!("squeue -h -s --name={name} -o %i")))
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // srun's own rule: one Ctrl-C reports, a second within a second aborts.
     let pid = child.id() as libc::pid_t;
     // SAFETY: signalling our own child.
