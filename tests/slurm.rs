@@ -1464,3 +1464,108 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
     assert!(out.starts_with("rc=0\n"), "{out}\n{err}");
     assert!(info.contains("JobState=COMPLETED"), "{info}");
 }
+
+#[test]
+fn a_batch_job_whose_jail_fails_tells_its_output_file_and_nothing_else() {
+    let sb = Sandbox::new("slurm-2n-why");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let node = &nodes[1];
+    let name = uniq("2nwhy");
+    let _c = cleanup(&sb, &[&name]);
+    let pidfile = format!("/run/local-slurm/slurmd-{node}.pid");
+    let Some(pid) = std::fs::read_to_string(&pidfile)
+        .ok()
+        .filter(|_| user().switch)
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but not root with .ci/slurm's local cluster"
+        );
+        println!("SKIP: needs root and .ci/slurm/start-local-slurm.sh's nodes");
+        return;
+    };
+    let pid = pid.trim().to_string();
+    let o = sb.host_sh(&format!(
+        "cd {} && git init -q && mkdir -p work logs .git/hooks",
+        sb.project.display()
+    ));
+    assert_code(&o, 0);
+    sb.write(sb.root.join("victim.txt"), "mine\n");
+    std::os::unix::fs::symlink(sb.root.join("victim.txt"), sb.project.join("logs/link.txt"))
+        .unwrap();
+    let stage = sb.root.join("stage");
+    sb.mkdir(&stage);
+    // On that node the working directory is gone (the project is an empty
+    // directory there) but logs/ is the real one: the jail cannot be built,
+    // and the reason can reach the output file.
+    let (p, l, s) = (
+        sb.project.display().to_string(),
+        sb.project.join("logs").display().to_string(),
+        stage.display().to_string(),
+    );
+    let o = std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-m", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {l} {s} && mount -t tmpfs none {p} && mkdir {l} && mount --move {s} {l}"
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _undo_p = NodeMount {
+        pid: pid.clone(),
+        path: sb.project.clone(),
+    };
+    let _undo_l = NodeMount {
+        pid: pid.clone(),
+        path: sb.project.join("logs"),
+    };
+    let mut ids = Vec::new();
+    for out in ["../logs/out-%j.txt", "../logs/link.txt", "../logs/.envrc"] {
+        let o = sb
+            .jail_cmd(&[
+                "--",
+                "sbatch",
+                "--parsable",
+                "-J",
+                &name,
+                "-w",
+                node,
+                "-o",
+                out,
+                "--wrap",
+                "echo ran",
+            ])
+            .current_dir(sb.project.join("work"))
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+        ids.push(stdout(&o).trim().to_string());
+    }
+    for id in &ids {
+        let info = wait_done(&sb, id);
+        assert!(info.contains("JobState=FAILED"), "{info}");
+    }
+    drop(_undo_l);
+    drop(_undo_p);
+    let log = std::fs::read_to_string(sb.project.join(format!("logs/out-{}.txt", ids[0])))
+        .unwrap_or_else(|e| panic!("no output file: {e}"));
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.starts_with(
+            "jail: slurm job: setting up the jail failed: cannot enter the working directory"
+        ),
+        "{log}"
+    );
+    // Not through a link, not into a protected path: that write happens
+    // outside any jail.
+    assert_eq!(
+        std::fs::read_to_string(sb.root.join("victim.txt")).unwrap(),
+        "mine\n"
+    );
+    assert!(
+        !sb.project.join("logs/.envrc").exists(),
+        "a dot file (.envrc, .git/...) was written"
+    );
+}

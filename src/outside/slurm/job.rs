@@ -320,18 +320,99 @@ fn pmix_step(env: &mut Vec<(String, String)>) {
 /// `jail __slurm-job SCRIPT [ARGS]` (the batch wrapper's interpreter) and
 /// `jail __slurm-step` (each task of a step). Returns the exit status.
 pub fn main(mode: &str, args: &[String]) -> i32 {
-    match run(mode, args) {
+    let mut out = None;
+    match run(mode, args, &mut out) {
         Ok(code) => code,
         Err(e) => {
             let line = format!("jail: slurm job: {e}");
             eprintln!("{line}");
             // A step's stderr reaches its srun; a batch job's goes to
             // /dev/null (Slurm never opens the user's files): the reason
-            // goes to the job's record instead.
+            // goes to the job's record and its output file instead.
             if mode == JOB_ARG {
                 record_failure(&line);
+                if let Some(o) = out {
+                    o.append(&line);
+                }
             }
             crate::app::EXIT_JAIL_ERROR
+        }
+    }
+}
+
+/// The job's output file, for the reason when its jail cannot be built.
+#[derive(Debug)]
+struct ReasonFile {
+    project: PathBuf,
+    path: PathBuf,
+    protected: Vec<PathBuf>,
+}
+
+impl ReasonFile {
+    /// The job's stderr file (its stdout's when they share one).
+    fn of(job: &JobSpec, spec: &JailSpec, env: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
+        let pattern = job.io.error.as_ref().or(job.io.output.as_ref())?;
+        Some(ReasonFile {
+            project: spec.project.value.clone(),
+            path: PathBuf::from(expand(pattern, env, &short_host(), &spec.user.name)),
+            protected: spec
+                .filesystem
+                .protect
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
+        })
+    }
+
+    /// Where the line may go: a path inside the project, through no
+    /// hidden (dot) file or directory (.git, .envrc, .vscode...) and no
+    /// protected path, since the write happens outside any jail.
+    fn relative(&self) -> Option<PathBuf> {
+        use std::path::Component;
+        let rel = self.path.strip_prefix(&self.project).ok()?;
+        let mut out = PathBuf::new();
+        for c in rel.components() {
+            match c {
+                Component::Normal(n) if !n.as_encoded_bytes().starts_with(b".") => out.push(n),
+                _ => return None,
+            }
+        }
+        let full = self.project.join(&out);
+        if out.as_os_str().is_empty() || self.protected.iter().any(|p| full.starts_with(p)) {
+            return None;
+        }
+        Some(out)
+    }
+
+    /// Appends `line` to the file if it is safe to: opened below the
+    /// project through no symbolic link, a regular file with no other
+    /// name (a hard link could be a file the jail only reads), never a
+    /// FIFO or device (O_NONBLOCK, then checked).
+    fn append(&self, line: &str) {
+        use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::MetadataExt;
+        let Some(rel) = self.relative() else {
+            return;
+        };
+        let (Ok(dir), Ok(rel)) = (
+            std::fs::File::open(&self.project),
+            std::ffi::CString::new(rel.as_os_str().as_bytes()),
+        ) else {
+            return;
+        };
+        use std::os::fd::AsRawFd;
+        let flags =
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOCTTY | libc::O_NONBLOCK;
+        let Ok(fd) = crate::sys::open_beneath(dir.as_raw_fd(), &rel, flags, 0o644) else {
+            return;
+        };
+        let mut f = std::fs::File::from(fd);
+        match f.metadata() {
+            Ok(m) if m.file_type().is_file() && m.nlink() == 1 => {
+                let _ = writeln!(f, "{line}");
+            }
+            _ => {}
         }
     }
 }
@@ -372,7 +453,7 @@ fn record_failure(line: &str) {
     let _ = child.wait();
 }
 
-fn run(mode: &str, args: &[String]) -> Result<i32, String> {
+fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32, String> {
     let batch = mode == JOB_ARG;
     let job = if batch {
         let file = args.first().ok_or("no batch script given")?;
@@ -426,6 +507,9 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
         super::with_stub_path(&mut env);
     }
     let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if batch {
+        *out = ReasonFile::of(&job, &spec, &lookup);
+    }
     let mut extra = crate::sandbox::Extra {
         stdio: redirects(&job.io, &lookup, &spec.user.name),
         keep_fds: pmi_fd(&lookup).into_iter().collect(),
@@ -505,6 +589,46 @@ mod tests {
             get("OMPI_MCA_orte_top_session_dir"),
             Some("/tmp/ompi-session")
         );
+    }
+
+    #[test]
+    fn the_failure_reason_goes_only_to_a_plain_file_of_the_project() {
+        let root = std::env::temp_dir().join(format!("jail-reason-{}", std::process::id()));
+        let p = root.join("p");
+        std::fs::create_dir_all(p.join("logs")).unwrap();
+        let rf = |path: &str| ReasonFile {
+            project: p.clone(),
+            path: p.join(path),
+            protected: vec![p.join("lefthook.yml")],
+        };
+        let rel = |path: &str| rf(path).relative();
+        assert_eq!(rel("logs/out.txt"), Some(PathBuf::from("logs/out.txt")));
+        for bad in [".envrc", ".git/hooks/x", "logs/../../x", "lefthook.yml", ""] {
+            assert_eq!(rel(bad), None, "{bad}");
+        }
+        let outside = ReasonFile {
+            path: root.join("x"),
+            ..rf("x")
+        };
+        assert_eq!(outside.relative(), None);
+        // Written once, as one line.
+        rf("logs/out.txt").append("jail: why");
+        rf("logs/out.txt").append("jail: why");
+        assert_eq!(
+            std::fs::read_to_string(p.join("logs/out.txt")).unwrap(),
+            "jail: why\njail: why\n"
+        );
+        // A second name of a file (a hard link) and a link are left alone.
+        std::fs::write(root.join("ro.txt"), "ro\n").unwrap();
+        std::fs::hard_link(root.join("ro.txt"), p.join("logs/hard.txt")).unwrap();
+        std::os::unix::fs::symlink(root.join("ro.txt"), p.join("logs/soft.txt")).unwrap();
+        rf("logs/hard.txt").append("jail: why");
+        rf("logs/soft.txt").append("jail: why");
+        assert_eq!(
+            std::fs::read_to_string(root.join("ro.txt")).unwrap(),
+            "ro\n"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
