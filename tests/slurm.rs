@@ -943,6 +943,31 @@ fn srun_on_two_nodes_runs_each_task_jailed_on_its_node() {
     assert!(out.contains("0 SECRET-READ"), "{out}");
     assert!(out.contains("1 SECRET-READ"), "{out}");
     assert!(out.contains("OUTSIDE-WRITTEN"), "{out}");
+
+    // Another user's world-readable file in /home: readable on the nodes
+    // without the jail, absent in every task's.
+    if !user().switch {
+        return;
+    }
+    let other = std::path::PathBuf::from(format!("/home/jt-other-{}", std::process::id()));
+    let _gone = BinDir(other.clone());
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "OTHER-USER\n").unwrap();
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&other)
+        .status();
+    let step = format!("srun -J {name} -N2 {w} cat {}/notes.txt", other.display());
+    let o = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    assert_eq!(stdout(&o), "OTHER-USER\nOTHER-USER\n", "{}", stderr(&o));
+    let o = jailed(&sb, &step);
+    assert_eq!(stdout(&o), "", "another user's file in a task");
+    assert_eq!(
+        stderr(&o).matches("No such file or directory").count(),
+        2,
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
