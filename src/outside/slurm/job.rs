@@ -276,8 +276,12 @@ fn from_slurmstepd(name: &str) -> bool {
 
 /// The PMI-1/PMI-2 wire fd slurmstepd gives each task of a `--mpi=pmi2`
 /// step (`PMI_FD`): kept open into the jail, where the rank talks to its
-/// PMI server over it. Only a socket is kept.
+/// PMI server over it. `env` is slurmstepd's environment for the task
+/// (never the program's own); only a socket of a pmi2 step is kept.
 fn pmi_fd(env: &dyn Fn(&str) -> Option<String>) -> Option<i32> {
+    if env("SLURM_MPI_TYPE").as_deref() != Some("pmi2") {
+        return None;
+    }
     let fd: i32 = env("PMI_FD")?.parse().ok().filter(|&fd| fd > 2)?;
     // SAFETY: fstat into a zeroed struct we own; a bad fd is EBADF.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -512,7 +516,9 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     }
     let mut extra = crate::sandbox::Extra {
         stdio: redirects(&job.io, &lookup, &spec.user.name),
-        keep_fds: pmi_fd(&lookup).into_iter().collect(),
+        keep_fds: pmi_fd(&|k: &str| std::env::var(k).ok())
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
     if batch {
@@ -639,13 +645,19 @@ mod tests {
         let (sock, file) = (a.as_raw_fd().to_string(), f.as_raw_fd().to_string());
         let with = |v: &str| {
             let v = v.to_string();
-            move |k: &str| (k == "PMI_FD").then(|| v.clone())
+            move |k: &str| match k {
+                "PMI_FD" => Some(v.clone()),
+                "SLURM_MPI_TYPE" => Some("pmi2".to_string()),
+                _ => None,
+            }
         };
         assert_eq!(pmi_fd(&with(&sock)), Some(a.as_raw_fd()));
         assert_eq!(pmi_fd(&with(&file)), None, "not a socket");
         assert_eq!(pmi_fd(&with("1")), None, "stdio is not kept twice");
         assert_eq!(pmi_fd(&with("x")), None);
         assert_eq!(pmi_fd(&|_: &str| None), None);
+        let not_pmi2 = |k: &str| (k == "PMI_FD").then(|| sock.clone());
+        assert_eq!(pmi_fd(&not_pmi2), None, "only a pmi2 step's");
     }
 
     #[test]
