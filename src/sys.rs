@@ -175,6 +175,39 @@ pub fn close_from(first: RawFd) {
     }
 }
 
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS: `rel` below `dir`, through no link at all
+/// (Linux 5.6). Returns an owned fd.
+pub fn open_beneath(
+    dir: RawFd,
+    rel: &std::ffi::CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> Result<std::os::fd::OwnedFd, i32> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: open_how is plain data; zeroed is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = mode as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2 reads `how` (its size given) and the NUL-terminated
+    // `rel`, both alive for the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            rel.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: a fresh fd from openat2, owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Clears FD_CLOEXEC so `fd` survives an exec.
 pub fn keep_on_exec(fd: RawFd) -> Result<(), i32> {
     // SAFETY: F_SETFD with integer flags on an fd we own.

@@ -83,7 +83,7 @@ fn gemini_twice_in_a_row_asks_once_and_jail_stays_quiet() {
     let dir = match gemini() {
         Ok(d) => d,
         Err(why) => {
-            eprintln!("SKIPPED: {why}");
+            skip(Lack::Machine, &why);
             return;
         }
     };

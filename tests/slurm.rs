@@ -1,5 +1,5 @@
-//! The Slurm chaperon against real Slurm (../shared/slurm/start-local-slurm.sh,
-//! which .ci/run starts and stops). Jails run as the unprivileged test user,
+//! The Slurm chaperon against real Slurm (.ci/slurm/start-local-slurm.sh,
+//! which .ci/run starts and stops, with two nodes). Jails run as the unprivileged test user,
 //! the commands inside are the stubs, and what they do is checked with the
 //! real Slurm commands outside. Each test names its jobs uniquely and
 //! cancels whatever it started.
@@ -30,7 +30,7 @@ fn slurm() -> bool {
     if !up {
         skip(
             Lack::Setup,
-            "no Slurm cluster answers (run ../shared/slurm/start-local-slurm.sh as root)",
+            "no Slurm cluster answers (run .ci/slurm/start-local-slurm.sh as root)",
         );
     }
     up
@@ -307,6 +307,19 @@ fn ctrl_c_reaches_the_step() {
     let _c = cleanup(&sb, &[&name]);
     let mut child = spawn_jail(&sb, &["--", "srun", "-J", &name, "sleep", "120"]);
     running(&sb, &name);
+    // The job runs before its step does; srun answers Ctrl-C by its own
+    // rule only once the step has started.
+    let start = Instant::now();
+    while stdout(&sb.host_sh(&format!("squeue -h -s --name={name} -o %i")))
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // srun's own rule: one Ctrl-C reports, a second within a second aborts.
     let pid = child.id() as libc::pid_t;
     // SAFETY: signalling our own child.
@@ -808,4 +821,773 @@ fn job_output_cannot_reach_outside_through_the_project() {
     ));
     // (slurmstepd truncated ~/.bashrc through the symlink.)
     assert_eq!(stdout(&o), "touch pwned\ntouch pwned\n");
+}
+
+/// The cluster's compute nodes (names), when it has at least two. Without
+/// them the multi-node tests are skipped, except under CI (CI=true), where
+/// .ci/run starts two (LOCAL_SLURM_NODES=2).
+fn two_nodes(sb: &Sandbox) -> Option<Vec<String>> {
+    if !slurm() {
+        return None;
+    }
+    let o = sb.host_sh("sinfo -h -N -o %N");
+    let mut nodes: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    nodes.sort();
+    nodes.dedup();
+    if nodes.len() >= 2 {
+        return Some(nodes);
+    }
+    skip(
+        Lack::Setup,
+        &format!(
+            "the cluster has {} node(s) (LOCAL_SLURM_NODES=2 .ci/slurm/start-local-slurm.sh)",
+            nodes.len()
+        ),
+    );
+    None
+}
+
+/// What each task checks on its node, one line per check, prefixed with
+/// its rank.
+fn task_probe(sb: &Sandbox, outside: &std::path::Path) -> String {
+    format!(
+        "r=$SLURM_PROCID; h=$(hostname); \
+         echo \"$r host $h jail=$JAIL\"; \
+         cat /etc/munge/munge.key >/dev/null 2>&1 && echo \"$r MUNGE-KEY-READ\" || echo \"$r munge-key-hidden\"; \
+         test -e /run/munge/munge.socket.2 && echo \"$r MUNGE-SOCKET\" || echo \"$r munge-socket-hidden\"; \
+         cat {home}/.ssh/id_ed25519 2>/dev/null && echo \"$r SECRET-READ\" || echo \"$r secret-hidden\"; \
+         cat {home}/other-project/notes.txt 2>/dev/null && echo \"$r OTHER-READ\" || echo \"$r other-hidden\"; \
+         test -d {outside} && echo \"$r outside-visible\"; \
+         echo x > {outside}/planted-$h 2>/dev/null && echo \"$r OUTSIDE-WRITTEN\" || echo \"$r outside-refused\"; \
+         echo $h > from-$h && echo \"$r project-written\"",
+        home = sb.home.display(),
+        outside = outside.display(),
+    )
+}
+
+/// Checks the probe's lines for `ranks` tasks spread over `nodes`.
+fn check_probe(out: &str, ranks: usize, nodes: &[String], sb: &Sandbox) {
+    let mut seen = std::collections::BTreeSet::new();
+    for r in 0..ranks {
+        let host = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{r} host ")))
+            .unwrap_or_else(|| panic!("rank {r} did not run: {out}"));
+        let (h, jail) = host.split_once(' ').unwrap_or((host, ""));
+        assert_eq!(jail, "jail=1", "rank {r} not jailed: {out}");
+        seen.insert(h.to_string());
+        for want in [
+            "munge-key-hidden",
+            "munge-socket-hidden",
+            "secret-hidden",
+            "other-hidden",
+            "outside-visible",
+            "outside-refused",
+            "project-written",
+        ] {
+            assert!(
+                out.lines().any(|l| l == format!("{r} {want}")),
+                "rank {r} on {h}: no '{want}': {out}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(sb.project.join(format!("from-{h}"))).unwrap_or_default(),
+            format!("{h}\n")
+        );
+    }
+    let want: std::collections::BTreeSet<String> = nodes[..2].iter().cloned().collect();
+    assert_eq!(seen, want, "tasks did not run on both nodes: {out}");
+}
+
+#[test]
+fn srun_on_two_nodes_runs_each_task_jailed_on_its_node() {
+    let sb = Sandbox::with_secrets("slurm-2n-srun");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nsrun");
+    let _c = cleanup(&sb, &[&name]);
+    let outside = sb.root.join("outside");
+    sb.mkdir(&outside);
+    let w = format!("-w {},{}", nodes[0], nodes[1]);
+    // The directory outside is visible read-only in the jail (and so in
+    // each task's): writing there must fail on every node.
+    let o = sb.jail_sh(
+        &["--ro", outside.to_str().unwrap()],
+        &format!(
+            "srun -J {name} -N2 {w} hostname | sort; echo rc=$?; \
+             srun -J {name} -N2 -n4 {w} sh -c '{}'",
+            task_probe(&sb, &outside).replace('\'', "'\\''")
+        ),
+    );
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(&format!("{}\n{}\nrc=0\n", nodes[0], nodes[1])),
+        "srun -N2 hostname: {out}\n{}",
+        stderr(&o)
+    );
+    check_probe(&out, 4, &nodes, &sb);
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "a task wrote outside the project"
+    );
+    // Without the jail, the same step on the same nodes reads the key and
+    // writes outside: it is the jail on each node that stops it.
+    let o = sb.host_sh(&format!(
+        "cd {} && srun -J {name} -N2 -n2 {w} sh -c '{}'",
+        sb.project.display(),
+        task_probe(&sb, &outside).replace('\'', "'\\''")
+    ));
+    let out = stdout(&o);
+    assert!(out.contains("0 SECRET-READ"), "{out}");
+    assert!(out.contains("1 SECRET-READ"), "{out}");
+    assert!(out.contains("OUTSIDE-WRITTEN"), "{out}");
+
+    // Another user's world-readable file in /home: readable on the nodes
+    // without the jail, absent in every task's.
+    if !user().switch {
+        return;
+    }
+    let other = std::path::PathBuf::from(format!("/home/jt-other-{}", std::process::id()));
+    let _gone = BinDir(other.clone());
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "OTHER-USER\n").unwrap();
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&other)
+        .status();
+    let step = format!("srun -J {name} -N2 {w} cat {}/notes.txt", other.display());
+    let o = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    assert_eq!(stdout(&o), "OTHER-USER\nOTHER-USER\n", "{}", stderr(&o));
+    let o = jailed(&sb, &step);
+    assert_eq!(stdout(&o), "", "another user's file in a task");
+    assert_eq!(
+        stderr(&o).matches("No such file or directory").count(),
+        2,
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn sbatch_on_two_nodes_runs_its_steps_jailed_on_both() {
+    let sb = Sandbox::with_secrets("slurm-2n-batch");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nbatch");
+    let _c = cleanup(&sb, &[&name]);
+    let outside = sb.root.join("outside");
+    sb.mkdir(&outside);
+    sb.write(
+        sb.project.join("job.sh"),
+        &format!(
+            "#!/bin/sh\n#SBATCH -N2 -n4 -w {},{}\n#SBATCH -o job-%j.out\n\
+             echo \"batch on $(hostname) nodes $SLURM_JOB_NUM_NODES\"\n\
+             srun -n2 --ntasks-per-node=1 hostname | sort | sed 's/^/step: /'\n\
+             srun -n4 sh -c '{}'\n\
+             echo \"batch end $?\"\n",
+            nodes[0],
+            nodes[1],
+            task_probe(&sb, &outside).replace('\'', "'\\''")
+        ),
+    );
+    let o = sb.jail_sh(
+        &["--ro", outside.to_str().unwrap()],
+        &format!("sbatch --parsable -J {name} job.sh"),
+    );
+    assert_code(&o, 0);
+    let id = stdout(&o).trim().to_string();
+    let info = wait_done(&sb, &id);
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+    let log = std::fs::read_to_string(sb.project.join(format!("job-{id}.out")))
+        .unwrap_or_else(|e| panic!("no output file: {e}; {info}"));
+    assert!(
+        log.contains(&format!(
+            "nodes 2\nstep: {}\nstep: {}\n",
+            nodes[0], nodes[1]
+        )),
+        "{log}"
+    );
+    assert!(log.contains("batch end 0"), "{log}");
+    check_probe(&log, 4, &nodes, &sb);
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{log}");
+}
+
+/// A PMI-1 client (the wire protocol MPICH's simple PMI speaks and
+/// Slurm's `--mpi=pmi2` serves on the task's `PMI_FD`): each rank puts
+/// its host name, waits at the barrier and reads every rank's.
+const PMI_CLIENT: &str = r#"import os, socket
+s = socket.socket(fileno=int(os.environ["PMI_FD"]))
+f = s.makefile("rw")
+def cmd(c):
+    f.write(c + "\n"); f.flush()
+    return dict(kv.split("=", 1) for kv in f.readline().split())
+r = int(os.environ["PMI_RANK"]); n = int(os.environ["PMI_SIZE"])
+assert cmd("cmd=init pmi_version=1 pmi_subversion=1")["rc"] == "0"
+kvs = cmd("cmd=get_my_kvsname")["kvsname"]
+host = socket.gethostname()
+assert cmd(f"cmd=put kvsname={kvs} key=k{r} value={host}")["rc"] == "0"
+assert cmd("cmd=barrier_in")["cmd"] == "barrier_out"
+peers = [cmd(f"cmd=get kvsname={kvs} key=k{i}")["value"] for i in range(n)]
+print(f"rank {r} of {n} on {host} sees {' '.join(peers)}", flush=True)
+cmd("cmd=finalize")
+"#;
+
+#[test]
+fn pmi_wires_up_ranks_on_both_nodes_from_inside_their_jails() {
+    let sb = Sandbox::new("slurm-2n-pmi");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2npmi");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("pmi.py"), PMI_CLIENT);
+    let o = jailed(
+        &sb,
+        &format!(
+            "srun -J {name} -N2 -n4 -w {},{} --mpi=pmi2 sh -c 'test \"$JAIL\" = 1 && exec python3 pmi.py'",
+            nodes[0], nodes[1]
+        ),
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 4, "{out}\n{}", stderr(&o));
+    // Every rank saw every other rank's value: the exchange went through
+    // the PMI servers of both nodes.
+    let all: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(" sees ").nth(1).unwrap_or(""))
+        .collect();
+    assert!(all.iter().all(|a| *a == all[0]), "{out}");
+    for n in &nodes[..2] {
+        assert!(all[0].split(' ').any(|h| h == n), "no rank on {n}: {out}");
+        assert!(out.contains(&format!(" on {n} sees ")), "{out}");
+    }
+}
+
+#[test]
+fn arrays_and_dependencies_on_the_projects_own_jobs_run_on_both_nodes() {
+    let sb = Sandbox::new("slurm-2n-array");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2narray");
+    let _c = cleanup(&sb, &[&name]);
+    let w = format!("{},{}", nodes[0], nodes[1]);
+    // Each array task spans both nodes; the dependent job runs only after
+    // all of them succeeded, and reads what they wrote.
+    sb.write(
+        sb.project.join("task.sh"),
+        "#!/bin/sh\nsrun hostname | sort > \"part-$SLURM_ARRAY_TASK_ID\"\n",
+    );
+    sb.write(
+        sb.project.join("after.sh"),
+        "#!/bin/sh\ncat part-0 part-1 part-2 > joined\n",
+    );
+    let o = jailed(
+        &sb,
+        &format!(
+            "a=$(sbatch --parsable -J {name} -N2 -w {w} --array=0-2 -o 'arr-%A_%a.out' task.sh) || exit 1; \
+             echo array=$a; \
+             sbatch --parsable -J {name} -d afterok:$a -o after.out after.sh"
+        ),
+    );
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let array = out
+        .lines()
+        .find_map(|l| l.strip_prefix("array="))
+        .expect("array id")
+        .to_string();
+    let after = out.lines().last().unwrap_or_default().trim().to_string();
+    let info = wait_done(&sb, &after);
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+    let want = format!("{}\n{}\n", nodes[0], nodes[1]);
+    assert_eq!(
+        std::fs::read_to_string(sb.project.join("joined")).unwrap_or_default(),
+        want.repeat(3),
+        "array {array}"
+    );
+    for t in 0..3 {
+        assert!(
+            sb.project.join(format!("arr-{array}_{t}.out")).exists(),
+            "array task {t}'s output file"
+        );
+    }
+
+    // A dependency on a job that is not the project's is refused, and
+    // nothing is submitted.
+    let o = sb.host_sh(&format!(
+        "sbatch --parsable -J {name} -o /dev/null --wrap 'sleep 300'"
+    ));
+    let foreign = stdout(&o).trim().to_string();
+    assert!(!foreign.is_empty(), "{}", stderr(&o));
+    let o = jailed(
+        &sb,
+        &format!("sbatch -J {name}-dep -d afterok:{foreign} --wrap true"),
+    );
+    assert_code(&o, 1);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "jail: slurm: refused -d afterok:{foreign}: job {foreign} is not one of this project's jobs\n"
+        )
+    );
+    let o = sb.host_sh(&format!("squeue -h --name={name}-dep"));
+    assert_eq!(stdout(&o).trim(), "");
+}
+
+/// Tries TCP to each `ADDR:PORT` argument; one line per target.
+const REACH: &str = r#"import socket, sys, os
+for t in sys.argv[1:]:
+    a, p = t.rsplit(":", 1)
+    try:
+        socket.create_connection((a, int(p)), timeout=3).close()
+        r = "open"
+    except OSError as e:
+        r = "closed " + type(e).__name__
+    print(os.environ["SLURM_PROCID"], t, r, flush=True)
+"#;
+
+#[test]
+fn a_task_keeps_its_jails_network_policy_on_every_node() {
+    let sb = Sandbox::new("slurm-2n-net");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nnet");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("reach.py"), REACH);
+    // The nodes' and the controller's addresses, as Slurm has them.
+    let o = sb.host_sh("sinfo -h -N -o '%N %o'; scontrol show config");
+    let text = stdout(&o);
+    let addr = |node: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{node} ")))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no address of {node}: {text}"))
+            .to_string()
+    };
+    let ctl = text
+        .lines()
+        .find(|l| l.starts_with("SlurmctldHost"))
+        .and_then(|l| l.split_once('(')?.1.split_once(')'))
+        .map(|(a, _)| a.to_string())
+        .unwrap_or_else(|| panic!("no controller address: {text}"));
+    // Each rank tries the other node's slurmd and the controller.
+    let targets = format!(
+        "{}:6818 {}:6818 {ctl}:6817",
+        addr(&nodes[0]),
+        addr(&nodes[1])
+    );
+    let step = format!(
+        "srun -J {name} -N2 -n2 -w {},{} python3 reach.py {targets}",
+        nodes[0], nodes[1]
+    );
+    let o = sb.jail_sh(&[], &step);
+    let inside = stdout(&o);
+    let o = sb.jail(&["explain"]);
+    assert!(
+        stdout(&o).contains("job network    none on every node: each task reaches no host"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    let outside = stdout(&o);
+    // Without the jail every target answers: it is the policy that stops
+    // the ranks.
+    assert_eq!(
+        outside.matches(" open").count(),
+        6,
+        "{outside}{}",
+        stderr(&o)
+    );
+    assert_eq!(inside.lines().count(), 6, "{inside}");
+    assert_eq!(inside.matches(" closed ").count(), 6, "{inside}");
+    // A site that vouches for its compute nodes' network lets the tasks
+    // use it (and says so in explain).
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"node\"\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let node = stdout(&o);
+    assert_eq!(node.matches(" open").count(), 6, "{node}{}", stderr(&o));
+}
+
+/// An MPI ring: rank 0 sends a token round all ranks and back.
+const RING_C: &str = r#"#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    int rank, size, token = 0, len;
+    char host[MPI_MAX_PROCESSOR_NAME];
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Get_processor_name(host, &len);
+    if (rank == 0) {
+        token = 1;
+        MPI_Send(&token, 1, MPI_INT, 1 % size, 0, MPI_COMM_WORLD);
+        MPI_Recv(&token, 1, MPI_INT, size - 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    } else {
+        MPI_Recv(&token, 1, MPI_INT, rank - 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        token++;
+        MPI_Send(&token, 1, MPI_INT, (rank + 1) % size, 0, MPI_COMM_WORLD);
+    }
+    printf("rank %d of %d on %s token %d\n", rank, size, host, token);
+    MPI_Finalize();
+    return 0;
+}
+"#;
+
+#[test]
+fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
+    let sb = Sandbox::with_secrets("slurm-2n-mpi");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/mpicc").exists() {
+        skip(
+            Lack::Setup,
+            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
+        );
+        return;
+    }
+    let name = uniq("2nmpi");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("ring.c"), RING_C);
+    // Ranks talk TCP to each other, so their network must reach the other
+    // node: a jail on the host's network, or (below) any jail where the
+    // site lets jobs use the nodes' network. PMIx, its client directory
+    // and the ranks' session directories work inside each task's jail.
+    let script = format!(
+        "test -x ring || mpicc -o ring ring.c || exit 9; \
+         srun -J {name} -N2 -n4 -w {},{} --mpi=pmix sh -c \
+         'cat {}/.ssh/id_ed25519 2>/dev/null && exit 3; exec ./ring'",
+        nodes[0],
+        nodes[1],
+        sb.home.display()
+    );
+    let check = |o: &Output| {
+        let out = stdout(o);
+        assert_code(o, 0);
+        assert_eq!(out.lines().count(), 4, "{out}\n{}", stderr(o));
+        // The token went round all four ranks.
+        assert!(
+            out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
+            "{out}"
+        );
+        for n in &nodes[..2] {
+            assert!(
+                out.contains(&format!(" on {n} token ")),
+                "no rank on {n}: {out}"
+            );
+        }
+    };
+    check(&sb.jail_sh(&["--net", "host"], &script));
+    // The step's PMIx client directory, which slurmstepd deletes
+    // recursively (as root) when the step ends, takes no link from a rank.
+    let base = std::fs::read_to_string("/etc/slurm/mpi.conf")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("PMIxCliTmpDirBase=")
+                    .map(String::from)
+            })
+        })
+        .unwrap_or_else(|| "/tmp".into());
+    let plant = format!(
+        "srun -J {name} -n1 --mpi=pmix sh -c \
+         'ln -s / {base}/spmix_appdir_$(id -u)_$SLURM_JOB_ID.$SLURM_STEP_ID/x 2>/dev/null \
+          && echo PLANTED || echo refused'"
+    );
+    let o = sb.jail_sh(&["--net", "host"], &plant);
+    assert_eq!(stdout(&o), "refused\n", "{}", stderr(&o));
+    let o = sb.host_sh(&format!("cd {} && {plant}", sb.project.display()));
+    assert_eq!(stdout(&o), "PLANTED\n", "{}", stderr(&o));
+    // From inside `jail -p claude` (allowlist) with the site's rule.
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"node\"\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["-p", "claude", "explain"]);
+    assert!(
+        stdout(&o).contains("job network    node: each task uses its compute node's network"),
+        "{}",
+        stdout(&o)
+    );
+    check(&with_site(
+        &sb,
+        &site.dir,
+        &["-p", "claude", "--", "sh", "-c", &script],
+    ));
+    // mpirun inside a batch allocation, as the site's MPI normally runs
+    // (its daemons start through srun, jailed; the ranks are theirs).
+    sb.write(
+        sb.project.join("mpirun.sh"),
+        &format!(
+            "#!/bin/sh\n#SBATCH -N2 -n4 -w {},{}\n#SBATCH -o mpirun.out\nmpirun ./ring\n",
+            nodes[0], nodes[1]
+        ),
+    );
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &[
+            "-p",
+            "claude",
+            "--",
+            "sh",
+            "-c",
+            &format!("sbatch --parsable -J {name} mpirun.sh"),
+        ],
+    );
+    assert_code(&o, 0);
+    let info = wait_done(&sb, stdout(&o).trim());
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+    let out = std::fs::read_to_string(sb.project.join("mpirun.out")).unwrap_or_default();
+    assert!(
+        out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
+        "{out}"
+    );
+    assert!(out.contains(&format!(" on {} token ", nodes[1])), "{out}");
+}
+
+/// A mount made only in one node's mount namespace (the local cluster's
+/// nodes each have one), undone when dropped.
+struct NodeMount {
+    pid: String,
+    path: std::path::PathBuf,
+}
+
+impl NodeMount {
+    /// An empty tmpfs over `path` on `node`: what is below is gone there.
+    fn hide(node: &str, path: &std::path::Path) -> Option<NodeMount> {
+        let pidfile = format!("/run/local-slurm/slurmd-{node}.pid");
+        let pid = std::fs::read_to_string(&pidfile).ok()?.trim().to_string();
+        let o = std::process::Command::new("nsenter")
+            .args(["-t", &pid, "-m", "mount", "-t", "tmpfs", "none"])
+            .arg(path)
+            .output()
+            .ok()?;
+        assert!(o.status.success(), "{}", stderr(&o));
+        Some(NodeMount {
+            pid,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for NodeMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nsenter")
+            .args(["-t", &self.pid, "-m", "umount"])
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Removes a directory when dropped.
+struct BinDir(std::path::PathBuf);
+
+impl Drop for BinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
+    let sb = Sandbox::new("slurm-2n-fail");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let node = &nodes[1];
+    let name = uniq("2nfail");
+    let _c = cleanup(&sb, &[&name]);
+    let local = std::path::Path::new(&format!("/run/local-slurm/slurmd-{node}.pid")).exists();
+    if !user().switch || !local {
+        skip(
+            Lack::Setup,
+            "needs root and .ci/slurm/start-local-slurm.sh's nodes",
+        );
+        return;
+    }
+    // A copy of jail's binary of this test's own: hiding it on the node
+    // must not fail the other tests' jobs there.
+    let bin = std::path::PathBuf::from(format!("/tmp/jail-tests/bin-fail-{}", std::process::id()));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(common::jail_bin(), bin.join("jail")).unwrap();
+    let _bin_gone = BinDir(bin.clone());
+    let submit = |sb: &Sandbox| {
+        let o = sb
+            .as_user(bin.join("jail").as_os_str())
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "srun -J {name} -w {node} sh -c 'echo ran > ran-step'; echo rc=$?; \
+                 sbatch --parsable -J {name} -w {node} -o out.txt --wrap 'echo ran > ran-batch'"
+            ))
+            .output()
+            .unwrap();
+        let out = stdout(&o);
+        let id = out.lines().last().unwrap_or_default().trim().to_string();
+        let info = wait_done(sb, &id);
+        (out, stderr(&o), id, info)
+    };
+
+    // The project is not on that node: the jail cannot be built there.
+    {
+        let _m = NodeMount::hide(node, &sb.root).expect("node mount");
+        let (out, err, id, info) = submit(&sb);
+        assert!(out.starts_with("rc=125\n"), "{out}\n{err}");
+        let reason =
+            "jail: slurm job: setting up the jail failed: cannot enter the working directory";
+        assert_eq!(
+            err.lines()
+                .filter(|l| l.starts_with("jail: slurm job: "))
+                .count(),
+            1,
+            "one line from the step: {err}"
+        );
+        assert!(err.contains(reason), "{err}");
+        assert!(info.contains("JobState=FAILED"), "{info}");
+        assert!(info.contains("ExitCode=125:0"), "{info}");
+        // The batch job's reason is in its record, as the jail sees it.
+        let o = jailed(
+            &sb,
+            &format!("sacct -n -X -j {id} -o State,ExitCode,Comment%300; scontrol show job {id}"),
+        );
+        let acct = stdout(&o);
+        assert!(acct.contains("FAILED"), "{acct}");
+        assert_eq!(
+            acct.matches(reason).count(),
+            2,
+            "sacct and scontrol: {acct}"
+        );
+    }
+    // jail's binary is not on that node: nothing runs, jailed or not.
+    {
+        let _m = NodeMount::hide(node, &bin).expect("node mount");
+        let (out, err, _id, info) = submit(&sb);
+        assert!(!out.starts_with("rc=0\n"), "{out}\n{err}");
+        assert!(
+            err.contains(&format!("execve(): {}", bin.join("jail").display())),
+            "{err}"
+        );
+        assert!(info.contains("JobState=FAILED"), "{info}");
+    }
+    for f in ["ran-step", "ran-batch"] {
+        assert!(!sb.project.join(f).exists(), "{f}: the job ran unjailed");
+    }
+    // The node is fine again: the same job runs.
+    let (out, err, _id, info) = submit(&sb);
+    assert!(out.starts_with("rc=0\n"), "{out}\n{err}");
+    assert!(info.contains("JobState=COMPLETED"), "{info}");
+}
+
+#[test]
+fn a_batch_job_whose_jail_fails_tells_its_output_file_and_nothing_else() {
+    let sb = Sandbox::new("slurm-2n-why");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let node = &nodes[1];
+    let name = uniq("2nwhy");
+    let _c = cleanup(&sb, &[&name]);
+    let pidfile = format!("/run/local-slurm/slurmd-{node}.pid");
+    let Some(pid) = std::fs::read_to_string(&pidfile)
+        .ok()
+        .filter(|_| user().switch)
+    else {
+        skip(
+            Lack::Setup,
+            "needs root and .ci/slurm/start-local-slurm.sh's nodes",
+        );
+        return;
+    };
+    let pid = pid.trim().to_string();
+    let o = sb.host_sh(&format!(
+        "cd {} && git init -q && mkdir -p work logs .git/hooks",
+        sb.project.display()
+    ));
+    assert_code(&o, 0);
+    sb.write(sb.root.join("victim.txt"), "mine\n");
+    std::os::unix::fs::symlink(sb.root.join("victim.txt"), sb.project.join("logs/link.txt"))
+        .unwrap();
+    let stage = sb.root.join("stage");
+    sb.mkdir(&stage);
+    // On that node the working directory is gone (the project is an empty
+    // directory there) but logs/ is the real one: the jail cannot be built,
+    // and the reason can reach the output file.
+    let (p, l, s) = (
+        sb.project.display().to_string(),
+        sb.project.join("logs").display().to_string(),
+        stage.display().to_string(),
+    );
+    let o = std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-m", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {l} {s} && mount -t tmpfs none {p} && mkdir {l} && mount --move {s} {l}"
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _undo_p = NodeMount {
+        pid: pid.clone(),
+        path: sb.project.clone(),
+    };
+    let _undo_l = NodeMount {
+        pid: pid.clone(),
+        path: sb.project.join("logs"),
+    };
+    let mut ids = Vec::new();
+    for out in ["../logs/out-%j.txt", "../logs/link.txt", "../logs/.envrc"] {
+        let o = sb
+            .jail_cmd(&[
+                "--",
+                "sbatch",
+                "--parsable",
+                "-J",
+                &name,
+                "-w",
+                node,
+                "-o",
+                out,
+                "--wrap",
+                "echo ran",
+            ])
+            .current_dir(sb.project.join("work"))
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+        ids.push(stdout(&o).trim().to_string());
+    }
+    for id in &ids {
+        let info = wait_done(&sb, id);
+        assert!(info.contains("JobState=FAILED"), "{info}");
+    }
+    drop(_undo_l);
+    drop(_undo_p);
+    let log = std::fs::read_to_string(sb.project.join(format!("logs/out-{}.txt", ids[0])))
+        .unwrap_or_else(|e| panic!("no output file: {e}"));
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.starts_with(
+            "jail: slurm job: setting up the jail failed: cannot enter the working directory"
+        ),
+        "{log}"
+    );
+    // Not through a link, not into a protected path: that write happens
+    // outside any jail.
+    assert_eq!(
+        std::fs::read_to_string(sb.root.join("victim.txt")).unwrap(),
+        "mine\n"
+    );
+    assert!(
+        !sb.project.join("logs/.envrc").exists(),
+        "a dot file (.envrc, .git/...) was written"
+    );
 }

@@ -146,6 +146,9 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
         Some(m) => writeln!(o, "  {:<14} {:<28} # {}", "max_jobs", m.value, m.source)?,
         None => writeln!(o, "  {:<14} (no cap)", "max_jobs")?,
     }
+    if sl.enabled.value {
+        writeln!(o, "  {:<14} {}", "job network", job_network(spec))?;
+    }
     if !spec.notes.is_empty() {
         writeln!(o, "[layers]")?;
         for n in &spec.notes {
@@ -153,6 +156,28 @@ fn render_into(o: &mut String, spec: &JailSpec, env_removed: usize) -> std::fmt:
         }
     }
     Ok(())
+}
+
+/// The network rule of the jobs this jail submits: every task, on every
+/// node, keeps this jail's network policy (the rule until a site can name
+/// its cluster networks); ranks find each other through PMI.
+fn job_network(spec: &JailSpec) -> String {
+    use super::profile::{JobNetwork, NetMode};
+    let jn = &spec.slurm.job_network;
+    if jn.value == JobNetwork::Node {
+        return format!(
+            "node: each task uses its compute node's network (ranks reach each other) # {}",
+            jn.source
+        );
+    }
+    let rest = "other nodes of the job included; ranks wire up through PMI (srun --mpi=pmi2/pmix)";
+    match spec.network.mode.value {
+        NetMode::Host => "host: each task uses its compute node's network".to_string(),
+        NetMode::None => format!("none on every node: each task reaches no host, {rest}"),
+        NetMode::Allowlist | NetMode::Learn => format!(
+            "this allowlist on every node: each task reaches only the allowed names, {rest}"
+        ),
+    }
 }
 
 fn render_limits(o: &mut String, l: &crate::config::limits::Limits) -> std::fmt::Result {

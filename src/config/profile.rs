@@ -48,6 +48,22 @@ pub struct SiteSection {
     /// Whether `jail trust` may let a project's .jail.toml widen the policy
     /// (default: yes; `false`: project files may only narrow).
     pub trust_projects: Option<bool>,
+    /// The network of the tasks of jobs submitted from a jail, on the
+    /// compute nodes (default: `policy`, the jail's own).
+    pub slurm_job_network: Option<JobNetwork>,
+}
+
+/// `[site] slurm_job_network`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobNetwork {
+    /// Every task keeps the submitting jail's network policy.
+    #[default]
+    Policy,
+    /// Every task uses its compute node's network (the site vouches that
+    /// the nodes reach nothing the policy should deny), so the ranks of a
+    /// job reach each other over TCP.
+    Node,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]

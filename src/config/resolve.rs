@@ -271,6 +271,7 @@ struct Acc {
     slurm: Sourced<SlurmEnabled>,
     slurm_lists: SlurmLists,
     slurm_max_jobs: Option<Sourced<u32>>,
+    slurm_job_network: Sourced<super::profile::JobNetwork>,
     ro: Vec<Sourced<PathBuf>>,
     rw: Vec<Sourced<PathBuf>>,
     hide: Vec<Sourced<PathBuf>>,
@@ -302,6 +303,7 @@ impl Acc {
             slurm: Sourced::new(SlurmEnabled::Bool(false), dflt()),
             slurm_lists: SlurmLists::default(),
             slurm_max_jobs: None,
+            slurm_job_network: Sourced::new(Default::default(), dflt()),
             ro: Vec::new(),
             rw: Vec::new(),
             hide: Vec::new(),
@@ -955,6 +957,7 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
             accounts: acc.slurm_lists.accounts,
             qos: acc.slurm_lists.qos,
             max_jobs: acc.slurm_max_jobs,
+            job_network: acc.slurm_job_network,
         },
         review: acc.review,
         limits: acc.limits,
@@ -973,6 +976,9 @@ fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), Config
         message,
     };
     let path = |s: &str| layer_path(s, ctx, &ssrc);
+    if let Some(n) = site.site.slurm_job_network {
+        acc.slurm_job_network = Sourced::new(n, ssrc.clone());
+    }
     // Floors (hide, ro) hold for `~` under every home the user has.
     let floor_paths = |list: &[String]| -> Result<Vec<PathBuf>, ConfigError> {
         let mut out = Vec::new();
@@ -2091,6 +2097,17 @@ mod tests {
         assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
         let c = cat(Some("[network]\nmode = \"allowlist\"\n"), None, None);
         assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
+    }
+
+    #[test]
+    fn only_the_site_lets_jobs_use_the_nodes_network() {
+        use crate::config::profile::JobNetwork;
+        let spec = run(&cat(None, None, None), &req(&["true"])).unwrap();
+        assert_eq!(spec.slurm.job_network.value, JobNetwork::Policy);
+        let c = cat(Some("[site]\nslurm_job_network = \"node\"\n"), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert_eq!(spec.slurm.job_network.value, JobNetwork::Node);
+        assert_eq!(spec.slurm.job_network.source, Source::Site(SITE.into()));
     }
 
     #[test]

@@ -160,4 +160,6 @@ pub struct SlurmPolicy {
     pub qos: Option<Sourced<Vec<String>>>,
     /// Most jobs of the project pending or running at a submission.
     pub max_jobs: Option<Sourced<u32>>,
+    /// The network of the job's tasks on the compute nodes.
+    pub job_network: Sourced<super::profile::JobNetwork>,
 }

@@ -70,6 +70,9 @@ pub struct Extra {
     /// never over an existing file.
     pub files: Vec<(PathBuf, Vec<u8>, u32)>,
     pub stdio: Vec<Redirect>,
+    /// Inherited fds the program keeps (a Slurm task's PMI socket);
+    /// every other fd above 2 is closed at its exec.
+    pub keep_fds: Vec<i32>,
 }
 
 /// One of the program's standard streams, opened by its own process
@@ -109,6 +112,7 @@ struct Prepared {
     harden: harden::Prepared,
     files: Vec<(CString, Vec<u8>, u32)>,
     redirects: Vec<PreparedRedirect>,
+    keep_fds: Vec<i32>,
     limits: limits::Prepared,
     /// The network steps pid 1 runs (routes, sockets, handoff).
     net: net::Prepared,
@@ -223,6 +227,7 @@ pub fn run_with(
             .into_iter()
             .map(|(p, c, m)| Ok((CString::new(p.as_os_str().as_bytes())?, c, m)))
             .collect::<Result<_, NulError>>()?,
+        keep_fds: extra.keep_fds,
         redirects: extra
             .stdio
             .into_iter()
@@ -780,6 +785,11 @@ extern "C" fn program(arg: *mut libc::c_void) -> libc::c_int {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
+    for &fd in &prep.keep_fds {
+        // A kept fd that is gone is the program's to notice (its PMI
+        // client reports it).
+        let _ = sys::keep_on_exec(fd);
+    }
     let mut err = libc::ENOENT;
     let mut denied = false;
     // 1 + the index of a candidate that is there although execve said

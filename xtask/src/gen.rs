@@ -527,6 +527,8 @@ Paths are absolute or start with `~/` (your home). In a project's `.jail.toml` t
   `--gpu` is refused.
 - `trust_projects = false`
   Project files may only narrow, even after `jail trust`.
+- `slurm_job_network = "node"`
+  The tasks of Slurm jobs submitted from a jail use their compute node's network, so the ranks of a multi-node MPI job reach each other; the jail's allowlist then does not hold on the nodes (the site vouches for their network). Default `"policy"`: every task keeps the jail's own network policy.
 
 Values of builtin and site profiles that exceed the site policy are narrowed to it (`jail explain` lists each narrowing). Values you ask for (your files, a project file, the command line) are refused with exit status 125 and one line naming the site file and key, never silently ignored.
 

@@ -263,19 +263,201 @@ fn redirects(
     out
 }
 
+/// Variables slurmstepd sets for the task that the program inside needs:
+/// the job's own `SLURM_*`, and what the MPI plugin (`--mpi=pmix`,
+/// `pmi2`) gives its ranks to find their PMI server (`PMIX_*`, `PMI_*`).
+/// They reach only the jailed program (whose environment it controls
+/// anyway); the scrub that follows still drops SLURM_CONF, SLURM_JWT...
+fn from_slurmstepd(name: &str) -> bool {
+    ["SLURM_", "PMIX_", "PMI_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// The PMI-1/PMI-2 wire fd slurmstepd gives each task of a `--mpi=pmi2`
+/// step (`PMI_FD`): kept open into the jail, where the rank talks to its
+/// PMI server over it. `env` is slurmstepd's environment for the task
+/// (never the program's own); only a socket of a pmi2 step is kept.
+fn pmi_fd(env: &dyn Fn(&str) -> Option<String>) -> Option<i32> {
+    if env("SLURM_MPI_TYPE").as_deref() != Some("pmi2") {
+        return None;
+    }
+    let fd: i32 = env("PMI_FD")?.parse().ok().filter(|&fd| fd > 2)?;
+    // SAFETY: fstat into a zeroed struct we own; a bad fd is EBADF.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    Some(fd)
+}
+
+/// A `--mpi=pmix` task. PMIx keeps the job's data in the rank's own
+/// memory (`gds=hash`): the server's shared-memory store stays read-only
+/// in the jail. The step's PMIx client directory stays read-only too:
+/// slurmstepd deletes it recursively at the end of the step, and some
+/// Slurm releases follow symbolic links there (pmixp_rmdir_recursively
+/// stat()s each entry), so a link planted there would make it delete
+/// outside the jail. Open MPI, which would make its session directories
+/// there, makes them in the jail's own /tmp instead.
+fn pmix_step(env: &mut Vec<(String, String)>) {
+    let has = |env: &[(String, String)], k: &str| env.iter().any(|(n, _)| n == k);
+    if !has(env, "PMIX_NAMESPACE") {
+        return;
+    }
+    // Each task has its own pid namespace, so the ranks of a node all
+    // have the same pid, and Open MPI's shared-memory transport (vader),
+    // which tells a segment's creator from its users by pid, would never
+    // map its peers' segments (they crash at the first send). Ranks on
+    // one node talk over TCP instead. The program's own choice stands.
+    for (k, v) in [
+        ("PMIX_MCA_gds", "hash"),
+        ("OMPI_MCA_orte_top_session_dir", "/tmp/ompi-session"),
+        ("OMPI_MCA_btl", "^vader"),
+    ] {
+        if !has(env, k) {
+            env.push((k.into(), v.into()));
+        }
+    }
+}
+
 /// `jail __slurm-job SCRIPT [ARGS]` (the batch wrapper's interpreter) and
 /// `jail __slurm-step` (each task of a step). Returns the exit status.
 pub fn main(mode: &str, args: &[String]) -> i32 {
-    match run(mode, args) {
+    let mut out = None;
+    match run(mode, args, &mut out) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("jail: slurm job: {e}");
+            let line = format!("jail: slurm job: {e}");
+            eprintln!("{line}");
+            // A step's stderr reaches its srun; a batch job's goes to
+            // /dev/null (Slurm never opens the user's files): the reason
+            // goes to the job's record and its output file instead.
+            if mode == JOB_ARG {
+                record_failure(&line);
+                if let Some(o) = out {
+                    o.append(&line);
+                }
+            }
             crate::app::EXIT_JAIL_ERROR
         }
     }
 }
 
-fn run(mode: &str, args: &[String]) -> Result<i32, String> {
+/// The job's output file, for the reason when its jail cannot be built.
+#[derive(Debug)]
+struct ReasonFile {
+    project: PathBuf,
+    path: PathBuf,
+    protected: Vec<PathBuf>,
+}
+
+impl ReasonFile {
+    /// The job's stderr file (its stdout's when they share one).
+    fn of(job: &JobSpec, spec: &JailSpec, env: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
+        let pattern = job.io.error.as_ref().or(job.io.output.as_ref())?;
+        Some(ReasonFile {
+            project: spec.project.value.clone(),
+            path: PathBuf::from(expand(pattern, env, &short_host(), &spec.user.name)),
+            protected: spec
+                .filesystem
+                .protect
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
+        })
+    }
+
+    /// Where the line may go: a path inside the project, through no
+    /// hidden (dot) file or directory (.git, .envrc, .vscode...) and no
+    /// protected path, since the write happens outside any jail.
+    fn relative(&self) -> Option<PathBuf> {
+        use std::path::Component;
+        let rel = self.path.strip_prefix(&self.project).ok()?;
+        let mut out = PathBuf::new();
+        for c in rel.components() {
+            match c {
+                Component::Normal(n) if !n.as_encoded_bytes().starts_with(b".") => out.push(n),
+                _ => return None,
+            }
+        }
+        let full = self.project.join(&out);
+        if out.as_os_str().is_empty() || self.protected.iter().any(|p| full.starts_with(p)) {
+            return None;
+        }
+        Some(out)
+    }
+
+    /// Appends `line` to the file if it is safe to: opened below the
+    /// project through no symbolic link, a regular file with no other
+    /// name (a hard link could be a file the jail only reads), never a
+    /// FIFO or device (O_NONBLOCK, then checked).
+    fn append(&self, line: &str) {
+        use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::MetadataExt;
+        let Some(rel) = self.relative() else {
+            return;
+        };
+        let (Ok(dir), Ok(rel)) = (
+            std::fs::File::open(&self.project),
+            std::ffi::CString::new(rel.as_os_str().as_bytes()),
+        ) else {
+            return;
+        };
+        use std::os::fd::AsRawFd;
+        let flags =
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOCTTY | libc::O_NONBLOCK;
+        let Ok(fd) = crate::sys::open_beneath(dir.as_raw_fd(), &rel, flags, 0o644) else {
+            return;
+        };
+        let mut f = std::fs::File::from(fd);
+        match f.metadata() {
+            Ok(m) if m.file_type().is_file() && m.nlink() == 1 => {
+                let _ = writeln!(f, "{line}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Puts `line` in the job's Comment (`scontrol show job`, and `sacct -o
+/// Comment` where the site stores comments), waiting at most 10 s.
+fn record_failure(line: &str) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let Ok(id) = std::env::var("SLURM_JOB_ID") else {
+        return;
+    };
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return;
+    }
+    let reason: String = line.chars().filter(|c| !c.is_control()).take(240).collect();
+    let Ok(mut child) = Command::new("scontrol")
+        .args([
+            "update",
+            &format!("JobId={id}"),
+            &format!("Comment={reason}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return;
+    };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32, String> {
     let batch = mode == JOB_ARG;
     let job = if batch {
         let file = args.first().ok_or("no batch script given")?;
@@ -292,13 +474,22 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
     // once more (SLURM_JWT, SLURM_CONF and the like go).
     let mut env = job.env.clone();
     for (k, v) in std::env::vars() {
-        if k.starts_with("SLURM_") {
+        if from_slurmstepd(&k) {
             env.retain(|(n, _)| *n != k);
             env.push((k, v));
         }
     }
     let mut spec = job.spec.clone();
     spec.cwd = job.cwd.clone();
+    // On the compute node the site's rule for jobs' networks decides.
+    if spec.slurm.job_network.value == crate::config::profile::JobNetwork::Node {
+        let src = spec.slurm.job_network.source.clone();
+        spec.network.mode =
+            crate::config::spec::Sourced::new(crate::config::profile::NetMode::Host, src);
+    }
+    if !batch {
+        pmix_step(&mut env);
+    }
     spec.command = if batch {
         std::iter::once(SCRIPT_PATH.to_string())
             .chain(job.command.iter().cloned())
@@ -320,8 +511,14 @@ fn run(mode: &str, args: &[String]) -> Result<i32, String> {
         super::with_stub_path(&mut env);
     }
     let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if batch {
+        *out = ReasonFile::of(&job, &spec, &lookup);
+    }
     let mut extra = crate::sandbox::Extra {
         stdio: redirects(&job.io, &lookup, &spec.user.name),
+        keep_fds: pmi_fd(&|k: &str| std::env::var(k).ok())
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
     if batch {
@@ -372,6 +569,95 @@ mod tests {
         assert_eq!(expand("%A_%a", &env, "h", "u"), "42_4294967294");
         assert_eq!(expand("50%", &env, "h", "u"), "50%");
         assert_eq!(expand("%q", &env, "h", "u"), "%q");
+    }
+
+    #[test]
+    fn only_the_task_s_slurm_and_pmi_variables_come_from_slurmstepd() {
+        for n in ["SLURM_JOB_ID", "PMIX_RANK", "PMI_FD", "PMI_RANK"] {
+            assert!(from_slurmstepd(n), "{n}");
+        }
+        for n in ["LD_PRELOAD", "BASH_ENV", "PATH", "OMPI_MCA_x", "PMIXX"] {
+            assert!(!from_slurmstepd(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_pmix_task_gets_defaults_that_work_in_its_jail_unless_it_chose() {
+        let mut env = vec![("OMPI_MCA_btl".to_string(), "self,tcp".to_string())];
+        pmix_step(&mut env);
+        assert_eq!(env.len(), 1, "not a PMIx task: untouched");
+        env.push(("PMIX_NAMESPACE".into(), "slurm.pmix.1.0".into()));
+        pmix_step(&mut env);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("OMPI_MCA_btl"), Some("self,tcp"));
+        assert_eq!(get("PMIX_MCA_gds"), Some("hash"));
+        assert_eq!(
+            get("OMPI_MCA_orte_top_session_dir"),
+            Some("/tmp/ompi-session")
+        );
+    }
+
+    #[test]
+    fn the_failure_reason_goes_only_to_a_plain_file_of_the_project() {
+        let root = std::env::temp_dir().join(format!("jail-reason-{}", std::process::id()));
+        let p = root.join("p");
+        std::fs::create_dir_all(p.join("logs")).unwrap();
+        let rf = |path: &str| ReasonFile {
+            project: p.clone(),
+            path: p.join(path),
+            protected: vec![p.join("lefthook.yml")],
+        };
+        let rel = |path: &str| rf(path).relative();
+        assert_eq!(rel("logs/out.txt"), Some(PathBuf::from("logs/out.txt")));
+        for bad in [".envrc", ".git/hooks/x", "logs/../../x", "lefthook.yml", ""] {
+            assert_eq!(rel(bad), None, "{bad}");
+        }
+        let outside = ReasonFile {
+            path: root.join("x"),
+            ..rf("x")
+        };
+        assert_eq!(outside.relative(), None);
+        // Written once, as one line.
+        rf("logs/out.txt").append("jail: why");
+        rf("logs/out.txt").append("jail: why");
+        assert_eq!(
+            std::fs::read_to_string(p.join("logs/out.txt")).unwrap(),
+            "jail: why\njail: why\n"
+        );
+        // A second name of a file (a hard link) and a link are left alone.
+        std::fs::write(root.join("ro.txt"), "ro\n").unwrap();
+        std::fs::hard_link(root.join("ro.txt"), p.join("logs/hard.txt")).unwrap();
+        std::os::unix::fs::symlink(root.join("ro.txt"), p.join("logs/soft.txt")).unwrap();
+        rf("logs/hard.txt").append("jail: why");
+        rf("logs/soft.txt").append("jail: why");
+        assert_eq!(
+            std::fs::read_to_string(root.join("ro.txt")).unwrap(),
+            "ro\n"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn only_a_socket_is_kept_as_the_pmi_fd() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let f = std::fs::File::open("/dev/null").unwrap();
+        use std::os::fd::AsRawFd;
+        let (sock, file) = (a.as_raw_fd().to_string(), f.as_raw_fd().to_string());
+        let with = |v: &str| {
+            let v = v.to_string();
+            move |k: &str| match k {
+                "PMI_FD" => Some(v.clone()),
+                "SLURM_MPI_TYPE" => Some("pmi2".to_string()),
+                _ => None,
+            }
+        };
+        assert_eq!(pmi_fd(&with(&sock)), Some(a.as_raw_fd()));
+        assert_eq!(pmi_fd(&with(&file)), None, "not a socket");
+        assert_eq!(pmi_fd(&with("1")), None, "stdio is not kept twice");
+        assert_eq!(pmi_fd(&with("x")), None);
+        assert_eq!(pmi_fd(&|_: &str| None), None);
+        let not_pmi2 = |k: &str| (k == "PMI_FD").then(|| sock.clone());
+        assert_eq!(pmi_fd(&not_pmi2), None, "only a pmi2 step's");
     }
 
     #[test]

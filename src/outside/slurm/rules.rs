@@ -1304,6 +1304,7 @@ mod tests {
             accounts: None,
             qos: None,
             max_jobs: None,
+            job_network: Sourced::new(Default::default(), Source::Derived("t".into())),
         }
     }
 
