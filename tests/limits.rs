@@ -413,3 +413,106 @@ fn cgroup_limits_where_a_delegated_subtree_exists() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `dd` of `mb` MiB into `path`; prints `PATH ok` or `PATH full` (ENOSPC).
+fn fill(path: &str, mb: u32) -> String {
+    format!(
+        "if dd if=/dev/zero of={path} bs=1M count={mb} 2>&1 | grep -q 'No space left on device'; \
+         then echo {path} full; else echo {path} ok; fi; "
+    )
+}
+
+#[test]
+fn memory_bounds_the_tmpfs_mounts_together_and_full_is_enospc() {
+    let sb = Sandbox::new("limits-tmpfs");
+    // The issue's reproducer: 600 MiB into /dev/shm under a 64 MiB limit.
+    let o = sb.jail(&[
+        "--memory",
+        "64M",
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/x",
+        "bs=1M",
+        "count=600",
+    ]);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+    // The sum is bounded, not each mount: 40 MiB fit in /tmp, and then
+    // not 40 more in /dev/shm, /var/tmp or /run; freeing space in one
+    // makes room in another. Each is an ordinary ENOSPC the program sees.
+    let script = format!(
+        "{}{}{}rm -f /tmp/a /dev/shm/b; {}df -k /tmp /dev/shm | tail -n +2",
+        fill("/tmp/a", 40),
+        fill("/dev/shm/b", 40),
+        fill("/var/tmp/c", 40),
+        fill("/dev/shm/d", 40),
+    );
+    let o = sb.jail_sh(&["--memory", "64M"], &script);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        &[
+            "/tmp/a ok",
+            "/dev/shm/b full",
+            "/var/tmp/c full",
+            "/dev/shm/d ok"
+        ],
+        "{out}\n{}",
+        stderr(&o)
+    );
+    // df shows the one bound (64 MiB = 65536 KiB) for each.
+    for l in &lines[4..] {
+        assert_eq!(l.split_whitespace().nth(1), Some("65536"), "{out}");
+    }
+
+    // Without --memory the default fits the machine: all together half
+    // the RAM, not half for each.
+    let ram_kib: u64 = fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let o = sb.jail_sh(&[], "df -k /tmp | tail -n 1");
+    assert_code(&o, 0);
+    let size: u64 = stdout(&o)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        size > 0 && size <= ram_kib / 2 + 4,
+        "/tmp has {size} KiB of {ram_kib} KiB RAM"
+    );
+}
+
+#[test]
+fn explain_shows_the_tmpfs_size_and_where_it_comes_from() {
+    let sb = Sandbox::new("limits-tmpfs-explain");
+    let line = |out: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with("tmpfs "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let o = sb.jail(&["explain", "--memory", "64M", "--", "true"]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let l = line(&out);
+    assert!(l.contains("64 MiB") && l.contains("--memory"), "{out}");
+    assert!(
+        out.contains("/tmp, /var/tmp, /dev/shm, /run") && out.contains("ENOSPC"),
+        "{out}"
+    );
+    let o = sb.jail(&["explain", "--", "true"]);
+    let out = stdout(&o);
+    let l = line(&out);
+    assert!(l.contains("half of this machine's"), "{out}");
+}
