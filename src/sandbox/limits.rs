@@ -290,7 +290,10 @@ pub fn ram() -> u64 {
     if unsafe { libc::sysinfo(&mut si) } != 0 {
         return 0;
     }
-    u64::from(si.totalram).saturating_mul(u64::from(si.mem_unit.max(1)))
+    // c_ulong: u64 here, u32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let total = u64::from(si.totalram);
+    total.saturating_mul(u64::from(si.mem_unit.max(1)))
 }
 
 /// The size of the jail's tmpfs: as resolved by the caller, else worked
