@@ -516,3 +516,51 @@ fn explain_shows_the_tmpfs_size_and_where_it_comes_from() {
     let l = line(&out);
     assert!(l.contains("half of this machine's"), "{out}");
 }
+
+#[test]
+fn processes_that_outlive_the_program_are_ended_and_named_at_exit() {
+    let sb = Sandbox::new("limits-leftovers");
+    let marker = format!("{}", 9_000_000 + std::process::id());
+    // Two daemons left running, as "run in background" does; the
+    // program's own status stands.
+    // (Once both have exec'd sleep: until then they are `sh`.)
+    let script = format!(
+        "sleep {marker}1 & a=$!; sleep {marker}2 & b=$!; \
+         until grep -qx sleep /proc/$a/comm && grep -qx sleep /proc/$b/comm; do :; done; \
+         echo started; exit 4"
+    );
+    let o = sb.jail_sh(&[], &script);
+    assert_code(&o, 4);
+    assert_eq!(stdout(&o), "started\n");
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let rest = lines[0]
+        .strip_prefix("jail: ended 2 background processes: ")
+        .unwrap_or_else(|| panic!("{err}"));
+    let named: Vec<&str> = rest.split(", ").collect();
+    assert_eq!(named.len(), 2, "{err}");
+    for n in named {
+        let pid = n
+            .strip_prefix("sleep (pid ")
+            .and_then(|p| p.strip_suffix(')'))
+            .and_then(|p| p.parse::<u32>().ok());
+        assert!(pid.is_some_and(|p| p > 1), "{err}");
+    }
+    wait_until("the background processes to end", 10, || {
+        procs_with(&marker).is_empty()
+    });
+
+    // -q says nothing, but they are ended all the same.
+    let o = sb.jail_sh(&["-q"], &format!("sleep {marker}3 & exit 0"));
+    assert_code(&o, 0);
+    assert_eq!(stderr(&o), "", "{}", stderr(&o));
+    wait_until("the quiet run's process to end", 10, || {
+        procs_with(&marker).is_empty()
+    });
+
+    // Nothing left: nothing said.
+    let o = sb.jail_sh(&[], "sleep 0 & wait; echo done");
+    assert_code(&o, 0);
+    assert_eq!(stderr(&o), "", "{}", stderr(&o));
+}
