@@ -691,3 +691,224 @@ fn the_network_helper_relays_1000_connections_at_once_in_bounded_memory() {
         start.elapsed()
     );
 }
+
+/// Opens connections to allowed.test:80 until its own descriptors run
+/// out, holding them silent; then checks that names still resolve, that
+/// none of them was reset, and that a later request works once they are
+/// closed. Waits for `go` at the end.
+const HOG_PY: &str = r#"import os, resource, socket, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+addr = socket.getaddrinfo("allowed.test", 80, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+held, why = [], None
+while True:
+    try:
+        s = socket.socket()
+    except OSError as e:
+        why = os.strerror(e.errno)
+        break
+    s.settimeout(5)
+    try:
+        s.connect(addr)
+    except OSError as e:
+        s.close()
+        why = "connect: %s" % e
+        break
+    held.append(s)
+print("held", len(held), why, flush=True)
+time.sleep(1.5)
+held.pop().close()
+print("resolves", socket.gethostbyname("allowed.test"), flush=True)
+reset = 0
+for s in held:
+    s.setblocking(False)
+    try:
+        if s.recv(1, socket.MSG_PEEK) == b"":
+            reset += 1
+    except BlockingIOError:
+        pass
+    except OSError:
+        reset += 1
+print("reset", reset, flush=True)
+for s in held:
+    s.close()
+t = time.time()
+s = socket.create_connection(addr, timeout=20)
+s.sendall(b"GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+print("later", b"hello allowed.test via http" in data, flush=True)
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.05)
+"#;
+
+/// Sends FLOOD DNS queries over UDP as fast as it can, half for new
+/// names under the allowed *.wild.test (asked upstream), half for new
+/// denied names, never waiting for answers; then pipelines queries over
+/// TCP_CLIENTS TCP connections that never read their answers; then a
+/// lookup and a request must still work. Waits for `go` at the end.
+const DNS_FLOOD_PY: &str = r#"import os, random, socket, struct, time
+n = int(os.environ["FLOOD"])
+def query(name, qid):
+    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + q + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+sent = 0
+t = time.time()
+for i in range(n):
+    name = ("f%d-%d.wild.test" if i % 2 else "f%d-%d.denied.example") % (i, random.randrange(1 << 30))
+    try:
+        s.sendto(query(name, i & 0xffff), ("127.0.0.53", 53))
+        sent += 1
+    except BlockingIOError:
+        time.sleep(0.001)
+    try:
+        while True:
+            s.recv(4096)
+    except BlockingIOError:
+        pass
+print("sent", sent, round(time.time() - t, 1), flush=True)
+# Over TCP too: many clients pipelining queries, none reading answers.
+tcp, queued = [], 0
+for k in range(int(os.environ["TCP_CLIENTS"])):
+    c = socket.create_connection(("127.0.0.53", 53), timeout=5)
+    c.setblocking(False)
+    burst = b"".join(struct.pack(">H", len(m)) + m for m in (query("t%d-%d.denied.example" % (k, i), i) for i in range(2000)))
+    for _ in range(int(os.environ["BURSTS"])):
+        try:
+            queued += c.send(burst)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except OSError:
+            break  # the helper gave up on a client that never reads
+    tcp.append(c)
+print("tcp", len(tcp), queued, flush=True)
+time.sleep(1)
+addr = socket.getaddrinfo("allowed.test", 80, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+c = socket.create_connection(addr, timeout=20)
+c.sendall(b"GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n")
+data = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+print("later", b"hello allowed.test via http" in data, flush=True)
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.05)
+"#;
+
+/// Runs `script` (a file in the project) in a jail allowing allowed.test
+/// and *.wild.test on port 80, with at most `nofile` open files for the
+/// jail and its helper; returns (stdout, stderr, helper's peak RSS KiB,
+/// whether the helper still ran at the end).
+fn under_load(
+    name: &str,
+    script: &str,
+    nofile: u64,
+    env: &[(&str, &str)],
+) -> (String, String, u64, bool) {
+    let lab = Lab::new();
+    let sb = Sandbox::new(name);
+    sb.write(sb.project.join("load.py"), script);
+    let mut cmd = lab.jail_cmd(
+        &sb,
+        &[
+            "--allow-domain",
+            "allowed.test",
+            "--allow-domain",
+            "*.wild.test",
+            "--allow-port",
+            "80",
+            "--",
+            "python3",
+            "load.py",
+        ],
+    );
+    with_nofile(&mut cmd, nofile);
+    let mut child = cmd
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = sb.project.join("ready");
+    netlab::wait_until(120, || {
+        ready.exists() || child.try_wait().ok().flatten().is_some()
+    });
+    let helper = netlab::helper_of(child.id());
+    let peak = helper.map(rss_kib).unwrap_or((0, 0)).0;
+    let alive = helper.is_some_and(|h| {
+        fs::read_to_string(format!("/proc/{h}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        })
+    });
+    sb.write(sb.project.join("go"), "");
+    let o = child.wait_with_output().unwrap();
+    (stdout(&o), stderr(&o), peak, alive)
+}
+
+#[test]
+fn a_program_that_exhausts_its_descriptors_leaves_the_helper_serving() {
+    need_lab!();
+    // 1,024 files for the jail and the helper alike: the program can
+    // hold more connections than the helper could relay.
+    let (out, err, peak, alive) = under_load("limits-net-fds", HOG_PY, 1024, &[]);
+    let line = |k: &str| {
+        out.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or("")
+            .to_string()
+    };
+    let held: usize = line("held ")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(held > 900, "{out}\n{err}");
+    assert!(
+        line("held ").contains("Too many open files"),
+        "{out}\n{err}"
+    );
+    assert_eq!(line("resolves "), "resolves 198.51.100.2", "{out}\n{err}");
+    // The helper took what it could serve and left the rest waiting:
+    // it reset none of them for want of descriptors of its own.
+    assert_eq!(line("reset "), "reset 0", "{out}\n{err}");
+    assert_eq!(line("later "), "later True", "{out}\n{err}");
+    assert!(!err.contains("Too many open files"), "{err}");
+    assert!(alive, "the helper died\n{err}");
+    assert!(
+        peak > 0 && peak < HELPER_RSS_MAX_KIB,
+        "helper peak RSS {peak} KiB"
+    );
+}
+
+#[test]
+fn a_dns_flood_leaves_the_helper_answering_in_bounded_memory() {
+    need_lab!();
+    let (out, err, peak, alive) = under_load(
+        "limits-net-dns",
+        DNS_FLOOD_PY,
+        4096,
+        &[("FLOOD", "100000"), ("TCP_CLIENTS", "50"), ("BURSTS", "40")],
+    );
+    assert!(out.contains("sent "), "{out}\n{err}");
+    assert!(out.contains("later True"), "{out}\n{err}");
+    assert!(alive, "the helper died\n{err}");
+    assert!(
+        peak > 0 && peak < HELPER_RSS_MAX_KIB,
+        "helper peak RSS {peak} KiB\n{out}"
+    );
+    // Denials are capped on the terminal, not one line per name.
+    assert!(err.lines().count() < 100, "{} lines", err.lines().count());
+}
