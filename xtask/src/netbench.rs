@@ -1,5 +1,6 @@
 //! `cargo xtask bench`, network part: TCP throughput each way, connect()
-//! latency, an HTTP round trip with curl, and the helper's peak RSS, for
+//! latency, 1,000 connections at once, an HTTP round trip with curl, and
+//! the helper's peak RSS, for
 //! the host itself, pasta, slirp4netns, ../shared/bench/handoff-prototype
 //! and jail's network helper, to the same test host, in one run.
 //!
@@ -30,6 +31,22 @@ for i in range(n+20):
     if i>=20: t.append((b-a)*1e6)
 t.sort(); print(json.dumps({\"n\":n,\"min_us\":round(t[0]),\"median_us\":round(st.median(t)),\"p90_us\":round(t[int(.9*n)])}))";
 
+/// Opens N connections at once to an accept-and-close server, sends a
+/// byte on each, and waits until every one has seen the server's close:
+/// N flows through the mode together. Prints the wall time.
+const PYMANY: &str = "import socket,sys,time,json,resource
+h,p,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3])
+s,hd=resource.getrlimit(resource.RLIMIT_NOFILE); resource.setrlimit(resource.RLIMIT_NOFILE,(hd,hd))
+a=time.perf_counter(); cs=[socket.create_connection((h,p),timeout=60) for _ in range(n)]
+for c in cs: c.sendall(b'x')
+for c in cs:
+    while c.recv(4096): pass
+    c.close()
+print(json.dumps({\"n\":n,\"ms\":round((time.perf_counter()-a)*1e3,1)}))";
+
+/// Connections opened at once by the load case.
+const MANY: u32 = 1000;
+
 pub struct NetOptions {
     pub seconds: u32,
     pub reps: u32,
@@ -59,6 +76,8 @@ struct Row {
     down: Vec<f64>,
     rss_kib: u64,
     connect: Option<Value>,
+    /// `MANY` connections at once (PYMANY's JSON).
+    many: Option<Value>,
     curl: Option<Value>,
     failed: Vec<String>,
 }
@@ -408,6 +427,17 @@ pub fn run(jail: &Path, o: &NetOptions) -> Result<String, String> {
             Ok(s) => row.connect = serde_json::from_str(s.trim()).ok(),
             Err(e) => row.failed.push(format!("connect: {e}")),
         }
+        let (r, peak) = run_measured(
+            &lab.outer,
+            m,
+            &["python3", "-c", PYMANY, REMOTE, "8001", &MANY.to_string()],
+            Duration::from_secs(120),
+        );
+        row.rss_kib = row.rss_kib.max(peak);
+        match r {
+            Ok(s) => row.many = serde_json::from_str(s.trim()).ok(),
+            Err(e) => row.failed.push(format!("{MANY} at once: {e}")),
+        }
         // In the project: the one place every mode (the jail too) sees.
         let json = PathBuf::from(format!(
             "/home/benchuser/project/.netbench-curl-{}.json",
@@ -455,11 +485,13 @@ fn table(rows: &[(&str, Row)], o: &NetOptions) -> String {
     let f = |x: Option<f64>| x.map_or("failed".to_string(), |v| format!("{v:.2}"));
     let mut s = format!(
         "Network, to a test host at {REMOTE} in a network namespace (iperf3, 1 stream, {} s x {} per direction; \
-         connect(): 300 sequential to an accept-and-close server; curl: GET of a small file from python's \
-         http.server, hyperfine {} runs, measured inside each mode; peak RSS: VmHWM of the helper process \
-         during the transfers). up = the sandboxed program sends.\n\n\
-         | mode | up Gbit/s | down Gbit/s | connect() median us | curl GET mean ms | helper peak RSS MiB |\n\
-         |---|---|---|---|---|---|\n",
+         connect(): 300 sequential to an accept-and-close server; {MANY} at once: that many connections \
+         opened together to the same server, a byte sent on each, until each saw the server close; curl: GET \
+         of a small file from python's http.server, hyperfine {} runs, measured inside each mode; peak RSS: \
+         VmHWM of the helper process during the transfers and the {MANY} connections). up = the sandboxed \
+         program sends.\n\n\
+         | mode | up Gbit/s | down Gbit/s | connect() median us | {MANY} at once ms | curl GET mean ms | helper peak RSS MiB |\n\
+         |---|---|---|---|---|---|---|\n",
         o.seconds, o.reps, o.curl_runs
     );
     for (name, r) in rows {
@@ -473,13 +505,18 @@ fn table(rows: &[(&str, Row)], o: &NetOptions) -> String {
             .as_ref()
             .and_then(|c| c["median_us"].as_u64())
             .map_or("-".into(), |v| v.to_string());
+        let many = r
+            .many
+            .as_ref()
+            .and_then(|c| c["ms"].as_f64())
+            .map_or("-".into(), |v| format!("{v:.0}"));
         let curl = r
             .curl
             .as_ref()
             .and_then(|c| c["mean"].as_f64())
             .map_or("-".into(), |v| format!("{:.2}", v * 1e3));
         s += &format!(
-            "| {name} | {} | {} | {conn} | {curl} | {rss} |\n",
+            "| {name} | {} | {} | {conn} | {many} | {curl} | {rss} |\n",
             f(mean(&r.up)),
             f(mean(&r.down))
         );
@@ -506,6 +543,7 @@ mod tests {
                     down: vec![9.0],
                     rss_kib: 3072,
                     connect: serde_json::from_str("{\"median_us\": 40}").ok(),
+                    many: serde_json::from_str("{\"ms\": 812.4}").ok(),
                     curl: serde_json::from_str("{\"mean\": 0.005}").ok(),
                     failed: vec![],
                 },
@@ -521,10 +559,13 @@ mod tests {
             },
         );
         assert!(
-            t.contains("| jail | 11.00 | 9.00 | 40 | 5.00 | 3.0 |"),
+            t.contains("| jail | 11.00 | 9.00 | 40 | 812 | 5.00 | 3.0 |"),
             "{t}"
         );
-        assert!(t.contains("| host | failed | failed | - | - | - |"), "{t}");
+        assert!(
+            t.contains("| host | failed | failed | - | - | - | - |"),
+            "{t}"
+        );
         assert_eq!(
             gbps("{\"end\":{\"sum_received\":{\"bits_per_second\":2.5e9}}}"),
             Some(2.5)
