@@ -224,12 +224,22 @@ fn vm_hwm(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The newest process of the bench's user whose command line contains
+/// `needle` (other users' helpers, e.g. test runs on the same machine,
+/// are not this mode's).
 fn find_cmdline(needle: &str) -> Option<u32> {
+    let uid = crate::bench::user_ids().ok()?.0;
     let mut best = None;
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
+        let mine = e
+            .metadata()
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid);
+        if !mine {
+            continue;
+        }
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         if cmd.contains(needle) && best.is_none_or(|b| pid > b) {
@@ -436,7 +446,11 @@ pub fn run(jail: &Path, o: &NetOptions) -> Result<String, String> {
         row.rss_kib = row.rss_kib.max(peak);
         match r {
             Ok(s) => row.many = serde_json::from_str(s.trim()).ok(),
-            Err(e) => row.failed.push(format!("{MANY} at once: {e}")),
+            // The last line says why (a traceback's exception).
+            Err(e) => row.failed.push(format!(
+                "{MANY} at once: {}",
+                e.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("")
+            )),
         }
         // In the project: the one place every mode (the jail too) sees.
         let json = PathBuf::from(format!(
