@@ -493,11 +493,13 @@ fn launch(
     if let Err(e) = write_maps(pid, spec.user.uid, spec.user.gid) {
         // Closing our end before "go" makes the child exit at once.
         ours.close();
+        left_ours.close();
         init::wait_for(pid, false);
         return Err(SandboxError::UidMap(diagnose::uid_map_failure(&e)));
     }
     if let Err(e) = prep.limits.attach(pid) {
         ours.close();
+        left_ours.close();
         init::wait_for(pid, false);
         return Err(e.into());
     }
@@ -511,6 +513,7 @@ fn launch(
         }
         if let Err(e) = sent {
             ours.close();
+            left_ours.close();
             init::wait_for(pid, false);
             return Err(e.into());
         }

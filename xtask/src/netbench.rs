@@ -8,7 +8,8 @@
 //! machine's real network is never used): `outer` plays the host (where
 //! pasta, slirp4netns, the prototype and jail run, as `benchuser`), and
 //! `remote` is the test host at 198.51.100.2 with iperf3, an HTTP server
-//! on 8000 and an accept-and-close server on 8001 (deep backlog), as in
+//! on 8000, an accept-and-close server on 8001 (deep backlog) and one
+//! that reads a byte before it closes on 8002, as in
 //! ../shared/bench/baseline.sh, whose slirp4netns plumbing (`__ns 1`) is
 //! used as is.
 
@@ -24,6 +25,15 @@ const REMOTE: &str = "198.51.100.2";
 const PYACCEPT: &str = "import socket,sys
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind((sys.argv[1],int(sys.argv[2]))); s.listen(4096)
 while True: s.accept()[0].close()";
+/// Accepts, reads the one byte the client sends (a close with unread
+/// data would be a reset), closes.
+const PYREADCLOSE: &str = "import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind((sys.argv[1],int(sys.argv[2]))); s.listen(4096)
+while True:
+    c=s.accept()[0]; c.settimeout(5)
+    try: c.recv(1)
+    except OSError: pass
+    c.close()";
 const PYCONN: &str = "import socket,sys,time,json,statistics as st
 h,p,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]); t=[]
 for i in range(n+20):
@@ -31,8 +41,9 @@ for i in range(n+20):
     if i>=20: t.append((b-a)*1e6)
 t.sort(); print(json.dumps({\"n\":n,\"min_us\":round(t[0]),\"median_us\":round(st.median(t)),\"p90_us\":round(t[int(.9*n)])}))";
 
-/// Opens N connections at once to an accept-and-close server, sends a
-/// byte on each, and waits until every one has seen the server's close:
+/// Opens N connections at once to a server that reads one byte and
+/// closes, sends a byte on each, and waits until every one has seen the
+/// server's close:
 /// N flows through the mode together. Prints the wall time.
 const PYMANY: &str = "import socket,sys,time,json,resource
 h,p,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3])
@@ -167,6 +178,8 @@ fn lab(dir: &Path) -> Result<Lab, String> {
     ])?);
     lab.servers
         .push(spawn(&["python3", "-c", PYACCEPT, REMOTE, "8001"])?);
+    lab.servers
+        .push(spawn(&["python3", "-c", PYREADCLOSE, REMOTE, "8002"])?);
     let t = Instant::now();
     loop {
         let ok = Command::new("ip")
@@ -362,7 +375,7 @@ fn modes(jail: &Path, dir: &Path) -> Vec<Mode> {
     m.push(Mode {
         name: "jail",
         prefix: format!(
-            "{} -q --dns-upstream {REMOTE}:53 --allow-domain {REMOTE} --allow-port 5201 --allow-port 8000 --allow-port 8001 --",
+            "{} -q --dns-upstream {REMOTE}:53 --allow-domain {REMOTE} --allow-port 5201 --allow-port 8000 --allow-port 8001 --allow-port 8002 --",
             jail.display()
         ),
         helper: Helper::Cmdline("__outside net"),
@@ -440,7 +453,7 @@ pub fn run(jail: &Path, o: &NetOptions) -> Result<String, String> {
         let (r, peak) = run_measured(
             &lab.outer,
             m,
-            &["python3", "-c", PYMANY, REMOTE, "8001", &MANY.to_string()],
+            &["python3", "-c", PYMANY, REMOTE, "8002", &MANY.to_string()],
             Duration::from_secs(120),
         );
         row.rss_kib = row.rss_kib.max(peak);
@@ -500,7 +513,8 @@ fn table(rows: &[(&str, Row)], o: &NetOptions) -> String {
     let mut s = format!(
         "Network, to a test host at {REMOTE} in a network namespace (iperf3, 1 stream, {} s x {} per direction; \
          connect(): 300 sequential to an accept-and-close server; {MANY} at once: that many connections \
-         opened together to the same server, a byte sent on each, until each saw the server close; curl: GET \
+         opened together to a server that reads a byte and closes, a byte sent on each, until each saw \
+         the close; curl: GET \
          of a small file from python's http.server, hyperfine {} runs, measured inside each mode; peak RSS: \
          VmHWM of the helper process during the transfers and the {MANY} connections). up = the sandboxed \
          program sends.\n\n\
