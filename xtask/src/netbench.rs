@@ -316,15 +316,19 @@ fn run_measured(
             Err(format!(
                 "exit {:?}: {}",
                 o.status.code(),
-                String::from_utf8_lossy(&o.stderr)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
+                // The end says why (a traceback ends with its exception).
+                tail(&String::from_utf8_lossy(&o.stderr), 300)
             )),
             peak,
         ),
         Err(e) => (Err(e.to_string()), peak),
     }
+}
+
+/// The last `n` characters of `s`.
+fn tail(s: &str, n: usize) -> String {
+    let skip = s.chars().count().saturating_sub(n);
+    s.chars().skip(skip).collect()
 }
 
 fn gbps(json: &str) -> Option<f64> {
@@ -594,6 +598,8 @@ mod tests {
             t.contains("| host | failed | failed | - | - | - | - |"),
             "{t}"
         );
+        assert_eq!(tail("abcdef", 3), "def");
+        assert_eq!(tail("ab", 3), "ab");
         assert_eq!(
             gbps("{\"end\":{\"sum_received\":{\"bits_per_second\":2.5e9}}}"),
             Some(2.5)
