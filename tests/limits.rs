@@ -429,6 +429,19 @@ fn fill(path: &str, mb: u32) -> String {
     )
 }
 
+/// `jail doctor`'s cgroup parent, where the test user has a delegated
+/// cgroup v2 subtree.
+fn delegated_cgroup(sb: &Sandbox) -> Option<String> {
+    let d = sb.jail(&["doctor"]);
+    let line = stdout(&d)
+        .lines()
+        .find(|l| l.trim_start().starts_with("resource limits"))
+        .unwrap_or("")
+        .to_string();
+    line.contains("cgroup v2, delegated")
+        .then(|| line.rsplit(' ').next().unwrap_or("").to_string())
+}
+
 #[test]
 fn memory_bounds_the_tmpfs_mounts_together_and_full_is_enospc() {
     let sb = Sandbox::new("limits-tmpfs");
@@ -449,15 +462,23 @@ fn memory_bounds_the_tmpfs_mounts_together_and_full_is_enospc() {
         "{}",
         stderr(&o)
     );
-    // The sum is bounded, not each mount: 40 MiB fit in /tmp, and then
-    // not 40 more in /dev/shm, /var/tmp or /run; freeing space in one
+    // The whole limit without a cgroup (the size is then the only bound
+    // on the files); half of it where a cgroup counts files and processes.
+    let (size_mib, kib) = if delegated_cgroup(&sb).is_some() {
+        (32, "32768")
+    } else {
+        (64, "65536")
+    };
+    // The sum is bounded, not each mount: 5/8 of it fit in /tmp, and then
+    // not as much again in /dev/shm or /var/tmp; freeing space in one
     // makes room in another. Each is an ordinary ENOSPC the program sees.
+    let part = size_mib * 5 / 8;
     let script = format!(
         "{}{}{}rm -f /tmp/a /dev/shm/b; {}df -k /tmp /dev/shm | tail -n +2",
-        fill("/tmp/a", 40),
-        fill("/dev/shm/b", 40),
-        fill("/var/tmp/c", 40),
-        fill("/dev/shm/d", 40),
+        fill("/tmp/a", part),
+        fill("/dev/shm/b", part),
+        fill("/var/tmp/c", part),
+        fill("/dev/shm/d", part),
     );
     let o = sb.jail_sh(&["--memory", "64M"], &script);
     assert_code(&o, 0);
@@ -474,9 +495,9 @@ fn memory_bounds_the_tmpfs_mounts_together_and_full_is_enospc() {
         "{out}\n{}",
         stderr(&o)
     );
-    // df shows the one bound (64 MiB = 65536 KiB) for each.
+    // df shows the one bound for each.
     for l in &lines[4..] {
-        assert_eq!(l.split_whitespace().nth(1), Some("65536"), "{out}");
+        assert_eq!(l.split_whitespace().nth(1), Some(kib), "{out}");
     }
 
     // Without --memory the default fits the machine: all together half
@@ -513,7 +534,11 @@ fn explain_shows_the_tmpfs_size_and_where_it_comes_from() {
     assert_code(&o, 0);
     let out = stdout(&o);
     let l = line(&out);
-    assert!(l.contains("64 MiB") && l.contains("--memory"), "{out}");
+    let size = match delegated_cgroup(&sb) {
+        Some(_) => "32 MiB",
+        None => "64 MiB",
+    };
+    assert!(l.contains(size) && l.contains("--memory"), "{out}");
     assert!(
         out.contains("/tmp, /var/tmp, /dev/shm, /run") && out.contains("ENOSPC"),
         "{out}"

@@ -512,15 +512,25 @@ impl Limits {
 /// the machine's RAM, the kernel's own default for a single tmpfs (and
 /// what the host's /dev/shm already lets the user fill), instead of half
 /// for each; with `--memory`, at most that. Without a delegated cgroup
-/// this size is the only bound on what the files take (rlimits do not
-/// count them); with one, their pages are charged to the jail's cgroup
-/// too.
-pub fn tmpfs_size(memory: Option<&Sourced<u64>>, ram: u64) -> Sourced<u64> {
+/// (`cgroup` false) this size is the only bound on what the files take
+/// (rlimits do not count them), so it is the whole limit; with one, their
+/// pages are charged to the jail's cgroup along with the programs'
+/// memory, so it is half the limit: a full tmpfs is then ENOSPC, not the
+/// kernel killing the writer for memory.
+pub fn tmpfs_size(memory: Option<&Sourced<u64>>, ram: u64, cgroup: bool) -> Sourced<u64> {
     let half = (ram / 2).max(MIN_TMPFS);
+    let share = |m: u64| if cgroup { m / 2 } else { m };
     match memory {
-        Some(m) if m.value < half => Sourced::new(
-            m.value.max(MIN_TMPFS),
-            Source::Derived(format!("the memory limit (from {})", m.source)),
+        Some(m) if share(m.value) < half => Sourced::new(
+            share(m.value).max(MIN_TMPFS),
+            Source::Derived(if cgroup {
+                format!(
+                    "half the memory limit (from {}), which the jail's cgroup shares with its processes",
+                    m.source
+                )
+            } else {
+                format!("the memory limit (from {})", m.source)
+            }),
         ),
         _ => Sourced::new(
             half,
@@ -686,7 +696,7 @@ mod tests {
     #[test]
     fn tmpfs_is_half_the_ram_for_all_together_and_at_most_the_memory_limit() {
         let ram = 24u64 << 30;
-        let d = tmpfs_size(None, ram);
+        let d = tmpfs_size(None, ram, false);
         assert_eq!(d.value, 12 << 30);
         assert!(
             d.source.to_string().contains("24 GiB of RAM"),
@@ -694,15 +704,19 @@ mod tests {
             d.source
         );
         let m = Sourced::new(64 << 20, Source::Cli("--memory".into()));
-        let t = tmpfs_size(Some(&m), ram);
+        let t = tmpfs_size(Some(&m), ram, false);
         assert_eq!(t.value, 64 << 20);
         assert!(t.source.to_string().contains("--memory"), "{}", t.source);
+        // A cgroup counts the files with the processes: half for files.
+        let t = tmpfs_size(Some(&m), ram, true);
+        assert_eq!(t.value, 32 << 20);
+        assert!(t.source.to_string().contains("half the memory limit"));
         // A limit above half the RAM leaves the default.
         let big = Sourced::new(20 << 30, Source::Cli("--memory".into()));
-        assert_eq!(tmpfs_size(Some(&big), ram).value, 12 << 30);
+        assert_eq!(tmpfs_size(Some(&big), ram, false).value, 12 << 30);
         // Tiny values stay usable.
         let tiny = Sourced::new(4096, Source::Cli("--memory".into()));
-        assert_eq!(tmpfs_size(Some(&tiny), ram).value, MIN_TMPFS);
+        assert_eq!(tmpfs_size(Some(&tiny), ram, false).value, MIN_TMPFS);
         assert_eq!(tmpfs_inodes(64 << 20), 16384);
         assert_eq!(tmpfs_inodes(MIN_TMPFS), 1024);
     }

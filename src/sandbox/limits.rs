@@ -297,11 +297,13 @@ pub fn ram() -> u64 {
 }
 
 /// The size of the jail's tmpfs: as resolved by the caller, else worked
-/// out here from `--memory` and the machine's RAM.
+/// out here from `--memory`, how it is enforced and the machine's RAM.
 pub fn tmpfs(l: &Limits) -> crate::config::spec::Sourced<u64> {
-    l.tmpfs
-        .clone()
-        .unwrap_or_else(|| crate::config::limits::tmpfs_size(l.memory.as_ref(), ram()))
+    l.tmpfs.clone().unwrap_or_else(|| {
+        // Probed only when there is a memory limit to share.
+        let cgroup = l.memory.is_some() && matches!(detect(Needs::of(l)), Mechanism::Cgroup { .. });
+        crate::config::limits::tmpfs_size(l.memory.as_ref(), ram(), cgroup)
+    })
 }
 
 /// Whole CPUs for affinity: the quota rounded up.
