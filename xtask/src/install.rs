@@ -232,12 +232,7 @@ pub fn check(prefix: &Path) -> Result<(), String> {
         output(
             "fish",
             &["--no-config", "-c", &fish],
-            &[
-                ("PATH", &path),
-                ("HOME", &home),
-                ("XDG_CONFIG_HOME", &home),
-                ("XDG_DATA_HOME", &home),
-            ],
+            &[("PATH", &path), ("HOME", &home), ("XDG_CONFIG_HOME", &home), ("XDG_DATA_HOME", &home)],
             true,
         )?,
         &["--net"],
