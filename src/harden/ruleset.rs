@@ -462,6 +462,7 @@ mod tests {
             hidden: vec![],
             gitdirs: vec![],
             writable: vec![],
+            kept: vec![],
         }
     }
 

@@ -303,6 +303,7 @@ pub fn run_with(
                     .map(PathBuf::from)
                     .collect(),
                 pending: Some(outside::guard::pending_dir(state, &spec.project.value)),
+                kept: plan.kept.clone(),
             }),
             &[],
         )?;

@@ -59,6 +59,9 @@ pub enum Step {
         src: PathBuf,
         dest: PathBuf,
         names: Vec<std::ffi::OsString>,
+        /// Files of jail's own in that top layer (path relative to `dest`,
+        /// bytes), over the host's: a config layer only the jail sees.
+        files: Vec<(PathBuf, Vec<u8>)>,
     },
     /// The host directory `lower` at `dest`, writable, with every write
     /// kept in `upper` (jail's own storage): a cache the program reads and
@@ -142,15 +145,25 @@ impl Step {
                 dest.display(),
                 contents.len()
             ),
-            Step::Whiteout { dest, names, .. } => format!(
-                "show {} without {}",
-                dest.display(),
-                names
-                    .iter()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Step::Whiteout {
+                dest, names, files, ..
+            } => {
+                let mut what = Vec::new();
+                if !names.is_empty() {
+                    what.push(format!(
+                        "without {}",
+                        names
+                            .iter()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                for (f, _) in files {
+                    what.push(format!("with jail's own {}", dest.join(f).display()));
+                }
+                format!("show {} {}", dest.display(), what.join(" and "))
+            }
         }
     }
 }
@@ -173,6 +186,9 @@ pub struct Plan {
     pub gitdirs: Vec<PathBuf>,
     /// The host directories the jail can write (the project first).
     pub writable: Vec<PathBuf>,
+    /// Watched files whose trust entries jail keeps for jailed runs
+    /// (`protect::KEPT`): (the file, the profile's storage).
+    pub kept: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Plan {
@@ -362,6 +378,10 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     }
     let overlay = hide::overlay_usable();
     let mut hiding = hide::place(&hidden, &visible, overlay);
+    let kept = match storage {
+        Some(st) if overlay => kept_layers(spec, st, &visible, &mut hiding),
+        _ => Vec::new(),
+    };
     hiding.steps(&mut binds, &mut late);
     if let (HomeMode::Persist, Some(st)) = (spec.filesystem.home.value, storage) {
         // The persistent home is jail's own, but it must not hold what the
@@ -458,11 +478,73 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     );
     Plan {
         steps,
+        kept,
         protected: survey.protected,
         gitdirs: survey.gitdirs,
         writable,
         hidden: hiding.report,
     }
+}
+
+/// The config layers that show a jailed agent the trust it was given in
+/// earlier jailed runs (`protect::KEPT`), for the files this profile
+/// watches for that key: jail's own file in an overlay of the read-only
+/// system directory, never on the host. Returns the files whose entries
+/// the guard keeps at exit; none where the layer cannot be shown (the
+/// agent then asks again, and the notice says how to keep the answer).
+fn kept_layers(
+    spec: &JailSpec,
+    storage: &Path,
+    visible: &[Visible],
+    hiding: &mut hide::Placement,
+) -> Vec<(PathBuf, PathBuf)> {
+    let home = &spec.user.home;
+    let mut out = Vec::new();
+    for k in super::protect::KEPT {
+        let file = home.join(k.file);
+        let key = format!("{}.*.{}", k.table, k.key);
+        if !spec
+            .filesystem
+            .watch
+            .iter()
+            .any(|w| w.file == file && w.keys.contains(&key))
+        {
+            continue;
+        }
+        let layer = Path::new(k.layer);
+        // The deepest read-only system directory that holds it.
+        let Some(dir) = visible
+            .iter()
+            .filter(|v| {
+                v.dir && v.ro && v.literal == v.canonical && layer.starts_with(&v.canonical)
+            })
+            .max_by_key(|v| v.canonical.components().count())
+        else {
+            continue;
+        };
+        let Ok(rel) = layer.strip_prefix(&dir.canonical) else {
+            continue;
+        };
+        // The host's own file there (an admin's) must be one jail can read
+        // and extend, or the jail's would hide it.
+        let host_ok = match crate::host::read_regular(layer, 1 << 20) {
+            crate::host::Read::Absent => true,
+            crate::host::Read::Text(b) => std::str::from_utf8(&b)
+                .ok()
+                .is_some_and(|t| toml::from_str::<toml::Table>(t).is_ok()),
+            crate::host::Read::Suspect(_) => false,
+        };
+        if !host_ok {
+            continue;
+        }
+        if let Some(text) = k.layer_text(storage, &spec.project.value) {
+            if !hiding.add_file(dir.canonical.clone(), rel.to_path_buf(), text.into_bytes()) {
+                continue;
+            }
+        }
+        out.push((file, storage.to_path_buf()));
+    }
+    out
 }
 
 /// Caches: the host's directory with the jail's writes kept in its own
@@ -969,6 +1051,7 @@ mod tests {
             src: data.clone(),
             dest: data.clone(),
             names: vec!["munge".into(), "token".into()],
+            files: Vec::new(),
         }));
         assert_eq!(
             hide_report(&p, &data.join("munge")),
@@ -997,6 +1080,7 @@ mod tests {
                 src: home.join("dotfiles"),
                 dest: home.join("dotfiles"),
                 names: vec!["ssh".into()],
+                files: Vec::new(),
             }),
             "{:#?}",
             p.steps

@@ -751,6 +751,140 @@ pub fn quarantine_dir(state: &Path, project: &Path) -> PathBuf {
         .join(format!("{secs}-{}", std::process::id()))
 }
 
+/// A trust entry that a jailed agent wrote to its own config, which jail
+/// keeps for the profile's jailed runs instead of only putting it back:
+/// the host's agent never gets it (it is put back in the host's file), and
+/// the jailed agent reads it from a config layer jail shows only inside
+/// the jail, built from jail's own storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    /// The watched file, relative to $HOME.
+    pub file: &'static str,
+    /// The table of per-folder entries in it, and the key kept for each.
+    pub table: &'static str,
+    pub key: &'static str,
+    /// Where the jailed agent reads it: a system-wide config file of the
+    /// agent, the lowest layer (the user's own file still overrides it).
+    pub layer: &'static str,
+    /// In jail's storage of the profile: what was kept.
+    pub store: &'static str,
+}
+
+/// Codex keeps its folder trust in `~/.codex/config.toml` (`[projects."P"]
+/// trust_level`) and also reads `/etc/codex/config.toml`, its "system"
+/// layer, beneath the user's file (codex 0.171). Claude has no such layer
+/// for `hasTrustDialogAccepted` (see docs/hardening.md).
+pub const KEPT: &[Kept] = &[Kept {
+    file: ".codex/config.toml",
+    table: "projects",
+    key: "trust_level",
+    layer: "/etc/codex/config.toml",
+    store: "kept-codex-trust.toml",
+}];
+
+/// The largest kept store or host layer file read.
+const KEPT_CAP: u64 = 1 << 20;
+
+impl Kept {
+    /// The kept entries of a watched file's text for folders in `project`
+    /// (itself or below: what a program in this jail may speak for), as
+    /// `(folder, value)`; string values only.
+    pub fn entries(&self, text: &str, project: &Path) -> Vec<(String, String)> {
+        let Ok(t) = toml::from_str::<toml::Table>(text) else {
+            return Vec::new();
+        };
+        let Some(toml::Value::Table(folders)) = t.get(self.table) else {
+            return Vec::new();
+        };
+        folders
+            .iter()
+            .filter(|(f, _)| Path::new(f).is_absolute() && inside_lexically(Path::new(f), project))
+            .filter_map(|(f, v)| {
+                let val = v.as_table()?.get(self.key)?.as_str()?;
+                Some((f.clone(), val.to_string()))
+            })
+            .collect()
+    }
+
+    /// The dotted name a put-back notice uses for a folder's entry.
+    pub fn entry_name(&self, folder: &str) -> String {
+        format!("{}.{folder}.{}", self.table, self.key)
+    }
+
+    /// Adds `entries` to the store in `storage` (jail's own, never visible
+    /// inside): written beside it and renamed over it.
+    pub fn remember(&self, storage: &Path, entries: &[(String, String)]) -> std::io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let store = storage.join(self.store);
+        let mut t = match crate::host::read_regular(&store, KEPT_CAP) {
+            crate::host::Read::Text(b) => {
+                toml::from_str::<toml::Table>(&String::from_utf8_lossy(&b)).unwrap_or_default()
+            }
+            _ => toml::Table::new(),
+        };
+        let folders = t
+            .entry(self.table)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(folders) = folders.as_table_mut() else {
+            return Ok(());
+        };
+        for (f, v) in entries {
+            let mut e = toml::Table::new();
+            e.insert(self.key.into(), toml::Value::String(v.clone()));
+            folders.insert(f.clone(), toml::Value::Table(e));
+        }
+        let text = toml::to_string_pretty(&t).map_err(std::io::Error::other)?;
+        let tmp = storage.join(format!("{}.tmp-{}", self.store, std::process::id()));
+        fs::write(&tmp, text)?;
+        fs::rename(&tmp, &store).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+
+    /// The layer file jail shows inside for a run in `project`: the host's
+    /// own file (an admin's) with the kept entries for this project added
+    /// where it says nothing of them. None: nothing kept, or the host's
+    /// file cannot be read as TOML (then it is left as it is).
+    pub fn layer_text(&self, storage: &Path, project: &Path) -> Option<String> {
+        let kept = match crate::host::read_regular(&storage.join(self.store), KEPT_CAP) {
+            crate::host::Read::Text(b) => self.entries(&String::from_utf8_lossy(&b), project),
+            _ => return None,
+        };
+        if kept.is_empty() {
+            return None;
+        }
+        let mut t = match crate::host::read_regular(Path::new(self.layer), KEPT_CAP) {
+            crate::host::Read::Text(b) => {
+                toml::from_str::<toml::Table>(std::str::from_utf8(&b).ok()?).ok()?
+            }
+            crate::host::Read::Absent => toml::Table::new(),
+            crate::host::Read::Suspect(_) => return None,
+        };
+        let folders = t
+            .entry(self.table)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()?;
+        for (f, v) in kept {
+            let e = folders
+                .entry(f)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()?;
+            e.entry(self.key).or_insert(toml::Value::String(v));
+        }
+        toml::to_string_pretty(&t).ok()
+    }
+}
+
+/// `p` is `root` or below it, by its components (`..` refused).
+fn inside_lexically(p: &Path, root: &Path) -> bool {
+    p.starts_with(root)
+        && !p
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1034,5 +1168,58 @@ mod tests {
             .all(|x| !x.path.to_string_lossy().contains("..")));
         assert!(changed(&s.protected).is_empty());
         fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn kept_trust_is_the_projects_own_and_extends_the_hosts_layer() {
+        let t = tmp("kept");
+        let layer: &'static str = Box::leak(
+            t.join("etc-config.toml")
+                .display()
+                .to_string()
+                .into_boxed_str(),
+        );
+        let k = Kept { layer, ..KEPT[0] };
+        let proj = t.join("proj");
+        let text = format!(
+            "model = \"x\"\n[projects.\"{p}\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"{p}/sub\"]\ntrust_level = \"untrusted\"\n\
+             [projects.\"{p}/../other\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"{p}x\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"/\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"relative\"]\ntrust_level = \"trusted\"\n",
+            p = proj.display()
+        );
+        let mut got = k.entries(&text, &proj);
+        got.sort();
+        let p = proj.display().to_string();
+        assert_eq!(
+            got,
+            vec![
+                (p.clone(), "trusted".to_string()),
+                (format!("{p}/sub"), "untrusted".to_string())
+            ]
+        );
+        assert_eq!(k.entry_name(&p), format!("projects.{p}.trust_level"));
+        // Nothing kept: no layer.
+        assert_eq!(k.layer_text(&t, &proj), None);
+        k.remember(&t, &got[..1]).unwrap();
+        // Kept for another project: not shown here.
+        assert_eq!(k.layer_text(&t, &t.join("elsewhere")), None);
+        let shown = k.layer_text(&t, &proj).unwrap();
+        let v: toml::Table = toml::from_str(&shown).unwrap();
+        assert_eq!(v["projects"][&p]["trust_level"].as_str(), Some("trusted"));
+        // The host's own file (an admin's) stays in it and wins.
+        fs::write(
+            layer,
+            format!("model = \"admin\"\n[projects.\"{p}\"]\ntrust_level = \"untrusted\"\n"),
+        )
+        .unwrap();
+        let v: toml::Table = toml::from_str(&k.layer_text(&t, &proj).unwrap()).unwrap();
+        assert_eq!(v["model"].as_str(), Some("admin"));
+        assert_eq!(v["projects"][&p]["trust_level"].as_str(), Some("untrusted"));
+        // One it cannot read as TOML is not replaced.
+        fs::write(layer, "not = [toml").unwrap();
+        assert_eq!(k.layer_text(&t, &proj), None);
     }
 }
