@@ -377,3 +377,61 @@ fn codex_folder_trust_given_in_the_jail_is_kept_for_jailed_runs_only() {
         stdout(&other)
     );
 }
+
+#[test]
+fn claude_folder_trust_given_in_the_jail_is_kept_for_jailed_runs_only() {
+    let sb = Sandbox::new("claude-trust");
+    sb.mkdir(sb.home.join(".claude"));
+    let proj = sb.project.display().to_string();
+    let elsewhere = sb.root.join("other").display().to_string();
+    let o = sb.jail_sh(
+        &["-p", "claude", "--net", "none"],
+        &format!(
+            "test -z \"$CLAUDE_CODE_SANDBOXED\" || exit 3; \
+             echo '{{\"theme\":\"dark\",\"projects\":{{\"{proj}\":{{\"hasTrustDialogAccepted\":true}},\
+             \"{elsewhere}\":{{\"hasTrustDialogAccepted\":true}}}}}}' > ~/.claude/.claude.json"
+        ),
+    );
+    assert_code(&o, 0);
+    // The host's claude trusts neither folder; the rest is kept.
+    let host = fs::read_to_string(sb.home.join(".claude/.claude.json")).unwrap();
+    assert!(!host.contains("true"), "{host}");
+    assert!(host.contains("dark"), "{host}");
+    let n = notices(&o);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0].contains(&elsewhere) && !n[0].contains(&format!("{proj}.")),
+        "{}",
+        n[0]
+    );
+    // The next jailed claude in this project counts it trusted (claude
+    // reads CLAUDE_CODE_SANDBOXED as a trusted folder), with no notice.
+    let again = sb.jail_sh(
+        &["-p", "claude", "--net", "none"],
+        "echo \"S=$CLAUDE_CODE_SANDBOXED\"",
+    );
+    assert_code(&again, 0);
+    assert!(stdout(&again).contains("S=1"), "{}", stdout(&again));
+    assert!(notices(&again).is_empty(), "{:?}", notices(&again));
+    // Not in another project, nor under another profile.
+    let other = sb.root.join("other");
+    sb.mkdir(&other);
+    let o = sb
+        .jail_cmd(&[
+            "-p",
+            "claude",
+            "--net",
+            "none",
+            "--",
+            "sh",
+            "-c",
+            "echo \"S=$CLAUDE_CODE_SANDBOXED\"",
+        ])
+        .current_dir(&other)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("S=\n"), "{}", stdout(&o));
+    let o = sb.jail_sh(&["--net", "none"], "echo \"S=$CLAUDE_CODE_SANDBOXED\"");
+    assert!(stdout(&o).contains("S=\n"), "{}", stdout(&o));
+}

@@ -463,6 +463,7 @@ mod tests {
             gitdirs: vec![],
             writable: vec![],
             kept: vec![],
+            env: vec![],
         }
     }
 

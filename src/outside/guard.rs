@@ -454,7 +454,7 @@ fn keep_for_jailed_runs(config: &Config, path: &Path, text: &str, entries: &mut 
     let Some(k) = protect::KEPT.iter().find(|k| path.ends_with(k.file)) else {
         return;
     };
-    let given: Vec<(String, String)> = k
+    let given: Vec<(String, toml::Value)> = k
         .entries(text, &config.project)
         .into_iter()
         .filter(|(f, _)| entries.contains(&k.entry_name(f)))

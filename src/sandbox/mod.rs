@@ -192,6 +192,7 @@ pub fn run_with(
         .collect::<Result<_, _>>()?;
     let envp: Vec<CString> = env
         .iter()
+        .chain(plan.env.iter())
         .map(|(k, v)| CString::new(format!("{k}={v}")))
         .collect::<Result<_, _>>()?;
     let path_var = env

@@ -189,6 +189,9 @@ pub struct Plan {
     /// Watched files whose trust entries jail keeps for jailed runs
     /// (`protect::KEPT`): (the file, the profile's storage).
     pub kept: Vec<(PathBuf, PathBuf)>,
+    /// Variables for the program that tell a jailed agent of trust kept
+    /// that way (`protect::Via::Env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -378,9 +381,9 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     }
     let overlay = hide::overlay_usable();
     let mut hiding = hide::place(&hidden, &visible, overlay);
-    let kept = match storage {
-        Some(st) if overlay => kept_layers(spec, st, &visible, &mut hiding),
-        _ => Vec::new(),
+    let (kept, env) = match storage {
+        Some(st) => kept_trust(spec, st, &visible, &mut hiding, overlay),
+        None => Default::default(),
     };
     hiding.steps(&mut binds, &mut late);
     if let (HomeMode::Persist, Some(st)) = (spec.filesystem.home.value, storage) {
@@ -479,6 +482,7 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     Plan {
         steps,
         kept,
+        env,
         protected: survey.protected,
         gitdirs: survey.gitdirs,
         writable,
@@ -486,20 +490,27 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     }
 }
 
-/// The config layers that show a jailed agent the trust it was given in
-/// earlier jailed runs (`protect::KEPT`), for the files this profile
-/// watches for that key: jail's own file in an overlay of the read-only
-/// system directory, never on the host. Returns the files whose entries
-/// the guard keeps at exit; none where the layer cannot be shown (the
-/// agent then asks again, and the notice says how to keep the answer).
-fn kept_layers(
+/// (watched file, the profile's storage) pairs, and variables to set.
+type KeptTrust = (Vec<(PathBuf, PathBuf)>, Vec<(String, String)>);
+
+/// What shows a jailed agent the trust it was given in earlier jailed
+/// runs (`protect::KEPT`), for the files this profile watches for that
+/// key: jail's own config file in an overlay of the read-only system
+/// directory (never on the host), or a variable for the program. Returns
+/// the files whose entries the guard keeps at exit, and the variables;
+/// no file where the layer cannot be shown (the agent then asks again,
+/// and the notice says how to keep the answer).
+fn kept_trust(
     spec: &JailSpec,
     storage: &Path,
     visible: &[Visible],
     hiding: &mut hide::Placement,
-) -> Vec<(PathBuf, PathBuf)> {
+    overlay: bool,
+) -> KeptTrust {
+    use super::protect::Via;
     let home = &spec.user.home;
-    let mut out = Vec::new();
+    let project = &spec.project.value;
+    let (mut out, mut env) = (Vec::new(), Vec::new());
     for k in super::protect::KEPT {
         let file = home.join(k.file);
         let key = format!("{}.*.{}", k.table, k.key);
@@ -511,40 +522,57 @@ fn kept_layers(
         {
             continue;
         }
-        let layer = Path::new(k.layer);
-        // The deepest read-only system directory that holds it.
-        let Some(dir) = visible
-            .iter()
-            .filter(|v| {
-                v.dir && v.ro && v.literal == v.canonical && layer.starts_with(&v.canonical)
-            })
-            .max_by_key(|v| v.canonical.components().count())
-        else {
-            continue;
-        };
-        let Ok(rel) = layer.strip_prefix(&dir.canonical) else {
-            continue;
-        };
-        // The host's own file there (an admin's) must be one jail can read
-        // and extend, or the jail's would hide it.
-        let host_ok = match crate::host::read_regular(layer, 1 << 20) {
-            crate::host::Read::Absent => true,
-            crate::host::Read::Text(b) => std::str::from_utf8(&b)
-                .ok()
-                .is_some_and(|t| toml::from_str::<toml::Table>(t).is_ok()),
-            crate::host::Read::Suspect(_) => false,
-        };
-        if !host_ok {
-            continue;
-        }
-        if let Some(text) = k.layer_text(storage, &spec.project.value) {
-            if !hiding.add_file(dir.canonical.clone(), rel.to_path_buf(), text.into_bytes()) {
-                continue;
+        match k.via {
+            Via::Env(_) => env.extend(k.env(storage, project, &spec.cwd)),
+            Via::Layer(layer) => {
+                if !overlay || !layer_shown(k, Path::new(layer), storage, project, visible, hiding)
+                {
+                    continue;
+                }
             }
         }
         out.push((file, storage.to_path_buf()));
     }
-    out
+    (out, env)
+}
+
+/// Shows the kept entries of `k` at `layer` in the jail; false where it
+/// cannot be (no read-only system directory holds it, or the host's own
+/// file there, an admin's, is not one jail can read and extend: the
+/// jail's would hide it).
+fn layer_shown(
+    k: &super::protect::Kept,
+    layer: &Path,
+    storage: &Path,
+    project: &Path,
+    visible: &[Visible],
+    hiding: &mut hide::Placement,
+) -> bool {
+    // The deepest read-only system directory that holds it.
+    let Some(dir) = visible
+        .iter()
+        .filter(|v| v.dir && v.ro && v.literal == v.canonical && layer.starts_with(&v.canonical))
+        .max_by_key(|v| v.canonical.components().count())
+    else {
+        return false;
+    };
+    let Ok(rel) = layer.strip_prefix(&dir.canonical) else {
+        return false;
+    };
+    let host_ok = match crate::host::read_regular(layer, 1 << 20) {
+        crate::host::Read::Absent => true,
+        crate::host::Read::Text(b) => std::str::from_utf8(&b)
+            .ok()
+            .is_some_and(|t| toml::from_str::<toml::Table>(t).is_ok()),
+        crate::host::Read::Suspect(_) => false,
+    };
+    if !host_ok {
+        return false;
+    }
+    match k.layer_text(storage, project) {
+        Some(text) => hiding.add_file(dir.canonical.clone(), rel.to_path_buf(), text.into_bytes()),
+        None => true,
+    }
 }
 
 /// Caches: the host's directory with the jail's writes kept in its own

@@ -763,24 +763,45 @@ pub struct Kept {
     /// The table of per-folder entries in it, and the key kept for each.
     pub table: &'static str,
     pub key: &'static str,
-    /// Where the jailed agent reads it: a system-wide config file of the
-    /// agent, the lowest layer (the user's own file still overrides it).
-    pub layer: &'static str,
+    /// How the jailed agent is told.
+    pub via: Via,
     /// In jail's storage of the profile: what was kept.
     pub store: &'static str,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A system-wide config file of the agent, its lowest layer (the
+    /// user's own file still overrides it), shown only inside the jail.
+    Layer(&'static str),
+    /// A variable set for the jailed program when the kept entry for the
+    /// working directory or a folder above it (in the project) is `true`.
+    Env(&'static str),
+}
+
 /// Codex keeps its folder trust in `~/.codex/config.toml` (`[projects."P"]
 /// trust_level`) and also reads `/etc/codex/config.toml`, its "system"
-/// layer, beneath the user's file (codex 0.171). Claude has no such layer
-/// for `hasTrustDialogAccepted` (see docs/hardening.md).
-pub const KEPT: &[Kept] = &[Kept {
-    file: ".codex/config.toml",
-    table: "projects",
-    key: "trust_level",
-    layer: "/etc/codex/config.toml",
-    store: "kept-codex-trust.toml",
-}];
+/// layer, beneath the user's file (codex 0.171). Claude keeps it in
+/// `~/.claude/.claude.json` (`projects.P.hasTrustDialogAccepted`, for the
+/// working directory or any folder above it) and has no other file for
+/// it, but counts the folder trusted when `CLAUDE_CODE_SANDBOXED` is set
+/// (claude-code 2.1: its trust check reads nothing else of that variable).
+pub const KEPT: &[Kept] = &[
+    Kept {
+        file: ".codex/config.toml",
+        table: "projects",
+        key: "trust_level",
+        via: Via::Layer("/etc/codex/config.toml"),
+        store: "kept-codex-trust.toml",
+    },
+    Kept {
+        file: ".claude/.claude.json",
+        table: "projects",
+        key: "hasTrustDialogAccepted",
+        via: Via::Env("CLAUDE_CODE_SANDBOXED"),
+        store: "kept-claude-trust.toml",
+    },
+];
 
 /// The largest kept store or host layer file read.
 const KEPT_CAP: u64 = 1 << 20;
@@ -789,21 +810,46 @@ impl Kept {
     /// The kept entries of a watched file's text for folders in `project`
     /// (itself or below: what a program in this jail may speak for), as
     /// `(folder, value)`; string values only.
-    pub fn entries(&self, text: &str, project: &Path) -> Vec<(String, String)> {
-        let Ok(t) = toml::from_str::<toml::Table>(text) else {
+    pub fn entries(&self, text: &str, project: &Path) -> Vec<(String, toml::Value)> {
+        let Some((doc, _)) = parse_doc(text) else {
             return Vec::new();
         };
-        let Some(toml::Value::Table(folders)) = t.get(self.table) else {
+        let Some(folders) = doc.get(self.table).and_then(|v| v.as_object()) else {
             return Vec::new();
         };
         folders
             .iter()
             .filter(|(f, _)| Path::new(f).is_absolute() && inside_lexically(Path::new(f), project))
             .filter_map(|(f, v)| {
-                let val = v.as_table()?.get(self.key)?.as_str()?;
-                Some((f.clone(), val.to_string()))
+                let val = match v.as_object()?.get(self.key)? {
+                    serde_json::Value::String(s) => toml::Value::String(s.clone()),
+                    serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+                    _ => return None,
+                };
+                Some((f.clone(), val))
             })
             .collect()
+    }
+
+    /// What was kept for folders of `project` (jail's storage).
+    fn kept(&self, storage: &Path, project: &Path) -> Vec<(String, toml::Value)> {
+        match crate::host::read_regular(&storage.join(self.store), KEPT_CAP) {
+            crate::host::Read::Text(b) => self.entries(&String::from_utf8_lossy(&b), project),
+            _ => Vec::new(),
+        }
+    }
+
+    /// For `Via::Env`: the variable to set for a run in `project` from
+    /// `cwd`, when the trust kept for `cwd` or a folder above it (in the
+    /// project) is `true`, as the agent would read it from its own file.
+    pub fn env(&self, storage: &Path, project: &Path, cwd: &Path) -> Option<(String, String)> {
+        let Via::Env(name) = self.via else {
+            return None;
+        };
+        self.kept(storage, project)
+            .iter()
+            .any(|(f, v)| cwd.starts_with(f) && *v == toml::Value::Boolean(true))
+            .then(|| (name.to_string(), "1".to_string()))
     }
 
     /// The dotted name a put-back notice uses for a folder's entry.
@@ -813,7 +859,11 @@ impl Kept {
 
     /// Adds `entries` to the store in `storage` (jail's own, never visible
     /// inside): written beside it and renamed over it.
-    pub fn remember(&self, storage: &Path, entries: &[(String, String)]) -> std::io::Result<()> {
+    pub fn remember(
+        &self,
+        storage: &Path,
+        entries: &[(String, toml::Value)],
+    ) -> std::io::Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -832,7 +882,7 @@ impl Kept {
         };
         for (f, v) in entries {
             let mut e = toml::Table::new();
-            e.insert(self.key.into(), toml::Value::String(v.clone()));
+            e.insert(self.key.into(), v.clone());
             folders.insert(f.clone(), toml::Value::Table(e));
         }
         let text = toml::to_string_pretty(&t).map_err(std::io::Error::other)?;
@@ -848,14 +898,14 @@ impl Kept {
     /// where it says nothing of them. None: nothing kept, or the host's
     /// file cannot be read as TOML (then it is left as it is).
     pub fn layer_text(&self, storage: &Path, project: &Path) -> Option<String> {
-        let kept = match crate::host::read_regular(&storage.join(self.store), KEPT_CAP) {
-            crate::host::Read::Text(b) => self.entries(&String::from_utf8_lossy(&b), project),
-            _ => return None,
+        let Via::Layer(layer) = self.via else {
+            return None;
         };
+        let kept = self.kept(storage, project);
         if kept.is_empty() {
             return None;
         }
-        let mut t = match crate::host::read_regular(Path::new(self.layer), KEPT_CAP) {
+        let mut t = match crate::host::read_regular(Path::new(layer), KEPT_CAP) {
             crate::host::Read::Text(b) => {
                 toml::from_str::<toml::Table>(std::str::from_utf8(&b).ok()?).ok()?
             }
@@ -871,7 +921,7 @@ impl Kept {
                 .entry(f)
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                 .as_table_mut()?;
-            e.entry(self.key).or_insert(toml::Value::String(v));
+            e.entry(self.key).or_insert(v);
         }
         toml::to_string_pretty(&t).ok()
     }
@@ -1179,7 +1229,10 @@ mod tests {
                 .to_string()
                 .into_boxed_str(),
         );
-        let k = Kept { layer, ..KEPT[0] };
+        let k = Kept {
+            via: Via::Layer(layer),
+            ..KEPT[0]
+        };
         let proj = t.join("proj");
         let text = format!(
             "model = \"x\"\n[projects.\"{p}\"]\ntrust_level = \"trusted\"\n\
@@ -1191,13 +1244,13 @@ mod tests {
             p = proj.display()
         );
         let mut got = k.entries(&text, &proj);
-        got.sort();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
         let p = proj.display().to_string();
         assert_eq!(
             got,
             vec![
-                (p.clone(), "trusted".to_string()),
-                (format!("{p}/sub"), "untrusted".to_string())
+                (p.clone(), toml::Value::String("trusted".into())),
+                (format!("{p}/sub"), toml::Value::String("untrusted".into()))
             ]
         );
         assert_eq!(k.entry_name(&p), format!("projects.{p}.trust_level"));
