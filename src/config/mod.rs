@@ -1,20 +1,27 @@
 //! Policy: parses and layers profiles into a resolved `JailSpec`.
 //! Plain data, no syscalls (host facts are passed in), fully unit-tested.
 
+pub mod catalogue;
+pub mod domain;
 pub mod env;
 pub mod explain;
 pub mod init;
 pub mod limits;
 pub mod load;
+pub mod paths;
 pub mod presets;
 pub mod profile;
+pub mod proxy;
 pub mod resolve;
+pub mod site;
 pub mod spec;
 pub mod trust;
+pub mod widen;
 
 use std::path::PathBuf;
 
-pub use resolve::{resolve, Catalogue, HostFacts, Request};
+pub use catalogue::{Catalogue, HostFacts, Request};
+pub use resolve::resolve;
 pub use spec::JailSpec;
 
 #[derive(Debug, thiserror::Error)]

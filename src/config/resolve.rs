@@ -11,286 +11,65 @@
 //! - the project file may narrow anything; what it widens needs `jail trust`.
 
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+use super::domain::{expand_domain, push_domain};
+use super::env::{check_env_name, check_env_pattern};
 use super::limits::{Limits, ReviewMode};
-use super::presets;
-use super::profile::{self, HomeMode, NetMode, Profile, SiteSection, SlurmEnabled};
+use super::paths::{
+    abs_cli_path, check_not_internal, expand_tilde, layer_path, push_unique, put_path, SameAs,
+    OFFLINE_ENV, ROOT_SECRETS, SYSTEM_RO,
+};
+use super::profile::{self, HomeMode, NetMode, Profile, SlurmEnabled};
+use super::proxy::check_proxy;
+use super::site::{check_choices, check_project, enforce_site};
 use super::spec::*;
+use super::widen::widenings;
 use super::ConfigError;
-
-/// What the user asked for on the command line.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub profile: Option<String>,
-    pub command: Vec<String>,
-    pub ro: Vec<String>,
-    pub rw: Vec<String>,
-    pub hide: Vec<String>,
-    pub net: Option<NetMode>,
-    pub allow_domain: Vec<String>,
-    pub allow_port: Vec<u16>,
-    pub expose_host_port: Vec<u16>,
-    pub dns_upstream: Option<String>,
-    pub env: Vec<String>,
-    pub gpu: bool,
-    pub home: Option<HomeMode>,
-    /// `--review[=MODE]`.
-    pub review: Option<ReviewMode>,
-    /// `--timeout`, in seconds.
-    pub timeout: Option<u64>,
-    /// `--memory`, in bytes.
-    pub memory: Option<u64>,
-    /// `--pids`.
-    pub pids: Option<u32>,
-    /// `--cpus`, in thousandths.
-    pub cpus: Option<u32>,
-}
-
-/// Facts about the host that resolution needs, gathered by the caller.
-#[derive(Debug, Clone)]
-pub struct HostFacts {
-    pub user: UserInfo,
-    pub cwd: PathBuf,
-    /// The user's login shell, used when no command is given.
-    pub shell: String,
-    /// The git work tree root above (or at) cwd, below $HOME.
-    pub git_root: Option<PathBuf>,
-    pub has_sbatch: bool,
-    /// Permission bits (with the sticky bit) of the candidate project
-    /// directories (the cwd and the git root), as the host reports them.
-    pub dir_modes: Vec<(PathBuf, u32)>,
-}
-
-/// A profile found in some layer.
-#[derive(Debug, Clone)]
-pub struct NamedProfile {
-    pub name: String,
-    body: Body,
-    pub source: Source,
-}
-
-/// A builtin profile is parsed when first used: a run needs one or two
-/// of them, and parsing all ten was a measurable part of every start.
-#[derive(Debug, Clone)]
-enum Body {
-    Parsed(Profile),
-    Builtin(&'static str, std::cell::OnceCell<Profile>),
-}
-
-impl NamedProfile {
-    pub fn new(name: impl Into<String>, profile: Profile, source: Source) -> NamedProfile {
-        NamedProfile {
-            name: name.into(),
-            body: Body::Parsed(profile),
-            source,
-        }
-    }
-
-    fn builtin(name: &str, text: &'static str) -> NamedProfile {
-        NamedProfile {
-            name: name.to_string(),
-            body: Body::Builtin(text, std::cell::OnceCell::new()),
-            source: Source::Builtin(name.to_string()),
-        }
-    }
-
-    /// The profile's settings (a builtin one is parsed here, once).
-    pub fn profile(&self) -> Result<&Profile, ConfigError> {
-        match &self.body {
-            Body::Parsed(p) => Ok(p),
-            Body::Builtin(text, cell) => {
-                if let Some(p) = cell.get() {
-                    return Ok(p);
-                }
-                let p = profile::parse(text, &profile::builtin_path(&self.name))?;
-                Ok(cell.get_or_init(|| p))
-            }
-        }
-    }
-}
-
-/// The site's jail.toml: bounds for every layer after it.
-#[derive(Debug, Clone)]
-pub struct SiteLayer {
-    pub file: PathBuf,
-    pub profile: Profile,
-    pub site: SiteSection,
-    /// `[site] project_roots`, resolved by the loader (symlinks followed).
-    pub project_roots: Option<Vec<PathBuf>>,
-    /// Other homes `~` in the site file also means for hidden and read-only
-    /// paths: the passwd home when $HOME points elsewhere, so setting HOME
-    /// cannot move a site-hidden path out of the way.
-    pub other_homes: Vec<PathBuf>,
-}
-
-/// The user's config.toml or the project's .jail.toml.
-#[derive(Debug, Clone)]
-pub struct FileLayer {
-    pub file: PathBuf,
-    pub profile: Profile,
-    /// For the project file: whether `jail trust` recorded this content.
-    pub trusted: bool,
-}
-
-/// Every configuration input: profiles in layer order (later entries of
-/// one name win) and the non-profile layers.
-#[derive(Debug, Clone, Default)]
-pub struct Catalogue {
-    pub profiles: Vec<NamedProfile>,
-    pub site: Option<SiteLayer>,
-    pub user: Option<FileLayer>,
-    pub project: Option<FileLayer>,
-    /// Directories that stay hidden whatever the layers say: jail's own
-    /// user config and state (a jailed program could otherwise widen the
-    /// next run).
-    pub jail_dirs: Vec<PathBuf>,
-    /// jail's own storage (~/.local/share/jail), when known.
-    pub data_dir: Option<PathBuf>,
-}
-
-impl Catalogue {
-    /// The builtin profiles only.
-    pub fn builtin() -> Result<Catalogue, ConfigError> {
-        let mut profiles = Vec::new();
-        for (name, text) in profile::BUILTIN {
-            profiles.push(NamedProfile::builtin(name, text));
-        }
-        Ok(Catalogue {
-            profiles,
-            ..Catalogue::default()
-        })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&NamedProfile> {
-        self.profiles.iter().rev().find(|p| p.name == name)
-    }
-
-    /// The `extends` chain of `name`, root first. A profile that extends
-    /// its own name builds on the definition from an earlier layer (your
-    /// `claude` with `extends = "claude"` adds to the builtin one). A user
-    /// profile may not replace a site profile of the same name (it would
-    /// drop the admin's choices): it must use another name and `extends`.
-    fn chain(&self, name: &str) -> Result<Vec<&NamedProfile>, ConfigError> {
-        let mut chain = Vec::new();
-        let mut seen = BTreeSet::new();
-        // (name, search only below this index)
-        let mut next = Some((name.to_string(), self.profiles.len()));
-        while let Some((n, below)) = next {
-            let (i, p) = self.profiles[..below]
-                .iter()
-                .enumerate()
-                .rev()
-                .find(|(_, p)| p.name == n)
-                .ok_or_else(|| ConfigError::UnknownProfile(n.clone()))?;
-            if !seen.insert(i) {
-                return Err(ConfigError::ExtendsCycle(name.to_string()));
-            }
-            if !matches!(p.source, Source::Site(_)) {
-                if let Some(site) = self
-                    .profiles
-                    .iter()
-                    .find(|q| q.name == n && matches!(q.source, Source::Site(_)))
-                {
-                    return Err(ConfigError::Refused {
-                        file: source_file(&site.source),
-                        key: format!("profile {n}"),
-                        message: format!(
-                            "{} may not replace the site's profile `{n}`; give it another \
-                             name and `extends = \"{n}\"`",
-                            p.source
-                        ),
-                    });
-                }
-            }
-            next = p.profile()?.extends.clone().map(|e| {
-                let below = if e == p.name { i } else { self.profiles.len() };
-                (e, below)
-            });
-            chain.push(p);
-        }
-        chain.reverse();
-        Ok(chain)
-    }
-}
-
-fn source_file(s: &Source) -> PathBuf {
-    match s {
-        Source::Site(p) | Source::User(p) | Source::Project(p) => p.clone(),
-        Source::Builtin(n) => profile::builtin_path(n),
-        Source::Cli(f) | Source::Derived(f) => PathBuf::from(f),
-    }
-}
-
-/// Chooses the profile: `--profile`, else one named like the command, else
-/// `shell` for an interactive shell, else `default`.
-pub fn select_profile(req: &Request, cat: &Catalogue) -> Sourced<String> {
-    if let Some(p) = &req.profile {
-        return Sourced::new(p.clone(), Source::Cli("--profile".into()));
-    }
-    match req.command.first() {
-        Some(cmd) => {
-            let base = Path::new(cmd)
-                .file_name()
-                .map(|b| b.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if cat.get(&base).is_some() {
-                return Sourced::new(base, Source::Derived("named like the command".into()));
-            }
-            Sourced::new(
-                "default".into(),
-                Source::Derived("no profile named like the command".into()),
-            )
-        }
-        None => Sourced::new(
-            "shell".into(),
-            Source::Derived("no command: interactive shell".into()),
-        ),
-    }
-}
-
-/// Whether a value was chosen by the user (their files, the project file,
-/// the command line): such values are refused when they exceed the site
-/// policy; builtin and site values are clamped instead.
-pub fn chosen_by_user(s: &Source) -> bool {
-    matches!(s, Source::User(_) | Source::Project(_) | Source::Cli(_))
-}
+// Re-exported: the inputs and the grammar other modules name through here.
+pub use super::catalogue::{
+    chosen_by_user, select_profile, Catalogue, FileLayer, HostFacts, NamedProfile, Request,
+    SiteLayer,
+};
+pub use super::domain::{domain_covers, split_port};
+pub use super::paths::{normalize, project_dir};
+pub use super::proxy::parse_proxy;
 
 /// Paths the layers refer to, for resolving relative and `~` paths.
-struct Ctx<'a> {
-    home: &'a Path,
-    project: &'a Path,
+pub(super) struct Ctx<'a> {
+    pub(super) home: &'a Path,
+    pub(super) project: &'a Path,
 }
 
 /// The policy being built, layer by layer.
 #[derive(Debug, Clone)]
-struct Acc {
-    home: Sourced<HomeMode>,
-    net_mode: Sourced<NetMode>,
-    dns_upstream: Option<Sourced<String>>,
-    slurm: Sourced<SlurmEnabled>,
-    slurm_lists: SlurmLists,
-    slurm_max_jobs: Option<Sourced<u32>>,
-    slurm_job_network: Sourced<super::profile::JobNetwork>,
-    ro: Vec<Sourced<PathBuf>>,
-    rw: Vec<Sourced<PathBuf>>,
-    hide: Vec<Sourced<PathBuf>>,
-    create: Vec<Sourced<PathBuf>>,
-    protect: Vec<Sourced<PathBuf>>,
-    watch: Vec<Watched>,
-    cache: Vec<Sourced<PathBuf>>,
-    own: Vec<Sourced<PathBuf>>,
-    allow: Vec<Sourced<String>>,
-    deny: Vec<Sourced<String>>,
-    ports: Vec<Sourced<u16>>,
-    expose: Vec<Sourced<u16>>,
-    proxy: Option<Sourced<String>>,
-    pass: Vec<Sourced<String>>,
-    set: Vec<(String, Sourced<String>)>,
-    block: Vec<Sourced<String>>,
-    review: Sourced<ReviewMode>,
-    limits: Limits,
-    notes: Vec<String>,
+pub(super) struct Acc {
+    pub(super) home: Sourced<HomeMode>,
+    pub(super) net_mode: Sourced<NetMode>,
+    pub(super) dns_upstream: Option<Sourced<String>>,
+    pub(super) slurm: Sourced<SlurmEnabled>,
+    pub(super) slurm_lists: SlurmLists,
+    pub(super) slurm_max_jobs: Option<Sourced<u32>>,
+    pub(super) slurm_job_network: Sourced<super::profile::JobNetwork>,
+    pub(super) ro: Vec<Sourced<PathBuf>>,
+    pub(super) rw: Vec<Sourced<PathBuf>>,
+    pub(super) hide: Vec<Sourced<PathBuf>>,
+    pub(super) create: Vec<Sourced<PathBuf>>,
+    pub(super) protect: Vec<Sourced<PathBuf>>,
+    pub(super) watch: Vec<Watched>,
+    pub(super) cache: Vec<Sourced<PathBuf>>,
+    pub(super) own: Vec<Sourced<PathBuf>>,
+    pub(super) allow: Vec<Sourced<String>>,
+    pub(super) deny: Vec<Sourced<String>>,
+    pub(super) ports: Vec<Sourced<u16>>,
+    pub(super) expose: Vec<Sourced<u16>>,
+    pub(super) proxy: Option<Sourced<String>>,
+    pub(super) pass: Vec<Sourced<String>>,
+    pub(super) set: Vec<(String, Sourced<String>)>,
+    pub(super) block: Vec<Sourced<String>>,
+    pub(super) review: Sourced<ReviewMode>,
+    pub(super) limits: Limits,
+    pub(super) notes: Vec<String>,
 }
 
 impl Acc {
@@ -557,22 +336,22 @@ impl Acc {
 
 /// The Slurm name lists (partitions, accounts, QOS) being layered.
 #[derive(Debug, Clone, Default)]
-struct SlurmLists {
-    partitions: Option<Sourced<Vec<String>>>,
-    accounts: Option<Sourced<Vec<String>>>,
-    qos: Option<Sourced<Vec<String>>>,
+pub(super) struct SlurmLists {
+    pub(super) partitions: Option<Sourced<Vec<String>>>,
+    pub(super) accounts: Option<Sourced<Vec<String>>>,
+    pub(super) qos: Option<Sourced<Vec<String>>>,
 }
 
 type SlurmListOf = fn(&profile::SlurmSection) -> Option<&Vec<String>>;
 
 impl SlurmLists {
-    const KEYS: [(&'static str, SlurmListOf); 3] = [
+    pub(super) const KEYS: [(&'static str, SlurmListOf); 3] = [
         ("partitions", |s| s.partitions.as_ref()),
         ("accounts", |s| s.accounts.as_ref()),
         ("qos", |s| s.qos.as_ref()),
     ];
 
-    fn get(&self, key: &str) -> &Option<Sourced<Vec<String>>> {
+    pub(super) fn get(&self, key: &str) -> &Option<Sourced<Vec<String>>> {
         match key {
             "partitions" => &self.partitions,
             "accounts" => &self.accounts,
@@ -580,7 +359,7 @@ impl SlurmLists {
         }
     }
 
-    fn get_mut(&mut self, key: &str) -> &mut Option<Sourced<Vec<String>>> {
+    pub(super) fn get_mut(&mut self, key: &str) -> &mut Option<Sourced<Vec<String>>> {
         match key {
             "partitions" => &mut self.partitions,
             "accounts" => &mut self.accounts,
@@ -590,7 +369,11 @@ impl SlurmLists {
 }
 
 /// Partition, account and QOS names: what Slurm accepts in a list.
-fn check_slurm_names(key: &str, names: &[String], src: &Source) -> Result<(), ConfigError> {
+pub(super) fn check_slurm_names(
+    key: &str,
+    names: &[String],
+    src: &Source,
+) -> Result<(), ConfigError> {
     for n in names {
         if n.is_empty()
             || !n
@@ -607,7 +390,7 @@ fn check_slurm_names(key: &str, names: &[String], src: &Source) -> Result<(), Co
     Ok(())
 }
 
-fn slurm_rank(s: SlurmEnabled) -> u8 {
+pub(super) fn slurm_rank(s: SlurmEnabled) -> u8 {
     match s {
         SlurmEnabled::Bool(false) => 0,
         SlurmEnabled::Auto(_) => 1,
@@ -615,162 +398,15 @@ fn slurm_rank(s: SlurmEnabled) -> u8 {
     }
 }
 
-/// What the project layer widened, as (key, what) pairs: compares the
-/// policy before and after it.
-fn widenings(before: &Acc, after: &Acc, project: &Path) -> Vec<(String, String)> {
-    let mut w = Vec::new();
-    let is_project = |s: &Source| matches!(s, Source::Project(_));
-    if after.home.value > before.home.value {
-        w.push((
-            "filesystem.home".into(),
-            format!("home {:?}", after.home.value).to_lowercase(),
-        ));
-    }
-    for r in after.ro.iter().filter(|r| is_project(&r.source)) {
-        // Read-only is a narrowing for what was visible already: the same
-        // path before (ro or rw), or a project path under no hidden path
-        // (naming something below a hidden directory would show it).
-        let was_visible = before
-            .ro
-            .iter()
-            .chain(&before.rw)
-            .any(|b| b.value == r.value);
-        let in_project = r.value.starts_with(project)
-            && !before.hide.iter().any(|h| r.value.starts_with(&h.value));
-        if !was_visible && !in_project {
-            w.push((
-                "filesystem.ro".into(),
-                format!("shows {}", r.value.display()),
-            ));
-        }
-    }
-    for r in after.rw.iter().filter(|r| is_project(&r.source)) {
-        if !before.rw.iter().any(|b| b.value == r.value) {
-            w.push((
-                "filesystem.rw".into(),
-                format!("{} read-write", r.value.display()),
-            ));
-        }
-    }
-    for c in after.create.iter().filter(|c| is_project(&c.source)) {
-        if !before.create.iter().any(|b| b.value == c.value) {
-            w.push((
-                "filesystem.create".into(),
-                format!("creates {}", c.value.display()),
-            ));
-        }
-    }
-    for h in &before.hide {
-        if !after.hide.iter().any(|a| a.value == h.value) {
-            w.push((
-                "filesystem.ro/rw".into(),
-                format!("shows hidden {}", h.value.display()),
-            ));
-        }
-    }
-    if after.net_mode.value > before.net_mode.value {
-        w.push((
-            "network.mode".into(),
-            format!("network {:?}", after.net_mode.value).to_lowercase(),
-        ));
-    }
-    for a in &after.allow {
-        if !before.allow.iter().any(|b| b.value == a.value) {
-            w.push(("network.allow".into(), format!("allows {}", a.value)));
-        }
-    }
-    for p in &after.ports {
-        if !before.ports.iter().any(|b| b.value == p.value) {
-            w.push(("network.ports".into(), format!("port {}", p.value)));
-        }
-    }
-    let dns = |a: &Acc| a.dns_upstream.as_ref().map(|d| d.value.clone());
-    if dns(after) != dns(before) {
-        w.push(("network.dns_upstream".into(), "another DNS server".into()));
-    }
-    for p in &after.expose {
-        if !before.expose.iter().any(|b| b.value == p.value) {
-            w.push((
-                "network.expose_host_ports".into(),
-                format!("host port {}", p.value),
-            ));
-        }
-    }
-    let proxy = |a: &Acc| a.proxy.as_ref().map(|d| d.value.clone());
-    if proxy(after) != proxy(before) {
-        w.push(("network.proxy".into(), "an upstream proxy".into()));
-    }
-    for p in &after.pass {
-        if !before.pass.iter().any(|b| b.value == p.value) {
-            w.push(("env.pass".into(), format!("passes ${}", p.value)));
-        }
-    }
-    if slurm_rank(after.slurm.value) > slurm_rank(before.slurm.value) {
-        w.push(("slurm.enabled".into(), "Slurm submission".into()));
-    }
-    // A list narrows what was allowed (any, or a list it stays within).
-    for (key, _) in SlurmLists::KEYS {
-        if let (Some(b), Some(a)) = (before.slurm_lists.get(key), after.slurm_lists.get(key)) {
-            if let Some(extra) = a.value.iter().find(|n| !b.value.contains(n)) {
-                w.push((format!("slurm.{key}"), format!("allows {extra}")));
-            }
-        }
-    }
-    if let (Some(b), Some(a)) = (&before.slurm_max_jobs, &after.slurm_max_jobs) {
-        if a.value > b.value {
-            w.push(("slurm.max_jobs".into(), format!("{} jobs", a.value)));
-        }
-    }
-    if after.review.value.rank() < before.review.value.rank() {
-        w.push((
-            "review".into(),
-            format!("review mode {}", after.review.value.name()),
-        ));
-    }
-    w.extend(before.limits.raised(&after.limits));
-    w
-}
-
 pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<JailSpec, ConfigError> {
     let profile = select_profile(req, cat);
     if let Some(site) = &cat.site {
-        if let Some(allowed) = &site.site.profiles {
-            if !allowed.contains(&profile.value) {
-                return Err(ConfigError::Refused {
-                    file: site.file.clone(),
-                    key: "site.profiles".into(),
-                    message: format!(
-                        "profile `{}` ({}) is not one the site allows: {}",
-                        profile.value,
-                        profile.source,
-                        allowed.join(", ")
-                    ),
-                });
-            }
-        }
-        if req.gpu && site.site.gpu == Some(false) {
-            return Err(ConfigError::Refused {
-                file: site.file.clone(),
-                key: "site.gpu".into(),
-                message: "--gpu is not allowed".into(),
-            });
-        }
+        check_choices(site, req, &profile)?;
     }
     let chain = cat.chain(&profile.value)?;
     let (project, cwd) = project_dir(facts)?;
     if let Some(site) = &cat.site {
-        if let Some(roots) = &site.project_roots {
-            if !roots.iter().any(|r| project.value.starts_with(r)) {
-                return Err(ConfigError::Refused {
-                    file: site.file.clone(),
-                    key: "site.project_roots".into(),
-                    message: format!(
-                        "project {} is not below an allowed project directory",
-                        project.value.display()
-                    ),
-                });
-            }
-        }
+        check_project(site, &project.value)?;
     }
     let home = &facts.user.home;
     let ctx = Ctx {
@@ -963,760 +599,6 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         limits: acc.limits,
         notes: acc.notes,
     })
-}
-
-/// Applies the site's jail.toml to the merged policy: floors are added,
-/// maxima and ceilings clamp builtin values and refuse the user's.
-fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result<(), ConfigError> {
-    let sp = &site.profile;
-    let ssrc = Source::Site(site.file.clone());
-    let refuse = |key: &str, message: String| ConfigError::Refused {
-        file: site.file.clone(),
-        key: key.to_string(),
-        message,
-    };
-    let path = |s: &str| layer_path(s, ctx, &ssrc);
-    if let Some(n) = site.site.slurm_job_network {
-        acc.slurm_job_network = Sourced::new(n, ssrc.clone());
-    }
-    // Floors (hide, ro) hold for `~` under every home the user has.
-    let floor_paths = |list: &[String]| -> Result<Vec<PathBuf>, ConfigError> {
-        let mut out = Vec::new();
-        for s in list {
-            out.push(path(s)?);
-            if s.starts_with('~') {
-                for h in site.other_homes.iter().filter(|h| h.as_path() != ctx.home) {
-                    let other = Ctx {
-                        home: h,
-                        project: ctx.project,
-                    };
-                    out.push(layer_path(s, &other, &ssrc)?);
-                }
-            }
-        }
-        Ok(out)
-    };
-    let under_any = |p: &Path, roots: &[PathBuf]| roots.iter().any(|r| p.starts_with(r));
-
-    // Hidden paths: a floor, and nothing the user names below one shows.
-    let site_hide = floor_paths(&sp.filesystem.hide)?;
-    for v in acc.ro.iter().chain(&acc.rw) {
-        if chosen_by_user(&v.source) && under_any(&v.value, &site_hide) {
-            return Err(refuse(
-                "filesystem.hide",
-                format!(
-                    "{} (from {}) is hidden by the site",
-                    v.value.display(),
-                    v.source
-                ),
-            ));
-        }
-    }
-    for h in site_hide {
-        acc.hide.retain(|x| x.value != h);
-        acc.hide.push(Sourced::new(h, ssrc.clone()));
-    }
-
-    // Read-only paths never become read-write.
-    let site_ro = floor_paths(&sp.filesystem.ro)?;
-    let mut demoted = Vec::new();
-    for v in &acc.rw {
-        if under_any(&v.value, &site_ro) {
-            if chosen_by_user(&v.source) {
-                return Err(refuse(
-                    "filesystem.ro",
-                    format!(
-                        "{} (from {}) is read-only by site policy",
-                        v.value.display(),
-                        v.source
-                    ),
-                ));
-            }
-            demoted.push(v.clone());
-        }
-    }
-    for v in demoted {
-        acc.notes.push(format!(
-            "site made {} read-only (was read-write in {})",
-            v.value.display(),
-            v.source
-        ));
-        put_path(&mut acc.ro, &mut acc.rw, v.value, ssrc.clone());
-    }
-    for r in site_ro {
-        put_path(&mut acc.ro, &mut acc.rw, r, ssrc.clone());
-    }
-
-    // Read-write outside the project, if the site forbids it.
-    if site.site.rw_outside_project == Some(false) {
-        for v in &acc.rw {
-            if chosen_by_user(&v.source) && !v.value.starts_with(ctx.project) {
-                return Err(refuse(
-                    "site.rw_outside_project",
-                    format!(
-                        "{} (from {}) is outside the project {}",
-                        v.value.display(),
-                        v.source,
-                        ctx.project.display()
-                    ),
-                ));
-            }
-        }
-        if acc.home.value == HomeMode::Rw && chosen_by_user(&acc.home.source) {
-            return Err(refuse(
-                "site.rw_outside_project",
-                format!("home = \"rw\" (from {})", acc.home.source),
-            ));
-        }
-    }
-    // The site's own read-write grants (scratch space), unless narrowed.
-    for s in sp.filesystem.rw.iter().chain(&sp.filesystem.create) {
-        let p = path(s)?;
-        if !acc
-            .ro
-            .iter()
-            .any(|r| r.value == p && chosen_by_user(&r.source))
-        {
-            put_path(&mut acc.rw, &mut acc.ro, p, ssrc.clone());
-        }
-    }
-    for s in &sp.filesystem.create {
-        push_unique(&mut acc.create, path(s)?, ssrc.clone());
-    }
-
-    // Home mode and network mode: the site value is a maximum.
-    if let Some(max) = sp.filesystem.home {
-        if acc.home.value > max {
-            if chosen_by_user(&acc.home.source) {
-                return Err(refuse(
-                    "filesystem.home",
-                    format!(
-                        "home {:?} (from {}) is wider than the site's maximum {:?}",
-                        acc.home.value, acc.home.source, max
-                    )
-                    .to_lowercase(),
-                ));
-            }
-            acc.home = Sourced::new(max, ssrc.clone());
-        }
-    }
-    if let Some(max) = sp.network.mode {
-        if acc.net_mode.value > max {
-            if chosen_by_user(&acc.net_mode.source) {
-                return Err(refuse(
-                    "network.mode",
-                    format!(
-                        "network {:?} (from {}) is wider than the site's maximum {:?}",
-                        acc.net_mode.value, acc.net_mode.source, max
-                    )
-                    .to_lowercase(),
-                ));
-            }
-            acc.notes.push(format!(
-                "site lowered network mode {:?} to {:?}",
-                acc.net_mode.value, max
-            ));
-            acc.net_mode = Sourced::new(max, ssrc.clone());
-        }
-    }
-
-    // The site's allow list and ports: ceilings.
-    if let Some(ceiling) = &sp.network.allow {
-        let mut names = Vec::new();
-        for d in ceiling {
-            names.extend(expand_domain(d, &ssrc)?.into_iter().map(|(n, _)| n));
-        }
-        let mut kept = Vec::new();
-        for a in std::mem::take(&mut acc.allow) {
-            if names.iter().any(|c| domain_covers(c, &a.value)) {
-                kept.push(a);
-            } else if chosen_by_user(&a.source) {
-                return Err(refuse(
-                    "network.allow",
-                    format!(
-                        "{} (from {}) is not in the site's allow list",
-                        a.value, a.source
-                    ),
-                ));
-            } else {
-                acc.notes.push(format!(
-                    "site allow list removed {} (from {})",
-                    a.value, a.source
-                ));
-            }
-        }
-        acc.allow = kept;
-    }
-    if let Some(ceiling) = &sp.network.ports {
-        let mut kept = Vec::new();
-        for p in std::mem::take(&mut acc.ports) {
-            if ceiling.contains(&p.value) {
-                kept.push(p);
-            } else if chosen_by_user(&p.source) {
-                return Err(refuse(
-                    "network.ports",
-                    format!(
-                        "port {} (from {}) is not in the site's ports",
-                        p.value, p.source
-                    ),
-                ));
-            } else {
-                acc.notes.push(format!(
-                    "site ports removed {} (from {})",
-                    p.value, p.source
-                ));
-            }
-        }
-        acc.ports = kept;
-    }
-    // Exposed host ports: a site list is a ceiling (`[]` forbids them).
-    if let Some(ceiling) = &sp.network.expose_host_ports {
-        let mut kept = Vec::new();
-        for p in std::mem::take(&mut acc.expose) {
-            if ceiling.contains(&p.value) {
-                kept.push(p);
-            } else if chosen_by_user(&p.source) {
-                return Err(refuse(
-                    "network.expose_host_ports",
-                    format!(
-                        "host port {} (from {}) is not in the site's expose_host_ports",
-                        p.value, p.source
-                    ),
-                ));
-            } else {
-                acc.notes.push(format!(
-                    "site removed exposed host port {} (from {})",
-                    p.value, p.source
-                ));
-            }
-        }
-        acc.expose = kept;
-    }
-    if let Some(x) = &sp.network.proxy {
-        check_proxy(x, &ssrc)?;
-        if let Some(cur) = &acc.proxy {
-            if chosen_by_user(&cur.source) && &cur.value != x {
-                return Err(refuse(
-                    "network.proxy",
-                    format!("the upstream proxy is fixed to {x} (asked: {})", cur.value),
-                ));
-            }
-        }
-        acc.proxy = Some(Sourced::new(x.clone(), ssrc.clone()));
-    }
-    // Denied domains: a floor.
-    for d in &sp.network.deny {
-        for (domain, via) in expand_domain(d, &ssrc)? {
-            acc.deny.retain(|x| x.value != domain);
-            let mut s = Sourced::new(domain, ssrc.clone());
-            s.via = via;
-            acc.deny.push(s);
-        }
-    }
-    if let Some(d) = &sp.network.dns_upstream {
-        if let Some(cur) = &acc.dns_upstream {
-            if chosen_by_user(&cur.source) && &cur.value != d {
-                return Err(refuse(
-                    "network.dns_upstream",
-                    format!("the DNS server is fixed to {d} (asked: {})", cur.value),
-                ));
-            }
-        }
-        acc.dns_upstream = Some(Sourced::new(d.clone(), ssrc.clone()));
-    }
-
-    // Environment: the site's blocks are a floor no pass gets through.
-    for b in &sp.env.block {
-        check_env_pattern(b)?;
-        let mut kept = Vec::new();
-        for p in std::mem::take(&mut acc.pass) {
-            if !crate::config::env::glob(b, &p.value) {
-                kept.push(p);
-            } else if chosen_by_user(&p.source) {
-                return Err(refuse(
-                    "env.block",
-                    format!("${} (passed by {}) is blocked by `{b}`", p.value, p.source),
-                ));
-            } else {
-                acc.notes.push(format!(
-                    "site blocked ${} (passed by {})",
-                    p.value, p.source
-                ));
-            }
-        }
-        acc.pass = kept;
-        acc.block.retain(|x| &x.value != b);
-        acc.block.push(Sourced::new(b.clone(), ssrc.clone()));
-    }
-    // The site's passes are added; its values are fixed.
-    for v in &sp.env.pass {
-        check_env_name(v)?;
-        push_unique(&mut acc.pass, v.clone(), ssrc.clone());
-    }
-    for (k, v) in &sp.env.set {
-        check_env_name(k)?;
-        let v = expand_tilde(v, ctx.home);
-        if let Some((_, cur)) = acc.set.iter().find(|(n, _)| n == k) {
-            if chosen_by_user(&cur.source) && cur.value != v {
-                return Err(refuse(
-                    &format!("env.set.{k}"),
-                    format!("{k} is set by the site (asked by {})", cur.source),
-                ));
-            }
-        }
-        acc.set.retain(|(n, _)| n != k);
-        acc.set.push((k.clone(), Sourced::new(v, ssrc.clone())));
-    }
-
-    // Slurm: a site `false` forbids it.
-    if sp.slurm.enabled == Some(SlurmEnabled::Bool(false)) {
-        let cur = acc.slurm.value;
-        if cur == SlurmEnabled::Bool(true) && chosen_by_user(&acc.slurm.source) {
-            return Err(refuse(
-                "slurm.enabled",
-                format!("Slurm (asked by {}) is disabled", acc.slurm.source),
-            ));
-        }
-        if cur != SlurmEnabled::Bool(false) {
-            acc.slurm = Sourced::new(SlurmEnabled::Bool(false), ssrc.clone());
-        }
-    }
-    // Partitions, accounts, QOS: the site's lists are ceilings.
-    for (key, list) in SlurmLists::KEYS {
-        let Some(ceiling) = list(&sp.slurm) else {
-            continue;
-        };
-        check_slurm_names(key, ceiling, &ssrc)?;
-        let cur = acc.slurm_lists.get_mut(key);
-        if let Some(c) = cur.as_ref() {
-            if let Some(extra) = c.value.iter().find(|n| !ceiling.contains(n)) {
-                if chosen_by_user(&c.source) {
-                    return Err(refuse(
-                        &format!("slurm.{key}"),
-                        format!(
-                            "{extra} (from {}) is not one the site allows: {}",
-                            c.source,
-                            ceiling.join(", ")
-                        ),
-                    ));
-                }
-            } else {
-                continue;
-            }
-        }
-        *cur = Some(Sourced::new(ceiling.clone(), ssrc.clone()));
-    }
-    if let Some(max) = sp.slurm.max_jobs {
-        match &acc.slurm_max_jobs {
-            Some(c) if c.value <= max => {}
-            Some(c) if chosen_by_user(&c.source) => {
-                return Err(refuse(
-                    "slurm.max_jobs",
-                    format!(
-                        "{} jobs (from {}) is more than the site's {max}",
-                        c.value, c.source
-                    ),
-                ))
-            }
-            _ => acc.slurm_max_jobs = Some(Sourced::new(max, ssrc.clone())),
-        }
-    }
-
-    // Review: the site's mode is a floor; limits: the site's are maxima.
-    if let Some(floor) = sp.review.map(|r| r.mode()) {
-        if acc.review.value.rank() < floor.rank() {
-            if chosen_by_user(&acc.review.source) {
-                return Err(refuse(
-                    "review",
-                    format!(
-                        "review mode {} (from {}) is weaker than the site's `{}`",
-                        acc.review.value.name(),
-                        acc.review.source,
-                        floor.name()
-                    ),
-                ));
-            }
-            acc.review = Sourced::new(floor, ssrc.clone());
-        }
-    }
-    let notes = acc
-        .limits
-        .enforce_site(&sp.limits, &ssrc, chosen_by_user)
-        .map_err(|(key, message)| refuse(&key, message))?;
-    acc.notes.extend(notes);
-    Ok(())
-}
-
-/// Whether `ceiling` (a site allow entry) covers `domain`: equal names, or
-/// a `*.suffix` that the domain (or its own wildcard) lies under, or `*`.
-/// A `NAME:PORT` entry is covered by a ceiling for NAME (any port) or for
-/// NAME:PORT itself; the site's `ports` list bounds the port separately.
-pub fn domain_covers(ceiling: &str, domain: &str) -> bool {
-    let (ceiling, cport) = split_port(ceiling);
-    let (domain, dport) = split_port(domain);
-    if cport.is_some() && cport != dport {
-        return false;
-    }
-    if ceiling == "*" || ceiling == domain {
-        return true;
-    }
-    match ceiling.strip_prefix("*.") {
-        Some(suffix) => {
-            let bare = domain.strip_prefix("*.").unwrap_or(domain);
-            bare.ends_with(&format!(".{suffix}")) || (domain.starts_with("*.") && bare == suffix)
-        }
-        None => false,
-    }
-}
-
-/// Expands a preset (`@github`) or checks and normalizes one domain.
-/// Returns (domain, preset it came from).
-pub(crate) fn expand_domain(
-    d: &str,
-    src: &Source,
-) -> Result<Vec<(String, Option<String>)>, ConfigError> {
-    if let Some(name) = d.strip_prefix('@') {
-        let list = presets::get(name).ok_or_else(|| ConfigError::UnknownPreset {
-            name: name.to_string(),
-            origin: src.to_string(),
-        })?;
-        return Ok(list
-            .iter()
-            .map(|x| (x.to_string(), Some(d.to_string())))
-            .collect());
-    }
-    // `NAME:PORT` allows NAME on that one port (`github.com:22`).
-    let (d, port) = match d.rsplit_once(':') {
-        Some((name, p)) => match p.parse::<u16>() {
-            Ok(p) if p > 0 => (name, Some(p)),
-            _ => {
-                return Err(ConfigError::BadDomain {
-                    domain: d.to_string(),
-                    origin: src.to_string(),
-                })
-            }
-        },
-        None => (d, None),
-    };
-    // One trailing dot (the DNS root) is the same name.
-    let lower = d.to_ascii_lowercase();
-    let n = lower
-        .strip_suffix('.')
-        .filter(|x| !x.is_empty() && *x != "*")
-        .unwrap_or(&lower)
-        .to_string();
-    let body = n.strip_prefix("*.").unwrap_or(&n);
-    let ok = n == "*"
-        || (!body.is_empty()
-            && body.split('.').all(|l| {
-                !l.is_empty()
-                    && !l.starts_with('-')
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            }));
-    if !ok {
-        return Err(ConfigError::BadDomain {
-            domain: d.to_string(),
-            origin: src.to_string(),
-        });
-    }
-    Ok(vec![(
-        match port {
-            Some(p) => format!("{n}:{p}"),
-            None => n,
-        },
-        None,
-    )])
-}
-
-/// Splits `NAME:PORT` (the port of an allow entry) from the name.
-pub fn split_port(entry: &str) -> (&str, Option<u16>) {
-    match entry.rsplit_once(':') {
-        Some((n, p)) => match p.parse() {
-            Ok(p) => (n, Some(p)),
-            Err(_) => (entry, None),
-        },
-        None => (entry, None),
-    }
-}
-
-/// An upstream proxy is `env` or `http://HOST:PORT` (no credentials, no
-/// path: the helper speaks plain HTTP CONNECT to it).
-fn check_proxy(x: &str, src: &Source) -> Result<(), ConfigError> {
-    if x == "env" || parse_proxy(x).is_some() {
-        return Ok(());
-    }
-    Err(ConfigError::Network(format!(
-        "proxy `{x}` in {src} must be `env` or `http://HOST:PORT`"
-    )))
-}
-
-/// `http://HOST:PORT[/]` → (HOST, PORT).
-pub fn parse_proxy(x: &str) -> Option<(String, u16)> {
-    let rest = x.strip_prefix("http://")?;
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let (host, port) = rest.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port: u16 = port.parse().ok()?;
-    let ok = !host.is_empty()
-        && port > 0
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
-    ok.then(|| (host.to_string(), port))
-}
-
-fn push_domain(v: &mut Vec<Sourced<String>>, domain: String, source: Source, via: Option<String>) {
-    if !v.iter().any(|s| s.value == domain) {
-        let mut s = Sourced::new(domain, source);
-        s.via = via;
-        v.push(s);
-    }
-}
-
-/// Root-only secrets hidden when jail runs as root (uid 0 keeps reading
-/// what its uid owns, even without capabilities).
-pub const ROOT_SECRETS: &[&str] = &[
-    "/etc/shadow",
-    "/etc/shadow-",
-    "/etc/gshadow",
-    "/etc/gshadow-",
-    "/etc/sudoers",
-    "/etc/sudoers.d",
-    "/etc/ssh/ssh_host_rsa_key",
-    "/etc/ssh/ssh_host_ecdsa_key",
-    "/etc/ssh/ssh_host_ed25519_key",
-    "/etc/ssl/private",
-    "/etc/krb5.keytab",
-    "/etc/slurm/jwt_hs256.key",
-    "/var/lib/sss",
-];
-
-/// Paths that are the jail's own (fresh or private) whatever the host
-/// has: a rule about them could not be in force.
-const JAIL_OWN: &[&str] = &["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"];
-
-/// Refuses rules the user chose that jail could not put in force: hiding
-/// `/` or a path of the jail's own (private /tmp, fresh /proc, ...), and
-/// showing the host's `/`, /proc or /sys (that would expose the host's
-/// processes and kernel knobs).
-fn check_not_internal(acc: &Acc, project: &Path, home: &Path) -> Result<(), ConfigError> {
-    // Under a host path the jail shows (a project in /tmp/x), a hidden
-    // path is the host's and can be hidden.
-    let shown = |p: &Path| {
-        p.starts_with(project)
-            || p.starts_with(home)
-            || acc
-                .ro
-                .iter()
-                .chain(&acc.rw)
-                .any(|v| p.starts_with(&v.value))
-    };
-    let own = |p: &Path| JAIL_OWN.iter().any(|o| p.starts_with(o)) && !shown(p);
-    for h in acc.hide.iter().filter(|h| chosen_by_user(&h.source)) {
-        if h.value == Path::new("/") || own(&h.value) {
-            return Err(ConfigError::NotApplied {
-                path: h.value.clone(),
-                origin: h.source.to_string(),
-                why: "jail cannot hide it: it is the jail's root or one of its own private \
-                      directories (/tmp, /var/tmp, /dev, /proc, /sys, /run), which never \
-                      show the host's files"
-                    .into(),
-            });
-        }
-    }
-    for v in acc
-        .ro
-        .iter()
-        .chain(&acc.rw)
-        .filter(|v| chosen_by_user(&v.source))
-    {
-        let p = &v.value;
-        if p == Path::new("/") || p.starts_with("/proc") || p.starts_with("/sys") {
-            return Err(ConfigError::NotApplied {
-                path: p.clone(),
-                origin: v.source.to_string(),
-                why: "showing the host's / , /proc or /sys would expose the host's processes \
-                      and kernel settings; name the directories you need"
-                    .into(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Variables that make package tools work offline (from their caches) or
-/// fail at once under `--net none`.
-pub const OFFLINE_ENV: &[(&str, &str)] = &[
-    ("npm_config_offline", "true"),
-    ("YARN_ENABLE_OFFLINE_MODE", "1"),
-    ("CARGO_NET_OFFLINE", "true"),
-    ("PIP_RETRIES", "0"),
-    ("UV_OFFLINE", "1"),
-    ("GOPROXY", "off"),
-    ("HF_HUB_OFFLINE", "1"),
-    ("CONDA_OFFLINE", "true"),
-];
-
-/// System directories every jail sees read-only (those that exist).
-pub const SYSTEM_RO: &[&str] = &[
-    "/usr",
-    "/etc",
-    "/opt",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/var/lib",
-    "/var/cache",
-];
-
-/// The project: the git root above the cwd (found below $HOME), else the cwd.
-/// Home itself and `/` are refused: either would expose everything.
-pub fn project_dir(facts: &HostFacts) -> Result<(Sourced<PathBuf>, PathBuf), ConfigError> {
-    let (dir, source) = match &facts.git_root {
-        Some(g) => (
-            g.clone(),
-            Source::Derived("git work tree root above the cwd".into()),
-        ),
-        None => (
-            facts.cwd.clone(),
-            Source::Derived("the current directory".into()),
-        ),
-    };
-    if facts.user.home.starts_with(&dir) {
-        // `/`, /home, $HOME itself: everything of the user (and others).
-        return Err(ConfigError::BadProject(dir));
-    }
-    if let Some((_, mode)) = facts.dir_modes.iter().find(|(d, _)| d == &dir) {
-        if mode & 0o1002 != 0 {
-            return Err(ConfigError::SharedProject {
-                dir,
-                what: if mode & 0o1000 != 0 {
-                    "sticky"
-                } else {
-                    "world-writable"
-                },
-            });
-        }
-    }
-    Ok((Sourced::new(dir, source), facts.cwd.clone()))
-}
-
-pub(crate) fn check_env_name(name: &str) -> Result<(), ConfigError> {
-    let ok = !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::BadEnvName(name.to_string()))
-    }
-}
-
-/// A variable name, or a pattern with `*` wildcards.
-pub(crate) fn check_env_pattern(p: &str) -> Result<(), ConfigError> {
-    let ok = !p.is_empty()
-        && p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*');
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::BadEnvName(p.to_string()))
-    }
-}
-
-fn push_unique<T: SameAs>(v: &mut Vec<Sourced<T>>, value: T, source: Source) {
-    if !v.iter().any(|s| s.value.same_as(&value)) {
-        v.push(Sourced::new(value, source));
-    }
-}
-
-/// Equality for the accumulator's lists. Its paths are normalized
-/// (`layer_path`, `abs_cli_path`), so equal paths have equal bytes:
-/// comparing bytes is exact and far cheaper than `Path`'s component-wise
-/// `==` (every push scans a list; the hide list alone has ~100 entries,
-/// and this was a measurable share of every start).
-trait SameAs {
-    fn same_as(&self, other: &Self) -> bool;
-}
-
-impl SameAs for PathBuf {
-    fn same_as(&self, other: &Self) -> bool {
-        self.as_os_str() == other.as_os_str()
-    }
-}
-
-impl SameAs for String {
-    fn same_as(&self, other: &Self) -> bool {
-        self == other
-    }
-}
-
-impl SameAs for u16 {
-    fn same_as(&self, other: &Self) -> bool {
-        self == other
-    }
-}
-
-/// Adds `path` to `into`, removing it from `other` (a later layer's choice
-/// between ro and rw replaces an earlier one's).
-fn put_path(
-    into: &mut Vec<Sourced<PathBuf>>,
-    other: &mut Vec<Sourced<PathBuf>>,
-    path: PathBuf,
-    source: Source,
-) {
-    other.retain(|s| !s.value.same_as(&path));
-    into.retain(|s| !s.value.same_as(&path));
-    into.push(Sourced::new(path, source));
-}
-
-pub fn expand_tilde(s: &str, home: &Path) -> String {
-    if s == "~" {
-        home.to_string_lossy().into_owned()
-    } else if let Some(rest) = s.strip_prefix("~/") {
-        home.join(rest).to_string_lossy().into_owned()
-    } else {
-        s.to_string()
-    }
-}
-
-/// Paths in files must be absolute or start with `~/`; the project's
-/// .jail.toml may also name paths relative to the project root.
-fn layer_path(s: &str, ctx: &Ctx, source: &Source) -> Result<PathBuf, ConfigError> {
-    let mut p = PathBuf::from(expand_tilde(s, ctx.home));
-    if !p.is_absolute() && matches!(source, Source::Project(_)) && !s.is_empty() {
-        p = ctx.project.join(p);
-    }
-    if !p.is_absolute() {
-        return Err(ConfigError::RelativePath {
-            path: s.to_string(),
-            origin: source.to_string(),
-        });
-    }
-    Ok(normalize(&p))
-}
-
-/// Command-line paths may be relative to the cwd.
-fn abs_cli_path(s: &str, home: &Path, cwd: &Path) -> PathBuf {
-    normalize(&cwd.join(expand_tilde(s, home)))
-}
-
-/// Lexical normalization: removes `.`, resolves `..`, drops trailing slashes.
-pub fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]
