@@ -60,8 +60,12 @@ pub enum ConfigError {
         origin: String,
         why: String,
     },
-    #[error("`{domain}` in {origin} is not a domain name (e.g. `example.com`, `*.example.com`, `@github`)")]
-    BadDomain { domain: String, origin: String },
+    #[error("`{domain}` in {origin} is not a domain name: {why} (e.g. `example.com`, `*.example.com`, `github.com:22`, `@github`)")]
+    BadDomain {
+        domain: String,
+        origin: String,
+        why: String,
+    },
     #[error(
         "unknown domain preset `@{name}` in {origin} (presets: {})",
         crate::config::presets::names()

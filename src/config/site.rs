@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::catalogue::{chosen_by_user, Request, SiteLayer};
-use super::domain::{domain_covers, expand_domain};
+use super::domain::expand_domain;
 use super::env::{check_env_name, check_env_pattern};
 use super::load::{parse_kind, FileKind};
 use super::paths::{expand_tilde, layer_path, push_unique, put_path};
@@ -230,7 +230,7 @@ pub(super) fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result
         }
         let mut kept = Vec::new();
         for a in std::mem::take(&mut acc.allow) {
-            if names.iter().any(|c| domain_covers(c, &a.value)) {
+            if names.iter().any(|c| c.covers(&a.value)) {
                 kept.push(a);
             } else if chosen_by_user(&a.source) {
                 return Err(refuse(

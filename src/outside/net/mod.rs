@@ -23,6 +23,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use serde::{Deserialize, Serialize};
 
 use super::{Channel, Msg};
+use crate::config::domain::Domain;
 use crate::config::spec::{JailSpec, NetMode};
 use report::Level;
 
@@ -30,8 +31,8 @@ use report::Level;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub mode: NetMode,
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
+    pub allow: Vec<Domain>,
+    pub deny: Vec<Domain>,
     pub ports: Vec<u16>,
     pub expose: Vec<u16>,
     /// The ports the jail listens on: the only ones a flow can have, so
