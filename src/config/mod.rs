@@ -1,6 +1,7 @@
 //! Policy: parses and layers profiles into a resolved `JailSpec`.
 //! Plain data, no syscalls (host facts are passed in), fully unit-tested.
 
+pub mod agents;
 pub mod catalogue;
 pub mod domain;
 pub mod env;

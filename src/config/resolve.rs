@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::agents;
 use super::domain::{expand_domain, push_domain, Domain};
 use super::env::{check_env_name, check_env_pattern};
 use super::limits::{Limits, ReviewMode};
@@ -26,7 +27,7 @@ use super::site::{check_choices, check_project, enforce_site};
 use super::spec::*;
 use super::widen::widenings;
 use super::ConfigError;
-// Re-exported: the inputs and the grammar other modules name through here.
+// Re-exported: the names other modules use through here.
 pub use super::catalogue::{
     chosen_by_user, select_profile, Catalogue, FileLayer, HostFacts, NamedProfile, Request,
     SiteLayer,
@@ -417,6 +418,14 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
     for np in &chain {
         let unhide = matches!(np.source, Source::User(_));
         acc.apply(np.profile()?, &np.source, &ctx, unhide)?;
+        // A builtin agent profile hides the other agents' logins (one
+        // list for all of them), as if its own `hide` named them.
+        if let Source::Builtin(name) = &np.source {
+            let src = agents::source(name);
+            for f in agents::others(name) {
+                push_unique(&mut acc.hide, layer_path(f, &ctx, &src)?, src.clone());
+            }
+        }
     }
     if let Some(u) = &cat.user {
         acc.apply(&u.profile, &Source::User(u.file.clone()), &ctx, true)?;
