@@ -16,6 +16,8 @@ pub mod proxy;
 pub mod resolve;
 pub mod site;
 pub mod spec;
+#[cfg(test)]
+mod testkit;
 pub mod trust;
 pub mod widen;
 

@@ -573,3 +573,431 @@ pub(super) fn read_layer(file: PathBuf, bytes: &[u8]) -> Result<SiteLayer, Confi
         other_homes: passwd_home.into_iter().collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::proxy::parse_proxy;
+    use crate::config::testkit::*;
+
+    #[test]
+    fn site_hidden_paths_are_a_floor() {
+        let c = cat(
+            Some("[filesystem]\nhide = [\"/data/secret\"]\n"),
+            None,
+            None,
+        );
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let h = spec
+            .filesystem
+            .hide
+            .iter()
+            .find(|h| h.value == Path::new("/data/secret"))
+            .unwrap();
+        assert_eq!(h.source, Source::Site(SITE.into()));
+        for p in ["/data/secret", "/data/secret/x"] {
+            let mut r = req(&["true"]);
+            r.ro = vec![p.into()];
+            refused(run(&c, &r), "filesystem.hide");
+        }
+        // `~` means the passwd home too: HOME cannot move a floor away
+        let c = cat(
+            Some("[filesystem]\nhide = [\"~/lab\"]\nro = [\"~/ref\"]\n"),
+            None,
+            None,
+        );
+        let mut r = req(&["true"]);
+        r.ro = vec!["/home/real-u/lab".into()];
+        refused(run(&c, &r), "filesystem.hide");
+        let mut r = req(&["true"]);
+        r.rw = vec!["/home/real-u/ref".into()];
+        refused(run(&c, &r), "filesystem.ro");
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let h = paths(&spec.filesystem.hide);
+        assert!(h.contains(&"/home/u/lab".into()) && h.contains(&"/home/real-u/lab".into()));
+        let c = cat(
+            Some("[filesystem]\nhide = [\"/data/secret\"]\n"),
+            Some("[filesystem]\nrw = [\"/data/secret\"]\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "filesystem.hide");
+    }
+
+    #[test]
+    fn site_network_mode_is_a_maximum() {
+        let c = cat(Some("[network]\nmode = \"none\"\n"), None, None);
+        // a builtin profile is clamped, and explain says so
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert_eq!(spec.network.mode.value, NetMode::None);
+        assert_eq!(spec.network.mode.source, Source::Site(SITE.into()));
+        assert!(spec.notes.iter().any(|n| n.contains("lowered network")));
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::Host);
+        let msg = refused(run(&c, &r), "network.mode");
+        assert!(msg.contains("--net"), "{msg}");
+        let c = cat(
+            Some("[network]\nmode = \"allowlist\"\n"),
+            Some("[network]\nmode = \"host\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "network.mode");
+        // narrowing below the maximum is fine
+        let mut r = req(&["claude"]);
+        r.net = Some(NetMode::None);
+        // the command line narrows the user's file below the maximum
+        assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
+        let c = cat(Some("[network]\nmode = \"allowlist\"\n"), None, None);
+        assert_eq!(run(&c, &r).unwrap().network.mode.value, NetMode::None);
+    }
+
+    #[test]
+    fn only_the_site_lets_jobs_use_the_nodes_network() {
+        use crate::config::profile::JobNetwork;
+        let spec = run(&cat(None, None, None), &req(&["true"])).unwrap();
+        assert_eq!(spec.slurm.job_network.value, JobNetwork::Policy);
+        let c = cat(Some("[site]\nslurm_job_network = \"node\"\n"), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert_eq!(spec.slurm.job_network.value, JobNetwork::Node);
+        assert_eq!(spec.slurm.job_network.source, Source::Site(SITE.into()));
+    }
+
+    #[test]
+    fn slurm_lists_and_cap_are_site_ceilings() {
+        let site = "[slurm]\npartitions = [\"debug\", \"gpu\"]\nmax_jobs = 4\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        let p = spec.slurm.partitions.unwrap();
+        assert_eq!(p.value, vec!["debug", "gpu"]);
+        assert_eq!(p.source, Source::Site(SITE.into()));
+        assert_eq!(spec.slurm.max_jobs.unwrap().value, 4);
+        assert!(spec.slurm.accounts.is_none());
+        // The user may narrow...
+        let c = cat(
+            Some(site),
+            Some("[slurm]\npartitions = [\"gpu\"]\nmax_jobs = 2\n"),
+            None,
+        );
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert_eq!(spec.slurm.partitions.unwrap().value, vec!["gpu"]);
+        assert_eq!(spec.slurm.max_jobs.unwrap().value, 2);
+        // ... never widen.
+        let c = cat(Some(site), Some("[slurm]\npartitions = [\"big\"]\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.partitions");
+        let c = cat(Some(site), Some("[slurm]\nmax_jobs = 9\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.max_jobs");
+        let c = cat(
+            Some("[slurm]\nqos = [\"low\"]\n"),
+            Some("[slurm]\nqos = [\"high\"]\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "slurm.qos");
+        let c = cat(Some("[slurm]\naccounts = [\"a b\"]\n"), None, None);
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::BadSlurmName { .. })
+        ));
+    }
+
+    #[test]
+    fn site_allow_list_is_a_ceiling() {
+        let c = cat(
+            Some("[network]\nallow = [\"@anthropic\", \"*.github.com\"]\n"),
+            None,
+            None,
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(allow(&spec).contains(&"api.anthropic.com".into()));
+        // a builtin profile's extra names are dropped, and said so
+        let spec = run(&c, &req(&["codex"])).unwrap();
+        assert!(allow(&spec).is_empty(), "{:?}", allow(&spec));
+        assert!(spec.notes.iter().any(|n| n.contains("api.openai.com")));
+        let mut r = req(&["claude"]);
+        r.allow_domain = vec!["api.github.com".into(), "*.x.github.com".into()];
+        assert!(run(&c, &r).is_ok());
+        r.allow_domain = vec!["github.com".into()];
+        let msg = refused(run(&c, &r), "network.allow");
+        assert!(
+            msg.contains("github.com") && msg.contains("--allow-domain"),
+            "{msg}"
+        );
+        let c = cat(Some("[network]\nallow = []\n"), None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["example.com".into()];
+        refused(run(&c, &r), "network.allow");
+    }
+
+    #[test]
+    fn allow_entries_take_a_port_and_the_site_ceiling_sees_the_name() {
+        let c = cat(None, None, None);
+        let mut r = req(&["true"]);
+        r.allow_domain = vec!["GitHub.com:22".into(), "198.51.100.2".into()];
+        let spec = run(&c, &r).unwrap();
+        let allow = allow(&spec);
+        assert_eq!(allow, vec!["github.com:22", "198.51.100.2"]);
+        for bad in ["x.org:0", "x.org:99999", "x.org:ssh", ":22"] {
+            r.allow_domain = vec![bad.into()];
+            assert!(
+                matches!(run(&c, &r), Err(ConfigError::BadDomain { .. })),
+                "{bad}"
+            );
+        }
+        assert!(domain_covers("github.com", "github.com:22"));
+        assert!(domain_covers("*.github.com", "api.github.com:22"));
+        assert!(domain_covers("github.com:22", "github.com:22"));
+        assert!(!domain_covers("github.com:22", "github.com:443"));
+        assert!(!domain_covers("github.com:22", "github.com"));
+    }
+
+    #[test]
+    fn site_caps_exposed_ports_and_fixes_the_proxy() {
+        let c = cat(
+            Some("[network]\nexpose_host_ports = [11434]\nproxy = \"http://proxy.site:3128\"\n"),
+            None,
+            None,
+        );
+        let mut r = req(&["true"]);
+        r.expose_host_port = vec![11434];
+        let spec = run(&c, &r).unwrap();
+        assert_eq!(
+            spec.network.proxy.as_ref().unwrap().value,
+            "http://proxy.site:3128"
+        );
+        r.expose_host_port = vec![8080];
+        let msg = refused(run(&c, &r), "network.expose_host_ports");
+        assert!(msg.contains("8080"), "{msg}");
+        let c = cat(
+            Some("[network]\nproxy = \"http://proxy.site:3128\"\n"),
+            Some("[network]\nproxy = \"http://mine:8080\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "network.proxy");
+        let c = cat(None, Some("[network]\nproxy = \"socks5://x:1\"\n"), None);
+        assert!(matches!(
+            run(&c, &req(&["true"])),
+            Err(ConfigError::Network(_))
+        ));
+        assert_eq!(
+            parse_proxy("http://[2001:db8::1]:3128/"),
+            Some(("2001:db8::1".into(), 3128))
+        );
+        assert_eq!(parse_proxy("http://p:0"), None);
+    }
+
+    #[test]
+    fn site_ports_are_a_ceiling() {
+        let c = cat(Some("[network]\nports = [443]\n"), None, None);
+        let mut r = req(&["claude"]);
+        r.allow_port = vec![443];
+        assert!(run(&c, &r).is_ok());
+        r.allow_port = vec![22];
+        refused(run(&c, &r), "network.ports");
+    }
+
+    #[test]
+    fn site_denied_domains_are_unioned() {
+        let c = cat(
+            Some("[network]\ndeny = [\"pastebin.com\"]\n"),
+            Some("[network]\ndeny = [\"transfer.sh\"]\n"),
+            None,
+        );
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        let d: Vec<String> = spec
+            .network
+            .deny
+            .iter()
+            .map(|d| d.value.to_string())
+            .collect();
+        assert!(
+            d.iter().any(|x| x == "pastebin.com") && d.iter().any(|x| x == "transfer.sh"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn site_read_only_never_becomes_read_write() {
+        let mut c = cat(Some("[filesystem]\nro = [\"/data\"]\n"), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(paths(&spec.filesystem.ro).contains(&"/data".to_string()));
+        for p in ["/data", "/data/sub"] {
+            let mut r = req(&["true"]);
+            r.rw = vec![p.into()];
+            refused(run(&c, &r), "filesystem.ro");
+        }
+        // a site profile that contradicts jail.toml is clamped
+        c.profiles.push(NamedProfile::new(
+            "lab",
+            parse(
+                "extends = \"default\"\n[filesystem]\nrw = [\"/data/x\"]\n",
+                "/etc/jail/profiles/lab.toml",
+                FileKind::Profile,
+            ),
+            Source::Site("/etc/jail/profiles/lab.toml".into()),
+        ));
+        let mut r = req(&["true"]);
+        r.profile = Some("lab".into());
+        let spec = run(&c, &r).unwrap();
+        assert!(!paths(&spec.filesystem.rw).contains(&"/data/x".to_string()));
+        assert!(paths(&spec.filesystem.ro).contains(&"/data/x".to_string()));
+    }
+
+    #[test]
+    fn site_home_mode_is_a_maximum() {
+        let c = cat(
+            Some("[filesystem]\nhome = \"tmpfs\"\n"),
+            Some("[filesystem]\nhome = \"ro\"\n"),
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "filesystem.home");
+    }
+
+    #[test]
+    fn site_can_forbid_rw_outside_the_project() {
+        let c = cat(Some("[site]\nrw_outside_project = false\n"), None, None);
+        let mut r = req(&["claude"]);
+        r.rw = vec!["/home/u/proj/build".into()];
+        let spec = run(&c, &r).unwrap();
+        // the builtin agent state stays read-write
+        assert!(paths(&spec.filesystem.rw).contains(&"/home/u/.claude".to_string()));
+        r.rw = vec!["/scratch".into()];
+        refused(run(&c, &r), "site.rw_outside_project");
+    }
+
+    #[test]
+    fn site_limits_profiles_project_dirs_and_gpu() {
+        let c = cat(
+            Some("[site]\nprofiles = [\"default\", \"shell\"]\n"),
+            None,
+            None,
+        );
+        assert!(run(&c, &req(&["make"])).is_ok());
+        let msg = refused(run(&c, &req(&["claude"])), "site.profiles");
+        assert!(msg.contains("claude"), "{msg}");
+        let c = cat(Some("[site]\nproject_roots = [\"/home\"]\n"), None, None);
+        assert!(run(&c, &req(&["true"])).is_ok());
+        let c = cat(
+            Some("[site]\nproject_roots = [\"/srv/projects\"]\n"),
+            None,
+            None,
+        );
+        refused(run(&c, &req(&["true"])), "site.project_roots");
+        let c = cat(Some("[site]\ngpu = false\n"), None, None);
+        let mut r = req(&["true"]);
+        r.gpu = true;
+        refused(run(&c, &r), "site.gpu");
+    }
+
+    #[test]
+    fn site_env_values_dns_and_slurm_are_enforced() {
+        let site = "[env]\nset = { HTTPS_PROXY = \"http://proxy:3128\" }\npass = [\"LAB_ID\"]\n\
+                    [network]\ndns_upstream = \"10.0.0.53:53\"\n[slurm]\nenabled = false\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["true"])).unwrap();
+        assert!(spec.env.pass.iter().any(|p| p.value == "LAB_ID"));
+        assert!(!spec.slurm.enabled.value);
+        assert_eq!(spec.slurm.enabled.source, Source::Site(SITE.into()));
+        let mut r = req(&["true"]);
+        r.env = vec!["HTTPS_PROXY=http://evil".into()];
+        refused(run(&c, &r), "env.set.HTTPS_PROXY");
+        let mut r = req(&["true"]);
+        r.dns_upstream = Some("1.1.1.1:53".into());
+        refused(run(&c, &r), "network.dns_upstream");
+        let c = cat(Some(site), Some("[slurm]\nenabled = true\n"), None);
+        refused(run(&c, &req(&["true"])), "slurm.enabled");
+    }
+
+    #[test]
+    fn site_blocked_variables_are_a_floor() {
+        let c = cat(Some("[env]\nblock = [\"ANTHROPIC_*\"]\n"), None, None);
+        let spec = run(&c, &req(&["claude"])).unwrap();
+        assert!(!spec.env.pass.iter().any(|p| p.value == "ANTHROPIC_API_KEY"));
+        assert!(spec
+            .env
+            .pass
+            .iter()
+            .any(|p| p.value == "CLAUDE_CODE_OAUTH_TOKEN"));
+        assert!(spec.env.block.iter().any(|b| b.value == "ANTHROPIC_*"));
+        assert!(spec.notes.iter().any(|n| n.contains("ANTHROPIC_API_KEY")));
+        let mut r = req(&["true"]);
+        r.env = vec!["ANTHROPIC_BASE_URL".into()];
+        refused(run(&c, &r), "env.block");
+        let bad = parse_kind(
+            b"[env]\nblock = [\"bad-name\"]\n",
+            Path::new(SITE),
+            FileKind::Site,
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_user_profile_may_not_replace_a_site_profile() {
+        let mut c = cat(None, None, None);
+        for (src, file) in [
+            (
+                Source::Site("/etc/jail/profiles/lab.toml".into()),
+                "/etc/jail/profiles/lab.toml",
+            ),
+            (
+                Source::User("/u/profiles/lab.toml".into()),
+                "/u/profiles/lab.toml",
+            ),
+        ] {
+            c.profiles.push(NamedProfile::new(
+                "lab",
+                parse("extends = \"default\"\n", file, FileKind::Profile),
+                src,
+            ));
+        }
+        let mut r = req(&["true"]);
+        r.profile = Some("lab".into());
+        match run(&c, &r) {
+            Err(ConfigError::Refused { file, key, .. }) => {
+                assert_eq!(file, Path::new("/etc/jail/profiles/lab.toml"));
+                assert_eq!(key, "profile lab");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_trusted_widening_still_obeys_the_site() {
+        let c = cat(
+            Some("[site]\ntrust_projects = false\n"),
+            None,
+            Some(("[network]\nallow = [\"@pypi\"]\n", true)),
+        );
+        refused(run(&c, &req(&["claude"])), "site.trust_projects");
+        let c = cat(
+            Some("[network]\nmode = \"none\"\n"),
+            None,
+            Some(("[network]\nmode = \"host\"\n", true)),
+        );
+        refused(run(&c, &req(&["true"])), "network.mode");
+    }
+
+    #[test]
+    fn site_limits_are_maxima_and_site_review_a_floor() {
+        let site = "review = true\n[limits]\nmemory = \"2G\"\npids = 100\n";
+        let c = cat(Some(site), None, None);
+        let spec = run(&c, &req(&["make"])).unwrap();
+        assert_eq!(spec.review.value, ReviewMode::Ask);
+        assert_eq!(spec.limits.memory.as_ref().unwrap().value, 2 << 30);
+        assert!(matches!(
+            spec.limits.pids.as_ref().unwrap().source,
+            Source::Site(_)
+        ));
+        let mut r = req(&["make"]);
+        r.memory = Some(8 << 30);
+        let msg = refused(run(&c, &r), "limits.memory");
+        assert!(msg.contains("above the site's maximum 2 GiB"), "{msg}");
+        let mut r = req(&["make"]);
+        r.review = Some(ReviewMode::Apply);
+        refused(run(&c, &r), "review");
+        let c = cat(Some(site), Some("review = false\n"), None);
+        refused(run(&c, &req(&["make"])), "review");
+        // Lower values and stronger review modes are fine.
+        let mut r = req(&["make"]);
+        r.memory = Some(1 << 30);
+        r.review = Some(ReviewMode::Keep);
+        let spec = run(&cat(Some(site), None, None), &r).unwrap();
+        assert_eq!(spec.limits.memory.unwrap().value, 1 << 30);
+    }
+}
