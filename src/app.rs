@@ -217,7 +217,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         }
         r => (r?, None),
     };
-    load::enforce_site_on_host(&spec, &catalogue)?;
+    config::site::enforce_site_on_host(&spec, &catalogue)?;
     for w in host::check_paths(&spec)? {
         tracing::warn!("{w}");
     }

@@ -7,11 +7,11 @@ use std::fs;
 
 use std::path::{Path, PathBuf};
 
-use super::catalogue::{chosen_by_user, Catalogue, FileLayer, NamedProfile};
+use super::catalogue::{Catalogue, FileLayer, NamedProfile};
 use super::domain::expand_domain;
 use super::env::{check_env_name, check_env_pattern};
 use super::profile::{self, line_col, Profile};
-use super::spec::{JailSpec, Source};
+use super::spec::Source;
 use super::{trust, ConfigError};
 
 pub const DEFAULT_SITE_DIR: &str = "/etc/jail";
@@ -333,70 +333,6 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
     Ok(cat)
 }
 
-/// The site checks again on the host's real paths: `resolve` compares
-/// paths as written, so a symlink (`--rw ~/link` pointing into a site
-/// read-only tree) could otherwise get past it. Paths that do not exist
-/// are skipped (nothing to bind).
-pub fn enforce_site_on_host(spec: &JailSpec, cat: &Catalogue) -> Result<(), ConfigError> {
-    let Some(site) = &cat.site else { return Ok(()) };
-    let real = |p: &Path| fs::canonicalize(p).ok();
-    let from_site = |s: &Source| matches!(s, Source::Site(f) if *f == site.file);
-    let fsp = &spec.filesystem;
-    let site_ro: Vec<PathBuf> = fsp
-        .ro
-        .iter()
-        .filter(|r| from_site(&r.source))
-        .filter_map(|r| real(&r.value))
-        .collect();
-    let site_hide: Vec<PathBuf> = fsp
-        .hide
-        .iter()
-        .filter(|h| from_site(&h.source))
-        .filter_map(|h| real(&h.value))
-        .collect();
-    let project = real(&spec.project.value).unwrap_or_else(|| spec.project.value.clone());
-    let refuse = |key: &str, message: String| ConfigError::Refused {
-        file: site.file.clone(),
-        key: key.to_string(),
-        message,
-    };
-    for (v, rw) in fsp
-        .ro
-        .iter()
-        .map(|v| (v, false))
-        .chain(fsp.rw.iter().map(|v| (v, true)))
-    {
-        if !chosen_by_user(&v.source) {
-            continue;
-        }
-        let Some(r) = real(&v.value) else { continue };
-        let shown = |what: &str| {
-            format!(
-                "{} (from {}) leads to {}, {what}",
-                v.value.display(),
-                v.source,
-                r.display()
-            )
-        };
-        if site_hide.iter().any(|h| r.starts_with(h)) {
-            return Err(refuse("filesystem.hide", shown("which the site hides")));
-        }
-        if rw && site_ro.iter().any(|o| r.starts_with(o)) {
-            return Err(refuse(
-                "filesystem.ro",
-                shown("which is read-only by site policy"),
-            ));
-        }
-        if rw && site.site.rw_outside_project == Some(false) && !r.starts_with(&project) {
-            return Err(refuse(
-                "site.rw_outside_project",
-                shown("which is outside the project"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// `jail trust`: records consent to the project's .jail.toml as it is now
 /// (it must parse). Returns the file's hash and what it may widen.
 pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<(String, Vec<String>), ConfigError> {
@@ -417,6 +353,7 @@ pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<(String, Vec<String>
 mod tests {
     use super::*;
     use crate::config::catalogue::SiteLayer;
+    use crate::config::site::enforce_site_on_host;
     use std::os::unix::fs::MetadataExt;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {

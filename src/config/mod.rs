@@ -1,5 +1,23 @@
 //! Policy: parses and layers profiles into a resolved `JailSpec`.
 //! Plain data, no syscalls (host facts are passed in), fully unit-tested.
+//!
+//! - `profile`: the TOML profile schema (what a file may say) and parsing
+//!   with file:line:col errors; `load`: reads the layers from disk
+//!   (profiles dirs, user config, project file and its trust record).
+//! - `catalogue`: the inputs as data (request, host facts, profiles and
+//!   layers) and the `extends` chain.
+//! - `resolve`: layering, profile chain → user → project → command line,
+//!   into one `JailSpec`; `widen`: what an untrusted project file widens;
+//!   `site`: site enforcement, all of it (site directory, site layer,
+//!   floors/maxima/ceilings, the check on the host's real paths).
+//! - `domain`: the domain grammar (`NAME`, `NAME:PORT`, `*.suffix`, `*`,
+//!   `@preset`), typed, shared with the network helper; `presets`: the
+//!   `@preset` lists; `proxy`: the upstream proxy setting.
+//! - `agents`: the agents' credential files, one list; `paths`: path
+//!   normalization and the paths jail itself decides; `env`, `limits`:
+//!   the environment scrub and resource limits.
+//! - `spec`: the resolved policy; `explain` prints it; `init`, `trust`:
+//!   `jail init` and `jail trust`.
 
 pub mod agents;
 pub mod catalogue;

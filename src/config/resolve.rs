@@ -8,7 +8,8 @@
 //!   (explain says so): the user did not ask for more;
 //! - the user's files, the project file and the command line are refused
 //!   (exit 125, naming the site file and key) when they exceed it;
-//! - the project file may narrow anything; what it widens needs `jail trust`.
+//! - the project file may narrow anything; what it widens needs `jail trust`
+//!   (`widen`). The site's rules are in `site`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
