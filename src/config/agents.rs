@@ -47,11 +47,10 @@ pub fn others(profile: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// Where such a hidden path comes from, as `explain` shows it.
-pub fn source(profile: &str) -> Source {
-    Source::Derived(format!(
-        "builtin agent credentials: not {profile}'s own login"
-    ))
+/// Where such a hidden path comes from, as `explain` shows it (which
+/// agent it is hidden from is the profile `explain` names at the top).
+pub fn source() -> Source {
+    Source::Derived("builtin agent credentials (another agent's login)".into())
 }
 
 #[cfg(test)]
@@ -197,6 +196,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn explain_says_where_a_hidden_login_comes_from() {
+        let out = crate::config::explain::render(&spec("claude"), 0);
+        let line = out
+            .lines()
+            .find(|l| l.contains("/home/u/.codex/auth.json"))
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(
+            line.ends_with("# builtin agent credentials (another agent's login)"),
+            "{line}"
+        );
+        assert!(!out.contains("/home/u/.claude/.credentials.json"), "{out}");
     }
 
     #[test]

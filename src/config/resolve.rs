@@ -422,7 +422,7 @@ pub fn resolve(req: &Request, facts: &HostFacts, cat: &Catalogue) -> Result<Jail
         // A builtin agent profile hides the other agents' logins (one
         // list for all of them), as if its own `hide` named them.
         if let Source::Builtin(name) = &np.source {
-            let src = agents::source(name);
+            let src = agents::source();
             for f in agents::others(name) {
                 push_unique(&mut acc.hide, layer_path(f, &ctx, &src)?, src.clone());
             }
