@@ -57,8 +57,8 @@ pub fn source() -> Source {
 mod tests {
     use super::*;
     use crate::config::profile::{self, BUILTIN};
-    use crate::config::resolve::{resolve, Catalogue, HostFacts, Request};
     use crate::config::spec::UserInfo;
+    use crate::config::{resolve, Catalogue, HostFacts, Request};
 
     const HOME: &str = "/home/u";
 

@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn symlinks_do_not_get_past_the_site() {
-        use crate::config::resolve::{resolve, Request};
+        use crate::config::{resolve, Request};
         use std::os::unix::fs::symlink;
         let base = std::env::temp_dir().join(format!("jail-site-ln-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);

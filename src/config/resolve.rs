@@ -15,12 +15,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::agents;
+use super::catalogue::{chosen_by_user, select_profile, Catalogue, HostFacts, Request};
 use super::domain::{expand_domain, push_domain, Domain};
 use super::env::{check_env_name, check_env_pattern};
 use super::limits::{Limits, ReviewMode};
 use super::paths::{
-    abs_cli_path, check_not_internal, expand_tilde, layer_path, push_unique, put_path, SameAs,
-    OFFLINE_ENV, ROOT_SECRETS, SYSTEM_RO,
+    abs_cli_path, check_not_internal, expand_tilde, layer_path, project_dir, push_unique, put_path,
+    SameAs, OFFLINE_ENV, ROOT_SECRETS, SYSTEM_RO,
 };
 use super::profile::{self, HomeMode, NetMode, Profile, SlurmEnabled};
 use super::proxy::check_proxy;
@@ -28,13 +29,6 @@ use super::site::{check_choices, check_project, enforce_site};
 use super::spec::*;
 use super::widen::widenings;
 use super::ConfigError;
-// Re-exported: the names other modules use through here.
-pub use super::catalogue::{
-    chosen_by_user, select_profile, Catalogue, FileLayer, HostFacts, NamedProfile, Request,
-    SiteLayer,
-};
-pub use super::paths::{normalize, project_dir};
-pub use super::proxy::parse_proxy;
 
 /// Paths the layers refer to, for resolving relative and `~` paths.
 pub(super) struct Ctx<'a> {
@@ -755,12 +749,6 @@ mod tests {
             resolve(&r, &facts(), &cat),
             Err(ConfigError::ExtendsCycle(_))
         ));
-    }
-
-    #[test]
-    fn normalize_is_lexical() {
-        assert_eq!(normalize(Path::new("/a/./b/../c/")), PathBuf::from("/a/c"));
-        assert_eq!(normalize(Path::new("/../..")), PathBuf::from("/"));
     }
 
     #[test]

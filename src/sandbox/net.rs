@@ -644,7 +644,7 @@ mod tests {
 
     #[test]
     fn the_mount_plan_writes_the_jails_resolv_conf_last_except_under_host() {
-        use crate::config::resolve::{resolve, Catalogue, Request};
+        use crate::config::{resolve, Catalogue, Request};
         let root = std::env::temp_dir().join(format!("jail-netplan-{}", std::process::id()));
         std::fs::create_dir_all(root.join("home")).unwrap();
         std::fs::create_dir_all(root.join("proj")).unwrap();

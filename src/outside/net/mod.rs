@@ -69,12 +69,12 @@ pub fn config(
                 .iter()
                 .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
                 .ok_or("network.proxy is `env`, but HTTPS_PROXY is not set")?;
-            Some(crate::config::resolve::parse_proxy(&v).ok_or_else(|| {
+            Some(crate::config::proxy::parse_proxy(&v).ok_or_else(|| {
                 format!("HTTPS_PROXY={v}: jail's helper needs an http://HOST:PORT proxy")
             })?)
         }
         Some(p) => Some(
-            crate::config::resolve::parse_proxy(p)
+            crate::config::proxy::parse_proxy(p)
                 .ok_or_else(|| format!("proxy `{p}` is not http://HOST:PORT"))?,
         ),
     };
