@@ -348,6 +348,24 @@ mod tests {
     }
 
     #[test]
+    fn a_resolved_spec_carries_its_domains_through_json() {
+        // The Slurm chaperon gets the spec as JSON; the helper its config.
+        use crate::config::testkit::*;
+        let mut r = req(&["claude"]);
+        r.allow_domain = vec!["*.Example.org.".into(), "git.example:22".into()];
+        let spec = run(&cat(None, None, None), &r).unwrap();
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.contains(r#""value":"*.example.org""#), "{json}");
+        let back: JailSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec);
+        assert!(back
+            .network
+            .allow
+            .iter()
+            .any(|a| a.value == d("git.example:22")));
+    }
+
+    #[test]
     fn every_preset_parses_and_presets_expand_with_their_name() {
         for (name, list) in presets::PRESETS {
             for x in *list {
