@@ -123,6 +123,9 @@ pub fn main(chan: Channel) -> i32 {
 struct Record {
     path: PathBuf,
     file: fs::File,
+    /// The directories `write` made, deepest first: removed again when
+    /// empty, so a run that needed no record leaves nothing in the home.
+    made: Vec<PathBuf>,
 }
 
 impl Record {
@@ -130,25 +133,47 @@ impl Record {
         use std::io::Write;
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
-        fs::create_dir_all(dir).ok()?;
+        let made: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| fs::symlink_metadata(d).is_err())
+            .map(Path::to_path_buf)
+            .collect();
         // Never over an older record (a pid used again).
         let path = dir.join(format!("{}-{}.json", config.since.0, std::process::id()));
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .ok()?;
+        let open = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+        };
+        fs::create_dir_all(dir).ok()?;
+        // Another guard of this project may just have removed the
+        // directory it found empty: make it again, once.
+        let mut file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).ok()?;
+                open().ok()?
+            }
+            r => r.ok()?,
+        };
         sys::try_lock(file.as_raw_fd()).ok()?;
         let text = serde_json::to_vec(config).ok()?;
         file.write_all(&text).ok()?;
-        Some(Record { path, file })
+        Some(Record { path, file, made })
     }
 
     fn done(self) {
         let _ = fs::remove_file(&self.path);
         drop(self.file);
+        // Only what this record made, and only if empty (a quarantine or
+        // another jail's record keeps its directory).
+        for d in &self.made {
+            if fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
     }
 }
 
