@@ -1015,3 +1015,75 @@ fn a_hook_changed_through_a_hard_link_is_reported() {
     let o = sb.jail_sh(&[], "true");
     assert!(!stderr(&o).contains("hard link"), "{}", stderr(&o));
 }
+
+// ---- Attacks on the issue 20 fixes.
+
+#[test]
+fn a_bare_repository_with_objects_and_refs_as_files_is_found() {
+    // git's is_git_directory asks only access(X_OK) of objects and refs:
+    // executable files will do.
+    let plant = |m: &Path| {
+        format!(
+            "mkdir -p src && echo 'ref: refs/heads/main' > src/HEAD \
+             && touch src/objects src/refs && chmod +x src/objects src/refs \
+             && printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = ..\\n\\tfsmonitor = touch {}; false\\n' > src/config",
+            m.display()
+        )
+    };
+    let check = "cd src && git status >/dev/null 2>&1";
+    let sb = Sandbox::new("bare-files-host");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&plant(&m)), 0);
+    assert!(host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-files");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &plant(&m));
+    assert!(err.contains("src/config"), "{err}");
+    assert!(!host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-files-review");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &plant(&m));
+    assert_code(&o, 0);
+    assert!(!sb.project.join("src/config").exists(), "{}", stderr(&o));
+    assert!(!host_runs(&sb, check, &m));
+}
+
+#[test]
+fn a_bare_repository_whose_commondir_names_its_objects_is_found() {
+    // `src` has only HEAD and commondir; `store` (no HEAD) has objects,
+    // refs and the config git reads for `src`. `git log` in `src`, in a
+    // terminal, runs its pager.
+    let plant = |m: &Path| {
+        format!(
+            "git clone -q --bare . store && rm store/HEAD \
+             && mkdir -p src && echo 'ref: refs/heads/main' > src/HEAD && echo ../store > src/commondir \
+             && git config -f store/config core.pager 'touch {}; cat'",
+            m.display()
+        )
+    };
+    let check = "cd src && script -qec 'git log' /dev/null >/dev/null 2>&1";
+    let sb = Sandbox::new("bare-common-host");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&plant(&m)), 0);
+    assert!(host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-common");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &plant(&m));
+    assert!(err.contains("moved"), "{err}");
+    assert!(!host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-common-review");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &plant(&m));
+    assert_code(&o, 0);
+    assert!(!host_runs(&sb, check, &m), "{}", stderr(&o));
+}

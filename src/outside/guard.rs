@@ -631,7 +631,7 @@ fn find_all(root: &Path) -> Finds {
 /// repository shape; returns its subdirectories.
 fn look(d: &Path, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
     let mut subdirs = Vec::new();
-    let mut shape = 0;
+    let mut shape: Vec<&str> = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name();
         let Ok(ft) = e.file_type() else {
@@ -641,14 +641,14 @@ fn look(d: &Path, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
             found.dotgits.push(e.path());
             continue;
         }
-        if name == "HEAD" || name == "objects" || name == "refs" {
-            shape += 1;
+        if let Some(n) = git::BARE_SHAPE_NAMES.iter().find(|n| name == **n) {
+            shape.push(n);
         }
         if ft.is_dir() {
             subdirs.push(e.path());
         }
     }
-    if shape == 3 && git::is_bare_shape(d) {
+    if git::bare_shape_by(|n| shape.contains(&n)) && git::is_bare_shape(d) {
         found.bare.push(d.to_path_buf());
     }
     subdirs

@@ -212,21 +212,23 @@ impl Scanner<'_> {
     }
 
     /// Whether `rel` is a control file (config, hooks, ...) of a
-    /// directory shaped like a bare repository (HEAD, objects/, refs/ in
-    /// the project as the jail left it): git run in that directory uses
+    /// directory shaped like a bare repository or its common directory
+    /// (HEAD, objects, refs or commondir in the project as the jail left it): git run in that directory uses
     /// it, so it runs on the host like `.git/config`.
     fn in_bare_repository_control(&self, rel: &Path) -> bool {
         let comps: Vec<&std::ffi::OsStr> = rel.iter().collect();
         (1..comps.len()).any(|i| {
             GIT_CONTROL.iter().any(|g| comps[i] == *g) && {
                 let dir: PathBuf = comps[..i].iter().collect();
-                let has = |n: &str, want_dir: bool| {
-                    [self.upper, self.host].iter().any(|base| {
-                        fs::symlink_metadata(base.join(&dir).join(n))
-                            .is_ok_and(|m| !want_dir || m.is_dir())
-                    })
+                let has = |n: &str| {
+                    [self.upper, self.host]
+                        .iter()
+                        .any(|base| fs::symlink_metadata(base.join(&dir).join(n)).is_ok())
                 };
-                has("HEAD", false) && has("objects", true) && has("refs", true)
+                // As git's is_git_directory (objects and refs of any type,
+                // or a commondir), or a common directory another one's
+                // commondir may name (objects and refs without HEAD).
+                crate::sandbox::git::bare_shape_by(has) || (has("objects") && has("refs"))
             }
         })
     }

@@ -103,15 +103,27 @@ pub fn gitdir_of(dotgit: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Whether `dir` has the shape git's `is_git_directory` accepts: `HEAD`,
-/// `objects/` and `refs/` (a bare repository git finds when run there,
-/// unless `safe.bareRepository = explicit`). A superset of what git
-/// accepts (HEAD's content is not checked): fail closed.
+/// Whether `dir` has the shape git's `is_git_directory` accepts (a bare
+/// repository git finds when run there, unless `safe.bareRepository =
+/// explicit`): a `HEAD`, and `objects` and `refs` in its common
+/// directory, which a `commondir` file moves elsewhere. git only asks
+/// `access(X_OK)` of `objects` and `refs` (an executable file will do),
+/// so any entry counts, and any `commondir` (what it names is for the
+/// caller to follow). A superset of what git accepts (HEAD's content is
+/// not checked): fail closed.
 pub fn is_bare_shape(dir: &Path) -> bool {
-    fs::symlink_metadata(dir.join("HEAD")).is_ok()
-        && fs::metadata(dir.join("objects")).is_ok_and(|m| m.is_dir())
-        && fs::metadata(dir.join("refs")).is_ok_and(|m| m.is_dir())
+    bare_shape_by(|n| fs::symlink_metadata(dir.join(n)).is_ok())
 }
+
+/// `is_bare_shape`, asking `has(NAME)` whether the directory holds an
+/// entry NAME (of any type).
+pub fn bare_shape_by(has: impl Fn(&str) -> bool) -> bool {
+    has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
+}
+
+/// Names whose presence makes a directory a candidate for
+/// `is_bare_shape`.
+pub const BARE_SHAPE_NAMES: &[&str] = &["HEAD", "objects", "refs", "commondir"];
 
 /// The common directory of a git directory: what `commondir` names
 /// (relative to the git directory, resolved physically as git does), else
@@ -619,6 +631,18 @@ mod tests {
         assert!(!is_bare_shape(&t.join("bare")));
         fs::write(t.join("bare/HEAD"), "ref: refs/heads/main\n").unwrap();
         assert!(is_bare_shape(&t.join("bare")));
+        // As git's access(X_OK): objects and refs may be files; or a
+        // commondir names where they are.
+        fs::create_dir_all(t.join("files")).unwrap();
+        for n in ["HEAD", "objects", "refs"] {
+            fs::write(t.join("files").join(n), "").unwrap();
+        }
+        assert!(is_bare_shape(&t.join("files")));
+        fs::create_dir_all(t.join("borrow")).unwrap();
+        fs::write(t.join("borrow/HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert!(!is_bare_shape(&t.join("borrow")));
+        fs::write(t.join("borrow/commondir"), "../bare\n").unwrap();
+        assert!(is_bare_shape(&t.join("borrow")));
         fs::remove_dir_all(&t).unwrap();
     }
 }
