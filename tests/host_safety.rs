@@ -1087,3 +1087,32 @@ fn a_bare_repository_whose_commondir_names_its_objects_is_found() {
     assert_code(&o, 0);
     assert!(!host_runs(&sb, check, &m), "{}", stderr(&o));
 }
+
+#[test]
+fn a_hook_linked_into_a_directory_missing_at_start_is_protected() {
+    // `.git/hooks/pre-commit -> ../../tools/hooks/pre-commit`, and no
+    // `tools/` yet (generated, or removed): the program makes it.
+    let attack = |m: &Path| {
+        format!(
+            "mkdir -p tools/hooks && printf '#!/bin/sh\\ntouch {}\\n' > tools/hooks/pre-commit \
+             && chmod +x tools/hooks/pre-commit",
+            m.display()
+        )
+    };
+    let commit = "git commit -q --allow-empty -m x >/dev/null 2>&1";
+    let setup = "ln -s ../../tools/hooks/pre-commit .git/hooks/pre-commit";
+    let sb = Sandbox::new("hook-link-missing-host");
+    repo(&sb);
+    assert_code(&sb.host_sh(setup), 0);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&attack(&m)), 0);
+    assert!(host_runs(&sb, commit, &m));
+
+    let sb = Sandbox::new("hook-link-missing");
+    repo(&sb);
+    assert_code(&sb.host_sh(setup), 0);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &attack(&m));
+    assert!(err.contains("tools/hooks/pre-commit"), "{err}");
+    assert!(!host_runs(&sb, commit, &m));
+}

@@ -290,6 +290,23 @@ fn check(config: &Config, index: Option<&DirIndex>) {
             }
         }
     }
+    // A protected path kept as written below a directory missing at
+    // start (`tools/../x`): moved where the kernel finds it now.
+    let moving: Vec<PathBuf> = moving
+        .into_iter()
+        .map(|p| {
+            if !p.components().any(|c| c == std::path::Component::ParentDir) {
+                return p;
+            }
+            match (
+                p.parent().and_then(|d| fs::canonicalize(d).ok()),
+                p.file_name(),
+            ) {
+                (Some(d), Some(n)) => d.join(n),
+                _ => p,
+            }
+        })
+        .collect();
     let (moved, failed) =
         quarantine::quarantine(project, &config.writable, &moving, &config.quarantine);
     if !moved.is_empty() {

@@ -313,12 +313,24 @@ fn target_of(p: &Path) -> Option<PathBuf> {
 
 /// `p` with its parent resolved physically (symlinks and `..`, as the
 /// kernel resolves them) and its last component kept as it is (it may be
-/// a symlink itself, or missing).
+/// a symlink itself, or missing). Where the parent does not exist (yet:
+/// a hook linked to `../../tools/hooks/pre-commit` with no `tools/`), its
+/// deepest existing ancestor is resolved and the rest kept as written,
+/// `..` included (the kernel resolves it at exit, through whatever the
+/// program made there).
 fn physical(p: &Path) -> Option<PathBuf> {
-    match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) => Some(crate::host::canonical(parent).ok()?.join(name)),
-        _ => crate::host::canonical(p).ok(),
+    let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+        return crate::host::canonical(p).ok();
+    };
+    if let Ok(c) = crate::host::canonical(parent) {
+        return Some(c.join(name));
     }
+    let comps: Vec<_> = parent.components().collect();
+    (1..comps.len()).rev().find_map(|i| {
+        let base: PathBuf = comps[..i].iter().collect();
+        let c = crate::host::canonical(&base).ok()?;
+        Some(comps[i..].iter().fold(c, |acc, n| acc.join(n)).join(name))
+    })
 }
 
 /// Where one symlink leads, its own target's last component unresolved.
@@ -681,6 +693,14 @@ mod tests {
         assert_eq!(start_of(&s, &p.join("tools/mcp.json")), Some(Start::Held));
         assert_eq!(start_of(&s, &p.join("githooks")), Some(Start::Held));
         assert_eq!(start_of(&s, &p.join("cfg/envrc")), Some(Start::Absent));
+        // Its directory missing too: still caught where it would be made.
+        fs::remove_file(p.join(".mcp.json")).unwrap();
+        std::os::unix::fs::symlink("gen/tools/mcp.json", p.join(".mcp.json")).unwrap();
+        let s = survey_of(&p, &[]);
+        assert_eq!(
+            start_of(&s, &p.join("gen/tools/mcp.json")),
+            Some(Start::Absent)
+        );
         fs::remove_dir_all(&p).unwrap();
     }
 
