@@ -1116,3 +1116,55 @@ fn a_hook_linked_into_a_directory_missing_at_start_is_protected() {
     assert!(err.contains("tools/hooks/pre-commit"), "{err}");
     assert!(!host_runs(&sb, commit, &m));
 }
+
+/// A git repository in the sandbox's project, as `repo`, then a pause so
+/// that what the host made is older than the jail's start (the guard
+/// allows a second of clock margin).
+fn repo_settled(sb: &Sandbox, more: &str) {
+    repo(sb);
+    if !more.is_empty() {
+        assert_code(&sb.host_sh(more), 0);
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+}
+
+#[test]
+fn a_nested_repositorys_hook_paths_and_includes_are_checked() {
+    // A repository the project held before the jail (a workspace of
+    // clones, a vendored checkout), with a hooks path and an included
+    // config in its work tree: neither is its git directory.
+    let setup = "git init -q lib && git -C lib config user.email t@t && git -C lib config user.name t \
+                 && git -C lib config core.hooksPath .githooks && mkdir lib/.githooks \
+                 && git -C lib config include.path ../team.gitconfig && echo '[user]' > lib/team.gitconfig \
+                 && mkdir lib/scripts && echo '#!/bin/sh' > lib/scripts/post-commit && chmod +x lib/scripts/post-commit \
+                 && ln -s ../scripts/post-commit lib/.githooks/post-commit";
+    let attack = |m: &Path| {
+        format!(
+            "printf '#!/bin/sh\\ntouch {m}.hook\\n' > lib/.githooks/pre-commit && chmod +x lib/.githooks/pre-commit \
+             && printf '[core]\\n\\tfsmonitor = touch {m}.include; false\\n' >> lib/team.gitconfig \
+             && echo 'touch {m}.link' >> lib/scripts/post-commit",
+            m = m.display()
+        )
+    };
+    let runs = |sb: &Sandbox, m: &Path| {
+        let _ = sb.host_sh("git -C lib commit -q --allow-empty -m x >/dev/null 2>&1");
+        ["hook", "include", "link"]
+            .into_iter()
+            .filter(|k| m.with_extension(k).exists())
+            .collect::<Vec<_>>()
+    };
+    let sb = Sandbox::new("nested-paths-host");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&attack(&m)), 0);
+    assert_eq!(runs(&sb, &m), ["hook", "include", "link"]);
+
+    let sb = Sandbox::new("nested-paths");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &attack(&m));
+    assert!(err.contains("moved"), "{err}");
+    assert_eq!(runs(&sb, &m), Vec::<&str>::new(), "{err}");
+    // The nested repository's own config was not touched: still there.
+    assert!(sb.project.join("lib/.git/config").exists(), "{err}");
+}

@@ -510,6 +510,9 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         .map(|w| fs::canonicalize(w).unwrap_or_else(|_| w.clone()))
         .collect();
     let mut gitdirs: Vec<PathBuf> = Vec::new();
+    // A git directory's work tree where its `.git` entry says (relative
+    // hook paths start there); else core.worktree, else the directory.
+    let mut trees: Vec<(PathBuf, PathBuf)> = Vec::new();
     let add = |d: PathBuf, all: &mut Vec<PathBuf>| {
         for r in std::iter::once(d.clone()).chain(git::related_gitdirs(&git::common_dir(&d))) {
             if !config.gitdirs.contains(&r) && !all.contains(&r) {
@@ -533,6 +536,9 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
             git::Found::Dir(d) => {
                 let c = fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
                 if writable.iter().any(|w| c.starts_with(w)) {
+                    if let Some(tree) = dotgit.parent() {
+                        trees.push((d.clone(), tree.to_path_buf()));
+                    }
                     add(d, &mut gitdirs);
                 } else if changed {
                     // It names a repository outside what the jail could
@@ -571,11 +577,58 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
             out.unchecked.push((u, "it cannot be listed".into()));
         }
     }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
     for d in &gitdirs {
         for c in git::control_paths(d) {
             for f in files_below(&c) {
                 if changed_since(&f, config.since) && !git::harmless_created(d, &f) {
                     out.suspect.push(f);
+                }
+            }
+        }
+        // What its configs name: hook directories (core.hooksPath) and
+        // included files, and what the hooks' symlinks lead to. Changed
+        // during the run, they run code on the host like its own hooks.
+        let tree = trees
+            .iter()
+            .find(|(g, _)| g == d)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| d.clone());
+        let common = git::common_dir(d);
+        let mut named = vec![(d.join("hooks"), true)];
+        for cfg in [
+            common.join("config"),
+            d.join("config"),
+            d.join("config.worktree"),
+        ] {
+            named.extend(protect::named_by_git_config(&cfg, &tree, &home));
+        }
+        let inside = |f: &Path| writable.iter().any(|w| f.starts_with(w));
+        for (p, hookdir) in named {
+            if !inside(&p) {
+                continue; // not the jail's to change
+            }
+            let whole = changed_since(&p, config.since);
+            let mut files = files_below(&p);
+            if hookdir {
+                files.retain(|f| f.extension().is_none_or(|e| e != "sample"));
+            }
+            for f in files {
+                if whole || changed_since(&f, config.since) {
+                    out.suspect.push(f.clone());
+                }
+                // A link (a hook linked to a script elsewhere): where it
+                // leads, if that changed.
+                if fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink()) {
+                    if let Ok(t) = fs::canonicalize(&f) {
+                        for g in files_below(&t) {
+                            if inside(&g) && changed_since(&g, config.since) {
+                                out.suspect.push(g);
+                            }
+                        }
+                    }
                 }
             }
         }

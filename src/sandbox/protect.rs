@@ -344,6 +344,17 @@ fn next_hop(link: &Path) -> Option<PathBuf> {
     physical(&t)
 }
 
+/// What a git config (`cfg`, of a repository whose work tree is
+/// `worktree`) names that makes git run code: hook directories (true) and
+/// included config files (false), followed as `named_by_config` follows
+/// them. For the guard's check of repositories it did not know at start.
+pub fn named_by_git_config(cfg: &Path, worktree: &Path, home: &Path) -> Vec<(PathBuf, bool)> {
+    let mut read = BTreeSet::new();
+    let mut out = Vec::new();
+    named_by_config(cfg, worktree, home, 0, &mut read, &mut out);
+    out.into_iter().map(|c| (c.path, c.hookdir)).collect()
+}
+
 /// Hook directories (`core.hooksPath`, relative to the work tree) and
 /// included config files (relative to the including file's directory, as
 /// git resolves them) that a git config names, and recursively those
