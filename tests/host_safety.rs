@@ -1168,3 +1168,26 @@ fn a_nested_repositorys_hook_paths_and_includes_are_checked() {
     // The nested repository's own config was not touched: still there.
     assert!(sb.project.join("lib/.git/config").exists(), "{err}");
 }
+
+#[test]
+fn a_hooks_directory_moved_into_a_new_repository_brings_no_hook() {
+    // The files keep their change time when their directory is renamed:
+    // an old executable named like a hook (a project's own hook scripts,
+    // or a cloned repository's) becomes a hook.
+    let setup = "mkdir fixture && printf '#!/bin/sh\\ntouch MARKER\\n' > fixture/pre-commit \
+                 && chmod +x fixture/pre-commit";
+    let attack =
+        "git init -q sub && git -C sub config user.email a@b && git -C sub config user.name a \
+                  && rm -rf sub/.git/hooks && mv fixture sub/.git/hooks";
+    let commit = "git -C sub commit -q --allow-empty -m x >/dev/null 2>&1";
+    let sb = Sandbox::new("hooks-moved-host");
+    repo_settled(&sb, setup);
+    assert_code(&sb.host_sh(attack), 0);
+    assert!(host_runs(&sb, commit, &sb.project.join("sub/MARKER")));
+
+    let sb = Sandbox::new("hooks-moved");
+    repo_settled(&sb, setup);
+    let err = jail_ok(&sb, &[], attack);
+    assert!(err.contains("sub/.git/hooks"), "{err}");
+    assert!(!host_runs(&sb, commit, &sb.project.join("sub/MARKER")));
+}

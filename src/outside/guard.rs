@@ -582,8 +582,11 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         .unwrap_or_else(|| PathBuf::from("/nonexistent"));
     for d in &gitdirs {
         for c in git::control_paths(d) {
+            // A control directory put there during the run (`mv x
+            // .git/hooks`) brings its files whatever their own age.
+            let whole = changed_since(&c, config.since);
             for f in files_below(&c) {
-                if changed_since(&f, config.since) && !git::harmless_created(d, &f) {
+                if (whole || changed_since(&f, config.since)) && !git::harmless_created(d, &f) {
                     out.suspect.push(f);
                 }
             }
