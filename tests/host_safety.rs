@@ -1191,3 +1191,38 @@ fn a_hooks_directory_moved_into_a_new_repository_brings_no_hook() {
     assert!(err.contains("sub/.git/hooks"), "{err}");
     assert!(!host_runs(&sb, commit, &sb.project.join("sub/MARKER")));
 }
+
+#[test]
+fn a_git_directory_moved_into_place_brings_no_config() {
+    // Inert files of the project (no HEAD: git never uses them) keep
+    // their change time when their directory is renamed to `sub/.git`.
+    let setup = "mkdir -p fixture/objects fixture/refs \
+                 && printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = touch MARKER; false\\n' > fixture/config";
+    let attack = "mkdir sub && mv fixture sub/.git && echo 'ref: refs/heads/main' > sub/.git/HEAD";
+    let status = "git -C sub status >/dev/null 2>&1";
+    let sb = Sandbox::new("gitdir-moved-host");
+    repo_settled(&sb, setup);
+    assert_code(&sb.host_sh(attack), 0);
+    assert!(host_runs(&sb, status, &sb.project.join("sub/MARKER")));
+
+    let sb = Sandbox::new("gitdir-moved");
+    repo_settled(&sb, setup);
+    let err = jail_ok(&sb, &[], attack);
+    assert!(err.contains("sub/.git/config"), "{err}");
+    assert!(!host_runs(&sb, status, &sb.project.join("sub/MARKER")));
+    // A repository that was there before, used inside (a commit, a new
+    // file at its top), keeps its own config, whatever it holds.
+    let sb = Sandbox::new("gitdir-kept");
+    repo_settled(
+        &sb,
+        "git init -q lib && git -C lib config commit.gpgsign false && git -C lib config user.email a@b \
+         && git -C lib config user.name a",
+    );
+    let err = jail_ok(
+        &sb,
+        &[],
+        "sleep 0.5; echo x > lib/new && git -C lib add new && git -C lib commit -qm x",
+    );
+    assert!(!err.contains("moved"), "{err}");
+    assert!(sb.project.join("lib/.git/config").exists());
+}

@@ -100,7 +100,7 @@ pub fn main(chan: Channel) -> i32 {
     let index = pidfd
         .1
         .as_ref()
-        .and_then(|fd| DirIndex::build(&config.project, fd));
+        .and_then(|fd| DirIndex::build(&config.project, fd, config.since));
     wait_for_jail(pidfd.0, pidfd.1.as_ref());
     // From here on the guard is bounded: SIGALRM (default action) ends it
     // if the check ever takes too long; the record stays for the next
@@ -581,10 +581,28 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/nonexistent"));
     for d in &gitdirs {
+        // A git directory put where it is during the run (`mv x sub/.git`)
+        // brings its files whatever their own age: judged all by content.
+        // One that predates the run is known from the walk during it, or
+        // (without it) by its directory unchanged since the start.
+        let dotgit = trees
+            .iter()
+            .find(|(g, _)| g == d)
+            .map(|(_, t)| t.join(".git"));
+        let physical = fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        let moved_in = !index.is_some_and(|i| i.predates(&physical))
+            && (physical
+                .parent()
+                .is_some_and(|p| changed_since(p, config.since))
+                || dotgit.as_ref().is_some_and(|g| {
+                    g.parent().is_some_and(|p| changed_since(p, config.since))
+                        || (!fs::symlink_metadata(g).is_ok_and(|m| m.is_dir())
+                            && changed_since(g, config.since))
+                }));
         for c in git::control_paths(d) {
             // A control directory put there during the run (`mv x
             // .git/hooks`) brings its files whatever their own age.
-            let whole = changed_since(&c, config.since);
+            let whole = moved_in || changed_since(&c, config.since);
             for f in files_below(&c) {
                 if (whole || changed_since(&f, config.since)) && !git::harmless_created(d, &f) {
                     out.suspect.push(f);
@@ -774,11 +792,15 @@ fn walk(
 struct DirIndex {
     dirs: std::collections::HashMap<PathBuf, (i64, i64, u64)>,
     found: Finds,
+    /// Git directories (physical) that were where they are before the
+    /// run began, with their inode: their directory had not changed when
+    /// the walk was over, so no rename had put them there.
+    old: std::collections::HashMap<PathBuf, u64>,
 }
 
 impl DirIndex {
     /// Walks `root` while the jail runs; None if the jail ended first.
-    fn build(root: &Path, pidfd: &std::os::fd::OwnedFd) -> Option<DirIndex> {
+    fn build(root: &Path, pidfd: &std::os::fd::OwnedFd, since: (i64, i64)) -> Option<DirIndex> {
         use std::os::fd::AsRawFd;
         let mut dirs = std::collections::HashMap::new();
         let mut found = Finds::default();
@@ -790,7 +812,36 @@ impl DirIndex {
                 dirs.insert(d.to_path_buf(), (m.ctime(), m.ctime_nsec(), m.ino()));
             },
         );
-        done.then_some(DirIndex { dirs, found })
+        if !done {
+            return None;
+        }
+        let unchanged = |p: &Path| p.parent().is_some_and(|d| !changed_since(d, since));
+        let mut old = std::collections::HashMap::new();
+        let gitdirs = found
+            .dotgits
+            .iter()
+            .filter(|g| {
+                unchanged(g)
+                    && (fs::symlink_metadata(g).is_ok_and(|m| m.is_dir())
+                        || !changed_since(g, since))
+            })
+            .filter_map(|g| git::gitdir_of(g))
+            .chain(found.bare.iter().cloned());
+        for d in gitdirs {
+            if let (Ok(c), Ok(m)) = (fs::canonicalize(&d), fs::symlink_metadata(&d)) {
+                if unchanged(&c) {
+                    old.insert(c, m.ino());
+                }
+            }
+        }
+        Some(DirIndex { dirs, found, old })
+    }
+
+    /// Whether the git directory `d` (physical) was there before the run.
+    fn predates(&self, d: &Path) -> bool {
+        self.old
+            .get(d)
+            .is_some_and(|ino| fs::symlink_metadata(d).is_ok_and(|m| m.ino() == *ino))
     }
 
     /// What is in the project now: what was seen during the run, and what
