@@ -1226,3 +1226,35 @@ fn a_git_directory_moved_into_place_brings_no_config() {
     assert!(!err.contains("moved"), "{err}");
     assert!(sb.project.join("lib/.git/config").exists());
 }
+
+#[test]
+fn review_never_applies_a_nested_repositorys_hook_path() {
+    let sb = Sandbox::new("review-nested-hooks");
+    repo_settled(
+        &sb,
+        "git init -q lib && git -C lib config user.email t@t && git -C lib config user.name t \
+         && git -C lib config core.hooksPath .githooks && mkdir lib/.githooks",
+    );
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(
+        &["--review=apply"],
+        &format!(
+            "printf '#!/bin/sh\\ntouch {}\\n' > lib/.githooks/pre-commit && chmod +x lib/.githooks/pre-commit \
+             && echo ok > lib/notes.txt",
+            m.display()
+        ),
+    );
+    assert_code(&o, 0);
+    // The ordinary file is applied, the hook is not.
+    assert!(sb.project.join("lib/notes.txt").exists(), "{}", stderr(&o));
+    assert!(
+        !sb.project.join("lib/.githooks/pre-commit").exists(),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!host_runs(
+        &sb,
+        "git -C lib commit -q --allow-empty -m x >/dev/null 2>&1",
+        &m
+    ));
+}
