@@ -1258,3 +1258,28 @@ fn review_never_applies_a_nested_repositorys_hook_path() {
         &m
     ));
 }
+
+#[test]
+fn many_git_directories_do_not_outlast_the_exit_check() {
+    // Tens of thousands of empty `.git` directories (seconds to make)
+    // must not push the check past the launcher's wait: the planted
+    // repository beside them would then stay until the next start.
+    let sb = Sandbox::new("many-gitdirs");
+    repo_settled(&sb, "");
+    let marker = sb.project.join("MARKER");
+    let attack = format!(
+        "mkdir many && cd many && seq 1 30000 | sed 's,$,/.git,' | xargs mkdir -p && cd .. && {}",
+        plant_nested("sub", &marker)
+    );
+    let start = Instant::now();
+    let (code, err) = jail_bounded(&sb, &[], &attack, 300);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("did not finish"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.contains("sub/.git/config"), "{err}");
+    assert!(!host_runs(&sb, STATUS, &marker));
+}

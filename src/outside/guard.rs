@@ -509,13 +509,16 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         .iter()
         .map(|w| fs::canonicalize(w).unwrap_or_else(|_| w.clone()))
         .collect();
+    // In the order found, each once (a set beside it: a project may hold
+    // many thousands, and the check must stay linear in them).
     let mut gitdirs: Vec<PathBuf> = Vec::new();
+    let mut listed: std::collections::HashSet<PathBuf> = config.gitdirs.iter().cloned().collect();
     // A git directory's work tree where its `.git` entry says (relative
     // hook paths start there); else core.worktree, else the directory.
-    let mut trees: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let add = |d: PathBuf, all: &mut Vec<PathBuf>| {
+    let mut trees: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    let mut add = |d: PathBuf, all: &mut Vec<PathBuf>| {
         for r in std::iter::once(d.clone()).chain(git::related_gitdirs(&git::common_dir(&d))) {
-            if !config.gitdirs.contains(&r) && !all.contains(&r) {
+            if listed.insert(r.clone()) {
                 all.push(r);
             }
         }
@@ -537,7 +540,7 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
                 let c = fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
                 if writable.iter().any(|w| c.starts_with(w)) {
                     if let Some(tree) = dotgit.parent() {
-                        trees.push((d.clone(), tree.to_path_buf()));
+                        trees.entry(d.clone()).or_insert_with(|| tree.to_path_buf());
                     }
                     add(d, &mut gitdirs);
                 } else if changed {
@@ -585,10 +588,7 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         // brings its files whatever their own age: judged all by content.
         // One that predates the run is known from the walk during it, or
         // (without it) by its directory unchanged since the start.
-        let dotgit = trees
-            .iter()
-            .find(|(g, _)| g == d)
-            .map(|(_, t)| t.join(".git"));
+        let dotgit = trees.get(d).map(|t| t.join(".git"));
         let physical = fs::canonicalize(d).unwrap_or_else(|_| d.clone());
         let moved_in = !index.is_some_and(|i| i.predates(&physical))
             && (physical
@@ -612,11 +612,7 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         // What its configs name: hook directories (core.hooksPath) and
         // included files, and what the hooks' symlinks lead to. Changed
         // during the run, they run code on the host like its own hooks.
-        let tree = trees
-            .iter()
-            .find(|(g, _)| g == d)
-            .map(|(_, t)| t.clone())
-            .unwrap_or_else(|| d.clone());
+        let tree = trees.get(d).cloned().unwrap_or_else(|| d.clone());
         let common = git::common_dir(d);
         let mut named = vec![(d.join("hooks"), true)];
         for cfg in [
@@ -658,9 +654,10 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
     let mut all = std::mem::take(&mut out.suspect);
     all.sort();
     all.dedup();
+    // Sorted by components, what is below a path follows it at once.
     let mut kept: Vec<PathBuf> = Vec::new();
     for p in all {
-        if !kept.iter().any(|k| p.starts_with(k)) {
+        if !kept.last().is_some_and(|k| p.starts_with(k)) {
             kept.push(p);
         }
     }
