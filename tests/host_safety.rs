@@ -1283,3 +1283,33 @@ fn many_git_directories_do_not_outlast_the_exit_check() {
     assert!(err.contains("sub/.git/config"), "{err}");
     assert!(!host_runs(&sb, STATUS, &marker));
 }
+
+#[test]
+fn a_rebase_left_with_exec_lines_runs_nothing_on_the_host() {
+    // An interactive rebase stopped at a `break`, with an `exec` line
+    // after the picks: `git status` on the host shows only the next two
+    // commands, and `git rebase --continue` runs the rest.
+    let attack = |m: &Path| {
+        format!(
+            "printf 'break\\npick %s two\\nexec touch {}\\n' $(git rev-parse HEAD) > .git/todo \
+             && GIT_SEQUENCE_EDITOR=\"cp $PWD/.git/todo\" git rebase -q -i HEAD~1; rm -f .git/todo",
+            m.display()
+        )
+    };
+    let setup = "echo 2 > b && git add b && git commit -qm two";
+    let cont = "git rebase --continue >/dev/null 2>&1";
+    let sb = Sandbox::new("rebase-exec-host");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let _ = sb.host_sh(&attack(&m));
+    assert!(host_runs(&sb, cont, &m));
+
+    let sb = Sandbox::new("rebase-exec");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let err = stderr(&sb.jail_sh(&[], &attack(&m)));
+    assert!(err.contains("git-rebase-todo"), "{err}");
+    assert!(!host_runs(&sb, cont, &m));
+    // The rebase can still be given up.
+    assert_code(&sb.host_sh("git rebase --abort"), 0);
+}

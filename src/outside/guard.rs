@@ -650,6 +650,26 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
             }
         }
     }
+    // A rebase or cherry-pick left in progress whose list of what is
+    // still to do has `exec` lines: the host's `git rebase --continue`
+    // would run them (`git status` shows only the next two). Its list
+    // goes (`git rebase --abort` still works).
+    for d in config.gitdirs.iter().chain(gitdirs.iter()) {
+        for todo in ["rebase-merge/git-rebase-todo", "sequencer/todo"] {
+            let t = d.join(todo);
+            if !changed_since(&t, config.since) {
+                continue;
+            }
+            let runs = match crate::host::read_regular(&t, git::CONTROL_MAX) {
+                crate::host::Read::Text(b) => git::todo_runs_commands(&String::from_utf8_lossy(&b)),
+                crate::host::Read::Absent => false,
+                crate::host::Read::Suspect(_) => true,
+            };
+            if runs {
+                out.suspect.push(t);
+            }
+        }
+    }
     // Below a path already moved: goes with it.
     let mut all = std::mem::take(&mut out.suspect);
     all.sort();

@@ -488,9 +488,27 @@ pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
     }
 }
 
+/// Whether a rebase or sequencer todo list runs commands: an `exec` (or
+/// `x`) line, which git runs with the shell at `--continue`.
+pub fn todo_runs_commands(text: &str) -> bool {
+    text.lines().any(|l| {
+        let w = l.split_whitespace().next().unwrap_or("");
+        w == "exec" || w == "x"
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn todo_lists_with_exec_lines_run_commands() {
+        assert!(todo_runs_commands("pick 1 a\n  exec make test\n"));
+        assert!(todo_runs_commands("x id\n"));
+        assert!(!todo_runs_commands(
+            "pick 1 a\n# exec is a command\nbreak\n"
+        ));
+    }
 
     #[test]
     fn config_keys_sections_and_values_parse_like_git() {
