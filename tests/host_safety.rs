@@ -1313,3 +1313,33 @@ fn a_rebase_left_with_exec_lines_runs_nothing_on_the_host() {
     // The rebase can still be given up.
     assert_code(&sb.host_sh("git rebase --abort"), 0);
 }
+
+#[test]
+fn a_rebase_left_with_a_merge_strategy_path_runs_nothing_on_the_host() {
+    // No exec line: the strategy file names `../x`, and git runs
+    // `git-merge-../x` (a path, relative to the work tree) for the next
+    // pick that is not a fast-forward.
+    let attack = |m: &Path| {
+        format!(
+            "printf 'break\\npick %s three\\npick %s two\\n' $(git rev-parse HEAD HEAD~1) > .git/todo \
+             && GIT_SEQUENCE_EDITOR=\"cp $PWD/.git/todo\" git rebase -q -i HEAD~2; rm -f .git/todo; \
+             mkdir -p git-merge-.. && printf '#!/bin/sh\\ntouch {}\\nexit 1\\n' > git-merge-../x \
+             && chmod +x git-merge-../x && echo ../x > .git/rebase-merge/strategy",
+            m.display()
+        )
+    };
+    let setup = "echo 2 > b && git add b && git commit -qm two && echo 3 > c && git add c && git commit -qm three";
+    let cont = "git rebase --continue >/dev/null 2>&1";
+    let sb = Sandbox::new("rebase-strategy-host");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let _ = sb.host_sh(&attack(&m));
+    assert!(host_runs(&sb, cont, &m));
+
+    let sb = Sandbox::new("rebase-strategy");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let err = stderr(&sb.jail_sh(&[], &attack(&m)));
+    assert!(err.contains("rebase-merge/strategy"), "{err}");
+    assert!(!host_runs(&sb, cont, &m));
+}

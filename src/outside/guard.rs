@@ -654,14 +654,32 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
     // still to do has `exec` lines: the host's `git rebase --continue`
     // would run them (`git status` shows only the next two). Its list
     // goes (`git rebase --abort` still works).
+    // So does a merge strategy that names a program by a path (git runs
+    // `git-merge-STRATEGY`, relative to the work tree when it holds a
+    // slash).
     for d in config.gitdirs.iter().chain(gitdirs.iter()) {
-        for todo in ["rebase-merge/git-rebase-todo", "sequencer/todo"] {
+        for (todo, judge) in [
+            (
+                "rebase-merge/git-rebase-todo",
+                git::todo_runs_commands as fn(&str) -> bool,
+            ),
+            ("sequencer/todo", git::todo_runs_commands),
+            ("rebase-merge/strategy", |t: &str| {
+                !git::plain_strategy(t.trim_end())
+            }),
+            ("sequencer/opts", |t: &str| {
+                let (entries, _) = git::parse_config(t);
+                git::values(&entries, "options", "strategy")
+                    .iter()
+                    .any(|s| !git::plain_strategy(s))
+            }),
+        ] {
             let t = d.join(todo);
             if !changed_since(&t, config.since) {
                 continue;
             }
             let runs = match crate::host::read_regular(&t, git::CONTROL_MAX) {
-                crate::host::Read::Text(b) => git::todo_runs_commands(&String::from_utf8_lossy(&b)),
+                crate::host::Read::Text(b) => judge(&String::from_utf8_lossy(&b)),
                 crate::host::Read::Absent => false,
                 crate::host::Read::Suspect(_) => true,
             };

@@ -497,6 +497,15 @@ pub fn todo_runs_commands(text: &str) -> bool {
     })
 }
 
+/// Whether a merge strategy name is a plain word (`ort`, `recursive`, a
+/// `git-merge-NAME` on PATH), not a path git would run from the work
+/// tree.
+pub fn plain_strategy(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
