@@ -1343,3 +1343,38 @@ fn a_rebase_left_with_a_merge_strategy_path_runs_nothing_on_the_host() {
     assert!(err.contains("rebase-merge/strategy"), "{err}");
     assert!(!host_runs(&sb, cont, &m));
 }
+
+#[test]
+fn a_template_directory_named_by_the_users_git_config_is_protected() {
+    // `init.templateDir` (a dotfiles repository's template): every later
+    // `git clone` on the host copies its hooks, and runs post-checkout.
+    let sb = Sandbox::new("template-dir");
+    repo(&sb);
+    sb.mkdir(sb.project.join("tmpl/hooks"));
+    assert_code(
+        &sb.host_sh(&format!(
+            "git config --global init.templateDir {}/tmpl",
+            sb.project.display()
+        )),
+        0,
+    );
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "printf '#!/bin/sh\\ntouch {}\\n' > tmpl/hooks/post-checkout && chmod +x tmpl/hooks/post-checkout",
+        m.display()
+    );
+    let clone = format!(
+        "rm -rf {c} && git clone -q . {c} >/dev/null 2>&1",
+        c = sb.root.join("clone").display()
+    );
+    let o = sb.jail_sh(&[], &format!("{attack}; true"));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!host_runs(&sb, &clone, &m));
+    // The same write on the host runs at the next clone.
+    assert_code(&sb.host_sh(&attack), 0);
+    assert!(host_runs(&sb, &clone, &m));
+}

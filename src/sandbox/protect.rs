@@ -407,6 +407,18 @@ fn named_by_config(
             hookdir: true,
         });
     }
+    // The template every `git init` and `git clone` copies (hooks, a
+    // config): what is planted there runs in the next repository made.
+    for t in git::values(&entries, "init", "templatedir") {
+        let p = tilde(&t, worktree);
+        let p = physical(&p).unwrap_or(p);
+        out.push(Cand {
+            path: p.join("hooks"),
+            gitdir: None,
+            hookdir: true,
+        });
+        out.push(Cand::plain(p));
+    }
     // Relative to the directory of the file as git named it (a symlinked
     // config's includes are relative to the link's directory).
     if let Some(dir) = cfg.parent() {
