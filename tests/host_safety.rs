@@ -1378,3 +1378,41 @@ fn a_template_directory_named_by_the_users_git_config_is_protected() {
     assert_code(&sb.host_sh(&attack), 0);
     assert!(host_runs(&sb, &clone, &m));
 }
+
+#[test]
+fn a_program_the_repository_config_runs_from_the_project_is_protected() {
+    // The repository's own config (read-only inside) runs a file of the
+    // work tree: `core.fsmonitor = tools/watch.sh`, a filter's `./clean`.
+    let sb = Sandbox::new("config-command-path");
+    repo(&sb);
+    sb.write(sb.project.join("tools/watch.sh"), "#!/bin/sh\nexit 1\n");
+    sb.write(sb.project.join("tools/clean"), "#!/bin/sh\ncat\n");
+    sb.write(sb.project.join(".gitattributes"), "*.txt filter=x\n");
+    assert_code(
+        &sb.host_sh(
+            "chmod +x tools/watch.sh tools/clean && git config core.fsmonitor tools/watch.sh \
+             && git config filter.x.clean './tools/clean --quiet'",
+        ),
+        0,
+    );
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "printf '#!/bin/sh\\ntouch {m}.fsmonitor\\nexit 1\\n' > tools/watch.sh; \
+         printf '#!/bin/sh\\ntouch {m}.filter\\ncat\\n' > tools/clean; true",
+        m = m.display()
+    );
+    let runs = |sb: &Sandbox| {
+        let _ = fs::remove_file(m.with_extension("fsmonitor"));
+        let _ = fs::remove_file(m.with_extension("filter"));
+        let _ = sb.host_sh("echo x > a.txt && git add a.txt && git status >/dev/null 2>&1");
+        ["fsmonitor", "filter"]
+            .into_iter()
+            .filter(|k| m.with_extension(k).exists())
+            .collect::<Vec<_>>()
+    };
+    let o = sb.jail_sh(&[], &attack);
+    assert_eq!(runs(&sb), Vec::<&str>::new(), "{}", stderr(&o));
+    // The same writes on the host run.
+    assert_code(&sb.host_sh(&attack), 0);
+    assert_eq!(runs(&sb), ["fsmonitor", "filter"]);
+}

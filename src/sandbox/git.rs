@@ -488,6 +488,24 @@ pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
     }
 }
 
+/// Whether a config entry is a command git runs (with the shell or as a
+/// program): fsmonitor, pager, editors, filters, diff and merge drivers,
+/// credential helpers, aliases, gpg and ssh programs.
+pub fn runs_command(e: &Entry) -> bool {
+    let sub = e.subsection.is_some();
+    match (e.section.as_str(), e.key.as_str()) {
+        ("core", "fsmonitor" | "pager" | "editor" | "sshcommand" | "askpass") => !sub,
+        ("sequence", "editor") | ("diff", "external") | ("interactive", "difffilter") => !sub,
+        ("gpg", "program") | ("credential", "helper") => true,
+        ("alias", _) | ("pager", _) => true,
+        ("diff", "command" | "textconv") => sub,
+        ("filter", "clean" | "smudge" | "process") => sub,
+        ("merge", "driver") | ("mergetool" | "difftool", "cmd") => sub,
+        ("uploadpack", "packobjectshook") => !sub,
+        _ => false,
+    }
+}
+
 /// Whether a rebase or sequencer todo list runs commands: an `exec` (or
 /// `x`) line, which git runs with the shell at `--continue`.
 pub fn todo_runs_commands(text: &str) -> bool {

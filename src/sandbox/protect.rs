@@ -407,6 +407,19 @@ fn named_by_config(
             hookdir: true,
         });
     }
+    // Programs a config runs that are files of the project
+    // (`core.fsmonitor = tools/watch.sh`, `filter.x.clean = ./clean`):
+    // every path-like word of such a command (relative ones from the
+    // work tree, where git runs them).
+    for e in entries.iter().filter(|e| git::runs_command(e)) {
+        for w in e.value.as_deref().unwrap_or("").split_whitespace() {
+            let w = w.trim_start_matches('!').trim_matches(['"', '\'']);
+            if w.contains('/') && !w.starts_with('-') && !w.contains("://") {
+                let p = tilde(w, worktree);
+                out.push(Cand::plain(physical(&p).unwrap_or(p)));
+            }
+        }
+    }
     // The template every `git init` and `git clone` copies (hooks, a
     // config): what is planted there runs in the next repository made.
     for t in git::values(&entries, "init", "templatedir") {
