@@ -1416,3 +1416,28 @@ fn a_program_the_repository_config_runs_from_the_project_is_protected() {
     assert_code(&sb.host_sh(&attack), 0);
     assert_eq!(runs(&sb), ["fsmonitor", "filter"]);
 }
+
+#[test]
+fn a_fifo_where_git_reads_its_state_does_not_hang_the_hosts_git() {
+    // Not a control file: HEAD, the index, packed-refs, a loose ref.
+    for (name, plant) in [
+        ("head", "rm .git/HEAD && mkfifo .git/HEAD"),
+        ("index", "rm .git/index && mkfifo .git/index"),
+        ("packed", "mkfifo .git/packed-refs"),
+        (
+            "ref",
+            "rm .git/refs/heads/main && mkfifo .git/refs/heads/main",
+        ),
+    ] {
+        let sb = Sandbox::new(&format!("fifo-state-{name}"));
+        repo_settled(&sb, "");
+        let (code, err) = jail_bounded(&sb, &[], plant, 60);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        let o = sb.host_sh("timeout 10 git status >/dev/null 2>&1; echo $?");
+        assert_ne!(
+            stdout(&o).trim(),
+            "124",
+            "{name}: the host's git hung: {err}"
+        );
+    }
+}

@@ -688,6 +688,26 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
             }
         }
     }
+    // A FIFO, socket or device made where git opens its files (HEAD, the
+    // index, packed-refs, refs): the host's git would hang on it.
+    for d in config.gitdirs.iter().chain(gitdirs.iter()) {
+        let top = fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path());
+        let refs = files_below(&git::common_dir(d).join("refs"));
+        for f in top.chain(refs) {
+            if changed_since(&f, config.since)
+                && fs::symlink_metadata(&f).is_ok_and(|m| {
+                    let t = m.file_type();
+                    !(t.is_file() || t.is_dir() || t.is_symlink())
+                })
+            {
+                out.suspect.push(f);
+            }
+        }
+    }
     // Below a path already moved: goes with it.
     let mut all = std::mem::take(&mut out.suspect);
     all.sort();
