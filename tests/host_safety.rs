@@ -1428,9 +1428,12 @@ fn a_fifo_where_git_reads_its_state_does_not_hang_the_hosts_git() {
             "ref",
             "rm .git/refs/heads/main && mkfifo .git/refs/heads/main",
         ),
+        // No info/ at start (nothing to hold): made inside.
+        ("exclude", "mkdir .git/info && mkfifo .git/info/exclude"),
+        ("alternates", "mkfifo .git/objects/info/alternates"),
     ] {
         let sb = Sandbox::new(&format!("fifo-state-{name}"));
-        repo_settled(&sb, "");
+        repo_settled(&sb, "rm -rf .git/info");
         let (code, err) = jail_bounded(&sb, &[], plant, 60);
         assert_eq!(code, Some(0), "{name}: {err}");
         let o = sb.host_sh("timeout 10 git status >/dev/null 2>&1; echo $?");

@@ -689,15 +689,26 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         }
     }
     // A FIFO, socket or device made where git opens its files (HEAD, the
-    // index, packed-refs, refs): the host's git would hang on it.
+    // index, packed-refs, refs, reflogs, info/, objects/info/): the
+    // host's git would hang on it.
     for d in config.gitdirs.iter().chain(gitdirs.iter()) {
-        let top = fs::read_dir(d)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path());
-        let refs = files_below(&git::common_dir(d).join("refs"));
-        for f in top.chain(refs) {
+        let common = git::common_dir(d);
+        let mut files: Vec<PathBuf> = Vec::new();
+        for base in [d, &common] {
+            files.extend(
+                fs::read_dir(base)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+            for sub in ["refs", "logs", "info", "objects/info"] {
+                files.extend(files_below(&base.join(sub)));
+            }
+        }
+        files.sort();
+        files.dedup();
+        for f in files {
             if changed_since(&f, config.since)
                 && fs::symlink_metadata(&f).is_ok_and(|m| {
                     let t = m.file_type();
