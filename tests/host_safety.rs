@@ -1312,6 +1312,12 @@ fn a_rebase_left_with_exec_lines_runs_nothing_on_the_host() {
     assert!(!host_runs(&sb, cont, &m));
     // The rebase can still be given up.
     assert_code(&sb.host_sh("git rebase --abort"), 0);
+    // Under review, the list is not applied as an ordinary file.
+    let sb = Sandbox::new("rebase-exec-review");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &attack(&m));
+    assert!(!host_runs(&sb, cont, &m), "{}", stderr(&o));
 }
 
 #[test]
@@ -1342,6 +1348,11 @@ fn a_rebase_left_with_a_merge_strategy_path_runs_nothing_on_the_host() {
     let err = stderr(&sb.jail_sh(&[], &attack(&m)));
     assert!(err.contains("rebase-merge/strategy"), "{err}");
     assert!(!host_runs(&sb, cont, &m));
+    let sb = Sandbox::new("rebase-strategy-review");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &attack(&m));
+    assert!(!host_runs(&sb, cont, &m), "{}", stderr(&o));
 }
 
 #[test]

@@ -292,6 +292,33 @@ impl Scanner<'_> {
         })
     }
 
+    /// Whether `rel` is a rebase's or cherry-pick's state that makes the
+    /// host's `git rebase --continue` run a command: a todo list with
+    /// `exec` lines, or a merge strategy naming a path.
+    fn runs_at_continue(&self, rel: &Path) -> bool {
+        use crate::sandbox::git;
+        let judge: fn(&str) -> bool =
+            if rel.ends_with("rebase-merge/git-rebase-todo") || rel.ends_with("sequencer/todo") {
+                git::todo_runs_commands
+            } else if rel.ends_with("rebase-merge/strategy") {
+                |t| !git::plain_strategy(t.trim_end())
+            } else if rel.ends_with("sequencer/opts") {
+                |t| {
+                    let (entries, _) = git::parse_config(t);
+                    git::values(&entries, "options", "strategy")
+                        .iter()
+                        .any(|s| !git::plain_strategy(s))
+                }
+            } else {
+                return false;
+            };
+        match crate::host::read_regular(&self.upper.join(rel), git::CONTROL_MAX) {
+            crate::host::Read::Text(b) => judge(&String::from_utf8_lossy(&b)),
+            crate::host::Read::Absent => false,
+            crate::host::Read::Suspect(_) => true,
+        }
+    }
+
     fn changed(&self, n: &Node) -> bool {
         n.ctime >= self.since
     }
@@ -301,7 +328,9 @@ impl Scanner<'_> {
             self.in_bare_repository_control(&rel)
                 .then_some(Block::Protected)
         });
-        let block = block.or_else(|| self.in_hook_path(&rel).then_some(Block::Protected));
+        let block = block
+            .or_else(|| self.in_hook_path(&rel).then_some(Block::Protected))
+            .or_else(|| self.runs_at_continue(&rel).then_some(Block::Protected));
         let mut c = Change {
             rel,
             kind,
