@@ -1455,3 +1455,25 @@ fn a_fifo_where_git_reads_its_state_does_not_hang_the_hosts_git() {
         );
     }
 }
+
+#[test]
+fn a_dotgit_naming_the_project_moves_none_of_its_files() {
+    // `sub/.git -> ..` makes the project root a "git directory" for the
+    // check: its `config/`, `hooks/` and `info/` source directories are
+    // no git control files, and a check that moved their files would
+    // hand the program a way to take the user's files away.
+    let sb = Sandbox::new("dotgit-project");
+    repo_settled(
+        &sb,
+        "mkdir -p config hooks info && echo db > config/database.yml && echo h > hooks/useThing.js \
+         && echo i > info/about.txt && git add . && git commit -qm src",
+    );
+    let err = jail_ok(
+        &sb,
+        &[],
+        "echo changed >> config/database.yml && mkdir sub && ln -s .. sub/.git",
+    );
+    for f in ["config/database.yml", "hooks/useThing.js", "info/about.txt"] {
+        assert!(sb.project.join(f).exists(), "{f}: {err}");
+    }
+}

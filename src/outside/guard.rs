@@ -603,7 +603,7 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
             // A control directory put there during the run (`mv x
             // .git/hooks`) brings its files whatever their own age.
             let whole = moved_in || changed_since(&c, config.since);
-            for f in files_below(&c) {
+            for f in judged_files(&c, c.file_name().is_some_and(|n| n == "hooks")) {
                 if (whole || changed_since(&f, config.since)) && !git::harmless_created(d, &f) {
                     out.suspect.push(f);
                 }
@@ -628,11 +628,7 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
                 continue; // not the jail's to change
             }
             let whole = changed_since(&p, config.since);
-            let mut files = files_below(&p);
-            if hookdir {
-                files.retain(|f| f.extension().is_none_or(|e| e != "sample"));
-            }
-            for f in files {
+            for f in judged_files(&p, hookdir) {
                 if whole || changed_since(&f, config.since) {
                     out.suspect.push(f.clone());
                 }
@@ -640,10 +636,8 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
                 // leads, if that changed.
                 if fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink()) {
                     if let Ok(t) = fs::canonicalize(&f) {
-                        for g in files_below(&t) {
-                            if inside(&g) && changed_since(&g, config.since) {
-                                out.suspect.push(g);
-                            }
+                        if inside(&t) && !t.is_dir() && changed_since(&t, config.since) {
+                            out.suspect.push(t);
                         }
                     }
                 }
@@ -732,6 +726,34 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
     }
     out.suspect = kept;
     out
+}
+
+/// The files of a control path git reads or runs: a hook directory's
+/// hooks (the names git runs, nothing below: a `hooks` directory of a
+/// project's sources is not all moved), `info/`'s files, else the path
+/// itself unless it is a directory (git reads no config, commondir or
+/// included file from a directory). A directory that cannot be listed is
+/// returned whole (suspect).
+fn judged_files(p: &Path, hookdir: bool) -> Vec<PathBuf> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => {
+            if fs::read_dir(p).is_err() {
+                vec![p.to_path_buf()]
+            } else if hookdir {
+                git::HOOK_NAMES
+                    .iter()
+                    .map(|n| p.join(n))
+                    .filter(|f| fs::symlink_metadata(f).is_ok())
+                    .collect()
+            } else if p.file_name().is_some_and(|n| n == "info") {
+                files_below(p)
+            } else {
+                Vec::new()
+            }
+        }
+        Ok(_) => vec![p.to_path_buf()],
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `p` itself, or every non-directory below it when it is a directory; a

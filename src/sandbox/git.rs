@@ -18,6 +18,38 @@ use std::path::{Component, Path, PathBuf};
 /// checkout), and in a worktree's admin directory `gitdir`.
 pub const CONTROL: &[&str] = &["config", "config.worktree", "commondir", "hooks", "info"];
 
+/// The hooks git runs (githooks(5)), by name in the hook directory.
+pub const HOOK_NAMES: &[&str] = &[
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+    "pre-commit",
+    "pre-merge-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "pre-rebase",
+    "post-checkout",
+    "post-merge",
+    "pre-push",
+    "pre-receive",
+    "update",
+    "proc-receive",
+    "post-receive",
+    "post-update",
+    "reference-transaction",
+    "push-to-checkout",
+    "pre-auto-gc",
+    "post-rewrite",
+    "sendemail-validate",
+    "fsmonitor-watchman",
+    "p4-changelist",
+    "p4-prepare-changelist",
+    "p4-post-changelist",
+    "p4-pre-submit",
+    "post-index-change",
+];
+
 /// The largest `.git` file git reads (its `read_gitfile_gently` limit).
 pub const GITFILE_MAX: u64 = 1 << 20;
 
