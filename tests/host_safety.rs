@@ -1477,3 +1477,25 @@ fn a_dotgit_naming_the_project_moves_none_of_its_files() {
         assert!(sb.project.join(f).exists(), "{f}: {err}");
     }
 }
+
+#[test]
+fn a_dotgit_through_proc_self_cwd_is_not_judged_where_the_guard_stands() {
+    // `/proc/self/cwd/x/.git/evil` is `x/.git/evil` below wherever the
+    // resolving process runs: for the check, a harmless repository at
+    // the project root; for the host's git (run in `sub` for the
+    // gitlink), `sub/x/.git/evil`, inside a `.git` the walk skips.
+    let sb = Sandbox::new("proc-cwd");
+    repo_settled(&sb, "");
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "git init -q sub && git -C sub -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+         && git add sub 2>/dev/null && git init -q --bare x/.git/evil && mkdir -p sub/x/.git \
+         && mv sub/.git sub/x/.git/evil && git -C sub/x/.git/evil config core.bare false \
+         && git -C sub/x/.git/evil config core.fsmonitor 'touch {}; false' \
+         && ln -s /proc/self/cwd/x/.git/evil sub/.git",
+        m.display()
+    );
+    let err = jail_ok(&sb, &[], &attack);
+    assert!(err.contains("sub/.git"), "{err}");
+    assert!(!host_runs(&sb, STATUS, &m));
+}

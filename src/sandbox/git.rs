@@ -85,6 +85,11 @@ pub fn resolve_dotgit(dotgit: &Path) -> Found {
         return Found::Dir(dotgit.to_path_buf());
     }
     let file = if m.file_type().is_symlink() {
+        if process_dependent(dotgit) {
+            return Found::Suspect(
+                "a symlink through /proc or /dev: it leads elsewhere for each process".into(),
+            );
+        }
         match fs::canonicalize(dotgit) {
             Ok(t) if t.is_dir() => return Found::Dir(t),
             Ok(t) => t,
@@ -118,6 +123,11 @@ pub fn resolve_dotgit(dotgit: &Path) -> Found {
     let Some(base) = dotgit.parent() else {
         return Found::None;
     };
+    if process_dependent(&base.join(target)) {
+        return Found::Suspect(
+            "names a git directory through /proc or /dev: it is elsewhere for each process".into(),
+        );
+    }
     match fs::canonicalize(base.join(target)) {
         Ok(d) if d.is_dir() => Found::Dir(d),
         Ok(_) => Found::None,
@@ -125,6 +135,56 @@ pub fn resolve_dotgit(dotgit: &Path) -> Found {
             "names a git directory that cannot be resolved ({e})"
         )),
     }
+}
+
+/// Whether resolving `p` passes through a path whose meaning depends on
+/// the process that resolves it (`/proc/self/cwd`, `/proc/<pid>`,
+/// `/dev/fd`, `/dev/stdin`): git, run in another directory, would find
+/// something other than what jail checked. Links are followed one hop
+/// at a time (at most 40, as the kernel), each hop's target judged too.
+pub fn process_dependent(p: &Path) -> bool {
+    fn walk(p: &Path, hops: &mut u32) -> bool {
+        let mut cur = PathBuf::from("/");
+        for c in p.components() {
+            match c {
+                Component::RootDir | Component::Prefix(_) => cur = PathBuf::from("/"),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    cur.pop();
+                }
+                Component::Normal(n) => {
+                    let next = cur.join(n);
+                    if next.starts_with("/proc") || next.starts_with("/dev") {
+                        return true;
+                    }
+                    match fs::read_link(&next) {
+                        Ok(t) => {
+                            *hops += 1;
+                            if *hops > 40 {
+                                return true;
+                            }
+                            let t = if t.is_absolute() { t } else { cur.join(t) };
+                            if walk(&t, hops) {
+                                return true;
+                            }
+                            cur = fs::canonicalize(&next).unwrap_or(next);
+                        }
+                        Err(_) => cur = next,
+                    }
+                }
+            }
+        }
+        false
+    }
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(d) => d.join(p),
+            Err(_) => return true,
+        }
+    };
+    walk(&abs, &mut 0)
 }
 
 /// The git directory a `.git` entry names (see `resolve_dotgit`), if any.
@@ -488,6 +548,10 @@ pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.len() <= 1 << 20);
     match first.as_ref().and_then(|f| f.to_str()) {
         Some("commondir") if regular_small && is_worktree_admin(gitdir) => {
+            let named = crate::host::read_regular(path, 1 << 20).text();
+            if named.is_none_or(|t| process_dependent(&gitdir.join(t.trim()))) {
+                return false;
+            }
             gitdir.parent().and_then(Path::parent).is_some_and(|repo| {
                 let c = common_dir(gitdir);
                 c == normalize(repo) || fs::canonicalize(repo).is_ok_and(|r| r == c)
@@ -688,6 +752,23 @@ mod tests {
             resolve_dotgit(&t.join("c/.git")),
             Found::Dir(t.join("deep/er/store2"))
         );
+        // Through /proc/self/cwd: another directory for each process.
+        fs::create_dir_all(t.join("e")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/cwd/store", t.join("e/.git")).unwrap();
+        assert!(matches!(
+            resolve_dotgit(&t.join("e/.git")),
+            Found::Suspect(_)
+        ));
+        fs::create_dir_all(t.join("f")).unwrap();
+        fs::write(
+            t.join("f/.git"),
+            "gitdir: ../../../../../../../../proc/self/cwd\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            resolve_dotgit(&t.join("f/.git")),
+            Found::Suspect(_)
+        ));
         // A FIFO is never opened.
         fs::create_dir_all(t.join("d")).unwrap();
         let c = std::ffi::CString::new(t.join("d/.git").as_os_str().as_encoded_bytes()).unwrap();
