@@ -248,8 +248,10 @@ pub fn related_gitdirs(common: &Path) -> Vec<PathBuf> {
         if !fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        // A submodule's git directory holds HEAD; names may nest (a/b).
-        if d.join("HEAD").exists() {
+        // A submodule's git directory holds HEAD (a file, or a symlink
+        // `refs/...` that git reads as a symbolic ref even when it
+        // dangles: the ref may be packed); names may nest (a/b).
+        if fs::symlink_metadata(d.join("HEAD")).is_ok() {
             out.extend(related_gitdirs(&d));
         } else {
             stack.extend(read_dir_sorted(&d));
@@ -680,7 +682,11 @@ mod tests {
         fs::create_dir_all(g.join("modules/c/modules/d")).unwrap();
         fs::write(g.join("modules/c/HEAD"), "ref: x").unwrap();
         fs::write(g.join("modules/c/modules/d/HEAD"), "ref: x").unwrap();
+        // HEAD a dangling symlink to a packed ref: git's all the same.
+        fs::create_dir_all(g.join("modules/e")).unwrap();
+        std::os::unix::fs::symlink("refs/heads/main", g.join("modules/e/HEAD")).unwrap();
         let all = related_gitdirs(&g);
+        assert!(all.contains(&g.join("modules/e")), "{all:?}");
         for d in [
             "",
             "worktrees/wt",
