@@ -816,11 +816,16 @@ fn look(d: &Path, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
         let Ok(ft) = e.file_type() else {
             continue;
         };
-        if name == ".git" {
+        // Case ignored: on a case-insensitive filesystem (vfat, exFAT, a
+        // Windows drive under WSL) git's lookup of `.git` finds `.GIT`.
+        if name.eq_ignore_ascii_case(".git") {
             found.dotgits.push(e.path());
             continue;
         }
-        if let Some(n) = git::BARE_SHAPE_NAMES.iter().find(|n| name == **n) {
+        if let Some(n) = git::BARE_SHAPE_NAMES
+            .iter()
+            .find(|n| name.eq_ignore_ascii_case(n))
+        {
             shape.push(n);
         }
         if ft.is_dir() {
@@ -984,6 +989,7 @@ mod tests {
         fs::create_dir_all(t.join("a/.git")).unwrap();
         fs::create_dir_all(t.join("b")).unwrap();
         std::os::unix::fs::symlink("../a/.git", t.join("b/.git")).unwrap();
+        fs::create_dir_all(t.join("c/.GIT")).unwrap();
         fs::create_dir_all(t.join("src/objects")).unwrap();
         fs::create_dir_all(t.join("src/refs")).unwrap();
         fs::write(t.join("src/HEAD"), "ref: refs/heads/main\n").unwrap();
@@ -993,6 +999,7 @@ mod tests {
         fs::set_permissions(t.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
         assert!(f.dotgits.contains(&t.join("a/.git")), "{f:?}");
         assert!(f.dotgits.contains(&t.join("b/.git")), "{f:?}");
+        assert!(f.dotgits.contains(&t.join("c/.GIT")), "{f:?}");
         assert_eq!(f.bare, vec![t.join("src")]);
         // root reads every directory: only when not root is it unlistable.
         // SAFETY: geteuid has no preconditions.
