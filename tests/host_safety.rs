@@ -1499,3 +1499,43 @@ fn a_dotgit_through_proc_self_cwd_is_not_judged_where_the_guard_stands() {
     assert!(err.contains("sub/.git"), "{err}");
     assert!(!host_runs(&sb, STATUS, &m));
 }
+
+#[test]
+fn a_repository_planted_on_a_filesystem_mounted_in_the_project_is_found() {
+    // A build tmpfs or data disk mounted below the project is writable
+    // inside the jail like the rest of it.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip(
+            Lack::Setup,
+            "mounting a filesystem in the project needs root",
+        );
+        return;
+    }
+    let sb = Sandbox::new("submount");
+    repo(&sb);
+    let build = sb.project.join("build");
+    sb.mkdir(&build);
+    let u = user();
+    let o = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o"])
+        .arg(format!("mode=755,uid={},gid={}", u.uid, u.gid))
+        .arg("tmpfs")
+        .arg(&build)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(build.clone());
+    // Older than the run, as a mount made at boot.
+    std::thread::sleep(Duration::from_millis(1200));
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &plant_nested("build/sub", &m));
+    assert!(err.contains("build/sub/.git/config"), "{err}");
+    assert!(!host_runs(&sb, STATUS, &m));
+}

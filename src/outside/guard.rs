@@ -838,7 +838,8 @@ fn look(d: &Path, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
     subdirs
 }
 
-/// Walks `root` (its filesystem only, no symlinks, not into `.git`),
+/// Walks `root` (and what is mounted below it unless read-only; no
+/// symlinks, not into `.git`),
 /// adding to `found` and telling `seen` each directory read with its
 /// metadata; `go_on` may stop the walk (false).
 fn walk(
@@ -858,7 +859,16 @@ fn walk(
         let Ok(meta) = fs::symlink_metadata(&d) else {
             continue;
         };
-        if !meta.is_dir() || Some(meta.dev()) != dev {
+        if !meta.is_dir() {
+            continue;
+        }
+        // Another filesystem mounted below (a build tmpfs, a data disk):
+        // the jail writes there too, so it is walked, unless mounted
+        // read-only.
+        if Some(meta.dev()) != dev
+            && nix::sys::statvfs::statvfs(&d)
+                .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+        {
             continue;
         }
         let rd = match fs::read_dir(&d) {
