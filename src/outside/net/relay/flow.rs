@@ -1,0 +1,629 @@
+//! One TCP connection from the jail, in the network helper (outside the
+//! jail): peek at the client's first bytes (`peek`), ask `policy` where
+//! it goes, connect from the host (or through the proxy: `proxy`), then
+//! relay (`splice`). The client's bytes pass a gate (`Gate`): a silent
+//! client's first bytes are judged whenever they come, and every request
+//! of a plain-HTTP connection is (`peek::frame`). A denied connection is
+//! reset (RST, SO_LINGER 0), never left hanging.
+
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use super::splice::{pump_dir, Dir, Ends};
+use super::{errtext, say, token, Relay, Slot, Timer, EV_ET, EV_IN, EV_OUT, EV_RDHUP};
+use crate::outside::net::peek::{self, Framed, Next, Peek, PEEK_MAX};
+use crate::outside::net::policy::{self, Flow as Verdict, Pins, Said};
+use crate::sys::{self, net as sn};
+
+/// How long a connection may stay silent before the server is reached
+/// for it (protocols where the server speaks first). Only the server's
+/// bytes flow then: the client's first bytes are still judged whenever
+/// they come (`Gate::Held`).
+const SILENT: Duration = Duration::from_millis(250);
+/// How long a started ClientHello or request head may take to complete.
+const PEEK_LIMIT: Duration = Duration::from_secs(3);
+/// Connecting upstream (the kernel's own SYN retries take minutes).
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+
+pub(super) enum State {
+    Peek,
+    Connecting,
+    ProxySend(usize),
+    ProxyRecv,
+    Relay,
+}
+
+pub(super) struct Conn {
+    pub(super) client: RawFd,
+    pub(super) up: RawFd,
+    pub(super) dst: SocketAddr,
+    /// The name (or address) it is allowed for: for logs and CONNECT.
+    pub(super) name: String,
+    pub(super) state: State,
+    pub(super) since: Instant,
+    pub(super) dirs: Option<[Dir; 2]>,
+    /// Readiness as epoll last reported it, per side (client, upstream):
+    /// cleared on EAGAIN, so the relay only makes calls that can move
+    /// bytes.
+    pub(super) readable: [bool; 2],
+    pub(super) writable: [bool; 2],
+    /// CONNECT request to the proxy.
+    pub(super) connect_req: Vec<u8>,
+    /// What the client's bytes must pass before they are forwarded.
+    pub(super) gate: Gate,
+}
+
+/// The check on the client's bytes of a relayed connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gate {
+    /// Forwarded as they come (TLS after its ClientHello was judged,
+    /// other protocols, addresses allowed as such, exposed ports).
+    Open,
+    /// The client has said nothing yet; the server may speak (SSH, SMTP-
+    /// like banners). The client's first bytes are judged like those of
+    /// any connection before anything of them is forwarded.
+    Held,
+    /// Plain HTTP: `left` bytes may go on; then `next` is judged. Every
+    /// request head of a kept-alive connection is checked.
+    Http {
+        left: u64,
+        next: Next,
+        requests: u32,
+    },
+}
+
+/// What judging the client's next bytes came to.
+pub(super) enum Judged {
+    /// Bytes may move (within the gate's limit).
+    Go,
+    /// Not enough bytes yet.
+    Wait,
+    /// Denied: what (`NAME:PORT`) and why.
+    Deny(String, policy::Reason),
+    /// The client's socket failed: reset both sides.
+    Failed,
+}
+impl Relay {
+    pub(super) fn new_conn(&mut self, c: RawFd) {
+        let Ok(dst) = sn::local_addr(c) else {
+            sn::reset(c);
+            return;
+        };
+        let conn = Conn {
+            client: c,
+            up: -1,
+            dst,
+            name: String::new(),
+            state: State::Peek,
+            since: Instant::now(),
+            dirs: None,
+            readable: [true; 2],
+            writable: [true; 2],
+            connect_req: Vec::new(),
+            gate: Gate::Open,
+        };
+        let slot = self.alloc(Slot::Conn(Box::new(conn)));
+        let gen = self.gens[slot];
+        if sn::epoll_ctl(
+            self.ep,
+            c,
+            EV_IN | EV_RDHUP | EV_ET,
+            token(slot, gen, 0),
+            true,
+        )
+        .is_err()
+        {
+            sn::reset(c);
+            self.release(slot);
+            return;
+        }
+        self.timer(SILENT, Timer::Slot(slot, gen));
+        self.try_peek(slot, false);
+    }
+
+    pub(super) fn conn(&mut self, slot: usize) -> Option<&mut Conn> {
+        match &mut self.slots[slot] {
+            Slot::Conn(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Looks at what the client sent so far; decides when it can.
+    pub(super) fn try_peek(&mut self, slot: usize, last: bool) {
+        let Some(c) = self.conn(slot) else { return };
+        let fd = c.client;
+        let n = match sn::peek(fd, &mut self.peekbuf) {
+            Ok(0) => {
+                // The client closed before saying anything we could judge.
+                self.close_conn(slot, false);
+                return;
+            }
+            Ok(n) => n,
+            Err(libc::EAGAIN) => 0,
+            Err(_) => {
+                self.close_conn(slot, true);
+                return;
+            }
+        };
+        let full = last || n == PEEK_MAX;
+        match peek::classify(&self.peekbuf[..n], full) {
+            Peek::NeedMore => {}
+            Peek::Said(said) => self.decide(slot, said),
+        }
+    }
+
+    pub(super) fn label(dst: SocketAddr, said: &Said, pins: &Pins) -> String {
+        let ip = policy::canonical(dst.ip());
+        let name = match said {
+            Said::Tls(Some(n)) | Said::Http(Some(n)) => Some(policy::normalize(n)),
+            _ => pins.names(ip).first().cloned(),
+        };
+        match name {
+            Some(n) => format!("{n}:{}", dst.port()),
+            None => SocketAddr::new(ip, dst.port()).to_string(),
+        }
+    }
+
+    pub(super) fn decide(&mut self, slot: usize, said: Said) {
+        let Some(c) = self.conn(slot) else { return };
+        let dst = c.dst;
+        let verdict = policy::flow(&self.s.rules, &self.pins, &self.s.host, dst, &said);
+        let (to, name, via_proxy, unnamed) = match verdict {
+            Verdict::Deny(reason) => {
+                let what = Self::label(dst, &said, &self.pins);
+                say(self.s.report.denied_flow(&what, &reason));
+                self.close_conn(slot, true);
+                return;
+            }
+            // An address allowed as such has no name to check.
+            Verdict::Connect { to, name } => {
+                let literal = to.ip().to_string() == name;
+                (to, name, self.s.proxy, literal)
+            }
+            Verdict::Expose { to } => (to, format!("host loopback port {}", to.port()), None, true),
+        };
+        let gate = match &said {
+            _ if unnamed => Gate::Open,
+            Said::Silent => Gate::Held,
+            Said::Http(_) => Gate::Http {
+                left: 0,
+                next: Next::Head,
+                requests: 0,
+            },
+            _ => Gate::Open,
+        };
+        if let (true, None, Some(why)) = (
+            self.s.rules.proxy && !unnamed,
+            via_proxy,
+            self.s.proxy_error.clone(),
+        ) {
+            say(self.s.report.unreachable(&name, to.port(), &why));
+            self.close_conn(slot, true);
+            return;
+        }
+        let target = via_proxy.unwrap_or(to);
+        let up = match sn::connect_start(target) {
+            Ok(fd) => fd,
+            Err(e) => {
+                say(self.s.report.unreachable(&name, to.port(), &errtext(e)));
+                self.close_conn(slot, true);
+                return;
+            }
+        };
+        let gen = self.gens[slot];
+        if !self.watch_stream(up, slot, 1, true) {
+            sys::close(up);
+            self.close_conn(slot, true);
+            return;
+        }
+        say(self
+            .s
+            .report
+            .allowed_flow(&name, to.port(), &to.ip().to_string()));
+        let Some(c) = self.conn(slot) else { return };
+        c.up = up;
+        c.gate = gate;
+        c.name = name.clone();
+        c.state = State::Connecting;
+        c.since = Instant::now();
+        if via_proxy.is_some() {
+            let authority = match to.ip().to_string() == name {
+                true => to.to_string(),
+                false => format!("{name}:{}", to.port()),
+            };
+            c.connect_req =
+                format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
+        }
+        self.timer(CONNECT_LIMIT, Timer::Slot(slot, gen));
+    }
+
+    /// A connection's timer: the client stayed silent (`SILENT`), its
+    /// first bytes took too long (`PEEK_LIMIT`), or connecting did
+    /// (`CONNECT_LIMIT`).
+    pub(super) fn on_conn_timer(&mut self, slot: usize) {
+        let Slot::Conn(c) = &self.slots[slot] else {
+            return;
+        };
+        let (state_peek, state_connect, since) = (
+            matches!(c.state, State::Peek),
+            matches!(
+                c.state,
+                State::Connecting | State::ProxySend(_) | State::ProxyRecv
+            ),
+            c.since,
+        );
+        if state_peek {
+            let fd = c.client;
+            let waited = since.elapsed();
+            let any = matches!(sn::peek(fd, &mut self.peekbuf[..1]), Ok(n) if n > 0);
+            if !any || waited >= PEEK_LIMIT {
+                self.try_peek(slot, true);
+            } else {
+                let gen = self.gens[slot];
+                self.timer(PEEK_LIMIT.saturating_sub(waited), Timer::Slot(slot, gen));
+            }
+        } else if state_connect && since.elapsed() >= CONNECT_LIMIT {
+            let (name, port) = (c.name.clone(), c.dst.port());
+            say(self.s.report.unreachable(&name, port, "timed out"));
+            self.close_conn(slot, true);
+        }
+    }
+
+    pub(super) fn on_conn(&mut self, slot: usize, side: u64, bits: u32) {
+        let Some(c) = self.conn(slot) else { return };
+        match c.state {
+            State::Peek => {
+                if side == 0 {
+                    let hup = bits & (EV_RDHUP | libc::EPOLLHUP as u32) != 0;
+                    self.try_peek(slot, hup);
+                }
+            }
+            State::Connecting => {
+                if side == 1 {
+                    self.on_connected(slot);
+                }
+            }
+            State::ProxySend(_) | State::ProxyRecv => {
+                if side == 1 {
+                    self.proxy_step(slot);
+                }
+            }
+            State::Relay => {
+                let side = side as usize;
+                let err = libc::EPOLLERR as u32 | libc::EPOLLHUP as u32;
+                if bits & (EV_IN | EV_RDHUP | err) != 0 {
+                    c.readable[side] = true;
+                }
+                if bits & (EV_OUT | err) != 0 {
+                    c.writable[side] = true;
+                }
+                self.pump(slot)
+            }
+        }
+    }
+
+    pub(super) fn on_connected(&mut self, slot: usize) {
+        let Some(c) = self.conn(slot) else { return };
+        let up = c.up;
+        let err = sn::take_error(up);
+        if err != 0 {
+            let (name, port) = (c.name.clone(), c.dst.port());
+            say(self.s.report.unreachable(&name, port, &errtext(err)));
+            self.close_conn(slot, true);
+            return;
+        }
+        if sn::peer_addr(up).is_err() {
+            return; // still connecting
+        }
+        if c.connect_req.is_empty() {
+            self.start_relay(slot);
+        } else {
+            c.state = State::ProxySend(0);
+            self.proxy_step(slot);
+        }
+    }
+
+    /// Watches a stream socket of `slot` (`side` 0 or 1) for reading,
+    /// writing and hang-up, edge-triggered; `add` false re-arms one
+    /// already watched. False when epoll refuses.
+    pub(super) fn watch_stream(&self, fd: RawFd, slot: usize, side: u64, add: bool) -> bool {
+        sn::epoll_ctl(
+            self.ep,
+            fd,
+            EV_IN | EV_OUT | EV_RDHUP | EV_ET,
+            token(slot, self.gens[slot], side),
+            add,
+        )
+        .is_ok()
+    }
+
+    pub(super) fn start_relay(&mut self, slot: usize) {
+        let Some(c) = self.conn(slot) else { return };
+        let pipes = (sn::pipe(), sn::pipe());
+        let (a, b) = match pipes {
+            (Ok(a), Ok(b)) => (a, b),
+            (a, b) => {
+                for (r, w) in [a, b].into_iter().flatten() {
+                    sys::close(r);
+                    sys::close(w);
+                }
+                self.close_conn(slot, true);
+                return;
+            }
+        };
+        let dir = |(r, w): (RawFd, RawFd)| Dir {
+            r,
+            w,
+            fill: 0,
+            cap: sn::pipe_size(w).unwrap_or(64 * 1024),
+            moved: 0,
+            grown: false,
+            eof: false,
+            shut: false,
+        };
+        c.dirs = Some([dir(a), dir(b)]);
+        c.state = State::Relay;
+        for fd in [c.client, c.up] {
+            let _ = sn::set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+        }
+        let client = c.client;
+        if !self.watch_stream(client, slot, 0, false) {
+            self.close_conn(slot, true);
+            return;
+        }
+        self.pump(slot);
+    }
+
+    /// Moves bytes both ways until nothing moves; closes when both
+    /// directions are done, resets both sides on an error or a denial.
+    /// The client's bytes pass its gate first.
+    pub(super) fn pump(&mut self, slot: usize) {
+        loop {
+            let before = match self.conn(slot) {
+                Some(c) => c.gate,
+                None => return,
+            };
+            match self.judge(slot) {
+                Judged::Deny(what, reason) => {
+                    say(self.s.report.denied_flow(&what, &reason));
+                    self.close_conn(slot, true);
+                    return;
+                }
+                Judged::Failed => {
+                    self.close_conn(slot, true);
+                    return;
+                }
+                Judged::Go | Judged::Wait => {}
+            }
+            let switched = self.sniff_status(slot);
+            let Some(c) = self.conn(slot) else { return };
+            let fds = [c.client, c.up];
+            let gate = c.gate;
+            let limits = match gate {
+                Gate::Open => [u64::MAX, u64::MAX],
+                Gate::Held => [0, u64::MAX],
+                Gate::Http {
+                    left: 0,
+                    next: Next::Upgrade { .. },
+                    ..
+                } => [0, 0],
+                Gate::Http { left, .. } => [left, u64::MAX],
+            };
+            let (readable, writable) = (&mut c.readable, &mut c.writable);
+            let Some(dirs) = c.dirs.as_mut() else { return };
+            let mut failed = false;
+            let mut read = [0u64; 2];
+            for (i, d) in dirs.iter_mut().enumerate() {
+                // Direction 0: client → upstream; 1: upstream → client.
+                let (s, t) = (i, 1 - i);
+                let mut ends = Ends {
+                    src: fds[s],
+                    dst: fds[t],
+                    readable: readable[s],
+                    writable: writable[t],
+                };
+                let r = pump_dir(d, &mut ends, limits[i]);
+                readable[s] = ends.readable;
+                writable[t] = ends.writable;
+                match r {
+                    Ok(n) => read[i] = n,
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if failed {
+                self.close_conn(slot, true);
+                return;
+            }
+            if dirs.iter().all(Dir::done) {
+                self.close_conn(slot, false);
+                return;
+            }
+            if let Gate::Http {
+                left,
+                next,
+                requests,
+            } = gate
+            {
+                c.gate = Gate::Http {
+                    left: left - read[0],
+                    next,
+                    requests,
+                };
+            }
+            // Again while the gate moved on (judged, or bytes let through):
+            // the next request may be there. Ends: reading stops at EAGAIN.
+            if !(switched || c.gate != before) {
+                return;
+            }
+        }
+    }
+
+    /// Judges the client's bytes at its gate, without consuming them.
+    pub(super) fn judge(&mut self, slot: usize) -> Judged {
+        let Slot::Conn(c) = &mut self.slots[slot] else {
+            return Judged::Wait;
+        };
+        match c.gate {
+            Gate::Open | Gate::Http { left: 1.., .. } => return Judged::Go,
+            Gate::Http {
+                next: Next::Upgrade { .. },
+                ..
+            } => return Judged::Wait,
+            _ => {}
+        }
+        let n = match sn::peek(c.client, &mut self.peekbuf) {
+            Ok(0) => {
+                // The client is done: its end travels on.
+                c.gate = Gate::Open;
+                return Judged::Go;
+            }
+            Ok(n) => n,
+            Err(libc::EAGAIN) => return Judged::Wait,
+            Err(_) => return Judged::Failed,
+        };
+        let buf = &self.peekbuf[..n];
+        let full = n == PEEK_MAX;
+        let (rules, pins, host) = (&self.s.rules, &self.pins, &self.s.host);
+        let dst = c.dst;
+        let bad = |why: &'static str| {
+            Judged::Deny(
+                format!("{}:{}", c.name, dst.port()),
+                policy::Reason::NoName(why),
+            )
+        };
+        match c.gate {
+            Gate::Held => {
+                let said = match peek::classify(buf, full) {
+                    Peek::NeedMore => return Judged::Wait,
+                    Peek::Said(s) => s,
+                };
+                match policy::flow(rules, pins, host, dst, &said) {
+                    Verdict::Connect { name, .. } => {
+                        c.name = name;
+                        c.gate = match said {
+                            Said::Http(_) => Gate::Http {
+                                left: 0,
+                                next: Next::Head,
+                                requests: 0,
+                            },
+                            _ => Gate::Open,
+                        };
+                        Judged::Go
+                    }
+                    Verdict::Expose { .. } => {
+                        c.gate = Gate::Open;
+                        Judged::Go
+                    }
+                    Verdict::Deny(r) => Judged::Deny(Self::label(dst, &said, pins), r),
+                }
+            }
+            Gate::Http { next, requests, .. } => {
+                // Only a first request may switch protocols: the server's
+                // next bytes are then its answer to it.
+                let fresh = requests == 0 && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
+                let (pass, next, head) = match peek::frame(next, fresh, buf, full) {
+                    Framed::NeedMore => return Judged::Wait,
+                    Framed::Incomplete => {
+                        let what = format!("{}:{}", c.name, dst.port());
+                        return Judged::Deny(what, policy::Reason::Incomplete);
+                    }
+                    Framed::Bad(why) => return bad(why),
+                    Framed::Pass { pass, next, head } => (pass, next, head),
+                };
+                let mut requests = requests;
+                if let Some(h) = head {
+                    let said = Said::Http(h);
+                    match policy::flow(rules, pins, host, dst, &said) {
+                        Verdict::Connect { name, .. } => c.name = name,
+                        Verdict::Expose { .. } => {}
+                        Verdict::Deny(r) => return Judged::Deny(Self::label(dst, &said, pins), r),
+                    }
+                    requests += 1;
+                }
+                let gate = Gate::Http {
+                    left: pass,
+                    next,
+                    requests,
+                };
+                c.gate = gate;
+                Judged::Go
+            }
+            Gate::Open => Judged::Go,
+        }
+    }
+
+    /// After a first request that asked to switch protocols: whether the
+    /// server's status says it did (the connection is then no longer
+    /// HTTP: `Open`), or not (the next request is checked). True when
+    /// the gate changed.
+    pub(super) fn sniff_status(&mut self, slot: usize) -> bool {
+        let Some(c) = self.conn(slot) else {
+            return false;
+        };
+        let Gate::Http {
+            left: 0,
+            next: Next::Upgrade { connect },
+            requests,
+        } = c.gate
+        else {
+            return false;
+        };
+        let mut b = [0u8; 16];
+        let switched = match sn::peek(c.up, &mut b) {
+            Ok(0) => false,
+            Ok(n) => {
+                // `HTTP/1.1 101 ` (13 bytes), or a shorter line that ended.
+                if n < 13 && !b[..n].contains(&b'\n') {
+                    return false;
+                }
+                let status = &b[..n];
+                status.len() >= 13
+                    && status.starts_with(b"HTTP/1.")
+                    && matches!(status[12], b' ' | b'\r' | b'\n')
+                    && if connect {
+                        status[9] == b'2'
+                    } else {
+                        &status[9..12] == b"101"
+                    }
+            }
+            Err(libc::EAGAIN) => return false,
+            Err(_) => false,
+        };
+        c.gate = if switched {
+            Gate::Open
+        } else {
+            Gate::Http {
+                left: 0,
+                next: Next::Head,
+                requests,
+            }
+        };
+        true
+    }
+
+    pub(super) fn close_conn(&mut self, slot: usize, reset: bool) {
+        let Slot::Conn(c) = std::mem::replace(&mut self.slots[slot], Slot::Free) else {
+            return;
+        };
+        for fd in [c.client, c.up] {
+            if fd >= 0 {
+                if reset {
+                    sn::reset(fd);
+                } else {
+                    sys::close(fd);
+                }
+            }
+        }
+        if let Some(dirs) = c.dirs {
+            for d in dirs {
+                sys::close(d.r);
+                sys::close(d.w);
+            }
+        }
+        self.release(slot);
+    }
+}
