@@ -174,10 +174,7 @@ impl Relay {
                     return;
                 }
                 if let Slot::DnsTcp(t) = &mut self.slots[slot] {
-                    if bytes.len() <= usize::from(u16::MAX) {
-                        t.out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-                        t.out.extend_from_slice(&bytes);
-                    }
+                    push_frame(&mut t.out, &bytes);
                 }
                 self.flush_dns_tcp(slot);
             }
@@ -231,36 +228,10 @@ impl Relay {
         let Slot::DnsTcp(t) = &mut self.slots[slot] else {
             return;
         };
-        let mut buf = [0u8; 16384];
-        loop {
-            match sn::recv(t.fd, &mut buf) {
-                Ok(0) => {
-                    t.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    t.inbuf.extend_from_slice(&buf[..n]);
-                    if t.inbuf.len() > 4 * 65537 {
-                        t.eof = true;
-                        break;
-                    }
-                }
-                Err(libc::EAGAIN) => break,
-                Err(_) => {
-                    t.eof = true;
-                    break;
-                }
-            }
+        if read_client(t.fd, &mut t.inbuf) {
+            t.eof = true;
         }
-        let mut queries = Vec::new();
-        while t.inbuf.len() >= 2 {
-            let len = usize::from(u16::from_be_bytes([t.inbuf[0], t.inbuf[1]]));
-            if t.inbuf.len() < 2 + len {
-                break;
-            }
-            queries.push(t.inbuf[2..2 + len].to_vec());
-            t.inbuf.drain(..2 + len);
-        }
+        let queries = take_frames(&mut t.inbuf);
         for q in queries {
             self.query(&q, Client::Tcp { slot, gen });
         }
@@ -293,5 +264,54 @@ impl Relay {
             sys::close(t.fd);
             self.release(slot);
         }
+    }
+}
+
+/// The most a DNS-over-TCP client's unread input may hold: four of the
+/// largest messages. A client that sends more is treated as gone.
+const CLIENT_INBUF_MAX: usize = 4 * 65537;
+
+/// Reads what a DNS-over-TCP client sent into `inbuf`, until EAGAIN.
+/// True when the client is done: its end, an error, or more input than
+/// `CLIENT_INBUF_MAX` (reading then stops).
+pub(super) fn read_client(fd: RawFd, inbuf: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 16384];
+    loop {
+        match sn::recv(fd, &mut buf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                inbuf.extend_from_slice(&buf[..n]);
+                if inbuf.len() > CLIENT_INBUF_MAX {
+                    return true;
+                }
+            }
+            Err(libc::EAGAIN) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Takes the complete messages (each after its two-byte big-endian
+/// length) off the front of `inbuf`; a partial one stays.
+pub(super) fn take_frames(inbuf: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut msgs = Vec::new();
+    while inbuf.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([inbuf[0], inbuf[1]]));
+        if inbuf.len() < 2 + len {
+            break;
+        }
+        msgs.push(inbuf[2..2 + len].to_vec());
+        inbuf.drain(..2 + len);
+    }
+    msgs
+}
+
+/// Appends `msg` to `out` with its length in front; a message too long
+/// for the two-byte length is dropped (the client's query then times
+/// out on its side, as for a lost UDP answer).
+pub(super) fn push_frame(out: &mut Vec<u8>, msg: &[u8]) {
+    if let Ok(len) = u16::try_from(msg.len()) {
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(msg);
     }
 }

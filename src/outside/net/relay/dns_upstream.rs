@@ -310,18 +310,15 @@ impl Relay {
             }
         }
         let id = u.id;
-        if u.inbuf.len() >= 2 {
-            let len = usize::from(u16::from_be_bytes([u.inbuf[0], u.inbuf[1]]));
-            if u.inbuf.len() >= 2 + len {
-                let msg = u.inbuf[2..2 + len].to_vec();
-                self.close_up_tcp(slot);
-                self.upstream_answer(&msg, true);
-                // Not answered (did not match): fail it.
-                if self.pending.contains_key(&id) {
-                    self.tcp_fail(id);
-                }
-                return;
+        if let Some(msg) = framed_answer(&u.inbuf) {
+            let msg = msg.to_vec();
+            self.close_up_tcp(slot);
+            self.upstream_answer(&msg, true);
+            // Not answered (did not match): fail it.
+            if self.pending.contains_key(&id) {
+                self.tcp_fail(id);
             }
+            return;
         }
         if eof {
             self.close_up_tcp(slot);
@@ -335,4 +332,11 @@ impl Relay {
             self.release(slot);
         }
     }
+}
+
+/// The first complete message (after its two-byte big-endian length) in
+/// what the upstream server sent over TCP; None while it is partial.
+pub(super) fn framed_answer(inbuf: &[u8]) -> Option<&[u8]> {
+    let len = usize::from(u16::from_be_bytes([*inbuf.first()?, *inbuf.get(1)?]));
+    inbuf.get(2..2 + len)
 }

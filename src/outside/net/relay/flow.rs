@@ -73,6 +73,61 @@ pub(super) enum Gate {
     },
 }
 
+impl Gate {
+    /// The gate of a connection just allowed: `said` is what its client
+    /// said first; `unnamed` when it was allowed as an address (or an
+    /// exposed port), which has no name to check.
+    pub(super) fn first(said: &Said, unnamed: bool) -> Gate {
+        match said {
+            _ if unnamed => Gate::Open,
+            Said::Silent => Gate::Held,
+            Said::Http(_) => Gate::Http {
+                left: 0,
+                next: Next::Head,
+                requests: 0,
+            },
+            _ => Gate::Open,
+        }
+    }
+
+    /// How many bytes each direction (client → upstream, upstream →
+    /// client) may read now: a held client nothing, plain HTTP up to the
+    /// end of the request judged, and after a request that asked to
+    /// switch protocols neither, until the server's status is seen.
+    pub(super) fn limits(self) -> [u64; 2] {
+        match self {
+            Gate::Open => [u64::MAX, u64::MAX],
+            Gate::Held => [0, u64::MAX],
+            Gate::Http {
+                left: 0,
+                next: Next::Upgrade { .. },
+                ..
+            } => [0, 0],
+            Gate::Http { left, .. } => [left, u64::MAX],
+        }
+    }
+}
+
+/// Whether the server's first bytes `b` (at most 16) say it switched
+/// protocols: `HTTP/1.x 101` after an Upgrade, any 2xx after CONNECT.
+/// None: not enough bytes to tell yet.
+pub(super) fn status_switched(b: &[u8], connect: bool) -> Option<bool> {
+    // `HTTP/1.1 101 ` (13 bytes), or a shorter line that ended.
+    if b.len() < 13 && !b.contains(&b'\n') {
+        return None;
+    }
+    Some(
+        b.len() >= 13
+            && b.starts_with(b"HTTP/1.")
+            && matches!(b[12], b' ' | b'\r' | b'\n')
+            && if connect {
+                b[9] == b'2'
+            } else {
+                &b[9..12] == b"101"
+            },
+    )
+}
+
 /// What judging the client's next bytes came to.
 pub(super) enum Judged {
     /// Bytes may move (within the gate's limit).
@@ -183,16 +238,7 @@ impl Relay {
             }
             Verdict::Expose { to } => (to, format!("host loopback port {}", to.port()), None, true),
         };
-        let gate = match &said {
-            _ if unnamed => Gate::Open,
-            Said::Silent => Gate::Held,
-            Said::Http(_) => Gate::Http {
-                left: 0,
-                next: Next::Head,
-                requests: 0,
-            },
-            _ => Gate::Open,
-        };
+        let gate = Gate::first(&said, unnamed);
         if let (true, None, Some(why)) = (
             self.s.rules.proxy && !unnamed,
             via_proxy,
@@ -228,12 +274,7 @@ impl Relay {
         c.state = State::Connecting;
         c.since = Instant::now();
         if via_proxy.is_some() {
-            let authority = match to.ip().to_string() == name {
-                true => to.to_string(),
-                false => format!("{name}:{}", to.port()),
-            };
-            c.connect_req =
-                format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
+            c.connect_req = super::proxy::connect_request(&name, to);
         }
         self.timer(CONNECT_LIMIT, Timer::Slot(slot, gen));
     }
@@ -400,16 +441,7 @@ impl Relay {
             let Some(c) = self.conn(slot) else { return };
             let fds = [c.client, c.up];
             let gate = c.gate;
-            let limits = match gate {
-                Gate::Open => [u64::MAX, u64::MAX],
-                Gate::Held => [0, u64::MAX],
-                Gate::Http {
-                    left: 0,
-                    next: Next::Upgrade { .. },
-                    ..
-                } => [0, 0],
-                Gate::Http { left, .. } => [left, u64::MAX],
-            };
+            let limits = gate.limits();
             let (readable, writable) = (&mut c.readable, &mut c.writable);
             let Some(dirs) = c.dirs.as_mut() else { return };
             let mut failed = false;
@@ -575,21 +607,10 @@ impl Relay {
         let mut b = [0u8; 16];
         let switched = match sn::peek(c.up, &mut b) {
             Ok(0) => false,
-            Ok(n) => {
-                // `HTTP/1.1 101 ` (13 bytes), or a shorter line that ended.
-                if n < 13 && !b[..n].contains(&b'\n') {
-                    return false;
-                }
-                let status = &b[..n];
-                status.len() >= 13
-                    && status.starts_with(b"HTTP/1.")
-                    && matches!(status[12], b' ' | b'\r' | b'\n')
-                    && if connect {
-                        status[9] == b'2'
-                    } else {
-                        &status[9..12] == b"101"
-                    }
-            }
+            Ok(n) => match status_switched(&b[..n], connect) {
+                Some(yes) => yes,
+                None => return false,
+            },
             Err(libc::EAGAIN) => return false,
             Err(_) => false,
         };
