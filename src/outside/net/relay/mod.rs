@@ -25,6 +25,8 @@ mod dns_upstream;
 mod flow;
 mod proxy;
 mod splice;
+#[cfg(test)]
+mod testkit;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -277,44 +279,55 @@ impl Relay {
     /// Runs until the jail is gone (the channel reports EOF).
     pub fn run(&mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
-        loop {
-            let timeout = match self.timers.peek() {
-                Some(Reverse((at, _))) => {
-                    let now = Instant::now();
-                    if *at <= now {
-                        0
-                    } else {
-                        (*at - now).as_millis().min(60_000) as i32 + 1
-                    }
+        while self.turn(&mut events, None) {}
+    }
+
+    /// One turn of the loop: waits for events (until the next timer, or
+    /// `cap` ms at most), handles them, fires the timers due. False when
+    /// the loop ends (the channel's EOF, or epoll failed).
+    fn turn(&mut self, events: &mut [libc::epoll_event], cap: Option<i32>) -> bool {
+        let mut timeout = match self.timers.peek() {
+            Some(Reverse((at, _))) => {
+                let now = Instant::now();
+                if *at <= now {
+                    0
+                } else {
+                    (*at - now).as_millis().min(60_000) as i32 + 1
                 }
-                None => -1,
-            };
-            let n = match sn::epoll_wait(self.ep, &mut events, timeout) {
-                Ok(n) => n,
-                Err(e) => {
-                    say(Some(format!(
-                        "jail: net: the network helper failed ({}): the jail has no network from now on",
-                        errtext(e)
-                    )));
-                    return;
-                }
-            };
-            for ev in &events[..n] {
-                let (t, bits) = (ev.u64, ev.events);
-                if t == CHANNEL {
-                    if !self.on_channel() {
-                        return;
-                    }
-                    continue;
-                }
-                let (slot, gen, side) = untoken(t);
-                if slot >= self.slots.len() || self.gens[slot] != gen {
-                    continue;
-                }
-                self.dispatch(slot, side, bits);
             }
-            self.fire_timers();
+            None => -1,
+        };
+        if let Some(cap) = cap {
+            if timeout < 0 || timeout > cap {
+                timeout = cap;
+            }
         }
+        let n = match sn::epoll_wait(self.ep, events, timeout) {
+            Ok(n) => n,
+            Err(e) => {
+                say(Some(format!(
+                    "jail: net: the network helper failed ({}): the jail has no network from now on",
+                    errtext(e)
+                )));
+                return false;
+            }
+        };
+        for ev in &events[..n] {
+            let (t, bits) = (ev.u64, ev.events);
+            if t == CHANNEL {
+                if !self.on_channel() {
+                    return false;
+                }
+                continue;
+            }
+            let (slot, gen, side) = untoken(t);
+            if slot >= self.slots.len() || self.gens[slot] != gen {
+                continue;
+            }
+            self.dispatch(slot, side, bits);
+        }
+        self.fire_timers();
+        true
     }
 
     fn fire_timers(&mut self) {
@@ -474,5 +487,148 @@ impl Relay {
         }
         sys::close(self.ep);
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::IntoRawFd;
+    use std::time::{Duration, Instant};
+
+    use super::testkit::{self, read_some, send, settle};
+    use super::*;
+
+    #[test]
+    fn the_budget_keeps_the_reserve_and_counts_whole_connections() {
+        assert_eq!(budget_from(1024), (1024 - 64) / 6);
+        assert_eq!(budget_from(64 + 6 * 3 + 5), 3);
+        // Fewer descriptors than the reserve: still one at a time.
+        assert_eq!(budget_from(0), 1);
+        assert_eq!(budget_from(10), 1);
+        // An unlimited limit is capped, not overflowed.
+        assert_eq!(budget_from(u64::MAX), ((1 << 24) - 64) / 6);
+    }
+
+    #[test]
+    fn tokens_carry_slot_generation_and_side() {
+        for (slot, gen, side) in [(0, 0, 0), (1, 7, 1), (0x7fff_ffff, u32::MAX, 1)] {
+            assert_eq!(untoken(token(slot, gen, side)), (slot, gen, side));
+        }
+        assert_ne!(token(3, 1, 0), token(3, 2, 0));
+        assert_ne!(token(3, 1, 0), token(3, 1, 1));
+        // The channel's token is never a slot's that can exist.
+        assert_ne!(untoken(CHANNEL).0, 0);
+    }
+
+    fn paused(r: &Relay, slot: usize) -> bool {
+        matches!(r.slots[slot], Slot::Listener { paused: true, .. })
+    }
+
+    #[test]
+    fn accepting_pauses_at_the_budget_and_resumes_when_a_connection_ends() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        r.budget = 1;
+        let (lfd, port) = testkit::listener();
+        r.add_socket(lfd);
+        assert!(matches!(r.slots[0], Slot::Listener { dns: false, .. }));
+        let _a = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let _b = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        settle();
+        r.on_listener(0, lfd, false);
+        // One taken (silent: it waits for its first bytes); the other
+        // waits in the kernel's queue.
+        assert_eq!(r.live, 1);
+        assert!(paused(&r, 0) && r.any_paused);
+        let first = (1..r.slots.len())
+            .find(|&i| matches!(r.slots[i], Slot::Conn(_)))
+            .expect("a connection");
+        r.close_conn(first, false);
+        assert_eq!(r.live, 0);
+        assert!(!paused(&r, 0) && !r.any_paused);
+        r.on_listener(0, lfd, false);
+        assert_eq!(r.live, 1, "the queued connection is taken now");
+        assert!(paused(&r, 0));
+    }
+
+    #[test]
+    fn within_the_budget_every_connection_is_taken() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        r.budget = 3;
+        let (lfd, port) = testkit::listener();
+        r.add_socket(lfd);
+        let _c: Vec<TcpStream> = (0..2)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+            .collect();
+        settle();
+        r.on_listener(0, lfd, false);
+        assert_eq!(r.live, 2);
+        assert!(!paused(&r, 0) && !r.any_paused);
+    }
+
+    #[test]
+    fn a_denied_connection_is_reset() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let (lfd, port) = testkit::listener();
+        r.add_socket(lfd);
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        send(&mut c, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        settle();
+        r.on_listener(0, lfd, false);
+        let (got, err) = read_some(&mut c, 1);
+        assert!(got.is_empty());
+        assert_eq!(err, Some(ErrorKind::ConnectionReset), "reset, not closed");
+        assert_eq!(r.live, 0);
+    }
+
+    #[test]
+    fn a_connection_to_an_exposed_port_is_relayed_both_ways() {
+        // The "host" server on 127.0.0.1:P, the jail's listener on
+        // 127.0.0.2:P: an exposed port is relayed to the host's loopback.
+        let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = server.local_addr().expect("addr").port();
+        let jail_side = TcpListener::bind(("127.0.0.2", port)).expect("bind 127.0.0.2");
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[port]));
+        r.add_socket(jail_side.into_raw_fd());
+        let srv = std::thread::spawn(move || {
+            let (mut s, _) = server.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let (req, _) = read_some(&mut s, 4);
+            send(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            req
+        });
+        let mut c = TcpStream::connect(("127.0.0.2", port)).expect("connect");
+        send(&mut c, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        drop(c.shutdown(std::net::Shutdown::Write));
+        c.set_nonblocking(true).expect("nonblocking");
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 16];
+        let (mut got, until) = (Vec::new(), Instant::now() + Duration::from_secs(10));
+        let mut closed = false;
+        while !closed && Instant::now() < until {
+            assert!(r.turn(&mut events, Some(50)));
+            let mut buf = [0u8; 4096];
+            match std::io::Read::read(&mut c, &mut buf) {
+                Ok(0) => closed = true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("client: {e}"),
+            }
+        }
+        let req = srv.join().expect("server");
+        assert!(req.starts_with(b"GET / HTTP/1.1\r\n"), "{req:?}");
+        assert!(got.ends_with(b"\r\n\r\nok"), "{got:?}");
+        assert!(closed, "the server's end reached the client");
+        // Both ends done: the connection is gone from the table.
+        for _ in 0..10 {
+            if r.live == 0 {
+                break;
+            }
+            r.turn(&mut events, Some(50));
+        }
+        assert_eq!(r.live, 0);
     }
 }
