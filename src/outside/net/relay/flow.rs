@@ -648,3 +648,177 @@ impl Relay {
         self.release(slot);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+    use std::net::TcpStream;
+
+    use super::super::testkit::{self, read_some, send, settle};
+    use super::*;
+
+    #[test]
+    fn the_first_gate_follows_what_the_client_said() {
+        let http = Gate::Http {
+            left: 0,
+            next: Next::Head,
+            requests: 0,
+        };
+        assert_eq!(Gate::first(&Said::Http(Some("a.b".into())), false), http);
+        assert_eq!(Gate::first(&Said::Silent, false), Gate::Held);
+        assert_eq!(
+            Gate::first(&Said::Tls(Some("a.b".into())), false),
+            Gate::Open
+        );
+        // An address allowed as such has no name to check.
+        assert_eq!(Gate::first(&Said::Silent, true), Gate::Open);
+        assert_eq!(Gate::first(&Said::Http(None), true), Gate::Open);
+    }
+
+    #[test]
+    fn gate_limits_hold_the_client_until_judged() {
+        assert_eq!(Gate::Open.limits(), [u64::MAX, u64::MAX]);
+        assert_eq!(Gate::Held.limits(), [0, u64::MAX]);
+        let http = |left, next| Gate::Http {
+            left,
+            next,
+            requests: 1,
+        };
+        assert_eq!(http(0, Next::Head).limits(), [0, u64::MAX]);
+        assert_eq!(http(17, Next::Head).limits(), [17, u64::MAX]);
+        // After a request to switch protocols nothing moves until the
+        // server's status is seen.
+        let up = Next::Upgrade { connect: false };
+        assert_eq!(http(0, up).limits(), [0, 0]);
+        assert_eq!(http(5, up).limits(), [5, u64::MAX]);
+    }
+
+    #[test]
+    fn a_switch_of_protocols_is_read_from_the_status_line() {
+        assert_eq!(
+            status_switched(b"HTTP/1.1 101 Switching", false),
+            Some(true)
+        );
+        assert_eq!(status_switched(b"HTTP/1.1 101\r\n", false), Some(true));
+        assert_eq!(status_switched(b"HTTP/1.1 200 OK\r\n", false), Some(false));
+        assert_eq!(status_switched(b"HTTP/1.1 200 OK\r\n", true), Some(true));
+        assert_eq!(status_switched(b"HTTP/1.0 204 \r\n", true), Some(true));
+        assert_eq!(status_switched(b"HTTP/1.1 407 Auth", true), Some(false));
+        assert_eq!(status_switched(b"HTTP/1.1 1010 x", false), Some(false));
+        assert_eq!(status_switched(b"SSH-2.0-x\r\n", false), Some(false));
+        // Too short to tell, and no line end yet.
+        assert_eq!(status_switched(b"HTTP/1.1 10", false), None);
+        assert_eq!(status_switched(b"", true), None);
+    }
+
+    /// A connection in the table, relaying between two loopback pairs:
+    /// (slot, the client's far end, the server's far end).
+    fn relayed(r: &mut Relay, gate: Gate) -> (usize, TcpStream, TcpStream) {
+        let (c, cfar) = testkit::tcp_pair();
+        let (u, sfar) = testkit::tcp_pair();
+        let dst = sn::local_addr(c).expect("addr");
+        let conn = Conn {
+            client: c,
+            up: u,
+            dst,
+            name: "test".into(),
+            state: State::Connecting,
+            since: Instant::now(),
+            dirs: None,
+            readable: [true; 2],
+            writable: [true; 2],
+            connect_req: Vec::new(),
+            gate,
+        };
+        let slot = r.alloc(Slot::Conn(Box::new(conn)));
+        assert!(r.watch_stream(c, slot, 0, true) && r.watch_stream(u, slot, 1, true));
+        r.start_relay(slot);
+        assert!(matches!(r.conn(slot).map(|c| &c.state), Some(State::Relay)));
+        (slot, cfar, sfar)
+    }
+
+    #[test]
+    fn an_open_connection_relays_both_ways_and_passes_each_end_on() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let (slot, mut cfar, mut sfar) = relayed(&mut r, Gate::Open);
+        send(&mut cfar, b"ping");
+        settle();
+        r.on_conn(slot, 0, EV_IN);
+        assert_eq!(read_some(&mut sfar, 4), (b"ping".to_vec(), None));
+        send(&mut sfar, b"pong");
+        settle();
+        r.on_conn(slot, 1, EV_IN);
+        assert_eq!(read_some(&mut cfar, 4), (b"pong".to_vec(), None));
+        // The client's end reaches the server; the connection stays for
+        // the other direction.
+        cfar.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        settle();
+        r.on_conn(slot, 0, EV_IN | EV_RDHUP);
+        assert_eq!(read_some(&mut sfar, 1), (Vec::new(), None));
+        assert!(matches!(r.slots[slot], Slot::Conn(_)));
+        send(&mut sfar, b"last");
+        sfar.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        settle();
+        r.on_conn(slot, 1, EV_IN | EV_RDHUP);
+        assert_eq!(read_some(&mut cfar, 5), (b"last".to_vec(), None));
+        assert!(matches!(r.slots[slot], Slot::Free));
+        assert_eq!(r.live, 0);
+    }
+
+    #[test]
+    fn every_http_request_is_judged_before_a_byte_of_it_goes_on() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let gate = Gate::first(&Said::Http(Some("x".into())), false);
+        let (slot, mut cfar, mut sfar) = relayed(&mut r, gate);
+        // Judged as a request to the connection's address: loopback,
+        // never allowed, so it is denied and both sides reset.
+        send(&mut cfar, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        settle();
+        r.on_conn(slot, 0, EV_IN);
+        assert!(matches!(r.slots[slot], Slot::Free));
+        let (got, err) = read_some(&mut sfar, 1);
+        assert!(got.is_empty(), "the server saw {got:?}");
+        assert_eq!(err, Some(ErrorKind::ConnectionReset));
+        assert_eq!(read_some(&mut cfar, 1).1, Some(ErrorKind::ConnectionReset));
+    }
+
+    #[test]
+    fn a_half_request_waits_and_is_not_let_through() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let gate = Gate::first(&Said::Http(Some("x".into())), false);
+        let (slot, mut cfar, mut sfar) = relayed(&mut r, gate);
+        send(&mut cfar, b"GET / HTTP/1.1\r\nHo");
+        settle();
+        r.on_conn(slot, 0, EV_IN);
+        // Still waiting: nothing forwarded, nothing reset.
+        assert!(matches!(r.slots[slot], Slot::Conn(_)));
+        sfar.set_nonblocking(true).expect("nonblocking");
+        let mut b = [0u8; 16];
+        let e = std::io::Read::read(&mut sfar, &mut b).expect_err("nothing to read");
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+        // The client ends half-way through its head: still nothing of it
+        // goes on.
+        cfar.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        settle();
+        r.on_conn(slot, 0, EV_IN | EV_RDHUP);
+        let e = std::io::Read::read(&mut sfar, &mut b).expect_err("nothing to read");
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_held_client_hears_the_server_but_its_own_bytes_are_judged_first() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let (slot, mut cfar, mut sfar) = relayed(&mut r, Gate::Held);
+        send(&mut sfar, b"SSH-2.0-server\r\n");
+        settle();
+        r.on_conn(slot, 1, EV_IN);
+        assert_eq!(read_some(&mut cfar, 16).0, b"SSH-2.0-server\r\n");
+        send(&mut cfar, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        settle();
+        r.on_conn(slot, 0, EV_IN);
+        assert!(matches!(r.slots[slot], Slot::Free));
+        let (got, err) = read_some(&mut sfar, 1);
+        assert!(got.is_empty(), "the server saw {got:?}");
+        assert_eq!(err, Some(ErrorKind::ConnectionReset));
+    }
+}

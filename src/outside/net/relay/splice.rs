@@ -107,3 +107,110 @@ pub(super) fn pump_dir(d: &mut Dir, e: &mut Ends, limit: u64) -> Result<u64, i32
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{read_some, send, settle, tcp_pair};
+    use super::*;
+    use crate::sys;
+
+    fn dir() -> Dir {
+        let (r, w) = sn::pipe().expect("pipe");
+        Dir {
+            r,
+            w,
+            fill: 0,
+            cap: sn::pipe_size(w).expect("pipe size"),
+            moved: 0,
+            grown: false,
+            eof: false,
+            shut: false,
+        }
+    }
+
+    fn ends(src: RawFd, dst: RawFd) -> Ends {
+        Ends {
+            src,
+            dst,
+            readable: true,
+            writable: true,
+        }
+    }
+
+    #[test]
+    fn bytes_move_and_the_end_is_passed_on() {
+        let (a, mut afar) = tcp_pair();
+        let (b, mut bfar) = tcp_pair();
+        let mut d = dir();
+        send(&mut afar, b"hello");
+        afar.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        settle();
+        let mut e = ends(a, b);
+        assert_eq!(pump_dir(&mut d, &mut e, u64::MAX), Ok(5));
+        assert!(d.done() && d.shut && d.moved == 5);
+        assert_eq!(read_some(&mut bfar, 6), (b"hello".to_vec(), None));
+        for fd in [a, b, d.r, d.w] {
+            sys::close(fd);
+        }
+    }
+
+    #[test]
+    fn no_more_than_the_limit_is_read_and_an_empty_socket_stops_reading() {
+        let (a, mut afar) = tcp_pair();
+        let (b, mut bfar) = tcp_pair();
+        let mut d = dir();
+        send(&mut afar, b"0123456789");
+        settle();
+        let mut e = ends(a, b);
+        assert_eq!(pump_dir(&mut d, &mut e, 4), Ok(4));
+        assert_eq!(read_some(&mut bfar, 4), (b"0123".to_vec(), None));
+        assert!(e.readable, "bytes are left in the socket");
+        assert_eq!(pump_dir(&mut d, &mut e, 0), Ok(0));
+        assert_eq!(pump_dir(&mut d, &mut e, u64::MAX), Ok(6));
+        assert!(!e.readable, "EAGAIN on an empty pipe: the socket is empty");
+        assert!(!d.eof);
+        assert_eq!(read_some(&mut bfar, 6), (b"456789".to_vec(), None));
+        for fd in [a, b, d.r, d.w] {
+            sys::close(fd);
+        }
+    }
+
+    #[test]
+    fn a_full_destination_keeps_the_bytes_in_the_pipe() {
+        let (a, mut afar) = tcp_pair();
+        let (b, mut bfar) = tcp_pair();
+        let mut d = dir();
+        send(&mut afar, b"wait");
+        settle();
+        let mut e = ends(a, b);
+        e.writable = false;
+        assert_eq!(pump_dir(&mut d, &mut e, u64::MAX), Ok(4));
+        assert_eq!(d.fill, 4);
+        e.writable = true;
+        assert_eq!(pump_dir(&mut d, &mut e, u64::MAX), Ok(0));
+        assert_eq!(d.fill, 0);
+        assert_eq!(read_some(&mut bfar, 4), (b"wait".to_vec(), None));
+        for fd in [a, b, d.r, d.w] {
+            sys::close(fd);
+        }
+    }
+
+    #[test]
+    fn a_reset_source_is_an_error() {
+        let (a, afar) = tcp_pair();
+        let (b, mut bfar) = tcp_pair();
+        let mut d = dir();
+        {
+            use std::os::fd::IntoRawFd;
+            sn::reset(afar.into_raw_fd());
+        }
+        settle();
+        let mut e = ends(a, b);
+        assert_eq!(pump_dir(&mut d, &mut e, u64::MAX), Err(libc::ECONNRESET));
+        sys::close(b);
+        assert_eq!(read_some(&mut bfar, 1), (Vec::new(), None));
+        for fd in [a, d.r, d.w] {
+            sys::close(fd);
+        }
+    }
+}
