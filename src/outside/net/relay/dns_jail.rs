@@ -315,3 +315,146 @@ pub(super) fn push_frame(out: &mut Vec<u8>, msg: &[u8]) {
         out.extend_from_slice(msg);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::UdpSocket;
+    use std::os::fd::IntoRawFd;
+    use std::time::Duration;
+
+    use hickory_proto::op::ResponseCode;
+
+    use super::super::testkit::{self, dns_parse, dns_query, read_framed, send, settle};
+    use super::*;
+
+    #[test]
+    fn frames_are_taken_whole_and_a_partial_one_stays() {
+        let mut b = vec![0u8];
+        assert!(take_frames(&mut b).is_empty(), "half a length prefix");
+        assert_eq!(b, [0]);
+        b.extend_from_slice(&[3, b'a', b'b']);
+        assert!(take_frames(&mut b).is_empty(), "a partial message");
+        assert_eq!(b.len(), 4);
+        b.extend_from_slice(&[b'c', 0, 0, 0, 1, b'x', 0]);
+        assert_eq!(
+            take_frames(&mut b),
+            [b"abc".to_vec(), vec![], b"x".to_vec()]
+        );
+        assert_eq!(b, [0], "the next one's first byte stays");
+    }
+
+    #[test]
+    fn replies_are_framed_and_one_too_long_for_the_prefix_is_dropped() {
+        let mut out = Vec::new();
+        push_frame(&mut out, b"abc");
+        assert_eq!(out, [0, 3, b'a', b'b', b'c']);
+        push_frame(&mut out, &vec![7; 65536]);
+        assert_eq!(out.len(), 5, "65536 bytes cannot be framed");
+        push_frame(&mut out, &vec![7; 65535]);
+        assert_eq!(out.len(), 5 + 2 + 65535);
+        assert_eq!(out[5..7], [0xff, 0xff]);
+    }
+
+    #[test]
+    fn a_client_is_read_until_eagain_its_end_or_the_bound() {
+        let (fd, mut far) = testkit::tcp_pair();
+        let mut inbuf = Vec::new();
+        assert!(!read_client(fd, &mut inbuf), "nothing yet: EAGAIN");
+        send(&mut far, b"\x00\x05ab");
+        settle();
+        assert!(!read_client(fd, &mut inbuf));
+        assert_eq!(inbuf, b"\x00\x05ab");
+        drop(far);
+        settle();
+        assert!(read_client(fd, &mut inbuf), "the client's end");
+        sys::close(fd);
+
+        // A client that sends more than the bound without its messages
+        // ending is cut off.
+        let (fd, mut far) = testkit::tcp_pair();
+        let writer = std::thread::spawn(move || {
+            far.set_write_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let junk = vec![0xffu8; 4 * 65537 + 65536];
+            let _ = far.write_all(&junk);
+            far
+        });
+        let mut inbuf = Vec::new();
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut cut = false;
+        while !cut && std::time::Instant::now() < until {
+            cut = read_client(fd, &mut inbuf);
+            settle();
+        }
+        assert!(cut, "read {} bytes", inbuf.len());
+        assert!(inbuf.len() > CLIENT_INBUF_MAX && inbuf.len() <= CLIENT_INBUF_MAX + 16384);
+        sys::close(fd);
+        drop(writer.join());
+    }
+
+    #[test]
+    fn a_tcp_query_in_pieces_is_answered_framed_then_the_client_closed() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let (fd, mut far) = testkit::tcp_pair();
+        let q = dns_query("example.com", 0x1234);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        send(&mut far, &framed[..1]);
+        settle();
+        r.new_dns_tcp(fd);
+        let slot = (0..r.slots.len())
+            .find(|&i| matches!(r.slots[i], Slot::DnsTcp(_)))
+            .expect("a DNS client");
+        assert_eq!(r.live, 1);
+        send(&mut far, &framed[1..5]);
+        settle();
+        r.on_dns_tcp(slot);
+        send(&mut far, &framed[5..]);
+        settle();
+        r.on_dns_tcp(slot);
+        // A name not allowed: NXDOMAIN, from the helper itself.
+        let m = read_framed(&mut far);
+        assert_eq!(
+            (m.id(), m.response_code()),
+            (0x1234, ResponseCode::NXDomain)
+        );
+        far.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        settle();
+        r.on_dns_tcp(slot);
+        assert!(matches!(r.slots[slot], Slot::Free));
+        assert_eq!(r.live, 0);
+    }
+
+    #[test]
+    fn a_udp_query_is_answered_to_its_sender() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let jail = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        client
+            .connect(jail.local_addr().expect("addr"))
+            .expect("connect");
+        let fd = jail.into_raw_fd();
+        sn::set_nonblocking(fd).expect("nonblocking");
+        client
+            .send(&dns_query("example.com", 0x4321))
+            .expect("send");
+        client.send(b"not DNS").expect("send");
+        settle();
+        r.on_udp(fd);
+        let mut buf = [0u8; 4096];
+        let n = client.recv(&mut buf).expect("an answer");
+        let m = dns_parse(&buf[..n]);
+        assert_eq!(
+            (m.id(), m.response_code()),
+            (0x4321, ResponseCode::NXDomain)
+        );
+        // The garbage got no answer.
+        client.set_nonblocking(true).expect("nonblocking");
+        assert!(client.recv(&mut buf).is_err());
+        sys::close(fd);
+    }
+}

@@ -78,3 +78,30 @@ pub fn send(s: &mut TcpStream, b: &[u8]) {
 pub fn settle() {
     std::thread::sleep(Duration::from_millis(30));
 }
+
+/// A DNS query for `name` (type A) with this id.
+pub fn dns_query(name: &str, id: u16) -> Vec<u8> {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let mut m = Message::new();
+    m.set_id(id).set_recursion_desired(true);
+    m.add_query(Query::query(
+        Name::from_ascii(name).expect("name"),
+        RecordType::A,
+    ));
+    m.to_vec().expect("encode")
+}
+
+/// A DNS message as hickory reads it.
+pub fn dns_parse(b: &[u8]) -> hickory_proto::op::Message {
+    hickory_proto::op::Message::from_vec(b).expect("a DNS message")
+}
+
+/// Reads one length-framed DNS message from a TCP stream.
+pub fn read_framed(s: &mut TcpStream) -> hickory_proto::op::Message {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).expect("a length prefix");
+    let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut msg).expect("the whole message");
+    dns_parse(&msg)
+}
