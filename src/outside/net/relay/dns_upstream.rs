@@ -340,3 +340,192 @@ pub(super) fn framed_answer(inbuf: &[u8]) -> Option<&[u8]> {
     let len = usize::from(u16::from_be_bytes([*inbuf.first()?, *inbuf.get(1)?]));
     inbuf.get(2..2 + len)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream, UdpSocket};
+    use std::time::Duration;
+
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+
+    use super::super::testkit::{self, dns_parse, dns_query, read_framed, send, settle};
+    use super::super::{Relay, Upstream};
+    use super::*;
+    use crate::config::spec::NetMode;
+    use crate::outside::net::policy::Rules;
+
+    const PINNED: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+
+    #[test]
+    fn a_framed_answer_is_taken_once_whole() {
+        assert_eq!(framed_answer(b""), None);
+        assert_eq!(framed_answer(b"\x00"), None);
+        assert_eq!(framed_answer(b"\x00\x03ab"), None);
+        assert_eq!(framed_answer(b"\x00\x03abc"), Some(&b"abc"[..]));
+        assert_eq!(framed_answer(b"\x00\x03abcdef"), Some(&b"abc"[..]));
+        assert_eq!(framed_answer(b"\x00\x00"), Some(&b""[..]));
+    }
+
+    /// A relay allowing `example.com`, asking the resolver at `up`.
+    fn relay_to(up: SocketAddr) -> Relay {
+        let rules = Rules::new(
+            NetMode::Allowlist,
+            &["example.com".into()],
+            &[],
+            &[443],
+            &[],
+        );
+        let (mut r, _chan) = testkit::relay(rules);
+        r.s.upstream = Some(Upstream {
+            addr: Some(up),
+            follow: None,
+        });
+        r
+    }
+
+    /// Asks `example.com` over a DNS-over-TCP client of `r`: the client's
+    /// far end.
+    fn ask(r: &mut Relay) -> TcpStream {
+        let (fd, mut far) = testkit::tcp_pair();
+        let q = dns_query("example.com", 0x1234);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        send(&mut far, &framed);
+        settle();
+        r.new_dns_tcp(fd);
+        far
+    }
+
+    /// The answer to `query` an upstream server gives: `PINNED`, or
+    /// only the truncation bit.
+    fn answer_to(query: &[u8], truncated: bool) -> Vec<u8> {
+        let q = dns_parse(query);
+        let mut m = Message::new();
+        m.set_id(q.id()).set_message_type(MessageType::Response);
+        m.set_recursion_desired(true).set_recursion_available(true);
+        m.add_queries(q.queries().to_vec());
+        if truncated {
+            m.set_truncated(true);
+        } else {
+            let name = q.queries()[0].name().clone();
+            m.add_answer(Record::from_rdata(name, 60, RData::A(A(PINNED))));
+        }
+        m.to_vec().expect("encode")
+    }
+
+    #[test]
+    fn an_allowed_name_is_asked_upstream_answered_and_pinned() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut r = relay_to(server.local_addr().expect("addr"));
+        let mut client = ask(&mut r);
+        let mut buf = [0u8; 4096];
+        let (n, from) = server.recv_from(&mut buf).expect("the query upstream");
+        let up = dns_parse(&buf[..n]);
+        assert_eq!(up.queries()[0].name().to_ascii(), "example.com.");
+        assert_eq!(r.pending.len(), 1);
+        server
+            .send_to(&answer_to(&buf[..n], false), from)
+            .expect("answer");
+        settle();
+        r.on_upstream_udp(r.up_fd);
+        let m = read_framed(&mut client);
+        assert_eq!((m.id(), m.response_code()), (0x1234, ResponseCode::NoError));
+        assert_eq!(m.answers()[0].data(), &RData::A(A(PINNED)));
+        assert!(r
+            .pins
+            .names(IpAddr::V4(PINNED))
+            .contains(&"example.com".to_string()));
+        assert!(r.pending.is_empty());
+    }
+
+    #[test]
+    fn an_unreachable_server_fails_the_lookup_at_once() {
+        // A port nothing listens on: the kernel answers ICMP, at once.
+        let gone = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = gone.local_addr().expect("addr");
+        drop(gone);
+        let mut r = relay_to(addr);
+        let mut client = ask(&mut r);
+        settle();
+        r.on_upstream_udp(r.up_fd);
+        let m = read_framed(&mut client);
+        assert_eq!(
+            (m.id(), m.response_code()),
+            (0x1234, ResponseCode::ServFail)
+        );
+        assert!(r.pending.is_empty());
+        assert_eq!(r.up_fd, -1, "the next lookup connects again");
+    }
+
+    #[test]
+    fn a_silent_server_times_out_and_then_costs_less_each_time() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let mut r = relay_to(server.local_addr().expect("addr"));
+        let mut client = ask(&mut r);
+        let id = *r.pending.keys().next().expect("a query waiting");
+        assert_eq!(r.pending[&id].limit, DNS_LIMIT);
+        if let Some(w) = r.pending.get_mut(&id) {
+            w.since -= DNS_LIMIT;
+        }
+        r.dns_timeout(id);
+        let m = read_framed(&mut client);
+        assert_eq!(
+            (m.id(), m.response_code()),
+            (0x1234, ResponseCode::ServFail)
+        );
+        assert!(r.up_silent);
+        let _again = ask(&mut r);
+        let id = *r.pending.keys().next().expect("a query waiting");
+        assert!(r.pending[&id].limit < DNS_LIMIT);
+    }
+
+    #[test]
+    fn a_truncated_answer_is_asked_again_over_tcp() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let addr = server.local_addr().expect("addr");
+        let tcp = TcpListener::bind(addr).expect("bind TCP on the same port");
+        let mut r = relay_to(addr);
+        let mut client = ask(&mut r);
+        let mut buf = [0u8; 4096];
+        let (n, from) = server.recv_from(&mut buf).expect("the query upstream");
+        server
+            .send_to(&answer_to(&buf[..n], true), from)
+            .expect("answer");
+        let tcp_server = std::thread::spawn(move || {
+            let (mut s, _) = tcp.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).expect("length");
+            let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            s.read_exact(&mut q).expect("query");
+            let a = answer_to(&q, false);
+            let mut out = (a.len() as u16).to_be_bytes().to_vec();
+            out.extend_from_slice(&a);
+            s.write_all(&out).expect("answer");
+        });
+        settle();
+        r.on_upstream_udp(r.up_fd);
+        let up_tcp = |r: &Relay| (0..r.slots.len()).find(|&i| matches!(r.slots[i], Slot::UpTcp(_)));
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while let Some(slot) = up_tcp(&r) {
+            assert!(std::time::Instant::now() < until, "no TCP answer");
+            r.on_up_tcp(slot);
+            settle();
+        }
+        tcp_server.join().expect("TCP server");
+        let m = read_framed(&mut client);
+        assert_eq!((m.id(), m.response_code()), (0x1234, ResponseCode::NoError));
+        assert_eq!(m.answers()[0].data(), &RData::A(A(PINNED)));
+        assert!(r.pending.is_empty());
+    }
+}
