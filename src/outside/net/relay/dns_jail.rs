@@ -26,6 +26,9 @@ const DNS_LIMIT_SILENT: Duration = Duration::from_millis(700);
 const DNS_TCP_IDLE: Duration = Duration::from_secs(10);
 /// DNS queries waiting upstream at most.
 const MAX_PENDING: usize = 1024;
+
+/// A DNS-over-TCP client from the jail: its unread input, the answers
+/// not yet sent, and how many of its queries wait upstream.
 pub(super) struct DnsTcp {
     pub(super) fd: RawFd,
     pub(super) inbuf: Vec<u8>,
@@ -34,6 +37,8 @@ pub(super) struct DnsTcp {
     pub(super) waiting: usize,
     pub(super) eof: bool,
 }
+
+/// Where an answer goes.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Client {
     Udp {
@@ -47,6 +52,7 @@ pub(super) enum Client {
     },
 }
 
+/// A query waiting for the upstream server.
 pub(super) struct Waiting {
     pub(super) p: Pending,
     pub(super) client: Client,
@@ -55,6 +61,7 @@ pub(super) struct Waiting {
     /// When it fails (SERVFAIL) without an answer.
     pub(super) limit: Duration,
 }
+
 impl Relay {
     // ----------------------------------------------------------------- DNS
 

@@ -16,6 +16,8 @@ use crate::sys::{self, net as sn};
 
 /// How often resolv.conf is read again at most (on a lookup).
 const REREAD: Duration = Duration::from_secs(1);
+
+/// A query asked again over TCP (its UDP answer was truncated).
 pub(super) struct UpTcp {
     pub(super) fd: RawFd,
     pub(super) id: u16,
@@ -23,6 +25,7 @@ pub(super) struct UpTcp {
     pub(super) sent: usize,
     pub(super) inbuf: Vec<u8>,
 }
+
 impl Relay {
     /// The upstream resolver's socket, connected on first use (and again
     /// after a failure or a change of resolv.conf). Err: why no server can

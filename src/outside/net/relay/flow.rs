@@ -26,6 +26,8 @@ const PEEK_LIMIT: Duration = Duration::from_secs(3);
 /// Connecting upstream (the kernel's own SYN retries take minutes).
 const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 
+/// Where a connection is: peeking at the client, connecting upstream,
+/// talking to the proxy, or relaying.
 pub(super) enum State {
     Peek,
     Connecting,
@@ -34,6 +36,7 @@ pub(super) enum State {
     Relay,
 }
 
+/// A TCP connection from the jail.
 pub(super) struct Conn {
     pub(super) client: RawFd,
     pub(super) up: RawFd,

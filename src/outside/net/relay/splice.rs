@@ -16,6 +16,8 @@ const SPLICE_LEN: usize = 1 << 20;
 /// budget (fs.pipe-user-pages-soft) that the user's other programs share.
 const BULK_AFTER: u64 = 4 << 20;
 const BULK_PIPE: usize = 1 << 20;
+
+/// One direction of a relayed connection: its pipe and how far it got.
 pub(super) struct Dir {
     pub(super) r: RawFd,
     pub(super) w: RawFd,
