@@ -357,6 +357,7 @@ mod tests {
     use super::super::testkit::{self, dns_parse, dns_query, read_framed, send, settle};
     use super::super::{Relay, Upstream};
     use super::*;
+    use crate::config::domain::Domain;
     use crate::config::spec::NetMode;
     use crate::outside::net::policy::Rules;
 
@@ -376,7 +377,7 @@ mod tests {
     fn relay_to(up: SocketAddr) -> Relay {
         let rules = Rules::new(
             NetMode::Allowlist,
-            &["example.com".into()],
+            &[Domain::parse("example.com").expect("a domain")],
             &[],
             &[443],
             &[],

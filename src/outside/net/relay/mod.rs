@@ -631,4 +631,76 @@ mod tests {
         }
         assert_eq!(r.live, 0);
     }
+
+    #[test]
+    fn a_reused_slot_has_a_new_generation() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let (fd, _far) = testkit::tcp_pair();
+        let a = r.alloc(Slot::Udp { fd });
+        let gen = r.gens[a];
+        r.release(a);
+        let b = r.alloc(Slot::Udp { fd });
+        assert_eq!(a, b, "the freed slot is reused");
+        assert_ne!(r.gens[b], gen, "an event of the old one is stale");
+        assert_eq!(r.live, 0, "not a connection from the jail");
+        sys::close(fd);
+    }
+
+    #[test]
+    fn a_silent_client_is_judged_when_its_timer_fires() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let (lfd, port) = testkit::listener();
+        r.add_socket(lfd);
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        settle();
+        r.on_listener(0, lfd, false);
+        assert_eq!(r.live, 1, "waiting for its first bytes");
+        assert!(matches!(
+            r.timers.peek(),
+            Some(Reverse((_, Timer::Slot(1, _))))
+        ));
+        // Silent to a loopback address: denied, and reset.
+        r.on_timer(1);
+        assert_eq!(r.live, 0);
+        assert_eq!(read_some(&mut c, 1).1, Some(ErrorKind::ConnectionReset));
+    }
+
+    #[test]
+    fn a_dns_client_that_never_reads_is_closed_by_its_timer() {
+        let (mut r, _chan) = testkit::relay(testkit::rules(&[]));
+        let (fd, mut far) = testkit::tcp_pair();
+        // Small buffers, so the answers back up quickly.
+        sn::set_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 4096).expect("sndbuf");
+        let far_fd = std::os::fd::AsRawFd::as_raw_fd(&far);
+        sn::set_int(far_fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4096).expect("rcvbuf");
+        r.new_dns_tcp(fd);
+        let q = testkit::dns_query("example.com", 1);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        let chunk: Vec<u8> = framed
+            .iter()
+            .copied()
+            .cycle()
+            .take(framed.len() * 100)
+            .collect();
+        let mut backed_up = false;
+        for _ in 0..200 {
+            send(&mut far, &chunk);
+            settle();
+            r.on_dns_tcp(0);
+            if let Slot::DnsTcp(t) = &r.slots[0] {
+                backed_up |= !t.out.is_empty();
+            }
+            if backed_up {
+                break;
+            }
+        }
+        assert!(backed_up, "answers wait for a client that does not read");
+        assert!(matches!(r.slots[0], Slot::DnsTcp(_)));
+        r.on_timer(0);
+        assert!(matches!(r.slots[0], Slot::Free));
+        assert_eq!(r.live, 0);
+    }
 }
