@@ -55,6 +55,9 @@ pub(super) struct Conn {
     pub(super) connect_req: Vec<u8>,
     /// What the client's bytes must pass before they are forwarded.
     pub(super) gate: Gate,
+    /// The client shut its sending side (epoll said RDHUP/HUP): what it
+    /// sent is all there will be, so a head still incomplete is final.
+    pub(super) client_done: bool,
 }
 
 /// The check on the client's bytes of a relayed connection.
@@ -160,6 +163,7 @@ impl Relay {
             writable: [true; 2],
             connect_req: Vec::new(),
             gate: Gate::Open,
+            client_done: false,
         };
         let slot = self.alloc(Slot::Conn(Box::new(conn)));
         let gen = self.gens[slot];
@@ -338,6 +342,9 @@ impl Relay {
                 let err = libc::EPOLLERR as u32 | libc::EPOLLHUP as u32;
                 if bits & (EV_IN | EV_RDHUP | err) != 0 {
                     c.readable[side] = true;
+                }
+                if side == 0 && bits & (EV_RDHUP | libc::EPOLLHUP as u32) != 0 {
+                    c.client_done = true;
                 }
                 if bits & (EV_OUT | err) != 0 {
                     c.writable[side] = true;
@@ -532,7 +539,7 @@ impl Relay {
         };
         match c.gate {
             Gate::Held => {
-                let said = match peek::classify(buf, full) {
+                let said = match peek::classify(buf, full || c.client_done) {
                     Peek::NeedMore => return Judged::Wait,
                     Peek::Said(s) => s,
                 };
@@ -561,6 +568,12 @@ impl Relay {
                 // next bytes are then its answer to it.
                 let fresh = requests == 0 && c.dirs.as_ref().is_some_and(|d| d[1].moved == 0);
                 let (pass, next, head) = match peek::frame(next, fresh, buf, full) {
+                    // A head that can no longer be completed is judged as
+                    // it is (else the connection would be held forever).
+                    Framed::NeedMore if c.client_done => {
+                        let what = format!("{}:{}", c.name, dst.port());
+                        return Judged::Deny(what, policy::Reason::Incomplete);
+                    }
                     Framed::NeedMore => return Judged::Wait,
                     Framed::Incomplete => {
                         let what = format!("{}:{}", c.name, dst.port());
@@ -732,6 +745,7 @@ mod tests {
             writable: [true; 2],
             connect_req: Vec::new(),
             gate,
+            client_done: false,
         };
         let slot = r.alloc(Slot::Conn(Box::new(conn)));
         assert!(r.watch_stream(c, slot, 0, true) && r.watch_stream(u, slot, 1, true));
@@ -804,8 +818,13 @@ mod tests {
         cfar.shutdown(std::net::Shutdown::Write).expect("shutdown");
         settle();
         r.on_conn(slot, 0, EV_IN | EV_RDHUP);
-        let e = std::io::Read::read(&mut sfar, &mut b).expect_err("nothing to read");
-        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+        // A head that can no longer be completed is judged as it is: the
+        // connection is reset and its slot freed, never held forever.
+        assert!(matches!(r.slots[slot], Slot::Free), "still held");
+        sfar.set_nonblocking(false).expect("blocking");
+        let (got, err) = read_some(&mut sfar, 1);
+        assert!(got.is_empty(), "the server saw {got:?}");
+        assert_eq!(err, Some(ErrorKind::ConnectionReset));
     }
 
     #[test]

@@ -270,6 +270,7 @@ mod tests {
             writable: [true; 2],
             connect_req: connect_request("example.com", to),
             gate: Gate::Open,
+            client_done: false,
         };
         let slot = r.alloc(Slot::Conn(Box::new(conn)));
         assert!(r.watch_stream(c, slot, 0, true) && r.watch_stream(up, slot, 1, true));
