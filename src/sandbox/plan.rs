@@ -695,6 +695,31 @@ pub fn explain(plan: &Plan) -> String {
             }
         }
     }
+    for (f, _) in &plan.kept {
+        let _ = writeln!(
+            o,
+            "  kept trust      a folder trusted in {} by a jailed run: put back there, kept \
+             for this profile's jailed runs in this project",
+            f.display()
+        );
+    }
+    for s in &plan.steps {
+        if let Step::Whiteout { dest, files, .. } = s {
+            for (f, _) in files {
+                let _ = writeln!(
+                    o,
+                    "  file            {}: jail's own",
+                    dest.join(f).display()
+                );
+            }
+        }
+    }
+    for (k, v) in &plan.env {
+        let _ = writeln!(
+            o,
+            "  env             {k}={v} (trust kept from a jailed run)"
+        );
+    }
     if !plan.writable.is_empty() {
         let _ = writeln!(
             o,
