@@ -230,6 +230,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_file_of_jails_own_in_a_system_dir_is_one_read_only_overlay() {
+        let mut p = place(&BTreeSet::new(), &[], true);
+        assert!(p.add_file(
+            "/etc".into(),
+            "codex/config.toml".into(),
+            b"x = 1\n".to_vec()
+        ));
+        let (mut steps, mut late) = (Vec::new(), Vec::new());
+        p.steps(&mut steps, &mut late);
+        assert_eq!(
+            steps.first(),
+            Some(&Step::Whiteout {
+                src: "/etc".into(),
+                dest: "/etc".into(),
+                names: vec![],
+                files: vec![("codex/config.toml".into(), b"x = 1\n".to_vec())],
+            })
+        );
+        assert_eq!(
+            steps
+                .iter()
+                .filter(|s| matches!(s, Step::Whiteout { .. }))
+                .count(),
+            1
+        );
+        // Where the directory takes the fallback of binds: not shown.
+        p.holes.push(("/opt".into(), true, vec![]));
+        assert!(!p.add_file("/opt".into(), "f".into(), vec![]));
+    }
+
+    #[test]
     fn mountinfo_escapes_are_undone() {
         assert_eq!(unescape_octal("/a\\040b"), "/a b");
         assert_eq!(unescape_octal("/plain"), "/plain");
