@@ -309,7 +309,9 @@ pub fn survey(a: &Areas) -> Survey {
                 Start::Via(c)
             }
             Err(_) => {
-                if let Some(t) = target_of(&path).filter(|t| t != &path) {
+                // Absent (lstat failed): only its parent can be resolved,
+                // so skip target_of's own two lookups of the path itself.
+                if let Some(t) = physical(&path).filter(|t| t != &path) {
                     cands.push(Cand {
                         path: t,
                         gitdir: gitdir.clone(),
@@ -387,18 +389,6 @@ fn area_of(p: &Path, writable: &[PathBuf]) -> Option<PathBuf> {
         .filter(|w| p.starts_with(w) && p != w.as_path())
         .max_by_key(|w| w.components().count())
         .cloned()
-}
-
-/// Where a path really is: its canonical form, or for a missing path its
-/// canonical parent joined with its name (a dangling link's target too).
-fn target_of(p: &Path) -> Option<PathBuf> {
-    if let Ok(c) = crate::host::canonical(p) {
-        return Some(c);
-    }
-    if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
-        return next_hop(p);
-    }
-    physical(p)
 }
 
 /// `p` with its parent resolved physically (symlinks and `..`, as the
