@@ -8,12 +8,11 @@ use crate::cli::{Cli, JailOpts, Sub, Verbosity};
 use crate::config::spec::ReviewMode;
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
-use crate::outside::slurm::job as slurm_job;
+use crate::launcher::{self, SandboxError};
+use crate::node as slurm_job;
 use crate::review;
-use crate::sandbox::{self, SandboxError};
 
-/// Exit status for an error of jail itself.
-pub const EXIT_JAIL_ERROR: i32 = 125;
+pub use crate::exit::EXIT_JAIL_ERROR;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -39,12 +38,12 @@ pub fn main() -> i32 {
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
     // Inside a jail with Slurm on, jail's binary is also `sbatch` & co.
-    if let Some(stub) = crate::outside::slurm::stub::name(&argv0) {
+    if let Some(stub) = crate::inside::stub::name(&argv0) {
         let args = std::env::args_os()
             .skip(1)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        return crate::outside::slurm::stub::main(stub, args);
+        return crate::inside::stub::main(stub, args);
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -231,13 +230,13 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     let mut spec = spec;
     if explain_only && (spec.limits.any_resource() || spec.limits.timeout.is_some()) {
         // Probed only here: a run that sets no limit does no extra work.
-        spec.limits.mechanism = Some(sandbox::limits::describe(&spec.limits));
+        spec.limits.mechanism = Some(launcher::limits::describe(&spec.limits));
     }
     if explain_only {
         let mut text = explain::render(&spec, removed);
-        text.push_str(&sandbox::net::explain(&spec.network));
-        text.push_str(&sandbox::plan::explain(&sandbox::plan::plan(&spec)));
-        text.push_str(&sandbox::hostrun::explain(
+        text.push_str(&crate::plan::net::explain(&spec.network));
+        text.push_str(&crate::plan::explain(&crate::plan::plan(&spec)));
+        text.push_str(&crate::plan::hostrun::explain(
             &spec.project.value,
             &spec.user.home,
         ));
@@ -296,7 +295,7 @@ fn untrusted_explain(
          # review the file and consent to it as it is now:\n\
          #     cd {} && jail trust\n",
         file.display(),
-        crate::sandbox::hint::quote(&project.display().to_string()),
+        crate::launcher::hint::quote(&project.display().to_string()),
     );
     if !widens.is_empty() {
         o.push_str("# It may widen:\n");
@@ -330,7 +329,7 @@ fn jail_environment(spec: &JailSpec) -> (Vec<(String, String)>, usize) {
     ];
     let (mut env, removed) = env::scrub(&host::environment(), &spec.env, &extra);
     if spec.slurm.enabled.value {
-        crate::outside::slurm::with_stub_path(&mut env);
+        crate::outside::chaperon::with_stub_path(&mut env);
     }
     (env, removed)
 }
@@ -400,14 +399,14 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         spec.project.value.display()
     );
     if !spec.review.value.is_on() {
-        return Ok(sandbox::run(&spec, &env, state, None)?);
+        return Ok(launcher::run(&spec, &env, state, None)?);
     }
     let session = review::Session::create(state, &spec)?;
     tracing::info!(
         "review mode: the project's changes go to {} until you decide",
         session.upper().display()
     );
-    let code = match sandbox::run(&spec, &env, state, Some(&session.overlay())) {
+    let code = match launcher::run(&spec, &env, state, Some(&session.overlay())) {
         Ok(c) => c,
         Err(e) => {
             session.abandon();
@@ -415,7 +414,7 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         }
     };
     // The jail is gone: Ctrl-C now belongs to the review.
-    sandbox::init::reset_signals();
+    crate::reap::reset_signals();
     if review::finish(session, spec.review.value, state) {
         Ok(code)
     } else {

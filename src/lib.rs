@@ -1,25 +1,28 @@
-//! jail: an unprivileged process jail for AI coding agents and any command.
-//!
-//! `config` is policy (TOML layers → `JailSpec`, pure data), `sandbox` is
-//! mechanism (namespaces, mounts, pid 1), `harden` confines the jail
-//! (capabilities, no_new_privs, Landlock, seccomp), `app` ties them to the
-//! command line. `outside` holds the processes that run outside the jail
-//! (quarantine guard, network helper, Slurm chaperon); `sys` the raw
-//! process, fd and socket syscalls; `review` shows and applies what a
-//! program changed in review mode.
+//! (doc below)
 
-pub mod app;
-pub mod cli;
-pub mod config;
+// Shared, low-level (used by the processes below, import nothing above).
 pub mod display;
-pub mod doctor;
-pub mod harden;
-pub mod host;
-pub mod outside;
+pub mod exit;
 pub mod prompt;
-pub mod review;
-pub mod sandbox;
+pub mod reap;
 pub mod storage;
 pub mod sys;
+// Policy: configuration, host facts, the plan.
+pub mod config;
+pub mod host;
+pub mod plan;
+// Confinement applied by pid 1 and the program's child.
+pub mod harden;
+// The processes.
+pub mod inside;
+pub mod launcher;
+pub mod node;
+pub mod outside;
+pub mod pid1;
+pub mod review;
+// Entry points.
+pub mod app;
+pub mod cli;
+pub mod doctor;
 #[cfg(test)]
 pub mod testutil;

@@ -16,6 +16,15 @@ pub fn errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
+/// "No such file or directory", without Rust's " (os error 2)".
+pub fn errno_text(e: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(e).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 fn cvt(rc: libc::c_int) -> Result<libc::c_int, i32> {
     if rc < 0 {
         Err(errno())

@@ -8,7 +8,7 @@ pub mod caps;
 pub mod ruleset;
 pub mod seccomp;
 
-use crate::sandbox::plan::Plan;
+use crate::plan::Plan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HardenError {

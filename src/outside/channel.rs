@@ -32,13 +32,13 @@ pub enum Msg {
     /// when the kernel has pidfds.
     JailStarted { pid: i32 },
     /// launcher → Slurm chaperon: the policy and where to record jobs.
-    Slurm(Box<super::slurm::Config>),
+    Slurm(Box<super::chaperon::Config>),
     /// jail's pid 1 → Slurm chaperon: the listening socket the stubs
     /// connect to (attached), made inside the jail.
     SlurmListener,
     /// stub → chaperon: a Slurm command; stdin, stdout, stderr (and the
     /// batch script, when `script` says so) attached.
-    SlurmRequest(Box<super::slurm::Request>),
+    SlurmRequest(Box<super::chaperon::Request>),
     /// stub → chaperon: the stub got this signal; pass it on.
     SlurmSignal { sig: i32 },
     /// chaperon → stub: the command ended with this status.
@@ -54,7 +54,7 @@ pub enum Msg {
 pub enum ChannelError {
     #[error("cannot encode a message: {0}")]
     Encode(#[from] postcard::Error),
-    #[error("channel: {}", crate::sandbox::diagnose::errno_text(*.0))]
+    #[error("channel: {}", crate::sys::errno_text(*.0))]
     Os(i32),
 }
 
@@ -184,9 +184,9 @@ mod tests {
             project: "/p".into(),
             quarantine: "/q".into(),
             protected: (0..500)
-                .map(|i| crate::sandbox::protect::Protected {
+                .map(|i| crate::plan::protect::Protected {
                     path: format!("/p/f{i}").into(),
-                    start: crate::sandbox::protect::Start::Absent,
+                    start: crate::plan::protect::Start::Absent,
                     root: "/p".into(),
                     gitdir: None,
                 })

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Channel, Msg};
-use crate::sandbox::{git, protect, quarantine};
+use crate::outside::quarantine;
+use crate::plan::{git, protect};
 use crate::sys;
 
 /// What the guard watches.

@@ -7,10 +7,11 @@
 //! ignored: a helper ends when the jail does, never on Ctrl-C.
 
 pub mod channel;
+pub mod chaperon;
 pub mod guard;
 pub mod net;
 pub mod notice;
-pub mod slurm;
+pub mod quarantine;
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -133,7 +134,7 @@ pub fn spawn(role: Role, how: Start) -> Result<Outside, ChannelError> {
 pub fn main(args: &[String]) -> i32 {
     let Some(role) = args.first().and_then(|r| Role::from_name(r)) else {
         eprintln!("jail: `{ARG}` is internal to jail (a process outside the jail)");
-        return crate::app::EXIT_JAIL_ERROR;
+        return crate::exit::EXIT_JAIL_ERROR;
     };
     run(role, Channel(CHANNEL_FD))
 }
@@ -141,7 +142,7 @@ pub fn main(args: &[String]) -> i32 {
 fn run(role: Role, chan: Channel) -> i32 {
     match role {
         Role::Guard => guard::main(chan),
-        Role::Slurm => slurm::main(chan),
+        Role::Slurm => chaperon::main(chan),
         Role::Net => net::main(chan),
     }
 }

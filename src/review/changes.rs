@@ -523,7 +523,7 @@ pub fn blocked(rel: &Path, new: Option<&Node>, relaxed: &[PathBuf]) -> Option<Bl
             return Some(Block::Special(n.ty));
         }
     }
-    let protected: Vec<&str> = crate::sandbox::protect::PROTECTED
+    let protected: Vec<&str> = crate::plan::protect::PROTECTED
         .iter()
         .copied()
         .filter(|p| !relaxed.iter().any(|r| r == Path::new(p)))

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::spec::{JailSpec, ReviewMode};
-use crate::sandbox::OverlayDirs;
+use crate::launcher::OverlayDirs;
 use changes::{Block, Change};
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +146,7 @@ impl Session {
             started_nanos: now.subsec_nanos(),
             command: spec.command.clone(),
             profile: spec.profile.value.clone(),
-            relaxed: crate::sandbox::protect::PROTECTED
+            relaxed: crate::plan::protect::PROTECTED
                 .iter()
                 .map(PathBuf::from)
                 .filter(|p| {
@@ -531,7 +531,7 @@ fn execute(
             None
         }
     };
-    let qdir = crate::sandbox::protect::quarantine_dir(state, &project);
+    let qdir = crate::plan::protect::quarantine_dir(state, &project);
     let (mut applied, mut discarded, mut moved) = (0, 0, Vec::new());
     let mut kept: Vec<PathBuf> = Vec::new();
     let mut conflicts = Vec::new();

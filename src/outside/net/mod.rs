@@ -57,7 +57,7 @@ pub struct Config {
 /// much to say.
 pub fn config(
     spec: &JailSpec,
-    plan: &crate::sandbox::net::NetPlan,
+    plan: &crate::plan::net::NetPlan,
     level: Level,
 ) -> Result<Config, String> {
     let n = &spec.network;
@@ -81,7 +81,7 @@ pub fn config(
         .steps
         .iter()
         .filter_map(|s| match s {
-            crate::sandbox::net::NetStep::Listen { port, .. } => Some(*port),
+            crate::plan::net::NetStep::Listen { port, .. } => Some(*port),
             _ => None,
         })
         .collect();
@@ -117,7 +117,7 @@ impl Helper {
         let h = super::spawn(super::Role::Net, how)?;
         let given_up = |h: super::Outside| {
             h.chan.close();
-            crate::sandbox::init::wait_for(h.pid, false);
+            crate::reap::wait_for(h.pid, false);
         };
         let (speaks, w) = match crate::sys::pipe() {
             Ok(p) => p,
@@ -149,7 +149,7 @@ impl Helper {
 
 /// Waits for the helper to end on its own, up to `limit`, then kills it.
 fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
-    use crate::sandbox::init;
+    use crate::reap as init;
     // A pidfd turns readable when the process ends: no polling delay.
     if let Ok(fd) = crate::sys::pidfd_open(pid) {
         let ended = crate::sys::poll_in(fd, limit.as_millis() as i32).unwrap_or(0) != 0;
@@ -538,7 +538,7 @@ fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
         report: report::Report::new(cfg.level, cfg.mode == NetMode::Learn, cfg.off.clone()),
     };
     let relay = relay::Relay::new(chan, setup)
-        .map_err(|e| format!("cannot start: {}", crate::sandbox::diagnose::errno_text(e)))?;
+        .map_err(|e| format!("cannot start: {}", crate::sys::errno_text(e)))?;
     match confine::apply(&ports, &read) {
         Ok(c) if !c.landlock && cfg.level == Level::Verbose => {
             relay::will_speak();

@@ -250,7 +250,7 @@ fn token(slot: usize, gen: u32, side: u64) -> u64 {
 }
 
 fn errtext(e: i32) -> String {
-    crate::sandbox::diagnose::errno_text(e)
+    crate::sys::errno_text(e)
 }
 
 /// The launcher's "wait for me" pipe: one byte on it before the helper

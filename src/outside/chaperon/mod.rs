@@ -30,7 +30,6 @@ pub mod opts;
 pub mod rules;
 pub mod scope;
 pub mod script;
-pub mod stub;
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -48,12 +47,7 @@ use crate::config::JailSpec;
 use crate::sys;
 use rules::{Deny, Plan, Scope};
 
-/// The commands that are stubs inside a jail.
-pub const STUBS: &[&str] = &[
-    "sbatch", "srun", "squeue", "scancel", "scontrol", "sacct", "salloc",
-];
-/// Where the stubs are, inside the jail (first on PATH).
-pub const STUB_DIR: &str = "/run/jail/bin";
+pub use crate::plan::{STUBS, STUB_DIR};
 /// The chaperon's socket, inside the jail.
 pub const SOCKET: &CStr = c"/run/jail/slurm.sock";
 const RUN_JAIL: &CStr = c"/run/jail";
@@ -177,7 +171,7 @@ impl super::OnDemand for Pending<'_> {
         self.launcher.close_in_place();
         if let Some(c) = self.chaperon.take() {
             c.chan.close();
-            crate::sandbox::init::wait_for(c.pid, false);
+            crate::reap::wait_for(c.pid, false);
         }
     }
 }
@@ -703,7 +697,7 @@ fn supervise(ch: &Chaperon, conn: &Channel, child: &mut std::process::Child) -> 
         k.remove(&pid);
     }
     use std::os::unix::process::ExitStatusExt;
-    crate::sandbox::init::status_code(status.into_raw())
+    crate::reap::status_code(status.into_raw())
 }
 
 fn run_query(

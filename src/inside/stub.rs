@@ -8,7 +8,7 @@
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::{rules, Request, SOCKET, STUBS};
+use crate::outside::chaperon::{rules, Request, SOCKET, STUBS};
 use crate::outside::{Channel, Msg};
 use crate::sys;
 
@@ -96,7 +96,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
                 format!(
                     "no Slurm chaperon in this jail ({}): Slurm is off for this jail \
                      (`jail explain` shows [slurm]), or this is not a jail",
-                    crate::sandbox::diagnose::errno_text(e)
+                    crate::sys::errno_text(e)
                 ),
             )
         }

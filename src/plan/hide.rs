@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::plan::{bind_with_holes, Step, Visible};
+use super::{bind_with_holes, Step, Visible};
 
 /// How one hidden path is hidden.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

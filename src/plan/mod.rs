@@ -6,6 +6,12 @@
 //! Paths in steps are jail paths (as seen inside); the executor prefixes
 //! them with the staging locations of the old and new root.
 
+pub mod git;
+pub mod hide;
+pub mod hostrun;
+pub mod net;
+pub mod protect;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,8 +19,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::spec::{HomeMode, JailSpec, NetMode};
-
-use super::hide;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Step {
@@ -155,7 +159,7 @@ const GPU_DIRS: &[&str] = &["/dev/dri", "/dev/nvidia-caps"];
 pub struct Plan {
     pub steps: Vec<Step>,
     /// The project's protected paths and how each started.
-    pub protected: Vec<super::protect::Protected>,
+    pub protected: Vec<protect::Protected>,
     /// How each hidden path that exists is hidden (for `jail explain`).
     pub hidden: Vec<(PathBuf, hide::Hiding)>,
     /// The project repository's git directories known at start.
@@ -417,7 +421,7 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
         home.join(".config/git/config"),
         PathBuf::from("/etc/gitconfig"),
     ];
-    let survey = super::protect::survey(&super::protect::Areas {
+    let survey = protect::survey(&protect::Areas {
         project,
         writable: &writable,
         relaxed: &relaxed,
@@ -426,7 +430,7 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
         global_git_configs: &global_git_configs,
         home,
     });
-    binds.extend(super::protect::steps(&survey.protected));
+    binds.extend(protect::steps(&survey.protected));
 
     // Parents before children; ties keep plan order (a bind before the
     // overlay or mask stacked on it).
@@ -434,7 +438,7 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     steps.extend(binds);
     steps.sort_by_cached_key(|s| s.dest().components().count());
     // Files jail writes itself go over whatever the binds put there.
-    steps.extend(super::net::file_steps(&spec.network));
+    steps.extend(net::file_steps(&spec.network));
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
     Plan {
@@ -531,7 +535,7 @@ pub fn storage_dirs(plan: &Plan, spec: &JailSpec) -> Vec<PathBuf> {
 
 /// The plan's protections in readable form, for `jail explain`.
 pub fn explain(plan: &Plan) -> String {
-    use super::protect::Start;
+    use protect::Start;
     use std::fmt::Write;
     let mut o = String::from("[protection]\n");
     if plan.hidden.is_empty() {
@@ -587,8 +591,8 @@ fn worktree_common_dir(project: &Path) -> Option<PathBuf> {
     if fs::symlink_metadata(&dotgit).ok()?.is_dir() {
         return None;
     }
-    let gitdir = super::git::gitdir_of(&dotgit)?;
-    let common = crate::host::canonical(&super::git::common_dir(&gitdir)).ok()?;
+    let gitdir = git::gitdir_of(&dotgit)?;
+    let common = crate::host::canonical(&git::common_dir(&gitdir)).ok()?;
     (!common.starts_with(project) && common.is_dir()).then_some(common)
 }
 
@@ -605,24 +609,26 @@ fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
     let Ok(exe) = std::env::current_exe().and_then(fs::canonicalize) else {
         return Vec::new();
     };
-    let dir = Path::new(crate::outside::slurm::STUB_DIR);
+    let dir = Path::new(STUB_DIR);
     std::iter::once(Step::Bind {
         src: exe,
         dest: dir.join(STUB_BINARY),
         dir: false,
         ro: true,
     })
-    .chain(
-        crate::outside::slurm::STUBS
-            .iter()
-            .map(|name| Step::Symlink {
-                target: STUB_BINARY.into(),
-                link: dir.join(name),
-            }),
-    )
+    .chain(STUBS.iter().map(|name| Step::Symlink {
+        target: STUB_BINARY.into(),
+        link: dir.join(name),
+    }))
     .collect()
 }
 
+/// The commands that are stubs inside a jail.
+pub const STUBS: &[&str] = &[
+    "sbatch", "srun", "squeue", "scancel", "scontrol", "sacct", "salloc",
+];
+/// Where the stubs are, inside the jail (first on PATH).
+pub const STUB_DIR: &str = "/run/jail/bin";
 /// The name of jail's binary among the Slurm stubs (hidden: `jail` inside
 /// stays whatever the host's PATH finds).
 const STUB_BINARY: &str = ".jail";

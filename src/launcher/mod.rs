@@ -5,17 +5,8 @@
 //! reaps. Everything the children need is prepared before the clone.
 
 pub mod diagnose;
-pub mod exec;
-pub mod git;
-pub mod hide;
 pub mod hint;
-pub mod hostrun;
-pub mod init;
 pub mod limits;
-pub mod net;
-pub mod plan;
-pub mod protect;
-pub mod quarantine;
 pub mod wait;
 
 use std::ffi::{CString, NulError};
@@ -26,6 +17,11 @@ use crate::config::spec::NetMode;
 use crate::config::JailSpec;
 use crate::harden;
 use crate::outside::{self, Channel, Msg, OnDemand};
+use crate::plan::{self, protect};
+// pid 1 and the program's child run code of `pid1` (forked from here).
+use crate::pid1::{exec, net};
+// Waiting and signal forwarding, shared with pid 1 (`reap`).
+use crate::reap as init;
 use crate::sys;
 use exec::Stage;
 
@@ -173,7 +169,7 @@ pub fn run_with(
         crate::storage::make_dir(&d)
             .map_err(|e| SandboxError::Setup(format!("cannot create {}: {e}", d.display())))?;
     }
-    let netplan = net::plan(&spec.network);
+    let netplan = plan::net::plan(&spec.network);
     for s in &netplan.steps {
         tracing::debug!("network: {}", s.describe());
     }
@@ -310,7 +306,7 @@ pub fn run_with(
     };
     // The Slurm chaperon starts only when a stub first connects.
     let mut slurm = if spec.slurm.enabled.value {
-        Some(outside::slurm::Pending::new(spec, env, state)?)
+        Some(outside::chaperon::Pending::new(spec, env, state)?)
     } else {
         None
     };
@@ -427,8 +423,7 @@ fn candidates(cmd: &str, path: Option<&str>, cwd: &Path) -> Result<Vec<CString>,
 /// ended before it returns anyway.
 const GUARD_WAIT_MS: i32 = 60_000;
 
-/// Exit status when `--timeout` stopped the jail (as timeout(1)).
-pub const EXIT_TIMEOUT: i32 = 124;
+pub use crate::exit::EXIT_TIMEOUT;
 
 /// Namespaces of the jail. The cgroup namespace is dropped on kernels
 /// that lack it.
@@ -457,7 +452,7 @@ fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
 fn launch(
     spec: &JailSpec,
     plan: &plan::Plan,
-    netplan: &net::NetPlan,
+    netplan: &plan::net::NetPlan,
     prep: &Prepared,
     guard: Option<&outside::Outside>,
     links: Links,
@@ -595,7 +590,9 @@ fn launch(
             )));
         }
         if stage == Stage::Network {
-            return Err(SandboxError::Setup(net::failure(netplan, index, errno)));
+            return Err(SandboxError::Setup(plan::net::failure(
+                netplan, index, errno,
+            )));
         }
         if stage == Stage::Exec {
             // Whether the jail is the cause, from host facts (the child
@@ -679,7 +676,7 @@ fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>, helper: Opti
         fail(Stage::Chdir, 0, sys::errno());
     }
     if let Some(c) = chaperon {
-        if let Err(e) = outside::slurm::listen_in_jail(c) {
+        if let Err(e) = outside::chaperon::listen_in_jail(c) {
             fail(Stage::Slurm, 0, e);
         }
     }

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use super::exec::Stage;
-use super::plan::Plan;
+use crate::pid1::exec::Stage;
+use crate::plan::Plan;
 
 /// A sysctl (or another small /proc file), trimmed.
 pub fn read_sysctl(path: &str) -> Option<String> {
@@ -14,14 +14,7 @@ pub fn read_sysctl(path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// "No such file or directory", without Rust's " (os error 2)".
-pub fn errno_text(e: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(e).to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use crate::sys::errno_text;
 
 /// Why user namespaces cannot be created here, as precisely as we can tell.
 pub fn userns_blocker() -> Option<String> {

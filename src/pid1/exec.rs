@@ -6,7 +6,7 @@ use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::plan::Step;
+use crate::plan::Step;
 
 /// Where the new root is built, and where the host root stays reachable
 /// until the final pivot (both inside a staging tmpfs, as bubblewrap does).
