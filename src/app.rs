@@ -235,7 +235,21 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     if explain_only {
         let mut text = explain::render(&spec, removed);
         text.push_str(&crate::plan::net::explain(&spec.network));
-        text.push_str(&crate::plan::explain(&crate::plan::plan(&spec)));
+        // The steps a run executes (`plan::for_run`, as the launcher).
+        let review = spec
+            .review
+            .value
+            .is_on()
+            .then(|| review::Session::planned(&dirs.state, &spec.project.value));
+        let plan = crate::plan::for_run(&spec, host::terminal().as_deref(), review.as_ref());
+        text.push_str(&crate::plan::explain(&plan));
+        // Part of [protection]; the kernel's Landlock ABI decides it.
+        let (_, sockets) =
+            crate::harden::ruleset::unix_socket_protection(crate::harden::ruleset::probe_abi());
+        text.push_str(&format!("  unix sockets    {sockets}\n"));
+        if tracing::enabled!(tracing::Level::INFO) {
+            text.push_str(&crate::plan::explain_steps(&plan));
+        }
         text.push_str(&crate::plan::hostrun::explain(
             &spec.project.value,
             &spec.user.home,

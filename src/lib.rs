@@ -25,4 +25,6 @@ pub mod app;
 pub mod cli;
 pub mod doctor;
 #[cfg(test)]
+mod layering;
+#[cfg(test)]
 pub mod testutil;

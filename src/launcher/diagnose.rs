@@ -88,17 +88,17 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
             let step = plan.steps.get(index as usize);
             let what = step.map_or_else(|| format!("mount step {index}"), |s| s.describe());
             let hint = match step {
-                Some(super::plan::Step::Proc { .. }) if errno == libc::EPERM => {
+                Some(crate::plan::Step::Proc { .. }) if errno == libc::EPERM => {
                     " — the kernel refused a fresh /proc: this usually means jail runs inside a container \
                      whose /proc is partly masked (nested containers); run it on the host or with an \
                      unmasked /proc"
                 }
-                Some(super::plan::Step::Overlay { .. }) => {
+                Some(crate::plan::Step::ReviewOverlay { .. }) => {
                     " — review mode needs an overlay of the project with its upper directory in \
                      jail's state (~/.local/state/jail); overlayfs refuses an upper directory on \
                      NFS and some other filesystems: set XDG_STATE_HOME to a local disk"
                 }
-                Some(super::plan::Step::Bind { .. }) if errno == libc::EACCES => {
+                Some(crate::plan::Step::Bind { .. }) if errno == libc::EACCES => {
                     " — the source is not accessible to you (NFS with root_squash needs no root: check its permissions)"
                 }
                 _ => "",
@@ -117,5 +117,35 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
         Stage::Limits => format!("cannot set the jail's resource limits: {e}"),
         Stage::Network => format!("cannot set up the jail's network: {e}"),
         Stage::Exec => format!("setup failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Step;
+
+    fn plan_of(steps: Vec<Step>) -> Plan {
+        Plan {
+            steps,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_review_hint_goes_with_the_review_overlay_not_a_cache_overlay() {
+        let (lower, upper, work) = ("/p".into(), "/s/u".into(), "/s/w".into());
+        let review = plan_of(vec![Step::ReviewOverlay { lower, upper, work }]);
+        let msg = setup_failure(Stage::Step, 0, libc::EINVAL, &review);
+        assert!(msg.contains("review mode needs an overlay"), "{msg}");
+        let cache = plan_of(vec![Step::Overlay {
+            lower: "/c".into(),
+            dest: "/c".into(),
+            upper: "/s/u".into(),
+            work: "/s/w".into(),
+        }]);
+        let msg = setup_failure(Stage::Step, 0, libc::EINVAL, &cache);
+        assert!(msg.starts_with("cannot show /c"), "{msg}");
+        assert!(!msg.contains("review"), "{msg}");
     }
 }

@@ -49,13 +49,7 @@ pub enum SandboxError {
     Limits(#[from] limits::LimitsError),
 }
 
-/// Review mode: where the project's overlay keeps its changes (host
-/// paths in jail's state, never visible inside a jail).
-#[derive(Debug, Clone)]
-pub struct OverlayDirs {
-    pub upper: PathBuf,
-    pub work: PathBuf,
-}
+pub use crate::plan::OverlayDirs;
 
 /// What a run adds to the policy (the Slurm job wrapper uses it): files
 /// pid 1 writes into the jail, and the program's standard streams opened
@@ -146,21 +140,7 @@ pub fn run_with(
     overlay: Option<&OverlayDirs>,
     extra: Extra,
 ) -> Result<i32, SandboxError> {
-    let mut plan = plan::plan(spec);
-    if let Some(tty) = crate::host::terminal() {
-        plan.add_console(&tty);
-    }
-    if let Some(o) = overlay {
-        // First: every later bind of a project path then shows the overlay.
-        plan.steps.insert(
-            0,
-            plan::Step::ReviewOverlay {
-                lower: spec.project.value.clone(),
-                upper: o.upper.clone(),
-                work: o.work.clone(),
-            },
-        );
-    }
+    let plan = plan::for_run(spec, crate::host::terminal().as_deref(), overlay);
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }

@@ -194,6 +194,49 @@ impl Plan {
     }
 }
 
+/// Review mode: where the project's overlay keeps its changes (host
+/// paths in jail's state, never visible inside a jail; a session of
+/// `review::Session`).
+#[derive(Debug, Clone)]
+pub struct OverlayDirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+/// The steps a run executes: the policy's plan, the console when jail
+/// runs on a terminal (`tty`), and, in review mode, the overlay of the
+/// project (first: every later bind of a project path then shows the
+/// overlay). The launcher runs it and `jail explain` prints it, so what
+/// explain shows is what runs.
+pub fn for_run(spec: &JailSpec, tty: Option<&Path>, review: Option<&OverlayDirs>) -> Plan {
+    let mut plan = plan(spec);
+    if let Some(tty) = tty {
+        plan.add_console(tty);
+    }
+    if let Some(o) = review {
+        plan.steps.insert(
+            0,
+            Step::ReviewOverlay {
+                lower: spec.project.value.clone(),
+                upper: o.upper.clone(),
+                work: o.work.clone(),
+            },
+        );
+    }
+    plan
+}
+
+/// Every step of a plan, one a line, for `jail explain -v`.
+pub fn explain_steps(plan: &Plan) -> String {
+    let mut o = String::from("[steps]\n");
+    for s in &plan.steps {
+        o.push_str("  ");
+        o.push_str(&s.describe());
+        o.push('\n');
+    }
+    o
+}
+
 /// One request to make a host path visible.
 #[derive(Debug, Clone)]
 pub(super) struct Visible {
@@ -578,9 +621,6 @@ pub fn explain(plan: &Plan) -> String {
              them: .git directories, files and symlinks, bare repositories by shape)"
         );
     }
-    let (_, sockets) =
-        crate::harden::ruleset::unix_socket_protection(crate::harden::ruleset::probe_abi());
-    let _ = writeln!(o, "  unix sockets    {sockets}");
     o
 }
 
@@ -832,6 +872,42 @@ mod tests {
         assert!(matches!(p.steps.last(), Some(Step::RemountRo { dest }) if dest == Path::new("/")));
         assert!(binds(&p).contains(&(PathBuf::from("/usr"), true)));
         assert!(binds(&p).contains(&(t.0.join("proj"), false)));
+    }
+
+    #[test]
+    fn a_run_adds_the_console_after_devpts_and_the_review_overlay_first() {
+        let t = tmp("for-run");
+        fs::create_dir_all(t.0.join("proj")).unwrap();
+        fs::create_dir_all(t.0.join("home")).unwrap();
+        let spec = spec_for(
+            &t.0,
+            Request {
+                command: vec!["true".into()],
+                ..Default::default()
+            },
+        );
+        let base = plan(&spec);
+        assert_eq!(for_run(&spec, None, None).steps, base.steps);
+        let o = OverlayDirs {
+            upper: t.0.join("s/upper"),
+            work: t.0.join("s/work"),
+        };
+        let run = for_run(&spec, Some(Path::new("/dev/pts/7")), Some(&o));
+        assert_eq!(run.steps.len(), base.steps.len() + 2);
+        assert!(matches!(&run.steps[0],
+            Step::ReviewOverlay { lower, upper, .. } if lower == &t.0.join("proj") && upper == &o.upper));
+        let devpts = run
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Devpts { .. }));
+        let console = run.steps.iter().position(|s| {
+            matches!(s, Step::Bind { src, dest, .. }
+                if src == Path::new("/dev/pts/7") && dest == Path::new("/dev/console"))
+        });
+        assert_eq!(console, devpts.map(|i| i + 1), "{:#?}", run.steps);
+        let listed = explain_steps(&run);
+        assert_eq!(listed.lines().count(), run.steps.len() + 1);
+        assert!(listed.contains("an overlay for review mode"), "{listed}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::spec::{JailSpec, ReviewMode};
-use crate::launcher::OverlayDirs;
+use crate::plan::OverlayDirs;
 use changes::{Block, Change};
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +208,20 @@ impl Session {
         OverlayDirs {
             upper: self.upper(),
             work: self.dir.join("work"),
+        }
+    }
+
+    /// Where a session of this project keeps its changes, as `jail
+    /// explain` shows it: the session's own name (TIME-PID) is only
+    /// known when the run starts.
+    pub fn planned(state: &Path, project: &Path) -> OverlayDirs {
+        let dir = state
+            .join("review")
+            .join(project_key(project))
+            .join("TIME-PID");
+        OverlayDirs {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
         }
     }
 
