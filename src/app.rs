@@ -228,6 +228,9 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     }
     let (mut env, removed) = jail_environment(&spec);
     let mut spec = spec;
+    // Resolved here (a probe of the RAM) so that explain shows what the
+    // plan mounts.
+    spec.limits.tmpfs = Some(launcher::limits::tmpfs(&spec.limits));
     if explain_only && (spec.limits.any_resource() || spec.limits.timeout.is_some()) {
         // Probed only here: a run that sets no limit does no extra work.
         spec.limits.mechanism = Some(launcher::limits::describe(&spec.limits));

@@ -150,9 +150,175 @@ pub fn wait_for(main: libc::pid_t, any: bool) -> i32 {
     }
 }
 
+/// pid 1, once the program has ended: every other live process of the
+/// jail (its pid and comm, NUL-padded), from the jail's own /proc, in
+/// pid order. Allocation-free.
+pub fn leftovers(mut each: impl FnMut(i32, [u8; 16])) {
+    // SAFETY: open of a constant path; closed below.
+    let dir = unsafe {
+        libc::open(
+            c"/proc".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if dir < 0 {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: getdents64 fills at most `buf.len()` bytes of `buf`.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let n = (n as usize).min(buf.len());
+        let mut off = 0;
+        // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+        while off + 19 < n {
+            let reclen = usize::from(u16::from_ne_bytes([buf[off + 16], buf[off + 17]]));
+            if reclen < 20 || off + reclen > n {
+                break;
+            }
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if let Some(pid) = parse_pid(name).filter(|&p| p != 1) {
+                if let Some(comm) = live_comm(pid) {
+                    each(pid, comm);
+                }
+            }
+            off += reclen;
+        }
+    }
+    crate::sys::close(dir);
+}
+
+fn parse_pid(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(name.iter().fold(0i32, |v, &d| v * 10 + i32::from(d - b'0')))
+}
+
+/// The comm of `pid` from /proc/PID/stat, unless it is a zombie (or
+/// gone).
+fn live_comm(pid: i32) -> Option<[u8; 16]> {
+    // "/proc/" + up to 10 digits + "/stat" + NUL.
+    let mut path = [0u8; 32];
+    path[..6].copy_from_slice(b"/proc/");
+    let mut digits = [0u8; 10];
+    let mut k = 0;
+    let mut v = pid;
+    while v > 0 && k < digits.len() {
+        digits[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        k += 1;
+    }
+    let mut at = 6;
+    for &d in digits[..k].iter().rev() {
+        path[at] = d;
+        at += 1;
+    }
+    path[at..at + 5].copy_from_slice(b"/stat");
+    // SAFETY: `path` is NUL-terminated (zeroed beyond what was written).
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let mut stat = [0u8; 512];
+    // SAFETY: read into a local buffer of its length.
+    let n = unsafe { libc::read(fd, stat.as_mut_ptr().cast(), stat.len()) };
+    crate::sys::close(fd);
+    if n <= 0 {
+        return None;
+    }
+    parse_stat(&stat[..n as usize])
+}
+
+/// `PID (COMM) STATE ...`: COMM (which may hold anything, `)` too) up to
+/// the last `)`; None for a zombie or a dead process.
+fn parse_stat(stat: &[u8]) -> Option<[u8; 16]> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let state = *stat.get(close + 2)?;
+    if close <= open || matches!(state, b'Z' | b'X' | b'x') {
+        return None;
+    }
+    let mut comm = [0u8; 16];
+    let name = &stat[open + 1..close];
+    let len = name.len().min(comm.len());
+    comm[..len].copy_from_slice(&name[..len]);
+    Some(comm)
+}
+
+/// The launcher's line for processes that outlived the program:
+/// `ended 2 background processes: codex (pid 12), sleep (pid 14)`.
+pub fn leftovers_line(total: u32, named: &[(i32, [u8; 16])]) -> Option<String> {
+    if total == 0 {
+        return None;
+    }
+    let names: Vec<String> = named
+        .iter()
+        .filter(|(pid, _)| *pid > 0)
+        .map(|(pid, comm)| {
+            let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+            let name = String::from_utf8_lossy(&comm[..len]);
+            format!("{} (pid {pid})", crate::display::safe(&name))
+        })
+        .collect();
+    let more = (total as usize).saturating_sub(names.len());
+    let mut line = format!(
+        "ended {total} background process{}: {}",
+        if total == 1 { "" } else { "es" },
+        names.join(", ")
+    );
+    if more > 0 {
+        line.push_str(&format!(", and {more} more"));
+    }
+    Some(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_lines_give_the_name_of_live_processes() {
+        let c = parse_stat(b"12 (codex) S 1 12 12 0 -1").unwrap();
+        assert_eq!(&c[..6], b"codex\0");
+        // A name with `) ` in it, as a program may set.
+        let c = parse_stat(b"14 (a) Z (b) R 1 14").unwrap();
+        assert_eq!(&c[..8], b"a) Z (b\0");
+        assert!(parse_stat(b"15 (sleep) Z 1 15").is_none(), "zombie");
+        assert!(parse_stat(b"garbage").is_none());
+        assert_eq!(parse_pid(b"123"), Some(123));
+        assert_eq!(parse_pid(b"self"), None);
+        assert_eq!(parse_pid(b""), None);
+    }
+
+    #[test]
+    fn leftover_lines_name_the_first_and_count_the_rest() {
+        let name = |s: &str| {
+            let mut c = [0u8; 16];
+            c[..s.len()].copy_from_slice(s.as_bytes());
+            c
+        };
+        assert_eq!(leftovers_line(0, &[]), None);
+        assert_eq!(
+            leftovers_line(2, &[(12, name("codex")), (14, name("sleep")), (0, [0; 16])]).unwrap(),
+            "ended 2 background processes: codex (pid 12), sleep (pid 14)"
+        );
+        assert_eq!(
+            leftovers_line(1, &[(7, name("x"))]).unwrap(),
+            "ended 1 background process: x (pid 7)"
+        );
+        assert_eq!(
+            leftovers_line(10, &[(7, name("x"))]).unwrap(),
+            "ended 10 background processes: x (pid 7), and 9 more"
+        );
+        // A name is the program's to choose: no escape sequences through.
+        let line = leftovers_line(1, &[(3, name("\x1b[2Jevil"))]).unwrap();
+        assert!(!line.contains('\x1b'), "{line:?}");
+    }
 
     #[test]
     fn status_codes_follow_the_shell() {

@@ -16,6 +16,20 @@ pub fn errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
+/// The machine's RAM in bytes (sysinfo(2)); 0 when unknown.
+pub fn ram() -> u64 {
+    // SAFETY: sysinfo fills a zeroed local struct.
+    let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; a valid pointer to it.
+    if unsafe { libc::sysinfo(&mut si) } != 0 {
+        return 0;
+    }
+    // c_ulong: u64 here, u32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let total = u64::from(si.totalram);
+    total.saturating_mul(u64::from(si.mem_unit.max(1)))
+}
+
 /// "No such file or directory", without Rust's " (os error 2)".
 pub fn errno_text(e: i32) -> String {
     let s = std::io::Error::from_raw_os_error(e).to_string();

@@ -211,6 +211,15 @@ fn render_limits(o: &mut String, l: &crate::config::limits::Limits) -> std::fmt:
         "cpus",
         l.cpus.as_ref().map(|c| (show_cpus(c.value), &c.source)),
     )?;
+    if let Some(t) = &l.tmpfs {
+        one("tmpfs", Some((show_size(t.value), &t.source)))?;
+        writeln!(
+            o,
+            "  {:<14} one tmpfs holds /tmp, /var/tmp, /dev/shm, /run, /dev (and a tmpfs home): \
+             together at most that much, ENOSPC when full",
+            ""
+        )?;
+    }
     if let Some(m) = &l.mechanism {
         for (i, line) in m.lines().enumerate() {
             let key = if i == 0 { "enforced by" } else { "" };

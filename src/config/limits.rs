@@ -300,6 +300,12 @@ pub struct Limits {
     /// How this host enforces them (cgroup v2 or rlimits), filled in by
     /// the caller from a probe (`sandbox::limits`); `None`: not probed.
     pub mechanism: Option<String>,
+    /// Bytes the jail's tmpfs mounts may hold together (`tmpfs_size`),
+    /// filled in by the caller from the machine's RAM; `None`: not yet
+    /// (the plan then works it out itself). Not carried to other hosts
+    /// (a job's node): each works it out from its own RAM.
+    #[serde(skip)]
+    pub tmpfs: Option<Sourced<u64>>,
 }
 
 /// Default grace period after a timeout's SIGTERM.
@@ -314,6 +320,7 @@ impl Default for Limits {
             pids: None,
             cpus: None,
             mechanism: None,
+            tmpfs: None,
         }
     }
 }
@@ -499,6 +506,50 @@ impl Limits {
     }
 }
 
+/// What the jail's writable tmpfs mounts (/tmp, /var/tmp, /dev/shm, /run,
+/// /dev and a tmpfs home) may hold together: they are directories of one
+/// tmpfs of this size, so the bound is on their sum. By default half of
+/// the machine's RAM, the kernel's own default for a single tmpfs (and
+/// what the host's /dev/shm already lets the user fill), instead of half
+/// for each; with `--memory`, at most that. Without a delegated cgroup
+/// (`cgroup` false) this size is the only bound on what the files take
+/// (rlimits do not count them), so it is the whole limit; with one, their
+/// pages are charged to the jail's cgroup along with the programs'
+/// memory, so it is half the limit: a full tmpfs is then ENOSPC, not the
+/// kernel killing the writer for memory.
+pub fn tmpfs_size(memory: Option<&Sourced<u64>>, ram: u64, cgroup: bool) -> Sourced<u64> {
+    let half = (ram / 2).max(MIN_TMPFS);
+    let share = |m: u64| if cgroup { m / 2 } else { m };
+    match memory {
+        Some(m) if share(m.value) < half => Sourced::new(
+            share(m.value).max(MIN_TMPFS),
+            Source::Derived(if cgroup {
+                format!(
+                    "half the memory limit (from {}), which the jail's cgroup shares with its processes",
+                    m.source
+                )
+            } else {
+                format!("the memory limit (from {})", m.source)
+            }),
+        ),
+        _ => Sourced::new(
+            half,
+            Source::Derived(format!("half of this machine's {} of RAM", show_size(ram))),
+        ),
+    }
+}
+
+/// The smallest tmpfs jail makes (a page-sized /tmp breaks even a shell's
+/// here-document).
+pub const MIN_TMPFS: u64 = 1 << 20;
+
+/// Inodes of the jail's tmpfs: one per 4 KiB page of its size, as the
+/// kernel gives a tmpfs of half the RAM. Each inode costs kernel memory
+/// beyond `size`, so an unbounded count would let empty files escape it.
+pub fn tmpfs_inodes(size: u64) -> u64 {
+    (size / 4096).max(1024)
+}
+
 /// `7200` → `2h`, `5400` → `1h30m`, `45` → `45s`.
 pub fn show_duration(s: u64) -> String {
     if s == 0 {
@@ -640,6 +691,34 @@ mod tests {
         l.apply_cli(None, None, Some(50), None);
         l.enforce_site(&site, &ssrc, user).unwrap();
         assert_eq!(l.pids.unwrap().value, 50, "lower is fine");
+    }
+
+    #[test]
+    fn tmpfs_is_half_the_ram_for_all_together_and_at_most_the_memory_limit() {
+        let ram = 24u64 << 30;
+        let d = tmpfs_size(None, ram, false);
+        assert_eq!(d.value, 12 << 30);
+        assert!(
+            d.source.to_string().contains("24 GiB of RAM"),
+            "{}",
+            d.source
+        );
+        let m = Sourced::new(64 << 20, Source::Cli("--memory".into()));
+        let t = tmpfs_size(Some(&m), ram, false);
+        assert_eq!(t.value, 64 << 20);
+        assert!(t.source.to_string().contains("--memory"), "{}", t.source);
+        // A cgroup counts the files with the processes: half for files.
+        let t = tmpfs_size(Some(&m), ram, true);
+        assert_eq!(t.value, 32 << 20);
+        assert!(t.source.to_string().contains("half the memory limit"));
+        // A limit above half the RAM leaves the default.
+        let big = Sourced::new(20 << 30, Source::Cli("--memory".into()));
+        assert_eq!(tmpfs_size(Some(&big), ram, false).value, 12 << 30);
+        // Tiny values stay usable.
+        let tiny = Sourced::new(4096, Source::Cli("--memory".into()));
+        assert_eq!(tmpfs_size(Some(&tiny), ram, false).value, MIN_TMPFS);
+        assert_eq!(tmpfs_inodes(64 << 20), 16384);
+        assert_eq!(tmpfs_inodes(MIN_TMPFS), 1024);
     }
 
     #[test]

@@ -273,7 +273,12 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
             Step::Overlay { dest, .. } => rules.push((dest.clone(), rw, true)),
             Step::File { dest, .. } => rules.push((dest.clone(), ro, false)),
             // The review overlay is bound like the project it replaces.
-            Step::Symlink { .. } | Step::RemountRo { .. } | Step::ReviewOverlay { .. } => {}
+            // The scratch tmpfs is never shown; its directories are the
+            // Tmpfs steps.
+            Step::Symlink { .. }
+            | Step::RemountRo { .. }
+            | Step::ReviewOverlay { .. }
+            | Step::Scratch { .. } => {}
         }
     }
     let rules = rules

@@ -282,6 +282,16 @@ pub fn doctor_line() -> (bool, String) {
     }
 }
 
+/// The size of the jail's tmpfs: as resolved by the caller, else worked
+/// out here from `--memory`, how it is enforced and the machine's RAM.
+pub fn tmpfs(l: &Limits) -> crate::config::spec::Sourced<u64> {
+    l.tmpfs.clone().unwrap_or_else(|| {
+        // Probed only when there is a memory limit to share.
+        let cgroup = l.memory.is_some() && matches!(detect(Needs::of(l)), Mechanism::Cgroup { .. });
+        crate::config::limits::tmpfs_size(l.memory.as_ref(), sys::ram(), cgroup)
+    })
+}
+
 /// Whole CPUs for affinity: the quota rounded up.
 fn cpus_for_affinity(milli: u32) -> usize {
     milli.div_ceil(1000).max(1) as usize

@@ -140,6 +140,17 @@ pub fn run_with(
     overlay: Option<&OverlayDirs>,
     extra: Extra,
 ) -> Result<i32, SandboxError> {
+    // The tmpfs size is probed here unless the caller did (`jail` does,
+    // for explain; a Slurm job's launcher does not).
+    let resolved;
+    let spec = if spec.limits.tmpfs.is_none() {
+        let mut s = spec.clone();
+        s.limits.tmpfs = Some(limits::tmpfs(&spec.limits));
+        resolved = s;
+        &resolved
+    } else {
+        spec
+    };
     let plan = plan::for_run(spec, crate::host::terminal().as_deref(), overlay);
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
@@ -453,6 +464,17 @@ fn launch(
         }
     };
 
+    // pid 1 → launcher: the processes that outlived the program.
+    let (left_ours, left_jails) = match Channel::pair() {
+        Ok(p) => p,
+        Err(e) => {
+            close_links();
+            ours.close();
+            jails.close();
+            return Err(e.into());
+        }
+    };
+
     let mut flags = prep.clone_flags;
     // Signals sent from here on wait until someone can forward them.
     init::block_forwarded();
@@ -469,21 +491,24 @@ fn launch(
     };
     if pid == 0 {
         ours.close();
+        left_ours.close();
         if let Some(g) = guard {
             g.chan.close();
         }
         for l in lazy.iter() {
             l.ends().0.close();
         }
-        child(prep, jails, links.chaperon, links.helper);
+        child(prep, jails, left_jails, links.chaperon, links.helper);
     }
     jails.close();
+    left_jails.close();
     // Pid 1 alone holds these now: their EOF is the jail's end.
     close_links();
     if pid < 0 {
         let e = sys::errno();
         init::unblock_forwarded();
         ours.close();
+        left_ours.close();
         return Err(SandboxError::Namespaces(diagnose::clone_failure(e)));
     }
     init::forward_signals_to(pid);
@@ -491,11 +516,13 @@ fn launch(
     if let Err(e) = write_maps(pid, spec.user.uid, spec.user.gid) {
         // Closing our end before "go" makes the child exit at once.
         ours.close();
+        left_ours.close();
         init::wait_for(pid, false);
         return Err(SandboxError::UidMap(diagnose::uid_map_failure(&e)));
     }
     if let Err(e) = prep.limits.attach(pid) {
         ours.close();
+        left_ours.close();
         init::wait_for(pid, false);
         return Err(e.into());
     }
@@ -509,6 +536,7 @@ fn launch(
         }
         if let Err(e) = sent {
             ours.close();
+            left_ours.close();
             init::wait_for(pid, false);
             return Err(e.into());
         }
@@ -532,6 +560,7 @@ fn launch(
     // pid 1 is waited for with the timeout, if any; processes outside
     // start on first use meanwhile.
     let ended = wait::jail(pid, deadline, lazy);
+    let leftovers = read_leftovers(left_ours);
     let code = match ended {
         limits::Ended::Exited(code) => code,
         limits::Ended::TimedOut { killed } => {
@@ -608,7 +637,51 @@ fn launch(
             stage, index, errno, plan,
         )));
     }
+    // At exit, so never into a program that owns the terminal; -q hides it.
+    if let Some(line) = leftovers {
+        if tracing::enabled!(tracing::Level::WARN) {
+            eprintln!("jail: {line}");
+        }
+    }
     Ok(code)
+}
+
+/// The launcher, once pid 1 is gone: pid 1's report of the processes
+/// that outlived the program, as a line. Never waits (pid 1's end is
+/// closed, so the report is there or never comes).
+fn read_leftovers(chan: Channel) -> Option<String> {
+    let _ = sys::net::set_nonblocking(chan.0);
+    let mut buf = [0u8; 256];
+    let line = match chan.recv_small(&mut buf) {
+        Ok(Some(Msg::Leftovers { total, pids, names })) => {
+            let named: Vec<(i32, [u8; 16])> = pids.into_iter().zip(names).collect();
+            init::leftovers_line(total, &named)
+        }
+        _ => None,
+    };
+    chan.close();
+    line
+}
+
+/// pid 1, once the program has ended: tells the launcher which processes
+/// are still running (they end with pid 1). Allocation-free.
+fn report_leftovers(chan: Channel) {
+    use crate::outside::channel::LEFTOVERS_NAMED;
+    let mut total = 0u32;
+    let mut pids = [0i32; LEFTOVERS_NAMED];
+    let mut names = [[0u8; 16]; LEFTOVERS_NAMED];
+    init::leftovers(|pid, comm| {
+        let i = total as usize;
+        if i < LEFTOVERS_NAMED {
+            pids[i] = pid;
+            names[i] = comm;
+        }
+        total = total.saturating_add(1);
+    });
+    if total > 0 {
+        let _ = chan.send(&Msg::Leftovers { total, pids, names }, &[]);
+    }
+    chan.close();
 }
 
 fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
@@ -620,7 +693,13 @@ fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
 
 /// The jail's pid 1. Never returns. `helper`: the network helper's
 /// channel, kept open for pid 1's whole life.
-fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>, helper: Option<Channel>) -> ! {
+fn child(
+    prep: &Prepared,
+    chan: Channel,
+    leftovers: Channel,
+    chaperon: Option<Channel>,
+    helper: Option<Channel>,
+) -> ! {
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
         report(chan, stage, index, errno);
         sys::exit_now(125)
@@ -683,6 +762,7 @@ fn child(prep: &Prepared, chan: Channel, chaperon: Option<Channel>, helper: Opti
     chan.close();
     init::forward_signals_to(pid);
     let code = init::wait_for(pid, true);
+    report_leftovers(leftovers);
     // Exiting pid 1 kills everything left in the jail.
     sys::exit_now(code)
 }

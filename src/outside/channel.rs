@@ -48,7 +48,18 @@ pub enum Msg {
     /// pid 1 → network helper: the jail's listening and DNS sockets are
     /// attached; `more`: another such message follows.
     NetSockets { more: bool },
+    /// jail's pid 1 → launcher, once the program has ended: `total`
+    /// processes are still running and end with pid 1; the first of
+    /// them by pid and name (comm, NUL-padded; pid 0: none).
+    Leftovers {
+        total: u32,
+        pids: [i32; LEFTOVERS_NAMED],
+        names: [[u8; 16]; LEFTOVERS_NAMED],
+    },
 }
+
+/// How many leftover processes pid 1 names (the rest are counted).
+pub const LEFTOVERS_NAMED: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -175,6 +186,17 @@ mod tests {
         assert_eq!(b.recv_small(&mut buf), Ok(None));
         b.close();
         sys::close(w);
+    }
+
+    #[test]
+    fn the_leftover_report_fits_a_stack_message() {
+        let msg = Msg::Leftovers {
+            total: u32::MAX,
+            pids: [i32::MAX; LEFTOVERS_NAMED],
+            names: [[0xff; 16]; LEFTOVERS_NAMED],
+        };
+        let mut stack = [0u8; 256];
+        assert!(postcard::to_slice(&msg, &mut stack).is_ok());
     }
 
     #[test]

@@ -16,9 +16,17 @@ pub const OLDROOT: &str = "/oldroot";
 
 /// A step with every path already a C string, prefixed for staging.
 pub enum Prepared {
+    /// The scratch tmpfs, mounted at `SCRATCH` in the staging root.
+    Scratch {
+        data: CString,
+    },
+    /// A tmpfs of its own (`dir` None) or the directory `dir` of the
+    /// scratch tmpfs bound at `dest`.
     Tmpfs {
         dest: CString,
         data: CString,
+        dir: Option<CString>,
+        mode: libc::mode_t,
     },
     Bind {
         src: CString,
@@ -69,6 +77,9 @@ pub enum Prepared {
     },
 }
 
+/// Where the scratch tmpfs is mounted (staging root; detached with it,
+/// while the binds of its directories stay).
+const SCRATCH: &CStr = c"/scratch";
 /// The empty, unreadable file bound over masked files (staging root).
 const MASK_FILE: &CStr = c"/mask";
 /// Parent of the whiteout layers (staging root).
@@ -109,14 +120,22 @@ fn cpath(prefix: &str, p: &Path) -> Result<CString, std::ffi::NulError> {
 }
 
 pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
+    let scratch = steps.iter().any(|s| matches!(s, Step::Scratch { .. }));
     steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
             Ok(match s {
+                Step::Scratch { size, inodes } => Prepared::Scratch {
+                    data: CString::new(format!("mode=0755,size={size},nr_inodes={inodes}"))?,
+                },
                 Step::Tmpfs { dest, mode } => Prepared::Tmpfs {
                     dest: cpath(NEWROOT, dest)?,
                     data: CString::new(format!("mode={mode:o}"))?,
+                    dir: scratch
+                        .then(|| CString::new(format!("{}/{i}", SCRATCH.to_string_lossy())))
+                        .transpose()?,
+                    mode: *mode as libc::mode_t,
                 },
                 Step::Bind { src, dest, dir, ro } => Prepared::Bind {
                     src: cpath(OLDROOT, src)?,
@@ -381,7 +400,22 @@ fn mount(
 /// Runs one step.
 pub fn run_step(step: &Prepared) -> Result<(), i32> {
     match step {
-        Prepared::Tmpfs { dest, data } => {
+        Prepared::Scratch { data } => {
+            ensure_dir(SCRATCH)?;
+            mount(
+                c"tmpfs",
+                SCRATCH,
+                c"tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some(data),
+            )
+        }
+        Prepared::Tmpfs {
+            dest,
+            data,
+            dir: None,
+            ..
+        } => {
             ensure_dir(dest)?;
             mount(
                 c"tmpfs",
@@ -390,6 +424,29 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
                 libc::MS_NOSUID | libc::MS_NODEV,
                 Some(data),
             )
+        }
+        Prepared::Tmpfs {
+            dest,
+            dir: Some(dir),
+            mode,
+            ..
+        } => {
+            // SAFETY: mkdir on a prepared C string.
+            check(unsafe { libc::mkdir(dir.as_ptr(), 0o700) })?;
+            // SAFETY: as above; chmod gives the exact mode, whatever the umask.
+            check(unsafe { libc::chmod(dir.as_ptr(), *mode) })?;
+            ensure_dir(dest)?;
+            // The bind keeps the scratch mount's nosuid and nodev.
+            // SAFETY: valid C strings; a bind ignores type and data.
+            check(unsafe {
+                libc::mount(
+                    dir.as_ptr(),
+                    dest.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            })
         }
         Prepared::Bind { src, dest, dir, ro } => {
             if *dir {

@@ -22,7 +22,13 @@ use crate::config::spec::{HomeMode, JailSpec, NetMode};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Step {
-    /// A fresh tmpfs at `dest`.
+    /// The one tmpfs every `Tmpfs` step is a directory of, mounted where
+    /// the jail is built and never shown itself: so what /tmp, /var/tmp,
+    /// /dev/shm, /run, /dev and a tmpfs home hold together is bounded by
+    /// `size` (bytes) and `inodes`. The first step when present.
+    Scratch { size: u64, inodes: u64 },
+    /// A fresh directory of the scratch tmpfs at `dest` (its own tmpfs
+    /// when the plan has no `Scratch`), with `mode`.
     Tmpfs { dest: PathBuf, mode: u32 },
     /// Bind the host's `src` at `dest` (recursively), optionally read-only.
     Bind {
@@ -99,11 +105,16 @@ impl Step {
             | Step::File { dest, .. } => dest,
             Step::Symlink { link, .. } => link,
             Step::ReviewOverlay { lower, .. } => lower,
+            Step::Scratch { .. } => Path::new("/"),
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
+            Step::Scratch { size, inodes } => format!(
+                "mount the jail's tmpfs ({}, {inodes} inodes) that holds every tmpfs directory below",
+                crate::config::limits::show_size(*size)
+            ),
             Step::Tmpfs { dest, .. } => format!("mount a tmpfs at {}", dest.display()),
             Step::Bind { src, dest, ro, .. } => format!(
                 "bind {} at {}{}",
@@ -484,6 +495,22 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     steps.extend(net::file_steps(&spec.network));
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
+    // Resolved by the caller (`launcher::limits::tmpfs` probes how the
+    // memory limit is enforced); unresolved, the limit is taken whole.
+    let size = spec.limits.tmpfs.as_ref().map_or_else(
+        || {
+            crate::config::limits::tmpfs_size(spec.limits.memory.as_ref(), crate::sys::ram(), false)
+                .value
+        },
+        |t| t.value,
+    );
+    steps.insert(
+        0,
+        Step::Scratch {
+            size,
+            inodes: crate::config::limits::tmpfs_inodes(size),
+        },
+    );
     Plan {
         steps,
         protected: survey.protected,
@@ -908,6 +935,50 @@ mod tests {
         let listed = explain_steps(&run);
         assert_eq!(listed.lines().count(), run.steps.len() + 1);
         assert!(listed.contains("an overlay for review mode"), "{listed}");
+    }
+
+    #[test]
+    fn every_tmpfs_is_a_directory_of_one_scratch_tmpfs_sized_by_the_limits() {
+        let t = tmp("scratch");
+        fs::create_dir_all(t.0.join("proj")).unwrap();
+        fs::create_dir_all(t.0.join("home")).unwrap();
+        let mut spec = spec_for(
+            &t.0,
+            Request {
+                command: vec!["true".into()],
+                ..Default::default()
+            },
+        );
+        spec.limits.apply_cli(None, Some(64 << 20), None, None);
+        let p = plan(&spec);
+        assert_eq!(
+            p.steps[0],
+            Step::Scratch {
+                size: 64 << 20,
+                inodes: 16384
+            }
+        );
+        assert_eq!(
+            p.steps
+                .iter()
+                .filter(|s| matches!(s, Step::Scratch { .. }))
+                .count(),
+            1
+        );
+        for d in ["/tmp", "/var/tmp", "/dev/shm", "/run", "/dev"] {
+            assert!(
+                p.steps
+                    .iter()
+                    .any(|s| matches!(s, Step::Tmpfs { dest, .. } if dest == Path::new(d))),
+                "{d}"
+            );
+        }
+        // A size resolved by the caller wins (explain shows that one).
+        spec.limits.tmpfs = Some(crate::config::spec::Sourced::new(
+            8 << 20,
+            crate::config::spec::Source::Derived("test".into()),
+        ));
+        assert!(matches!(plan(&spec).steps[0], Step::Scratch { size, .. } if size == 8 << 20));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`, network part: TCP throughput each way, connect()
-//! latency, an HTTP round trip with curl, and the helper's peak RSS, for
+//! latency, 1,000 connections at once, an HTTP round trip with curl, and
+//! the helper's peak RSS, for
 //! the host itself, pasta, slirp4netns, ../shared/bench/handoff-prototype
 //! and jail's network helper, to the same test host, in one run.
 //!
@@ -7,7 +8,8 @@
 //! machine's real network is never used): `outer` plays the host (where
 //! pasta, slirp4netns, the prototype and jail run, as `benchuser`), and
 //! `remote` is the test host at 198.51.100.2 with iperf3, an HTTP server
-//! on 8000 and an accept-and-close server on 8001 (deep backlog), as in
+//! on 8000, an accept-and-close server on 8001 (deep backlog) and one
+//! that reads a byte before it closes on 8002, as in
 //! ../shared/bench/baseline.sh, whose slirp4netns plumbing (`__ns 1`) is
 //! used as is.
 
@@ -23,12 +25,38 @@ const REMOTE: &str = "198.51.100.2";
 const PYACCEPT: &str = "import socket,sys
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind((sys.argv[1],int(sys.argv[2]))); s.listen(4096)
 while True: s.accept()[0].close()";
+/// Accepts, reads the one byte the client sends (a close with unread
+/// data would be a reset), closes.
+const PYREADCLOSE: &str = "import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind((sys.argv[1],int(sys.argv[2]))); s.listen(4096)
+while True:
+    c=s.accept()[0]; c.settimeout(5)
+    try: c.recv(1)
+    except OSError: pass
+    c.close()";
 const PYCONN: &str = "import socket,sys,time,json,statistics as st
 h,p,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]); t=[]
 for i in range(n+20):
     a=time.perf_counter(); c=socket.create_connection((h,p)); b=time.perf_counter(); c.close()
     if i>=20: t.append((b-a)*1e6)
 t.sort(); print(json.dumps({\"n\":n,\"min_us\":round(t[0]),\"median_us\":round(st.median(t)),\"p90_us\":round(t[int(.9*n)])}))";
+
+/// Opens N connections at once to a server that reads one byte and
+/// closes, sends a byte on each, and waits until every one has seen the
+/// server's close:
+/// N flows through the mode together. Prints the wall time.
+const PYMANY: &str = "import socket,sys,time,json,resource
+h,p,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3])
+s,hd=resource.getrlimit(resource.RLIMIT_NOFILE); resource.setrlimit(resource.RLIMIT_NOFILE,(hd,hd))
+a=time.perf_counter(); cs=[socket.create_connection((h,p),timeout=60) for _ in range(n)]
+for c in cs: c.sendall(b'x')
+for c in cs:
+    while c.recv(4096): pass
+    c.close()
+print(json.dumps({\"n\":n,\"ms\":round((time.perf_counter()-a)*1e3,1)}))";
+
+/// Connections opened at once by the load case.
+const MANY: u32 = 1000;
 
 pub struct NetOptions {
     pub seconds: u32,
@@ -59,6 +87,8 @@ struct Row {
     down: Vec<f64>,
     rss_kib: u64,
     connect: Option<Value>,
+    /// `MANY` connections at once (PYMANY's JSON).
+    many: Option<Value>,
     curl: Option<Value>,
     failed: Vec<String>,
 }
@@ -148,6 +178,8 @@ fn lab(dir: &Path) -> Result<Lab, String> {
     ])?);
     lab.servers
         .push(spawn(&["python3", "-c", PYACCEPT, REMOTE, "8001"])?);
+    lab.servers
+        .push(spawn(&["python3", "-c", PYREADCLOSE, REMOTE, "8002"])?);
     let t = Instant::now();
     loop {
         let ok = Command::new("ip")
@@ -205,12 +237,22 @@ fn vm_hwm(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The newest process of the bench's user whose command line contains
+/// `needle` (other users' helpers, e.g. test runs on the same machine,
+/// are not this mode's).
 fn find_cmdline(needle: &str) -> Option<u32> {
+    let uid = crate::bench::user_ids().ok()?.0;
     let mut best = None;
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
+        let mine = e
+            .metadata()
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid);
+        if !mine {
+            continue;
+        }
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         if cmd.contains(needle) && best.is_none_or(|b| pid > b) {
@@ -274,15 +316,19 @@ fn run_measured(
             Err(format!(
                 "exit {:?}: {}",
                 o.status.code(),
-                String::from_utf8_lossy(&o.stderr)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
+                // The end says why (a traceback ends with its exception).
+                tail(&String::from_utf8_lossy(&o.stderr), 300)
             )),
             peak,
         ),
         Err(e) => (Err(e.to_string()), peak),
     }
+}
+
+/// The last `n` characters of `s`.
+fn tail(s: &str, n: usize) -> String {
+    let skip = s.chars().count().saturating_sub(n);
+    s.chars().skip(skip).collect()
 }
 
 fn gbps(json: &str) -> Option<f64> {
@@ -333,7 +379,7 @@ fn modes(jail: &Path, dir: &Path) -> Vec<Mode> {
     m.push(Mode {
         name: "jail",
         prefix: format!(
-            "{} -q --dns-upstream {REMOTE}:53 --allow-domain {REMOTE} --allow-port 5201 --allow-port 8000 --allow-port 8001 --",
+            "{} -q --dns-upstream {REMOTE}:53 --allow-domain {REMOTE} --allow-port 5201 --allow-port 8000 --allow-port 8001 --allow-port 8002 --",
             jail.display()
         ),
         helper: Helper::Cmdline("__outside net"),
@@ -408,6 +454,21 @@ pub fn run(jail: &Path, o: &NetOptions) -> Result<String, String> {
             Ok(s) => row.connect = serde_json::from_str(s.trim()).ok(),
             Err(e) => row.failed.push(format!("connect: {e}")),
         }
+        let (r, peak) = run_measured(
+            &lab.outer,
+            m,
+            &["python3", "-c", PYMANY, REMOTE, "8002", &MANY.to_string()],
+            Duration::from_secs(120),
+        );
+        row.rss_kib = row.rss_kib.max(peak);
+        match r {
+            Ok(s) => row.many = serde_json::from_str(s.trim()).ok(),
+            // The last line says why (a traceback's exception).
+            Err(e) => row.failed.push(format!(
+                "{MANY} at once: {}",
+                e.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("")
+            )),
+        }
         // In the project: the one place every mode (the jail too) sees.
         let json = PathBuf::from(format!(
             "/home/benchuser/project/.netbench-curl-{}.json",
@@ -455,11 +516,14 @@ fn table(rows: &[(&str, Row)], o: &NetOptions) -> String {
     let f = |x: Option<f64>| x.map_or("failed".to_string(), |v| format!("{v:.2}"));
     let mut s = format!(
         "Network, to a test host at {REMOTE} in a network namespace (iperf3, 1 stream, {} s x {} per direction; \
-         connect(): 300 sequential to an accept-and-close server; curl: GET of a small file from python's \
-         http.server, hyperfine {} runs, measured inside each mode; peak RSS: VmHWM of the helper process \
-         during the transfers). up = the sandboxed program sends.\n\n\
-         | mode | up Gbit/s | down Gbit/s | connect() median us | curl GET mean ms | helper peak RSS MiB |\n\
-         |---|---|---|---|---|---|\n",
+         connect(): 300 sequential to an accept-and-close server; {MANY} at once: that many connections \
+         opened together to a server that reads a byte and closes, a byte sent on each, until each saw \
+         the close; curl: GET \
+         of a small file from python's http.server, hyperfine {} runs, measured inside each mode; peak RSS: \
+         VmHWM of the helper process during the transfers and the {MANY} connections). up = the sandboxed \
+         program sends.\n\n\
+         | mode | up Gbit/s | down Gbit/s | connect() median us | {MANY} at once ms | curl GET mean ms | helper peak RSS MiB |\n\
+         |---|---|---|---|---|---|---|\n",
         o.seconds, o.reps, o.curl_runs
     );
     for (name, r) in rows {
@@ -473,13 +537,18 @@ fn table(rows: &[(&str, Row)], o: &NetOptions) -> String {
             .as_ref()
             .and_then(|c| c["median_us"].as_u64())
             .map_or("-".into(), |v| v.to_string());
+        let many = r
+            .many
+            .as_ref()
+            .and_then(|c| c["ms"].as_f64())
+            .map_or("-".into(), |v| format!("{v:.0}"));
         let curl = r
             .curl
             .as_ref()
             .and_then(|c| c["mean"].as_f64())
             .map_or("-".into(), |v| format!("{:.2}", v * 1e3));
         s += &format!(
-            "| {name} | {} | {} | {conn} | {curl} | {rss} |\n",
+            "| {name} | {} | {} | {conn} | {many} | {curl} | {rss} |\n",
             f(mean(&r.up)),
             f(mean(&r.down))
         );
@@ -506,6 +575,7 @@ mod tests {
                     down: vec![9.0],
                     rss_kib: 3072,
                     connect: serde_json::from_str("{\"median_us\": 40}").ok(),
+                    many: serde_json::from_str("{\"ms\": 812.4}").ok(),
                     curl: serde_json::from_str("{\"mean\": 0.005}").ok(),
                     failed: vec![],
                 },
@@ -521,10 +591,15 @@ mod tests {
             },
         );
         assert!(
-            t.contains("| jail | 11.00 | 9.00 | 40 | 5.00 | 3.0 |"),
+            t.contains("| jail | 11.00 | 9.00 | 40 | 812 | 5.00 | 3.0 |"),
             "{t}"
         );
-        assert!(t.contains("| host | failed | failed | - | - | - |"), "{t}");
+        assert!(
+            t.contains("| host | failed | failed | - | - | - | - |"),
+            "{t}"
+        );
+        assert_eq!(tail("abcdef", 3), "def");
+        assert_eq!(tail("ab", 3), "ab");
         assert_eq!(
             gbps("{\"end\":{\"sum_received\":{\"bits_per_second\":2.5e9}}}"),
             Some(2.5)

@@ -58,6 +58,32 @@ const BULK_PIPE: usize = 1 << 20;
 
 const CHANNEL: u64 = u64::MAX;
 
+/// Descriptors kept for everything but the jail's connections
+/// (listeners, upstream DNS sockets, the channel, epoll).
+const FD_RESERVE: u64 = 64;
+/// Descriptors one relayed connection holds: two sockets, two pipes.
+const FDS_PER_CONN: u64 = 6;
+
+/// How many connections (relayed, or DNS over TCP) the helper takes at
+/// once: what its open-files limit can serve whole. Beyond it the
+/// listeners pause and further connections wait in the kernel's accept
+/// queue, instead of being taken and then reset half-way for want of a
+/// descriptor (a program exhausting its own descriptors must not make
+/// the helper fail the connections it can serve).
+fn conn_budget() -> usize {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a local struct.
+    let n = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        1024
+    };
+    (n.min(1 << 24).saturating_sub(FD_RESERVE) / FDS_PER_CONN).max(1) as usize
+}
+
 /// Everything the loop needs, prepared by `main` before confinement.
 pub struct Setup {
     pub rules: Rules,
@@ -228,6 +254,11 @@ pub struct Relay {
     pins: Pins,
     slots: Vec<Slot>,
     gens: Vec<u32>,
+    /// Per slot: a connection from the jail (counts in `live`).
+    client: Vec<bool>,
+    /// Connections from the jail held now, and the most at once.
+    live: usize,
+    budget: usize,
     free: Vec<usize>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     pending: HashMap<u16, Waiting>,
@@ -315,6 +346,9 @@ impl Relay {
             pins: Pins::default(),
             slots: Vec::new(),
             gens: Vec::new(),
+            client: Vec::new(),
+            live: 0,
+            budget: conn_budget(),
             free: Vec::new(),
             timers: BinaryHeap::new(),
             pending: HashMap::new(),
@@ -416,15 +450,19 @@ impl Relay {
     }
 
     fn alloc(&mut self, s: Slot) -> usize {
+        let client = matches!(s, Slot::Conn(_) | Slot::DnsTcp(_));
+        self.live += usize::from(client);
         match self.free.pop() {
             Some(i) => {
                 self.slots[i] = s;
                 self.gens[i] = self.gens[i].wrapping_add(1);
+                self.client[i] = client;
                 i
             }
             None => {
                 self.slots.push(s);
                 self.gens.push(0);
+                self.client.push(client);
                 self.slots.len() - 1
             }
         }
@@ -433,7 +471,10 @@ impl Relay {
     fn release(&mut self, i: usize) {
         self.slots[i] = Slot::Free;
         self.free.push(i);
-        if self.any_paused {
+        if std::mem::take(&mut self.client[i]) {
+            self.live -= 1;
+        }
+        if self.any_paused && self.live < self.budget {
             self.resume_listeners();
         }
     }
@@ -567,6 +608,10 @@ impl Relay {
 
     fn on_listener(&mut self, slot: usize, fd: RawFd, dns: bool) {
         loop {
+            if self.live >= self.budget {
+                self.pause(slot, fd);
+                return;
+            }
             match sn::accept(fd) {
                 Ok(c) => {
                     if dns {
@@ -578,17 +623,21 @@ impl Relay {
                 Err(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
                     // Out of descriptors: stop listening until a
                     // connection ends (the queue waits in the kernel).
-                    let _ = sn::epoll_ctl(self.ep, fd, 0, token(slot, self.gens[slot], 0), false);
-                    if let Slot::Listener { paused, .. } = &mut self.slots[slot] {
-                        *paused = true;
-                    }
-                    self.any_paused = true;
+                    self.pause(slot, fd);
                     return;
                 }
                 Err(libc::EINTR | libc::ECONNABORTED) => continue,
                 Err(_) => return,
             }
         }
+    }
+
+    fn pause(&mut self, slot: usize, fd: RawFd) {
+        let _ = sn::epoll_ctl(self.ep, fd, 0, token(slot, self.gens[slot], 0), false);
+        if let Slot::Listener { paused, .. } = &mut self.slots[slot] {
+            *paused = true;
+        }
+        self.any_paused = true;
     }
 
     fn resume_listeners(&mut self) {

@@ -77,6 +77,10 @@ const FAILURE_LINES: usize = 10;
 /// loop must not flood the terminal); the summary counts the rest.
 pub const MAX_LINES: usize = 50;
 
+/// Names `learn` keeps at most (a program looking up names in a loop must
+/// not grow the helper without bound); the snippet says when more were used.
+pub const MAX_LEARNED: usize = 10_000;
+
 #[derive(Debug)]
 pub struct Report {
     level: Level,
@@ -97,6 +101,8 @@ pub struct Report {
     learned: BTreeMap<String, BTreeSet<u16>>,
     /// Allowed names (or `NAME:PORT`) that failed, and how (the last way).
     failed: BTreeMap<String, Failure>,
+    /// `learn`: names left out once `MAX_LEARNED` were kept.
+    unlearned: u64,
 }
 
 impl Report {
@@ -115,6 +121,7 @@ impl Report {
             examples: BTreeSet::new(),
             learned: BTreeMap::new(),
             failed: BTreeMap::new(),
+            unlearned: 0,
         }
     }
 
@@ -229,7 +236,7 @@ impl Report {
     pub fn resolved(&mut self, name: &str, addrs: usize) -> Option<String> {
         self.names += 1;
         if self.learn {
-            self.learned.entry(name.to_string()).or_default();
+            self.learn(name);
         }
         (self.level == Level::Verbose).then(|| {
             format!(
@@ -237,6 +244,16 @@ impl Report {
                 printable(name)
             )
         })
+    }
+
+    /// `learn`: the ports kept for `name`, unless `MAX_LEARNED` other
+    /// names are kept already.
+    fn learn(&mut self, name: &str) -> Option<&mut BTreeSet<u16>> {
+        if self.learned.len() >= MAX_LEARNED && !self.learned.contains_key(name) {
+            self.unlearned += 1;
+            return None;
+        }
+        Some(self.learned.entry(name.to_string()).or_default())
     }
 
     /// An answer whose addresses the floor removed.
@@ -252,10 +269,9 @@ impl Report {
     pub fn allowed_flow(&mut self, name: &str, port: u16, to: &str) -> Option<String> {
         self.allowed += 1;
         if self.learn {
-            self.learned
-                .entry(name.to_string())
-                .or_default()
-                .insert(port);
+            if let Some(ports) = self.learn(name) {
+                ports.insert(port);
+            }
         }
         (self.level == Level::Verbose)
             .then(|| format!("jail: net: allowed {}:{port} ({to})", printable(name)))
@@ -363,6 +379,12 @@ impl Report {
             out.push(format!(
                 "# resolved but never connected to: {}",
                 quote(&only_resolved)
+            ));
+        }
+        if self.unlearned > 0 {
+            out.push(format!(
+                "# {} more look-up(s) or connection(s) of names beyond the first {MAX_LEARNED} were not kept",
+                self.unlearned
             ));
         }
         out
@@ -499,6 +521,26 @@ mod tests {
         let mut q = Report::new(Level::Quiet, false, None);
         assert_eq!(q.name_failed("a.test", down()), None);
         assert_eq!(q.summary().len(), 1, "-q keeps it for the exit");
+    }
+
+    #[test]
+    fn learn_keeps_a_bounded_number_of_names() {
+        let mut r = Report::new(Level::Normal, true, None);
+        for i in 0..MAX_LEARNED + 5 {
+            r.resolved(&format!("n{i}.test"), 1);
+        }
+        // A kept name still gets its ports; a new one is only counted.
+        r.allowed_flow("n0.test", 8443, "198.51.100.2");
+        r.allowed_flow("new.test", 443, "198.51.100.2");
+        assert_eq!(r.learned.len(), MAX_LEARNED);
+        let s = r.summary().join("\n");
+        assert!(s.contains("allow = [\"n0.test\"]"), "{}", &s[..200]);
+        assert!(s.contains("ports = [443, 8443]"));
+        assert!(
+            s.contains("# 6 more look-up(s) or connection(s) of names beyond the first 10000"),
+            "{}",
+            &s[s.len() - 300..]
+        );
     }
 
     #[test]
