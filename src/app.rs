@@ -1,4 +1,7 @@
-//! Dispatch: parse the command line, resolve the policy, run or print it.
+//! Dispatch of jail's one binary: by argv[0] a Slurm stub (`inside`),
+//! `__outside ROLE` a process outside the jail (`outside`), `__slurm-job`
+//! the job launcher on a node (`node`); else the launcher: parse the
+//! command line, resolve the policy, run it (`launcher`) or print it.
 //! Every error of jail itself is one `jail: ` line and exit status 125.
 
 use clap::Parser;

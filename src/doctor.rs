@@ -1,4 +1,4 @@
-//! `jail doctor`: probes what the jail needs on this host, by trying it
+//! `jail doctor` (its own process, never a jail): probes what the jail needs on this host, by trying it
 //! (in forked children, so the probe process itself changes nothing),
 //! and prints one line per feature: ok, degraded (the jail runs, with
 //! less), missing (the jail cannot run safely) or info. Exits 1 when the

@@ -1,7 +1,7 @@
 //! Raw process, fd and socket syscalls, each behind a small safe wrapper
 //! with its SAFETY comment. Everything here is async-signal-safe and
 //! allocation-free unless its doc says otherwise, so the forked jail
-//! child (pid 1) may call it. The mount executor (`sandbox::exec`) and
+//! child (pid 1) may call it. The mount executor (`pid1::exec`) and
 //! the Landlock/seccomp installers (`harden`) keep their own syscalls
 //! next to the data they apply.
 

@@ -1,6 +1,7 @@
 //! Turns a bare errno from setup into a message that says what is wrong
 //! with this host and what to do, for the hostile environments jail knows
-//! (DESIGN "The jail, in order", step 8).
+//! (docs/design.md, "Hostile hosts"). Runs in the launcher (and `jail
+//! doctor`), after pid 1 reported the failure.
 
 use std::path::Path;
 

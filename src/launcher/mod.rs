@@ -1,8 +1,11 @@
-//! Mechanism: executes a `JailSpec`. The launcher (outside) clones the
-//! jail's pid 1 into new user, mount, pid, ipc, uts, cgroup and network
-//! namespaces, maps the user to itself, and waits. Pid 1 builds the
-//! filesystem (plan → executor), hardens itself, forks the program and
-//! reaps. Everything the children need is prepared before the clone.
+//! The launcher: executes a `JailSpec`. Runs in `jail` itself, on the
+//! host: it prepares everything (plan → prepared steps, hardening, the
+//! processes outside), clones the jail's pid 1 into new user, mount, pid,
+//! ipc, uts, cgroup and network namespaces, maps the user to itself, and
+//! waits (`wait`). `child` runs in pid 1 after the clone (it builds the
+//! filesystem with `pid1::exec`, hardens itself, forks the program and
+//! reaps) and `spawn_program` in the program's child: both only make
+//! async-signal-safe calls on what was prepared here.
 
 pub mod diagnose;
 pub mod hint;

@@ -1,6 +1,6 @@
 //! The quarantine guard: outside the jail, it waits until the jail's pid 1
 //! and with it every process of the jail is gone, then undoes what could
-//! make code run outside the jail later (`sandbox::protect`):
+//! make code run outside the jail later (`plan::protect`):
 //! - protected paths the program created or changed are moved away;
 //! - watched agent files get their command-running entries put back;
 //! - any git directory in the project it did not know at start (a nested

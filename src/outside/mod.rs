@@ -62,7 +62,7 @@ pub struct Outside {
 /// none`): a jail that never submits a job or looks up a name pays no
 /// process for it. pid 1 makes the socket the jail would use and hands it
 /// to the launcher over a channel made before the clone; the launcher
-/// polls it (`sandbox::wait`) and starts the process on its first event,
+/// polls it (`launcher::wait`) and starts the process on its first event,
 /// handing the socket on.
 pub trait OnDemand {
     /// The launcher's and pid 1's ends of the channel between them.

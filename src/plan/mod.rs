@@ -1,7 +1,9 @@
 //! The mount plan: turns the filesystem policy of a `JailSpec` into an
 //! ordered list of setup steps. It reads the host filesystem (existence,
 //! symlinks, directory listings for hidden paths) but changes nothing, so it
-//! runs before fork and is unit-tested on temporary directories.
+//! runs before fork and is unit-tested on temporary directories. Used by
+//! the launcher (which executes it), `jail explain` (which prints it), the
+//! guard and review (protected paths); it runs no process of its own.
 //!
 //! Paths in steps are jail paths (as seen inside); the executor prefixes
 //! them with the staging locations of the old and new root.

@@ -450,7 +450,7 @@ fn pair_renames(changes: &mut Vec<Change>, upper: &Path, host: &Path) {
     }
 }
 
-/// Top-level protected paths (`sandbox::protect::PROTECTED`) and, in any
+/// Top-level protected paths (`plan::protect::PROTECTED`) and, in any
 /// git directory at any depth, the control files git runs code from.
 const GIT_CONTROL: &[&str] = &[
     "hooks",

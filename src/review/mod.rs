@@ -1,4 +1,5 @@
-//! Review mode: the project is an overlay while the program runs, so the
+//! Review mode (in the launcher, after the jail ended; or `jail review`):
+//! the project is an overlay while the program runs, so the
 //! real project is untouched; at exit the user sees what changed and
 //! decides what lands.
 //!

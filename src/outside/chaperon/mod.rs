@@ -1,4 +1,4 @@
-//! The Slurm chaperon (DESIGN "Slurm chaperon"): a process outside the
+//! The Slurm chaperon (docs/design.md, "Slurm"): a process outside the
 //! jail, as the user (`jail __outside slurm`), that runs Slurm commands
 //! for the program inside. The launcher starts it when a stub first
 //! connects (a jail that never uses Slurm pays nothing for it); it is

@@ -1,5 +1,5 @@
 //! The network helper (`jail __outside net`): the process outside the
-//! jail that is the jail's only way to the network (DESIGN "Network").
+//! jail that is the jail's only way to the network (docs/design.md, "Network").
 //! It runs as the user, in the host's network namespace; the jail's pid 1
 //! hands it the listening sockets every connection of the jail lands on,
 //! and the DNS sockets. It ends when the jail's pid 1 does (its channel
