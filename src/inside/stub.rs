@@ -8,6 +8,7 @@
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::outside::channel::ToStub;
 use crate::outside::chaperon::{rules, Request, SOCKET, STUBS};
 use crate::outside::{Channel, Msg};
 use crate::sys;
@@ -156,10 +157,10 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
             }
         }
         if p[0].revents != 0 {
-            match chan.recv() {
-                Ok(Some((Msg::SlurmExit { code }, _))) => return code,
-                Ok(Some(_)) => continue,
-                _ => return fail(name, "the chaperon went away".into()),
+            match chan.recv_as::<ToStub>() {
+                Ok(Some((ToStub::Exit { code }, _))) => return code,
+                Ok(None) => return fail(name, "the chaperon went away".into()),
+                Err(e) => return fail(name, e.to_string()),
             }
         }
     }

@@ -433,7 +433,7 @@ const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
 fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
     let _ = chan.send(
         &Msg::SetupFailed {
-            stage: stage as u32,
+            stage,
             index,
             errno,
         },
@@ -555,7 +555,7 @@ fn launch(
     // One report, or EOF when the program was exec'd.
     let mut buf = [0u8; 64];
     let report = if go.is_ok() {
-        ours.recv_small(&mut buf)
+        ours.recv_small_as::<outside::channel::SetupReport>(&mut buf)
     } else {
         Ok(None)
     };
@@ -583,13 +583,19 @@ fn launch(
             return Ok(EXIT_TIMEOUT);
         }
     };
-    if let Ok(Some(Msg::SetupFailed {
+    // A report that is not a setup failure (EPROTO) fails closed: the
+    // launcher says so and the run is an error, whatever pid 1's status.
+    if report == Err(libc::EPROTO) {
+        return Err(SandboxError::Setup(
+            "pid 1 sent a setup report the launcher does not take".into(),
+        ));
+    }
+    if let Ok(Some(outside::channel::SetupReport::Failed {
         stage,
         index,
         errno,
     })) = report
     {
-        let stage = Stage::from_u32(stage).unwrap_or(Stage::Step);
         if stage == Stage::Stdio {
             let path = prep
                 .redirects
@@ -655,10 +661,13 @@ fn launch(
 fn read_leftovers(chan: Channel) -> Option<String> {
     let _ = sys::net::set_nonblocking(chan.0);
     let mut buf = [0u8; 256];
-    let line = match chan.recv_small(&mut buf) {
-        Ok(Some(Msg::Leftovers { total, pids, names })) => {
+    let line = match chan.recv_small_as(&mut buf) {
+        Ok(Some(outside::channel::LeftoversReport::Leftovers { total, pids, names })) => {
             let named: Vec<(i32, [u8; 16])> = pids.into_iter().zip(names).collect();
             init::leftovers_line(total, &named)
+        }
+        Err(libc::EPROTO) => {
+            Some("pid 1 sent a report of leftover processes the launcher does not take".into())
         }
         _ => None,
     };
@@ -711,7 +720,7 @@ fn child(
     // EOF before "go": the launcher died or gave up (its death before
     // PDEATHSIG was set is caught here too).
     let mut buf = [0u8; 64];
-    if chan.recv_small(&mut buf) != Ok(Some(Msg::Go)) {
+    if chan.recv_small_as(&mut buf) != Ok(Some(outside::channel::ToPid1::Go)) {
         sys::exit_now(125);
     }
     if prep.limits.late_cgroupns() {

@@ -146,3 +146,64 @@ fn run(role: Role, chan: Channel) -> i32 {
         Role::Net => net::main(chan),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard_config() -> guard::Config {
+        guard::Config {
+            project: "/p".into(),
+            quarantine: "/q".into(),
+            protected: vec![],
+            gitdirs: vec![],
+            writable: vec!["/p".into()],
+            since: (1, 2),
+            persist: None,
+            home_mounts: vec![],
+            pending: None,
+        }
+    }
+
+    /// Runs `main` on one end after `msgs` were sent on the other (then
+    /// closed), as the process would.
+    fn run_after(main: fn(Channel) -> i32, msgs: &[Msg]) -> i32 {
+        let (a, b) = Channel::pair().unwrap();
+        for m in msgs {
+            a.send(m, &[]).unwrap();
+        }
+        a.close();
+        let code = main(b);
+        b.close();
+        code
+    }
+
+    #[test]
+    fn the_guard_refuses_an_unexpected_message_instead_of_succeeding() {
+        // EOF before anything: the launcher gave up, nothing to check.
+        assert_eq!(run_after(guard::main, &[]), 0);
+        assert_eq!(
+            run_after(guard::main, &[Msg::Guard(guard_config())]),
+            0,
+            "no jail started"
+        );
+        let code = run_after(guard::main, &[Msg::JailStarted { pid: 1 }]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+        let code = run_after(guard::main, &[Msg::Guard(guard_config()), Msg::Go]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+        let code = run_after(
+            guard::main,
+            &[Msg::Guard(guard_config()), Msg::Guard(guard_config())],
+        );
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+    }
+
+    #[test]
+    fn the_chaperon_refuses_an_unexpected_message_instead_of_succeeding() {
+        assert_eq!(run_after(chaperon::main, &[]), 0);
+        let code = run_after(chaperon::main, &[Msg::SlurmListener]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+        let code = run_after(chaperon::main, &[Msg::SlurmSignal { sig: 2 }]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+    }
+}

@@ -22,6 +22,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use serde::{Deserialize, Serialize};
 
+use super::channel::{NetHandoff, ToHelper};
 use super::{Channel, Msg};
 use crate::config::spec::{JailSpec, NetMode};
 use report::Level;
@@ -312,14 +313,20 @@ impl super::OnDemand for Pending {
     fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         while crate::sys::poll_in(self.launcher.0, 0).unwrap_or(0) & libc::POLLIN != 0 {
-            match self.launcher.recv() {
-                Ok(Some((Msg::NetSockets { more }, fds))) => {
+            match self.launcher.recv_as::<NetHandoff>() {
+                Ok(Some((NetHandoff::Sockets { more }, fds))) => {
                     self.sockets.extend(fds);
                     if !more {
                         break;
                     }
                 }
-                _ => break,
+                Ok(None) => break,
+                // Not pid 1's handoff: no sockets from it are taken.
+                Err(e) => {
+                    tracing::warn!("network: {e}");
+                    self.sockets.clear();
+                    break;
+                }
             }
         }
         // pid 1 sends nothing else.
@@ -423,15 +430,25 @@ fn raise_nofile() {
 /// `jail __outside net`.
 pub fn main(chan: Channel) -> i32 {
     crate::sys::net::fault_single_pages();
-    let cfg = match chan.recv() {
-        Ok(Some((Msg::Net(c), fds))) => {
+    let cfg = match chan.recv_as::<ToHelper>() {
+        Ok(Some((ToHelper::Config(c), fds))) => {
             if let Some(fd) = fds.into_iter().next() {
                 relay::speak_to(std::os::fd::IntoRawFd::into_raw_fd(fd));
             }
             c
         }
         // The launcher gave up before the jail existed.
-        _ => return 0,
+        Ok(None) => return 0,
+        // Without its rules the helper relays nothing: refused, loudly
+        // (the jail's sockets then reach no one).
+        Ok(Some((ToHelper::Sockets { .. }, _))) => {
+            eprintln!("jail: network: sockets came before the rules");
+            return crate::exit::EXIT_JAIL_ERROR;
+        }
+        Err(e) => {
+            eprintln!("jail: network: {e}");
+            return crate::exit::EXIT_JAIL_ERROR;
+        }
     };
     if cfg.level == Level::Verbose || cfg.mode == NetMode::Learn {
         // A summary (or the learned allowlist) always comes at the end.
