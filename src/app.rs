@@ -219,7 +219,7 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
         }
         r => (r?, None),
     };
-    load::enforce_site_on_host(&spec, &catalogue)?;
+    config::site::enforce_site_on_host(&spec, &catalogue)?;
     for w in host::check_paths(&spec)? {
         tracing::warn!("{w}");
     }
@@ -364,7 +364,7 @@ fn out(text: &str) {
 fn catalogue(facts: &config::HostFacts, dirs: &load::Dirs) -> Result<config::Catalogue, AppError> {
     // Without a usable project (cwd is $HOME), load the other layers:
     // `jail profiles` works anywhere, and a run reports the project error.
-    let project = config::resolve::project_dir(facts).ok().map(|(p, _)| p);
+    let project = config::paths::project_dir(facts).ok().map(|(p, _)| p);
     Ok(load::load(
         dirs,
         project.as_ref().map(|p| p.value.as_path()),
@@ -485,7 +485,7 @@ fn profiles(names_only: bool) -> Result<i32, AppError> {
             command: command.iter().map(|s| s.to_string()).collect(),
             ..Request::default()
         };
-        config::resolve::select_profile(&req, &cat).value
+        config::catalogue::select_profile(&req, &cat).value
     };
     let (bare, claude) = (pick(&[]), pick(&["claude"]));
     let mut text = format!("{:<14} {:<44} DESCRIPTION\n", "NAME", "ORIGIN");
@@ -522,7 +522,7 @@ fn profiles(names_only: bool) -> Result<i32, AppError> {
 /// never over an existing one without `--force`, and trusts it.
 fn init(force: bool) -> Result<i32, AppError> {
     let facts = host::facts()?;
-    let (project, _) = config::resolve::project_dir(&facts)?;
+    let (project, _) = config::paths::project_dir(&facts)?;
     let file = project.value.join(load::PROJECT_FILE);
     if !force && std::fs::symlink_metadata(&file).is_ok() {
         return Err(ConfigError::Init(format!(
@@ -617,7 +617,7 @@ fn cache(clear: bool, profile: Option<String>, home: bool) -> Result<i32, AppErr
 /// `jail trust`: consent to the project's .jail.toml as it is now.
 fn trust() -> Result<i32, AppError> {
     let facts = host::facts()?;
-    let (project, _) = config::resolve::project_dir(&facts)?;
+    let (project, _) = config::paths::project_dir(&facts)?;
     let dirs = load::dirs(&facts.user.home, |v| std::env::var_os(v))?;
     let (hash, widen) = load::trust_project(&dirs, &project.value)?;
     let mut text = format!(

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::resolve::chosen_by_user;
+use crate::config::catalogue::chosen_by_user;
 use crate::config::spec::{Source, UserInfo};
 use crate::config::{ConfigError, HostFacts, JailSpec};
 

@@ -1028,3 +1028,527 @@ fn a_hook_changed_through_a_hard_link_is_reported() {
     let o = sb.jail_sh(&[], "true");
     assert!(!stderr(&o).contains("hard link"), "{}", stderr(&o));
 }
+
+// ---- Attacks on the issue 20 fixes.
+
+#[test]
+fn a_bare_repository_with_objects_and_refs_as_files_is_found() {
+    // git's is_git_directory asks only access(X_OK) of objects and refs:
+    // executable files will do.
+    let plant = |m: &Path| {
+        format!(
+            "mkdir -p src && echo 'ref: refs/heads/main' > src/HEAD \
+             && touch src/objects src/refs && chmod +x src/objects src/refs \
+             && printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = ..\\n\\tfsmonitor = touch {}; false\\n' > src/config",
+            m.display()
+        )
+    };
+    let check = "cd src && git status >/dev/null 2>&1";
+    let sb = Sandbox::new("bare-files-host");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&plant(&m)), 0);
+    assert!(host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-files");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &plant(&m));
+    assert!(err.contains("src/config"), "{err}");
+    assert!(!host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-files-review");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &plant(&m));
+    assert_code(&o, 0);
+    assert!(!sb.project.join("src/config").exists(), "{}", stderr(&o));
+    assert!(!host_runs(&sb, check, &m));
+}
+
+#[test]
+fn a_bare_repository_whose_commondir_names_its_objects_is_found() {
+    // `src` has only HEAD and commondir; `store` (no HEAD) has objects,
+    // refs and the config git reads for `src`. `git log` in `src`, in a
+    // terminal, runs its pager.
+    let plant = |m: &Path| {
+        format!(
+            "git clone -q --bare . store && rm store/HEAD \
+             && mkdir -p src && echo 'ref: refs/heads/main' > src/HEAD && echo ../store > src/commondir \
+             && git config -f store/config core.pager 'touch {}; cat'",
+            m.display()
+        )
+    };
+    let check = "cd src && script -qec 'git log' /dev/null >/dev/null 2>&1";
+    let sb = Sandbox::new("bare-common-host");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&plant(&m)), 0);
+    assert!(host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-common");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &plant(&m));
+    assert!(err.contains("moved"), "{err}");
+    assert!(!host_runs(&sb, check, &m));
+
+    let sb = Sandbox::new("bare-common-review");
+    repo(&sb);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &plant(&m));
+    assert_code(&o, 0);
+    assert!(!host_runs(&sb, check, &m), "{}", stderr(&o));
+}
+
+#[test]
+fn a_hook_linked_into_a_directory_missing_at_start_is_protected() {
+    // `.git/hooks/pre-commit -> ../../tools/hooks/pre-commit`, and no
+    // `tools/` yet (generated, or removed): the program makes it.
+    let attack = |m: &Path| {
+        format!(
+            "mkdir -p tools/hooks && printf '#!/bin/sh\\ntouch {}\\n' > tools/hooks/pre-commit \
+             && chmod +x tools/hooks/pre-commit",
+            m.display()
+        )
+    };
+    let commit = "git commit -q --allow-empty -m x >/dev/null 2>&1";
+    let setup = "ln -s ../../tools/hooks/pre-commit .git/hooks/pre-commit";
+    let sb = Sandbox::new("hook-link-missing-host");
+    repo(&sb);
+    assert_code(&sb.host_sh(setup), 0);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&attack(&m)), 0);
+    assert!(host_runs(&sb, commit, &m));
+
+    let sb = Sandbox::new("hook-link-missing");
+    repo(&sb);
+    assert_code(&sb.host_sh(setup), 0);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &attack(&m));
+    assert!(err.contains("tools/hooks/pre-commit"), "{err}");
+    assert!(!host_runs(&sb, commit, &m));
+}
+
+/// A git repository in the sandbox's project, as `repo`, then a pause so
+/// that what the host made is older than the jail's start (the guard
+/// allows a second of clock margin).
+fn repo_settled(sb: &Sandbox, more: &str) {
+    repo(sb);
+    if !more.is_empty() {
+        assert_code(&sb.host_sh(more), 0);
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+}
+
+#[test]
+fn a_nested_repositorys_hook_paths_and_includes_are_checked() {
+    // A repository the project held before the jail (a workspace of
+    // clones, a vendored checkout), with a hooks path and an included
+    // config in its work tree: neither is its git directory.
+    let setup = "git init -q lib && git -C lib config user.email t@t && git -C lib config user.name t \
+                 && git -C lib config core.hooksPath .githooks && mkdir lib/.githooks \
+                 && git -C lib config include.path ../team.gitconfig && echo '[user]' > lib/team.gitconfig \
+                 && mkdir lib/scripts && echo '#!/bin/sh' > lib/scripts/post-commit && chmod +x lib/scripts/post-commit \
+                 && ln -s ../scripts/post-commit lib/.githooks/post-commit";
+    let attack = |m: &Path| {
+        format!(
+            "printf '#!/bin/sh\\ntouch {m}.hook\\n' > lib/.githooks/pre-commit && chmod +x lib/.githooks/pre-commit \
+             && printf '[core]\\n\\tfsmonitor = touch {m}.include; false\\n' >> lib/team.gitconfig \
+             && echo 'touch {m}.link' >> lib/scripts/post-commit",
+            m = m.display()
+        )
+    };
+    let runs = |sb: &Sandbox, m: &Path| {
+        let _ = sb.host_sh("git -C lib commit -q --allow-empty -m x >/dev/null 2>&1");
+        ["hook", "include", "link"]
+            .into_iter()
+            .filter(|k| m.with_extension(k).exists())
+            .collect::<Vec<_>>()
+    };
+    let sb = Sandbox::new("nested-paths-host");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    assert_code(&sb.host_sh(&attack(&m)), 0);
+    assert_eq!(runs(&sb, &m), ["hook", "include", "link"]);
+
+    let sb = Sandbox::new("nested-paths");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &attack(&m));
+    assert!(err.contains("moved"), "{err}");
+    assert_eq!(runs(&sb, &m), Vec::<&str>::new(), "{err}");
+    // The nested repository's own config was not touched: still there.
+    assert!(sb.project.join("lib/.git/config").exists(), "{err}");
+}
+
+#[test]
+fn a_hooks_directory_moved_into_a_new_repository_brings_no_hook() {
+    // The files keep their change time when their directory is renamed:
+    // an old executable named like a hook (a project's own hook scripts,
+    // or a cloned repository's) becomes a hook.
+    let setup = "mkdir fixture && printf '#!/bin/sh\\ntouch MARKER\\n' > fixture/pre-commit \
+                 && chmod +x fixture/pre-commit";
+    let attack =
+        "git init -q sub && git -C sub config user.email a@b && git -C sub config user.name a \
+                  && rm -rf sub/.git/hooks && mv fixture sub/.git/hooks";
+    let commit = "git -C sub commit -q --allow-empty -m x >/dev/null 2>&1";
+    let sb = Sandbox::new("hooks-moved-host");
+    repo_settled(&sb, setup);
+    assert_code(&sb.host_sh(attack), 0);
+    assert!(host_runs(&sb, commit, &sb.project.join("sub/MARKER")));
+
+    let sb = Sandbox::new("hooks-moved");
+    repo_settled(&sb, setup);
+    let err = jail_ok(&sb, &[], attack);
+    assert!(err.contains("sub/.git/hooks"), "{err}");
+    assert!(!host_runs(&sb, commit, &sb.project.join("sub/MARKER")));
+}
+
+#[test]
+fn a_git_directory_moved_into_place_brings_no_config() {
+    // Inert files of the project (no HEAD: git never uses them) keep
+    // their change time when their directory is renamed to `sub/.git`.
+    let setup = "mkdir -p fixture/objects fixture/refs \
+                 && printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = touch MARKER; false\\n' > fixture/config";
+    let attack = "mkdir sub && mv fixture sub/.git && echo 'ref: refs/heads/main' > sub/.git/HEAD";
+    let status = "git -C sub status >/dev/null 2>&1";
+    let sb = Sandbox::new("gitdir-moved-host");
+    repo_settled(&sb, setup);
+    assert_code(&sb.host_sh(attack), 0);
+    assert!(host_runs(&sb, status, &sb.project.join("sub/MARKER")));
+
+    let sb = Sandbox::new("gitdir-moved");
+    repo_settled(&sb, setup);
+    let err = jail_ok(&sb, &[], attack);
+    assert!(err.contains("sub/.git/config"), "{err}");
+    assert!(!host_runs(&sb, status, &sb.project.join("sub/MARKER")));
+    // A repository that was there before, used inside (a commit, a new
+    // file at its top), keeps its own config, whatever it holds.
+    let sb = Sandbox::new("gitdir-kept");
+    repo_settled(
+        &sb,
+        "git init -q lib && git -C lib config commit.gpgsign false && git -C lib config user.email a@b \
+         && git -C lib config user.name a",
+    );
+    let err = jail_ok(
+        &sb,
+        &[],
+        "sleep 0.5; echo x > lib/new && git -C lib add new && git -C lib commit -qm x",
+    );
+    assert!(!err.contains("moved"), "{err}");
+    assert!(sb.project.join("lib/.git/config").exists());
+}
+
+#[test]
+fn review_never_applies_a_nested_repositorys_hook_path() {
+    let sb = Sandbox::new("review-nested-hooks");
+    repo_settled(
+        &sb,
+        "git init -q lib && git -C lib config user.email t@t && git -C lib config user.name t \
+         && git -C lib config core.hooksPath .githooks && mkdir lib/.githooks",
+    );
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(
+        &["--review=apply"],
+        &format!(
+            "printf '#!/bin/sh\\ntouch {}\\n' > lib/.githooks/pre-commit && chmod +x lib/.githooks/pre-commit \
+             && echo ok > lib/notes.txt",
+            m.display()
+        ),
+    );
+    assert_code(&o, 0);
+    // The ordinary file is applied, the hook is not.
+    assert!(sb.project.join("lib/notes.txt").exists(), "{}", stderr(&o));
+    assert!(
+        !sb.project.join("lib/.githooks/pre-commit").exists(),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!host_runs(
+        &sb,
+        "git -C lib commit -q --allow-empty -m x >/dev/null 2>&1",
+        &m
+    ));
+}
+
+#[test]
+fn many_git_directories_do_not_outlast_the_exit_check() {
+    // Tens of thousands of empty `.git` directories (seconds to make)
+    // must not push the check past the launcher's wait: the planted
+    // repository beside them would then stay until the next start.
+    let sb = Sandbox::new("many-gitdirs");
+    repo_settled(&sb, "");
+    let marker = sb.project.join("MARKER");
+    let attack = format!(
+        "mkdir many && cd many && seq 1 30000 | sed 's,$,/.git,' | xargs mkdir -p && cd .. && {}",
+        plant_nested("sub", &marker)
+    );
+    let start = Instant::now();
+    let (code, err) = jail_bounded(&sb, &[], &attack, 300);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("did not finish"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.contains("sub/.git/config"), "{err}");
+    assert!(!host_runs(&sb, STATUS, &marker));
+}
+
+#[test]
+fn a_rebase_left_with_exec_lines_runs_nothing_on_the_host() {
+    // An interactive rebase stopped at a `break`, with an `exec` line
+    // after the picks: `git status` on the host shows only the next two
+    // commands, and `git rebase --continue` runs the rest.
+    let attack = |m: &Path| {
+        format!(
+            "printf 'break\\npick %s two\\nexec touch {}\\n' $(git rev-parse HEAD) > .git/todo \
+             && GIT_SEQUENCE_EDITOR=\"cp $PWD/.git/todo\" git rebase -q -i HEAD~1; rm -f .git/todo",
+            m.display()
+        )
+    };
+    let setup = "echo 2 > b && git add b && git commit -qm two";
+    let cont = "git rebase --continue >/dev/null 2>&1";
+    let sb = Sandbox::new("rebase-exec-host");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let _ = sb.host_sh(&attack(&m));
+    assert!(host_runs(&sb, cont, &m));
+
+    let sb = Sandbox::new("rebase-exec");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let err = stderr(&sb.jail_sh(&[], &attack(&m)));
+    assert!(err.contains("git-rebase-todo"), "{err}");
+    assert!(!host_runs(&sb, cont, &m));
+    // The rebase can still be given up.
+    assert_code(&sb.host_sh("git rebase --abort"), 0);
+    // Under review, the list is not applied as an ordinary file.
+    let sb = Sandbox::new("rebase-exec-review");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &attack(&m));
+    assert!(!host_runs(&sb, cont, &m), "{}", stderr(&o));
+}
+
+#[test]
+fn a_rebase_left_with_a_merge_strategy_path_runs_nothing_on_the_host() {
+    // No exec line: the strategy file names `../x`, and git runs
+    // `git-merge-../x` (a path, relative to the work tree) for the next
+    // pick that is not a fast-forward.
+    let attack = |m: &Path| {
+        format!(
+            "printf 'break\\npick %s three\\npick %s two\\n' $(git rev-parse HEAD HEAD~1) > .git/todo \
+             && GIT_SEQUENCE_EDITOR=\"cp $PWD/.git/todo\" git rebase -q -i HEAD~2; rm -f .git/todo; \
+             mkdir -p git-merge-.. && printf '#!/bin/sh\\ntouch {}\\nexit 1\\n' > git-merge-../x \
+             && chmod +x git-merge-../x && echo ../x > .git/rebase-merge/strategy",
+            m.display()
+        )
+    };
+    let setup = "echo 2 > b && git add b && git commit -qm two && echo 3 > c && git add c && git commit -qm three";
+    let cont = "git rebase --continue >/dev/null 2>&1";
+    let sb = Sandbox::new("rebase-strategy-host");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let _ = sb.host_sh(&attack(&m));
+    assert!(host_runs(&sb, cont, &m));
+
+    let sb = Sandbox::new("rebase-strategy");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let err = stderr(&sb.jail_sh(&[], &attack(&m)));
+    assert!(err.contains("rebase-merge/strategy"), "{err}");
+    assert!(!host_runs(&sb, cont, &m));
+    let sb = Sandbox::new("rebase-strategy-review");
+    repo_settled(&sb, setup);
+    let m = sb.project.join("MARKER");
+    let o = sb.jail_sh(&["--review=apply"], &attack(&m));
+    assert!(!host_runs(&sb, cont, &m), "{}", stderr(&o));
+}
+
+#[test]
+fn a_template_directory_named_by_the_users_git_config_is_protected() {
+    // `init.templateDir` (a dotfiles repository's template): every later
+    // `git clone` on the host copies its hooks, and runs post-checkout.
+    let sb = Sandbox::new("template-dir");
+    repo(&sb);
+    sb.mkdir(sb.project.join("tmpl/hooks"));
+    assert_code(
+        &sb.host_sh(&format!(
+            "git config --global init.templateDir {}/tmpl",
+            sb.project.display()
+        )),
+        0,
+    );
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "printf '#!/bin/sh\\ntouch {}\\n' > tmpl/hooks/post-checkout && chmod +x tmpl/hooks/post-checkout",
+        m.display()
+    );
+    let clone = format!(
+        "rm -rf {c} && git clone -q . {c} >/dev/null 2>&1",
+        c = sb.root.join("clone").display()
+    );
+    let o = sb.jail_sh(&[], &format!("{attack}; true"));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!host_runs(&sb, &clone, &m));
+    // The same write on the host runs at the next clone.
+    assert_code(&sb.host_sh(&attack), 0);
+    assert!(host_runs(&sb, &clone, &m));
+}
+
+#[test]
+fn a_program_the_repository_config_runs_from_the_project_is_protected() {
+    // The repository's own config (read-only inside) runs a file of the
+    // work tree: `core.fsmonitor = tools/watch.sh`, a filter's `./clean`.
+    let sb = Sandbox::new("config-command-path");
+    repo(&sb);
+    sb.write(sb.project.join("tools/watch.sh"), "#!/bin/sh\nexit 1\n");
+    sb.write(sb.project.join("tools/clean"), "#!/bin/sh\ncat\n");
+    sb.write(sb.project.join(".gitattributes"), "*.txt filter=x\n");
+    assert_code(
+        &sb.host_sh(
+            "chmod +x tools/watch.sh tools/clean && git config core.fsmonitor tools/watch.sh \
+             && git config filter.x.clean './tools/clean --quiet'",
+        ),
+        0,
+    );
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "printf '#!/bin/sh\\ntouch {m}.fsmonitor\\nexit 1\\n' > tools/watch.sh; \
+         printf '#!/bin/sh\\ntouch {m}.filter\\ncat\\n' > tools/clean; true",
+        m = m.display()
+    );
+    let runs = |sb: &Sandbox| {
+        let _ = fs::remove_file(m.with_extension("fsmonitor"));
+        let _ = fs::remove_file(m.with_extension("filter"));
+        let _ = sb.host_sh("echo x > a.txt && git add a.txt && git status >/dev/null 2>&1");
+        ["fsmonitor", "filter"]
+            .into_iter()
+            .filter(|k| m.with_extension(k).exists())
+            .collect::<Vec<_>>()
+    };
+    let o = sb.jail_sh(&[], &attack);
+    assert_eq!(runs(&sb), Vec::<&str>::new(), "{}", stderr(&o));
+    // The same writes on the host run.
+    assert_code(&sb.host_sh(&attack), 0);
+    assert_eq!(runs(&sb), ["fsmonitor", "filter"]);
+}
+
+#[test]
+fn a_fifo_where_git_reads_its_state_does_not_hang_the_hosts_git() {
+    // Not a control file: HEAD, the index, packed-refs, a loose ref.
+    for (name, plant) in [
+        ("head", "rm .git/HEAD && mkfifo .git/HEAD"),
+        ("index", "rm .git/index && mkfifo .git/index"),
+        ("packed", "mkfifo .git/packed-refs"),
+        (
+            "ref",
+            "rm .git/refs/heads/main && mkfifo .git/refs/heads/main",
+        ),
+        // No info/ at start (nothing to hold): made inside.
+        ("exclude", "mkdir .git/info && mkfifo .git/info/exclude"),
+        ("alternates", "mkfifo .git/objects/info/alternates"),
+    ] {
+        let sb = Sandbox::new(&format!("fifo-state-{name}"));
+        repo_settled(&sb, "rm -rf .git/info");
+        let (code, err) = jail_bounded(&sb, &[], plant, 60);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        let o = sb.host_sh("timeout 10 git status >/dev/null 2>&1; echo $?");
+        assert_ne!(
+            stdout(&o).trim(),
+            "124",
+            "{name}: the host's git hung: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_dotgit_naming_the_project_moves_none_of_its_files() {
+    // `sub/.git -> ..` makes the project root a "git directory" for the
+    // check: its `config/`, `hooks/` and `info/` source directories are
+    // no git control files, and a check that moved their files would
+    // hand the program a way to take the user's files away.
+    let sb = Sandbox::new("dotgit-project");
+    repo_settled(
+        &sb,
+        "mkdir -p config hooks info && echo db > config/database.yml && echo h > hooks/useThing.js \
+         && echo i > info/about.txt && git add . && git commit -qm src",
+    );
+    let err = jail_ok(
+        &sb,
+        &[],
+        "echo changed >> config/database.yml && mkdir sub && ln -s .. sub/.git",
+    );
+    for f in ["config/database.yml", "hooks/useThing.js", "info/about.txt"] {
+        assert!(sb.project.join(f).exists(), "{f}: {err}");
+    }
+}
+
+#[test]
+fn a_dotgit_through_proc_self_cwd_is_not_judged_where_the_guard_stands() {
+    // `/proc/self/cwd/x/.git/evil` is `x/.git/evil` below wherever the
+    // resolving process runs: for the check, a harmless repository at
+    // the project root; for the host's git (run in `sub` for the
+    // gitlink), `sub/x/.git/evil`, inside a `.git` the walk skips.
+    let sb = Sandbox::new("proc-cwd");
+    repo_settled(&sb, "");
+    let m = sb.project.join("MARKER");
+    let attack = format!(
+        "git init -q sub && git -C sub -c user.email=a@b -c user.name=a commit -q --allow-empty -m x \
+         && git add sub 2>/dev/null && git init -q --bare x/.git/evil && mkdir -p sub/x/.git \
+         && mv sub/.git sub/x/.git/evil && git -C sub/x/.git/evil config core.bare false \
+         && git -C sub/x/.git/evil config core.fsmonitor 'touch {}; false' \
+         && ln -s /proc/self/cwd/x/.git/evil sub/.git",
+        m.display()
+    );
+    let err = jail_ok(&sb, &[], &attack);
+    assert!(err.contains("sub/.git"), "{err}");
+    assert!(!host_runs(&sb, STATUS, &m));
+}
+
+#[test]
+fn a_repository_planted_on_a_filesystem_mounted_in_the_project_is_found() {
+    // A build tmpfs or data disk mounted below the project is writable
+    // inside the jail like the rest of it.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip(
+            Lack::Setup,
+            "mounting a filesystem in the project needs root",
+        );
+        return;
+    }
+    let sb = Sandbox::new("submount");
+    repo(&sb);
+    let build = sb.project.join("build");
+    sb.mkdir(&build);
+    let u = user();
+    let o = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o"])
+        .arg(format!("mode=755,uid={},gid={}", u.uid, u.gid))
+        .arg("tmpfs")
+        .arg(&build)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(build.clone());
+    // Older than the run, as a mount made at boot.
+    std::thread::sleep(Duration::from_millis(1200));
+    let m = sb.project.join("MARKER");
+    let err = jail_ok(&sb, &[], &plant_nested("build/sub", &m));
+    assert!(err.contains("build/sub/.git/config"), "{err}");
+    assert!(!host_runs(&sb, STATUS, &m));
+}

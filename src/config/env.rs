@@ -3,6 +3,31 @@
 //! systems etc. keep working; credentials go by name and by pattern.
 
 use super::spec::EnvPolicy;
+use super::ConfigError;
+
+/// A variable name: letters, digits and `_`, not starting with a digit.
+pub(crate) fn check_env_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::BadEnvName(name.to_string()))
+    }
+}
+
+/// A variable name, or a pattern with `*` wildcards.
+pub(crate) fn check_env_pattern(p: &str) -> Result<(), ConfigError> {
+    let ok = !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::BadEnvName(p.to_string()))
+    }
+}
 
 /// Removed by exact name.
 const BLOCKED_NAMES: &[&str] = &[

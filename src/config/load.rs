@@ -4,15 +4,14 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+
 use std::path::{Path, PathBuf};
 
+use super::catalogue::{Catalogue, FileLayer, NamedProfile};
+use super::domain::expand_domain;
+use super::env::{check_env_name, check_env_pattern};
 use super::profile::{self, line_col, Profile};
-use super::resolve::chosen_by_user;
-use super::resolve::{
-    check_env_name, check_env_pattern, expand_domain, Catalogue, FileLayer, NamedProfile, SiteLayer,
-};
-use super::spec::{JailSpec, Source};
+use super::spec::Source;
 use super::{trust, ConfigError};
 
 pub const DEFAULT_SITE_DIR: &str = "/etc/jail";
@@ -56,100 +55,13 @@ fn dirs_with(
             .unwrap_or_else(|| home.join(fallback))
             .join("jail")
     };
-    let site = match env("JAIL_SITE_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => {
-            let d = PathBuf::from(d);
-            if !d.is_absolute() {
-                return Err(ConfigError::UnsafeSite {
-                    dir: d,
-                    message: "JAIL_SITE_DIR must be an absolute path".into(),
-                });
-            }
-            if !d.is_dir() {
-                return Err(ConfigError::UnsafeSite {
-                    dir: d,
-                    message: "JAIL_SITE_DIR is not a directory".into(),
-                });
-            }
-            let real = check_site_dir(&d)?;
-            // Any root-owned directory would do, e.g. an empty one: so
-            // where an administrator installed a site policy, the variable
-            // must not swap it for another.
-            if default_site.is_dir() && fs::canonicalize(default_site).ok() != Some(real.clone()) {
-                return Err(ConfigError::UnsafeSite {
-                    dir: d,
-                    message: format!(
-                        "JAIL_SITE_DIR cannot replace the site policy installed in {}",
-                        default_site.display()
-                    ),
-                });
-            }
-            Some(real)
-        }
-        None if default_site.is_dir() => Some(check_site_dir(default_site)?),
-        None => None,
-    };
+    let site = super::site::site_dir(&env, default_site)?;
     Ok(Dirs {
         site,
         user: xdg("XDG_CONFIG_HOME", ".config"),
         state: xdg("XDG_STATE_HOME", ".local/state"),
         data: xdg("XDG_DATA_HOME", ".local/share"),
     })
-}
-
-/// The site directory must be owned by root and writable by nobody else,
-/// and so must every directory above it (a sticky root-owned directory such
-/// as /tmp is fine: others cannot replace what root put there). Otherwise
-/// the user could write the policy that is supposed to bind them.
-pub fn check_site_dir(dir: &Path) -> Result<PathBuf, ConfigError> {
-    let unsafe_site = |message: String| ConfigError::UnsafeSite {
-        dir: dir.to_path_buf(),
-        message,
-    };
-    let real = fs::canonicalize(dir).map_err(|e| unsafe_site(e.to_string()))?;
-    let md = fs::metadata(&real).map_err(|e| unsafe_site(e.to_string()))?;
-    if md.uid() != 0 || md.mode() & 0o022 != 0 {
-        return Err(unsafe_site(format!(
-            "must be owned by root and not writable by group or others \
-             (owner uid {}, mode {:o})",
-            md.uid(),
-            md.mode() & 0o7777
-        )));
-    }
-    for a in real.ancestors().skip(1) {
-        let m = fs::metadata(a).map_err(|e| unsafe_site(e.to_string()))?;
-        let sticky = m.mode() & 0o1000 != 0;
-        if m.uid() != 0 || (m.mode() & 0o022 != 0 && !sticky) {
-            return Err(unsafe_site(format!(
-                "its parent {} must be owned by root and not writable by others \
-                 (owner uid {}, mode {:o})",
-                a.display(),
-                m.uid(),
-                m.mode() & 0o7777
-            )));
-        }
-    }
-    Ok(real)
-}
-
-/// A file inside the site directory: root's, and writable by root only.
-fn check_site_file(path: &Path) -> Result<(), ConfigError> {
-    let md = fs::metadata(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if md.uid() != 0 || md.mode() & 0o022 != 0 {
-        return Err(ConfigError::UnsafeSite {
-            dir: path.to_path_buf(),
-            message: format!(
-                "must be owned by root and not writable by group or others \
-                 (owner uid {}, mode {:o})",
-                md.uid(),
-                md.mode() & 0o7777
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// What a file may contain, beyond the profile schema.
@@ -353,7 +265,7 @@ fn profiles_in(dir: &Path, site: bool) -> Result<Vec<NamedProfile>, ConfigError>
         }
     };
     if site {
-        check_site_file(dir)?;
+        super::site::check_site_file(dir)?;
     }
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -366,7 +278,7 @@ fn profiles_in(dir: &Path, site: bool) -> Result<Vec<NamedProfile>, ConfigError>
             continue;
         };
         if site {
-            check_site_file(&f)?;
+            super::site::check_site_file(&f)?;
         }
         let Some(bytes) = read(&f)? else { continue };
         let profile = parse_kind(&bytes, &f, FileKind::Profile)?;
@@ -387,30 +299,7 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
     if let Some(site_dir) = &dirs.site {
         let file = site_dir.join("jail.toml");
         if let Some(bytes) = read(&file)? {
-            check_site_file(&file)?;
-            let mut profile = parse_kind(&bytes, &file, FileKind::Site)?;
-            let site = profile
-                .site
-                .take()
-                .map(|s| s.into_inner())
-                .unwrap_or_default();
-            let project_roots = site.project_roots.as_ref().map(|roots| {
-                roots
-                    .iter()
-                    .map(|r| fs::canonicalize(r).unwrap_or_else(|_| PathBuf::from(r)))
-                    .collect()
-            });
-            let passwd_home = nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.dir);
-            cat.site = Some(SiteLayer {
-                file,
-                profile,
-                site,
-                project_roots,
-                other_homes: passwd_home.into_iter().collect(),
-            });
+            cat.site = Some(super::site::read_layer(file, &bytes)?);
         }
         cat.profiles
             .extend(profiles_in(&site_dir.join("profiles"), true)?);
@@ -444,70 +333,6 @@ pub fn load(dirs: &Dirs, project: Option<&Path>) -> Result<Catalogue, ConfigErro
     Ok(cat)
 }
 
-/// The site checks again on the host's real paths: `resolve` compares
-/// paths as written, so a symlink (`--rw ~/link` pointing into a site
-/// read-only tree) could otherwise get past it. Paths that do not exist
-/// are skipped (nothing to bind).
-pub fn enforce_site_on_host(spec: &JailSpec, cat: &Catalogue) -> Result<(), ConfigError> {
-    let Some(site) = &cat.site else { return Ok(()) };
-    let real = |p: &Path| fs::canonicalize(p).ok();
-    let from_site = |s: &Source| matches!(s, Source::Site(f) if *f == site.file);
-    let fsp = &spec.filesystem;
-    let site_ro: Vec<PathBuf> = fsp
-        .ro
-        .iter()
-        .filter(|r| from_site(&r.source))
-        .filter_map(|r| real(&r.value))
-        .collect();
-    let site_hide: Vec<PathBuf> = fsp
-        .hide
-        .iter()
-        .filter(|h| from_site(&h.source))
-        .filter_map(|h| real(&h.value))
-        .collect();
-    let project = real(&spec.project.value).unwrap_or_else(|| spec.project.value.clone());
-    let refuse = |key: &str, message: String| ConfigError::Refused {
-        file: site.file.clone(),
-        key: key.to_string(),
-        message,
-    };
-    for (v, rw) in fsp
-        .ro
-        .iter()
-        .map(|v| (v, false))
-        .chain(fsp.rw.iter().map(|v| (v, true)))
-    {
-        if !chosen_by_user(&v.source) {
-            continue;
-        }
-        let Some(r) = real(&v.value) else { continue };
-        let shown = |what: &str| {
-            format!(
-                "{} (from {}) leads to {}, {what}",
-                v.value.display(),
-                v.source,
-                r.display()
-            )
-        };
-        if site_hide.iter().any(|h| r.starts_with(h)) {
-            return Err(refuse("filesystem.hide", shown("which the site hides")));
-        }
-        if rw && site_ro.iter().any(|o| r.starts_with(o)) {
-            return Err(refuse(
-                "filesystem.ro",
-                shown("which is read-only by site policy"),
-            ));
-        }
-        if rw && site.site.rw_outside_project == Some(false) && !r.starts_with(&project) {
-            return Err(refuse(
-                "site.rw_outside_project",
-                shown("which is outside the project"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// `jail trust`: records consent to the project's .jail.toml as it is now
 /// (it must parse). Returns the file's hash and what it may widen.
 pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<(String, Vec<String>), ConfigError> {
@@ -527,6 +352,9 @@ pub fn trust_project(dirs: &Dirs, project: &Path) -> Result<(String, Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::catalogue::SiteLayer;
+    use crate::config::site::enforce_site_on_host;
+    use std::os::unix::fs::MetadataExt;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
         move |k| {
@@ -603,12 +431,14 @@ mod tests {
         let d = std::env::temp_dir().join(format!("jail-site-ww-{}", std::process::id()));
         fs::create_dir_all(&d).unwrap();
         fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
-        let e = check_site_dir(&d).unwrap_err().to_string();
+        let e = crate::config::site::check_site_dir(&d)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be owned by root"), "{e}");
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
         // As root a 0755 root-owned dir under sticky /tmp is accepted;
         // as a user it is refused for its owner.
-        let ok = check_site_dir(&d);
+        let ok = crate::config::site::check_site_dir(&d);
         // SAFETY: getuid has no preconditions.
         if unsafe { libc::getuid() } == 0 {
             assert!(ok.is_ok(), "{ok:?}");
@@ -675,7 +505,7 @@ mod tests {
 
     #[test]
     fn symlinks_do_not_get_past_the_site() {
-        use crate::config::resolve::{resolve, Request};
+        use crate::config::{resolve, Request};
         use std::os::unix::fs::symlink;
         let base = std::env::temp_dir().join(format!("jail-site-ln-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);

@@ -1,20 +1,48 @@
 //! Policy: parses and layers profiles into a resolved `JailSpec`.
 //! Plain data, no syscalls (host facts are passed in), fully unit-tested.
+//!
+//! - `profile`: the TOML profile schema (what a file may say) and parsing
+//!   with file:line:col errors; `load`: reads the layers from disk
+//!   (profiles dirs, user config, project file and its trust record).
+//! - `catalogue`: the inputs as data (request, host facts, profiles and
+//!   layers) and the `extends` chain.
+//! - `resolve`: layering, profile chain → user → project → command line,
+//!   into one `JailSpec`; `widen`: what an untrusted project file widens;
+//!   `site`: site enforcement, all of it (site directory, site layer,
+//!   floors/maxima/ceilings, the check on the host's real paths).
+//! - `domain`: the domain grammar (`NAME`, `NAME:PORT`, `*.suffix`, `*`,
+//!   `@preset`), typed, shared with the network helper; `presets`: the
+//!   `@preset` lists; `proxy`: the upstream proxy setting.
+//! - `agents`: the agents' credential files, one list; `paths`: path
+//!   normalization and the paths jail itself decides; `env`, `limits`:
+//!   the environment scrub and resource limits.
+//! - `spec`: the resolved policy; `explain` prints it; `init`, `trust`:
+//!   `jail init` and `jail trust`.
 
+pub mod agents;
+pub mod catalogue;
+pub mod domain;
 pub mod env;
 pub mod explain;
 pub mod init;
 pub mod limits;
 pub mod load;
+pub mod paths;
 pub mod presets;
 pub mod profile;
+pub mod proxy;
 pub mod resolve;
+pub mod site;
 pub mod spec;
+#[cfg(test)]
+mod testkit;
 pub mod trust;
+pub mod widen;
 
 use std::path::PathBuf;
 
-pub use resolve::{resolve, Catalogue, HostFacts, Request};
+pub use catalogue::{Catalogue, HostFacts, Request};
+pub use resolve::resolve;
 pub use spec::JailSpec;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +81,12 @@ pub enum ConfigError {
         origin: String,
         why: String,
     },
-    #[error("`{domain}` in {origin} is not a domain name (e.g. `example.com`, `*.example.com`, `@github`)")]
-    BadDomain { domain: String, origin: String },
+    #[error("`{domain}` in {origin} is not a domain name: {why} (e.g. `example.com`, `*.example.com`, `github.com:22`, `@github`)")]
+    BadDomain {
+        domain: String,
+        origin: String,
+        why: String,
+    },
     #[error(
         "unknown domain preset `@{name}` in {origin} (presets: {})",
         crate::config::presets::names()

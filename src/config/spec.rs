@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
 
+use super::domain::Domain;
+
 pub use super::limits::{Limits, ReviewMode};
 pub use super::profile::{HomeMode, NetMode};
 
@@ -131,8 +133,8 @@ pub struct Watched {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetPolicy {
     pub mode: Sourced<NetMode>,
-    pub allow: Vec<Sourced<String>>,
-    pub deny: Vec<Sourced<String>>,
+    pub allow: Vec<Sourced<Domain>>,
+    pub deny: Vec<Sourced<Domain>>,
     pub ports: Vec<Sourced<u16>>,
     pub dns_upstream: Option<Sourced<String>>,
     pub expose_host_ports: Vec<Sourced<u16>>,

@@ -125,7 +125,7 @@ pub fn main(chan: Channel) -> i32 {
     let index = pidfd
         .1
         .as_ref()
-        .and_then(|fd| DirIndex::build(&config.project, fd));
+        .and_then(|fd| DirIndex::build(&config.project, fd, config.since));
     wait_for_jail(pidfd.0, pidfd.1.as_ref());
     // From here on the guard is bounded: SIGALRM (default action) ends it
     // if the check ever takes too long; the record stays for the next
@@ -148,6 +148,9 @@ pub fn main(chan: Channel) -> i32 {
 struct Record {
     path: PathBuf,
     file: fs::File,
+    /// The directories `write` made, deepest first: removed again when
+    /// empty, so a run that needed no record leaves nothing in the home.
+    made: Vec<PathBuf>,
 }
 
 impl Record {
@@ -155,25 +158,47 @@ impl Record {
         use std::io::Write;
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
-        fs::create_dir_all(dir).ok()?;
+        let made: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| fs::symlink_metadata(d).is_err())
+            .map(Path::to_path_buf)
+            .collect();
         // Never over an older record (a pid used again).
         let path = dir.join(format!("{}-{}.json", config.since.0, std::process::id()));
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .ok()?;
+        let open = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+        };
+        fs::create_dir_all(dir).ok()?;
+        // Another guard of this project may just have removed the
+        // directory it found empty: make it again, once.
+        let mut file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).ok()?;
+                open().ok()?
+            }
+            r => r.ok()?,
+        };
         sys::try_lock(file.as_raw_fd()).ok()?;
         let text = serde_json::to_vec(config).ok()?;
         file.write_all(&text).ok()?;
-        Some(Record { path, file })
+        Some(Record { path, file, made })
     }
 
     fn done(self) {
         let _ = fs::remove_file(&self.path);
         drop(self.file);
+        // Only what this record made, and only if empty (a quarantine or
+        // another jail's record keeps its directory).
+        for d in &self.made {
+            if fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
     }
 }
 
@@ -315,6 +340,23 @@ fn check(config: &Config, index: Option<&DirIndex>) {
             }
         }
     }
+    // A protected path kept as written below a directory missing at
+    // start (`tools/../x`): moved where the kernel finds it now.
+    let moving: Vec<PathBuf> = moving
+        .into_iter()
+        .map(|p| {
+            if !p.components().any(|c| c == std::path::Component::ParentDir) {
+                return p;
+            }
+            match (
+                p.parent().and_then(|d| fs::canonicalize(d).ok()),
+                p.file_name(),
+            ) {
+                (Some(d), Some(n)) => d.join(n),
+                _ => p,
+            }
+        })
+        .collect();
     let (moved, failed) =
         quarantine::quarantine(project, &config.writable, &moving, &config.quarantine);
     if !moved.is_empty() {
@@ -527,10 +569,16 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
         .iter()
         .map(|w| fs::canonicalize(w).unwrap_or_else(|_| w.clone()))
         .collect();
+    // In the order found, each once (a set beside it: a project may hold
+    // many thousands, and the check must stay linear in them).
     let mut gitdirs: Vec<PathBuf> = Vec::new();
-    let add = |d: PathBuf, all: &mut Vec<PathBuf>| {
+    let mut listed: std::collections::HashSet<PathBuf> = config.gitdirs.iter().cloned().collect();
+    // A git directory's work tree where its `.git` entry says (relative
+    // hook paths start there); else core.worktree, else the directory.
+    let mut trees: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    let mut add = |d: PathBuf, all: &mut Vec<PathBuf>| {
         for r in std::iter::once(d.clone()).chain(git::related_gitdirs(&git::common_dir(&d))) {
-            if !config.gitdirs.contains(&r) && !all.contains(&r) {
+            if listed.insert(r.clone()) {
                 all.push(r);
             }
         }
@@ -551,6 +599,9 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
             git::Found::Dir(d) => {
                 let c = fs::canonicalize(&d).unwrap_or_else(|_| d.clone());
                 if writable.iter().any(|w| c.starts_with(w)) {
+                    if let Some(tree) = dotgit.parent() {
+                        trees.entry(d.clone()).or_insert_with(|| tree.to_path_buf());
+                    }
                     add(d, &mut gitdirs);
                 } else if changed {
                     // It names a repository outside what the jail could
@@ -589,12 +640,136 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
             out.unchecked.push((u, "it cannot be listed".into()));
         }
     }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
     for d in &gitdirs {
+        // A git directory put where it is during the run (`mv x sub/.git`)
+        // brings its files whatever their own age: judged all by content.
+        // One that predates the run is known from the walk during it, or
+        // (without it) by its directory unchanged since the start.
+        let dotgit = trees.get(d).map(|t| t.join(".git"));
+        let physical = fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        let moved_in = !index.is_some_and(|i| i.predates(&physical))
+            && (physical
+                .parent()
+                .is_some_and(|p| changed_since(p, config.since))
+                || dotgit.as_ref().is_some_and(|g| {
+                    g.parent().is_some_and(|p| changed_since(p, config.since))
+                        || (!fs::symlink_metadata(g).is_ok_and(|m| m.is_dir())
+                            && changed_since(g, config.since))
+                }));
         for c in git::control_paths(d) {
-            for f in files_below(&c) {
-                if changed_since(&f, config.since) && !git::harmless_created(d, &f) {
+            // A control directory put there during the run (`mv x
+            // .git/hooks`) brings its files whatever their own age.
+            let whole = moved_in || changed_since(&c, config.since);
+            for f in judged_files(&c, c.file_name().is_some_and(|n| n == "hooks")) {
+                if (whole || changed_since(&f, config.since)) && !git::harmless_created(d, &f) {
                     out.suspect.push(f);
                 }
+            }
+        }
+        // What its configs name: hook directories (core.hooksPath) and
+        // included files, and what the hooks' symlinks lead to. Changed
+        // during the run, they run code on the host like its own hooks.
+        let tree = trees.get(d).cloned().unwrap_or_else(|| d.clone());
+        let common = git::common_dir(d);
+        let mut named = vec![(d.join("hooks"), true)];
+        for cfg in [
+            common.join("config"),
+            d.join("config"),
+            d.join("config.worktree"),
+        ] {
+            named.extend(protect::named_by_git_config(&cfg, &tree, &home));
+        }
+        let inside = |f: &Path| writable.iter().any(|w| f.starts_with(w));
+        for (p, hookdir) in named {
+            if !inside(&p) {
+                continue; // not the jail's to change
+            }
+            let whole = changed_since(&p, config.since);
+            for f in judged_files(&p, hookdir) {
+                if whole || changed_since(&f, config.since) {
+                    out.suspect.push(f.clone());
+                }
+                // A link (a hook linked to a script elsewhere): where it
+                // leads, if that changed.
+                if fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink()) {
+                    if let Ok(t) = fs::canonicalize(&f) {
+                        if inside(&t) && !t.is_dir() && changed_since(&t, config.since) {
+                            out.suspect.push(t);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // A rebase or cherry-pick left in progress whose list of what is
+    // still to do has `exec` lines: the host's `git rebase --continue`
+    // would run them (`git status` shows only the next two). Its list
+    // goes (`git rebase --abort` still works).
+    // So does a merge strategy that names a program by a path (git runs
+    // `git-merge-STRATEGY`, relative to the work tree when it holds a
+    // slash).
+    for d in config.gitdirs.iter().chain(gitdirs.iter()) {
+        for (todo, judge) in [
+            (
+                "rebase-merge/git-rebase-todo",
+                git::todo_runs_commands as fn(&str) -> bool,
+            ),
+            ("sequencer/todo", git::todo_runs_commands),
+            ("rebase-merge/strategy", |t: &str| {
+                !git::plain_strategy(t.trim_end())
+            }),
+            ("sequencer/opts", |t: &str| {
+                let (entries, _) = git::parse_config(t);
+                git::values(&entries, "options", "strategy")
+                    .iter()
+                    .any(|s| !git::plain_strategy(s))
+            }),
+        ] {
+            let t = d.join(todo);
+            if !changed_since(&t, config.since) {
+                continue;
+            }
+            let runs = match crate::host::read_regular(&t, git::CONTROL_MAX) {
+                crate::host::Read::Text(b) => judge(&String::from_utf8_lossy(&b)),
+                crate::host::Read::Absent => false,
+                crate::host::Read::Suspect(_) => true,
+            };
+            if runs {
+                out.suspect.push(t);
+            }
+        }
+    }
+    // A FIFO, socket or device made where git opens its files (HEAD, the
+    // index, packed-refs, refs, reflogs, info/, objects/info/): the
+    // host's git would hang on it.
+    for d in config.gitdirs.iter().chain(gitdirs.iter()) {
+        let common = git::common_dir(d);
+        let mut files: Vec<PathBuf> = Vec::new();
+        for base in [d, &common] {
+            files.extend(
+                fs::read_dir(base)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+            for sub in ["refs", "logs", "info", "objects/info"] {
+                files.extend(files_below(&base.join(sub)));
+            }
+        }
+        files.sort();
+        files.dedup();
+        for f in files {
+            if changed_since(&f, config.since)
+                && fs::symlink_metadata(&f).is_ok_and(|m| {
+                    let t = m.file_type();
+                    !(t.is_file() || t.is_dir() || t.is_symlink())
+                })
+            {
+                out.suspect.push(f);
             }
         }
     }
@@ -602,14 +777,43 @@ fn new_git_control_files(config: &Config, index: Option<&DirIndex>) -> GitFindin
     let mut all = std::mem::take(&mut out.suspect);
     all.sort();
     all.dedup();
+    // Sorted by components, what is below a path follows it at once.
     let mut kept: Vec<PathBuf> = Vec::new();
     for p in all {
-        if !kept.iter().any(|k| p.starts_with(k)) {
+        if !kept.last().is_some_and(|k| p.starts_with(k)) {
             kept.push(p);
         }
     }
     out.suspect = kept;
     out
+}
+
+/// The files of a control path git reads or runs: a hook directory's
+/// hooks (the names git runs, nothing below: a `hooks` directory of a
+/// project's sources is not all moved), `info/`'s files, else the path
+/// itself unless it is a directory (git reads no config, commondir or
+/// included file from a directory). A directory that cannot be listed is
+/// returned whole (suspect).
+fn judged_files(p: &Path, hookdir: bool) -> Vec<PathBuf> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => {
+            if fs::read_dir(p).is_err() {
+                vec![p.to_path_buf()]
+            } else if hookdir {
+                git::HOOK_NAMES
+                    .iter()
+                    .map(|n| p.join(n))
+                    .filter(|f| fs::symlink_metadata(f).is_ok())
+                    .collect()
+            } else if p.file_name().is_some_and(|n| n == "info") {
+                files_below(p)
+            } else {
+                Vec::new()
+            }
+        }
+        Ok(_) => vec![p.to_path_buf()],
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `p` itself, or every non-directory below it when it is a directory; a
@@ -666,30 +870,36 @@ fn find_all(root: &Path) -> Finds {
 /// repository shape; returns its subdirectories.
 fn look(d: &Path, rd: fs::ReadDir, found: &mut Finds) -> Vec<PathBuf> {
     let mut subdirs = Vec::new();
-    let mut shape = 0;
+    let mut shape: Vec<&str> = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name();
         let Ok(ft) = e.file_type() else {
             continue;
         };
-        if name == ".git" {
+        // Case ignored: on a case-insensitive filesystem (vfat, exFAT, a
+        // Windows drive under WSL) git's lookup of `.git` finds `.GIT`.
+        if name.eq_ignore_ascii_case(".git") {
             found.dotgits.push(e.path());
             continue;
         }
-        if name == "HEAD" || name == "objects" || name == "refs" {
-            shape += 1;
+        if let Some(n) = git::BARE_SHAPE_NAMES
+            .iter()
+            .find(|n| name.eq_ignore_ascii_case(n))
+        {
+            shape.push(n);
         }
         if ft.is_dir() {
             subdirs.push(e.path());
         }
     }
-    if shape == 3 && git::is_bare_shape(d) {
+    if git::bare_shape_by(|n| shape.contains(&n)) && git::is_bare_shape(d) {
         found.bare.push(d.to_path_buf());
     }
     subdirs
 }
 
-/// Walks `root` (its filesystem only, no symlinks, not into `.git`),
+/// Walks `root` (and what is mounted below it unless read-only; no
+/// symlinks, not into `.git`),
 /// adding to `found` and telling `seen` each directory read with its
 /// metadata; `go_on` may stop the walk (false).
 fn walk(
@@ -709,7 +919,16 @@ fn walk(
         let Ok(meta) = fs::symlink_metadata(&d) else {
             continue;
         };
-        if !meta.is_dir() || Some(meta.dev()) != dev {
+        if !meta.is_dir() {
+            continue;
+        }
+        // Another filesystem mounted below (a build tmpfs, a data disk):
+        // the jail writes there too, so it is walked, unless mounted
+        // read-only.
+        if Some(meta.dev()) != dev
+            && nix::sys::statvfs::statvfs(&d)
+                .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+        {
             continue;
         }
         let rd = match fs::read_dir(&d) {
@@ -736,11 +955,15 @@ fn walk(
 struct DirIndex {
     dirs: std::collections::HashMap<PathBuf, (i64, i64, u64)>,
     found: Finds,
+    /// Git directories (physical) that were where they are before the
+    /// run began, with their inode: their directory had not changed when
+    /// the walk was over, so no rename had put them there.
+    old: std::collections::HashMap<PathBuf, u64>,
 }
 
 impl DirIndex {
     /// Walks `root` while the jail runs; None if the jail ended first.
-    fn build(root: &Path, pidfd: &std::os::fd::OwnedFd) -> Option<DirIndex> {
+    fn build(root: &Path, pidfd: &std::os::fd::OwnedFd, since: (i64, i64)) -> Option<DirIndex> {
         use std::os::fd::AsRawFd;
         let mut dirs = std::collections::HashMap::new();
         let mut found = Finds::default();
@@ -752,7 +975,36 @@ impl DirIndex {
                 dirs.insert(d.to_path_buf(), (m.ctime(), m.ctime_nsec(), m.ino()));
             },
         );
-        done.then_some(DirIndex { dirs, found })
+        if !done {
+            return None;
+        }
+        let unchanged = |p: &Path| p.parent().is_some_and(|d| !changed_since(d, since));
+        let mut old = std::collections::HashMap::new();
+        let gitdirs = found
+            .dotgits
+            .iter()
+            .filter(|g| {
+                unchanged(g)
+                    && (fs::symlink_metadata(g).is_ok_and(|m| m.is_dir())
+                        || !changed_since(g, since))
+            })
+            .filter_map(|g| git::gitdir_of(g))
+            .chain(found.bare.iter().cloned());
+        for d in gitdirs {
+            if let (Ok(c), Ok(m)) = (fs::canonicalize(&d), fs::symlink_metadata(&d)) {
+                if unchanged(&c) {
+                    old.insert(c, m.ino());
+                }
+            }
+        }
+        Some(DirIndex { dirs, found, old })
+    }
+
+    /// Whether the git directory `d` (physical) was there before the run.
+    fn predates(&self, d: &Path) -> bool {
+        self.old
+            .get(d)
+            .is_some_and(|ino| fs::symlink_metadata(d).is_ok_and(|m| m.ino() == *ino))
     }
 
     /// What is in the project now: what was seen during the run, and what
@@ -807,6 +1059,7 @@ mod tests {
         fs::create_dir_all(t.join("a/.git")).unwrap();
         fs::create_dir_all(t.join("b")).unwrap();
         std::os::unix::fs::symlink("../a/.git", t.join("b/.git")).unwrap();
+        fs::create_dir_all(t.join("c/.GIT")).unwrap();
         fs::create_dir_all(t.join("src/objects")).unwrap();
         fs::create_dir_all(t.join("src/refs")).unwrap();
         fs::write(t.join("src/HEAD"), "ref: refs/heads/main\n").unwrap();
@@ -816,6 +1069,7 @@ mod tests {
         fs::set_permissions(t.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
         assert!(f.dotgits.contains(&t.join("a/.git")), "{f:?}");
         assert!(f.dotgits.contains(&t.join("b/.git")), "{f:?}");
+        assert!(f.dotgits.contains(&t.join("c/.GIT")), "{f:?}");
         assert_eq!(f.bare, vec![t.join("src")]);
         // root reads every directory: only when not root is it unlistable.
         // SAFETY: geteuid has no preconditions.

@@ -18,6 +18,38 @@ use std::path::{Component, Path, PathBuf};
 /// checkout), and in a worktree's admin directory `gitdir`.
 pub const CONTROL: &[&str] = &["config", "config.worktree", "commondir", "hooks", "info"];
 
+/// The hooks git runs (githooks(5)), by name in the hook directory.
+pub const HOOK_NAMES: &[&str] = &[
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+    "pre-commit",
+    "pre-merge-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "pre-rebase",
+    "post-checkout",
+    "post-merge",
+    "pre-push",
+    "pre-receive",
+    "update",
+    "proc-receive",
+    "post-receive",
+    "post-update",
+    "reference-transaction",
+    "push-to-checkout",
+    "pre-auto-gc",
+    "post-rewrite",
+    "sendemail-validate",
+    "fsmonitor-watchman",
+    "p4-changelist",
+    "p4-prepare-changelist",
+    "p4-post-changelist",
+    "p4-pre-submit",
+    "post-index-change",
+];
+
 /// The largest `.git` file git reads (its `read_gitfile_gently` limit).
 pub const GITFILE_MAX: u64 = 1 << 20;
 
@@ -53,6 +85,11 @@ pub fn resolve_dotgit(dotgit: &Path) -> Found {
         return Found::Dir(dotgit.to_path_buf());
     }
     let file = if m.file_type().is_symlink() {
+        if process_dependent(dotgit) {
+            return Found::Suspect(
+                "a symlink through /proc or /dev: it leads elsewhere for each process".into(),
+            );
+        }
         match fs::canonicalize(dotgit) {
             Ok(t) if t.is_dir() => return Found::Dir(t),
             Ok(t) => t,
@@ -86,6 +123,11 @@ pub fn resolve_dotgit(dotgit: &Path) -> Found {
     let Some(base) = dotgit.parent() else {
         return Found::None;
     };
+    if process_dependent(&base.join(target)) {
+        return Found::Suspect(
+            "names a git directory through /proc or /dev: it is elsewhere for each process".into(),
+        );
+    }
     match fs::canonicalize(base.join(target)) {
         Ok(d) if d.is_dir() => Found::Dir(d),
         Ok(_) => Found::None,
@@ -93,6 +135,56 @@ pub fn resolve_dotgit(dotgit: &Path) -> Found {
             "names a git directory that cannot be resolved ({e})"
         )),
     }
+}
+
+/// Whether resolving `p` passes through a path whose meaning depends on
+/// the process that resolves it (`/proc/self/cwd`, `/proc/<pid>`,
+/// `/dev/fd`, `/dev/stdin`): git, run in another directory, would find
+/// something other than what jail checked. Links are followed one hop
+/// at a time (at most 40, as the kernel), each hop's target judged too.
+pub fn process_dependent(p: &Path) -> bool {
+    fn walk(p: &Path, hops: &mut u32) -> bool {
+        let mut cur = PathBuf::from("/");
+        for c in p.components() {
+            match c {
+                Component::RootDir | Component::Prefix(_) => cur = PathBuf::from("/"),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    cur.pop();
+                }
+                Component::Normal(n) => {
+                    let next = cur.join(n);
+                    if next.starts_with("/proc") || next.starts_with("/dev") {
+                        return true;
+                    }
+                    match fs::read_link(&next) {
+                        Ok(t) => {
+                            *hops += 1;
+                            if *hops > 40 {
+                                return true;
+                            }
+                            let t = if t.is_absolute() { t } else { cur.join(t) };
+                            if walk(&t, hops) {
+                                return true;
+                            }
+                            cur = fs::canonicalize(&next).unwrap_or(next);
+                        }
+                        Err(_) => cur = next,
+                    }
+                }
+            }
+        }
+        false
+    }
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(d) => d.join(p),
+            Err(_) => return true,
+        }
+    };
+    walk(&abs, &mut 0)
 }
 
 /// The git directory a `.git` entry names (see `resolve_dotgit`), if any.
@@ -103,15 +195,27 @@ pub fn gitdir_of(dotgit: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Whether `dir` has the shape git's `is_git_directory` accepts: `HEAD`,
-/// `objects/` and `refs/` (a bare repository git finds when run there,
-/// unless `safe.bareRepository = explicit`). A superset of what git
-/// accepts (HEAD's content is not checked): fail closed.
+/// Whether `dir` has the shape git's `is_git_directory` accepts (a bare
+/// repository git finds when run there, unless `safe.bareRepository =
+/// explicit`): a `HEAD`, and `objects` and `refs` in its common
+/// directory, which a `commondir` file moves elsewhere. git only asks
+/// `access(X_OK)` of `objects` and `refs` (an executable file will do),
+/// so any entry counts, and any `commondir` (what it names is for the
+/// caller to follow). A superset of what git accepts (HEAD's content is
+/// not checked): fail closed.
 pub fn is_bare_shape(dir: &Path) -> bool {
-    fs::symlink_metadata(dir.join("HEAD")).is_ok()
-        && fs::metadata(dir.join("objects")).is_ok_and(|m| m.is_dir())
-        && fs::metadata(dir.join("refs")).is_ok_and(|m| m.is_dir())
+    bare_shape_by(|n| fs::symlink_metadata(dir.join(n)).is_ok())
 }
+
+/// `is_bare_shape`, asking `has(NAME)` whether the directory holds an
+/// entry NAME (of any type).
+pub fn bare_shape_by(has: impl Fn(&str) -> bool) -> bool {
+    has("HEAD") && (has("commondir") || (has("objects") && has("refs")))
+}
+
+/// Names whose presence makes a directory a candidate for
+/// `is_bare_shape`.
+pub const BARE_SHAPE_NAMES: &[&str] = &["HEAD", "objects", "refs", "commondir"];
 
 /// The common directory of a git directory: what `commondir` names
 /// (relative to the git directory, resolved physically as git does), else
@@ -144,8 +248,10 @@ pub fn related_gitdirs(common: &Path) -> Vec<PathBuf> {
         if !fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        // A submodule's git directory holds HEAD; names may nest (a/b).
-        if d.join("HEAD").exists() {
+        // A submodule's git directory holds HEAD (a file, or a symlink
+        // `refs/...` that git reads as a symbolic ref even when it
+        // dangles: the ref may be packed); names may nest (a/b).
+        if fs::symlink_metadata(d.join("HEAD")).is_ok() {
             out.extend(related_gitdirs(&d));
         } else {
             stack.extend(read_dir_sorted(&d));
@@ -444,6 +550,10 @@ pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.len() <= 1 << 20);
     match first.as_ref().and_then(|f| f.to_str()) {
         Some("commondir") if regular_small && is_worktree_admin(gitdir) => {
+            let named = crate::host::read_regular(path, 1 << 20).text();
+            if named.is_none_or(|t| process_dependent(&gitdir.join(t.trim()))) {
+                return false;
+            }
             gitdir.parent().and_then(Path::parent).is_some_and(|repo| {
                 let c = common_dir(gitdir);
                 c == normalize(repo) || fs::canonicalize(repo).is_ok_and(|r| r == c)
@@ -476,9 +586,54 @@ pub fn harmless_created(gitdir: &Path, path: &Path) -> bool {
     }
 }
 
+/// Whether a config entry is a command git runs (with the shell or as a
+/// program): fsmonitor, pager, editors, filters, diff and merge drivers,
+/// credential helpers, aliases, gpg and ssh programs.
+pub fn runs_command(e: &Entry) -> bool {
+    let sub = e.subsection.is_some();
+    match (e.section.as_str(), e.key.as_str()) {
+        ("core", "fsmonitor" | "pager" | "editor" | "sshcommand" | "askpass") => !sub,
+        ("sequence", "editor") | ("diff", "external") | ("interactive", "difffilter") => !sub,
+        ("gpg", "program") | ("credential", "helper") => true,
+        ("alias", _) | ("pager", _) => true,
+        ("diff", "command" | "textconv") => sub,
+        ("filter", "clean" | "smudge" | "process") => sub,
+        ("merge", "driver") | ("mergetool" | "difftool", "cmd") => sub,
+        ("uploadpack", "packobjectshook") => !sub,
+        _ => false,
+    }
+}
+
+/// Whether a rebase or sequencer todo list runs commands: an `exec` (or
+/// `x`) line, which git runs with the shell at `--continue`.
+pub fn todo_runs_commands(text: &str) -> bool {
+    text.lines().any(|l| {
+        let w = l.split_whitespace().next().unwrap_or("");
+        w == "exec" || w == "x"
+    })
+}
+
+/// Whether a merge strategy name is a plain word (`ort`, `recursive`, a
+/// `git-merge-NAME` on PATH), not a path git would run from the work
+/// tree.
+pub fn plain_strategy(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn todo_lists_with_exec_lines_run_commands() {
+        assert!(todo_runs_commands("pick 1 a\n  exec make test\n"));
+        assert!(todo_runs_commands("x id\n"));
+        assert!(!todo_runs_commands(
+            "pick 1 a\n# exec is a command\nbreak\n"
+        ));
+    }
 
     #[test]
     fn config_keys_sections_and_values_parse_like_git() {
@@ -527,7 +682,11 @@ mod tests {
         fs::create_dir_all(g.join("modules/c/modules/d")).unwrap();
         fs::write(g.join("modules/c/HEAD"), "ref: x").unwrap();
         fs::write(g.join("modules/c/modules/d/HEAD"), "ref: x").unwrap();
+        // HEAD a dangling symlink to a packed ref: git's all the same.
+        fs::create_dir_all(g.join("modules/e")).unwrap();
+        std::os::unix::fs::symlink("refs/heads/main", g.join("modules/e/HEAD")).unwrap();
         let all = related_gitdirs(&g);
+        assert!(all.contains(&g.join("modules/e")), "{all:?}");
         for d in [
             "",
             "worktrees/wt",
@@ -599,6 +758,23 @@ mod tests {
             resolve_dotgit(&t.join("c/.git")),
             Found::Dir(t.join("deep/er/store2"))
         );
+        // Through /proc/self/cwd: another directory for each process.
+        fs::create_dir_all(t.join("e")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/cwd/store", t.join("e/.git")).unwrap();
+        assert!(matches!(
+            resolve_dotgit(&t.join("e/.git")),
+            Found::Suspect(_)
+        ));
+        fs::create_dir_all(t.join("f")).unwrap();
+        fs::write(
+            t.join("f/.git"),
+            "gitdir: ../../../../../../../../proc/self/cwd\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            resolve_dotgit(&t.join("f/.git")),
+            Found::Suspect(_)
+        ));
         // A FIFO is never opened.
         fs::create_dir_all(t.join("d")).unwrap();
         let c = std::ffi::CString::new(t.join("d/.git").as_os_str().as_encoded_bytes()).unwrap();
@@ -619,6 +795,18 @@ mod tests {
         assert!(!is_bare_shape(&t.join("bare")));
         fs::write(t.join("bare/HEAD"), "ref: refs/heads/main\n").unwrap();
         assert!(is_bare_shape(&t.join("bare")));
+        // As git's access(X_OK): objects and refs may be files; or a
+        // commondir names where they are.
+        fs::create_dir_all(t.join("files")).unwrap();
+        for n in ["HEAD", "objects", "refs"] {
+            fs::write(t.join("files").join(n), "").unwrap();
+        }
+        assert!(is_bare_shape(&t.join("files")));
+        fs::create_dir_all(t.join("borrow")).unwrap();
+        fs::write(t.join("borrow/HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert!(!is_bare_shape(&t.join("borrow")));
+        fs::write(t.join("borrow/commondir"), "../bare\n").unwrap();
+        assert!(is_bare_shape(&t.join("borrow")));
         fs::remove_dir_all(&t).unwrap();
     }
 }

@@ -856,7 +856,7 @@ fn dev_steps(steps: &mut Vec<Step>, gpu: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::resolve::{resolve, Catalogue, Request};
+    use crate::config::{resolve, Catalogue, Request};
     use std::os::unix::fs::symlink;
 
     use crate::testutil::Tmp;

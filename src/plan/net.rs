@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::Step;
-use crate::config::resolve::split_port;
 use crate::config::spec::{NetMode, NetPolicy};
 
 /// Mail submission and relay ports: never reached, whatever the policy
@@ -156,7 +155,7 @@ pub fn plan(net: &NetPolicy) -> NetPlan {
                 add(p.value, Why::Allowed, &mut notes);
             }
             for a in &net.allow {
-                if let (_, Some(p)) = split_port(&a.value) {
+                if let Some(p) = a.value.port() {
                     add(p, Why::Allowed, &mut notes);
                 }
             }
@@ -310,7 +309,7 @@ mod tests {
             mode: Sourced::new(mode, s()),
             allow: allow
                 .iter()
-                .map(|a| Sourced::new(a.to_string(), s()))
+                .map(|a| Sourced::new(a.parse().unwrap(), s()))
                 .collect(),
             deny: Vec::new(),
             ports: ports.iter().map(|&p| Sourced::new(p, s())).collect(),
@@ -404,7 +403,7 @@ mod tests {
 
     #[test]
     fn the_mount_plan_writes_the_jails_resolv_conf_last_except_under_host() {
-        use crate::config::resolve::{resolve, Catalogue, Request};
+        use crate::config::{resolve, Catalogue, Request};
         let root = std::env::temp_dir().join(format!("jail-netplan-{}", std::process::id()));
         std::fs::create_dir_all(root.join("home")).unwrap();
         std::fs::create_dir_all(root.join("proj")).unwrap();

@@ -403,12 +403,24 @@ fn target_of(p: &Path) -> Option<PathBuf> {
 
 /// `p` with its parent resolved physically (symlinks and `..`, as the
 /// kernel resolves them) and its last component kept as it is (it may be
-/// a symlink itself, or missing).
+/// a symlink itself, or missing). Where the parent does not exist (yet:
+/// a hook linked to `../../tools/hooks/pre-commit` with no `tools/`), its
+/// deepest existing ancestor is resolved and the rest kept as written,
+/// `..` included (the kernel resolves it at exit, through whatever the
+/// program made there).
 fn physical(p: &Path) -> Option<PathBuf> {
-    match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) => Some(crate::host::canonical(parent).ok()?.join(name)),
-        _ => crate::host::canonical(p).ok(),
+    let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+        return crate::host::canonical(p).ok();
+    };
+    if let Ok(c) = crate::host::canonical(parent) {
+        return Some(c.join(name));
     }
+    let comps: Vec<_> = parent.components().collect();
+    (1..comps.len()).rev().find_map(|i| {
+        let base: PathBuf = comps[..i].iter().collect();
+        let c = crate::host::canonical(&base).ok()?;
+        Some(comps[i..].iter().fold(c, |acc, n| acc.join(n)).join(name))
+    })
 }
 
 /// Where one symlink leads, its own target's last component unresolved.
@@ -420,6 +432,17 @@ fn next_hop(link: &Path) -> Option<PathBuf> {
         link.parent()?.join(t)
     };
     physical(&t)
+}
+
+/// What a git config (`cfg`, of a repository whose work tree is
+/// `worktree`) names that makes git run code: hook directories (true) and
+/// included config files (false), followed as `named_by_config` follows
+/// them. For the guard's check of repositories it did not know at start.
+pub fn named_by_git_config(cfg: &Path, worktree: &Path, home: &Path) -> Vec<(PathBuf, bool)> {
+    let mut read = BTreeSet::new();
+    let mut out = Vec::new();
+    named_by_config(cfg, worktree, home, 0, &mut read, &mut out);
+    out.into_iter().map(|c| (c.path, c.hookdir)).collect()
 }
 
 /// Hook directories (`core.hooksPath`, relative to the work tree) and
@@ -473,6 +496,31 @@ fn named_by_config(
             gitdir: None,
             hookdir: true,
         });
+    }
+    // Programs a config runs that are files of the project
+    // (`core.fsmonitor = tools/watch.sh`, `filter.x.clean = ./clean`):
+    // every path-like word of such a command (relative ones from the
+    // work tree, where git runs them).
+    for e in entries.iter().filter(|e| git::runs_command(e)) {
+        for w in e.value.as_deref().unwrap_or("").split_whitespace() {
+            let w = w.trim_start_matches('!').trim_matches(['"', '\'']);
+            if w.contains('/') && !w.starts_with('-') && !w.contains("://") {
+                let p = tilde(w, worktree);
+                out.push(Cand::plain(physical(&p).unwrap_or(p)));
+            }
+        }
+    }
+    // The template every `git init` and `git clone` copies (hooks, a
+    // config): what is planted there runs in the next repository made.
+    for t in git::values(&entries, "init", "templatedir") {
+        let p = tilde(&t, worktree);
+        let p = physical(&p).unwrap_or(p);
+        out.push(Cand {
+            path: p.join("hooks"),
+            gitdir: None,
+            hookdir: true,
+        });
+        out.push(Cand::plain(p));
     }
     // Relative to the directory of the file as git named it (a symlinked
     // config's includes are relative to the link's directory).
@@ -837,6 +885,14 @@ mod tests {
         assert_eq!(start_of(&s, &p.join("tools/mcp.json")), Some(Start::Held));
         assert_eq!(start_of(&s, &p.join("githooks")), Some(Start::Held));
         assert_eq!(start_of(&s, &p.join("cfg/envrc")), Some(Start::Absent));
+        // Its directory missing too: still caught where it would be made.
+        fs::remove_file(p.join(".mcp.json")).unwrap();
+        std::os::unix::fs::symlink("gen/tools/mcp.json", p.join(".mcp.json")).unwrap();
+        let s = survey_of(&p, &[]);
+        assert_eq!(
+            start_of(&s, &p.join("gen/tools/mcp.json")),
+            Some(Start::Absent)
+        );
         fs::remove_dir_all(&p).unwrap();
     }
 

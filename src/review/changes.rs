@@ -165,6 +165,7 @@ pub fn scan(upper: &Path, host: &Path, since: i128, relaxed: &[PathBuf]) -> Scan
         relaxed,
         out: Scan::default(),
         dir_ok: BTreeMap::new(),
+        named: BTreeMap::new(),
     };
     s.dir(Path::new(""), false);
     let mut scan = s.out;
@@ -182,6 +183,10 @@ struct Scanner<'a> {
     /// Host directories (relative) known to be real directories, not
     /// symlinks, from the root down: Ok, or why not.
     dir_ok: BTreeMap<PathBuf, Result<(), String>>,
+    /// Per host directory holding a `.git`: what that repository's
+    /// configs name that runs code (hook directories, included configs,
+    /// what its hooks' links lead to), as host paths.
+    named: BTreeMap<PathBuf, Vec<PathBuf>>,
 }
 
 impl Scanner<'_> {
@@ -212,23 +217,106 @@ impl Scanner<'_> {
     }
 
     /// Whether `rel` is a control file (config, hooks, ...) of a
-    /// directory shaped like a bare repository (HEAD, objects/, refs/ in
-    /// the project as the jail left it): git run in that directory uses
+    /// directory shaped like a bare repository or its common directory
+    /// (HEAD, objects, refs or commondir in the project as the jail left it): git run in that directory uses
     /// it, so it runs on the host like `.git/config`.
     fn in_bare_repository_control(&self, rel: &Path) -> bool {
         let comps: Vec<&std::ffi::OsStr> = rel.iter().collect();
         (1..comps.len()).any(|i| {
             GIT_CONTROL.iter().any(|g| comps[i] == *g) && {
                 let dir: PathBuf = comps[..i].iter().collect();
-                let has = |n: &str, want_dir: bool| {
-                    [self.upper, self.host].iter().any(|base| {
-                        fs::symlink_metadata(base.join(&dir).join(n))
-                            .is_ok_and(|m| !want_dir || m.is_dir())
-                    })
+                let has = |n: &str| {
+                    [self.upper, self.host]
+                        .iter()
+                        .any(|base| fs::symlink_metadata(base.join(&dir).join(n)).is_ok())
                 };
-                has("HEAD", false) && has("objects", true) && has("refs", true)
+                // As git's is_git_directory (objects and refs of any type,
+                // or a commondir), or a common directory another one's
+                // commondir may name (objects and refs without HEAD).
+                crate::plan::git::bare_shape_by(has) || (has("objects") && has("refs"))
             }
         })
+    }
+
+    /// Whether `rel` is in a hook directory (`core.hooksPath`), an
+    /// included config, or what a hook's link leads to, of a repository
+    /// the host holds at or above it (a nested clone's `.githooks/`): git
+    /// on the host runs it like the repository's own hooks. (A config
+    /// changed inside is blocked itself, so the host's configs say.)
+    fn in_hook_path(&mut self, rel: &Path) -> bool {
+        let abs = self.host.join(rel);
+        let phys = abs
+            .parent()
+            .and_then(|d| fs::canonicalize(d).ok())
+            .zip(abs.file_name())
+            .map(|(d, n)| d.join(n));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+        let comps: Vec<Component> = rel.components().collect();
+        (0..comps.len()).any(|i| {
+            let a: PathBuf = comps[..i].iter().collect();
+            let host = self.host;
+            let named = self.named.entry(a.clone()).or_insert_with(|| {
+                let tree = host.join(&a);
+                let Some(d) = crate::plan::git::gitdir_of(&tree.join(".git")) else {
+                    return Vec::new();
+                };
+                let common = crate::plan::git::common_dir(&d);
+                let mut out = vec![(d.join("hooks"), true)];
+                for cfg in [
+                    common.join("config"),
+                    d.join("config"),
+                    d.join("config.worktree"),
+                ] {
+                    out.extend(crate::plan::protect::named_by_git_config(
+                        &cfg, &tree, &home,
+                    ));
+                }
+                let mut paths = Vec::new();
+                for (p, hookdir) in out {
+                    if hookdir {
+                        for e in fs::read_dir(&p).into_iter().flatten().flatten() {
+                            if let Ok(t) = fs::canonicalize(e.path()) {
+                                paths.push(t);
+                            }
+                        }
+                    }
+                    paths.push(p);
+                }
+                paths
+            });
+            named
+                .iter()
+                .any(|n| abs.starts_with(n) || phys.as_ref().is_some_and(|p| p.starts_with(n)))
+        })
+    }
+
+    /// Whether `rel` is a rebase's or cherry-pick's state that makes the
+    /// host's `git rebase --continue` run a command: a todo list with
+    /// `exec` lines, or a merge strategy naming a path.
+    fn runs_at_continue(&self, rel: &Path) -> bool {
+        use crate::plan::git;
+        let judge: fn(&str) -> bool =
+            if rel.ends_with("rebase-merge/git-rebase-todo") || rel.ends_with("sequencer/todo") {
+                git::todo_runs_commands
+            } else if rel.ends_with("rebase-merge/strategy") {
+                |t| !git::plain_strategy(t.trim_end())
+            } else if rel.ends_with("sequencer/opts") {
+                |t| {
+                    let (entries, _) = git::parse_config(t);
+                    git::values(&entries, "options", "strategy")
+                        .iter()
+                        .any(|s| !git::plain_strategy(s))
+                }
+            } else {
+                return false;
+            };
+        match crate::host::read_regular(&self.upper.join(rel), git::CONTROL_MAX) {
+            crate::host::Read::Text(b) => judge(&String::from_utf8_lossy(&b)),
+            crate::host::Read::Absent => false,
+            crate::host::Read::Suspect(_) => true,
+        }
     }
 
     fn changed(&self, n: &Node) -> bool {
@@ -240,6 +328,9 @@ impl Scanner<'_> {
             self.in_bare_repository_control(&rel)
                 .then_some(Block::Protected)
         });
+        let block = block
+            .or_else(|| self.in_hook_path(&rel).then_some(Block::Protected))
+            .or_else(|| self.runs_at_continue(&rel).then_some(Block::Protected));
         let mut c = Change {
             rel,
             kind,

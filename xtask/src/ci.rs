@@ -80,15 +80,16 @@ fn check_package() -> Result<(), String> {
     r.map_err(|e| format!("package check: {e}"))
 }
 
-/// `cargo test --workspace`, its output passed through; the `test result:`
+/// `cargo test --workspace --no-fail-fast` (every test binary runs, so one
+/// run reports every failure), its output passed through; the `test result:`
 /// lines are repeated at the end with their totals.
 fn run_tests(cargo: &str) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
     let skips_dir = skips_dir();
     let _ = std::fs::remove_dir_all(&skips_dir);
-    eprintln!("$ {cargo} test --workspace");
+    eprintln!("$ {cargo} test --workspace --no-fail-fast");
     let mut child = std::process::Command::new(cargo)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .current_dir(crate::root())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -147,7 +147,7 @@ mod tests {
     use super::*;
 
     pub fn test_spec() -> JailSpec {
-        use crate::config::resolve::{resolve, Catalogue, Request};
+        use crate::config::{resolve, Catalogue, Request};
         let mut facts = crate::testutil::facts(
             1000,
             std::path::Path::new("/home/u"),

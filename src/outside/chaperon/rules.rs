@@ -280,7 +280,7 @@ fn rule(key: &str) -> Rule {
 }
 
 fn absolute(base: &Path, p: &str) -> PathBuf {
-    crate::config::resolve::normalize(&base.join(p))
+    crate::config::paths::normalize(&base.join(p))
 }
 
 fn in_project(ctx: &Ctx, p: &Path) -> bool {

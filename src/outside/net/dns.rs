@@ -310,8 +310,11 @@ mod tests {
     fn rules(mode: NetMode) -> Rules {
         Rules::new(
             mode,
-            &["allowed.test".into(), "*.wild.test".into()],
-            &["bad.wild.test".into()],
+            &[
+                "allowed.test".parse().unwrap(),
+                "*.wild.test".parse().unwrap(),
+            ],
+            &["bad.wild.test".parse().unwrap()],
             &[443],
             &[],
         )

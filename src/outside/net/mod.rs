@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::channel::{NetHandoff, ToHelper};
 use super::{Channel, Msg};
+use crate::config::domain::Domain;
 use crate::config::spec::{JailSpec, NetMode};
 use report::Level;
 
@@ -31,8 +32,8 @@ use report::Level;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub mode: NetMode,
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
+    pub allow: Vec<Domain>,
+    pub deny: Vec<Domain>,
     pub ports: Vec<u16>,
     pub expose: Vec<u16>,
     /// The ports the jail listens on: the only ones a flow can have, so
@@ -69,12 +70,12 @@ pub fn config(
                 .iter()
                 .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
                 .ok_or("network.proxy is `env`, but HTTPS_PROXY is not set")?;
-            Some(crate::config::resolve::parse_proxy(&v).ok_or_else(|| {
+            Some(crate::config::proxy::parse_proxy(&v).ok_or_else(|| {
                 format!("HTTPS_PROXY={v}: jail's helper needs an http://HOST:PORT proxy")
             })?)
         }
         Some(p) => Some(
-            crate::config::resolve::parse_proxy(p)
+            crate::config::proxy::parse_proxy(p)
                 .ok_or_else(|| format!("proxy `{p}` is not http://HOST:PORT"))?,
         ),
     };

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::config::domain::Domain;
 use crate::config::spec::NetMode;
 
 pub use crate::plan::net::MAIL_PORTS;
@@ -26,51 +27,10 @@ pub fn synthetic(ip: IpAddr) -> bool {
 /// cannot grow the helper without bound; the oldest pins go first).
 pub const MAX_PINS: usize = 8192;
 
-/// One allow or deny entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub pattern: Pattern,
-    /// `NAME:PORT`: only this port (else the global port list).
-    pub port: Option<u16>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pattern {
-    /// `*`: every name.
-    Any,
-    Exact(String),
-    /// `*.example.com`, stored as `.example.com`: strict subdomains.
-    Suffix(String),
-}
-
-impl Entry {
-    /// Parses an entry as the configuration stores it (already checked
-    /// and lowercased by `config::resolve`).
-    pub fn parse(s: &str) -> Entry {
-        let (name, port) = crate::config::resolve::split_port(s);
-        let pattern = if name == "*" {
-            Pattern::Any
-        } else if let Some(suffix) = name.strip_prefix('*') {
-            Pattern::Suffix(suffix.to_string())
-        } else {
-            Pattern::Exact(name.to_string())
-        };
-        Entry { pattern, port }
-    }
-
-    pub fn matches(&self, name: &str) -> bool {
-        match &self.pattern {
-            Pattern::Any => true,
-            Pattern::Exact(n) => n == name,
-            Pattern::Suffix(s) => name.len() > s.len() && name.ends_with(s.as_str()),
-        }
-    }
-}
-
-/// A name as the policy compares it: lowercase, no trailing dot.
-pub fn normalize(name: &str) -> String {
-    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
-}
+/// Allow and deny entries are `config::domain::Domain`s: the grammar and
+/// the matching live there, once, for the configuration and the helper.
+/// Names are compared as `normalize` gives them.
+pub use crate::config::domain::normalize;
 
 /// Why something was denied; `Display` is the text in the denial line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,8 +117,8 @@ pub enum Flow {
 #[derive(Debug, Clone)]
 pub struct Rules {
     pub mode: NetMode,
-    pub allow: Vec<Entry>,
-    pub deny: Vec<Entry>,
+    pub allow: Vec<Domain>,
+    pub deny: Vec<Domain>,
     pub ports: Vec<u16>,
     pub expose: Vec<u16>,
     /// Flows go through an upstream proxy, which resolves names itself:
@@ -169,15 +129,15 @@ pub struct Rules {
 impl Rules {
     pub fn new(
         mode: NetMode,
-        allow: &[String],
-        deny: &[String],
+        allow: &[Domain],
+        deny: &[Domain],
         ports: &[u16],
         expose: &[u16],
     ) -> Rules {
         Rules {
             mode,
-            allow: allow.iter().map(|a| Entry::parse(a)).collect(),
-            deny: deny.iter().map(|a| Entry::parse(a)).collect(),
+            allow: allow.to_vec(),
+            deny: deny.to_vec(),
             ports: ports.to_vec(),
             expose: expose.to_vec(),
             proxy: false,
@@ -208,9 +168,7 @@ impl Rules {
     /// Whether `name` is allowed by name (not by a wildcard or `learn`):
     /// one the user expects to exist, so "no such name" is worth saying.
     pub fn named(&self, name: &str) -> bool {
-        self.allow
-            .iter()
-            .any(|a| matches!(&a.pattern, Pattern::Exact(n) if n == name))
+        self.allow.iter().any(|a| a.exact() == Some(name))
     }
 
     /// Whether connections to `name` (allowed, normalized) may use `port`.
@@ -220,7 +178,7 @@ impl Rules {
         }
         self.allow.iter().any(|a| {
             a.matches(name)
-                && match a.port {
+                && match a.port() {
                     Some(p) => p == port,
                     None => self.ports.contains(&port),
                 }
@@ -420,7 +378,7 @@ pub fn flow(rules: &Rules, pins: &Pins, host: &[IpAddr], dst: SocketAddr, said: 
     if rules
         .allow
         .iter()
-        .any(|a| a.pattern == Pattern::Exact(literal.clone()))
+        .any(|a| a.exact() == Some(literal.as_str()))
     {
         return if rules.port_allowed(&literal, port) {
             Flow::Connect { to, name: literal }
@@ -487,7 +445,11 @@ mod tests {
     use super::*;
 
     fn rules(mode: NetMode, allow: &[&str], deny: &[&str]) -> Rules {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let s = |v: &[&str]| {
+            v.iter()
+                .map(|x| Domain::parse(x).unwrap())
+                .collect::<Vec<_>>()
+        };
         Rules::new(mode, &s(allow), &s(deny), &[443], &[11434])
     }
 
