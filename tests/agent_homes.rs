@@ -317,3 +317,121 @@ fn a_codex_daemon_started_on_the_host_is_not_reachable_from_the_jail() {
     assert!(!jailed, "the host's daemon answered the jail");
     assert!(stdout(&host).contains("connected") && marker.exists());
 }
+
+#[test]
+fn codex_folder_trust_given_in_the_jail_is_kept_for_jailed_runs_only() {
+    let sb = Sandbox::new("codex-trust");
+    sb.write(sb.home.join(".codex/config.toml"), "model = \"a\"\n");
+    let proj = sb.project.display().to_string();
+    let elsewhere = sb.root.join("other").display().to_string();
+    // What codex writes when the folder is trusted, plus a grant for a
+    // folder outside the project (no jail in this project speaks for it).
+    let o = sb.jail_sh(
+        &["-p", "codex", "--net", "none"],
+        &format!(
+            "printf 'model = \"b\"\\n[projects.\"{proj}\"]\\ntrust_level = \"trusted\"\\n\
+             [projects.\"{elsewhere}\"]\\ntrust_level = \"trusted\"\\n' > ~/.codex/config.toml"
+        ),
+    );
+    assert_code(&o, 0);
+    // The host's codex trusts neither folder.
+    let host = fs::read_to_string(sb.home.join(".codex/config.toml")).unwrap();
+    assert!(!host.contains("trust_level"), "{host}");
+    assert!(host.contains("\"b\""), "the rest is kept: {host}");
+    assert!(
+        !Path::new("/etc/codex/config.toml").exists() || {
+            let etc = fs::read_to_string("/etc/codex/config.toml").unwrap_or_default();
+            !etc.contains(&proj)
+        }
+    );
+    // Only the outside folder's entry is worth a notice.
+    let n = notices(&o);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0].contains(&elsewhere) && !n[0].contains(&format!("{proj}.")),
+        "{}",
+        n[0]
+    );
+
+    // The next jailed codex reads the project's trust from its own system
+    // layer, which the program cannot change; the other folder is absent.
+    let again = sb.jail_sh(
+        &["-p", "codex", "--net", "none"],
+        "cat /etc/codex/config.toml; (echo '[projects.\"/\"]' >> /etc/codex/config.toml) 2>/dev/null && echo WROTE; true",
+    );
+    assert_code(&again, 0);
+    let out = stdout(&again);
+    assert!(
+        out.contains(&format!("[projects.\"{proj}\"]"))
+            && out.contains("trust_level = \"trusted\""),
+        "{out}"
+    );
+    assert!(!out.contains(&elsewhere), "{out}");
+    assert!(!out.contains("WROTE"), "the layer is read-only: {out}");
+    assert!(notices(&again).is_empty(), "{:?}", notices(&again));
+    // Another profile's jail does not see it.
+    let other = sb.jail_sh(&["--net", "none"], "cat /etc/codex/config.toml");
+    assert!(
+        !stdout(&other).contains("trust_level"),
+        "{}",
+        stdout(&other)
+    );
+}
+
+#[test]
+fn claude_folder_trust_given_in_the_jail_is_kept_for_jailed_runs_only() {
+    let sb = Sandbox::new("claude-trust");
+    sb.mkdir(sb.home.join(".claude"));
+    let proj = sb.project.display().to_string();
+    let elsewhere = sb.root.join("other").display().to_string();
+    let o = sb.jail_sh(
+        &["-p", "claude", "--net", "none"],
+        &format!(
+            "test -z \"$CLAUDE_CODE_SANDBOXED\" || exit 3; \
+             echo '{{\"theme\":\"dark\",\"projects\":{{\"{proj}\":{{\"hasTrustDialogAccepted\":true}},\
+             \"{elsewhere}\":{{\"hasTrustDialogAccepted\":true}}}}}}' > ~/.claude/.claude.json"
+        ),
+    );
+    assert_code(&o, 0);
+    // The host's claude trusts neither folder; the rest is kept.
+    let host = fs::read_to_string(sb.home.join(".claude/.claude.json")).unwrap();
+    assert!(!host.contains("true"), "{host}");
+    assert!(host.contains("dark"), "{host}");
+    let n = notices(&o);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        n[0].contains(&elsewhere) && !n[0].contains(&format!("{proj}.")),
+        "{}",
+        n[0]
+    );
+    // The next jailed claude in this project counts it trusted (claude
+    // reads CLAUDE_CODE_SANDBOXED as a trusted folder), with no notice.
+    let again = sb.jail_sh(
+        &["-p", "claude", "--net", "none"],
+        "echo \"S=$CLAUDE_CODE_SANDBOXED\"",
+    );
+    assert_code(&again, 0);
+    assert!(stdout(&again).contains("S=1"), "{}", stdout(&again));
+    assert!(notices(&again).is_empty(), "{:?}", notices(&again));
+    // Not in another project, nor under another profile.
+    let other = sb.root.join("other");
+    sb.mkdir(&other);
+    let o = sb
+        .jail_cmd(&[
+            "-p",
+            "claude",
+            "--net",
+            "none",
+            "--",
+            "sh",
+            "-c",
+            "echo \"S=$CLAUDE_CODE_SANDBOXED\"",
+        ])
+        .current_dir(&other)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("S=\n"), "{}", stdout(&o));
+    let o = sb.jail_sh(&["--net", "none"], "echo \"S=$CLAUDE_CODE_SANDBOXED\"");
+    assert!(stdout(&o).contains("S=\n"), "{}", stdout(&o));
+}

@@ -1,10 +1,10 @@
 //! A real agent, run twice in a row on a terminal as a new user would:
 //! the second run asks nothing the first one asked, and jail says nothing
-//! about the agent's own files. Gemini CLI (from the npm registry, the
-//! only outside network this uses; skipped, saying why, when the registry
-//! cannot be reached from this machine). Its first start asks whether to
-//! trust the folder and how to log in; no API call is made (no network
-//! but the registry, a fake key).
+//! about the agent's own files. Gemini CLI and Codex (from the npm
+//! registry, the only outside network this uses; skipped, saying why, when
+//! the registry cannot be reached from this machine). Their first start
+//! asks whether to trust the folder and how to log in; no API call is made
+//! (no network but the registry, a fake key).
 
 mod common;
 
@@ -13,12 +13,23 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const GEMINI: &str = "@google/gemini-cli@0.61";
+const CODEX: &str = "@openai/codex@0.171";
 
-/// Gemini CLI installed where the test user can run it (one per version,
-/// shared by test runs, renamed into place whole), or why not.
+/// Gemini CLI installed where the test user can run it, or why not.
 fn gemini() -> Result<PathBuf, String> {
-    let dir = PathBuf::from("/tmp/jail-tests/agents-gemini-0.61");
-    let bin = dir.join("node_modules/.bin/gemini");
+    npm_agent(GEMINI, "agents-gemini-0.61", "gemini")
+}
+
+/// Codex installed where the test user can run it, or why not.
+fn codex() -> Result<PathBuf, String> {
+    npm_agent(CODEX, "agents-codex-0.171", "codex")
+}
+
+/// The npm package `spec` installed where the test user can run it (one
+/// per version, shared by test runs, renamed into place whole), or why not.
+fn npm_agent(spec: &str, name: &str, bin: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from("/tmp/jail-tests").join(name);
+    let bin = dir.join("node_modules/.bin").join(bin);
     if bin.exists() {
         return Ok(dir);
     }
@@ -49,13 +60,13 @@ fn gemini() -> Result<PathBuf, String> {
             "--prefix",
         ])
         .arg(&tmp)
-        .arg(GEMINI)
+        .arg(spec)
         .env("PATH", PATH)
         .output()
         .unwrap();
     assert!(
         o.status.success(),
-        "npm install {GEMINI}: {}",
+        "npm install {spec}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
     let o = Command::new("chmod")
@@ -155,4 +166,118 @@ fn gemini_twice_in_a_row_asks_once_and_jail_stays_quiet() {
     let settings = std::fs::read_to_string(sb.home.join(".gemini/settings.json")).unwrap();
     assert!(settings.contains("gemini-api-key"), "{settings}");
     assert!(!sb.home.join(".gemini/trustedFolders.json").exists());
+}
+
+#[test]
+fn codex_twice_in_a_row_asks_once_and_jail_stays_quiet() {
+    let dir = match codex() {
+        Ok(d) => d,
+        Err(why) => {
+            skip(Lack::Machine, &why);
+            return;
+        }
+    };
+    let sb = Sandbox::new("real-codex");
+    // Codex asks to trust a folder only in a git repository.
+    let init = sb.host_sh("git init -q .");
+    assert_code(&init, 0);
+    let jail = jail_bin().display().to_string();
+    let bin = dir.join("node_modules/.bin/codex").display().to_string();
+    let d = dir.display().to_string();
+    let argv = [jail.as_str(), "--ro", &d, "-p", "codex", "--", &bin];
+    let first = pty_drive(
+        &sb,
+        40,
+        120,
+        &argv,
+        &[],
+        "sleep 8\n\
+         expect Sign in another way\n\
+         sleep 1\n\
+         type 3\n\
+         sleep 1\n\
+         send \n\
+         expect type your API key\n\
+         sleep 1\n\
+         type sk-FAKEFAKEFAKE0123456789\n\
+         sleep 1\n\
+         send \n\
+         sleep 4\n\
+         expect Trust.{1,12}this.{1,12}folder\n\
+         sleep 1\n\
+         send \n\
+         sleep 4\n\
+         expect Ask Codex\n\
+         sleep 1\n\
+         ctrl C\n\
+         sleep 1\n\
+         ctrl C\n\
+         wait\n\
+         dump\n",
+    );
+    assert!(first.contains("exit=0"), "{first}");
+    // What the second run must not show again, as the first showed it.
+    assert!(screen_text(&first).contains("Trust this folder"), "{first}");
+    assert!(quiet(&first), "{:?}", jail_notices(&first));
+    let second = pty_drive(
+        &sb,
+        40,
+        120,
+        &argv,
+        &[],
+        "sleep 8\n\
+         expect Ask Codex\n\
+         sleep 1\n\
+         ctrl C\n\
+         sleep 1\n\
+         ctrl C\n\
+         wait\n\
+         dump\n",
+    );
+    assert!(second.contains("exit=0"), "{second}");
+    let screen = screen_text(&second);
+    assert!(screen.contains("Ask Codex"), "{screen}");
+    for asked in ["Trust this folder", "Sign in"] {
+        assert!(!screen.contains(asked), "asked again: {asked}\n{second}");
+    }
+    assert!(quiet(&second), "{:?}", jail_notices(&second));
+    // The host's codex got the login (kept), not the folder's trust (a
+    // grant the host's codex would honour: jail's own, for jailed runs).
+    let config = std::fs::read_to_string(sb.home.join(".codex/config.toml")).unwrap();
+    assert!(!config.contains("trust_level"), "{config}");
+    assert!(sb.home.join(".codex/auth.json").exists());
+}
+
+/// A transcript's text with each terminal control sequence (cursor moves
+/// between the words of a line, colours) turned into one space.
+fn screen_text(out: &str) -> String {
+    let mut text = String::new();
+    let mut chars = out.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            text.push(c);
+            continue;
+        }
+        if chars.next_if_eq(&'[').is_some() {
+            // CSI: parameters and intermediates, then one final byte.
+            for p in chars.by_ref() {
+                if ('@'..='~').contains(&p) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+        text.push(' ');
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// No jail notice about the agent's files: only the network summary and
+/// the line naming codex's own app-server daemon, which jail ends with
+/// the jail on every run (issue 21).
+fn quiet(out: &str) -> bool {
+    jail_notices(out)
+        .iter()
+        .all(|l| l.starts_with("jail: ended ") && l.contains("background process"))
 }

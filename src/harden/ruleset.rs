@@ -462,6 +462,8 @@ mod tests {
             hidden: vec![],
             gitdirs: vec![],
             writable: vec![],
+            kept: vec![],
+            env: vec![],
         }
     }
 

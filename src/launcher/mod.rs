@@ -182,6 +182,7 @@ pub fn run_with(
         .collect::<Result<_, _>>()?;
     let envp: Vec<CString> = env
         .iter()
+        .chain(plan.env.iter())
         .map(|(k, v)| CString::new(format!("{k}={v}")))
         .collect::<Result<_, _>>()?;
     let path_var = env
@@ -293,6 +294,7 @@ pub fn run_with(
                     .map(PathBuf::from)
                     .collect(),
                 pending: Some(outside::guard::pending_dir(state, &spec.project.value)),
+                kept: plan.kept.clone(),
             }),
             &[],
         )?;

@@ -478,6 +478,7 @@ mod tests {
             persist: None,
             home_mounts: vec![],
             pending: None,
+            kept: vec![],
         };
         a.send(&Msg::Guard(cfg.clone()), &[]).unwrap();
         let (m, _) = b.recv().unwrap().unwrap();

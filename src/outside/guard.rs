@@ -52,6 +52,10 @@ pub struct Config {
     /// by the next jail start in the project, and `jail doctor` names it.
     #[serde(default)]
     pub pending: Option<PathBuf>,
+    /// Watched files whose trust entries are kept for the profile's
+    /// jailed runs (`protect::KEPT`): (the file, the profile's storage).
+    #[serde(default)]
+    pub kept: Vec<(PathBuf, PathBuf)>,
 }
 
 /// How long the check at exit may take before the guard gives up (and
@@ -334,7 +338,12 @@ fn check(config: &Config, index: Option<&DirIndex>) {
     for p in &config.protected {
         if let protect::Start::Watched { keys, snapshot } = &p.start {
             match restore_watched(config, &p.path, keys, snapshot) {
-                Ok(Some(entries)) => restored.push((p.path.clone(), entries)),
+                Ok(Some((mut entries, text))) => {
+                    keep_for_jailed_runs(config, &p.path, &text, &mut entries);
+                    if !entries.is_empty() {
+                        restored.push((p.path.clone(), entries));
+                    }
+                }
                 Ok(None) => {}
                 Err(()) => moving.push(p.path.clone()),
             }
@@ -499,15 +508,38 @@ fn written_outside(
     out
 }
 
-/// Puts back a watched file's entries. Ok(Some(entries)): restored (a
-/// copy of the changed file kept); Ok(None): unchanged; Err: move the
-/// file away.
+/// Of the entries put back in a watched file, keeps the trust the program
+/// gave folders of this project in jail's own storage (`protect::KEPT`),
+/// which the profile's next jailed runs read from their own config layer:
+/// those entries then need no notice (the host's file no longer has
+/// them, and the jailed agent will not ask again). `text`: the file as
+/// the jail left it.
+fn keep_for_jailed_runs(config: &Config, path: &Path, text: &str, entries: &mut Vec<String>) {
+    let Some((_, storage)) = config.kept.iter().find(|(f, _)| f == path) else {
+        return;
+    };
+    let Some(k) = protect::KEPT.iter().find(|k| path.ends_with(k.file)) else {
+        return;
+    };
+    let given: Vec<(String, toml::Value)> = k
+        .entries(text, &config.project)
+        .into_iter()
+        .filter(|(f, _)| entries.contains(&k.entry_name(f)))
+        .collect();
+    if k.remember(storage, &given).is_ok() {
+        entries.retain(|e| !given.iter().any(|(f, _)| &k.entry_name(f) == e));
+    }
+}
+
+/// Puts back a watched file's entries. Ok(Some((entries, text))):
+/// restored (a copy of the changed file kept; `text`: as the jail left
+/// it); Ok(None): unchanged; Err: move the file away.
 fn restore_watched(
     config: &Config,
     path: &Path,
     keys: &[String],
     snap: &str,
-) -> Result<Option<Vec<String>>, ()> {
+) -> Result<Option<(Vec<String>, String)>, ()> {
     let Ok(m) = fs::symlink_metadata(path) else {
         return Ok(None);
     };
@@ -541,7 +573,7 @@ fn restore_watched(
             fs::rename(&tmp, path).map_err(|_| {
                 let _ = fs::remove_file(&tmp);
             })?;
-            Ok(Some(entries))
+            Ok(Some((entries, text)))
         }
     }
 }
@@ -1106,6 +1138,7 @@ mod tests {
             persist: None,
             home_mounts: vec![],
             pending: None,
+            kept: vec![],
         };
         let f = new_git_control_files(&cfg, None);
         assert_eq!(

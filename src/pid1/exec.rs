@@ -3,7 +3,7 @@
 //! were prepared before fork: no allocation, no locks, no unwinding.
 
 use std::ffi::{CStr, CString};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use crate::plan::Step;
@@ -71,6 +71,8 @@ pub enum Prepared {
         /// per hidden name inside it.
         layer: CString,
         whiteouts: Vec<CString>,
+        /// jail's own files in the layer: (parent directory, path, bytes).
+        files: Vec<(CString, CString, Vec<u8>)>,
         dest: CString,
         /// overlay mount options naming both layers.
         data: CString,
@@ -180,7 +182,12 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                     dest: cpath(OLDROOT, lower)?,
                     data: overlay_data(lower, upper, work)?,
                 },
-                Step::Whiteout { src, dest, names } => {
+                Step::Whiteout {
+                    src,
+                    dest,
+                    names,
+                    files,
+                } => {
                     let layer = format!("{}/{i}", WHITEOUT_DIR.to_string_lossy());
                     let whiteouts = names
                         .iter()
@@ -194,9 +201,22 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, std::ffi::NulError> {
                     data.extend(overlay_escape(layer.as_bytes()));
                     data.push(b':');
                     data.extend(overlay_escape(cpath(OLDROOT, src)?.as_bytes()));
+                    let files = files
+                        .iter()
+                        .map(|(rel, bytes)| {
+                            let path = Path::new(&layer).join(rel);
+                            let parent = path.parent().unwrap_or(Path::new(&layer)).to_path_buf();
+                            Ok((
+                                CString::new(parent.into_os_string().into_vec())?,
+                                CString::new(path.into_os_string().into_vec())?,
+                                bytes.clone(),
+                            ))
+                        })
+                        .collect::<Result<_, std::ffi::NulError>>()?;
                     Prepared::Whiteout {
                         layer: CString::new(layer)?,
                         whiteouts,
+                        files,
                         dest: cpath(NEWROOT, dest)?,
                         data: CString::new(data)?,
                     }
@@ -583,6 +603,7 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
         Prepared::Whiteout {
             layer,
             whiteouts,
+            files,
             dest,
             data,
         } => {
@@ -592,6 +613,23 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
                 // unprivileged user make exactly this one (Linux 5.8+).
                 // SAFETY: mknod on a prepared C string.
                 check(unsafe { libc::mknod(w.as_ptr(), libc::S_IFCHR, 0) })?;
+            }
+            for (parent, path, bytes) in files {
+                ensure_dir(parent)?;
+                // SAFETY: a valid C string; the fd is closed below.
+                let fd = unsafe {
+                    libc::open(
+                        path.as_ptr(),
+                        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                        0o644,
+                    )
+                };
+                if fd < 0 {
+                    return Err(errno());
+                }
+                let written = crate::sys::write_all(fd, bytes);
+                crate::sys::close(fd);
+                written?;
             }
             mount(
                 c"overlay",

@@ -51,6 +51,9 @@ pub struct Placement {
     masks: Vec<(PathBuf, bool, PathBuf)>,
     /// Read-only directory (canonical) → hidden entry names.
     whiteouts: BTreeMap<PathBuf, Vec<OsString>>,
+    /// Read-only directory (canonical) → jail's own files shown in it
+    /// (relative path, bytes), in the same top layer as its whiteouts.
+    files: BTreeMap<PathBuf, Vec<(PathBuf, Vec<u8>)>>,
     /// Directories that need the tmpfs-of-binds fallback: (dir, ro, names).
     holes: Vec<(PathBuf, bool, Vec<PathBuf>)>,
     pub report: Vec<(PathBuf, Hiding)>,
@@ -130,14 +133,29 @@ pub(super) fn place(hidden: &BTreeSet<PathBuf>, visible: &[Visible], overlay: bo
 }
 
 impl Placement {
+    /// Shows jail's own file at `rel` in the read-only system directory
+    /// `dir` (an overlay's top layer, with the directory's whiteouts if
+    /// any). Only with an unprivileged overlayfs, and not where `dir`
+    /// takes the fallback of binds.
+    pub(super) fn add_file(&mut self, dir: PathBuf, rel: PathBuf, contents: Vec<u8>) -> bool {
+        if self.holes.iter().any(|(d, _, _)| d == &dir) {
+            return false;
+        }
+        self.files.entry(dir).or_default().push((rel, contents));
+        true
+    }
+
     /// Appends the mount steps (`late`: read-only remounts at the end).
     pub fn steps(&self, steps: &mut Vec<Step>, late: &mut Vec<Step>) {
         let mut mounts = None;
-        for (dir, names) in &self.whiteouts {
+        let dirs: BTreeSet<&PathBuf> = self.whiteouts.keys().chain(self.files.keys()).collect();
+        for dir in dirs {
+            let names = self.whiteouts.get(dir).cloned().unwrap_or_default();
             steps.push(Step::Whiteout {
                 src: dir.clone(),
                 dest: dir.clone(),
                 names: names.clone(),
+                files: self.files.get(dir).cloned().unwrap_or_default(),
             });
             // An overlay does not show the host's mounts below its lower
             // directory (e.g. /etc/resolv.conf bound into a container):
@@ -210,6 +228,37 @@ fn unescape_octal(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_of_jails_own_in_a_system_dir_is_one_read_only_overlay() {
+        let mut p = place(&BTreeSet::new(), &[], true);
+        assert!(p.add_file(
+            "/etc".into(),
+            "codex/config.toml".into(),
+            b"x = 1\n".to_vec()
+        ));
+        let (mut steps, mut late) = (Vec::new(), Vec::new());
+        p.steps(&mut steps, &mut late);
+        assert_eq!(
+            steps.first(),
+            Some(&Step::Whiteout {
+                src: "/etc".into(),
+                dest: "/etc".into(),
+                names: vec![],
+                files: vec![("codex/config.toml".into(), b"x = 1\n".to_vec())],
+            })
+        );
+        assert_eq!(
+            steps
+                .iter()
+                .filter(|s| matches!(s, Step::Whiteout { .. }))
+                .count(),
+            1
+        );
+        // Where the directory takes the fallback of binds: not shown.
+        p.holes.push(("/opt".into(), true, vec![]));
+        assert!(!p.add_file("/opt".into(), "f".into(), vec![]));
+    }
 
     #[test]
     fn mountinfo_escapes_are_undone() {

@@ -65,6 +65,9 @@ pub enum Step {
         src: PathBuf,
         dest: PathBuf,
         names: Vec<std::ffi::OsString>,
+        /// Files of jail's own in that top layer (path relative to `dest`,
+        /// bytes), over the host's: a config layer only the jail sees.
+        files: Vec<(PathBuf, Vec<u8>)>,
     },
     /// The host directory `lower` at `dest`, writable, with every write
     /// kept in `upper` (jail's own storage): a cache the program reads and
@@ -148,15 +151,25 @@ impl Step {
                 dest.display(),
                 contents.len()
             ),
-            Step::Whiteout { dest, names, .. } => format!(
-                "show {} without {}",
-                dest.display(),
-                names
-                    .iter()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Step::Whiteout {
+                dest, names, files, ..
+            } => {
+                let mut what = Vec::new();
+                if !names.is_empty() {
+                    what.push(format!(
+                        "without {}",
+                        names
+                            .iter()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                for (f, _) in files {
+                    what.push(format!("with jail's own {}", dest.join(f).display()));
+                }
+                format!("show {} {}", dest.display(), what.join(" and "))
+            }
         }
     }
 }
@@ -179,6 +192,12 @@ pub struct Plan {
     pub gitdirs: Vec<PathBuf>,
     /// The host directories the jail can write (the project first).
     pub writable: Vec<PathBuf>,
+    /// Watched files whose trust entries jail keeps for jailed runs
+    /// (`protect::KEPT`): (the file, the profile's storage).
+    pub kept: Vec<(PathBuf, PathBuf)>,
+    /// Variables for the program that tell a jailed agent of trust kept
+    /// that way (`protect::Via::Env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -411,6 +430,10 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     }
     let overlay = hide::overlay_usable();
     let mut hiding = hide::place(&hidden, &visible, overlay);
+    let (kept, env) = match storage {
+        Some(st) => kept_trust(spec, st, &visible, &mut hiding, overlay),
+        None => Default::default(),
+    };
     hiding.steps(&mut binds, &mut late);
     if let (HomeMode::Persist, Some(st)) = (spec.filesystem.home.value, storage) {
         // The persistent home is jail's own, but it must not hold what the
@@ -515,10 +538,97 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     );
     Plan {
         steps,
+        kept,
+        env,
         protected: survey.protected,
         gitdirs: survey.gitdirs,
         writable,
         hidden: hiding.report,
+    }
+}
+
+/// (watched file, the profile's storage) pairs, and variables to set.
+type KeptTrust = (Vec<(PathBuf, PathBuf)>, Vec<(String, String)>);
+
+/// What shows a jailed agent the trust it was given in earlier jailed
+/// runs (`protect::KEPT`), for the files this profile watches for that
+/// key: jail's own config file in an overlay of the read-only system
+/// directory (never on the host), or a variable for the program. Returns
+/// the files whose entries the guard keeps at exit, and the variables;
+/// no file where the layer cannot be shown (the agent then asks again,
+/// and the notice says how to keep the answer).
+fn kept_trust(
+    spec: &JailSpec,
+    storage: &Path,
+    visible: &[Visible],
+    hiding: &mut hide::Placement,
+    overlay: bool,
+) -> KeptTrust {
+    use super::protect::Via;
+    let home = &spec.user.home;
+    let project = &spec.project.value;
+    let (mut out, mut env) = (Vec::new(), Vec::new());
+    for k in super::protect::KEPT {
+        let file = home.join(k.file);
+        let key = format!("{}.*.{}", k.table, k.key);
+        if !spec
+            .filesystem
+            .watch
+            .iter()
+            .any(|w| w.file == file && w.keys.contains(&key))
+        {
+            continue;
+        }
+        match k.via {
+            Via::Env(_) => env.extend(k.env(storage, project, &spec.cwd)),
+            Via::Layer(layer) => {
+                if !overlay || !layer_shown(k, Path::new(layer), storage, project, visible, hiding)
+                {
+                    continue;
+                }
+            }
+        }
+        out.push((file, storage.to_path_buf()));
+    }
+    (out, env)
+}
+
+/// Shows the kept entries of `k` at `layer` in the jail; false where it
+/// cannot be (no read-only system directory holds it, or the host's own
+/// file there, an admin's, is not one jail can read and extend: the
+/// jail's would hide it).
+fn layer_shown(
+    k: &super::protect::Kept,
+    layer: &Path,
+    storage: &Path,
+    project: &Path,
+    visible: &[Visible],
+    hiding: &mut hide::Placement,
+) -> bool {
+    // The deepest read-only system directory that holds it.
+    let Some(dir) = visible
+        .iter()
+        .filter(|v| v.dir && v.ro && v.literal == v.canonical && layer.starts_with(&v.canonical))
+        .max_by_key(|v| v.canonical.components().count())
+    else {
+        return false;
+    };
+    let Ok(rel) = layer.strip_prefix(&dir.canonical) else {
+        return false;
+    };
+    let host_ok = match crate::host::read_regular(layer, 1 << 20) {
+        crate::host::Read::Absent => true,
+        crate::host::Read::Text(b) => std::str::from_utf8(&b)
+            .ok()
+            .is_some_and(|t| toml::from_str::<toml::Table>(t).is_ok()),
+        crate::host::Read::Suspect(_) => false,
+    };
+    if !host_ok {
+        return false;
+    }
+    match k.layer_text(storage, project) {
+        Some(text) => hiding.add_file(dir.canonical.clone(), rel.to_path_buf(), text.into_bytes()),
+        None => true,
     }
 }
 
@@ -641,6 +751,31 @@ pub fn explain(plan: &Plan) -> String {
                 let _ = writeln!(o, "    {p}");
             }
         }
+    }
+    for (f, _) in &plan.kept {
+        let _ = writeln!(
+            o,
+            "  kept trust      a folder trusted in {} by a jailed run: put back there, kept \
+             for this profile's jailed runs in this project",
+            f.display()
+        );
+    }
+    for s in &plan.steps {
+        if let Step::Whiteout { dest, files, .. } = s {
+            for (f, _) in files {
+                let _ = writeln!(
+                    o,
+                    "  file            {}: jail's own",
+                    dest.join(f).display()
+                );
+            }
+        }
+    }
+    for (k, v) in &plan.env {
+        let _ = writeln!(
+            o,
+            "  env             {k}={v} (trust kept from a jailed run)"
+        );
     }
     if !plan.writable.is_empty() {
         let _ = writeln!(
@@ -1061,6 +1196,7 @@ mod tests {
             src: data.clone(),
             dest: data.clone(),
             names: vec!["munge".into(), "token".into()],
+            files: Vec::new(),
         }));
         assert_eq!(
             hide_report(&p, &data.join("munge")),
@@ -1089,6 +1225,7 @@ mod tests {
                 src: home.join("dotfiles"),
                 dest: home.join("dotfiles"),
                 names: vec!["ssh".into()],
+                files: Vec::new(),
             }),
             "{:#?}",
             p.steps

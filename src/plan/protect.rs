@@ -799,6 +799,190 @@ pub fn quarantine_dir(state: &Path, project: &Path) -> PathBuf {
         .join(format!("{secs}-{}", std::process::id()))
 }
 
+/// A trust entry that a jailed agent wrote to its own config, which jail
+/// keeps for the profile's jailed runs instead of only putting it back:
+/// the host's agent never gets it (it is put back in the host's file), and
+/// the jailed agent reads it from a config layer jail shows only inside
+/// the jail, built from jail's own storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    /// The watched file, relative to $HOME.
+    pub file: &'static str,
+    /// The table of per-folder entries in it, and the key kept for each.
+    pub table: &'static str,
+    pub key: &'static str,
+    /// How the jailed agent is told.
+    pub via: Via,
+    /// In jail's storage of the profile: what was kept.
+    pub store: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A system-wide config file of the agent, its lowest layer (the
+    /// user's own file still overrides it), shown only inside the jail.
+    Layer(&'static str),
+    /// A variable set for the jailed program when the kept entry for the
+    /// working directory or a folder above it (in the project) is `true`.
+    Env(&'static str),
+}
+
+/// Codex keeps its folder trust in `~/.codex/config.toml` (`[projects."P"]
+/// trust_level`) and also reads `/etc/codex/config.toml`, its "system"
+/// layer, beneath the user's file (codex 0.171). Claude keeps it in
+/// `~/.claude/.claude.json` (`projects.P.hasTrustDialogAccepted`, for the
+/// working directory or any folder above it) and has no other file for
+/// it, but counts the folder trusted when `CLAUDE_CODE_SANDBOXED` is set
+/// (claude-code 2.1: its trust check reads nothing else of that variable).
+pub const KEPT: &[Kept] = &[
+    Kept {
+        file: ".codex/config.toml",
+        table: "projects",
+        key: "trust_level",
+        via: Via::Layer("/etc/codex/config.toml"),
+        store: "kept-codex-trust.toml",
+    },
+    Kept {
+        file: ".claude/.claude.json",
+        table: "projects",
+        key: "hasTrustDialogAccepted",
+        via: Via::Env("CLAUDE_CODE_SANDBOXED"),
+        store: "kept-claude-trust.toml",
+    },
+];
+
+/// The largest kept store or host layer file read.
+const KEPT_CAP: u64 = 1 << 20;
+
+impl Kept {
+    /// The kept entries of a watched file's text for folders in `project`
+    /// (itself or below: what a program in this jail may speak for), as
+    /// `(folder, value)`; string values only.
+    pub fn entries(&self, text: &str, project: &Path) -> Vec<(String, toml::Value)> {
+        let Some((doc, _)) = parse_doc(text) else {
+            return Vec::new();
+        };
+        let Some(folders) = doc.get(self.table).and_then(|v| v.as_object()) else {
+            return Vec::new();
+        };
+        folders
+            .iter()
+            .filter(|(f, _)| Path::new(f).is_absolute() && inside_lexically(Path::new(f), project))
+            .filter_map(|(f, v)| {
+                let val = match v.as_object()?.get(self.key)? {
+                    serde_json::Value::String(s) => toml::Value::String(s.clone()),
+                    serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+                    _ => return None,
+                };
+                Some((f.clone(), val))
+            })
+            .collect()
+    }
+
+    /// What was kept for folders of `project` (jail's storage).
+    fn kept(&self, storage: &Path, project: &Path) -> Vec<(String, toml::Value)> {
+        match crate::host::read_regular(&storage.join(self.store), KEPT_CAP) {
+            crate::host::Read::Text(b) => self.entries(&String::from_utf8_lossy(&b), project),
+            _ => Vec::new(),
+        }
+    }
+
+    /// For `Via::Env`: the variable to set for a run in `project` from
+    /// `cwd`, when the trust kept for `cwd` or a folder above it (in the
+    /// project) is `true`, as the agent would read it from its own file.
+    pub fn env(&self, storage: &Path, project: &Path, cwd: &Path) -> Option<(String, String)> {
+        let Via::Env(name) = self.via else {
+            return None;
+        };
+        self.kept(storage, project)
+            .iter()
+            .any(|(f, v)| cwd.starts_with(f) && *v == toml::Value::Boolean(true))
+            .then(|| (name.to_string(), "1".to_string()))
+    }
+
+    /// The dotted name a put-back notice uses for a folder's entry.
+    pub fn entry_name(&self, folder: &str) -> String {
+        format!("{}.{folder}.{}", self.table, self.key)
+    }
+
+    /// Adds `entries` to the store in `storage` (jail's own, never visible
+    /// inside): written beside it and renamed over it.
+    pub fn remember(
+        &self,
+        storage: &Path,
+        entries: &[(String, toml::Value)],
+    ) -> std::io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let store = storage.join(self.store);
+        let mut t = match crate::host::read_regular(&store, KEPT_CAP) {
+            crate::host::Read::Text(b) => {
+                toml::from_str::<toml::Table>(&String::from_utf8_lossy(&b)).unwrap_or_default()
+            }
+            _ => toml::Table::new(),
+        };
+        let folders = t
+            .entry(self.table)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(folders) = folders.as_table_mut() else {
+            return Ok(());
+        };
+        for (f, v) in entries {
+            let mut e = toml::Table::new();
+            e.insert(self.key.into(), v.clone());
+            folders.insert(f.clone(), toml::Value::Table(e));
+        }
+        let text = toml::to_string_pretty(&t).map_err(std::io::Error::other)?;
+        let tmp = storage.join(format!("{}.tmp-{}", self.store, std::process::id()));
+        fs::write(&tmp, text)?;
+        fs::rename(&tmp, &store).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+
+    /// The layer file jail shows inside for a run in `project`: the host's
+    /// own file (an admin's) with the kept entries for this project added
+    /// where it says nothing of them. None: nothing kept, or the host's
+    /// file cannot be read as TOML (then it is left as it is).
+    pub fn layer_text(&self, storage: &Path, project: &Path) -> Option<String> {
+        let Via::Layer(layer) = self.via else {
+            return None;
+        };
+        let kept = self.kept(storage, project);
+        if kept.is_empty() {
+            return None;
+        }
+        let mut t = match crate::host::read_regular(Path::new(layer), KEPT_CAP) {
+            crate::host::Read::Text(b) => {
+                toml::from_str::<toml::Table>(std::str::from_utf8(&b).ok()?).ok()?
+            }
+            crate::host::Read::Absent => toml::Table::new(),
+            crate::host::Read::Suspect(_) => return None,
+        };
+        let folders = t
+            .entry(self.table)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()?;
+        for (f, v) in kept {
+            let e = folders
+                .entry(f)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()?;
+            e.entry(self.key).or_insert(v);
+        }
+        toml::to_string_pretty(&t).ok()
+    }
+}
+
+/// `p` is `root` or below it, by its components (`..` refused).
+fn inside_lexically(p: &Path, root: &Path) -> bool {
+    p.starts_with(root)
+        && !p
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1090,5 +1274,61 @@ mod tests {
             .all(|x| !x.path.to_string_lossy().contains("..")));
         assert!(changed(&s.protected).is_empty());
         fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn kept_trust_is_the_projects_own_and_extends_the_hosts_layer() {
+        let t = tmp("kept");
+        let layer: &'static str = Box::leak(
+            t.join("etc-config.toml")
+                .display()
+                .to_string()
+                .into_boxed_str(),
+        );
+        let k = Kept {
+            via: Via::Layer(layer),
+            ..KEPT[0]
+        };
+        let proj = t.join("proj");
+        let text = format!(
+            "model = \"x\"\n[projects.\"{p}\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"{p}/sub\"]\ntrust_level = \"untrusted\"\n\
+             [projects.\"{p}/../other\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"{p}x\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"/\"]\ntrust_level = \"trusted\"\n\
+             [projects.\"relative\"]\ntrust_level = \"trusted\"\n",
+            p = proj.display()
+        );
+        let mut got = k.entries(&text, &proj);
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let p = proj.display().to_string();
+        assert_eq!(
+            got,
+            vec![
+                (p.clone(), toml::Value::String("trusted".into())),
+                (format!("{p}/sub"), toml::Value::String("untrusted".into()))
+            ]
+        );
+        assert_eq!(k.entry_name(&p), format!("projects.{p}.trust_level"));
+        // Nothing kept: no layer.
+        assert_eq!(k.layer_text(&t, &proj), None);
+        k.remember(&t, &got[..1]).unwrap();
+        // Kept for another project: not shown here.
+        assert_eq!(k.layer_text(&t, &t.join("elsewhere")), None);
+        let shown = k.layer_text(&t, &proj).unwrap();
+        let v: toml::Table = toml::from_str(&shown).unwrap();
+        assert_eq!(v["projects"][&p]["trust_level"].as_str(), Some("trusted"));
+        // The host's own file (an admin's) stays in it and wins.
+        fs::write(
+            layer,
+            format!("model = \"admin\"\n[projects.\"{p}\"]\ntrust_level = \"untrusted\"\n"),
+        )
+        .unwrap();
+        let v: toml::Table = toml::from_str(&k.layer_text(&t, &proj).unwrap()).unwrap();
+        assert_eq!(v["model"].as_str(), Some("admin"));
+        assert_eq!(v["projects"][&p]["trust_level"].as_str(), Some("untrusted"));
+        // One it cannot read as TOML is not replaced.
+        fs::write(layer, "not = [toml").unwrap();
+        assert_eq!(k.layer_text(&t, &proj), None);
     }
 }

@@ -6,7 +6,7 @@ use crate::gen;
 pub fn run() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     crate::run_cmd(&cargo, &["build", "--release", "--workspace"])?;
-    let tests = run_tests(&cargo);
+    let (tests, totals) = run_tests(&cargo);
     // Check generated files even when tests failed: one run reports all.
     let stale = gen::check_current(&crate::root());
     let installed = check_install();
@@ -19,10 +19,15 @@ pub fn run() -> Result<(), String> {
     {
         failures.push(e);
     }
+    // The tests' totals once more as the last line (the checks after the
+    // tests print lines of their own in between).
+    let last = format!("ci: {}", totals.line());
     if failures.is_empty() {
-        println!("xtask ci: all good");
+        println!("xtask ci: all good (generated files, install, packages, lint)");
+        println!("{last}");
         Ok(())
     } else {
+        println!("{last}");
         Err(failures.join("\n"))
     }
 }
@@ -83,7 +88,13 @@ fn check_package() -> Result<(), String> {
 /// `cargo test --workspace --no-fail-fast` (every test binary runs, so one
 /// run reports every failure), its output passed through; the `test result:`
 /// lines are repeated at the end with their totals.
-fn run_tests(cargo: &str) -> Result<(), String> {
+fn run_tests(cargo: &str) -> (Result<(), String>, TestTotals) {
+    let mut totals = TestTotals::default();
+    let r = run_tests_into(cargo, &mut totals);
+    (r, totals)
+}
+
+fn run_tests_into(cargo: &str, totals: &mut TestTotals) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
     let skips_dir = skips_dir();
     let _ = std::fs::remove_dir_all(&skips_dir);
@@ -105,7 +116,7 @@ fn run_tests(cargo: &str) -> Result<(), String> {
         }
     }
     let status = child.wait().map_err(|e| format!("{cargo} test: {e}"))?;
-    let mut totals = TestTotals::from_lines(&results);
+    *totals = TestTotals::from_lines(&results);
     let skipped = Skip::read_all(&skips_dir);
     totals.count_skips(&skipped);
     println!("\n== test summary ({} test binaries)", results.len());
