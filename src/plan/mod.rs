@@ -564,11 +564,11 @@ fn kept_trust(
     hiding: &mut hide::Placement,
     overlay: bool,
 ) -> KeptTrust {
-    use super::protect::Via;
+    use protect::Via;
     let home = &spec.user.home;
     let project = &spec.project.value;
     let (mut out, mut env) = (Vec::new(), Vec::new());
-    for k in super::protect::KEPT {
+    for k in protect::KEPT {
         let file = home.join(k.file);
         let key = format!("{}.*.{}", k.table, k.key);
         if !spec
@@ -598,7 +598,7 @@ fn kept_trust(
 /// file there, an admin's, is not one jail can read and extend: the
 /// jail's would hide it).
 fn layer_shown(
-    k: &super::protect::Kept,
+    k: &protect::Kept,
     layer: &Path,
     storage: &Path,
     project: &Path,
