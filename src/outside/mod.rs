@@ -162,6 +162,7 @@ mod tests {
             persist: None,
             home_mounts: vec![],
             pending: None,
+            kept: vec![],
         }
     }
 
