@@ -1,4 +1,7 @@
-//! Dispatch: parse the command line, resolve the policy, run or print it.
+//! Dispatch of jail's one binary: by argv[0] a Slurm stub (`inside`),
+//! `__outside ROLE` a process outside the jail (`outside`), `__slurm-job`
+//! the job launcher on a node (`node`); else the launcher: parse the
+//! command line, resolve the policy, run it (`launcher`) or print it.
 //! Every error of jail itself is one `jail: ` line and exit status 125.
 
 use clap::Parser;
@@ -8,12 +11,11 @@ use crate::cli::{Cli, JailOpts, Sub, Verbosity};
 use crate::config::spec::ReviewMode;
 use crate::config::{self, env, explain, load, ConfigError, JailSpec, Request};
 use crate::host;
-use crate::outside::slurm::job as slurm_job;
+use crate::launcher::{self, SandboxError};
+use crate::node as slurm_job;
 use crate::review;
-use crate::sandbox::{self, SandboxError};
 
-/// Exit status for an error of jail itself.
-pub const EXIT_JAIL_ERROR: i32 = 125;
+pub use crate::exit::EXIT_JAIL_ERROR;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -39,12 +41,12 @@ pub fn main() -> i32 {
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
     // Inside a jail with Slurm on, jail's binary is also `sbatch` & co.
-    if let Some(stub) = crate::outside::slurm::stub::name(&argv0) {
+    if let Some(stub) = crate::inside::stub::name(&argv0) {
         let args = std::env::args_os()
             .skip(1)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        return crate::outside::slurm::stub::main(stub, args);
+        return crate::inside::stub::main(stub, args);
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -231,16 +233,30 @@ fn dispatch(cli: Cli) -> Result<i32, AppError> {
     let mut spec = spec;
     // Resolved here (a probe of the RAM) so that explain shows what the
     // plan mounts.
-    spec.limits.tmpfs = Some(sandbox::limits::tmpfs(&spec.limits));
+    spec.limits.tmpfs = Some(launcher::limits::tmpfs(&spec.limits));
     if explain_only && (spec.limits.any_resource() || spec.limits.timeout.is_some()) {
         // Probed only here: a run that sets no limit does no extra work.
-        spec.limits.mechanism = Some(sandbox::limits::describe(&spec.limits));
+        spec.limits.mechanism = Some(launcher::limits::describe(&spec.limits));
     }
     if explain_only {
         let mut text = explain::render(&spec, removed);
-        text.push_str(&sandbox::net::explain(&spec.network));
-        text.push_str(&sandbox::plan::explain(&sandbox::plan::plan(&spec)));
-        text.push_str(&sandbox::hostrun::explain(
+        text.push_str(&crate::plan::net::explain(&spec.network));
+        // The steps a run executes (`plan::for_run`, as the launcher).
+        let review = spec
+            .review
+            .value
+            .is_on()
+            .then(|| review::Session::planned(&dirs.state, &spec.project.value));
+        let plan = crate::plan::for_run(&spec, host::terminal().as_deref(), review.as_ref());
+        text.push_str(&crate::plan::explain(&plan));
+        // Part of [protection]; the kernel's Landlock ABI decides it.
+        let (_, sockets) =
+            crate::harden::ruleset::unix_socket_protection(crate::harden::ruleset::probe_abi());
+        text.push_str(&format!("  unix sockets    {sockets}\n"));
+        if tracing::enabled!(tracing::Level::INFO) {
+            text.push_str(&crate::plan::explain_steps(&plan));
+        }
+        text.push_str(&crate::plan::hostrun::explain(
             &spec.project.value,
             &spec.user.home,
         ));
@@ -299,7 +315,7 @@ fn untrusted_explain(
          # review the file and consent to it as it is now:\n\
          #     cd {} && jail trust\n",
         file.display(),
-        crate::sandbox::hint::quote(&project.display().to_string()),
+        crate::launcher::hint::quote(&project.display().to_string()),
     );
     if !widens.is_empty() {
         o.push_str("# It may widen:\n");
@@ -333,7 +349,7 @@ fn jail_environment(spec: &JailSpec) -> (Vec<(String, String)>, usize) {
     ];
     let (mut env, removed) = env::scrub(&host::environment(), &spec.env, &extra);
     if spec.slurm.enabled.value {
-        crate::outside::slurm::with_stub_path(&mut env);
+        crate::outside::chaperon::with_stub_path(&mut env);
     }
     (env, removed)
 }
@@ -403,14 +419,14 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         spec.project.value.display()
     );
     if !spec.review.value.is_on() {
-        return Ok(sandbox::run(&spec, &env, state, None)?);
+        return Ok(launcher::run(&spec, &env, state, None)?);
     }
     let session = review::Session::create(state, &spec)?;
     tracing::info!(
         "review mode: the project's changes go to {} until you decide",
         session.upper().display()
     );
-    let code = match sandbox::run(&spec, &env, state, Some(&session.overlay())) {
+    let code = match launcher::run(&spec, &env, state, Some(&session.overlay())) {
         Ok(c) => c,
         Err(e) => {
             session.abandon();
@@ -418,7 +434,7 @@ fn run(mut spec: JailSpec, env: Vec<(String, String)>, state: &Path) -> Result<i
         }
     };
     // The jail is gone: Ctrl-C now belongs to the review.
-    sandbox::init::reset_signals();
+    crate::reap::reset_signals();
     if review::finish(session, spec.review.value, state) {
         Ok(code)
     } else {

@@ -1,4 +1,5 @@
-//! The command line (contract: DESIGN.md "Command line").
+//! The command line (contract: docs/design.md, "The contract"). Parsed by the
+//! launcher (`app`).
 //!
 //! The jail's own options (`JailOpts`) belong to running a command: they
 //! are accepted before a subcommand (`jail -p x explain`) and, for

@@ -1,4 +1,4 @@
-//! `jail doctor`: probes what the jail needs on this host, by trying it
+//! `jail doctor` (its own process, never a jail): probes what the jail needs on this host, by trying it
 //! (in forked children, so the probe process itself changes nothing),
 //! and prints one line per feature: ok, degraded (the jail runs, with
 //! less), missing (the jail cannot run safely) or info. Exits 1 when the
@@ -9,8 +9,8 @@ use std::path::Path;
 
 use crate::harden::{ruleset, seccomp};
 use crate::host::on_path;
-use crate::sandbox::diagnose;
-use crate::sandbox::diagnose::read_sysctl;
+use crate::launcher::diagnose;
+use crate::launcher::diagnose::read_sysctl;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -557,8 +557,8 @@ fn network_check() -> Check {
         if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
             return errno();
         }
-        let steps = crate::sandbox::net::probe_steps();
-        match crate::sandbox::exec::loopback_up().and_then(|_| steps()) {
+        let steps = crate::pid1::net::probe_steps();
+        match crate::pid1::exec::loopback_up().and_then(|_| steps()) {
             Ok(()) => 0,
             Err(e) => e,
         }
@@ -568,7 +568,7 @@ fn network_check() -> Check {
         if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
             return errno();
         }
-        match crate::sandbox::net::probe_v6() {
+        match crate::pid1::net::probe_v6() {
             Ok(()) => 0,
             Err(e) => e,
         }
@@ -645,7 +645,7 @@ fn host_checks(out: &mut Vec<Check>) {
     });
 
     // Resource limits: a delegated cgroup v2 subtree, else rlimits.
-    let (_, detail) = crate::sandbox::limits::doctor_line();
+    let (_, detail) = crate::launcher::limits::doctor_line();
     out.push(check("resource limits", Status::Info, detail));
 
     out.push(network_check());
@@ -844,7 +844,7 @@ pub fn checks() -> Vec<Check> {
 /// The git hooks installed in this directory's repository: what runs on
 /// the host at the next commit, and whether jail can protect it.
 fn hooks_check() -> Check {
-    use crate::sandbox::hostrun;
+    use crate::plan::hostrun;
     let Ok(facts) = crate::host::facts() else {
         return check("git hooks", Status::Info, "no project here");
     };

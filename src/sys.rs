@@ -1,7 +1,7 @@
 //! Raw process, fd and socket syscalls, each behind a small safe wrapper
 //! with its SAFETY comment. Everything here is async-signal-safe and
 //! allocation-free unless its doc says otherwise, so the forked jail
-//! child (pid 1) may call it. The mount executor (`sandbox::exec`) and
+//! child (pid 1) may call it. The mount executor (`pid1::exec`) and
 //! the Landlock/seccomp installers (`harden`) keep their own syscalls
 //! next to the data they apply.
 
@@ -14,6 +14,29 @@ pub fn errno() -> i32 {
     std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO)
+}
+
+/// The machine's RAM in bytes (sysinfo(2)); 0 when unknown.
+pub fn ram() -> u64 {
+    // SAFETY: sysinfo fills a zeroed local struct.
+    let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; a valid pointer to it.
+    if unsafe { libc::sysinfo(&mut si) } != 0 {
+        return 0;
+    }
+    // c_ulong: u64 here, u32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let total = u64::from(si.totalram);
+    total.saturating_mul(u64::from(si.mem_unit.max(1)))
+}
+
+/// "No such file or directory", without Rust's " (os error 2)".
+pub fn errno_text(e: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(e).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }
 
 fn cvt(rc: libc::c_int) -> Result<libc::c_int, i32> {

@@ -1,7 +1,7 @@
 //! Review mode and resource limits as policy: the `review` key and the
 //! `[limits]` section of the profile schema, the values they take
 //! (durations, sizes, CPU counts, review modes), and how the layers
-//! combine them. Pure: no syscalls; `sandbox::limits` and `review` are the
+//! combine them. Pure: no syscalls; `launcher::limits` and `review` are the
 //! mechanisms.
 //!
 //! Layering (see `resolve`): a later layer overrides an earlier one. The
@@ -298,7 +298,7 @@ pub struct Limits {
     /// Thousandths of a CPU.
     pub cpus: Option<Sourced<u32>>,
     /// How this host enforces them (cgroup v2 or rlimits), filled in by
-    /// the caller from a probe (`sandbox::limits`); `None`: not probed.
+    /// the caller from a probe (`launcher::limits`); `None`: not probed.
     pub mechanism: Option<String>,
     /// Bytes the jail's tmpfs mounts may hold together (`tmpfs_size`),
     /// filled in by the caller from the machine's RAM; `None`: not yet

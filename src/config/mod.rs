@@ -47,7 +47,7 @@ pub use spec::JailSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Shown as `FILE:LINE:COL: message`, as the contract requires.
+    /// Shown as `FILE:LINE:COL: message`, as the contract requires (docs/design.md).
     #[error("{}:{line}:{col}: {message}", file.display())]
     Parse {
         file: PathBuf,

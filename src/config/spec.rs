@@ -152,7 +152,7 @@ pub struct EnvPolicy {
     pub block: Vec<Sourced<String>>,
 }
 
-/// Slurm submission through the chaperon (DESIGN "Slurm chaperon").
+/// Slurm submission through the chaperon (docs/design.md, "Slurm").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlurmPolicy {
     pub enabled: Sourced<bool>,

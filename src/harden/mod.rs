@@ -1,5 +1,5 @@
-//! Hardening applied inside the jail after the filesystem is built and
-//! before the program runs, in this order: capabilities, no_new_privs,
+//! Hardening, applied by pid 1 and the program's child (inside the jail)
+//! after the filesystem is built and before the program runs, in this order: capabilities, no_new_privs,
 //! Landlock (mirroring the mount plan), seccomp. `prepare` runs before fork
 //! and may allocate; `apply` runs in the forked child and only makes
 //! syscalls on prepared data.
@@ -8,7 +8,7 @@ pub mod caps;
 pub mod ruleset;
 pub mod seccomp;
 
-use crate::sandbox::plan::Plan;
+use crate::plan::Plan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HardenError {

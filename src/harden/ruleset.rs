@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use ::landlock::{Access, AccessFs, ABI};
 
-use crate::sandbox::plan::{Plan, Step};
+use crate::plan::{Plan, Step};
 
 const CREATE_RULESET_VERSION: libc::c_uint = 1;
 const RULE_PATH_BENEATH: libc::c_int = 1;

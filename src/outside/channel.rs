@@ -5,6 +5,15 @@
 //! boundaries, and EOF tells a peer that every holder of the other end is
 //! gone, which is how processes outside learn that the jail ended.
 //!
+//! Every link (a pair of processes, one channel) has its own message type
+//! (`ToPid1`, `SetupReport`, `ToGuard`, ...): the typed half of `Msg`
+//! that link carries. A receiver takes only its link's type (`recv_as`,
+//! `recv_small_as`), so a message the link does not carry is an error
+//! (`ChannelError::Unexpected`, EPROTO allocation-free) that the receiver
+//! fails closed on, never one it skips. On the wire every link shares
+//! `Msg`, whose variant tags are unique, so a message sent on the wrong
+//! link is recognised as such rather than read as another type.
+//!
 //! Small messages are encoded on the stack, so pid 1 may send them after
 //! fork (no allocation); larger ones (configurations) are only sent by
 //! the launcher and decoded by processes outside, which may allocate.
@@ -25,20 +34,24 @@ pub enum Msg {
     Go,
     /// pid 1 (or the program's child before exec) → launcher: setup failed
     /// at `stage` (step `index` of it) with `errno`.
-    SetupFailed { stage: u32, index: u32, errno: i32 },
+    SetupFailed {
+        stage: Stage,
+        index: u32,
+        errno: i32,
+    },
     /// launcher → guard: what to watch and where to quarantine.
     Guard(super::guard::Config),
     /// launcher → guard: the jail's pid 1 runs; its pidfd is attached
     /// when the kernel has pidfds.
     JailStarted { pid: i32 },
     /// launcher → Slurm chaperon: the policy and where to record jobs.
-    Slurm(Box<super::slurm::Config>),
+    Slurm(Box<super::chaperon::Config>),
     /// jail's pid 1 → Slurm chaperon: the listening socket the stubs
     /// connect to (attached), made inside the jail.
     SlurmListener,
     /// stub → chaperon: a Slurm command; stdin, stdout, stderr (and the
     /// batch script, when `script` says so) attached.
-    SlurmRequest(Box<super::slurm::Request>),
+    SlurmRequest(Box<super::chaperon::Request>),
     /// stub → chaperon: the stub got this signal; pass it on.
     SlurmSignal { sig: i32 },
     /// chaperon → stub: the command ended with this status.
@@ -61,11 +74,158 @@ pub enum Msg {
 /// How many leftover processes pid 1 names (the rest are counted).
 pub const LEFTOVERS_NAMED: usize = 8;
 
+/// Stages of the jail's setup (pid 1, the program's child), reported to
+/// the launcher on failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    Private,
+    Stage,
+    Pivot1,
+    Step,
+    Pivot2,
+    Loopback,
+    Chdir,
+    Harden,
+    Fork,
+    Exec,
+    Slurm,
+    Files,
+    Stdio,
+    Limits,
+    /// The jail's network (routes, sockets, handoff to the helper).
+    Network,
+}
+
+impl Msg {
+    /// The variant's name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Go => "Go",
+            Msg::SetupFailed { .. } => "SetupFailed",
+            Msg::Guard(_) => "Guard",
+            Msg::JailStarted { .. } => "JailStarted",
+            Msg::Slurm(_) => "Slurm",
+            Msg::SlurmListener => "SlurmListener",
+            Msg::SlurmRequest(_) => "SlurmRequest",
+            Msg::SlurmSignal { .. } => "SlurmSignal",
+            Msg::SlurmExit { .. } => "SlurmExit",
+            Msg::Net(_) => "Net",
+            Msg::NetSockets { .. } => "NetSockets",
+            Msg::Leftovers { .. } => "Leftovers",
+        }
+    }
+}
+
+/// The message type of one link: the part of `Msg` it carries.
+pub trait Link: TryFrom<Msg, Error = Msg> {
+    /// The link, for errors ("launcher → guard").
+    const NAME: &'static str;
+}
+
+/// Declares a link's message type and its conversion from `Msg`; any
+/// other `Msg` is handed back as the error.
+macro_rules! link {
+    ($(#[$m:meta])* $name:ident ($label:literal) { $($(#[$vm:meta])* $v:ident $(($($t:ty),*))? $({ $($f:ident: $ft:ty),* })? = $msg:pat => $make:expr),+ $(,)? }) => {
+        $(#[$m])*
+        // Received once per message and taken apart at once, as `Msg`.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, PartialEq)]
+        pub enum $name {
+            $($(#[$vm])* $v $(($($t),*))? $({ $($f: $ft),* })?),+
+        }
+        impl TryFrom<Msg> for $name {
+            type Error = Msg;
+            fn try_from(m: Msg) -> Result<Self, Msg> {
+                #[allow(unused_imports)]
+                use $name::*;
+                match m {
+                    $($msg => Ok($make),)+
+                    other => Err(other),
+                }
+            }
+        }
+        impl Link for $name {
+            const NAME: &'static str = $label;
+        }
+    };
+}
+
+link! {
+    /// launcher → pid 1, on the setup channel.
+    ToPid1 ("launcher → pid 1") { Go = Msg::Go => Go }
+}
+link! {
+    /// pid 1 (or the program's child) → launcher, on the setup channel.
+    SetupReport ("pid 1 → launcher (setup)") {
+        Failed { stage: Stage, index: u32, errno: i32 } =
+            Msg::SetupFailed { stage, index, errno } => Failed { stage, index, errno },
+    }
+}
+link! {
+    /// pid 1 → launcher, once the program ended.
+    LeftoversReport ("pid 1 → launcher (leftovers)") {
+        Leftovers {
+            total: u32,
+            pids: [i32; LEFTOVERS_NAMED],
+            names: [[u8; 16]; LEFTOVERS_NAMED]
+        } = Msg::Leftovers { total, pids, names } => Leftovers { total, pids, names },
+    }
+}
+link! {
+    /// pid 1 → launcher: the stubs' listening socket (attached), for the
+    /// chaperon the launcher starts on demand.
+    SlurmHandoff ("pid 1 → launcher (slurm)") { Listener = Msg::SlurmListener => Listener }
+}
+link! {
+    /// pid 1 → network helper (or → launcher, for a helper started on
+    /// demand): the jail's sockets (attached).
+    NetHandoff ("pid 1 → network helper") {
+        Sockets { more: bool } = Msg::NetSockets { more } => Sockets { more },
+    }
+}
+link! {
+    /// launcher → guard.
+    ToGuard ("launcher → guard") {
+        Config(super::guard::Config) = Msg::Guard(c) => Config(c),
+        JailStarted { pid: i32 } = Msg::JailStarted { pid } => JailStarted { pid },
+    }
+}
+link! {
+    /// launcher → Slurm chaperon.
+    ToChaperon ("launcher → chaperon") {
+        Config(Box<super::chaperon::Config>) = Msg::Slurm(c) => Config(c),
+        Listener = Msg::SlurmListener => Listener,
+    }
+}
+link! {
+    /// stub → chaperon.
+    FromStub ("stub → chaperon") {
+        Request(Box<super::chaperon::Request>) = Msg::SlurmRequest(r) => Request(r),
+        Signal { sig: i32 } = Msg::SlurmSignal { sig } => Signal { sig },
+    }
+}
+link! {
+    /// chaperon → stub.
+    ToStub ("chaperon → stub") { Exit { code: i32 } = Msg::SlurmExit { code } => Exit { code } }
+}
+link! {
+    /// launcher → network helper (pid 1's sockets come as `NetHandoff`).
+    ToHelper ("launcher → network helper") {
+        Config(super::net::Config) = Msg::Net(c) => Config(c),
+        Sockets { more: bool } = Msg::NetSockets { more } => Sockets { more },
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
+    #[error("unexpected message {got} on the {link} link")]
+    Unexpected {
+        link: &'static str,
+        got: &'static str,
+    },
     #[error("cannot encode a message: {0}")]
     Encode(#[from] postcard::Error),
-    #[error("channel: {}", crate::sandbox::diagnose::errno_text(*.0))]
+    #[error("channel: {}", crate::sys::errno_text(*.0))]
     Os(i32),
 }
 
@@ -139,6 +299,30 @@ impl Channel {
         Ok(Some((postcard::from_bytes(&buf[..n])?, fds)))
     }
 
+    /// Receives one message of link `L` and the fds sent with it
+    /// (allocates). Ok(None) is EOF; any other message is `Unexpected`.
+    pub fn recv_as<L: Link>(&self) -> Result<Option<(L, Vec<OwnedFd>)>, ChannelError> {
+        match self.recv()? {
+            None => Ok(None),
+            Some((m, fds)) => match L::try_from(m) {
+                Ok(l) => Ok(Some((l, fds))),
+                Err(other) => Err(ChannelError::Unexpected {
+                    link: L::NAME,
+                    got: other.name(),
+                }),
+            },
+        }
+    }
+
+    /// `recv_small` for link `L`, allocation-free: a message the link
+    /// does not carry is EPROTO, as one that does not decode.
+    pub fn recv_small_as<L: Link>(&self, buf: &mut [u8]) -> Result<Option<L>, i32> {
+        match self.recv_small(buf)? {
+            None => Ok(None),
+            Some(m) => L::try_from(m).map(Some).map_err(|_| libc::EPROTO),
+        }
+    }
+
     pub fn close(self) {
         sys::close(self.0);
     }
@@ -161,7 +345,7 @@ mod tests {
         let (r, w) = sys::pipe().unwrap();
         a.send(
             &Msg::SetupFailed {
-                stage: 3,
+                stage: Stage::Pivot1,
                 index: 7,
                 errno: libc::ENOENT,
             },
@@ -173,7 +357,7 @@ mod tests {
         assert_eq!(
             m,
             Msg::SetupFailed {
-                stage: 3,
+                stage: Stage::Pivot1,
                 index: 7,
                 errno: libc::ENOENT
             }
@@ -199,6 +383,81 @@ mod tests {
         assert!(postcard::to_slice(&msg, &mut stack).is_ok());
     }
 
+    /// Sends `ok` then `wrong` over a fresh pair: link `L` takes the
+    /// first and refuses the second, allocating or not.
+    fn takes_only_its_own<L: Link + std::fmt::Debug>(ok: Msg, wrong: Msg) {
+        let (a, b) = Channel::pair().unwrap();
+        a.send(&ok, &[]).unwrap();
+        assert!(matches!(b.recv_as::<L>(), Ok(Some(_))), "{}", L::NAME);
+        a.send(&wrong, &[]).unwrap();
+        match b.recv_as::<L>() {
+            Err(ChannelError::Unexpected { link, got }) => {
+                assert_eq!((link, got), (L::NAME, wrong.name()));
+            }
+            other => panic!("{}: {other:?}", L::NAME),
+        }
+        a.send(&wrong, &[]).unwrap();
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            b.recv_small_as::<L>(&mut buf).map(|_| ()),
+            Err(libc::EPROTO),
+            "{}",
+            L::NAME
+        );
+        a.close();
+        assert!(matches!(b.recv_as::<L>(), Ok(None)));
+        b.close();
+    }
+
+    #[test]
+    fn an_unexpected_message_on_each_link_is_an_error() {
+        let failed = Msg::SetupFailed {
+            stage: Stage::Network,
+            index: 1,
+            errno: libc::EPERM,
+        };
+        let leftovers = Msg::Leftovers {
+            total: 1,
+            pids: [0; LEFTOVERS_NAMED],
+            names: [[0; 16]; LEFTOVERS_NAMED],
+        };
+        let sockets = || Msg::NetSockets { more: false };
+        takes_only_its_own::<ToPid1>(Msg::Go, failed.clone());
+        takes_only_its_own::<SetupReport>(failed.clone(), Msg::Go);
+        takes_only_its_own::<LeftoversReport>(leftovers.clone(), failed.clone());
+        takes_only_its_own::<SlurmHandoff>(Msg::SlurmListener, sockets());
+        takes_only_its_own::<NetHandoff>(sockets(), Msg::SlurmListener);
+        takes_only_its_own::<ToGuard>(Msg::JailStarted { pid: 1 }, Msg::Go);
+        takes_only_its_own::<ToChaperon>(Msg::SlurmListener, Msg::SlurmSignal { sig: 2 });
+        takes_only_its_own::<FromStub>(Msg::SlurmSignal { sig: 2 }, Msg::SlurmExit { code: 0 });
+        takes_only_its_own::<ToStub>(Msg::SlurmExit { code: 0 }, Msg::SlurmSignal { sig: 2 });
+        takes_only_its_own::<ToHelper>(sockets(), leftovers);
+    }
+
+    #[test]
+    fn the_setup_stage_travels_as_itself() {
+        let (a, b) = Channel::pair().unwrap();
+        let mut buf = [0u8; 64];
+        for stage in [Stage::Private, Stage::Step, Stage::Exec, Stage::Network] {
+            let m = Msg::SetupFailed {
+                stage,
+                index: 2,
+                errno: libc::ENOENT,
+            };
+            a.send(&m, &[]).unwrap();
+            assert_eq!(
+                b.recv_small_as::<SetupReport>(&mut buf),
+                Ok(Some(SetupReport::Failed {
+                    stage,
+                    index: 2,
+                    errno: libc::ENOENT
+                }))
+            );
+        }
+        a.close();
+        b.close();
+    }
+
     #[test]
     fn large_messages_are_sent_whole() {
         let (a, b) = Channel::pair().unwrap();
@@ -206,9 +465,9 @@ mod tests {
             project: "/p".into(),
             quarantine: "/q".into(),
             protected: (0..500)
-                .map(|i| crate::sandbox::protect::Protected {
+                .map(|i| crate::plan::protect::Protected {
                     path: format!("/p/f{i}").into(),
-                    start: crate::sandbox::protect::Start::Absent,
+                    start: crate::plan::protect::Start::Absent,
                     root: "/p".into(),
                     gitdir: None,
                 })

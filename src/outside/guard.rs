@@ -1,6 +1,6 @@
 //! The quarantine guard: outside the jail, it waits until the jail's pid 1
 //! and with it every process of the jail is gone, then undoes what could
-//! make code run outside the jail later (`sandbox::protect`):
+//! make code run outside the jail later (`plan::protect`):
 //! - protected paths the program created or changed are moved away;
 //! - watched agent files get their command-running entries put back;
 //! - any git directory in the project it did not know at start (a nested
@@ -20,8 +20,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, Msg};
-use crate::sandbox::{git, protect, quarantine};
+use super::channel::ToGuard;
+use super::Channel;
+use crate::exit::EXIT_JAIL_ERROR;
+use crate::outside::quarantine;
+use crate::plan::{git, protect};
 use crate::sys;
 
 /// What the guard watches.
@@ -79,23 +82,45 @@ pub fn main(chan: Channel) -> i32 {
     // which must still check after the program ended; SIGTERM ends it
     // (its record then makes the next start finish the check).
     sys::default_signal(libc::SIGTERM);
-    let config = match chan.recv() {
-        Ok(Some((Msg::Guard(c), _))) => c,
+    let config = match chan.recv_as::<ToGuard>() {
+        Ok(Some((ToGuard::Config(c), _))) => c,
         // The launcher died or gave up before the jail existed.
-        _ => return 0,
+        Ok(None) => return 0,
+        // Without its configuration the guard cannot check anything:
+        // it refuses, loudly (never a silent success).
+        Ok(Some((ToGuard::JailStarted { .. }, _))) => {
+            eprintln!("jail: guard: the jail started before the guard had its configuration");
+            return EXIT_JAIL_ERROR;
+        }
+        Err(e) => {
+            eprintln!("jail: guard: {e}");
+            return EXIT_JAIL_ERROR;
+        }
     };
     let record = config
         .pending
         .as_deref()
         .and_then(|p| Record::write(p, &config));
-    let pidfd = match chan.recv() {
-        Ok(Some((Msg::JailStarted { pid }, mut fds))) => (pid, fds.pop()),
-        _ => {
+    let pidfd = match chan.recv_as::<ToGuard>() {
+        Ok(Some((ToGuard::JailStarted { pid }, mut fds))) => (pid, fds.pop()),
+        Ok(None) => {
             // No jail ran: nothing to check.
             if let Some(r) = record {
                 r.done();
             }
             return 0;
+        }
+        // Whether a jail runs is unknown: the check stays recorded as
+        // unfinished, so the next start does it (fails closed).
+        Ok(Some((ToGuard::Config(_), _))) => {
+            eprintln!(
+                "jail: guard: a second configuration; the exit check is left to the next start"
+            );
+            return EXIT_JAIL_ERROR;
+        }
+        Err(e) => {
+            eprintln!("jail: guard: {e}; the exit check is left to the next start");
+            return EXIT_JAIL_ERROR;
         }
     };
     // While the jail runs, index the project's directories, so that at

@@ -7,10 +7,11 @@
 //! ignored: a helper ends when the jail does, never on Ctrl-C.
 
 pub mod channel;
+pub mod chaperon;
 pub mod guard;
 pub mod net;
 pub mod notice;
-pub mod slurm;
+pub mod quarantine;
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -61,7 +62,7 @@ pub struct Outside {
 /// none`): a jail that never submits a job or looks up a name pays no
 /// process for it. pid 1 makes the socket the jail would use and hands it
 /// to the launcher over a channel made before the clone; the launcher
-/// polls it (`sandbox::wait`) and starts the process on its first event,
+/// polls it (`launcher::wait`) and starts the process on its first event,
 /// handing the socket on.
 pub trait OnDemand {
     /// The launcher's and pid 1's ends of the channel between them.
@@ -133,7 +134,7 @@ pub fn spawn(role: Role, how: Start) -> Result<Outside, ChannelError> {
 pub fn main(args: &[String]) -> i32 {
     let Some(role) = args.first().and_then(|r| Role::from_name(r)) else {
         eprintln!("jail: `{ARG}` is internal to jail (a process outside the jail)");
-        return crate::app::EXIT_JAIL_ERROR;
+        return crate::exit::EXIT_JAIL_ERROR;
     };
     run(role, Channel(CHANNEL_FD))
 }
@@ -141,7 +142,69 @@ pub fn main(args: &[String]) -> i32 {
 fn run(role: Role, chan: Channel) -> i32 {
     match role {
         Role::Guard => guard::main(chan),
-        Role::Slurm => slurm::main(chan),
+        Role::Slurm => chaperon::main(chan),
         Role::Net => net::main(chan),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard_config() -> guard::Config {
+        guard::Config {
+            project: "/p".into(),
+            quarantine: "/q".into(),
+            protected: vec![],
+            gitdirs: vec![],
+            writable: vec!["/p".into()],
+            since: (1, 2),
+            persist: None,
+            home_mounts: vec![],
+            pending: None,
+            kept: vec![],
+        }
+    }
+
+    /// Runs `main` on one end after `msgs` were sent on the other (then
+    /// closed), as the process would.
+    fn run_after(main: fn(Channel) -> i32, msgs: &[Msg]) -> i32 {
+        let (a, b) = Channel::pair().unwrap();
+        for m in msgs {
+            a.send(m, &[]).unwrap();
+        }
+        a.close();
+        let code = main(b);
+        b.close();
+        code
+    }
+
+    #[test]
+    fn the_guard_refuses_an_unexpected_message_instead_of_succeeding() {
+        // EOF before anything: the launcher gave up, nothing to check.
+        assert_eq!(run_after(guard::main, &[]), 0);
+        assert_eq!(
+            run_after(guard::main, &[Msg::Guard(guard_config())]),
+            0,
+            "no jail started"
+        );
+        let code = run_after(guard::main, &[Msg::JailStarted { pid: 1 }]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+        let code = run_after(guard::main, &[Msg::Guard(guard_config()), Msg::Go]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+        let code = run_after(
+            guard::main,
+            &[Msg::Guard(guard_config()), Msg::Guard(guard_config())],
+        );
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+    }
+
+    #[test]
+    fn the_chaperon_refuses_an_unexpected_message_instead_of_succeeding() {
+        assert_eq!(run_after(chaperon::main, &[]), 0);
+        let code = run_after(chaperon::main, &[Msg::SlurmListener]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
+        let code = run_after(chaperon::main, &[Msg::SlurmSignal { sig: 2 }]);
+        assert_eq!(code, crate::exit::EXIT_JAIL_ERROR);
     }
 }

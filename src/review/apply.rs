@@ -431,7 +431,7 @@ fn copy_keeping_holes(src: &Path, dir: &OwnedFd, name: &OsStr, mode: u32) -> std
     )?
     .into();
     let result = (|| {
-        crate::sandbox::quarantine::copy_extents(&input, &out)?;
+        crate::outside::quarantine::copy_extents(&input, &out)?;
         out.set_permissions(fs::Permissions::from_mode(mode))?;
         out.sync_all()
     })();

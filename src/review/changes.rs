@@ -233,7 +233,7 @@ impl Scanner<'_> {
                 // As git's is_git_directory (objects and refs of any type,
                 // or a commondir), or a common directory another one's
                 // commondir may name (objects and refs without HEAD).
-                crate::sandbox::git::bare_shape_by(has) || (has("objects") && has("refs"))
+                crate::plan::git::bare_shape_by(has) || (has("objects") && has("refs"))
             }
         })
     }
@@ -259,17 +259,17 @@ impl Scanner<'_> {
             let host = self.host;
             let named = self.named.entry(a.clone()).or_insert_with(|| {
                 let tree = host.join(&a);
-                let Some(d) = crate::sandbox::git::gitdir_of(&tree.join(".git")) else {
+                let Some(d) = crate::plan::git::gitdir_of(&tree.join(".git")) else {
                     return Vec::new();
                 };
-                let common = crate::sandbox::git::common_dir(&d);
+                let common = crate::plan::git::common_dir(&d);
                 let mut out = vec![(d.join("hooks"), true)];
                 for cfg in [
                     common.join("config"),
                     d.join("config"),
                     d.join("config.worktree"),
                 ] {
-                    out.extend(crate::sandbox::protect::named_by_git_config(
+                    out.extend(crate::plan::protect::named_by_git_config(
                         &cfg, &tree, &home,
                     ));
                 }
@@ -296,7 +296,7 @@ impl Scanner<'_> {
     /// host's `git rebase --continue` run a command: a todo list with
     /// `exec` lines, or a merge strategy naming a path.
     fn runs_at_continue(&self, rel: &Path) -> bool {
-        use crate::sandbox::git;
+        use crate::plan::git;
         let judge: fn(&str) -> bool =
             if rel.ends_with("rebase-merge/git-rebase-todo") || rel.ends_with("sequencer/todo") {
                 git::todo_runs_commands
@@ -541,7 +541,7 @@ fn pair_renames(changes: &mut Vec<Change>, upper: &Path, host: &Path) {
     }
 }
 
-/// Top-level protected paths (`sandbox::protect::PROTECTED`) and, in any
+/// Top-level protected paths (`plan::protect::PROTECTED`) and, in any
 /// git directory at any depth, the control files git runs code from.
 const GIT_CONTROL: &[&str] = &[
     "hooks",
@@ -614,7 +614,7 @@ pub fn blocked(rel: &Path, new: Option<&Node>, relaxed: &[PathBuf]) -> Option<Bl
             return Some(Block::Special(n.ty));
         }
     }
-    let protected: Vec<&str> = crate::sandbox::protect::PROTECTED
+    let protected: Vec<&str> = crate::plan::protect::PROTECTED
         .iter()
         .copied()
         .filter(|p| !relaxed.iter().any(|r| r == Path::new(p)))

@@ -1,4 +1,5 @@
-//! Review mode: the project is an overlay while the program runs, so the
+//! Review mode (in the launcher, after the jail ended; or `jail review`):
+//! the project is an overlay while the program runs, so the
 //! real project is untouched; at exit the user sees what changed and
 //! decides what lands.
 //!
@@ -38,7 +39,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::spec::{JailSpec, ReviewMode};
-use crate::sandbox::OverlayDirs;
+use crate::plan::OverlayDirs;
 use changes::{Block, Change};
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +147,7 @@ impl Session {
             started_nanos: now.subsec_nanos(),
             command: spec.command.clone(),
             profile: spec.profile.value.clone(),
-            relaxed: crate::sandbox::protect::PROTECTED
+            relaxed: crate::plan::protect::PROTECTED
                 .iter()
                 .map(PathBuf::from)
                 .filter(|p| {
@@ -208,6 +209,20 @@ impl Session {
         OverlayDirs {
             upper: self.upper(),
             work: self.dir.join("work"),
+        }
+    }
+
+    /// Where a session of this project keeps its changes, as `jail
+    /// explain` shows it: the session's own name (TIME-PID) is only
+    /// known when the run starts.
+    pub fn planned(state: &Path, project: &Path) -> OverlayDirs {
+        let dir = state
+            .join("review")
+            .join(project_key(project))
+            .join("TIME-PID");
+        OverlayDirs {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
         }
     }
 
@@ -531,7 +546,7 @@ fn execute(
             None
         }
     };
-    let qdir = crate::sandbox::protect::quarantine_dir(state, &project);
+    let qdir = crate::plan::protect::quarantine_dir(state, &project);
     let (mut applied, mut discarded, mut moved) = (0, 0, Vec::new());
     let mut kept: Vec<PathBuf> = Vec::new();
     let mut conflicts = Vec::new();

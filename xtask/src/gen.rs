@@ -420,7 +420,7 @@ A program named like a subcommand, and a starter project file:
 "#;
 
 /// jail.toml(5): the configuration format. Keep in step with
-/// docs/configuration.md and DESIGN.md "Configuration".
+/// docs/configuration.md (the contract: docs/design.md).
 const JAIL_TOML_5: &str = r#"# SYNOPSIS
 `/etc/jail/jail.toml`, `/etc/jail/profiles/`{NAME}`.toml`
 

@@ -211,7 +211,7 @@ mod tests {
             })();
             crate::sys::exit_now(code);
         }
-        let code = crate::sandbox::init::wait_for(pid, false);
+        let code = crate::reap::wait_for(pid, false);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(code, 0);
     }
@@ -241,6 +241,6 @@ mod tests {
             })();
             crate::sys::exit_now(code);
         }
-        assert_eq!(crate::sandbox::init::wait_for(pid, false), 0);
+        assert_eq!(crate::reap::wait_for(pid, false), 0);
     }
 }

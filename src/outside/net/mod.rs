@@ -1,5 +1,5 @@
 //! The network helper (`jail __outside net`): the process outside the
-//! jail that is the jail's only way to the network (DESIGN "Network").
+//! jail that is the jail's only way to the network (docs/design.md, "Network").
 //! It runs as the user, in the host's network namespace; the jail's pid 1
 //! hands it the listening sockets every connection of the jail lands on,
 //! and the DNS sockets. It ends when the jail's pid 1 does (its channel
@@ -22,6 +22,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use serde::{Deserialize, Serialize};
 
+use super::channel::{NetHandoff, ToHelper};
 use super::{Channel, Msg};
 use crate::config::domain::Domain;
 use crate::config::spec::{JailSpec, NetMode};
@@ -58,7 +59,7 @@ pub struct Config {
 /// much to say.
 pub fn config(
     spec: &JailSpec,
-    plan: &crate::sandbox::net::NetPlan,
+    plan: &crate::plan::net::NetPlan,
     level: Level,
 ) -> Result<Config, String> {
     let n = &spec.network;
@@ -82,7 +83,7 @@ pub fn config(
         .steps
         .iter()
         .filter_map(|s| match s {
-            crate::sandbox::net::NetStep::Listen { port, .. } => Some(*port),
+            crate::plan::net::NetStep::Listen { port, .. } => Some(*port),
             _ => None,
         })
         .collect();
@@ -118,7 +119,7 @@ impl Helper {
         let h = super::spawn(super::Role::Net, how)?;
         let given_up = |h: super::Outside| {
             h.chan.close();
-            crate::sandbox::init::wait_for(h.pid, false);
+            crate::reap::wait_for(h.pid, false);
         };
         let (speaks, w) = match crate::sys::pipe() {
             Ok(p) => p,
@@ -150,7 +151,7 @@ impl Helper {
 
 /// Waits for the helper to end on its own, up to `limit`, then kills it.
 fn wait_or_kill(pid: libc::pid_t, limit: std::time::Duration) {
-    use crate::sandbox::init;
+    use crate::reap as init;
     // A pidfd turns readable when the process ends: no polling delay.
     if let Ok(fd) = crate::sys::pidfd_open(pid) {
         let ended = crate::sys::poll_in(fd, limit.as_millis() as i32).unwrap_or(0) != 0;
@@ -313,14 +314,20 @@ impl super::OnDemand for Pending {
     fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         while crate::sys::poll_in(self.launcher.0, 0).unwrap_or(0) & libc::POLLIN != 0 {
-            match self.launcher.recv() {
-                Ok(Some((Msg::NetSockets { more }, fds))) => {
+            match self.launcher.recv_as::<NetHandoff>() {
+                Ok(Some((NetHandoff::Sockets { more }, fds))) => {
                     self.sockets.extend(fds);
                     if !more {
                         break;
                     }
                 }
-                _ => break,
+                Ok(None) => break,
+                // Not pid 1's handoff: no sockets from it are taken.
+                Err(e) => {
+                    tracing::warn!("network: {e}");
+                    self.sockets.clear();
+                    break;
+                }
             }
         }
         // pid 1 sends nothing else.
@@ -424,15 +431,25 @@ fn raise_nofile() {
 /// `jail __outside net`.
 pub fn main(chan: Channel) -> i32 {
     crate::sys::net::fault_single_pages();
-    let cfg = match chan.recv() {
-        Ok(Some((Msg::Net(c), fds))) => {
+    let cfg = match chan.recv_as::<ToHelper>() {
+        Ok(Some((ToHelper::Config(c), fds))) => {
             if let Some(fd) = fds.into_iter().next() {
                 relay::speak_to(std::os::fd::IntoRawFd::into_raw_fd(fd));
             }
             c
         }
         // The launcher gave up before the jail existed.
-        _ => return 0,
+        Ok(None) => return 0,
+        // Without its rules the helper relays nothing: refused, loudly
+        // (the jail's sockets then reach no one).
+        Ok(Some((ToHelper::Sockets { .. }, _))) => {
+            eprintln!("jail: network: sockets came before the rules");
+            return crate::exit::EXIT_JAIL_ERROR;
+        }
+        Err(e) => {
+            eprintln!("jail: network: {e}");
+            return crate::exit::EXIT_JAIL_ERROR;
+        }
     };
     if cfg.level == Level::Verbose || cfg.mode == NetMode::Learn {
         // A summary (or the learned allowlist) always comes at the end.
@@ -539,7 +556,7 @@ fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
         report: report::Report::new(cfg.level, cfg.mode == NetMode::Learn, cfg.off.clone()),
     };
     let relay = relay::Relay::new(chan, setup)
-        .map_err(|e| format!("cannot start: {}", crate::sandbox::diagnose::errno_text(e)))?;
+        .map_err(|e| format!("cannot start: {}", crate::sys::errno_text(e)))?;
     match confine::apply(&ports, &read) {
         Ok(c) if !c.landlock && cfg.level == Level::Verbose => {
             relay::will_speak();

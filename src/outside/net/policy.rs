@@ -9,8 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::config::domain::Domain;
 use crate::config::spec::NetMode;
 
-/// Mail submission and relay ports: never reached, whatever the policy.
-pub const MAIL_PORTS: &[u16] = &[25, 465, 587, 2525];
+pub use crate::plan::net::MAIL_PORTS;
 
 /// Stand-in addresses for allowed names when flows go through a proxy
 /// (198.18.0.0/15, the benchmarking range: never routed on the internet).

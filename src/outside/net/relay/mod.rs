@@ -159,7 +159,7 @@ fn untoken(t: u64) -> (usize, u32, u64) {
 }
 
 fn errtext(e: i32) -> String {
-    crate::sandbox::diagnose::errno_text(e)
+    crate::sys::errno_text(e)
 }
 
 /// The launcher's "wait for me" pipe: one byte on it before the helper

@@ -1,7 +1,7 @@
 //! Where hidden paths go (part of the mount plan; reads the host, changes
 //! nothing). A hidden path that exists and lies under a visible bind is
 //! hidden at a constant number of mounts, whatever the size of its
-//! directory (DESIGN step 4):
+//! directory (docs/design.md, "Hidden paths"):
 //! - in a writable directory (the project, `--rw` paths, `home = "rw"`)
 //!   it is masked: an empty, unreadable, read-only file or directory is
 //!   mounted over it (EACCES), so the directory itself stays writable;
@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::plan::{bind_with_holes, Step, Visible};
+use super::{bind_with_holes, Step, Visible};
 
 /// How one hidden path is hidden.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,7 +6,7 @@ use std::ffi::{CStr, CString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use super::plan::Step;
+use crate::plan::Step;
 
 /// Where the new root is built, and where the host root stays reachable
 /// until the final pivot (both inside a staging tmpfs, as bubblewrap does).
@@ -642,52 +642,9 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
     }
 }
 
-/// Stages of the child's setup, reported to the parent on failure.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Private = 1,
-    Stage,
-    Pivot1,
-    Step,
-    Pivot2,
-    Loopback,
-    Chdir,
-    Harden,
-    Fork,
-    Exec,
-    Slurm,
-    Files,
-    Stdio,
-    Limits,
-    /// The jail's network (routes, sockets, handoff to the helper).
-    Network,
-}
-
-impl Stage {
-    pub fn from_u32(v: u32) -> Option<Stage> {
-        use self::Stage as S;
-        [
-            S::Private,
-            S::Stage,
-            S::Pivot1,
-            S::Step,
-            S::Pivot2,
-            S::Loopback,
-            S::Chdir,
-            S::Harden,
-            S::Fork,
-            S::Exec,
-            S::Slurm,
-            S::Files,
-            S::Stdio,
-            S::Limits,
-            S::Network,
-        ]
-        .into_iter()
-        .find(|s| *s as u32 == v)
-    }
-}
+/// Stages of the child's setup, reported to the parent on failure (they
+/// travel as themselves: `outside::channel`).
+pub use crate::outside::channel::Stage;
 
 /// Makes the mounts private, builds the new root on a tmpfs and pivots
 /// into it, leaving the host root detached. Returns the failing stage,

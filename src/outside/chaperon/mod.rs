@@ -1,4 +1,4 @@
-//! The Slurm chaperon (DESIGN "Slurm chaperon"): a process outside the
+//! The Slurm chaperon (docs/design.md, "Slurm"): a process outside the
 //! jail, as the user (`jail __outside slurm`), that runs Slurm commands
 //! for the program inside. The launcher starts it when a stub first
 //! connects (a jail that never uses Slurm pays nothing for it); it is
@@ -30,7 +30,6 @@ pub mod opts;
 pub mod rules;
 pub mod scope;
 pub mod script;
-pub mod stub;
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -43,17 +42,13 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::channel::{FromStub, SlurmHandoff, ToChaperon};
 use super::{Channel, ChannelError, Msg, Outside, Role};
 use crate::config::JailSpec;
 use crate::sys;
 use rules::{Deny, Plan, Scope};
 
-/// The commands that are stubs inside a jail.
-pub const STUBS: &[&str] = &[
-    "sbatch", "srun", "squeue", "scancel", "scontrol", "sacct", "salloc",
-];
-/// Where the stubs are, inside the jail (first on PATH).
-pub const STUB_DIR: &str = "/run/jail/bin";
+pub use crate::plan::{STUBS, STUB_DIR};
 /// The chaperon's socket, inside the jail.
 pub const SOCKET: &CStr = c"/run/jail/slurm.sock";
 const RUN_JAIL: &CStr = c"/run/jail";
@@ -156,9 +151,15 @@ impl super::OnDemand for Pending<'_> {
         if sys::poll_in(self.launcher.0, 0).unwrap_or(0) & libc::POLLIN == 0 {
             return Vec::new();
         }
-        self.listener = match self.launcher.recv() {
-            Ok(Some((Msg::SlurmListener, mut fds))) => fds.pop(),
-            _ => None,
+        // pid 1 sends its handoff and nothing else; anything else, and
+        // the chaperon is not started (the stubs then find none).
+        self.listener = match self.launcher.recv_as::<SlurmHandoff>() {
+            Ok(Some((SlurmHandoff::Listener, mut fds))) => fds.pop(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("slurm: {e}");
+                None
+            }
         };
         self.listener.iter().map(|l| l.as_raw_fd()).collect()
     }
@@ -177,7 +178,7 @@ impl super::OnDemand for Pending<'_> {
         self.launcher.close_in_place();
         if let Some(c) = self.chaperon.take() {
             c.chan.close();
-            crate::sandbox::init::wait_for(c.pid, false);
+            crate::reap::wait_for(c.pid, false);
         }
     }
 }
@@ -194,7 +195,7 @@ pub fn listen_in_jail(link: Channel) -> Result<(), i32> {
     sys::close(fd);
     sent.map_err(|e| match e {
         ChannelError::Os(e) => e,
-        ChannelError::Encode(_) => libc::EPROTO,
+        ChannelError::Encode(_) | ChannelError::Unexpected { .. } => libc::EPROTO,
     })
 }
 
@@ -283,19 +284,31 @@ struct Chaperon {
 /// connects; gets the configuration, then the stubs' socket and the
 /// jail's link (whose EOF ends it).
 pub fn main(chan: Channel) -> i32 {
-    let config = match chan.recv() {
-        Ok(Some((Msg::Slurm(c), _))) => *c,
-        _ => return 0,
+    // EOF: the launcher gave up before the jail needed the chaperon.
+    // Anything but what this link carries, in its order: refused, loudly.
+    let refuse = |what: String| {
+        eprintln!("jail: slurm: {what}");
+        crate::exit::EXIT_JAIL_ERROR
     };
-    let (listener, link) = match chan.recv() {
-        Ok(Some((Msg::SlurmListener, fds))) => {
+    let config = match chan.recv_as::<ToChaperon>() {
+        Ok(Some((ToChaperon::Config(c), _))) => *c,
+        Ok(None) => return 0,
+        Ok(Some((ToChaperon::Listener, _))) => {
+            return refuse("the socket came before the policy".into())
+        }
+        Err(e) => return refuse(e.to_string()),
+    };
+    let (listener, link) = match chan.recv_as::<ToChaperon>() {
+        Ok(Some((ToChaperon::Listener, fds))) => {
             let mut it = fds.into_iter();
             match (it.next(), it.next()) {
                 (Some(l), Some(k)) => (l, k),
-                _ => return 0,
+                _ => return refuse("the jail's socket came without its link".into()),
             }
         }
-        _ => return 0,
+        Ok(None) => return 0,
+        Ok(Some((ToChaperon::Config(_), _))) => return refuse("a second policy".into()),
+        Err(e) => return refuse(e.to_string()),
     };
     // fd 3 is done with; the link (close-on-exec, as received) is ours.
     chan.close();
@@ -369,10 +382,15 @@ fn serve(config: &Config, ready_ch: &mut Option<Arc<Chaperon>>, chan: Channel, l
             return;
         }
         if fds[0].revents != 0 {
-            // EOF (or anything else) on the jail's channel: it is over.
-            match chan.recv() {
-                Ok(Some(_)) => continue,
-                _ => return,
+            // EOF on the jail's link: it is over. pid 1's handoff is all
+            // it ever carries; anything else ends the chaperon too.
+            match chan.recv_as::<SlurmHandoff>() {
+                Ok(Some((SlurmHandoff::Listener, _))) => continue,
+                Ok(None) => return,
+                Err(e) => {
+                    eprintln!("jail: slurm: {e}");
+                    return;
+                }
             }
         }
         if fds[1].revents & libc::POLLIN != 0 {
@@ -440,9 +458,14 @@ struct Stdio3 {
 }
 
 fn handle(ch: &Chaperon, conn: Channel) {
-    let (req, fds) = match conn.recv() {
-        Ok(Some((Msg::SlurmRequest(r), fds))) => (*r, fds),
-        _ => return,
+    let (req, fds) = match conn.recv_as::<FromStub>() {
+        Ok(Some((FromStub::Request(r), fds))) => (*r, fds),
+        Ok(None) => return,
+        // A stub speaks first with its request; anything else is refused.
+        Ok(Some((FromStub::Signal { .. }, _))) | Err(_) => {
+            let _ = conn.send(&Msg::SlurmExit { code: 125 }, &[]);
+            return;
+        }
     };
     let mut it = fds.into_iter();
     let (Some(stdin), Some(stdout), Some(stderr)) = (it.next(), it.next(), it.next()) else {
@@ -682,13 +705,15 @@ fn supervise(ch: &Chaperon, conn: &Channel, child: &mut std::process::Child) -> 
         let timeout = if pidfd.is_some() { -1 } else { 100 };
         let _ = sys::poll(&mut fds, timeout);
         if !stub_gone && fds[0].revents != 0 {
-            match conn.recv() {
-                Ok(Some((Msg::SlurmSignal { sig }, _))) if (1..65).contains(&sig) => {
+            match conn.recv_as::<FromStub>() {
+                Ok(Some((FromStub::Signal { sig }, _))) if (1..65).contains(&sig) => {
                     // SAFETY: kill with integer arguments, to our child.
                     unsafe { libc::kill(pid as libc::pid_t, sig) };
                 }
-                Ok(Some(_)) => {}
-                _ => {
+                Ok(Some((FromStub::Signal { .. }, _))) => {}
+                // EOF, or a message a running command's stub never sends:
+                // the stub is gone (or not a stub); its command ends.
+                Ok(Some((FromStub::Request(_), _))) | Ok(None) | Err(_) => {
                     stub_gone = true;
                     // SAFETY: kill with integer arguments, to our child.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
@@ -703,7 +728,7 @@ fn supervise(ch: &Chaperon, conn: &Channel, child: &mut std::process::Child) -> 
         k.remove(&pid);
     }
     use std::os::unix::process::ExitStatusExt;
-    crate::sandbox::init::status_code(status.into_raw())
+    crate::reap::status_code(status.into_raw())
 }
 
 fn run_query(

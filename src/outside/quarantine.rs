@@ -1,5 +1,6 @@
-//! Moving what a jail created into ~/.local/state/jail/quarantine/, from
-//! outside the jail, once every process of the jail is gone. Nothing is
+//! Run by the guard (and by review when it keeps a copy): moving what a
+//! jail created into ~/.local/state/jail/quarantine/, from outside the
+//! jail, once every process of the jail is gone. Nothing is
 //! deleted that was not first kept: a rename where it can, else a copy
 //! then removal. The copy never opens a FIFO, socket or device (they are
 //! made again, empty, as what they are), never blocks, and copies only a

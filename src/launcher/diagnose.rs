@@ -1,11 +1,12 @@
 //! Turns a bare errno from setup into a message that says what is wrong
 //! with this host and what to do, for the hostile environments jail knows
-//! (DESIGN "The jail, in order", step 8).
+//! (docs/design.md, "Hostile hosts"). Runs in the launcher (and `jail
+//! doctor`), after pid 1 reported the failure.
 
 use std::path::Path;
 
-use super::exec::Stage;
-use super::plan::Plan;
+use crate::pid1::exec::Stage;
+use crate::plan::Plan;
 
 /// A sysctl (or another small /proc file), trimmed.
 pub fn read_sysctl(path: &str) -> Option<String> {
@@ -14,14 +15,7 @@ pub fn read_sysctl(path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// "No such file or directory", without Rust's " (os error 2)".
-pub fn errno_text(e: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(e).to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use crate::sys::errno_text;
 
 /// Why user namespaces cannot be created here, as precisely as we can tell.
 pub fn userns_blocker() -> Option<String> {
@@ -95,17 +89,17 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
             let step = plan.steps.get(index as usize);
             let what = step.map_or_else(|| format!("mount step {index}"), |s| s.describe());
             let hint = match step {
-                Some(super::plan::Step::Proc { .. }) if errno == libc::EPERM => {
+                Some(crate::plan::Step::Proc { .. }) if errno == libc::EPERM => {
                     " — the kernel refused a fresh /proc: this usually means jail runs inside a container \
                      whose /proc is partly masked (nested containers); run it on the host or with an \
                      unmasked /proc"
                 }
-                Some(super::plan::Step::Overlay { .. }) => {
+                Some(crate::plan::Step::ReviewOverlay { .. }) => {
                     " — review mode needs an overlay of the project with its upper directory in \
                      jail's state (~/.local/state/jail); overlayfs refuses an upper directory on \
                      NFS and some other filesystems: set XDG_STATE_HOME to a local disk"
                 }
-                Some(super::plan::Step::Bind { .. }) if errno == libc::EACCES => {
+                Some(crate::plan::Step::Bind { .. }) if errno == libc::EACCES => {
                     " — the source is not accessible to you (NFS with root_squash needs no root: check its permissions)"
                 }
                 _ => "",
@@ -124,5 +118,35 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
         Stage::Limits => format!("cannot set the jail's resource limits: {e}"),
         Stage::Network => format!("cannot set up the jail's network: {e}"),
         Stage::Exec => format!("setup failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Step;
+
+    fn plan_of(steps: Vec<Step>) -> Plan {
+        Plan {
+            steps,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_review_hint_goes_with_the_review_overlay_not_a_cache_overlay() {
+        let (lower, upper, work) = ("/p".into(), "/s/u".into(), "/s/w".into());
+        let review = plan_of(vec![Step::ReviewOverlay { lower, upper, work }]);
+        let msg = setup_failure(Stage::Step, 0, libc::EINVAL, &review);
+        assert!(msg.contains("review mode needs an overlay"), "{msg}");
+        let cache = plan_of(vec![Step::Overlay {
+            lower: "/c".into(),
+            dest: "/c".into(),
+            upper: "/s/u".into(),
+            work: "/s/w".into(),
+        }]);
+        let msg = setup_failure(Stage::Step, 0, libc::EINVAL, &cache);
+        assert!(msg.starts_with("cannot show /c"), "{msg}");
+        assert!(!msg.contains("review"), "{msg}");
     }
 }

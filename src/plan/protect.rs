@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::git;
-use super::plan::Step;
+use super::Step;
 
 /// Relative to the project root (git's control files are found apart).
 /// Each entry names the tool that runs it; docs/hardening.md lists the

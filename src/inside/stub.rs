@@ -8,7 +8,8 @@
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::{rules, Request, SOCKET, STUBS};
+use crate::outside::channel::ToStub;
+use crate::outside::chaperon::{rules, Request, SOCKET, STUBS};
 use crate::outside::{Channel, Msg};
 use crate::sys;
 
@@ -96,7 +97,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
                 format!(
                     "no Slurm chaperon in this jail ({}): Slurm is off for this jail \
                      (`jail explain` shows [slurm]), or this is not a jail",
-                    crate::sandbox::diagnose::errno_text(e)
+                    crate::sys::errno_text(e)
                 ),
             )
         }
@@ -156,10 +157,10 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
             }
         }
         if p[0].revents != 0 {
-            match chan.recv() {
-                Ok(Some((Msg::SlurmExit { code }, _))) => return code,
-                Ok(Some(_)) => continue,
-                _ => return fail(name, "the chaperon went away".into()),
+            match chan.recv_as::<ToStub>() {
+                Ok(Some((ToStub::Exit { code }, _))) => return code,
+                Ok(None) => return fail(name, "the chaperon went away".into()),
+                Err(e) => return fail(name, e.to_string()),
             }
         }
     }

@@ -1,142 +1,15 @@
-//! Jobs run jailed on the compute node, under the policy of the jail that
-//! submitted them.
-//!
-//! The chaperon never gives Slurm the program's script or command. For
-//! sbatch it submits a wrapper whose first line is `#!JAIL __slurm-job`
-//! (the jail binary itself as the interpreter: no shell runs before the
-//! jail, so BASH_ENV, ENV and the like have nothing to act on) and whose
-//! second line carries the `JobSpec` as JSON: the resolved policy, the
-//! program's environment, its working directory, its script (base64) and
-//! its output files. sbatch stops reading directives at that line, and
-//! the program's own script, encoded, holds none. For srun the step's
-//! command is `JAIL __slurm-step` and the `JobSpec` travels in its
-//! environment (`JAIL_SLURM_STEP`), which only the user's own processes
-//! can read. Neither can be changed after submission by the program.
-//!
-//! On the node, `jail __slurm-job` / `__slurm-step` runs the same launcher
-//! as `jail` itself with that policy: the script is written into the jail
-//! (/tmp/jail-job-script) by its pid 1, the output, error and input files
-//! are opened inside the jail (never by slurmstepd: see `rules`), and a
-//! chaperon starts for the job too, so `srun` inside a batch script makes
-//! jailed steps.
+//! The job launcher on a compute node (`jail __slurm-job` /
+//! `__slurm-step`, started by Slurm): reads the `JobSpec` the chaperon
+//! wrote (`outside::chaperon::job`) and runs the same launcher as `jail`
+//! itself (`launcher`) with that policy, its redirections opened inside
+//! the jail.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use base64::Engine;
-use serde::{Deserialize, Serialize};
-
-use super::rules::{Export, Io};
 use crate::config::JailSpec;
-
-/// First word of the wrapper's data line (and its format version).
-pub const MARK: &str = "JAIL-SLURM-JOB-1";
-/// The environment variable a step's `JobSpec` travels in.
-pub const STEP_VAR: &str = "JAIL_SLURM_STEP";
-/// Hidden entry points on the compute node.
-pub const JOB_ARG: &str = "__slurm-job";
-pub const STEP_ARG: &str = "__slurm-step";
-/// Where the batch script is written inside the job's jail: its own
-/// /tmp, where the program may execute files (Landlock allows no
-/// execution on /run).
-pub const SCRIPT_PATH: &str = "/tmp/jail-job-script";
-
-/// Everything a job or step needs to run jailed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobSpec {
-    pub spec: JailSpec,
-    /// The program's environment inside the job (before Slurm's own
-    /// SLURM_* variables of the job are added).
-    pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
-    /// Step: the command; batch: the script's arguments.
-    pub command: Vec<String>,
-    /// Batch: the script, base64.
-    pub script: Option<String>,
-    pub io: Io,
-    /// jail's state directory (quarantine of created protected paths).
-    pub state: PathBuf,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error("{0}: not a batch script written by jail's Slurm chaperon")]
-    NotOurs(String),
-    #[error("cannot read {0}: {1}")]
-    Read(String, std::io::Error),
-    #[error("the job's policy does not decode: {0}")]
-    Decode(String),
-    #[error("jail's path {0} cannot be a script interpreter (#! line): install jail at a path without spaces, shorter than 120 bytes")]
-    BadExe(String),
-}
-
-/// The environment of the job's program, from the submitting side and
-/// `--export`. `submit`: the stub's environment (what the program had);
-/// `fresh`: a new jail's environment (for NONE).
-pub fn export_env(
-    export: &Export,
-    submit: &[(String, String)],
-    fresh: &[(String, String)],
-) -> Vec<(String, String)> {
-    type Env = Vec<(String, String)>;
-    let (mut env, set): (Env, &Env) = match export {
-        Export::All { set } => (submit.to_vec(), set),
-        Export::Fresh { set } => (fresh.to_vec(), set),
-        Export::Only { names, set } => (
-            submit
-                .iter()
-                .filter(|(k, _)| names.contains(k))
-                .cloned()
-                .collect(),
-            set,
-        ),
-    };
-    for (k, v) in set {
-        env.retain(|(n, _)| n != k);
-        env.push((k.clone(), v.clone()));
-    }
-    // The submitting side's job variables are not the job's.
-    env.retain(|(k, _)| !k.starts_with("SLURM_"));
-    env
-}
-
-/// The wrapper batch script for `job`, interpreted by `exe`.
-pub fn wrapper(exe: &Path, job: &JobSpec) -> Result<Vec<u8>, JobError> {
-    let shown = exe.display().to_string();
-    // The kernel reads at most 256 bytes of a #! line (128 before 5.1)
-    // and splits its argument off at the first blank.
-    if shown.len() > 120 || shown.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err(JobError::BadExe(shown));
-    }
-    let json = serde_json::to_string(job).map_err(|e| JobError::Decode(e.to_string()))?;
-    Ok(format!("#!{shown} {JOB_ARG}\n{MARK} {json}\n").into_bytes())
-}
-
-/// Reads a wrapper back (on the compute node).
-pub fn parse_wrapper(text: &[u8], name: &str) -> Result<JobSpec, JobError> {
-    let not_ours = || JobError::NotOurs(name.to_string());
-    let text = std::str::from_utf8(text).map_err(|_| not_ours())?;
-    let mut lines = text.lines();
-    let first = lines.next().ok_or_else(not_ours)?;
-    if !first.starts_with("#!") || !first.ends_with(JOB_ARG) {
-        return Err(not_ours());
-    }
-    let data = lines
-        .next()
-        .and_then(|l| l.strip_prefix(MARK))
-        .and_then(|l| l.strip_prefix(' '))
-        .ok_or_else(not_ours)?;
-    serde_json::from_str(data).map_err(|e| JobError::Decode(e.to_string()))
-}
-
-pub fn encode_script(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-pub fn decode_script(s: &str) -> Result<Vec<u8>, JobError> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|e| JobError::Decode(e.to_string()))
-}
+use crate::outside::chaperon::job::{decode_script, parse_wrapper, JobError, JobSpec, SCRIPT_PATH};
+pub use crate::outside::chaperon::job::{JOB_ARG, STEP_ARG, STEP_VAR};
+use crate::outside::chaperon::rules::Io;
 
 /// Slurm's file name patterns (`%j`, `%4t`, ...), expanded from the job's
 /// environment as slurmstepd would.
@@ -216,8 +89,8 @@ fn redirects(
     io: &Io,
     env: &dyn Fn(&str) -> Option<String>,
     user: &str,
-) -> Vec<crate::sandbox::Redirect> {
-    use crate::sandbox::Redirect;
+) -> Vec<crate::launcher::Redirect> {
+    use crate::launcher::Redirect;
     let host = short_host();
     let x = |p: &String| PathBuf::from(expand(p, env, &host, user));
     let mut out = Vec::new();
@@ -339,7 +212,7 @@ pub fn main(mode: &str, args: &[String]) -> i32 {
                     o.append(&line);
                 }
             }
-            crate::app::EXIT_JAIL_ERROR
+            crate::exit::EXIT_JAIL_ERROR
         }
     }
 }
@@ -508,13 +381,13 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     let (mut env, _) = crate::config::env::scrub(&env, &spec.env, &extra_vars);
     env.retain(|(k, _)| k != STEP_VAR);
     if spec.slurm.enabled.value {
-        super::with_stub_path(&mut env);
+        crate::outside::chaperon::with_stub_path(&mut env);
     }
     let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if batch {
         *out = ReasonFile::of(&job, &spec, &lookup);
     }
-    let mut extra = crate::sandbox::Extra {
+    let mut extra = crate::launcher::Extra {
         stdio: redirects(&job.io, &lookup, &spec.user.name),
         keep_fds: pmi_fd(&|k: &str| std::env::var(k).ok())
             .into_iter()
@@ -528,27 +401,12 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
             .files
             .push((PathBuf::from(SCRIPT_PATH), script, 0o700));
     }
-    crate::sandbox::run_with(&spec, &env, &job.state, None, extra).map_err(|e| e.to_string())
+    crate::launcher::run_with(&spec, &env, &job.state, None, extra).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub fn test_spec() -> JailSpec {
-        use crate::config::{resolve, Catalogue, Request};
-        let mut facts = crate::testutil::facts(
-            1000,
-            std::path::Path::new("/home/u"),
-            std::path::Path::new("/home/u/p"),
-        );
-        facts.has_sbatch = true;
-        let req = Request {
-            command: vec!["true".into()],
-            ..Default::default()
-        };
-        resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
-    }
 
     #[test]
     fn patterns_expand_like_slurmstepd() {
@@ -658,61 +516,5 @@ mod tests {
         assert_eq!(pmi_fd(&|_: &str| None), None);
         let not_pmi2 = |k: &str| (k == "PMI_FD").then(|| sock.clone());
         assert_eq!(pmi_fd(&not_pmi2), None, "only a pmi2 step's");
-    }
-
-    #[test]
-    fn exports_shape_the_environment() {
-        let sub = vec![
-            ("A".to_string(), "1".to_string()),
-            ("B".to_string(), "2".to_string()),
-            ("SLURM_JOB_ID".to_string(), "9".to_string()),
-        ];
-        let fresh = vec![("F".to_string(), "f".to_string())];
-        let all = export_env(
-            &Export::All {
-                set: vec![("B".into(), "3".into())],
-            },
-            &sub,
-            &fresh,
-        );
-        assert_eq!(
-            all,
-            vec![("A".into(), "1".into()), ("B".into(), "3".into())]
-        );
-        let only = export_env(
-            &Export::Only {
-                names: vec!["A".into()],
-                set: vec![],
-            },
-            &sub,
-            &fresh,
-        );
-        assert_eq!(only, vec![("A".into(), "1".into())]);
-        let none = export_env(&Export::Fresh { set: vec![] }, &sub, &fresh);
-        assert_eq!(none, fresh);
-    }
-
-    #[test]
-    fn the_wrapper_round_trips_and_holds_no_directive() {
-        let spec = test_spec();
-        let job = JobSpec {
-            spec,
-            env: vec![("X".into(), "a\nb".into())],
-            cwd: "/p".into(),
-            command: vec!["arg".into()],
-            script: Some(encode_script(b"#!/bin/sh\n#SBATCH --uid=0\necho hi\n")),
-            io: Io::default(),
-            state: "/s".into(),
-        };
-        let w = wrapper(Path::new("/usr/bin/jail"), &job).unwrap();
-        let text = String::from_utf8(w.clone()).unwrap();
-        assert!(text.starts_with("#!/usr/bin/jail __slurm-job\nJAIL-SLURM-JOB-1 {"));
-        assert_eq!(text.lines().count(), 2, "one data line");
-        // What sbatch reads of it: no options at all.
-        let d = super::super::script::directives(&w, false).unwrap();
-        assert!(d.opts.is_empty());
-        assert_eq!(parse_wrapper(&w, "s").unwrap(), job);
-        assert!(parse_wrapper(b"#!/bin/sh\necho\n", "s").is_err());
-        assert!(wrapper(Path::new("/a b/jail"), &job).is_err());
     }
 }

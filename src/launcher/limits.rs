@@ -282,27 +282,13 @@ pub fn doctor_line() -> (bool, String) {
     }
 }
 
-/// The machine's RAM in bytes (sysinfo(2)); 0 when unknown.
-pub fn ram() -> u64 {
-    // SAFETY: sysinfo fills a zeroed local struct.
-    let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; a valid pointer to it.
-    if unsafe { libc::sysinfo(&mut si) } != 0 {
-        return 0;
-    }
-    // c_ulong: u64 here, u32 on 32-bit targets.
-    #[allow(clippy::useless_conversion)]
-    let total = u64::from(si.totalram);
-    total.saturating_mul(u64::from(si.mem_unit.max(1)))
-}
-
 /// The size of the jail's tmpfs: as resolved by the caller, else worked
 /// out here from `--memory`, how it is enforced and the machine's RAM.
 pub fn tmpfs(l: &Limits) -> crate::config::spec::Sourced<u64> {
     l.tmpfs.clone().unwrap_or_else(|| {
         // Probed only when there is a memory limit to share.
         let cgroup = l.memory.is_some() && matches!(detect(Needs::of(l)), Mechanism::Cgroup { .. });
-        crate::config::limits::tmpfs_size(l.memory.as_ref(), ram(), cgroup)
+        crate::config::limits::tmpfs_size(l.memory.as_ref(), sys::ram(), cgroup)
     })
 }
 

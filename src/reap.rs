@@ -1,6 +1,7 @@
-//! The jail's pid 1 and the outer launcher share one job: wait for a child,
-//! forward the signals other processes send, reap, and turn the child's end
-//! into an exit status. Signals the terminal sends (Ctrl-C, Ctrl-\) already
+//! Shared by the launcher, the jail's pid 1 and the processes outside
+//! (`wait_for`, `status_code`). The jail's pid 1 and the outer launcher
+//! share one job: wait for a child, forward the signals other processes
+//! send, reap, and turn the child's end into an exit status. Signals the terminal sends (Ctrl-C, Ctrl-\) already
 //! reach the whole foreground process group, the program included, so they
 //! are not forwarded twice; job control (Ctrl-Z) stops the program and the
 //! launcher together, since no one calls setsid().

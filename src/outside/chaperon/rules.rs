@@ -1522,9 +1522,9 @@ mod tests {
         assert_eq!(from, ScriptFrom::Wrap("echo hi".into()));
         let t = T::new();
         // The wrap script's directives are checked as sbatch would read them.
-        let body = crate::outside::slurm::script::wrap("#SBATCH --uid=0\ntrue");
+        let body = crate::outside::chaperon::script::wrap("#SBATCH --uid=0\ntrue");
         refused(sbatch(&t.ctx(), p.clone(), &from, body), "--uid");
-        let body = crate::outside::slurm::script::wrap("echo hi");
+        let body = crate::outside::chaperon::script::wrap("echo hi");
         match sbatch(&t.ctx(), p, &from, body).unwrap() {
             Plan::Job(j) => assert!(j.real.contains(&"--job-name=wrap".into())),
             other => panic!("{other:?}"),

@@ -1,10 +1,18 @@
 //! The mount plan: turns the filesystem policy of a `JailSpec` into an
 //! ordered list of setup steps. It reads the host filesystem (existence,
 //! symlinks, directory listings for hidden paths) but changes nothing, so it
-//! runs before fork and is unit-tested on temporary directories.
+//! runs before fork and is unit-tested on temporary directories. Used by
+//! the launcher (which executes it), `jail explain` (which prints it), the
+//! guard and review (protected paths); it runs no process of its own.
 //!
 //! Paths in steps are jail paths (as seen inside); the executor prefixes
 //! them with the staging locations of the old and new root.
+
+pub mod git;
+pub mod hide;
+pub mod hostrun;
+pub mod net;
+pub mod protect;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -13,8 +21,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::spec::{HomeMode, JailSpec, NetMode};
-
-use super::hide;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Step {
@@ -179,7 +185,7 @@ const GPU_DIRS: &[&str] = &["/dev/dri", "/dev/nvidia-caps"];
 pub struct Plan {
     pub steps: Vec<Step>,
     /// The project's protected paths and how each started.
-    pub protected: Vec<super::protect::Protected>,
+    pub protected: Vec<protect::Protected>,
     /// How each hidden path that exists is hidden (for `jail explain`).
     pub hidden: Vec<(PathBuf, hide::Hiding)>,
     /// The project repository's git directories known at start.
@@ -218,6 +224,49 @@ impl Plan {
             },
         );
     }
+}
+
+/// Review mode: where the project's overlay keeps its changes (host
+/// paths in jail's state, never visible inside a jail; a session of
+/// `review::Session`).
+#[derive(Debug, Clone)]
+pub struct OverlayDirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+/// The steps a run executes: the policy's plan, the console when jail
+/// runs on a terminal (`tty`), and, in review mode, the overlay of the
+/// project (first: every later bind of a project path then shows the
+/// overlay). The launcher runs it and `jail explain` prints it, so what
+/// explain shows is what runs.
+pub fn for_run(spec: &JailSpec, tty: Option<&Path>, review: Option<&OverlayDirs>) -> Plan {
+    let mut plan = plan(spec);
+    if let Some(tty) = tty {
+        plan.add_console(tty);
+    }
+    if let Some(o) = review {
+        plan.steps.insert(
+            0,
+            Step::ReviewOverlay {
+                lower: spec.project.value.clone(),
+                upper: o.upper.clone(),
+                work: o.work.clone(),
+            },
+        );
+    }
+    plan
+}
+
+/// Every step of a plan, one a line, for `jail explain -v`.
+pub fn explain_steps(plan: &Plan) -> String {
+    let mut o = String::from("[steps]\n");
+    for s in &plan.steps {
+        o.push_str("  ");
+        o.push_str(&s.describe());
+        o.push('\n');
+    }
+    o
 }
 
 /// One request to make a host path visible.
@@ -451,7 +500,7 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
         home.join(".config/git/config"),
         PathBuf::from("/etc/gitconfig"),
     ];
-    let survey = super::protect::survey(&super::protect::Areas {
+    let survey = protect::survey(&protect::Areas {
         project,
         writable: &writable,
         relaxed: &relaxed,
@@ -460,7 +509,7 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
         global_git_configs: &global_git_configs,
         home,
     });
-    binds.extend(super::protect::steps(&survey.protected));
+    binds.extend(protect::steps(&survey.protected));
 
     // Parents before children; ties keep plan order (a bind before the
     // overlay or mask stacked on it).
@@ -468,10 +517,18 @@ fn plan_uncached(spec: &JailSpec) -> Plan {
     steps.extend(binds);
     steps.sort_by_cached_key(|s| s.dest().components().count());
     // Files jail writes itself go over whatever the binds put there.
-    steps.extend(super::net::file_steps(&spec.network));
+    steps.extend(net::file_steps(&spec.network));
     late.push(Step::RemountRo { dest: "/".into() });
     steps.extend(late);
-    let size = super::limits::tmpfs(&spec.limits).value;
+    // Resolved by the caller (`launcher::limits::tmpfs` probes how the
+    // memory limit is enforced); unresolved, the limit is taken whole.
+    let size = spec.limits.tmpfs.as_ref().map_or_else(
+        || {
+            crate::config::limits::tmpfs_size(spec.limits.memory.as_ref(), crate::sys::ram(), false)
+                .value
+        },
+        |t| t.value,
+    );
     steps.insert(
         0,
         Step::Scratch {
@@ -507,11 +564,11 @@ fn kept_trust(
     hiding: &mut hide::Placement,
     overlay: bool,
 ) -> KeptTrust {
-    use super::protect::Via;
+    use protect::Via;
     let home = &spec.user.home;
     let project = &spec.project.value;
     let (mut out, mut env) = (Vec::new(), Vec::new());
-    for k in super::protect::KEPT {
+    for k in protect::KEPT {
         let file = home.join(k.file);
         let key = format!("{}.*.{}", k.table, k.key);
         if !spec
@@ -541,7 +598,7 @@ fn kept_trust(
 /// file there, an admin's, is not one jail can read and extend: the
 /// jail's would hide it).
 fn layer_shown(
-    k: &super::protect::Kept,
+    k: &protect::Kept,
     layer: &Path,
     storage: &Path,
     project: &Path,
@@ -660,7 +717,7 @@ pub fn storage_dirs(plan: &Plan, spec: &JailSpec) -> Vec<PathBuf> {
 
 /// The plan's protections in readable form, for `jail explain`.
 pub fn explain(plan: &Plan) -> String {
-    use super::protect::Start;
+    use protect::Start;
     use std::fmt::Write;
     let mut o = String::from("[protection]\n");
     if plan.hidden.is_empty() {
@@ -728,9 +785,6 @@ pub fn explain(plan: &Plan) -> String {
              them: .git directories, files and symlinks, bare repositories by shape)"
         );
     }
-    let (_, sockets) =
-        crate::harden::ruleset::unix_socket_protection(crate::harden::ruleset::probe_abi());
-    let _ = writeln!(o, "  unix sockets    {sockets}");
     o
 }
 
@@ -741,8 +795,8 @@ fn worktree_common_dir(project: &Path) -> Option<PathBuf> {
     if fs::symlink_metadata(&dotgit).ok()?.is_dir() {
         return None;
     }
-    let gitdir = super::git::gitdir_of(&dotgit)?;
-    let common = crate::host::canonical(&super::git::common_dir(&gitdir)).ok()?;
+    let gitdir = git::gitdir_of(&dotgit)?;
+    let common = crate::host::canonical(&git::common_dir(&gitdir)).ok()?;
     (!common.starts_with(project) && common.is_dir()).then_some(common)
 }
 
@@ -759,24 +813,26 @@ fn slurm_stubs(spec: &JailSpec) -> Vec<Step> {
     let Ok(exe) = std::env::current_exe().and_then(fs::canonicalize) else {
         return Vec::new();
     };
-    let dir = Path::new(crate::outside::slurm::STUB_DIR);
+    let dir = Path::new(STUB_DIR);
     std::iter::once(Step::Bind {
         src: exe,
         dest: dir.join(STUB_BINARY),
         dir: false,
         ro: true,
     })
-    .chain(
-        crate::outside::slurm::STUBS
-            .iter()
-            .map(|name| Step::Symlink {
-                target: STUB_BINARY.into(),
-                link: dir.join(name),
-            }),
-    )
+    .chain(STUBS.iter().map(|name| Step::Symlink {
+        target: STUB_BINARY.into(),
+        link: dir.join(name),
+    }))
     .collect()
 }
 
+/// The commands that are stubs inside a jail.
+pub const STUBS: &[&str] = &[
+    "sbatch", "srun", "squeue", "scancel", "scontrol", "sacct", "salloc",
+];
+/// Where the stubs are, inside the jail (first on PATH).
+pub const STUB_DIR: &str = "/run/jail/bin";
 /// The name of jail's binary among the Slurm stubs (hidden: `jail` inside
 /// stays whatever the host's PATH finds).
 const STUB_BINARY: &str = ".jail";
@@ -980,6 +1036,42 @@ mod tests {
         assert!(matches!(p.steps.last(), Some(Step::RemountRo { dest }) if dest == Path::new("/")));
         assert!(binds(&p).contains(&(PathBuf::from("/usr"), true)));
         assert!(binds(&p).contains(&(t.0.join("proj"), false)));
+    }
+
+    #[test]
+    fn a_run_adds_the_console_after_devpts_and_the_review_overlay_first() {
+        let t = tmp("for-run");
+        fs::create_dir_all(t.0.join("proj")).unwrap();
+        fs::create_dir_all(t.0.join("home")).unwrap();
+        let spec = spec_for(
+            &t.0,
+            Request {
+                command: vec!["true".into()],
+                ..Default::default()
+            },
+        );
+        let base = plan(&spec);
+        assert_eq!(for_run(&spec, None, None).steps, base.steps);
+        let o = OverlayDirs {
+            upper: t.0.join("s/upper"),
+            work: t.0.join("s/work"),
+        };
+        let run = for_run(&spec, Some(Path::new("/dev/pts/7")), Some(&o));
+        assert_eq!(run.steps.len(), base.steps.len() + 2);
+        assert!(matches!(&run.steps[0],
+            Step::ReviewOverlay { lower, upper, .. } if lower == &t.0.join("proj") && upper == &o.upper));
+        let devpts = run
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Devpts { .. }));
+        let console = run.steps.iter().position(|s| {
+            matches!(s, Step::Bind { src, dest, .. }
+                if src == Path::new("/dev/pts/7") && dest == Path::new("/dev/console"))
+        });
+        assert_eq!(console, devpts.map(|i| i + 1), "{:#?}", run.steps);
+        let listed = explain_steps(&run);
+        assert_eq!(listed.lines().count(), run.steps.len() + 1);
+        assert!(listed.contains("an overlay for review mode"), "{listed}");
     }
 
     #[test]

@@ -1,21 +1,15 @@
-//! Mechanism: executes a `JailSpec`. The launcher (outside) clones the
-//! jail's pid 1 into new user, mount, pid, ipc, uts, cgroup and network
-//! namespaces, maps the user to itself, and waits. Pid 1 builds the
-//! filesystem (plan → executor), hardens itself, forks the program and
-//! reaps. Everything the children need is prepared before the clone.
+//! The launcher: executes a `JailSpec`. Runs in `jail` itself, on the
+//! host: it prepares everything (plan → prepared steps, hardening, the
+//! processes outside), clones the jail's pid 1 into new user, mount, pid,
+//! ipc, uts, cgroup and network namespaces, maps the user to itself, and
+//! waits (`wait`). `child` runs in pid 1 after the clone (it builds the
+//! filesystem with `pid1::exec`, hardens itself, forks the program and
+//! reaps) and `spawn_program` in the program's child: both only make
+//! async-signal-safe calls on what was prepared here.
 
 pub mod diagnose;
-pub mod exec;
-pub mod git;
-pub mod hide;
 pub mod hint;
-pub mod hostrun;
-pub mod init;
 pub mod limits;
-pub mod net;
-pub mod plan;
-pub mod protect;
-pub mod quarantine;
 pub mod wait;
 
 use std::ffi::{CString, NulError};
@@ -26,6 +20,11 @@ use crate::config::spec::NetMode;
 use crate::config::JailSpec;
 use crate::harden;
 use crate::outside::{self, Channel, Msg, OnDemand};
+use crate::plan::{self, protect};
+// pid 1 and the program's child run code of `pid1` (forked from here).
+use crate::pid1::{exec, net};
+// Waiting and signal forwarding, shared with pid 1 (`reap`).
+use crate::reap as init;
 use crate::sys;
 use exec::Stage;
 
@@ -53,13 +52,7 @@ pub enum SandboxError {
     Limits(#[from] limits::LimitsError),
 }
 
-/// Review mode: where the project's overlay keeps its changes (host
-/// paths in jail's state, never visible inside a jail).
-#[derive(Debug, Clone)]
-pub struct OverlayDirs {
-    pub upper: PathBuf,
-    pub work: PathBuf,
-}
+pub use crate::plan::OverlayDirs;
 
 /// What a run adds to the policy (the Slurm job wrapper uses it): files
 /// pid 1 writes into the jail, and the program's standard streams opened
@@ -150,21 +143,18 @@ pub fn run_with(
     overlay: Option<&OverlayDirs>,
     extra: Extra,
 ) -> Result<i32, SandboxError> {
-    let mut plan = plan::plan(spec);
-    if let Some(tty) = crate::host::terminal() {
-        plan.add_console(&tty);
-    }
-    if let Some(o) = overlay {
-        // First: every later bind of a project path then shows the overlay.
-        plan.steps.insert(
-            0,
-            plan::Step::ReviewOverlay {
-                lower: spec.project.value.clone(),
-                upper: o.upper.clone(),
-                work: o.work.clone(),
-            },
-        );
-    }
+    // The tmpfs size is probed here unless the caller did (`jail` does,
+    // for explain; a Slurm job's launcher does not).
+    let resolved;
+    let spec = if spec.limits.tmpfs.is_none() {
+        let mut s = spec.clone();
+        s.limits.tmpfs = Some(limits::tmpfs(&spec.limits));
+        resolved = s;
+        &resolved
+    } else {
+        spec
+    };
+    let plan = plan::for_run(spec, crate::host::terminal().as_deref(), overlay);
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }
@@ -173,7 +163,7 @@ pub fn run_with(
         crate::storage::make_dir(&d)
             .map_err(|e| SandboxError::Setup(format!("cannot create {}: {e}", d.display())))?;
     }
-    let netplan = net::plan(&spec.network);
+    let netplan = plan::net::plan(&spec.network);
     for s in &netplan.steps {
         tracing::debug!("network: {}", s.describe());
     }
@@ -312,7 +302,7 @@ pub fn run_with(
     };
     // The Slurm chaperon starts only when a stub first connects.
     let mut slurm = if spec.slurm.enabled.value {
-        Some(outside::slurm::Pending::new(spec, env, state)?)
+        Some(outside::chaperon::Pending::new(spec, env, state)?)
     } else {
         None
     };
@@ -429,8 +419,7 @@ fn candidates(cmd: &str, path: Option<&str>, cwd: &Path) -> Result<Vec<CString>,
 /// ended before it returns anyway.
 const GUARD_WAIT_MS: i32 = 60_000;
 
-/// Exit status when `--timeout` stopped the jail (as timeout(1)).
-pub const EXIT_TIMEOUT: i32 = 124;
+pub use crate::exit::EXIT_TIMEOUT;
 
 /// Namespaces of the jail. The cgroup namespace is dropped on kernels
 /// that lack it.
@@ -446,7 +435,7 @@ const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
 fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
     let _ = chan.send(
         &Msg::SetupFailed {
-            stage: stage as u32,
+            stage,
             index,
             errno,
         },
@@ -459,7 +448,7 @@ fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
 fn launch(
     spec: &JailSpec,
     plan: &plan::Plan,
-    netplan: &net::NetPlan,
+    netplan: &plan::net::NetPlan,
     prep: &Prepared,
     guard: Option<&outside::Outside>,
     links: Links,
@@ -568,7 +557,7 @@ fn launch(
     // One report, or EOF when the program was exec'd.
     let mut buf = [0u8; 64];
     let report = if go.is_ok() {
-        ours.recv_small(&mut buf)
+        ours.recv_small_as::<outside::channel::SetupReport>(&mut buf)
     } else {
         Ok(None)
     };
@@ -596,13 +585,19 @@ fn launch(
             return Ok(EXIT_TIMEOUT);
         }
     };
-    if let Ok(Some(Msg::SetupFailed {
+    // A report that is not a setup failure (EPROTO) fails closed: the
+    // launcher says so and the run is an error, whatever pid 1's status.
+    if report == Err(libc::EPROTO) {
+        return Err(SandboxError::Setup(
+            "pid 1 sent a setup report the launcher does not take".into(),
+        ));
+    }
+    if let Ok(Some(outside::channel::SetupReport::Failed {
         stage,
         index,
         errno,
     })) = report
     {
-        let stage = Stage::from_u32(stage).unwrap_or(Stage::Step);
         if stage == Stage::Stdio {
             let path = prep
                 .redirects
@@ -615,7 +610,9 @@ fn launch(
             )));
         }
         if stage == Stage::Network {
-            return Err(SandboxError::Setup(net::failure(netplan, index, errno)));
+            return Err(SandboxError::Setup(plan::net::failure(
+                netplan, index, errno,
+            )));
         }
         if stage == Stage::Exec {
             // Whether the jail is the cause, from host facts (the child
@@ -666,10 +663,13 @@ fn launch(
 fn read_leftovers(chan: Channel) -> Option<String> {
     let _ = sys::net::set_nonblocking(chan.0);
     let mut buf = [0u8; 256];
-    let line = match chan.recv_small(&mut buf) {
-        Ok(Some(Msg::Leftovers { total, pids, names })) => {
+    let line = match chan.recv_small_as(&mut buf) {
+        Ok(Some(outside::channel::LeftoversReport::Leftovers { total, pids, names })) => {
             let named: Vec<(i32, [u8; 16])> = pids.into_iter().zip(names).collect();
             init::leftovers_line(total, &named)
+        }
+        Err(libc::EPROTO) => {
+            Some("pid 1 sent a report of leftover processes the launcher does not take".into())
         }
         _ => None,
     };
@@ -722,7 +722,7 @@ fn child(
     // EOF before "go": the launcher died or gave up (its death before
     // PDEATHSIG was set is caught here too).
     let mut buf = [0u8; 64];
-    if chan.recv_small(&mut buf) != Ok(Some(Msg::Go)) {
+    if chan.recv_small_as(&mut buf) != Ok(Some(outside::channel::ToPid1::Go)) {
         sys::exit_now(125);
     }
     if prep.limits.late_cgroupns() {
@@ -749,7 +749,7 @@ fn child(
         fail(Stage::Chdir, 0, sys::errno());
     }
     if let Some(c) = chaperon {
-        if let Err(e) = outside::slurm::listen_in_jail(c) {
+        if let Err(e) = outside::chaperon::listen_in_jail(c) {
             fail(Stage::Slurm, 0, e);
         }
     }
