@@ -310,7 +310,7 @@ pub fn survey(a: &Areas) -> Survey {
             }
             Err(_) => {
                 // Absent (lstat failed): only its parent can be resolved,
-                // so skip target_of's own two lookups of the path itself.
+                // so the path itself is not looked up again.
                 if let Some(t) = physical(&path).filter(|t| t != &path) {
                     cands.push(Cand {
                         path: t,

@@ -38,7 +38,7 @@ use super::peek::PEEK_MAX;
 use super::policy::{Pins, Rules};
 use super::report::Report;
 use crate::outside::notice::Notices;
-use crate::outside::{Channel, Msg};
+use crate::outside::Channel;
 use crate::sys::{self, net as sn};
 
 use dns_jail::{DnsTcp, Waiting};
@@ -350,16 +350,21 @@ impl Relay {
 
     /// Messages from the jail's pid 1: its sockets. False on EOF.
     fn on_channel(&mut self) -> bool {
-        match self.chan.recv() {
-            Ok(Some((Msg::NetSockets { .. }, fds))) => {
+        // Only pid 1's sockets may come now; anything else on this link
+        // ends the helper (its flows then fail closed), never ignored.
+        match self.chan.recv_as::<crate::outside::channel::NetHandoff>() {
+            Ok(Some((crate::outside::channel::NetHandoff::Sockets { .. }, fds))) => {
                 for fd in fds {
                     let fd = fd.into_raw_fd();
                     self.add_socket(fd);
                 }
                 true
             }
-            Ok(Some(_)) => true,
-            Ok(None) | Err(_) => false,
+            Ok(None) => false,
+            Err(e) => {
+                say(Some(format!("jail: net: helper: {e}; it stops")));
+                false
+            }
         }
     }
 
@@ -550,6 +555,21 @@ mod tests {
         r.on_listener(0, lfd, false);
         assert_eq!(r.live, 1, "the queued connection is taken now");
         assert!(paused(&r, 0));
+    }
+
+    #[test]
+    fn a_stray_message_on_the_helpers_channel_stops_it_and_sockets_are_taken() {
+        use crate::outside::Msg;
+        let (mut r, chan) = testkit::relay(testkit::rules(&[]));
+        // pid 1's sockets: taken, the helper goes on.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        use std::os::fd::AsRawFd;
+        chan.send(&Msg::NetSockets { more: false }, &[l.as_raw_fd()])
+            .expect("send");
+        assert!(r.on_channel());
+        // Anything else on this link ends it (fails closed), never ignored.
+        chan.send(&Msg::Go, &[]).expect("send");
+        assert!(!r.on_channel());
     }
 
     #[test]
