@@ -91,39 +91,6 @@ const PROJECT_CODE: &[&str] = &[
     "repo: local",
 ];
 
-/// The hooks git runs (githooks(5)); anything else in the directory is
-/// not run by git itself.
-const GIT_HOOKS: &[&str] = &[
-    "applypatch-msg",
-    "pre-applypatch",
-    "post-applypatch",
-    "pre-commit",
-    "pre-merge-commit",
-    "prepare-commit-msg",
-    "commit-msg",
-    "post-commit",
-    "pre-rebase",
-    "post-checkout",
-    "post-merge",
-    "pre-push",
-    "pre-receive",
-    "update",
-    "proc-receive",
-    "post-receive",
-    "post-update",
-    "reference-transaction",
-    "push-to-checkout",
-    "pre-auto-gc",
-    "post-rewrite",
-    "sendemail-validate",
-    "fsmonitor-watchman",
-    "p4-changelist",
-    "p4-prepare-changelist",
-    "p4-post-changelist",
-    "p4-pre-submit",
-    "post-index-change",
-];
-
 /// At most this much of a hook or configuration is read.
 const CAP: u64 = 256 << 10;
 
@@ -188,7 +155,9 @@ pub fn installed(worktree: &Path, home: &Path) -> Vec<Hook> {
     let mut out = Vec::new();
     for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if !GIT_HOOKS.contains(&name.as_str()) {
+        // Only the hooks git runs (githooks(5)); anything else there is not
+        // run by git itself.
+        if !super::git::HOOK_NAMES.contains(&name.as_str()) {
             continue;
         }
         let path = e.path();
