@@ -280,6 +280,25 @@ fn exists(path: &CStr) -> bool {
     }
 }
 
+/// Creates `path` (it must not exist) and writes `bytes` to it: open,
+/// write, close only, so it may run between fork and exec.
+fn write_new_file(path: &CStr, bytes: &[u8]) -> Result<(), i32> {
+    // SAFETY: a valid C string; the fd is closed below.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o644,
+        )
+    };
+    if fd < 0 {
+        return Err(errno());
+    }
+    let written = crate::sys::write_all(fd, bytes);
+    crate::sys::close(fd);
+    written
+}
+
 /// Creates an empty file to bind a file onto (and its parents).
 fn ensure_file(path: &CStr) -> Result<(), i32> {
     if exists(path) {
@@ -537,20 +556,7 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
             // The staging tmpfs is the cwd's root here (between the two
             // pivots); after the second pivot it is detached, and this
             // bind is the only way left to the file.
-            // SAFETY: a valid C string; the fd is closed below.
-            let fd = unsafe {
-                libc::open(
-                    stage.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
-                    0o644,
-                )
-            };
-            if fd < 0 {
-                return Err(errno());
-            }
-            let written = crate::sys::write_all(fd, contents);
-            crate::sys::close(fd);
-            written?;
+            write_new_file(stage, contents)?;
             ensure_file(dest)?;
             // SAFETY: valid C strings; a bind ignores type and data.
             check(unsafe {
@@ -616,20 +622,7 @@ pub fn run_step(step: &Prepared) -> Result<(), i32> {
             }
             for (parent, path, bytes) in files {
                 ensure_dir(parent)?;
-                // SAFETY: a valid C string; the fd is closed below.
-                let fd = unsafe {
-                    libc::open(
-                        path.as_ptr(),
-                        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
-                        0o644,
-                    )
-                };
-                if fd < 0 {
-                    return Err(errno());
-                }
-                let written = crate::sys::write_all(fd, bytes);
-                crate::sys::close(fd);
-                written?;
+                write_new_file(path, bytes)?;
             }
             mount(
                 c"overlay",
