@@ -255,7 +255,7 @@ pub fn resolv_conf_dest(link: &Path) -> Option<PathBuf> {
             Ok(m) if m.file_type().is_symlink() => {
                 let t = std::fs::read_link(&cur).ok()?;
                 let base = cur.parent().unwrap_or(Path::new("/"));
-                cur = normalize(&base.join(t));
+                cur = crate::config::paths::normalize(&base.join(t));
             }
             Ok(_) => return Some(cur),
             // A dangling link into the jail's own /run (systemd-resolved,
@@ -264,22 +264,6 @@ pub fn resolv_conf_dest(link: &Path) -> Option<PathBuf> {
         }
     }
     None
-}
-
-/// `a/b/../c` → `a/c`, without touching the filesystem.
-fn normalize(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Says which step failed, for the launcher's error line.
