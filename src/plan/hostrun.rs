@@ -264,6 +264,21 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    #[test]
+    fn every_file_a_hook_manager_reads_is_protected() {
+        // The two lists serve apart (what the guard holds; what a hook
+        // scan reads), but a manager's file missing from the protected
+        // list would be a hole: keep them in step.
+        for (name, _, files) in MANAGERS {
+            for f in *files {
+                assert!(
+                    super::super::protect::PROTECTED.contains(f),
+                    "{name}'s {f} is not in protect::PROTECTED"
+                );
+            }
+        }
+    }
+
     fn tmp(name: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("jail-hostrun-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&p);
