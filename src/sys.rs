@@ -479,6 +479,15 @@ pub fn try_lock(fd: RawFd) -> Result<(), i32> {
     cvt(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }).map(|_| ())
 }
 
+/// Whether `fd` is open and a socket.
+pub fn is_socket(fd: RawFd) -> bool {
+    // SAFETY: fstat into a zeroed local struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+    }
+}
+
 /// Whether `fd` is a terminal.
 pub fn is_tty(fd: RawFd) -> bool {
     // SAFETY: isatty only queries the fd.

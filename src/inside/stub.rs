@@ -5,7 +5,7 @@
 //! sees it), passes on every signal it gets, and exits with the status the
 //! chaperon reports. No timeouts: it waits as long as the command runs.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::outside::channel::ToStub;
@@ -102,7 +102,9 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
             )
         }
     };
-    let chan = Channel(sock);
+    // SAFETY: seqpacket_connect just made this socket; the Channel is
+    // its only owner.
+    let chan = unsafe { Channel::from_raw_fd(sock) };
     let env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
@@ -135,7 +137,7 @@ pub fn main(name: &str, args: Vec<String>) -> i32 {
     loop {
         let mut p = [
             libc::pollfd {
-                fd: chan.0,
+                fd: chan.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             },

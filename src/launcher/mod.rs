@@ -13,6 +13,7 @@ pub mod limits;
 pub mod wait;
 
 use std::ffi::{CString, NulError};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -255,7 +256,7 @@ pub fn run_with(
     // while the jail is being built. Under `none` it only answers names
     // "no such name": it starts on the first query (`outside::OnDemand`).
     let mut net_lazy = None;
-    let helper = match helper_config {
+    let mut helper = match helper_config {
         Some(c) if spec.network.mode.value == NetMode::None => {
             net_lazy = Some(outside::net::Pending::new(c)?);
             None
@@ -306,12 +307,14 @@ pub fn run_with(
     } else {
         None
     };
+    // pid 1's ends, handed over: `launch` gives them to pid 1 and closes
+    // the launcher's copies.
     let links = Links {
         helper: helper
-            .as_ref()
-            .map(|h| h.proc.chan)
-            .or(net_lazy.as_ref().map(|n| n.ends().1)),
-        chaperon: slurm.as_ref().map(|s| s.ends().1),
+            .as_mut()
+            .and_then(|h| h.chan.take())
+            .or_else(|| net_lazy.as_mut().and_then(|n| n.take_jail_end())),
+        chaperon: slurm.as_mut().and_then(|s| s.take_jail_end()),
     };
     let mut lazy: Vec<&mut dyn outside::OnDemand> = Vec::new();
     if let Some(s) = slurm.as_mut() {
@@ -320,7 +323,7 @@ pub fn run_with(
     // A helper that dies while the program runs is reported.
     let mut net_watch = helper
         .as_ref()
-        .map(|h| outside::net::Watch::new(h.proc.pid, state));
+        .map(|h| outside::net::Watch::new(h.pid, state));
     if let Some(w) = net_watch.as_mut() {
         lazy.push(w);
     }
@@ -349,10 +352,10 @@ pub fn run_with(
         // check, before its exit): its one-line message comes before the
         // shell's next prompt.
         // SAFETY: shutdown of a socket we own.
-        unsafe { libc::shutdown(g.chan.0, libc::SHUT_WR) };
+        unsafe { libc::shutdown(g.chan.as_raw_fd(), libc::SHUT_WR) };
         // Bounded: a check that takes longer goes on alone (it is
         // recorded, and the next start here finishes it if it is cut).
-        if sys::poll_in(g.chan.0, GUARD_WAIT_MS) == Ok(0) {
+        if sys::poll_in(g.chan.as_raw_fd(), GUARD_WAIT_MS) == Ok(0) {
             eprintln!(
                 "jail: WARNING: the exit check (created git files, protected paths) did not \
                  finish within {} s; it goes on in the background (pid {}), and if it is cut \
@@ -361,7 +364,7 @@ pub fn run_with(
                 g.pid
             );
         }
-        g.chan.close();
+        drop(g.chan);
         // Reaped here if already gone, else by init once jail exits.
         // SAFETY: waitpid on our own child, no status wanted.
         unsafe { libc::waitpid(g.pid, std::ptr::null_mut(), libc::WNOHANG) };
@@ -379,10 +382,10 @@ pub fn run_with(
     code
 }
 
-/// The channels pid 1 uses to reach processes outside the jail; the
-/// launcher closes its copies right after the clone, so each peer sees
-/// EOF exactly when pid 1 is gone.
-#[derive(Debug, Clone, Copy, Default)]
+/// The channels pid 1 uses to reach processes outside the jail; they go
+/// to pid 1 through the clone and the launcher drops its copies right
+/// after, so each peer sees EOF exactly when pid 1 is gone.
+#[derive(Debug, Default)]
 struct Links {
     /// The network helper's (or, under `none`, the launcher's for it).
     helper: Option<Channel>,
@@ -432,7 +435,7 @@ const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWCGROUP;
 
 /// Reports a setup failure to the launcher (allocation-free).
-fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
+fn report(chan: &Channel, stage: Stage, index: u32, errno: i32) {
     let _ = chan.send(
         &Msg::SetupFailed {
             stage,
@@ -443,8 +446,8 @@ fn report(chan: Channel, stage: Stage, index: u32, errno: i32) {
     );
 }
 
-/// `links` go to pid 1 through the clone and are closed here (on every
-/// path); `lazy`: the processes outside started on first use.
+/// `links` go to pid 1 through the clone and are closed here (dropped, on
+/// every path); `lazy`: the processes outside started on first use.
 fn launch(
     spec: &JailSpec,
     plan: &plan::Plan,
@@ -454,31 +457,11 @@ fn launch(
     links: Links,
     lazy: &mut [&mut dyn outside::OnDemand],
 ) -> Result<i32, SandboxError> {
-    let close_links = || {
-        for c in [links.helper, links.chaperon].into_iter().flatten() {
-            c.close();
-        }
-    };
     // The launcher's end and the jail's end: "go" goes in, a setup
     // failure report comes out; EOF once the program was exec'd.
-    let (ours, jails) = match Channel::pair() {
-        Ok(p) => p,
-        Err(e) => {
-            close_links();
-            return Err(e.into());
-        }
-    };
-
+    let (ours, jails) = Channel::pair()?;
     // pid 1 → launcher: the processes that outlived the program.
-    let (left_ours, left_jails) = match Channel::pair() {
-        Ok(p) => p,
-        Err(e) => {
-            close_links();
-            ours.close();
-            jails.close();
-            return Err(e.into());
-        }
-    };
+    let (left_ours, left_jails) = Channel::pair()?;
 
     let mut flags = prep.clone_flags;
     // Signals sent from here on wait until someone can forward them.
@@ -495,39 +478,43 @@ fn launch(
         break pid;
     };
     if pid == 0 {
-        ours.close();
-        left_ours.close();
+        // pid 1 (its own copy of the fd table and of this memory): its
+        // copies of the launcher's ends are closed; each value dropped
+        // here is pid 1's copy, the launcher drops its own below.
+        drop(ours);
+        drop(left_ours);
         if let Some(g) = guard {
-            g.chan.close();
+            // By number: the guard's `Outside` is borrowed, and this copy
+            // of it is never dropped (`child` never returns; pid 1 ends
+            // in _exit), so the fd is closed once.
+            sys::close(g.chan.as_raw_fd());
         }
-        for l in lazy.iter() {
-            l.ends().0.close();
+        for l in lazy.iter_mut() {
+            l.close_launcher_end();
         }
         child(prep, jails, left_jails, links.chaperon, links.helper);
     }
-    jails.close();
-    left_jails.close();
+    drop(jails);
+    drop(left_jails);
     // Pid 1 alone holds these now: their EOF is the jail's end.
-    close_links();
+    drop(links);
     if pid < 0 {
         let e = sys::errno();
         init::unblock_forwarded();
-        ours.close();
-        left_ours.close();
         return Err(SandboxError::Namespaces(diagnose::clone_failure(e)));
     }
     init::forward_signals_to(pid);
 
     if let Err(e) = write_maps(pid, spec.user.uid, spec.user.gid) {
         // Closing our end before "go" makes the child exit at once.
-        ours.close();
-        left_ours.close();
+        drop(ours);
+        drop(left_ours);
         init::wait_for(pid, false);
         return Err(SandboxError::UidMap(diagnose::uid_map_failure(&e)));
     }
     if let Err(e) = prep.limits.attach(pid) {
-        ours.close();
-        left_ours.close();
+        drop(ours);
+        drop(left_ours);
         init::wait_for(pid, false);
         return Err(e.into());
     }
@@ -540,8 +527,8 @@ fn launch(
             sys::close(fd);
         }
         if let Err(e) = sent {
-            ours.close();
-            left_ours.close();
+            drop(ours);
+            drop(left_ours);
             init::wait_for(pid, false);
             return Err(e.into());
         }
@@ -561,7 +548,7 @@ fn launch(
     } else {
         Ok(None)
     };
-    ours.close();
+    drop(ours);
     // pid 1 is waited for with the timeout, if any; processes outside
     // start on first use meanwhile.
     let ended = wait::jail(pid, deadline, lazy);
@@ -661,9 +648,9 @@ fn launch(
 /// that outlived the program, as a line. Never waits (pid 1's end is
 /// closed, so the report is there or never comes).
 fn read_leftovers(chan: Channel) -> Option<String> {
-    let _ = sys::net::set_nonblocking(chan.0);
+    let _ = sys::net::set_nonblocking(chan.as_raw_fd());
     let mut buf = [0u8; 256];
-    let line = match chan.recv_small_as(&mut buf) {
+    match chan.recv_small_as(&mut buf) {
         Ok(Some(outside::channel::LeftoversReport::Leftovers { total, pids, names })) => {
             let named: Vec<(i32, [u8; 16])> = pids.into_iter().zip(names).collect();
             init::leftovers_line(total, &named)
@@ -672,13 +659,12 @@ fn read_leftovers(chan: Channel) -> Option<String> {
             Some("pid 1 sent a report of leftover processes the launcher does not take".into())
         }
         _ => None,
-    };
-    chan.close();
-    line
+    }
 }
 
 /// pid 1, once the program has ended: tells the launcher which processes
-/// are still running (they end with pid 1). Allocation-free.
+/// are still running (they end with pid 1), and closes the channel.
+/// Allocation-free.
 fn report_leftovers(chan: Channel) {
     use crate::outside::channel::LEFTOVERS_NAMED;
     let mut total = 0u32;
@@ -695,7 +681,6 @@ fn report_leftovers(chan: Channel) {
     if total > 0 {
         let _ = chan.send(&Msg::Leftovers { total, pids, names }, &[]);
     }
-    chan.close();
 }
 
 fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
@@ -705,8 +690,10 @@ fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
     std::fs::write(base.join("gid_map"), format!("{gid} {gid} 1\n"))
 }
 
-/// The jail's pid 1. Never returns. `helper`: the network helper's
-/// channel, kept open for pid 1's whole life.
+/// The jail's pid 1. Never returns (so it drops nothing it is not told
+/// to: it ends in _exit). `helper` and `chaperon`: the network helper's
+/// and the chaperon's links, kept open for pid 1's whole life (their EOF
+/// is the jail's end).
 fn child(
     prep: &Prepared,
     chan: Channel,
@@ -715,7 +702,7 @@ fn child(
     helper: Option<Channel>,
 ) -> ! {
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
-        report(chan, stage, index, errno);
+        report(&chan, stage, index, errno);
         sys::exit_now(125)
     };
     sys::die_with_parent(libc::SIGKILL);
@@ -739,7 +726,7 @@ fn child(
             fail(Stage::Loopback, 0, e);
         }
     }
-    if let Some(h) = helper {
+    if let Some(h) = &helper {
         if let Err((index, errno)) = net::execute(&prep.net, h) {
             fail(Stage::Network, index, errno);
         }
@@ -748,7 +735,7 @@ fn child(
     if unsafe { libc::chdir(prep.cwd.as_ptr()) } != 0 {
         fail(Stage::Chdir, 0, sys::errno());
     }
-    if let Some(c) = chaperon {
+    if let Some(c) = &chaperon {
         if let Err(e) = outside::chaperon::listen_in_jail(c) {
             fail(Stage::Slurm, 0, e);
         }
@@ -768,12 +755,12 @@ fn child(
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 
-    let pid = match spawn_program(prep, chan) {
+    let pid = match spawn_program(prep, &chan) {
         Ok(p) => p,
         Err(e) => fail(Stage::Fork, 0, e),
     };
     // pid 1 keeps no channel to the launcher.
-    chan.close();
+    drop(chan);
     init::forward_signals_to(pid);
     let code = init::wait_for(pid, true);
     report_leftovers(leftovers);
@@ -781,10 +768,12 @@ fn child(
     sys::exit_now(code)
 }
 
-/// What the program's process gets from pid 1 (on pid 1's stack).
+/// What the program's process gets from pid 1 (on pid 1's stack). All
+/// borrowed: the process shares pid 1's memory until its exec, and owns
+/// nothing of it (it drops nothing; it ends in exec or _exit).
 struct ProgramArgs<'a> {
     prep: &'a Prepared,
-    chan: Channel,
+    chan: &'a Channel,
 }
 
 /// Size of the stack the program's process runs on until its exec.
@@ -797,7 +786,7 @@ const SPAWN_STACK: usize = 256 * 1024;
 /// happened or failed. The child shares pid 1's memory until then: it
 /// only reads prepared data and makes syscalls (errno, which it shares,
 /// is not read by pid 1 after a successful clone).
-fn spawn_program(prep: &Prepared, chan: Channel) -> Result<libc::pid_t, i32> {
+fn spawn_program(prep: &Prepared, chan: &Channel) -> Result<libc::pid_t, i32> {
     // SAFETY: an anonymous private mapping; checked for failure.
     let stack = unsafe {
         libc::mmap(

@@ -18,7 +18,7 @@
 //! fork (no allocation); larger ones (configurations) are only sent by
 //! the launcher and decoded by processes outside, which may allocate.
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use serde::{Deserialize, Serialize};
 
@@ -235,16 +235,24 @@ impl From<i32> for ChannelError {
     }
 }
 
-/// One end of a channel. Not closed on drop: after fork the jail child
-/// must not run destructors, so every end is closed explicitly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Channel(pub RawFd);
+/// One end of a channel. It owns its fd and closes it when dropped:
+/// send and receive through `&Channel`, move it to hand it on, and
+/// `drop` it where it must be closed at that point (EOF for the peer).
+/// Not `Clone`: each end is closed exactly once, by its owner. After
+/// fork each process owns its own copy of the fd table, so parent and
+/// child each drop (close) their own copy; a child that ends in `_exit`
+/// never runs destructors, and one that must hand an end past its exec
+/// says so (`into_raw_fd`).
+#[derive(Debug)]
+pub struct Channel(OwnedFd);
 
 impl Channel {
     /// A connected pair of ends, both close-on-exec.
     pub fn pair() -> Result<(Channel, Channel), ChannelError> {
         let (a, b) = sys::seqpacket_pair()?;
-        Ok((Channel(a), Channel(b)))
+        // SAFETY: socketpair just made both fds; each is owned by exactly
+        // one Channel from here on.
+        Ok(unsafe { (Channel::from_raw_fd(a), Channel::from_raw_fd(b)) })
     }
 
     /// Sends `msg` with `fds` attached. Messages up to 256 bytes are
@@ -252,13 +260,13 @@ impl Channel {
     pub fn send(&self, msg: &Msg, fds: &[RawFd]) -> Result<(), ChannelError> {
         let mut stack = [0u8; 256];
         match postcard::to_slice(msg, &mut stack) {
-            Ok(bytes) => Ok(sys::send_with_fds(self.0, bytes, fds)?),
+            Ok(bytes) => Ok(sys::send_with_fds(self.as_raw_fd(), bytes, fds)?),
             Err(postcard::Error::SerializeBufferFull) => {
                 let bytes = postcard::to_allocvec(msg)?;
                 if bytes.len() > MAX_MSG {
                     return Err(ChannelError::Os(libc::EMSGSIZE));
                 }
-                Ok(sys::send_with_fds(self.0, &bytes, fds)?)
+                Ok(sys::send_with_fds(self.as_raw_fd(), &bytes, fds)?)
             }
             Err(e) => Err(e.into()),
         }
@@ -269,7 +277,7 @@ impl Channel {
     /// sent with it are closed; a message that does not decode is EPROTO.
     pub fn recv_small(&self, buf: &mut [u8]) -> Result<Option<Msg>, i32> {
         let mut fds = [-1; sys::MAX_FDS];
-        let (n, k) = sys::recv_with_fds(self.0, buf, &mut fds)?;
+        let (n, k) = sys::recv_with_fds(self.as_raw_fd(), buf, &mut fds)?;
         for &fd in &fds[..k] {
             sys::close(fd);
         }
@@ -286,7 +294,7 @@ impl Channel {
     pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, ChannelError> {
         let mut buf = vec![0u8; MAX_MSG];
         let mut raw = [-1; sys::MAX_FDS];
-        let (n, k) = sys::recv_with_fds(self.0, &mut buf, &mut raw)?;
+        let (n, k) = sys::recv_with_fds(self.as_raw_fd(), &mut buf, &mut raw)?;
         // SAFETY: the kernel just installed these fds for us; each is
         // owned by exactly one OwnedFd from here on.
         let fds = raw[..k]
@@ -322,16 +330,42 @@ impl Channel {
             Some(m) => L::try_from(m).map(Some).map_err(|_| libc::EPROTO),
         }
     }
+}
 
-    pub fn close(self) {
-        sys::close(self.0);
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
     }
+}
 
-    /// Closes it and leaves a closed handle in its place (a channel kept
-    /// in a struct that is closed before the struct goes).
-    pub fn close_in_place(&mut self) {
-        sys::close(self.0);
-        self.0 = -1;
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl FromRawFd for Channel {
+    /// Takes ownership of `fd`, a SOCK_SEQPACKET unix socket end (an fd
+    /// inherited at a fixed number, a connected stub's socket).
+    ///
+    /// # Safety
+    /// `fd` must be open and owned by nothing else in this process: the
+    /// channel closes it when dropped.
+    unsafe fn from_raw_fd(fd: RawFd) -> Channel {
+        // SAFETY: the caller's guarantee, passed on.
+        Channel(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+impl IntoRawFd for Channel {
+    fn into_raw_fd(self) -> RawFd {
+        self.0.into_raw_fd()
+    }
+}
+
+impl From<OwnedFd> for Channel {
+    fn from(fd: OwnedFd) -> Channel {
+        Channel(fd)
     }
 }
 
@@ -340,7 +374,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_and_fds_round_trip_and_eof_follows_close() {
+    fn messages_and_fds_round_trip_and_eof_follows_drop() {
         let (a, b) = Channel::pair().unwrap();
         let (r, w) = sys::pipe().unwrap();
         a.send(
@@ -366,9 +400,9 @@ mod tests {
         a.send(&Msg::Go, &[]).unwrap();
         let mut buf = [0u8; 64];
         assert_eq!(b.recv_small(&mut buf), Ok(Some(Msg::Go)));
-        a.close();
+        // Dropping the only other end is EOF.
+        drop(a);
         assert_eq!(b.recv_small(&mut buf), Ok(None));
-        b.close();
         sys::close(w);
     }
 
@@ -404,9 +438,8 @@ mod tests {
             "{}",
             L::NAME
         );
-        a.close();
+        drop(a);
         assert!(matches!(b.recv_as::<L>(), Ok(None)));
-        b.close();
     }
 
     #[test]
@@ -454,8 +487,6 @@ mod tests {
                 }))
             );
         }
-        a.close();
-        b.close();
     }
 
     #[test]
@@ -483,7 +514,5 @@ mod tests {
         a.send(&Msg::Guard(cfg.clone()), &[]).unwrap();
         let (m, _) = b.recv().unwrap().unwrap();
         assert_eq!(m, Msg::Guard(cfg));
-        a.close();
-        b.close();
     }
 }

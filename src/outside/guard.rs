@@ -142,7 +142,7 @@ pub fn main(chan: Channel) -> i32 {
     }
     // The launcher waits for this EOF, not for the exit: tearing this
     // process down is then off the user's path.
-    chan.close();
+    drop(chan);
     0
 }
 

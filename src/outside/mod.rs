@@ -14,7 +14,7 @@ pub mod notice;
 pub mod quarantine;
 
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 
 pub use channel::{Channel, ChannelError, Msg};
 
@@ -65,8 +65,12 @@ pub struct Outside {
 /// polls it (`launcher::wait`) and starts the process on its first event,
 /// handing the socket on.
 pub trait OnDemand {
-    /// The launcher's and pid 1's ends of the channel between them.
-    fn ends(&self) -> (Channel, Channel);
+    /// pid 1's end of the channel between them, given once: it goes to
+    /// pid 1 through the clone, and the launcher closes its copy then.
+    fn take_jail_end(&mut self) -> Option<Channel>;
+    /// In pid 1, right after the clone: closes pid 1's copy of the
+    /// launcher's end (pid 1 keeps only its own).
+    fn close_launcher_end(&mut self);
     /// Once the program runs: takes what pid 1 handed over (without
     /// blocking: pid 1 sends it before the exec) and returns the fds whose
     /// readiness means "needed now".
@@ -110,8 +114,11 @@ pub fn spawn(role: Role, how: Start) -> Result<Outside, ChannelError> {
     let (ours, theirs) = Channel::pair()?;
     let pid = sys::fork()?;
     if pid == 0 {
-        ours.close();
-        if sys::move_fd(theirs.0, CHANNEL_FD).is_err() {
+        // The child's copies: the launcher's end closed, its own moved to
+        // CHANNEL_FD (move_fd closes the old number, so it is no longer
+        // the Channel's to close).
+        drop(ours);
+        if sys::move_fd(theirs.into_raw_fd(), CHANNEL_FD).is_err() {
             sys::exit_now(127);
         }
         sys::ignore_terminal_signals();
@@ -119,14 +126,16 @@ pub fn spawn(role: Role, how: Start) -> Result<Outside, ChannelError> {
             // Only its channel: an inherited copy of another channel's
             // end would hold back the EOF its peer waits for.
             sys::close_from(CHANNEL_FD + 1);
-            sys::exit_now(run(role, Channel(CHANNEL_FD)));
+            // SAFETY: CHANNEL_FD is the end moved there just above, owned
+            // by nothing else in this process.
+            sys::exit_now(run(role, unsafe { Channel::from_raw_fd(CHANNEL_FD) }));
         }
         // SAFETY: execv with prepared NUL-terminated strings and a
         // NULL-terminated pointer array; environ is inherited.
         unsafe { libc::execv(exe.as_ptr(), argv.as_ptr()) };
         sys::exit_now(127);
     }
-    theirs.close();
+    drop(theirs);
     Ok(Outside { pid, chan: ours })
 }
 
@@ -136,7 +145,16 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("jail: `{ARG}` is internal to jail (a process outside the jail)");
         return crate::exit::EXIT_JAIL_ERROR;
     };
-    run(role, Channel(CHANNEL_FD))
+    // Run by hand, without the launcher's channel there: the same refusal
+    // (and no fd taken over that is not a channel end).
+    if !sys::is_socket(CHANNEL_FD) {
+        eprintln!("jail: `{ARG}` is internal to jail (a process outside the jail)");
+        return crate::exit::EXIT_JAIL_ERROR;
+    }
+    // SAFETY: `spawn` placed this process's end of its channel at
+    // CHANNEL_FD before the exec (checked just above to be a socket);
+    // nothing else here owns that fd.
+    run(role, unsafe { Channel::from_raw_fd(CHANNEL_FD) })
 }
 
 fn run(role: Role, chan: Channel) -> i32 {
@@ -173,10 +191,8 @@ mod tests {
         for m in msgs {
             a.send(m, &[]).unwrap();
         }
-        a.close();
-        let code = main(b);
-        b.close();
-        code
+        drop(a);
+        main(b)
     }
 
     #[test]

@@ -128,8 +128,9 @@ pub fn prepare(plan: &NetPlan) -> Prepared {
 const MAX_FDS: usize = MAX_PORTS + 3;
 
 /// Runs the plan in pid 1. On failure: (index of the failed step, errno).
-/// Every socket opened is closed before returning, handed over or not.
-pub fn execute(p: &Prepared, chan: Channel) -> Result<(), (u32, i32)> {
+/// Every socket opened is closed before returning, handed over or not;
+/// `chan` stays open (pid 1 holds it for its whole life).
+pub fn execute(p: &Prepared, chan: &Channel) -> Result<(), (u32, i32)> {
     let mut fds = [-1 as RawFd; MAX_FDS];
     let mut n = 0;
     let r = run(p, chan, &mut fds, &mut n);
@@ -152,7 +153,7 @@ fn keep(fds: &mut [RawFd; MAX_FDS], n: &mut usize, fd: RawFd) -> Result<(), i32>
 
 fn run(
     p: &Prepared,
-    chan: Channel,
+    chan: &Channel,
     fds: &mut [RawFd; MAX_FDS],
     n: &mut usize,
 ) -> Result<(), (u32, i32)> {

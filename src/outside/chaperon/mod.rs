@@ -34,7 +34,7 @@ pub mod script;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,8 +88,10 @@ pub struct Request {
 /// the jail's end.
 #[derive(Debug)]
 pub struct Pending<'a> {
-    launcher: Channel,
-    jail: Channel,
+    /// The launcher's end, until the chaperon holds it.
+    launcher: Option<Channel>,
+    /// pid 1's end, until it goes to pid 1 through the clone.
+    jail: Option<Channel>,
     listener: Option<OwnedFd>,
     chaperon: Option<Outside>,
     spec: &'a JailSpec,
@@ -107,8 +109,8 @@ impl<'a> Pending<'a> {
     ) -> Result<Pending<'a>, ChannelError> {
         let (launcher, jail) = Channel::pair()?;
         Ok(Pending {
-            launcher,
-            jail,
+            launcher: Some(launcher),
+            jail: Some(jail),
             listener: None,
             chaperon: None,
             spec,
@@ -117,7 +119,9 @@ impl<'a> Pending<'a> {
         })
     }
 
-    fn start_chaperon(&self, listener: &OwnedFd) -> Option<Outside> {
+    /// Starts the chaperon and hands it the listener and `launcher`, the
+    /// launcher's end of pid 1's link (closed here once sent).
+    fn start_chaperon(&self, listener: &OwnedFd, launcher: Channel) -> Option<Outside> {
         let c = super::spawn(Role::Slurm, super::Start::Exec).ok()?;
         let sent = c
             .chan
@@ -132,7 +136,7 @@ impl<'a> Pending<'a> {
             .and_then(|_| {
                 c.chan.send(
                     &Msg::SlurmListener,
-                    &[listener.as_raw_fd(), self.launcher.0],
+                    &[listener.as_raw_fd(), launcher.as_raw_fd()],
                 )
             });
         if let Err(e) = sent {
@@ -143,17 +147,24 @@ impl<'a> Pending<'a> {
 }
 
 impl super::OnDemand for Pending<'_> {
-    fn ends(&self) -> (Channel, Channel) {
-        (self.launcher, self.jail)
+    fn take_jail_end(&mut self) -> Option<Channel> {
+        self.jail.take()
+    }
+
+    fn close_launcher_end(&mut self) {
+        drop(self.launcher.take());
     }
 
     fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
-        if sys::poll_in(self.launcher.0, 0).unwrap_or(0) & libc::POLLIN == 0 {
+        let Some(launcher) = &self.launcher else {
+            return Vec::new();
+        };
+        if sys::poll_in(launcher.as_raw_fd(), 0).unwrap_or(0) & libc::POLLIN == 0 {
             return Vec::new();
         }
         // pid 1 sends its handoff and nothing else; anything else, and
         // the chaperon is not started (the stubs then find none).
-        self.listener = match self.launcher.recv_as::<SlurmHandoff>() {
+        self.listener = match launcher.recv_as::<SlurmHandoff>() {
             Ok(Some((SlurmHandoff::Listener, mut fds))) => fds.pop(),
             Ok(None) => None,
             Err(e) => {
@@ -166,18 +177,19 @@ impl super::OnDemand for Pending<'_> {
 
     fn start(&mut self) {
         if let Some(l) = self.listener.take() {
-            self.chaperon = self.start_chaperon(&l);
             // The chaperon holds the listener and the launcher's end now.
-            self.launcher.close_in_place();
+            if let Some(launcher) = self.launcher.take() {
+                self.chaperon = self.start_chaperon(&l, launcher);
+            }
         }
     }
 
     /// The chaperon stops what it still runs for the jail, then ends.
     fn finish(&mut self) {
         self.listener = None;
-        self.launcher.close_in_place();
+        self.launcher = None;
         if let Some(c) = self.chaperon.take() {
-            c.chan.close();
+            drop(c.chan);
             crate::reap::wait_for(c.pid, false);
         }
     }
@@ -185,7 +197,9 @@ impl super::OnDemand for Pending<'_> {
 
 /// In the jail's pid 1 (after the new root, before hardening;
 /// allocation-free): makes the stubs' socket and hands it to the launcher.
-pub fn listen_in_jail(link: Channel) -> Result<(), i32> {
+/// pid 1 keeps `link` open for its whole life: its EOF tells the chaperon
+/// the jail is gone.
+pub fn listen_in_jail(link: &Channel) -> Result<(), i32> {
     // SAFETY: mkdir on a constant C string.
     if unsafe { libc::mkdir(RUN_JAIL.as_ptr(), 0o755) } != 0 && sys::errno() != libc::EEXIST {
         return Err(sys::errno());
@@ -311,12 +325,12 @@ pub fn main(chan: Channel) -> i32 {
         Err(e) => return refuse(e.to_string()),
     };
     // fd 3 is done with; the link (close-on-exec, as received) is ours.
-    chan.close();
-    let chan = Channel(link.as_raw_fd());
+    drop(chan);
+    let link = Channel::from(link);
     // Most jails never submit a job: the chaperon makes itself ready at
     // the first stub, so a short jail does not wait for it at exit.
     let mut ready: Option<Arc<Chaperon>> = None;
-    serve(&config, &mut ready, chan, listener);
+    serve(&config, &mut ready, &link, listener);
     if let Some(ch) = ready {
         shutdown(&ch);
     }
@@ -364,11 +378,11 @@ fn on_path(cmd: &str, env: &[(String, String)]) -> Option<PathBuf> {
 }
 
 /// Accepts stubs until the jail is gone.
-fn serve(config: &Config, ready_ch: &mut Option<Arc<Chaperon>>, chan: Channel, listener: OwnedFd) {
+fn serve(config: &Config, ready_ch: &mut Option<Arc<Chaperon>>, chan: &Channel, listener: OwnedFd) {
     loop {
         let mut fds = [
             libc::pollfd {
-                fd: chan.0,
+                fd: chan.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -395,13 +409,16 @@ fn serve(config: &Config, ready_ch: &mut Option<Arc<Chaperon>>, chan: Channel, l
         }
         if fds[1].revents & libc::POLLIN != 0 {
             if let Ok(c) = sys::accept(listener.as_raw_fd()) {
+                // SAFETY: accept just returned this fd; the Channel is its
+                // only owner.
+                let conn = unsafe { Channel::from_raw_fd(c) };
                 if ready_ch.is_none() {
                     match ready(config) {
                         Ok(ch) => *ready_ch = Some(Arc::new(ch)),
                         Err(e) => {
-                            let _ = Channel(c).send(&Msg::SlurmExit { code: 125 }, &[]);
+                            let _ = conn.send(&Msg::SlurmExit { code: 125 }, &[]);
                             eprintln!("jail: slurm: {e}");
-                            sys::close(c);
+                            drop(conn);
                             continue;
                         }
                     }
@@ -409,11 +426,8 @@ fn serve(config: &Config, ready_ch: &mut Option<Arc<Chaperon>>, chan: Channel, l
                 let Some(ch) = ready_ch.as_ref().map(Arc::clone) else {
                     continue;
                 };
-                std::thread::spawn(move || {
-                    let conn = Channel(c);
-                    handle(&ch, conn);
-                    conn.close();
-                });
+                // The connection closes when its thread is done with it.
+                std::thread::spawn(move || handle(&ch, &conn));
             }
         }
     }
@@ -457,7 +471,7 @@ struct Stdio3 {
     script: Option<OwnedFd>,
 }
 
-fn handle(ch: &Chaperon, conn: Channel) {
+fn handle(ch: &Chaperon, conn: &Channel) {
     let (req, fds) = match conn.recv_as::<FromStub>() {
         Ok(Some((FromStub::Request(r), fds))) => (*r, fds),
         Ok(None) => return,
@@ -477,7 +491,7 @@ fn handle(ch: &Chaperon, conn: Channel) {
         stderr,
         script: if req.script { it.next() } else { None },
     };
-    let code = match request(ch, &conn, &req, &io) {
+    let code = match request(ch, conn, &req, &io) {
         Ok(code) => code,
         Err(deny) => {
             let _ = sys::write_all(io.stderr.as_raw_fd(), deny.message().as_bytes());
@@ -691,7 +705,7 @@ fn supervise(ch: &Chaperon, conn: &Channel, child: &mut std::process::Child) -> 
             break st;
         }
         let mut fds = vec![libc::pollfd {
-            fd: conn.0,
+            fd: conn.as_raw_fd(),
             events: if stub_gone { 0 } else { libc::POLLIN },
             revents: 0,
         }];
@@ -1035,7 +1049,5 @@ mod tests {
         let (m, fds) = b.recv().unwrap().unwrap();
         assert_eq!(m, Msg::SlurmRequest(Box::new(req)));
         assert_eq!(fds.len(), 3);
-        a.close();
-        b.close();
     }
 }

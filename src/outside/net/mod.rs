@@ -108,7 +108,10 @@ pub fn config(
 /// lines to finish (its summary), never for one starting up.
 #[derive(Debug)]
 pub struct Helper {
-    pub proc: super::Outside,
+    pub pid: libc::pid_t,
+    /// The launcher's end of its channel, until it is handed to the jail's
+    /// pid 1 (`take`): the helper ends at its EOF.
+    pub chan: Option<super::Channel>,
     speaks: std::os::fd::RawFd,
 }
 
@@ -116,34 +119,41 @@ impl Helper {
     /// Starts the helper and hands it its configuration. The caller must
     /// be single-threaded.
     pub fn start(how: super::Start, config: &Config) -> Result<Helper, super::ChannelError> {
-        let h = super::spawn(super::Role::Net, how)?;
-        let given_up = |h: super::Outside| {
-            h.chan.close();
-            crate::reap::wait_for(h.pid, false);
+        let super::Outside { pid, chan } = super::spawn(super::Role::Net, how)?;
+        // Its channel closed first: the helper then ends (EOF) and is reaped.
+        let given_up = |chan: super::Channel| {
+            drop(chan);
+            crate::reap::wait_for(pid, false);
         };
         let (speaks, w) = match crate::sys::pipe() {
             Ok(p) => p,
             Err(e) => {
-                given_up(h);
+                given_up(chan);
                 return Err(super::ChannelError::Os(e));
             }
         };
-        let sent = h.chan.send(&Msg::Net(config.clone()), &[w]);
+        let sent = chan.send(&Msg::Net(config.clone()), &[w]);
         crate::sys::close(w);
         if let Err(e) = sent {
             crate::sys::close(speaks);
-            given_up(h);
+            given_up(chan);
             return Err(e);
         }
-        Ok(Helper { proc: h, speaks })
+        Ok(Helper {
+            pid,
+            chan: Some(chan),
+            speaks,
+        })
     }
 
-    /// Once its channel is closed (it ends with the jail: EOF). When it
-    /// has said something, its last lines (the summary) come before jail
-    /// exits; should it not end, jail does not hang.
-    pub fn finish(self) {
+    /// Closes its channel if the launcher still holds it (it ends with the
+    /// jail: EOF). When it has said something, its last lines (the
+    /// summary) come before jail exits; should it not end, jail does not
+    /// hang.
+    pub fn finish(mut self) {
+        drop(self.chan.take());
         if crate::sys::poll_in(self.speaks, 0).unwrap_or(0) & libc::POLLIN != 0 {
-            wait_or_kill(self.proc.pid, std::time::Duration::from_secs(5));
+            wait_or_kill(self.pid, std::time::Duration::from_secs(5));
         }
         crate::sys::close(self.speaks);
     }
@@ -232,10 +242,12 @@ fn ended(pid: libc::pid_t) -> Option<(bool, String)> {
 }
 
 impl super::OnDemand for Watch {
-    fn ends(&self) -> (Channel, Channel) {
-        // No channel: closing -1 in the jail's child does nothing.
-        (Channel(-1), Channel(-1))
+    // No channel: it watches the helper's pid.
+    fn take_jail_end(&mut self) -> Option<Channel> {
+        None
     }
+
+    fn close_launcher_end(&mut self) {}
 
     fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
         self.pidfd = crate::sys::pidfd_open(self.pid).unwrap_or(-1);
@@ -285,8 +297,10 @@ impl super::OnDemand for Watch {
 /// helper's EOF, as for a helper started at once).
 #[derive(Debug)]
 pub struct Pending {
-    launcher: Channel,
-    jail: Channel,
+    /// The launcher's end, until pid 1's handoff is read.
+    launcher: Option<Channel>,
+    /// pid 1's end, until it goes to pid 1 through the clone.
+    jail: Option<Channel>,
     config: Config,
     sockets: Vec<std::os::fd::OwnedFd>,
     started: Option<Helper>,
@@ -297,8 +311,8 @@ impl Pending {
     pub fn new(config: Config) -> Result<Pending, super::ChannelError> {
         let (launcher, jail) = Channel::pair()?;
         Ok(Pending {
-            launcher,
-            jail,
+            launcher: Some(launcher),
+            jail: Some(jail),
             config,
             sockets: Vec::new(),
             started: None,
@@ -307,31 +321,36 @@ impl Pending {
 }
 
 impl super::OnDemand for Pending {
-    fn ends(&self) -> (Channel, Channel) {
-        (self.launcher, self.jail)
+    fn take_jail_end(&mut self) -> Option<Channel> {
+        self.jail.take()
+    }
+
+    fn close_launcher_end(&mut self) {
+        drop(self.launcher.take());
     }
 
     fn arm(&mut self) -> Vec<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
-        while crate::sys::poll_in(self.launcher.0, 0).unwrap_or(0) & libc::POLLIN != 0 {
-            match self.launcher.recv_as::<NetHandoff>() {
-                Ok(Some((NetHandoff::Sockets { more }, fds))) => {
-                    self.sockets.extend(fds);
-                    if !more {
+        // pid 1 sends nothing else: the launcher's end is closed after.
+        if let Some(launcher) = self.launcher.take() {
+            while crate::sys::poll_in(launcher.as_raw_fd(), 0).unwrap_or(0) & libc::POLLIN != 0 {
+                match launcher.recv_as::<NetHandoff>() {
+                    Ok(Some((NetHandoff::Sockets { more }, fds))) => {
+                        self.sockets.extend(fds);
+                        if !more {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    // Not pid 1's handoff: no sockets from it are taken.
+                    Err(e) => {
+                        tracing::warn!("network: {e}");
+                        self.sockets.clear();
                         break;
                     }
                 }
-                Ok(None) => break,
-                // Not pid 1's handoff: no sockets from it are taken.
-                Err(e) => {
-                    tracing::warn!("network: {e}");
-                    self.sockets.clear();
-                    break;
-                }
             }
         }
-        // pid 1 sends nothing else.
-        self.launcher.close_in_place();
         self.sockets.iter().map(|f| f.as_raw_fd()).collect()
     }
 
@@ -339,10 +358,14 @@ impl super::OnDemand for Pending {
         use std::os::fd::AsRawFd;
         let fds: Vec<i32> = self.sockets.iter().map(|f| f.as_raw_fd()).collect();
         let started = Helper::start(super::Start::Fork, &self.config).and_then(|h| {
-            match h.proc.chan.send(&Msg::NetSockets { more: false }, &fds) {
+            let sent = h
+                .chan
+                .as_ref()
+                .map_or(Ok(()), |c| c.send(&Msg::NetSockets { more: false }, &fds));
+            match sent {
                 Ok(()) => Ok(h),
                 Err(e) => {
-                    h.proc.chan.close();
+                    // Its channel closed first (`finish`), then waited for.
                     h.finish();
                     Err(e)
                 }
@@ -359,9 +382,9 @@ impl super::OnDemand for Pending {
 
     fn finish(&mut self) {
         self.sockets.clear();
-        self.launcher.close_in_place();
+        self.launcher = None;
         if let Some(h) = self.started.take() {
-            h.proc.chan.close();
+            // Its channel closed (EOF: the jail is gone), then waited for.
             h.finish();
         }
     }
@@ -470,18 +493,30 @@ pub fn main(chan: Channel) -> i32 {
             }
             0
         }
-        Err(e) => {
+        Err((e, chan)) => {
             // The jail's pid 1 finds the helper gone at its handoff and
-            // fails the jail; this line says why.
+            // fails the jail; this line says why, before the channel
+            // closes.
             relay::will_speak();
             eprintln!("jail: net: {e}");
+            drop(chan);
             1
         }
     }
 }
 
-/// Everything read and opened before confinement, then confinement.
-fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
+/// Everything read and opened before confinement, then confinement. On
+/// failure, why, and the channel back (closed once that is said).
+fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, (String, Channel)> {
+    match setup(cfg) {
+        Ok((setup, ports, read)) => confined(cfg, chan, setup, &ports, &read),
+        Err(e) => Err((e, chan)),
+    }
+}
+
+/// The relay's setup, read before confinement; the ports it may connect
+/// to and the paths it may read once confined.
+fn setup(cfg: &Config) -> Result<(relay::Setup, Vec<u16>, Vec<std::path::PathBuf>), String> {
     // Under `none` nothing is resolved; through a proxy, the proxy
     // resolves (names get stand-in addresses). Nothing is connected here:
     // an unreachable server fails lookups, never the jail's start.
@@ -555,9 +590,20 @@ fn prepare(cfg: &Config, chan: Channel) -> Result<relay::Relay, String> {
         proxy_error,
         report: report::Report::new(cfg.level, cfg.mode == NetMode::Learn, cfg.off.clone()),
     };
+    Ok((setup, ports, read))
+}
+
+/// The relay on `chan`, then the helper's own confinement.
+fn confined(
+    cfg: &Config,
+    chan: Channel,
+    setup: relay::Setup,
+    ports: &[u16],
+    read: &[std::path::PathBuf],
+) -> Result<relay::Relay, (String, Channel)> {
     let relay = relay::Relay::new(chan, setup)
-        .map_err(|e| format!("cannot start: {}", crate::sys::errno_text(e)))?;
-    match confine::apply(&ports, &read) {
+        .map_err(|(e, chan)| (format!("cannot start: {}", crate::sys::errno_text(e)), chan))?;
+    match confine::apply(ports, read) {
         Ok(c) if !c.landlock && cfg.level == Level::Verbose => {
             relay::will_speak();
             eprintln!("jail: net: the helper runs without Landlock (this kernel lacks it); seccomp applies")

@@ -31,7 +31,7 @@ mod testkit;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::peek::PEEK_MAX;
@@ -214,9 +214,17 @@ const EV_ET: u32 = libc::EPOLLET as u32;
 const EV_RDHUP: u32 = libc::EPOLLRDHUP as u32;
 
 impl Relay {
-    pub fn new(chan: Channel, s: Setup) -> Result<Relay, i32> {
-        let ep = sn::epoll_create()?;
-        sn::epoll_ctl(ep, chan.0, EV_IN, CHANNEL, true)?;
+    /// The relay on `chan`, pid 1's link (its EOF ends `run`). On failure
+    /// the channel comes back: the helper says why before it closes.
+    pub fn new(chan: Channel, s: Setup) -> Result<Relay, (i32, Channel)> {
+        let ep = match sn::epoll_create() {
+            Ok(ep) => ep,
+            Err(e) => return Err((e, chan)),
+        };
+        if let Err(e) = sn::epoll_ctl(ep, chan.as_raw_fd(), EV_IN, CHANNEL, true) {
+            sys::close(ep);
+            return Err((e, chan));
+        }
         let r = Relay {
             ep,
             chan,
