@@ -21,11 +21,15 @@
 //!
 //! `--timeout` needs neither: the launcher outside the jail stops it
 //! (`wait`).
+//!
+//! The launcher keeps the cgroup side (`Prepared`); what pid 1 sets itself
+//! is handed to it as a `pid1::prepared::Limits`.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use crate::config::limits::{show_duration, show_size, Limits};
+use crate::pid1::prepared::Limits as InJail;
 use crate::sys;
 
 #[derive(Debug, thiserror::Error)]
@@ -297,15 +301,12 @@ fn cpus_for_affinity(milli: u32) -> usize {
     milli.div_ceil(1000).max(1) as usize
 }
 
-/// What the launcher and pid 1 need, made before the clone.
+/// What the launcher needs, made before the clone (pid 1's part is a
+/// `pid1::prepared::Limits`).
 #[derive(Debug, Default)]
 pub struct Prepared {
     /// The jail's own cgroup (cgroup mode).
     pub cgroup: Option<Cgroup>,
-    /// (resource, value) pairs pid 1 sets, soft = hard (rlimit mode).
-    rlimits: Vec<(libc::__rlimit_resource_t, libc::rlim_t)>,
-    /// CPUs pid 1 pins the jail to (rlimit mode).
-    affinity: Option<nix::sched::CpuSet>,
     /// What was asked, for the messages at exit.
     memory: Option<u64>,
     pids: Option<u32>,
@@ -320,36 +321,41 @@ pub struct Cgroup {
 
 impl Prepared {
     /// Sets up the limits of `l` (cgroup made and configured, or rlimit
-    /// values worked out). Nothing happens for a spec without limits.
-    pub fn new(l: &Limits) -> Result<Prepared, LimitsError> {
+    /// values worked out): the launcher's part and pid 1's. Nothing
+    /// happens for a spec without limits.
+    pub fn new(l: &Limits) -> Result<(Prepared, InJail), LimitsError> {
         let mut p = Prepared {
             memory: l.memory.as_ref().map(|m| m.value),
             pids: l.pids.as_ref().map(|m| m.value),
             ..Prepared::default()
         };
+        let mut jail = InJail::default();
         if !l.any_resource() {
-            return Ok(p);
+            return Ok((p, jail));
         }
         match detect(Needs::of(l)) {
-            Mechanism::Cgroup { parent } => p.cgroup = Some(make_cgroup(&parent, l)?),
+            Mechanism::Cgroup { parent } => {
+                p.cgroup = Some(make_cgroup(&parent, l)?);
+                jail.late_cgroupns = true;
+            }
             Mechanism::Rlimits { .. } => {
                 // pid 1 itself counts in the jail's user namespace.
                 if let Some(n) = &l.pids {
-                    p.rlimits.push((
+                    jail.rlimits.push((
                         libc::RLIMIT_NPROC,
                         clamp_hard(libc::RLIMIT_NPROC, u64::from(n.value) + 1),
                     ));
                 }
                 if let Some(m) = &l.memory {
-                    p.rlimits
+                    jail.rlimits
                         .push((libc::RLIMIT_DATA, clamp_hard(libc::RLIMIT_DATA, m.value)));
                 }
                 if let Some(c) = &l.cpus {
-                    p.affinity = affinity(cpus_for_affinity(c.value));
+                    jail.affinity = affinity(cpus_for_affinity(c.value));
                 }
             }
         }
-        Ok(p)
+        Ok((p, jail))
     }
 
     /// Whether the jail must be cloned without its cgroup namespace (pid 1
@@ -368,26 +374,6 @@ impl Prepared {
             path: cg.dir.clone(),
             source: std::io::Error::from_raw_os_error(e),
         })
-    }
-
-    /// pid 1, before it starts the program: the rlimits and the CPU
-    /// affinity. Allocation-free. Returns the errno of a failure.
-    pub fn apply_in_jail(&self) -> Result<(), i32> {
-        for &(res, v) in &self.rlimits {
-            let r = libc::rlimit {
-                rlim_cur: v,
-                rlim_max: v,
-            };
-            // SAFETY: setrlimit reads a local struct.
-            if unsafe { libc::setrlimit(res, &r) } != 0 {
-                return Err(sys::errno());
-            }
-        }
-        if let Some(set) = &self.affinity {
-            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), set)
-                .map_err(|e| e as i32)?;
-        }
-        Ok(())
     }
 
     /// Launcher, after the jail is gone: what the limits did (one line

@@ -1,11 +1,11 @@
 //! The launcher: executes a `JailSpec`. Runs in `jail` itself, on the
-//! host: it prepares everything (plan → prepared steps, hardening, the
-//! processes outside), clones the jail's pid 1 into new user, mount, pid,
-//! ipc, uts, cgroup and network namespaces, maps the user to itself, and
-//! waits (`wait`). `child` runs in pid 1 after the clone (it builds the
-//! filesystem with `pid1::exec`, hardens itself, forks the program and
-//! reaps) and `spawn_program` in the program's child: both only make
-//! async-signal-safe calls on what was prepared here.
+//! host, as the user, up to its clone: it prepares everything (plan →
+//! `pid1::Prepared`: mount steps, hardening, network steps, C strings;
+//! the processes outside), clones the jail's pid 1 into new user, mount,
+//! pid, ipc, uts, cgroup and network namespaces, maps the user to itself,
+//! says "go", and waits (`wait`), then explains a setup failure
+//! (`diagnose`, `hint`) and reports what was left. The code that runs
+//! after the clone, in pid 1 and in the program's child, is `pid1`'s.
 
 pub mod diagnose;
 pub mod hint;
@@ -22,8 +22,8 @@ use crate::config::JailSpec;
 use crate::harden;
 use crate::outside::{self, Channel, Msg, OnDemand};
 use crate::plan::{self, protect};
-// pid 1 and the program's child run code of `pid1` (forked from here).
-use crate::pid1::{exec, net};
+// pid 1 and the program's child run code of `pid1` (cloned from here).
+use crate::pid1::{self, exec, net};
 // Waiting and signal forwarding, shared with pid 1 (`reap`).
 use crate::reap as init;
 use crate::sys;
@@ -81,46 +81,16 @@ pub struct Redirect {
     pub fds: Vec<i32>,
 }
 
-/// `Redirect` as the program's child uses it (prepared before fork).
-struct PreparedRedirect {
-    path: CString,
-    flags: libc::c_int,
-    fds: Vec<i32>,
-}
-
-/// What the children need, built before the clone (no allocation after).
+/// Everything built before the clone: what pid 1 and the program's child
+/// consume (`jail`, no allocation after the clone) and what the launcher
+/// keeps for itself.
 struct Prepared {
-    steps: Vec<exec::Prepared>,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
-    /// NULL-terminated pointers into `argv` and `envp`, for execve.
-    argv_ptrs: Vec<*const libc::c_char>,
-    envp_ptrs: Vec<*const libc::c_char>,
-    /// Full paths to try in order (PATH search done here, run inside).
-    candidates: Vec<CString>,
+    jail: pid1::Prepared,
     /// The jail's PATH (for the launcher's hint when the exec fails).
     path: Option<String>,
-    cwd: CString,
-    loopback: bool,
     clone_flags: libc::c_int,
-    harden: harden::Prepared,
-    files: Vec<(CString, Vec<u8>, u32)>,
-    redirects: Vec<PreparedRedirect>,
-    keep_fds: Vec<i32>,
+    /// The cgroup side of the limits (pid 1's side is `jail.limits`).
     limits: limits::Prepared,
-    /// The network steps pid 1 runs (routes, sockets, handoff).
-    net: net::Prepared,
-}
-
-impl Prepared {
-    /// Fills the execve pointer arrays (any length: no fixed limit).
-    fn with_pointers(mut self) -> Prepared {
-        self.argv_ptrs = self.argv.iter().map(|a| a.as_ptr()).collect();
-        self.argv_ptrs.push(std::ptr::null());
-        self.envp_ptrs = self.envp.iter().map(|e| e.as_ptr()).collect();
-        self.envp_ptrs.push(std::ptr::null());
-        self
-    }
 }
 
 /// Runs the jail and returns the exit status for `jail` itself.
@@ -190,7 +160,7 @@ pub fn run_with(
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str());
-    let limits = limits::Prepared::new(&spec.limits)?;
+    let (limits, jail_limits) = limits::Prepared::new(&spec.limits)?;
     let mut clone_flags = if spec.network.mode.value == NetMode::Host {
         NS_FLAGS & !libc::CLONE_NEWNET
     } else {
@@ -200,19 +170,17 @@ pub fn run_with(
         // pid 1 makes it after the move into its cgroup (its root then).
         clone_flags &= !libc::CLONE_NEWCGROUP;
     }
-    let prep = Prepared {
+    let jail = pid1::Prepared {
         steps: exec::prepare(&plan.steps)?,
         candidates: candidates(&spec.command[0], path_var, &spec.cwd)?,
-        path: path_var.map(String::from),
         argv_ptrs: Vec::with_capacity(argv.len() + 1),
         envp_ptrs: Vec::with_capacity(envp.len() + 1),
         argv,
         envp,
         cwd: CString::new(spec.cwd.as_os_str().as_bytes())?,
-        loopback: spec.network.mode.value != NetMode::Host,
         // `host` shares the host's network namespace; every other mode
         // gets a fresh one with only loopback.
-        clone_flags,
+        loopback: spec.network.mode.value != NetMode::Host,
         harden: harden::prepare(&plan)?,
         files: extra
             .files
@@ -235,17 +203,22 @@ pub fn run_with(
                 } else {
                     libc::O_RDONLY
                 } | libc::O_CLOEXEC;
-                Ok(PreparedRedirect {
+                Ok(pid1::prepared::Stream {
                     path: CString::new(r.path.as_os_str().as_bytes())?,
                     flags,
                     fds: r.fds,
                 })
             })
             .collect::<Result<_, NulError>>()?,
-        limits,
+        limits: jail_limits,
         net: net::prepare(&netplan),
     };
-    let prep = prep.with_pointers();
+    let prep = Prepared {
+        jail: jail.with_pointers(),
+        path: path_var.map(String::from),
+        clone_flags,
+        limits,
+    };
     // Every fork below (processes outside, the jail) needs a
     // single-threaded process.
     let threads = sys::thread_count();
@@ -434,18 +407,6 @@ const NS_FLAGS: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNET
     | libc::CLONE_NEWCGROUP;
 
-/// Reports a setup failure to the launcher (allocation-free).
-fn report(chan: &Channel, stage: Stage, index: u32, errno: i32) {
-    let _ = chan.send(
-        &Msg::SetupFailed {
-            stage,
-            index,
-            errno,
-        },
-        &[],
-    );
-}
-
 /// `links` go to pid 1 through the clone and are closed here (dropped, on
 /// every path); `lazy`: the processes outside started on first use.
 fn launch(
@@ -480,19 +441,20 @@ fn launch(
     if pid == 0 {
         // pid 1 (its own copy of the fd table and of this memory): its
         // copies of the launcher's ends are closed; each value dropped
-        // here is pid 1's copy, the launcher drops its own below.
+        // here is pid 1's copy, the launcher drops its own below. From
+        // here on it runs `pid1::main`, which never returns.
         drop(ours);
         drop(left_ours);
         if let Some(g) = guard {
             // By number: the guard's `Outside` is borrowed, and this copy
-            // of it is never dropped (`child` never returns; pid 1 ends
-            // in _exit), so the fd is closed once.
+            // of it is never dropped (`pid1::main::run` never returns; pid
+            // 1 ends in _exit), so the fd is closed once.
             sys::close(g.chan.as_raw_fd());
         }
         for l in lazy.iter_mut() {
             l.close_launcher_end();
         }
-        child(prep, jails, left_jails, links.chaperon, links.helper);
+        pid1::main::run(&prep.jail, jails, left_jails, links.chaperon, links.helper);
     }
     drop(jails);
     drop(left_jails);
@@ -587,6 +549,7 @@ fn launch(
     {
         if stage == Stage::Stdio {
             let path = prep
+                .jail
                 .redirects
                 .get(index as usize)
                 .map(|r| r.path.to_string_lossy().into_owned())
@@ -605,6 +568,7 @@ fn launch(
             // Whether the jail is the cause, from host facts (the child
             // only said which candidate existed inside).
             let candidates: Vec<PathBuf> = prep
+                .jail
                 .candidates
                 .iter()
                 .map(|c| PathBuf::from(std::ffi::OsStr::from_bytes(c.as_bytes())))
@@ -662,260 +626,11 @@ fn read_leftovers(chan: Channel) -> Option<String> {
     }
 }
 
-/// pid 1, once the program has ended: tells the launcher which processes
-/// are still running (they end with pid 1), and closes the channel.
-/// Allocation-free.
-fn report_leftovers(chan: Channel) {
-    use crate::outside::channel::LEFTOVERS_NAMED;
-    let mut total = 0u32;
-    let mut pids = [0i32; LEFTOVERS_NAMED];
-    let mut names = [[0u8; 16]; LEFTOVERS_NAMED];
-    init::leftovers(|pid, comm| {
-        let i = total as usize;
-        if i < LEFTOVERS_NAMED {
-            pids[i] = pid;
-            names[i] = comm;
-        }
-        total = total.saturating_add(1);
-    });
-    if total > 0 {
-        let _ = chan.send(&Msg::Leftovers { total, pids, names }, &[]);
-    }
-}
-
 fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
     let base = PathBuf::from(format!("/proc/{pid}"));
     std::fs::write(base.join("uid_map"), format!("{uid} {uid} 1\n"))?;
     std::fs::write(base.join("setgroups"), "deny")?;
     std::fs::write(base.join("gid_map"), format!("{gid} {gid} 1\n"))
-}
-
-/// The jail's pid 1. Never returns (so it drops nothing it is not told
-/// to: it ends in _exit). `helper` and `chaperon`: the network helper's
-/// and the chaperon's links, kept open for pid 1's whole life (their EOF
-/// is the jail's end).
-fn child(
-    prep: &Prepared,
-    chan: Channel,
-    leftovers: Channel,
-    chaperon: Option<Channel>,
-    helper: Option<Channel>,
-) -> ! {
-    let fail = |stage: Stage, index: u32, errno: i32| -> ! {
-        report(&chan, stage, index, errno);
-        sys::exit_now(125)
-    };
-    sys::die_with_parent(libc::SIGKILL);
-    // EOF before "go": the launcher died or gave up (its death before
-    // PDEATHSIG was set is caught here too).
-    let mut buf = [0u8; 64];
-    if chan.recv_small_as(&mut buf) != Ok(Some(outside::channel::ToPid1::Go)) {
-        sys::exit_now(125);
-    }
-    if prep.limits.late_cgroupns() {
-        // Now inside its own cgroup: that becomes the root of its view.
-        // SAFETY: unshare with a flag only. Without cgroup namespaces the
-        // jail only sees more of the hierarchy (read-only).
-        unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
-    }
-    if let Err((stage, index, errno)) = exec::build_root(&prep.steps) {
-        fail(stage, index, errno);
-    }
-    if prep.loopback {
-        if let Err(e) = exec::loopback_up() {
-            fail(Stage::Loopback, 0, e);
-        }
-    }
-    if let Some(h) = &helper {
-        if let Err((index, errno)) = net::execute(&prep.net, h) {
-            fail(Stage::Network, index, errno);
-        }
-    }
-    // SAFETY: chdir on a prepared C string.
-    if unsafe { libc::chdir(prep.cwd.as_ptr()) } != 0 {
-        fail(Stage::Chdir, 0, sys::errno());
-    }
-    if let Some(c) = &chaperon {
-        if let Err(e) = outside::chaperon::listen_in_jail(c) {
-            fail(Stage::Slurm, 0, e);
-        }
-    }
-    for (i, (path, content, mode)) in prep.files.iter().enumerate() {
-        if let Err(e) = write_file(path, content, *mode) {
-            fail(Stage::Files, i as u32, e);
-        }
-    }
-    if let Err(errno) = prep.limits.apply_in_jail() {
-        fail(Stage::Limits, 0, errno);
-    }
-    if let Err((part, errno)) = harden::apply(&prep.harden) {
-        fail(Stage::Harden, part, errno);
-    }
-    // Nothing in the jail may ptrace or read the memory of pid 1.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-
-    let pid = match spawn_program(prep, &chan) {
-        Ok(p) => p,
-        Err(e) => fail(Stage::Fork, 0, e),
-    };
-    // pid 1 keeps no channel to the launcher.
-    drop(chan);
-    init::forward_signals_to(pid);
-    let code = init::wait_for(pid, true);
-    report_leftovers(leftovers);
-    // Exiting pid 1 kills everything left in the jail.
-    sys::exit_now(code)
-}
-
-/// What the program's process gets from pid 1 (on pid 1's stack). All
-/// borrowed: the process shares pid 1's memory until its exec, and owns
-/// nothing of it (it drops nothing; it ends in exec or _exit).
-struct ProgramArgs<'a> {
-    prep: &'a Prepared,
-    chan: &'a Channel,
-}
-
-/// Size of the stack the program's process runs on until its exec.
-const SPAWN_STACK: usize = 256 * 1024;
-
-/// Starts the program from pid 1 as posix_spawn does: clone with
-/// CLONE_VM | CLONE_VFORK on a stack of its own, so pid 1's memory map is
-/// not copied (page tables, then a copy-on-write fault per page touched)
-/// only to be thrown away by the exec; pid 1 resumes once the exec
-/// happened or failed. The child shares pid 1's memory until then: it
-/// only reads prepared data and makes syscalls (errno, which it shares,
-/// is not read by pid 1 after a successful clone).
-fn spawn_program(prep: &Prepared, chan: &Channel) -> Result<libc::pid_t, i32> {
-    // SAFETY: an anonymous private mapping; checked for failure.
-    let stack = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            SPAWN_STACK,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-            -1,
-            0,
-        )
-    };
-    if stack == libc::MAP_FAILED {
-        return Err(sys::errno());
-    }
-    let args = ProgramArgs { prep, chan };
-    // SAFETY: the stack grows down from the end of the mapping (aligned);
-    // `args` lives on this frame, which stays put until the child has
-    // exec'd or exited (CLONE_VFORK suspends us until then).
-    let pid = unsafe {
-        libc::clone(
-            program,
-            stack.cast::<u8>().add(SPAWN_STACK).cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (&args as *const ProgramArgs).cast_mut().cast(),
-        )
-    };
-    let err = sys::errno();
-    // SAFETY: the child no longer runs on it (it exec'd or exited).
-    unsafe { libc::munmap(stack, SPAWN_STACK) };
-    if pid < 0 {
-        return Err(err);
-    }
-    Ok(pid)
-}
-
-/// The program's process until its exec (see `spawn_program`).
-extern "C" fn program(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the ProgramArgs of spawn_program's frame, alive
-    // while this runs.
-    let ProgramArgs { prep, chan } = unsafe { &*(arg as *const ProgramArgs) };
-    let (prep, chan) = (*prep, *chan);
-    init::reset_signals();
-    for (i, r) in prep.redirects.iter().enumerate() {
-        if let Err(e) = redirect(r) {
-            report(chan, Stage::Stdio, i as u32, e);
-            sys::exit_now(125);
-        }
-    }
-    // SAFETY: mark every inherited fd but stdio close-on-exec, so the
-    // program gets nothing from the host but its terminal/pipes.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    for &fd in &prep.keep_fds {
-        // A kept fd that is gone is the program's to notice (its PMI
-        // client reports it).
-        let _ = sys::keep_on_exec(fd);
-    }
-    let mut err = libc::ENOENT;
-    let mut denied = false;
-    // 1 + the index of a candidate that is there although execve said
-    // ENOENT: its interpreter (#! or ELF loader) is what is missing.
-    let mut found_inside = 0u32;
-    for (i, c) in prep.candidates.iter().enumerate() {
-        // SAFETY: NULL-terminated pointer arrays of prepared strings
-        // (built before the clone; `prep` outlives the call).
-        unsafe { libc::execve(c.as_ptr(), prep.argv_ptrs.as_ptr(), prep.envp_ptrs.as_ptr()) };
-        err = sys::errno();
-        match err {
-            libc::EACCES => denied = true,
-            libc::ENOENT | libc::ENOTDIR => {
-                // SAFETY: access on a prepared C string.
-                if found_inside == 0 && unsafe { libc::access(c.as_ptr(), libc::F_OK) } == 0 {
-                    found_inside = i as u32 + 1;
-                }
-            }
-            _ => break,
-        }
-    }
-    if denied && (err == libc::ENOENT || err == libc::ENOTDIR) {
-        err = libc::EACCES;
-    }
-    report(chan, Stage::Exec, found_inside, err);
-    // Found but not startable is 126, as in shells.
-    let not_found = (err == libc::ENOENT || err == libc::ENOTDIR) && found_inside == 0;
-    sys::exit_now(if not_found { 127 } else { 126 });
-}
-
-/// Writes a prepared file into the jail (pid 1, before hardening;
-/// allocation-free). The file must not exist: nothing is overwritten.
-fn write_file(path: &CString, content: &[u8], mode: u32) -> Result<(), i32> {
-    // SAFETY: open on a prepared C string; the fd is closed below.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            mode as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(sys::errno());
-    }
-    let r = sys::write_all(fd, content);
-    sys::close(fd);
-    r
-}
-
-/// Opens one standard stream of the program (its child, before exec).
-fn redirect(r: &PreparedRedirect) -> Result<(), i32> {
-    // SAFETY: open on a prepared C string.
-    let fd = unsafe { libc::open(r.path.as_ptr(), r.flags, 0o666 as libc::c_uint) };
-    if fd < 0 {
-        return Err(sys::errno());
-    }
-    for &t in &r.fds {
-        // SAFETY: dup2 between fds of this process (clears CLOEXEC).
-        if unsafe { libc::dup2(fd, t) } < 0 {
-            return Err(sys::errno());
-        }
-    }
-    if !r.fds.contains(&fd) {
-        sys::close(fd);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
