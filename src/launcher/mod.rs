@@ -66,6 +66,13 @@ pub struct Extra {
     /// Inherited fds the program keeps (a Slurm task's PMI socket);
     /// every other fd above 2 is closed at its exec.
     pub keep_fds: Vec<i32>,
+    /// A host directory shown at /dev/shm instead of the jail's own (the
+    /// tasks of one Slurm step on a node share it: `Plan::share_shm`).
+    pub shm: Option<PathBuf>,
+    /// The pid the program gets in the jail's pid namespace (instead of
+    /// 2): tasks of a step on one node then have distinct pids, which
+    /// Open MPI's shared memory tells its peers apart by.
+    pub program_pid: Option<u32>,
 }
 
 /// One of the program's standard streams, opened by its own process
@@ -106,6 +113,8 @@ struct Prepared {
     files: Vec<(CString, Vec<u8>, u32)>,
     redirects: Vec<PreparedRedirect>,
     keep_fds: Vec<i32>,
+    /// "N-1" for /proc/sys/kernel/ns_last_pid: the program gets pid N.
+    last_pid: Option<CString>,
     limits: limits::Prepared,
     /// The network steps pid 1 runs (routes, sockets, handoff).
     net: net::Prepared,
@@ -154,7 +163,10 @@ pub fn run_with(
     } else {
         spec
     };
-    let plan = plan::for_run(spec, crate::host::terminal().as_deref(), overlay);
+    let mut plan = plan::for_run(spec, crate::host::terminal().as_deref(), overlay);
+    if let Some(dir) = &extra.shm {
+        plan.share_shm(dir);
+    }
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }
@@ -219,6 +231,11 @@ pub fn run_with(
             .map(|(p, c, m)| Ok((CString::new(p.as_os_str().as_bytes())?, c, m)))
             .collect::<Result<_, NulError>>()?,
         keep_fds: extra.keep_fds,
+        last_pid: extra
+            .program_pid
+            .filter(|&n| n > 2)
+            .map(|n| CString::new((n - 1).to_string()))
+            .transpose()?,
         redirects: extra
             .stdio
             .into_iter()
@@ -760,6 +777,13 @@ fn child(
     }
     if let Err(errno) = prep.limits.apply_in_jail() {
         fail(Stage::Limits, 0, errno);
+    }
+    if let Some(n) = &prep.last_pid {
+        // While pid 1 still holds CAP_SYS_ADMIN in the user namespace that
+        // owns its pid namespace, and before it forks anything more.
+        if let Err(e) = sys::write_existing(c"/proc/sys/kernel/ns_last_pid", n.as_bytes()) {
+            fail(Stage::Pid, 0, e);
+        }
     }
     if let Err((part, errno)) = harden::apply(&prep.harden) {
         fail(Stage::Harden, part, errno);
