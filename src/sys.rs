@@ -266,6 +266,16 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), i32> {
     Ok(())
 }
 
+/// Writes `buf` to the existing file `path` (a /proc or /sys knob):
+/// open (no create), write, close; allocation-free.
+pub fn write_existing(path: &std::ffi::CStr, buf: &[u8]) -> Result<(), i32> {
+    // SAFETY: open on a valid C string; the fd is closed below.
+    let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) })?;
+    let r = write_all(fd, buf);
+    close(fd);
+    r
+}
+
 /// Reads into `buf` once, retrying on EINTR; Ok(0) is EOF.
 pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
     loop {
@@ -486,6 +496,18 @@ pub fn is_socket(fd: RawFd) -> bool {
         let mut st: libc::stat = std::mem::zeroed();
         libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
     }
+}
+
+/// An exclusive advisory lock on `fd` (flock), waiting for it.
+pub fn lock(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: flock on an fd the caller owns.
+    cvt(unsafe { libc::flock(fd, libc::LOCK_EX) }).map(|_| ())
+}
+
+/// A shared advisory lock on `fd` (flock), waiting for it.
+pub fn lock_shared(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: flock on an fd the caller owns.
+    cvt(unsafe { libc::flock(fd, libc::LOCK_SH) }).map(|_| ())
 }
 
 /// Whether `fd` is a terminal.

@@ -1356,6 +1356,58 @@ fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
     assert!(out.contains(&format!(" on {} token ", nodes[1])), "{out}");
 }
 
+/// The ranks of one node share memory under `srun`: Open MPI's
+/// shared-memory transport alone (`btl=self,vader`, no TCP) carries the
+/// ring between two tasks on one node, each in its own jail. The step's
+/// /dev/shm is its own on the node (not the host's), and gone after.
+#[test]
+fn ranks_on_one_node_share_memory_under_srun() {
+    let sb = Sandbox::with_secrets("slurm-shm");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/mpicc").exists() {
+        skip(
+            Lack::Setup,
+            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
+        );
+        return;
+    }
+    let name = uniq("shm");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("ring.c"), RING_C);
+    // A file of the user's in the host's /dev/shm: not in a task's.
+    let host_file = format!("/dev/shm/jail-test-host-{}", std::process::id());
+    let o = sb.host_sh(&format!("echo secret > {host_file}"));
+    assert_code(&o, 0);
+    // PMIx's server listens on the node's loopback: the jail uses the
+    // node's network (as `slurm_job_network = "node"` would).
+    let script = format!(
+        "test -x ring || mpicc -o ring ring.c || exit 9; \
+         OMPI_MCA_btl=self,vader srun -J {name} -N1 -n2 -w {} --mpi=pmix sh -c \
+         'test -e {host_file} && exit 4; \
+          test $SLURM_LOCALID = 0 && echo step $SLURM_JOB_ID.$SLURM_STEP_ID; exec ./ring'",
+        nodes[0]
+    );
+    let o = sb.jail_sh(&["--net", "host"], &script);
+    let _ = std::fs::remove_file(&host_file);
+    let out = stdout(&o);
+    assert_code(&o, 0);
+    assert!(
+        out.contains(&format!("rank 0 of 2 on {} token 2\n", nodes[0]))
+            && out.contains(&format!("rank 1 of 2 on {} token 2\n", nodes[0])),
+        "{out}\n{}",
+        stderr(&o)
+    );
+    // The last task of the step removed the step's directory.
+    let step = out
+        .lines()
+        .find_map(|l| l.strip_prefix("step "))
+        .unwrap_or_else(|| panic!("no step id: {out}"));
+    let dir = format!("/dev/shm/jail-{}/{step}", user().uid);
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is left");
+}
+
 /// A mount made only in one node's mount namespace (the local cluster's
 /// nodes each have one), undone when dropped.
 struct NodeMount {

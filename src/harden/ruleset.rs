@@ -243,9 +243,12 @@ pub fn prepare(plan: &Plan, abi: i32) -> Result<Prepared, std::ffi::NulError> {
                 dir,
                 ro: r,
             } => {
+                // Device nodes under /dev are opened, never created; a
+                // Slurm step's shared /dev/shm (`Plan::share_shm`) is a
+                // directory like the jail's own.
                 let access = if *r {
                     ro
-                } else if dest.starts_with("/dev") {
+                } else if dest.starts_with("/dev") && dest != Path::new("/dev/shm") {
                     dev
                 } else {
                     rw
@@ -498,6 +501,23 @@ mod tests {
             "file rights only"
         );
         assert_eq!(p.scoped, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL);
+    }
+
+    #[test]
+    fn a_steps_shared_dev_shm_is_writable_like_the_jails_own() {
+        let mut pl = plan();
+        pl.steps.push(Step::Bind {
+            src: "/dev/shm/jail-1000/7.0".into(),
+            dest: "/dev/shm".into(),
+            dir: true,
+            ro: false,
+        });
+        let p = prepare(&pl, 6).unwrap();
+        let make = bits(AccessFs::MakeReg.into());
+        let dev = bits(AccessFs::MakeChar | AccessFs::MakeBlock);
+        assert_ne!(access(&p, "/dev/shm") & make, 0);
+        assert_eq!(access(&p, "/dev/shm") & dev, 0);
+        assert_eq!(access(&p, "/dev/null") & make, 0);
     }
 
     #[test]

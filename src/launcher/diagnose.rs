@@ -116,6 +116,7 @@ pub fn setup_failure(stage: Stage, index: u32, errno: i32, plan: &Plan) -> Strin
         Stage::Files => format!("cannot write the job's script into the jail: {e}"),
         Stage::Stdio => format!("cannot open the job's output or input file: {e}"),
         Stage::Limits => format!("cannot set the jail's resource limits: {e}"),
+        Stage::Pid => format!("cannot choose the program's pid in the jail: {e}"),
         Stage::Network => format!("cannot set up the jail's network: {e}"),
         Stage::Exec => format!("setup failed: {e}"),
     }

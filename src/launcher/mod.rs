@@ -67,6 +67,13 @@ pub struct Extra {
     /// Inherited fds the program keeps (a Slurm task's PMI socket);
     /// every other fd above 2 is closed at its exec.
     pub keep_fds: Vec<i32>,
+    /// A host directory shown at /dev/shm instead of the jail's own (the
+    /// tasks of one Slurm step on a node share it: `Plan::share_shm`).
+    pub shm: Option<PathBuf>,
+    /// The pid the program gets in the jail's pid namespace (instead of
+    /// 2): tasks of a step on one node then have distinct pids, which
+    /// Open MPI's shared memory tells its peers apart by.
+    pub program_pid: Option<u32>,
 }
 
 /// One of the program's standard streams, opened by its own process
@@ -125,7 +132,10 @@ pub fn run_with(
     } else {
         spec
     };
-    let plan = plan::for_run(spec, crate::host::terminal().as_deref(), overlay);
+    let mut plan = plan::for_run(spec, crate::host::terminal().as_deref(), overlay);
+    if let Some(dir) = &extra.shm {
+        plan.share_shm(dir);
+    }
     for s in &plan.steps {
         tracing::debug!("plan: {}", s.describe());
     }
@@ -188,6 +198,11 @@ pub fn run_with(
             .map(|(p, c, m)| Ok((CString::new(p.as_os_str().as_bytes())?, c, m)))
             .collect::<Result<_, NulError>>()?,
         keep_fds: extra.keep_fds,
+        last_pid: extra
+            .program_pid
+            .filter(|&n| n > 2)
+            .map(|n| CString::new((n - 1).to_string()))
+            .transpose()?,
         redirects: extra
             .stdio
             .into_iter()

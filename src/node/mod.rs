@@ -4,6 +4,8 @@
 //! itself (`launcher`) with that policy, its redirections opened inside
 //! the jail.
 
+mod shm;
+
 use std::path::PathBuf;
 
 use crate::config::JailSpec;
@@ -173,20 +175,29 @@ fn pmi_fd(env: &dyn Fn(&str) -> Option<String>) -> Option<i32> {
 /// stat()s each entry), so a link planted there would make it delete
 /// outside the jail. Open MPI, which would make its session directories
 /// there, makes them in the jail's own /tmp instead.
-fn pmix_step(env: &mut Vec<(String, String)>) {
+fn pmix_step(env: &mut Vec<(String, String)>, shared: bool) {
     let has = |env: &[(String, String)], k: &str| env.iter().any(|(n, _)| n == k);
     if !has(env, "PMIX_NAMESPACE") {
         return;
     }
-    // Each task has its own pid namespace, so the ranks of a node all
-    // have the same pid, and Open MPI's shared-memory transport (vader),
-    // which tells a segment's creator from its users by pid, would never
-    // map its peers' segments (they crash at the first send). Ranks on
-    // one node talk over TCP instead. The program's own choice stands.
+    // Each task has its own pid namespace. With the step's shared
+    // /dev/shm and a pid of its own (`shm`), Open MPI's shared-memory
+    // transport (vader) maps its peers' segments; only its single-copy
+    // path (process_vm_readv into a peer, in another pid namespace and
+    // refused by seccomp) is off. Without them, the ranks of a node would
+    // all have the same pid, and vader, which tells a segment's creator
+    // from its users by pid, would never map its peers' segments (they
+    // crash at the first send): ranks on one node talk over TCP instead.
+    // The program's own choice stands.
+    let vader = if shared {
+        ("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+    } else {
+        ("OMPI_MCA_btl", "^vader")
+    };
     for (k, v) in [
         ("PMIX_MCA_gds", "hash"),
         ("OMPI_MCA_orte_top_session_dir", "/tmp/ompi-session"),
-        ("OMPI_MCA_btl", "^vader"),
+        vader,
     ] {
         if !has(env, k) {
             env.push((k.into(), v.into()));
@@ -360,8 +371,12 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
         spec.network.mode =
             crate::config::spec::Sourced::new(crate::config::profile::NetMode::Host, src);
     }
+    // The step's tasks on this node share a /dev/shm and get distinct
+    // pids, so MPI ranks on one node use shared memory; where that cannot
+    // be set up, ranks of a node talk over TCP (Open MPI's vader off).
+    let shared = if batch { None } else { step_shm(&env) };
     if !batch {
-        pmix_step(&mut env);
+        pmix_step(&mut env, shared.is_some());
     }
     spec.command = if batch {
         std::iter::once(SCRIPT_PATH.to_string())
@@ -392,6 +407,8 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
         keep_fds: pmi_fd(&|k: &str| std::env::var(k).ok())
             .into_iter()
             .collect(),
+        shm: shared.as_ref().map(|(s, _)| s.path().to_path_buf()),
+        program_pid: shared.as_ref().map(|(_, pid)| *pid),
         ..Default::default()
     };
     if batch {
@@ -401,7 +418,30 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
             .files
             .push((PathBuf::from(SCRIPT_PATH), script, 0o700));
     }
-    crate::launcher::run_with(&spec, &env, &job.state, None, extra).map_err(|e| e.to_string())
+    let r =
+        crate::launcher::run_with(&spec, &env, &job.state, None, extra).map_err(|e| e.to_string());
+    if let Some((s, _)) = shared {
+        s.finish();
+    }
+    r
+}
+
+/// The step's shared /dev/shm on this node and the program's pid, or
+/// None (said at -v) when either cannot be had.
+fn step_shm(env: &[(String, String)]) -> Option<(shm::StepShm, u32)> {
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let localid: u32 = get("SLURM_LOCALID")?.parse().ok()?;
+    let Some(pid) = shm::pid_max().and_then(|m| shm::program_pid(localid, m)) else {
+        tracing::debug!("no pid of its own for local task {localid}: no shared /dev/shm");
+        return None;
+    };
+    match shm::StepShm::open_for_step(nix::unistd::getuid().as_raw(), &get) {
+        Ok(s) => Some((s, pid)),
+        Err(e) => {
+            tracing::warn!("the step's tasks on this node do not share /dev/shm: {e}");
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -442,16 +482,31 @@ mod tests {
     #[test]
     fn a_pmix_task_gets_defaults_that_work_in_its_jail_unless_it_chose() {
         let mut env = vec![("OMPI_MCA_btl".to_string(), "self,tcp".to_string())];
-        pmix_step(&mut env);
+        pmix_step(&mut env, false);
         assert_eq!(env.len(), 1, "not a PMIx task: untouched");
         env.push(("PMIX_NAMESPACE".into(), "slurm.pmix.1.0".into()));
-        pmix_step(&mut env);
-        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("OMPI_MCA_btl"), Some("self,tcp"));
-        assert_eq!(get("PMIX_MCA_gds"), Some("hash"));
+        let mut shared = env.clone();
+        pmix_step(&mut env, false);
+        let get = |env: &[(String, String)], k: &str| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        };
+        assert_eq!(get(&env, "OMPI_MCA_btl").as_deref(), Some("self,tcp"));
+        assert_eq!(get(&env, "PMIX_MCA_gds").as_deref(), Some("hash"));
         assert_eq!(
-            get("OMPI_MCA_orte_top_session_dir"),
+            get(&env, "OMPI_MCA_orte_top_session_dir").as_deref(),
             Some("/tmp/ompi-session")
+        );
+        let mut tcp = vec![("PMIX_NAMESPACE".to_string(), "n".to_string())];
+        pmix_step(&mut tcp, false);
+        assert_eq!(get(&tcp, "OMPI_MCA_btl").as_deref(), Some("^vader"));
+        assert_eq!(get(&tcp, "OMPI_MCA_btl_vader_single_copy_mechanism"), None);
+        // With the step's shared /dev/shm, vader stays on.
+        shared.retain(|(k, _)| k != "OMPI_MCA_btl");
+        pmix_step(&mut shared, true);
+        assert_eq!(get(&shared, "OMPI_MCA_btl"), None);
+        assert_eq!(
+            get(&shared, "OMPI_MCA_btl_vader_single_copy_mechanism").as_deref(),
+            Some("none")
         );
     }
 

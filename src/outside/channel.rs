@@ -94,6 +94,8 @@ pub enum Stage {
     Limits,
     /// The jail's network (routes, sockets, handoff to the helper).
     Network,
+    /// The program's pid (a Slurm step's task: ns_last_pid).
+    Pid,
 }
 
 impl Msg {

@@ -79,6 +79,13 @@ pub fn run(
     if let Err(errno) = prep.limits.apply() {
         fail(Stage::Limits, 0, errno);
     }
+    if let Some(n) = &prep.last_pid {
+        // While pid 1 still holds CAP_SYS_ADMIN in the user namespace that
+        // owns its pid namespace, and before it forks anything more.
+        if let Err(e) = sys::write_existing(c"/proc/sys/kernel/ns_last_pid", n.as_bytes()) {
+            fail(Stage::Pid, 0, e);
+        }
+    }
     if let Err((part, errno)) = harden::apply(&prep.harden) {
         fail(Stage::Harden, part, errno);
     }

@@ -30,6 +30,8 @@ pub struct Prepared {
     pub files: Vec<(CString, Vec<u8>, u32)>,
     pub redirects: Vec<Stream>,
     pub keep_fds: Vec<i32>,
+    /// "N-1" for /proc/sys/kernel/ns_last_pid: the program gets pid N.
+    pub last_pid: Option<CString>,
     pub limits: Limits,
     /// The network steps pid 1 runs (routes, sockets, handoff).
     pub net: net::Prepared,

@@ -224,6 +224,23 @@ impl Plan {
             },
         );
     }
+
+    /// A Slurm step's tasks on one node share `dir` (a private directory
+    /// of the user's on the node's /dev/shm, made by the job launcher) as
+    /// their /dev/shm instead of each having its own: MPI ranks of a node
+    /// map each other's shared-memory segments there.
+    pub fn share_shm(&mut self, dir: &Path) {
+        for s in &mut self.steps {
+            if matches!(s, Step::Tmpfs { dest, .. } if dest == Path::new("/dev/shm")) {
+                *s = Step::Bind {
+                    src: dir.into(),
+                    dest: "/dev/shm".into(),
+                    dir: true,
+                    ro: false,
+                };
+            }
+        }
+    }
 }
 
 /// Review mode: where the project's overlay keeps its changes (host
@@ -1072,6 +1089,42 @@ mod tests {
         let listed = explain_steps(&run);
         assert_eq!(listed.lines().count(), run.steps.len() + 1);
         assert!(listed.contains("an overlay for review mode"), "{listed}");
+    }
+
+    #[test]
+    fn a_step_shares_its_nodes_shm_directory_in_place_of_its_own() {
+        let t = tmp("shm");
+        fs::create_dir_all(t.0.join("proj")).unwrap();
+        fs::create_dir_all(t.0.join("home")).unwrap();
+        let spec = spec_for(
+            &t.0,
+            Request {
+                command: vec!["true".into()],
+                ..Default::default()
+            },
+        );
+        let base = plan(&spec);
+        let mut shared = plan(&spec);
+        shared.share_shm(Path::new("/dev/shm/jail-1000/7.0"));
+        assert_eq!(shared.steps.len(), base.steps.len());
+        let at = |p: &Plan| {
+            p.steps
+                .iter()
+                .position(|s| s.dest() == Path::new("/dev/shm"))
+        };
+        assert!(at(&base).is_some());
+        assert_eq!(at(&shared), at(&base));
+        assert!(matches!(&shared.steps[at(&shared).unwrap()],
+            Step::Bind { src, dir: true, ro: false, .. } if src == Path::new("/dev/shm/jail-1000/7.0")));
+        // Nothing else changes.
+        let others = |p: &Plan| {
+            p.steps
+                .iter()
+                .filter(|s| s.dest() != Path::new("/dev/shm"))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(others(&shared), others(&base));
     }
 
     #[test]
