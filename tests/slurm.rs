@@ -1380,8 +1380,8 @@ fn ranks_on_one_node_share_memory_under_srun() {
     let host_file = format!("/dev/shm/jail-test-host-{}", std::process::id());
     let o = sb.host_sh(&format!("echo secret > {host_file}"));
     assert_code(&o, 0);
-    // PMIx's server listens on the node's loopback: the jail uses the
-    // node's network (as `slurm_job_network = "node"` would).
+    // In the default policy (no network): PMIx's server, on the node's
+    // loopback, is the one port a task reaches there.
     let script = format!(
         "test -x ring || mpicc -o ring ring.c || exit 9; \
          OMPI_MCA_btl=self,vader srun -J {name} -N1 -n2 -w {} --mpi=pmix sh -c \
@@ -1389,7 +1389,7 @@ fn ranks_on_one_node_share_memory_under_srun() {
           test $SLURM_LOCALID = 0 && echo step $SLURM_JOB_ID.$SLURM_STEP_ID; exec ./ring'",
         nodes[0]
     );
-    let o = sb.jail_sh(&["--net", "host"], &script);
+    let o = jailed(&sb, &script);
     let _ = std::fs::remove_file(&host_file);
     let out = stdout(&o);
     assert_code(&o, 0);
@@ -1406,6 +1406,57 @@ fn ranks_on_one_node_share_memory_under_srun() {
         .unwrap_or_else(|| panic!("no step id: {out}"));
     let dir = format!("/dev/shm/jail-{}/{step}", user().uid);
     assert!(!std::path::Path::new(&dir).exists(), "{dir} is left");
+}
+
+/// The PMIx server's port is exposed from slurmstepd's own environment
+/// only: a program that names another port of the node's loopback in
+/// the variables it submits with (`PMIX_SERVER_URI41`) reaches nothing.
+#[test]
+fn a_forged_pmix_server_address_exposes_nothing() {
+    let sb = Sandbox::new("slurm-pmix-forge");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("forge");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("reach.py"), REACH);
+    // A service on node1's own loopback (what another user might run).
+    let pidfile = format!("/run/local-slurm/slurmd-{}.pid", nodes[0]);
+    let Ok(pid) = std::fs::read_to_string(&pidfile) else {
+        skip(Lack::Setup, &format!("no {pidfile}: not the local cluster"));
+        return;
+    };
+    let port = 20000 + std::process::id() % 20000;
+    let mut server = std::process::Command::new("nsenter")
+        .args(["-t", pid.trim(), "-n", "python3", "-c"])
+        .arg(format!(
+            "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('127.0.0.1',{port}))\ns.listen(64)\ntime.sleep(120)"
+        ))
+        .spawn()
+        .expect("nsenter");
+    std::thread::sleep(Duration::from_millis(500));
+    let step = format!(
+        "SLURM_MPI_TYPE=pmix PMIX_SERVER_URI41='pmix-server.1;tcp4://127.0.0.1:{port}' \
+         srun -J {name} -N1 -n1 -w {} --mpi=none python3 reach.py 127.0.0.1:{port}",
+        nodes[0]
+    );
+    let inside = jailed(&sb, &step);
+    let outside = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        stdout(&outside).contains(&format!("127.0.0.1:{port} open")),
+        "{}{}",
+        stdout(&outside),
+        stderr(&outside)
+    );
+    assert!(
+        stdout(&inside).contains(&format!("127.0.0.1:{port} closed")),
+        "{}{}",
+        stdout(&inside),
+        stderr(&inside)
+    );
 }
 
 /// A mount made only in one node's mount namespace (the local cluster's

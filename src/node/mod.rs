@@ -205,6 +205,33 @@ fn pmix_step(env: &mut Vec<(String, String)>, shared: bool) {
     }
 }
 
+/// The loopback TCP port of the step's PMIx server, from slurmstepd's
+/// environment for the task (`env`: never the program's own, which could
+/// name any port of the host's loopback), for a `--mpi=pmix` step only:
+/// `PMIX_SERVER_URI41=pmix-server.1234;tcp4://127.0.0.1:40001` (or an
+/// older `PMIX_SERVER_URI*`, or `tcp6://[::1]:P`).
+fn pmix_server_port(env: &dyn Fn(&str) -> Option<String>) -> Option<u16> {
+    if !env("SLURM_MPI_TYPE")?.starts_with("pmix") {
+        return None;
+    }
+    [
+        "PMIX_SERVER_URI41",
+        "PMIX_SERVER_URI4",
+        "PMIX_SERVER_URI3",
+        "PMIX_SERVER_URI21",
+        "PMIX_SERVER_URI2",
+    ]
+    .iter()
+    .find_map(|k| {
+        let uri = env(k)?;
+        let (_, addr) = uri.split_once(';')?;
+        let hostport = addr
+            .strip_prefix("tcp4://127.0.0.1:")
+            .or_else(|| addr.strip_prefix("tcp6://[::1]:"))?;
+        hostport.parse::<u16>().ok().filter(|&p| p != 0)
+    })
+}
+
 /// `jail __slurm-job SCRIPT [ARGS]` (the batch wrapper's interpreter) and
 /// `jail __slurm-step` (each task of a step). Returns the exit status.
 pub fn main(mode: &str, args: &[String]) -> i32 {
@@ -377,6 +404,18 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     let shared = if batch { None } else { step_shm(&env) };
     if !batch {
         pmix_step(&mut env, shared.is_some());
+        // PMIx's server listens on the node's loopback (TCP): a jail with
+        // its own network reaches that one port, as an exposed host port.
+        if let Some(port) = pmix_server_port(&|k: &str| std::env::var(k).ok()) {
+            if spec.network.mode.value != crate::config::profile::NetMode::Host {
+                let src = crate::config::spec::Source::Derived(
+                    "the Slurm step's PMIx server (slurmstepd)".into(),
+                );
+                spec.network
+                    .expose_host_ports
+                    .push(crate::config::spec::Sourced::new(port, src));
+            }
+        }
     }
     spec.command = if batch {
         std::iter::once(SCRIPT_PATH.to_string())
@@ -476,6 +515,41 @@ mod tests {
         }
         for n in ["LD_PRELOAD", "BASH_ENV", "PATH", "OMPI_MCA_x", "PMIXX"] {
             assert!(!from_slurmstepd(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn only_a_pmix_steps_loopback_server_port_is_exposed() {
+        let port = |vars: &[(&str, &str)]| {
+            pmix_server_port(&|k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let uri = "pmix-server.16668;tcp4://127.0.0.1:32979";
+        let pmix = ("SLURM_MPI_TYPE", "pmix_v4");
+        assert_eq!(port(&[pmix, ("PMIX_SERVER_URI41", uri)]), Some(32979));
+        assert_eq!(
+            port(&[
+                pmix,
+                ("PMIX_SERVER_URI3", "pmix-server.1;tcp6://[::1]:4000")
+            ]),
+            Some(4000)
+        );
+        // Not a PMIx step; a server not on loopback; nonsense.
+        assert_eq!(port(&[("PMIX_SERVER_URI41", uri)]), None);
+        assert_eq!(
+            port(&[("SLURM_MPI_TYPE", "pmi2"), ("PMIX_SERVER_URI41", uri)]),
+            None
+        );
+        for bad in [
+            "pmix-server.1;tcp4://198.18.0.11:4000",
+            "pmix-server.1;tcp4://127.0.0.1:0",
+            "pmix-server.1;tcp4://127.0.0.1:99999",
+            "tcp4://127.0.0.1:4000",
+        ] {
+            assert_eq!(port(&[pmix, ("PMIX_SERVER_URI41", bad)]), None, "{bad}");
         }
     }
 

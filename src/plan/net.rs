@@ -8,10 +8,11 @@
 //!   port 53 of every address; then the handoff: the sockets go to the
 //!   network helper outside (`outside::net`) over its channel, and pid 1
 //!   closes its copies, so the helper's death ends the jail's network.
-//! - `none`: only the DNS sockets and the handoff (no routes): the helper
-//!   answers every name at once with "no such name" and says once that
-//!   the network is off, instead of the minutes of retries a program does
-//!   when its resolver is unreachable.
+//! - `none`: only the DNS sockets, a listening socket per exposed host
+//!   port (a Slurm step's PMIx server), and the handoff (no routes): the
+//!   helper answers every name at once with "no such name" and says once
+//!   that the network is off, instead of the minutes of retries a program
+//!   does when its resolver is unreachable.
 //! - `host`: nothing.
 //!
 //! `plan` is pure (explain prints it); pid 1 runs it (`pid1::net`).
@@ -127,6 +128,17 @@ pub fn plan(net: &NetPolicy) -> NetPlan {
     match mode {
         NetMode::Host => {}
         NetMode::None => {
+            // Loopback only: the host's exposed loopback ports are that.
+            let mut exposed: Vec<u16> = Vec::new();
+            for p in &net.expose_host_ports {
+                if p.value != 53 && !exposed.contains(&p.value) && exposed.len() < MAX_PORTS {
+                    exposed.push(p.value);
+                }
+            }
+            steps.extend(exposed.into_iter().map(|port| NetStep::Listen {
+                port,
+                why: Why::Exposed,
+            }));
             steps.push(NetStep::Dns);
             steps.push(NetStep::Handoff);
         }
@@ -366,6 +378,19 @@ mod tests {
     fn none_only_answers_dns_and_host_does_nothing() {
         let p = plan(&policy(NetMode::None, &[443], &[], &[]));
         assert_eq!(p.steps, vec![NetStep::Dns, NetStep::Handoff]);
+        // An exposed host port (a Slurm step's PMIx server) is loopback.
+        let p = plan(&policy(NetMode::None, &[443], &[], &[40001, 53, 40001]));
+        assert_eq!(
+            p.steps,
+            vec![
+                NetStep::Listen {
+                    port: 40001,
+                    why: Why::Exposed
+                },
+                NetStep::Dns,
+                NetStep::Handoff
+            ]
+        );
         let p = plan(&policy(NetMode::Host, &[443], &[], &[]));
         assert!(p.steps.is_empty() && !p.helper());
         assert!(file_steps(&policy(NetMode::Host, &[], &[], &[])).is_empty());
