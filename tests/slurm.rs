@@ -1571,16 +1571,32 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
             "sacct and scontrol: {acct}"
         );
     }
-    // jail's binary is not on that node: nothing runs, jailed or not.
+    // jail's binary is not on that node: nothing runs, jailed or not;
+    // the batch job's record says why.
     {
         let _m = NodeMount::hide(node, &bin).expect("node mount");
-        let (out, err, _id, info) = submit(&sb);
+        let (out, err, id, info) = submit(&sb);
         assert!(!out.starts_with("rc=0\n"), "{out}\n{err}");
         assert!(
             err.contains(&format!("execve(): {}", bin.join("jail").display())),
             "{err}"
         );
         assert!(info.contains("JobState=FAILED"), "{info}");
+        assert!(info.contains("ExitCode=125:0"), "{info}");
+        let reason = format!(
+            "jail: slurm job: no jail binary at {} on {node}: the job did not run",
+            bin.join("jail").display()
+        );
+        let o = jailed(
+            &sb,
+            &format!("sacct -n -X -j {id} -o Comment%300; scontrol show job {id}"),
+        );
+        let acct = stdout(&o);
+        assert_eq!(
+            acct.matches(&reason).count(),
+            2,
+            "sacct and scontrol: {acct}"
+        );
     }
     for f in ["ran-step", "ran-batch"] {
         assert!(!sb.project.join(f).exists(), "{f}: the job ran unjailed");

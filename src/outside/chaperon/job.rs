@@ -5,13 +5,18 @@
 //! submitted them.
 //!
 //! The chaperon never gives Slurm the program's script or command. For
-//! sbatch it submits a wrapper whose first line is `#!JAIL __slurm-job`
-//! (the jail binary itself as the interpreter: no shell runs before the
-//! jail, so BASH_ENV, ENV and the like have nothing to act on) and whose
-//! second line carries the `JobSpec` as JSON: the resolved policy, the
-//! program's environment, its working directory, its script (base64) and
-//! its output files. sbatch stops reading directives at that line, and
-//! the program's own script, encoded, holds none. For srun the step's
+//! sbatch it submits a wrapper (`wrapper`): a `/bin/sh` preamble that
+//! execs `JAIL __slurm-job` on the node, or, where jail's binary is
+//! missing, puts the reason in the job's Comment and exits 125, and after
+//! it a data line the shell never reaches, carrying the `JobSpec` as
+//! JSON: the resolved policy, the program's environment, its working
+//! directory, its script (base64) and its output files. The shell runs
+//! with the job's environment as the user's own jail launcher gave it to
+//! sbatch (`--export=ALL` of a fresh environment; the program's own
+//! variables are in the JSON only), as `sh`, which reads no startup file
+//! (ENV, BASH_ENV) when not interactive, and expands no data. sbatch stops
+//! reading directives at the preamble's first command, and the program's
+//! own script, encoded, holds none. For srun the step's
 //! command is `JAIL __slurm-step` and the `JobSpec` travels in its
 //! environment (`JAIL_SLURM_STEP`), which only the user's own processes
 //! can read. Neither can be changed after submission by the program.
@@ -68,7 +73,7 @@ pub enum JobError {
     Read(String, std::io::Error),
     #[error("the job's policy does not decode: {0}")]
     Decode(String),
-    #[error("jail's path {0} cannot be a script interpreter (#! line): install jail at a path without spaces, shorter than 120 bytes")]
+    #[error("jail's path {0} holds a control character: install jail at a plain path")]
     BadExe(String),
 }
 
@@ -102,16 +107,32 @@ pub fn export_env(
     env
 }
 
-/// The wrapper batch script for `job`, interpreted by `exe`.
+/// The wrapper's first line.
+const SHEBANG: &str = "#!/bin/sh";
+
+/// The wrapper batch script for `job`, run on the node as `exe`'s:
+/// `/bin/sh` execs `exe __slurm-job SCRIPT ARGS`; where `exe` is missing
+/// there, the one-line reason goes to the job's Comment (`scontrol show
+/// job`, `sacct -o Comment`) and the job ends with 125, never running
+/// unjailed. (Its output file does not get the line: it would be written
+/// outside any jail, by a shell that cannot open it safely.)
 pub fn wrapper(exe: &Path, job: &JobSpec) -> Result<Vec<u8>, JobError> {
     let shown = exe.display().to_string();
-    // The kernel reads at most 256 bytes of a #! line (128 before 5.1)
-    // and splits its argument off at the first blank.
-    if shown.len() > 120 || shown.contains(|c: char| c.is_whitespace() || c.is_control()) {
+    if shown.contains(|c: char| c.is_control()) || !exe.is_absolute() {
         return Err(JobError::BadExe(shown));
     }
+    let quoted = format!("'{}'", shown.replace('\'', "'\\''"));
     let json = serde_json::to_string(job).map_err(|e| JobError::Decode(e.to_string()))?;
-    Ok(format!("#!{shown} {JOB_ARG}\n{MARK} {json}\n").into_bytes())
+    Ok(format!(
+        "{SHEBANG}\n\
+         j={quoted}\n\
+         test -x \"$j\" && exec \"$j\" {JOB_ARG} \"$0\" \"$@\"\n\
+         r=\"jail: slurm job: no jail binary at $j on ${{SLURMD_NODENAME:-the node}}: the job did not run\"\n\
+         scontrol update JobId=\"$SLURM_JOB_ID\" Comment=\"$r\" >/dev/null 2>&1\n\
+         exit 125\n\
+         {MARK} {json}\n"
+    )
+    .into_bytes())
 }
 
 /// Reads a wrapper back (on the compute node).
@@ -119,13 +140,11 @@ pub fn parse_wrapper(text: &[u8], name: &str) -> Result<JobSpec, JobError> {
     let not_ours = || JobError::NotOurs(name.to_string());
     let text = std::str::from_utf8(text).map_err(|_| not_ours())?;
     let mut lines = text.lines();
-    let first = lines.next().ok_or_else(not_ours)?;
-    if !first.starts_with("#!") || !first.ends_with(JOB_ARG) {
+    if lines.next() != Some(SHEBANG) {
         return Err(not_ours());
     }
     let data = lines
-        .next()
-        .and_then(|l| l.strip_prefix(MARK))
+        .find_map(|l| l.strip_prefix(MARK))
         .and_then(|l| l.strip_prefix(' '))
         .ok_or_else(not_ours)?;
     serde_json::from_str(data).map_err(|e| JobError::Decode(e.to_string()))
@@ -207,13 +226,61 @@ mod tests {
         };
         let w = wrapper(Path::new("/usr/bin/jail"), &job).unwrap();
         let text = String::from_utf8(w.clone()).unwrap();
-        assert!(text.starts_with("#!/usr/bin/jail __slurm-job\nJAIL-SLURM-JOB-1 {"));
-        assert_eq!(text.lines().count(), 2, "one data line");
+        assert!(text.starts_with("#!/bin/sh\nj='/usr/bin/jail'\n"), "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with(MARK)).count(), 1);
+        assert!(text
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("JAIL-SLURM-JOB-1 {"));
         // What sbatch reads of it: no options at all.
         let d = super::super::script::directives(&w, false).unwrap();
         assert!(d.opts.is_empty());
         assert_eq!(parse_wrapper(&w, "s").unwrap(), job);
         assert!(parse_wrapper(b"#!/bin/sh\necho\n", "s").is_err());
-        assert!(wrapper(Path::new("/a b/jail"), &job).is_err());
+        assert!(wrapper(Path::new("/a\nb/jail"), &job).is_err());
+        assert!(wrapper(Path::new("jail"), &job).is_err());
+    }
+
+    /// The preamble, run by a real sh: it execs jail's binary with the
+    /// script and its arguments, whatever its path; without the binary it
+    /// exits 125 and never reaches the data line.
+    #[test]
+    fn the_wrapper_execs_jail_or_exits_125() {
+        let job = JobSpec {
+            spec: test_spec(),
+            env: vec![],
+            cwd: "/p".into(),
+            command: vec![],
+            script: None,
+            io: Io::default(),
+            state: "/s".into(),
+        };
+        let dir = std::env::temp_dir().join(format!("jail-wrap-{}/it's a dir", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("jail");
+        std::fs::write(&fake, "#!/bin/sh\nprintf '%s|' \"$@\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = dir.join("wrapper");
+        std::fs::write(&script, wrapper(&fake, &job).unwrap()).unwrap();
+        let run = || {
+            std::process::Command::new("/bin/sh")
+                .arg(&script)
+                .args(["a b", "$HOME"])
+                .env("PATH", "/nonexistent")
+                .output()
+                .unwrap()
+        };
+        let o = run();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("__slurm-job|{}|a b|$HOME|", script.display())
+        );
+        std::fs::remove_file(&fake).unwrap();
+        let o = run();
+        assert_eq!(o.status.code(), Some(125));
+        assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{o:?}");
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
     }
 }
