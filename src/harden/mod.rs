@@ -5,6 +5,7 @@
 //! syscalls on prepared data.
 
 pub mod caps;
+pub mod notify;
 pub mod ruleset;
 pub mod seccomp;
 
