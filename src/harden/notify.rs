@@ -17,6 +17,8 @@ use super::seccomp::{
     BPF_JEQ_K, BPF_LD_W_ABS, BPF_RET_K, NATIVE_ARCH, OFF_ARCH, OFF_NR, RET_ALLOW, RET_ERRNO,
 };
 
+const BPF_AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+
 /// The syscalls the supervisor decides.
 pub const SUPERVISED: [i64; 4] = [
     libc::SYS_connect,
@@ -25,51 +27,176 @@ pub const SUPERVISED: [i64; 4] = [
     libc::SYS_sendmmsg,
 ];
 
-fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
+/// Where a jump goes.
+#[derive(Clone, Copy)]
+enum To {
+    Next,
+    Allow,
+    Notify,
+    Deny,
+    Label(usize),
+}
+
+enum Op {
+    Stmt(u16, u32),
+    Jump(u16, u32, To, To),
+    Place(usize),
+}
+
+/// Resolves the labels (`Allow`, `Notify`, `Deny` are the last three
+/// instructions) into classic BPF with relative forward jumps.
+fn assemble(ops: &[Op]) -> BpfProgram {
+    let mut at = std::collections::HashMap::new();
+    let mut pc = 0usize;
+    for op in ops {
+        match op {
+            Op::Place(l) => {
+                at.insert(*l, pc);
+            }
+            _ => pc += 1,
+        }
+    }
+    let (allow, notify, deny) = (pc, pc + 1, pc + 2);
+    let mut out = Vec::new();
+    let off = |from: usize, to: To| -> u8 {
+        let target = match to {
+            To::Next => from + 1,
+            To::Allow => allow,
+            To::Notify => notify,
+            To::Deny => deny,
+            To::Label(l) => at[&l],
+        };
+        u8::try_from(target - from - 1).expect("a short program")
+    };
+    for op in ops {
+        let pc = out.len();
+        match *op {
+            Op::Place(_) => {}
+            Op::Stmt(code, k) => out.push(sock_filter {
+                code,
+                jt: 0,
+                jf: 0,
+                k,
+            }),
+            Op::Jump(code, k, jt, jf) => out.push(sock_filter {
+                code,
+                jt: off(pc, jt),
+                jf: off(pc, jf),
+                k,
+            }),
+        }
+    }
+    let ret = |k| sock_filter {
+        code: BPF_RET_K,
         jt: 0,
         jf: 0,
         k,
-    }
+    };
+    out.push(ret(RET_ALLOW));
+    out.push(ret(libc::SECCOMP_RET_USER_NOTIF));
+    out.push(ret(RET_ERRNO | libc::EPERM as u32));
+    out
 }
 
-fn jeq(k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter {
-        code: BPF_JEQ_K,
-        jt,
-        jf,
-        k,
-    }
+/// Socket families a cluster-mode task may create: others (RDS, TIPC,
+/// ...) could carry traffic to any host without an address the
+/// supervisor understands.
+const FAMILIES: [u32; 4] = [
+    libc::AF_UNIX as u32,
+    libc::AF_NETLINK as u32,
+    libc::AF_INET as u32,
+    libc::AF_INET6 as u32,
+];
+
+/// Protocols refused on inet sockets: SCTP connects through a socket
+/// option (SCTP_SOCKOPT_CONNECTX) and sends to addresses the peer
+/// announces; MPTCP opens subflows the supervisor never sees.
+const PROTOCOLS: [u32; 2] = [libc::IPPROTO_SCTP as u32, libc::IPPROTO_MPTCP as u32];
+
+/// (level, option) pairs of setsockopt that send packets elsewhere than
+/// the connected address: IPv4 source routing (IP_OPTIONS with LSRR),
+/// IPv6 routing headers (segment routing), and the old API that sets them.
+const OPTIONS: [(u32, u32); 4] = [
+    (libc::IPPROTO_IP as u32, libc::IP_OPTIONS as u32),
+    (libc::IPPROTO_IPV6 as u32, libc::IPV6_RTHDR as u32),
+    (libc::IPPROTO_IPV6 as u32, 5), // IPV6_2292RTHDR
+    (libc::IPPROTO_IPV6 as u32, 6), // IPV6_2292PKTOPTIONS
+];
+
+/// seccomp_data.args[i], low 32 bits (little-endian).
+fn arg(i: u32) -> u32 {
+    16 + 8 * i
 }
 
 /// The filter: another architecture (or x32) fails with EPERM (the main
-/// filter denies those anyway); the supervised syscalls notify; the rest
-/// is allowed.
+/// filter denies those anyway); the supervised syscalls notify; socket()
+/// of other families, SCTP and MPTCP, and the routing socket options fail
+/// with EPERM; the rest is allowed.
 pub fn program() -> BpfProgram {
-    let n = SUPERVISED.len() as u8;
-    let mut p = vec![stmt(BPF_LD_W_ABS, OFF_ARCH)];
-    // Not the native arch: to `deny`, past the nr load, the x32 check, the
-    // n comparisons, allow and notify.
-    let x32 = u8::from(cfg!(target_arch = "x86_64"));
-    p.push(jeq(NATIVE_ARCH, 0, 1 + x32 + n + 2));
-    p.push(stmt(BPF_LD_W_ABS, OFF_NR));
+    use Op::*;
+    const SOCKET: usize = 0;
+    const SETSOCKOPT: usize = 1;
+    const INET: usize = 2;
+    let mut p = vec![
+        Stmt(BPF_LD_W_ABS, OFF_ARCH),
+        Jump(BPF_JEQ_K, NATIVE_ARCH, To::Next, To::Deny),
+        Stmt(BPF_LD_W_ABS, OFF_NR),
+    ];
     #[cfg(target_arch = "x86_64")]
-    p.push(sock_filter {
-        code: super::seccomp::BPF_JGE_K,
-        jt: n + 2,
-        jf: 0,
-        k: super::seccomp::X32_BIT,
-    });
-    for (i, nr) in SUPERVISED.iter().enumerate() {
-        // Matched: to `notify`, after the remaining comparisons and allow.
-        let rest = n - 1 - i as u8;
-        p.push(jeq(*nr as u32, rest + 1, 0));
+    p.push(Jump(
+        super::seccomp::BPF_JGE_K,
+        super::seccomp::X32_BIT,
+        To::Deny,
+        To::Next,
+    ));
+    for nr in SUPERVISED {
+        p.push(Jump(BPF_JEQ_K, nr as u32, To::Notify, To::Next));
     }
-    p.push(stmt(BPF_RET_K, RET_ALLOW));
-    p.push(stmt(BPF_RET_K, libc::SECCOMP_RET_USER_NOTIF));
-    p.push(stmt(BPF_RET_K, RET_ERRNO | libc::EPERM as u32));
-    p
+    p.push(Jump(
+        BPF_JEQ_K,
+        libc::SYS_socket as u32,
+        To::Label(SOCKET),
+        To::Next,
+    ));
+    p.push(Jump(
+        BPF_JEQ_K,
+        libc::SYS_setsockopt as u32,
+        To::Label(SETSOCKOPT),
+        To::Allow,
+    ));
+    // socket(domain, type, protocol)
+    p.push(Place(SOCKET));
+    p.push(Stmt(BPF_LD_W_ABS, arg(0)));
+    p.push(Jump(BPF_JEQ_K, FAMILIES[0], To::Allow, To::Next));
+    p.push(Jump(BPF_JEQ_K, FAMILIES[1], To::Allow, To::Next));
+    p.push(Jump(BPF_JEQ_K, FAMILIES[2], To::Label(INET), To::Next));
+    p.push(Jump(BPF_JEQ_K, FAMILIES[3], To::Label(INET), To::Deny));
+    p.push(Place(INET));
+    p.push(Stmt(BPF_LD_W_ABS, arg(2)));
+    for proto in PROTOCOLS {
+        p.push(Jump(BPF_JEQ_K, proto, To::Deny, To::Next));
+    }
+    // SOCK_SEQPACKET with protocol 0 is SCTP (the type's low 4 bits; the
+    // rest are SOCK_NONBLOCK and SOCK_CLOEXEC).
+    p.push(Stmt(BPF_LD_W_ABS, arg(1)));
+    p.push(Stmt(BPF_AND_K, 0xf));
+    p.push(Jump(
+        BPF_JEQ_K,
+        libc::SOCK_SEQPACKET as u32,
+        To::Deny,
+        To::Allow,
+    ));
+    // setsockopt(fd, level, optname, ...)
+    p.push(Place(SETSOCKOPT));
+    for (i, (level, name)) in OPTIONS.iter().enumerate() {
+        let skip = 10 + i;
+        p.push(Stmt(BPF_LD_W_ABS, arg(1)));
+        p.push(Jump(BPF_JEQ_K, *level, To::Next, To::Label(skip)));
+        p.push(Stmt(BPF_LD_W_ABS, arg(2)));
+        p.push(Jump(BPF_JEQ_K, *name, To::Deny, To::Next));
+        p.push(Place(skip));
+    }
+    assemble(&p)
 }
 
 /// Installs `prog` on the calling thread with a new listener and returns
@@ -100,9 +227,9 @@ pub fn install(prog: &[sock_filter]) -> Result<i32, i32> {
 mod tests {
     use super::*;
 
-    /// Runs the program on (nr, arch) with a tiny interpreter of the
-    /// instructions it uses.
-    fn run(prog: &[sock_filter], nr: u32, arch: u32) -> u32 {
+    /// Runs the program on (nr, arch, args) with a tiny interpreter of
+    /// the instructions it uses.
+    fn run(prog: &[sock_filter], nr: u32, arch: u32, args: [u32; 3]) -> u32 {
         let mut acc = 0u32;
         let mut pc = 0usize;
         loop {
@@ -112,8 +239,15 @@ mod tests {
                     acc = match ins.k {
                         OFF_NR => nr,
                         OFF_ARCH => arch,
-                        k => panic!("loads only nr and arch, not {k}"),
+                        k if (16..40).contains(&k) && (k - 16) % 8 == 0 => {
+                            args[((k - 16) / 8) as usize]
+                        }
+                        k => panic!("unexpected load at {k}"),
                     };
+                    pc += 1;
+                }
+                BPF_AND_K => {
+                    acc &= ins.k;
                     pc += 1;
                 }
                 BPF_JEQ_K => pc += 1 + usize::from(if acc == ins.k { ins.jt } else { ins.jf }),
@@ -130,37 +264,60 @@ mod tests {
     #[test]
     fn the_supervised_syscalls_notify_and_the_rest_is_allowed() {
         let p = program();
+        let nat = |nr: i64, args: [i32; 3]| run(&p, nr as u32, NATIVE_ARCH, args.map(|a| a as u32));
+        let eperm = RET_ERRNO | libc::EPERM as u32;
         for nr in SUPERVISED {
-            assert_eq!(
-                run(&p, nr as u32, NATIVE_ARCH),
-                libc::SECCOMP_RET_USER_NOTIF,
-                "{nr}"
-            );
+            assert_eq!(nat(nr, [3, 0, 0]), libc::SECCOMP_RET_USER_NOTIF, "{nr}");
         }
         for nr in [
             libc::SYS_read,
             libc::SYS_write,
-            libc::SYS_socket,
             libc::SYS_bind,
             libc::SYS_recvmsg,
             libc::SYS_sendfile,
             libc::SYS_accept4,
+            libc::SYS_getsockopt,
         ] {
-            assert_eq!(run(&p, nr as u32, NATIVE_ARCH), RET_ALLOW, "{nr}");
+            assert_eq!(nat(nr, [3, 0, 4]), RET_ALLOW, "{nr}");
         }
-        let eperm = RET_ERRNO | libc::EPERM as u32;
         // i386's socketcall reaches connect without its number.
-        assert_eq!(run(&p, 102, 0x4000_0003), eperm);
-        assert_eq!(run(&p, libc::SYS_connect as u32, 0x4000_0003), eperm);
+        assert_eq!(run(&p, 102, 0x4000_0003, [0; 3]), eperm);
+        assert_eq!(
+            run(&p, libc::SYS_connect as u32, 0x4000_0003, [0; 3]),
+            eperm
+        );
         #[cfg(target_arch = "x86_64")]
         assert_eq!(
             run(
                 &p,
                 libc::SYS_connect as u32 | super::super::seccomp::X32_BIT,
-                NATIVE_ARCH
+                NATIVE_ARCH,
+                [0; 3]
             ),
             eperm
         );
+        use libc::*;
+        let sock = |d: i32, t: i32, pr: i32| nat(SYS_socket, [d, t, pr]);
+        assert_eq!(sock(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), RET_ALLOW);
+        assert_eq!(sock(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0), RET_ALLOW);
+        assert_eq!(sock(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), RET_ALLOW);
+        assert_eq!(sock(AF_UNIX, SOCK_SEQPACKET, 0), RET_ALLOW);
+        assert_eq!(sock(AF_NETLINK, SOCK_RAW, 0), RET_ALLOW);
+        assert_eq!(sock(AF_INET, SOCK_STREAM, IPPROTO_SCTP), eperm);
+        assert_eq!(sock(AF_INET6, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), eperm);
+        assert_eq!(sock(AF_INET, SOCK_STREAM, IPPROTO_MPTCP), eperm);
+        assert_eq!(sock(21, SOCK_SEQPACKET, 0), eperm, "AF_RDS");
+        assert_eq!(sock(30, SOCK_DGRAM, 0), eperm, "AF_TIPC");
+        let opt = |level: i32, name: i32| nat(SYS_setsockopt, [3, level, name]);
+        assert_eq!(opt(IPPROTO_IP, IP_OPTIONS), eperm);
+        assert_eq!(opt(IPPROTO_IPV6, IPV6_RTHDR), eperm);
+        assert_eq!(opt(IPPROTO_IPV6, 5), eperm);
+        assert_eq!(opt(IPPROTO_IPV6, 6), eperm);
+        assert_eq!(opt(IPPROTO_IP, IP_TOS), RET_ALLOW);
+        assert_eq!(opt(SOL_SOCKET, SO_REUSEADDR), RET_ALLOW);
+        assert_eq!(opt(IPPROTO_TCP, TCP_NODELAY), RET_ALLOW);
+        // IP_OPTIONS's number at another level is another option.
+        assert_eq!(opt(IPPROTO_TCP, IP_OPTIONS), RET_ALLOW);
     }
 
     #[test]
