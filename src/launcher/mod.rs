@@ -66,6 +66,9 @@ pub struct Extra {
     /// Inherited fds the program keeps (a Slurm task's PMI socket);
     /// every other fd above 2 is closed at its exec.
     pub keep_fds: Vec<i32>,
+    /// A Slurm task under cluster networks: the connect supervisor's
+    /// rules (`outside::connect`); pid 1 installs `harden::notify`.
+    pub connect: Option<outside::connect::Config>,
 }
 
 /// One of the program's standard streams, opened by its own process
@@ -109,6 +112,9 @@ struct Prepared {
     limits: limits::Prepared,
     /// The network steps pid 1 runs (routes, sockets, handoff).
     net: net::Prepared,
+    /// The connect supervisor's filter (cluster networks), installed by
+    /// pid 1 after its hardening.
+    notify: Option<seccompiler::BpfProgram>,
 }
 
 impl Prepared {
@@ -243,6 +249,10 @@ pub fn run_with(
             .collect::<Result<_, NulError>>()?,
         limits,
         net: net::prepare(&netplan),
+        notify: extra
+            .connect
+            .as_ref()
+            .map(|_| crate::harden::notify::program()),
     };
     let prep = prep.with_pointers();
     // Every fork below (processes outside, the jail) needs a
@@ -261,6 +271,12 @@ pub fn run_with(
             None
         }
         Some(c) => Some(outside::net::Helper::start(outside::Start::Exec, &c)?),
+        None => None,
+    };
+    // The connect supervisor (a Slurm task under cluster networks): pid 1
+    // sends it the listener of the filter it installs.
+    let supervisor = match &extra.connect {
+        Some(c) => Some(outside::connect::start(c)?),
         None => None,
     };
     // Whenever the jail can write to the host, the guard checks at exit
@@ -312,6 +328,7 @@ pub fn run_with(
             .map(|h| h.proc.chan)
             .or(net_lazy.as_ref().map(|n| n.ends().1)),
         chaperon: slurm.as_ref().map(|s| s.ends().1),
+        connect: supervisor.as_ref().map(|s| s.chan),
     };
     let mut lazy: Vec<&mut dyn outside::OnDemand> = Vec::new();
     if let Some(s) = slurm.as_mut() {
@@ -376,6 +393,11 @@ pub fn run_with(
         // Its channel was closed by `launch`: it ends with the jail (EOF).
         h.finish();
     }
+    if let Some(s) = supervisor {
+        // Its channel was closed by `launch`: it ends at pid 1's EOF.
+        // SAFETY: waitpid on our own child, no status wanted.
+        unsafe { libc::waitpid(s.pid, std::ptr::null_mut(), 0) };
+    }
     code
 }
 
@@ -388,6 +410,8 @@ struct Links {
     helper: Option<Channel>,
     /// The launcher's for the Slurm chaperon.
     chaperon: Option<Channel>,
+    /// The connect supervisor's (cluster networks).
+    connect: Option<Channel>,
 }
 
 /// How much the network helper says, following jail's own -q/-v.
@@ -455,7 +479,10 @@ fn launch(
     lazy: &mut [&mut dyn outside::OnDemand],
 ) -> Result<i32, SandboxError> {
     let close_links = || {
-        for c in [links.helper, links.chaperon].into_iter().flatten() {
+        for c in [links.helper, links.chaperon, links.connect]
+            .into_iter()
+            .flatten()
+        {
             c.close();
         }
     };
@@ -503,7 +530,7 @@ fn launch(
         for l in lazy.iter() {
             l.ends().0.close();
         }
-        child(prep, jails, left_jails, links.chaperon, links.helper);
+        child(prep, jails, left_jails, links);
     }
     jails.close();
     left_jails.close();
@@ -707,13 +734,12 @@ fn write_maps(pid: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
 
 /// The jail's pid 1. Never returns. `helper`: the network helper's
 /// channel, kept open for pid 1's whole life.
-fn child(
-    prep: &Prepared,
-    chan: Channel,
-    leftovers: Channel,
-    chaperon: Option<Channel>,
-    helper: Option<Channel>,
-) -> ! {
+fn child(prep: &Prepared, chan: Channel, leftovers: Channel, links: Links) -> ! {
+    let Links {
+        helper,
+        chaperon,
+        connect,
+    } = links;
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
         report(chan, stage, index, errno);
         sys::exit_now(125)
@@ -763,6 +789,26 @@ fn child(
     }
     if let Err((part, errno)) = harden::apply(&prep.harden) {
         fail(Stage::Harden, part, errno);
+    }
+    if let (Some(c), Some(prog)) = (connect, &prep.notify) {
+        // After the main filter (no_new_privs is set): the supervisor
+        // decides every connect and send from here on. pid 1 keeps the
+        // channel open for its whole life: its EOF ends the supervisor.
+        let part = harden::Part::Notify as u32;
+        match harden::notify::install(prog) {
+            Ok(fd) => {
+                let sent = c.send(&Msg::ConnectListener, &[fd]);
+                sys::close(fd);
+                if let Err(e) = sent {
+                    let errno = match e {
+                        outside::ChannelError::Os(e) => e,
+                        _ => libc::EPROTO,
+                    };
+                    fail(Stage::Harden, part, errno);
+                }
+            }
+            Err(e) => fail(Stage::Harden, part, e),
+        }
     }
     // Nothing in the jail may ptrace or read the memory of pid 1.
     // SAFETY: prctl with integer arguments.

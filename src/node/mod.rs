@@ -330,6 +330,66 @@ fn record_failure(line: &str) {
     let _ = child.wait();
 }
 
+/// Applies the site's rule for the network of jobs' tasks to `spec`:
+/// `node` and `cluster` use the node's network namespace; `cluster` also
+/// returns the connect supervisor's rules (the allocation's nodes, the
+/// site's cluster networks). A jail whose policy is `host` keeps it.
+fn job_network(
+    spec: &mut crate::config::JailSpec,
+) -> Result<Option<crate::outside::connect::Config>, String> {
+    use crate::config::profile::{JobNetwork, NetMode};
+    let jn = spec.slurm.job_network.clone();
+    if jn.value == JobNetwork::Policy || spec.network.mode.value == NetMode::Host {
+        return Ok(None);
+    }
+    spec.network.mode = crate::config::spec::Sourced::new(NetMode::Host, jn.source);
+    if jn.value == JobNetwork::Node {
+        return Ok(None);
+    }
+    let nodelist = std::env::var("SLURM_JOB_NODELIST").map_err(|_| {
+        "SLURM_JOB_NODELIST is not set: cannot tell the job's nodes (cluster networks)"
+    })?;
+    let hosts = allocation_addresses(&nodelist)?;
+    Ok(Some(crate::outside::connect::Config {
+        rules: crate::outside::connect::Rules {
+            hosts,
+            networks: spec.slurm.cluster_networks.clone(),
+        },
+    }))
+}
+
+/// The addresses of the nodes of `nodelist` (Slurm's compressed form):
+/// expanded by `scontrol show hostnames`, each name resolved here, outside
+/// the jail, before the task starts.
+fn allocation_addresses(nodelist: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "hostnames", nodelist])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run scontrol to list the job's nodes: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "scontrol show hostnames {nodelist} failed ({})",
+            out.status
+        ));
+    }
+    let mut addrs = Vec::new();
+    for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let found = std::net::ToSocketAddrs::to_socket_addrs(&(name, 0))
+            .map_err(|e| format!("cannot resolve the job's node {name}: {e}"))?;
+        for a in found {
+            if !addrs.contains(&a.ip()) {
+                addrs.push(a.ip());
+            }
+        }
+    }
+    if addrs.is_empty() {
+        return Err(format!("the job's node list {nodelist} names no node"));
+    }
+    Ok(addrs)
+}
+
 fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32, String> {
     let batch = mode == JOB_ARG;
     let job = if batch {
@@ -355,11 +415,7 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     let mut spec = job.spec.clone();
     spec.cwd = job.cwd.clone();
     // On the compute node the site's rule for jobs' networks decides.
-    if spec.slurm.job_network.value == crate::config::profile::JobNetwork::Node {
-        let src = spec.slurm.job_network.source.clone();
-        spec.network.mode =
-            crate::config::spec::Sourced::new(crate::config::profile::NetMode::Host, src);
-    }
+    let connect = job_network(&mut spec)?;
     if !batch {
         pmix_step(&mut env);
     }
@@ -392,6 +448,7 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
         keep_fds: pmi_fd(&|k: &str| std::env::var(k).ok())
             .into_iter()
             .collect(),
+        connect,
         ..Default::default()
     };
     if batch {

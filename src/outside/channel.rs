@@ -61,6 +61,10 @@ pub enum Msg {
     /// pid 1 → network helper: the jail's listening and DNS sockets are
     /// attached; `more`: another such message follows.
     NetSockets { more: bool },
+    /// launcher → connect supervisor: its rules.
+    Connect(super::connect::Config),
+    /// jail's pid 1 → connect supervisor: the seccomp listener (attached).
+    ConnectListener,
     /// jail's pid 1 → launcher, once the program has ended: `total`
     /// processes are still running and end with pid 1; the first of
     /// them by pid and name (comm, NUL-padded; pid 0: none).
@@ -112,6 +116,8 @@ impl Msg {
             Msg::Net(_) => "Net",
             Msg::NetSockets { .. } => "NetSockets",
             Msg::Leftovers { .. } => "Leftovers",
+            Msg::Connect(_) => "Connect",
+            Msg::ConnectListener => "ConnectListener",
         }
     }
 }
@@ -213,6 +219,15 @@ link! {
     ToHelper ("launcher → network helper") {
         Config(super::net::Config) = Msg::Net(c) => Config(c),
         Sockets { more: bool } = Msg::NetSockets { more } => Sockets { more },
+    }
+}
+
+link! {
+    /// launcher → connect supervisor (its rules), then jail's pid 1 →
+    /// connect supervisor (the seccomp listener), on one channel.
+    ToSupervisor ("→ connect supervisor") {
+        Config(super::connect::Config) = Msg::Connect(c) => Config(c),
+        Listener = Msg::ConnectListener => Listener,
     }
 }
 
