@@ -1218,6 +1218,128 @@ fn a_task_keeps_its_jails_network_policy_on_every_node() {
     assert_eq!(node.matches(" open").count(), 6, "{node}{}", stderr(&o));
 }
 
+/// The nodes' and the controller's addresses, as Slurm has them:
+/// (node address by name, controller address).
+fn addresses(sb: &Sandbox) -> (Vec<(String, String)>, String) {
+    let o = sb.host_sh("sinfo -h -N -o '%N %o'; scontrol show config");
+    let text = stdout(&o);
+    let nodes = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(n, a)| !n.is_empty() && a.parse::<std::net::IpAddr>().is_ok())
+        .map(|(n, a)| (n.to_string(), a.trim().to_string()))
+        .collect();
+    let ctl = text
+        .lines()
+        .find(|l| l.starts_with("SlurmctldHost"))
+        .and_then(|l| l.split_once('(')?.1.split_once(')'))
+        .map(|(a, _)| a.to_string())
+        .unwrap_or_else(|| panic!("no controller address: {text}"));
+    (nodes, ctl)
+}
+
+#[test]
+fn under_cluster_networks_a_task_reaches_its_jobs_nodes_and_the_sites_networks_only() {
+    let sb = Sandbox::new("slurm-2n-cluster");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nclu");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("reach.py"), REACH);
+    let (addrs, ctl) = addresses(&sb);
+    let addr = |n: &str| {
+        addrs
+            .iter()
+            .find(|(m, _)| m == n)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("no address of {n}: {addrs:?}"))
+    };
+    let (a0, a1) = (addr(&nodes[0]), addr(&nodes[1]));
+    // Each rank tries both nodes' slurmd (the job's allocation), the
+    // controller (neither in the allocation nor a listed network) and
+    // its own node's loopback.
+    let targets = format!("{a0}:6818 {a1}:6818 {ctl}:6817 127.0.0.1:6818");
+    let step = format!(
+        "srun -J {name} -N2 -n2 -w {},{} python3 reach.py {targets}",
+        nodes[0], nodes[1]
+    );
+    // Without the jail every remote target answers.
+    let o = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    let outside = stdout(&o);
+    for t in [
+        format!("{a0}:6818"),
+        format!("{a1}:6818"),
+        format!("{ctl}:6817"),
+    ] {
+        assert_eq!(
+            outside.matches(&format!("{t} open")).count(),
+            2,
+            "{outside}{}",
+            stderr(&o)
+        );
+    }
+    let Some(site) = SiteDir::new(
+        "[site]\nslurm_job_network = \"cluster\"\n[slurm]\ncluster_networks = [\"10.99.0.0/16\"]\n",
+    ) else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["explain"]);
+    assert!(
+        stdout(&o).contains(
+            "job network    cluster: each task uses its node's network; it reaches the job's \
+             own nodes and 10.99.0.0/16 (not loopback); nothing else (the policy: none)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let inside = stdout(&o);
+    let err = stderr(&o);
+    assert_eq!(inside.lines().count(), 8, "{inside}{err}");
+    for rank in ["0", "1"] {
+        for t in [&a0, &a1] {
+            assert!(
+                inside.contains(&format!("{rank} {t}:6818 open\n")),
+                "rank {rank} cannot reach {t}: {inside}{err}"
+            );
+        }
+        assert!(
+            inside.contains(&format!("{rank} {ctl}:6817 closed PermissionError\n")),
+            "rank {rank} reached the controller: {inside}{err}"
+        );
+        assert!(
+            inside.contains(&format!("{rank} 127.0.0.1:6818 closed PermissionError\n")),
+            "rank {rank} reached loopback: {inside}{err}"
+        );
+    }
+    assert!(
+        err.contains(&format!(
+            "jail: cluster network: refused a connection to {ctl}:6817: not a node of this job"
+        )),
+        "{err}"
+    );
+    // A site that lists the controller's network opens it too.
+    let Some(site) = SiteDir::new(&format!(
+        "[site]\nslurm_job_network = \"cluster\"\n[slurm]\ncluster_networks = [\"{ctl}/32\"]\n"
+    )) else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let inside = stdout(&o);
+    assert_eq!(
+        inside.matches(&format!("{ctl}:6817 open")).count(),
+        2,
+        "{inside}{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        inside.matches("127.0.0.1:6818 closed").count(),
+        2,
+        "{inside}"
+    );
+}
+
 /// An MPI ring: rank 0 sends a token round all ranks and back.
 const RING_C: &str = r#"#include <mpi.h>
 #include <stdio.h>

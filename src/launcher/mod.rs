@@ -534,6 +534,15 @@ fn launch(
     }
     jails.close();
     left_jails.close();
+    if let (Some(c), true) = (links.connect, pid > 0) {
+        // The connect supervisor takes its listener from pid 1's fds.
+        // A failure shows in pid 1, which waits for the supervisor.
+        let pidfd = sys::pidfd_open(pid).ok();
+        let _ = c.send(&Msg::ConnectJail { pid }, pidfd.as_slice());
+        if let Some(fd) = pidfd {
+            sys::close(fd);
+        }
+    }
     // Pid 1 alone holds these now: their EOF is the jail's end.
     close_links();
     if pid < 0 {
@@ -797,14 +806,20 @@ fn child(prep: &Prepared, chan: Channel, leftovers: Channel, links: Links) -> ! 
         let part = harden::Part::Notify as u32;
         match harden::notify::install(prog) {
             Ok(fd) => {
-                let sent = c.send(&Msg::ConnectListener, &[fd]);
+                // write() and recvmsg() are not stopped by the filter:
+                // the supervisor takes the fd itself (pidfd_getfd).
+                // Closed before any failure report: that report is a
+                // sendmsg, which with no listener left fails (ENOSYS)
+                // rather than waiting for an answer that never comes.
+                let ready = match c.write_small(&Msg::ConnectListener { fd }) {
+                    Ok(()) => c.recv_small_as::<outside::channel::FromSupervisor>(&mut buf),
+                    Err(e) => Err(e),
+                };
                 sys::close(fd);
-                if let Err(e) = sent {
-                    let errno = match e {
-                        outside::ChannelError::Os(e) => e,
-                        _ => libc::EPROTO,
-                    };
-                    fail(Stage::Harden, part, errno);
+                match ready {
+                    Ok(Some(outside::channel::FromSupervisor::Ready)) => {}
+                    Err(e) => fail(Stage::Harden, part, e),
+                    Ok(_) => fail(Stage::Harden, part, libc::ECONNRESET),
                 }
             }
             Err(e) => fail(Stage::Harden, part, e),

@@ -95,8 +95,24 @@ pub fn main(chan: Channel) -> i32 {
             return EXIT_JAIL_ERROR;
         }
     };
-    let listener = match chan.recv_as::<ToSupervisor>() {
-        Ok(Some((ToSupervisor::Listener, mut fds))) if fds.len() == 1 => fds.remove(0),
+    let pidfd = match chan.recv_as::<ToSupervisor>() {
+        Ok(Some((ToSupervisor::Jail { .. }, mut fds))) if fds.len() == 1 => fds.remove(0),
+        // The jail did not start: nothing to supervise.
+        Ok(None) => return 0,
+        Ok(Some((other, fds))) => {
+            eprintln!(
+                "jail: connect supervisor: expected the jail's pid 1, got {other:?} with {} fds",
+                fds.len()
+            );
+            return EXIT_JAIL_ERROR;
+        }
+        Err(e) => {
+            eprintln!("jail: connect supervisor: {e}");
+            return EXIT_JAIL_ERROR;
+        }
+    };
+    let fd = match chan.recv_as::<ToSupervisor>() {
+        Ok(Some((ToSupervisor::Listener { fd }, fds))) if fds.is_empty() => fd,
         // pid 1 ended before hardening: nothing to supervise.
         Ok(None) => return 0,
         Ok(Some((other, fds))) => {
@@ -111,6 +127,23 @@ pub fn main(chan: Channel) -> i32 {
             return EXIT_JAIL_ERROR;
         }
     };
+    // SAFETY: pidfd_getfd takes integers; the new fd is ours.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if r < 0 {
+        // pid 1 waits for "ready" and fails at EOF instead.
+        eprintln!(
+            "jail: connect supervisor: cannot take the jail's seccomp listener: {}",
+            sys::errno_text(sys::errno())
+        );
+        return EXIT_JAIL_ERROR;
+    }
+    // SAFETY: the kernel just gave us this fd; it is owned here only.
+    let listener = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as RawFd) };
+    drop(pidfd);
+    if let Err(e) = chan.send(&super::Msg::ConnectReady, &[]) {
+        eprintln!("jail: connect supervisor: {e}");
+        return EXIT_JAIL_ERROR;
+    }
     serve(Arc::new(config.rules), listener, chan)
 }
 
