@@ -1366,6 +1366,51 @@ int main(int argc, char **argv) {
 "#;
 
 #[test]
+fn under_cluster_networks_mpi_ranks_exchange_over_tcp_across_two_nodes() {
+    let sb = Sandbox::new("slurm-2n-mpi-cluster");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/mpicc").exists() {
+        skip(
+            Lack::Setup,
+            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
+        );
+        return;
+    }
+    let name = uniq("2nmpic");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("ring.c"), RING_C);
+    let script = format!(
+        "test -x ring || mpicc -o ring ring.c || exit 9; \
+         srun -J {name} -N2 -n4 -w {},{} --mpi=pmix ./ring",
+        nodes[0], nodes[1]
+    );
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    // The jail's own policy is `none`: only the rule lets ranks talk.
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &["--net", "none", "--", "sh", "-c", &script],
+    );
+    let out = stdout(&o);
+    assert_code(&o, 0);
+    assert_eq!(out.lines().count(), 4, "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
+        "{out}"
+    );
+    for n in &nodes[..2] {
+        assert!(
+            out.contains(&format!(" on {n} token ")),
+            "no rank on {n}: {out}"
+        );
+    }
+}
+
+#[test]
 fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
     let sb = Sandbox::with_secrets("slurm-2n-mpi");
     let Some(nodes) = two_nodes(&sb) else {

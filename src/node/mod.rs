@@ -354,8 +354,55 @@ fn job_network(
         rules: crate::outside::connect::Rules {
             hosts,
             networks: spec.slurm.cluster_networks.clone(),
+            endpoints: pmix_endpoints(std::env::vars())
+                .into_iter()
+                .filter(listened_by_root)
+                .collect(),
         },
     }))
+}
+
+/// The loopback endpoints of the step's own PMIx server, from the
+/// PMIX_SERVER_URI* variables slurmstepd sets (`NAMESPACE.RANK;tcp4://
+/// 127.0.0.1:PORT`): its clients connect there over TCP.
+fn pmix_endpoints(vars: impl Iterator<Item = (String, String)>) -> Vec<std::net::SocketAddr> {
+    let mut out = Vec::new();
+    for (k, v) in vars {
+        if !k.starts_with("PMIX_SERVER_URI") {
+            continue;
+        }
+        for part in v.split(';') {
+            let addr = part
+                .strip_prefix("tcp4://")
+                .or_else(|| part.strip_prefix("tcp6://"))
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+            if let Some(a) = addr.filter(|a| a.ip().is_loopback()) {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a root-owned socket listens on loopback endpoint `e` on this
+/// node (/proc/net/tcp): slurmstepd's PMIx server is root's; a port a
+/// variable names that some user's program listens on is not opened.
+fn listened_by_root(e: &std::net::SocketAddr) -> bool {
+    let std::net::IpAddr::V4(ip) = e.ip() else {
+        return false;
+    };
+    // /proc/net/tcp: "sl local_address rem_address st ... uid": the
+    // address as the kernel's u32 in hex (host order), the port in hex.
+    let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(ip.octets()), e.port());
+    let Ok(text) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    text.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 7 && f[1] == want && f[3] == "0A" && f[7] == "0"
+    })
 }
 
 /// The addresses of the nodes of `nodelist` (Slurm's compressed form):
@@ -459,6 +506,30 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
             .push((PathBuf::from(SCRIPT_PATH), script, 0o700));
     }
     crate::launcher::run_with(&spec, &env, &job.state, None, extra).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+
+    #[test]
+    fn pmix_endpoints_are_the_servers_loopback_tcp_uris() {
+        let vars = [
+            ("PMIX_SERVER_URI3", "pmix-server.9;tcp4://127.0.0.1:36553"),
+            ("PMIX_SERVER_URI21", "pmix-server.9;tcp4://127.0.0.1:36553"),
+            ("PMIX_SERVER_URI2", "pmix-server.9;tcp6://[::1]:4000"),
+            ("PMIX_SERVER_URI4", "x;tcp4://198.18.0.1:22"),
+            ("OTHER", "x;tcp4://127.0.0.1:22"),
+        ];
+        let got = pmix_endpoints(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(
+            got,
+            vec![
+                "127.0.0.1:36553".parse().unwrap(),
+                "[::1]:4000".parse().unwrap()
+            ]
+        );
+    }
 }
 
 #[cfg(test)]

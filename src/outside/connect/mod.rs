@@ -436,7 +436,7 @@ impl Op<'_> {
             return match rules::dest(&addr, send) {
                 rules::Dest::None => Ok(Target { addr, _path: None }),
                 rules::Dest::Refused(e) => Err(e),
-                rules::Dest::Inet(sa) => match rules::decide(sa.ip(), self.rules) {
+                rules::Dest::Inet(sa) => match rules::decide(sa, self.rules) {
                     Ok(()) => Ok(Target { addr, _path: None }),
                     Err(why) => {
                         eprintln!(

@@ -14,6 +14,10 @@ pub struct Rules {
     /// The addresses of the nodes of the job's allocation.
     pub hosts: Vec<IpAddr>,
     pub networks: Vec<Cidr>,
+    /// Exact loopback endpoints of the job's own step on this node: the
+    /// PMIx server slurmstepd runs for it (PMIX_SERVER_URI*).
+    #[serde(default)]
+    pub endpoints: Vec<SocketAddr>,
 }
 
 /// Where an inet socket's syscall would send.
@@ -86,7 +90,8 @@ pub fn dest(sockaddr: &[u8], send: bool) -> Dest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
     /// Loopback and the unspecified address (this node itself): other
-    /// users' node-local services listen there.
+    /// users' node-local services listen there (the step's own PMIx
+    /// server, an exact endpoint, excepted).
     ThisNode,
     /// Not a node of the job nor in a cluster network.
     Elsewhere,
@@ -103,9 +108,16 @@ impl Denied {
     }
 }
 
-/// The decision on one address.
-pub fn decide(ip: IpAddr, rules: &Rules) -> Result<(), Denied> {
-    let ip = canonical(ip);
+/// The decision on one destination.
+pub fn decide(to: SocketAddr, rules: &Rules) -> Result<(), Denied> {
+    let ip = canonical(to.ip());
+    if rules
+        .endpoints
+        .iter()
+        .any(|e| canonical(e.ip()) == ip && e.port() == to.port())
+    {
+        return Ok(());
+    }
     if ip.is_loopback() || ip.is_unspecified() {
         return Err(Denied::ThisNode);
     }
@@ -147,13 +159,37 @@ mod tests {
                 "10.1.0.0/16".parse().unwrap(),
                 "fd00:1::/64".parse().unwrap(),
             ],
+            endpoints: vec![],
         }
+    }
+
+    fn at(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 7)
+    }
+
+    #[test]
+    fn the_steps_own_pmix_server_on_loopback_and_nothing_else_there() {
+        let mut r = rules();
+        r.endpoints = vec!["127.0.0.1:36553".parse().unwrap()];
+        assert_eq!(decide("127.0.0.1:36553".parse().unwrap(), &r), Ok(()));
+        assert_eq!(
+            decide("[::ffff:127.0.0.1]:36553".parse().unwrap(), &r),
+            Ok(())
+        );
+        assert_eq!(
+            decide("127.0.0.1:36554".parse().unwrap(), &r),
+            Err(Denied::ThisNode)
+        );
+        assert_eq!(
+            decide("[::1]:36553".parse().unwrap(), &r),
+            Err(Denied::ThisNode)
+        );
     }
 
     #[test]
     fn the_jobs_nodes_and_cluster_networks_only() {
         let r = rules();
-        let ok = |s: &str| decide(s.parse().unwrap(), &r);
+        let ok = |s: &str| decide(at(s), &r);
         assert_eq!(ok("198.18.0.12"), Ok(()));
         assert_eq!(ok("10.1.3.4"), Ok(()));
         assert_eq!(ok("fd00:1::9"), Ok(()));
@@ -174,16 +210,13 @@ mod tests {
         }
         // Even a site network that includes loopback does not open it.
         let all = Rules {
-            hosts: vec![],
             networks: vec!["0.0.0.0/0".parse().unwrap()],
+            ..Rules::default()
         };
+        assert_eq!(decide(at("127.0.0.1"), &all), Err(Denied::ThisNode));
+        assert_eq!(decide(at("1.2.3.4"), &all), Ok(()));
         assert_eq!(
-            decide("127.0.0.1".parse().unwrap(), &all),
-            Err(Denied::ThisNode)
-        );
-        assert_eq!(decide("1.2.3.4".parse().unwrap(), &all), Ok(()));
-        assert_eq!(
-            decide("1.2.3.4".parse().unwrap(), &Rules::default()),
+            decide(at("1.2.3.4"), &Rules::default()),
             Err(Denied::Elsewhere)
         );
     }
