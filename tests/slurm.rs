@@ -1365,6 +1365,144 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// Counts what reaches `ip` on a fresh port over TCP (connections) and UDP
+/// (datagrams) until dropped: the denied side of the race test.
+struct Counter {
+    port: u16,
+    tcp: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    udp: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Counter {
+    fn new(ip: &str) -> Counter {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let (tcp_l, udp_s) = (0..50)
+            .find_map(|_| {
+                let t = std::net::TcpListener::bind((ip, 0)).ok()?;
+                let port = t.local_addr().ok()?.port();
+                let u = std::net::UdpSocket::bind((ip, port)).ok()?;
+                Some((t, u))
+            })
+            .expect("a TCP and UDP port on the controller side");
+        let port = tcp_l.local_addr().unwrap().port();
+        let (tcp, udp) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        tcp_l.set_nonblocking(true).unwrap();
+        udp_s
+            .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        let (t, st) = (Arc::clone(&tcp), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match tcp_l.accept() {
+                    Ok(_) => {
+                        t.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+            }
+        });
+        let (u, st) = (Arc::clone(&udp), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !st.load(Ordering::SeqCst) {
+                if udp_s.recv(&mut buf).is_ok() {
+                    u.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        Counter {
+            port,
+            tcp,
+            udp,
+            stop,
+        }
+    }
+
+    /// (connections, datagrams) so far.
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        // Let what is in flight arrive.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        (
+            self.tcp.load(Ordering::SeqCst),
+            self.udp.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn under_cluster_networks_a_racing_thread_never_gets_a_denied_address_through() {
+    let sb = Sandbox::new("slurm-2n-cluster-race");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nrace");
+    let _c = cleanup(&sb, &[&name]);
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/cluster_race.c");
+    sb.write(
+        sb.project.join("race.c"),
+        &std::fs::read_to_string(&src).unwrap(),
+    );
+    let o = sb.host_sh(&format!(
+        "cd {} && cc -O1 -Wall -pthread -o race race.c",
+        sb.project.display()
+    ));
+    if !o.status.success() {
+        skip(
+            Lack::Setup,
+            &format!("cannot build the race helper: {}", stderr(&o)),
+        );
+        return;
+    }
+    let (addrs, ctl) = addresses(&sb);
+    let a0 = addrs
+        .iter()
+        .find(|(n, _)| *n == nodes[0])
+        .map(|(_, a)| a.clone())
+        .unwrap();
+    let run = |site: Option<&SiteDir>| {
+        // The allowed side: the task's own listener on its node (an
+        // address of the job's allocation); the denied side: a fresh
+        // port on the controller's address, counting what arrives.
+        let denied = Counter::new(&ctl);
+        let allowed_port = 20000 + denied.port % 20000;
+        let step = format!(
+            "srun -J {name} -N1 -n1 -w {} ./race {a0} {allowed_port} {ctl} {} 1500",
+            nodes[0], denied.port
+        );
+        let o = match site {
+            Some(site) => with_site(&sb, &site.dir, &["--", "sh", "-c", &step]),
+            None => sb.host_sh(&format!("cd {} && {step}", sb.project.display())),
+        };
+        let (tcp, udp) = denied.counts();
+        (stdout(&o), stderr(&o), tcp, udp)
+    };
+    // Without the jail the flipping address wins often: the test can fail.
+    let (out, err, tcp, udp) = run(None);
+    assert!(out.starts_with("allowed="), "{out}{err}");
+    assert!(!out.contains("escaped=0 "), "{out}{err}");
+    assert!(tcp > 0 && udp > 0, "tcp {tcp} udp {udp}: {out}{err}");
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    let (out, err, tcp, udp) = run(Some(&site));
+    assert!(out.starts_with("allowed="), "{out}{err}");
+    // The allowed address still works while the denied one never does.
+    assert!(!out.starts_with("allowed=0 "), "{out}");
+    assert!(out.contains("escaped=0 "), "{out}");
+    assert_eq!((tcp, udp), (0, 0), "the denied side got traffic: {out}");
+    assert!(err.contains("jail: cluster network: refused"), "{err}");
+}
+
 #[test]
 fn under_cluster_networks_mpi_ranks_exchange_over_tcp_across_two_nodes() {
     let sb = Sandbox::new("slurm-2n-mpi-cluster");

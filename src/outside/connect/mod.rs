@@ -439,10 +439,7 @@ impl Op<'_> {
                 rules::Dest::Inet(sa) => match rules::decide(sa, self.rules) {
                     Ok(()) => Ok(Target { addr, _path: None }),
                     Err(why) => {
-                        eprintln!(
-                            "jail: cluster network: refused {what} to {sa}: {}",
-                            why.why()
-                        );
+                        notice(&format!("refused {what} to {sa}: {}", why.why()));
                         Err(libc::EACCES)
                     }
                 },
@@ -466,9 +463,9 @@ impl Op<'_> {
         let path = &addr[2..];
         if path[0] == 0 {
             // Abstract: Landlock's scoping holds for the task, not for us.
-            eprintln!(
-                "jail: cluster network: refused an abstract unix socket (a job's task under \
-                 cluster networks reaches only pathname unix sockets)"
+            notice(
+                "refused an abstract unix socket (a job's task under cluster networks reaches \
+                 only pathname unix sockets)",
             );
             return Err(libc::EPERM);
         }
@@ -621,9 +618,7 @@ impl Op<'_> {
             return Ok(fds);
         }
         if self.family != libc::AF_UNIX {
-            eprintln!(
-                "jail: cluster network: refused a message with control data on a network socket"
-            );
+            notice("refused a message with control data on a network socket");
             return Err(libc::EPERM);
         }
         let hdr = std::mem::size_of::<libc::cmsghdr>();
@@ -706,6 +701,23 @@ impl Op<'_> {
             }
         }
         Ok(sent as i64)
+    }
+}
+
+/// Most refusals told on stderr; a program that retries in a loop would
+/// otherwise bury the job's output.
+const NOTICES: usize = 50;
+
+/// One line on stderr (the job's error output) per refusal, up to
+/// NOTICES, then one line saying the rest are not shown.
+fn notice(line: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static TOLD: AtomicUsize = AtomicUsize::new(0);
+    let n = TOLD.fetch_add(1, Ordering::Relaxed);
+    if n < NOTICES {
+        eprintln!("jail: cluster network: {line}");
+    } else if n == NOTICES {
+        eprintln!("jail: cluster network: further refusals are not shown");
     }
 }
 
