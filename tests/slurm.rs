@@ -1338,6 +1338,48 @@ fn under_cluster_networks_a_task_reaches_its_jobs_nodes_and_the_sites_networks_o
         2,
         "{inside}"
     );
+    // A batch job: its script's own jail and its steps get the rule (the
+    // stubs reach the job's chaperon through the supervisor, fds and all).
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    sb.write(
+        sb.project.join("batch.sh"),
+        &format!(
+            "#!/bin/sh\n#SBATCH -N2 -w {},{}\n#SBATCH -o batch.out\n\
+             SLURM_PROCID=b python3 reach.py {a1}:6818 {ctl}:6817\n\
+             srun -N2 -n2 python3 reach.py {a0}:6818 {a1}:6818 {ctl}:6817\n",
+            nodes[0], nodes[1]
+        ),
+    );
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &[
+            "--",
+            "sh",
+            "-c",
+            &format!("sbatch --wait -J {name} batch.sh >/dev/null; cat batch.out"),
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("b {a1}:6818 open\n")),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains(&format!("b {ctl}:6817 closed PermissionError\n")),
+        "{out}"
+    );
+    for rank in ["0", "1"] {
+        assert!(out.contains(&format!("{rank} {a0}:6818 open\n")), "{out}");
+        assert!(out.contains(&format!("{rank} {a1}:6818 open\n")), "{out}");
+        assert!(
+            out.contains(&format!("{rank} {ctl}:6817 closed PermissionError\n")),
+            "{out}"
+        );
+    }
 }
 
 /// An MPI ring: rank 0 sends a token round all ranks and back.

@@ -330,6 +330,9 @@ fn record_failure(line: &str) {
     let _ = child.wait();
 }
 
+/// The source of the `host` network a job's jail gets from the site's rule.
+const JOB_RULE: &str = "the site's slurm_job_network, on a compute node";
+
 /// Applies the site's rule for the network of jobs' tasks to `spec`:
 /// `node` and `cluster` use the node's network namespace; `cluster` also
 /// returns the connect supervisor's rules (the allocation's nodes, the
@@ -338,11 +341,16 @@ fn job_network(
     spec: &mut crate::config::JailSpec,
 ) -> Result<Option<crate::outside::connect::Config>, String> {
     use crate::config::profile::{JobNetwork, NetMode};
+    use crate::config::spec::{Source, Sourced};
     let jn = spec.slurm.job_network.clone();
-    if jn.value == JobNetwork::Policy || spec.network.mode.value == NetMode::Host {
+    // `host` set by this rule (the policy a batch script's jail hands on
+    // to its steps) is not the jail's own `host`: the rule applies again.
+    let by_rule = Source::Derived(JOB_RULE.into());
+    let own_host = spec.network.mode.value == NetMode::Host && spec.network.mode.source != by_rule;
+    if jn.value == JobNetwork::Policy || own_host {
         return Ok(None);
     }
-    spec.network.mode = crate::config::spec::Sourced::new(NetMode::Host, jn.source);
+    spec.network.mode = Sourced::new(NetMode::Host, by_rule);
     if jn.value == JobNetwork::Node {
         return Ok(None);
     }
