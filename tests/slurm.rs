@@ -1513,35 +1513,58 @@ fn under_cluster_networks_a_racing_thread_never_gets_a_denied_address_through() 
         .unwrap();
     let run = |site: Option<&SiteDir>| {
         // The allowed side: the task's own listener on its node (an
-        // address of the job's allocation); the denied side: a fresh
-        // port on the controller's address, counting what arrives.
+        // address of the job's allocation); the denied side: fresh ports
+        // on the controller's address (one per race), counting what
+        // arrives.
         let denied = Counter::new(&ctl);
+        let denied2 = Counter::new(&ctl);
         let allowed_port = 20000 + denied.port % 20000;
         let step = format!(
-            "srun -J {name} -N1 -n1 -w {} ./race {a0} {allowed_port} {ctl} {} 1500",
-            nodes[0], denied.port
+            "srun -J {name} -N1 -n1 -w {} ./race {a0} {allowed_port} {ctl} {} 1500 {}",
+            nodes[0], denied.port, denied2.port
         );
         let o = match site {
             Some(site) => with_site(&sb, &site.dir, &["--", "sh", "-c", &step]),
             None => sb.host_sh(&format!("cd {} && {step}", sb.project.display())),
         };
         let (tcp, udp) = denied.counts();
-        (stdout(&o), stderr(&o), tcp, udp)
+        let (tcp2, _) = denied2.counts();
+        eprintln!(
+            "race ({}): {} tcp={tcp} udp={udp} fd-race tcp={tcp2}",
+            if site.is_some() { "jailed" } else { "host" },
+            stdout(&o).trim().replace('\n', "; ")
+        );
+        (stdout(&o), stderr(&o), tcp, udp, tcp2)
     };
     // Without the jail the flipping address wins often: the test can fail.
-    let (out, err, tcp, udp) = run(None);
+    let (out, err, tcp, udp, tcp2) = run(None);
     assert!(out.starts_with("allowed="), "{out}{err}");
-    assert!(!out.contains("escaped=0 "), "{out}{err}");
+    assert!(!out.starts_with("allowed=0 "), "{out}{err}");
+    assert!(
+        !out.lines().next().unwrap_or("").contains(" escaped=0 "),
+        "{out}{err}"
+    );
+    assert!(out.contains("\nfd-race unix="), "{out}{err}");
     assert!(tcp > 0 && udp > 0, "tcp {tcp} udp {udp}: {out}{err}");
+    assert!(
+        tcp2 > 0,
+        "the fd race never won without the jail: {out}{err}"
+    );
     let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
         return;
     };
-    let (out, err, tcp, udp) = run(Some(&site));
+    let (out, err, tcp, udp, tcp2) = run(Some(&site));
     assert!(out.starts_with("allowed="), "{out}{err}");
     // The allowed address still works while the denied one never does.
     assert!(!out.starts_with("allowed=0 "), "{out}");
-    assert!(out.contains("escaped=0 "), "{out}");
+    assert!(out.contains(" escaped=0 "), "{out}");
     assert_eq!((tcp, udp), (0, 0), "the denied side got traffic: {out}");
+    // The fd race: the unix path still connects (resolved in the jail's
+    // view); the inet socket swapped onto its fd number never reaches
+    // the denied address.
+    assert!(out.contains("\nfd-race unix="), "{out}{err}");
+    assert!(!out.contains("\nfd-race unix=0 "), "{out}{err}");
+    assert_eq!(tcp2, 0, "the fd race got through: {out}");
     assert!(err.contains("jail: cluster network: refused"), "{err}");
 }
 
