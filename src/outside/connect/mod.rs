@@ -770,3 +770,121 @@ fn openat2(dir: RawFd, path: &[u8], resolve: u64) -> Result<Fd, i32> {
     }
     Ok(Fd(fd as RawFd))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sin(port: u16) -> libc::sockaddr_in {
+        // SAFETY: all-zero is a valid sockaddr_in.
+        let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        a.sin_family = libc::AF_INET as u16;
+        a.sin_port = port.to_be();
+        a.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+        a
+    }
+
+    fn sun(path: &[u8]) -> libc::sockaddr_un {
+        // SAFETY: all-zero is a valid sockaddr_un.
+        let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        a.sun_family = libc::AF_UNIX as u16;
+        for (d, s) in a.sun_path.iter_mut().zip(path) {
+            *d = *s as libc::c_char;
+        }
+        a
+    }
+
+    /// connect() in the child: 0, or the errno.
+    fn try_connect<T>(family: i32, addr: &T) -> i32 {
+        // SAFETY: socket/connect/close on a live sockaddr of its size.
+        unsafe {
+            let s = libc::socket(family, libc::SOCK_STREAM, 0);
+            let rc = libc::connect(
+                s,
+                (addr as *const T).cast(),
+                std::mem::size_of::<T>() as libc::socklen_t,
+            );
+            let e = if rc == 0 { 0 } else { sys::errno() };
+            libc::close(s);
+            e
+        }
+    }
+
+    #[test]
+    fn a_process_under_the_filter_gets_the_supervisors_decisions() {
+        // The real path in one process tree: a forked child installs the
+        // filter; this process takes its listener (pidfd_getfd) and serves.
+        let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let denied = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let path = format!("/tmp/jail-connect-test-{}.sock", std::process::id());
+        let _ = std::fs::remove_file(&path);
+        let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let ok = sin(allowed.local_addr().unwrap().port());
+        let bad = sin(denied.local_addr().unwrap().port());
+        let named = sun(path.as_bytes());
+        let abstract_ = sun(b"\0jail-connect-test");
+        let prog = crate::harden::notify::program();
+        let (fd_r, fd_w) = sys::pipe().unwrap();
+        let (go_r, go_w) = sys::pipe().unwrap();
+        let pid = sys::fork().unwrap();
+        if pid == 0 {
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            let Ok(fd) = crate::harden::notify::install(&prog) else {
+                sys::exit_now(100);
+            };
+            let _ = sys::write_all(fd_w, &fd.to_ne_bytes());
+            let mut b = [0u8; 1];
+            let _ = sys::read(go_r, &mut b);
+            let mut failed = 0;
+            if try_connect(libc::AF_INET, &ok) != 0 {
+                failed |= 1;
+            }
+            if try_connect(libc::AF_INET, &bad) != libc::EACCES {
+                failed |= 2;
+            }
+            if try_connect(libc::AF_UNIX, &named) != 0 {
+                failed |= 4;
+            }
+            if try_connect(libc::AF_UNIX, &abstract_) != libc::EPERM {
+                failed |= 8;
+            }
+            // SAFETY: socket with integer arguments.
+            let sctp =
+                unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP) };
+            if sctp != -1 || sys::errno() != libc::EPERM {
+                failed |= 16;
+            }
+            sys::exit_now(failed);
+        }
+        let mut b = [0u8; 4];
+        assert_eq!(sys::read(fd_r, &mut b), Ok(4));
+        let fd = i32::from_ne_bytes(b);
+        let pidfd = sys::pidfd_open(pid).unwrap();
+        // SAFETY: pidfd_getfd takes integers; the new fd is ours.
+        let l = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) };
+        assert!(l >= 0, "pidfd_getfd: {}", sys::errno());
+        // SAFETY: the kernel just gave us this fd.
+        let listener = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(l as RawFd) };
+        let (ours, theirs) = Channel::pair().unwrap();
+        let rules = Rules {
+            endpoints: vec![allowed.local_addr().unwrap()],
+            ..Rules::default()
+        };
+        let server = std::thread::spawn(move || serve(Arc::new(rules), listener, theirs));
+        sys::write_all(go_w, b"g").unwrap();
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        // The child is gone: the listener hangs up and the loop ends.
+        assert_eq!(server.join().unwrap(), 0);
+        ours.close();
+        for fd in [fd_r, fd_w, go_r, go_w, pidfd] {
+            sys::close(fd);
+        }
+        drop(unix);
+        let _ = std::fs::remove_file(&path);
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 0, "failed checks (bits)");
+    }
+}
