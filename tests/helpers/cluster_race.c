@@ -114,6 +114,15 @@ static int fd_race(int rounds) {
     return 0;
 }
 
+/* A connect from a thread other than the main one (its own pidfd). */
+static void *thread_connect(void *arg) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int rc = connect(s, (struct sockaddr *)&ok, sizeof ok);
+    *(int *)arg = rc == 0 ? 1 : -errno;
+    close(s);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc != 7) return 2;
     ok.sin_family = bad.sin_family = AF_INET;
@@ -135,8 +144,11 @@ int main(int argc, char **argv) {
     fcntl(l, F_SETFL, O_NONBLOCK);
     int u = socket(AF_INET, SOCK_DGRAM, 0);
     bind(u, (void *)&any, sizeof any);
-    memcpy(&shared, &ok, sizeof ok);
+    int threaded = 0;
     pthread_t t;
+    pthread_create(&t, NULL, thread_connect, &threaded);
+    pthread_join(t, NULL);
+    memcpy(&shared, &ok, sizeof ok);
     pthread_create(&t, NULL, flipper, NULL);
     int allowed = 0, escaped = 0, refused = 0, other = 0, sent = 0;
     for (int i = 0; i < rounds; i++) {
@@ -171,7 +183,8 @@ int main(int argc, char **argv) {
     }
     stop = 1;
     pthread_join(t, NULL);
-    printf("allowed=%d escaped=%d refused=%d other=%d sent=%d\n", allowed, escaped, refused, other, sent);
+    printf("allowed=%d escaped=%d refused=%d other=%d sent=%d thread=%d\n", allowed, escaped, refused,
+           other, sent, threaded);
     fflush(stdout);
     bad.sin_port = htons(atoi(argv[6]));
     return fd_race(rounds);

@@ -345,8 +345,8 @@ fn sockopt(fd: RawFd, opt: libc::c_int) -> Result<i32, i32> {
 /// Decides and performs one supervised syscall.
 fn handle(listener: RawFd, n: &libc::seccomp_notif, rules: &Rules) -> Answer {
     let pid = n.pid as libc::pid_t;
-    let pidfd = match sys::pidfd_open(pid) {
-        Ok(fd) => Fd(fd),
+    let pidfd = match thread_pidfd(pid) {
+        Ok(fd) => fd,
         Err(e) => return Answer::Error(e),
     };
     // The pid was reused if the notification is gone; nothing to answer.
@@ -387,6 +387,29 @@ fn handle(listener: RawFd, n: &libc::seccomp_notif, rules: &Rules) -> Answer {
         Ok(v) => Answer::Value(v),
         Err(e) => Answer::Error(e),
     }
+}
+
+/// PIDFD_THREAD (Linux 6.9): a pidfd for a thread, not only a process.
+const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
+
+/// A pidfd for the thread `tid` that made the syscall (its fd table may
+/// be its own, after unshare(CLONE_FILES)); on kernels without thread
+/// pidfds, its process's.
+fn thread_pidfd(tid: libc::pid_t) -> Result<Fd, i32> {
+    // SAFETY: pidfd_open takes a pid and flags, no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
+    if fd >= 0 {
+        return Ok(Fd(fd as RawFd));
+    }
+    let tgid = std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse::<libc::pid_t>().ok())
+        })
+        .ok_or(libc::ESRCH)?;
+    sys::pidfd_open(tgid).map(Fd)
 }
 
 /// One syscall of one task on one socket.
