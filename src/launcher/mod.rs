@@ -800,29 +800,8 @@ fn child(prep: &Prepared, chan: Channel, leftovers: Channel, links: Links) -> ! 
         fail(Stage::Harden, part, errno);
     }
     if let (Some(c), Some(prog)) = (connect, &prep.notify) {
-        // After the main filter (no_new_privs is set): the supervisor
-        // decides every connect and send from here on. pid 1 keeps the
-        // channel open for its whole life: its EOF ends the supervisor.
-        let part = harden::Part::Notify as u32;
-        match harden::notify::install(prog) {
-            Ok(fd) => {
-                // write() and recvmsg() are not stopped by the filter:
-                // the supervisor takes the fd itself (pidfd_getfd).
-                // Closed before any failure report: that report is a
-                // sendmsg, which with no listener left fails (ENOSYS)
-                // rather than waiting for an answer that never comes.
-                let ready = match c.write_small(&Msg::ConnectListener { fd }) {
-                    Ok(()) => c.recv_small_as::<outside::channel::FromSupervisor>(&mut buf),
-                    Err(e) => Err(e),
-                };
-                sys::close(fd);
-                match ready {
-                    Ok(Some(outside::channel::FromSupervisor::Ready)) => {}
-                    Err(e) => fail(Stage::Harden, part, e),
-                    Ok(_) => fail(Stage::Harden, part, libc::ECONNRESET),
-                }
-            }
-            Err(e) => fail(Stage::Harden, part, e),
+        if let Err(errno) = connect_filter(prog, c) {
+            fail(Stage::Harden, harden::Part::Notify as u32, errno);
         }
     }
     // Nothing in the jail may ptrace or read the memory of pid 1.
@@ -840,6 +819,32 @@ fn child(prep: &Prepared, chan: Channel, leftovers: Channel, links: Links) -> ! 
     report_leftovers(leftovers);
     // Exiting pid 1 kills everything left in the jail.
     sys::exit_now(code)
+}
+
+/// pid 1, after its hardening (no_new_privs is set), under cluster
+/// networks: installs `harden::notify`'s filter, so the connect
+/// supervisor decides every connect and send from here on, and hands it
+/// the listener. write() and recvmsg() are not stopped by the filter
+/// (sendmsg is): pid 1 writes the fd's number and the supervisor takes the
+/// fd itself (pidfd_getfd), then says it holds it. pid 1 keeps the
+/// channel open for its whole life: its EOF ends the supervisor.
+/// Allocation-free.
+fn connect_filter(prog: &[seccompiler::sock_filter], c: Channel) -> Result<(), i32> {
+    let fd = harden::notify::install(prog)?;
+    let mut buf = [0u8; 64];
+    let ready = match c.write_small(&Msg::ConnectListener { fd }) {
+        Ok(()) => c.recv_small_as::<outside::channel::FromSupervisor>(&mut buf),
+        Err(e) => Err(e),
+    };
+    // Closed before any failure report: that report is a sendmsg, which
+    // with no listener left fails (ENOSYS) rather than waiting for an
+    // answer that never comes.
+    sys::close(fd);
+    match ready {
+        Ok(Some(outside::channel::FromSupervisor::Ready)) => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Err(libc::ECONNRESET),
+    }
 }
 
 /// What the program's process gets from pid 1 (on pid 1's stack).
