@@ -520,6 +520,46 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
 mod cluster_tests {
     use super::*;
 
+    fn spec() -> JailSpec {
+        use crate::config::{resolve, Catalogue, Request};
+        let facts = crate::testutil::facts(
+            1000,
+            std::path::Path::new("/home/u"),
+            std::path::Path::new("/home/u/p"),
+        );
+        let req = Request {
+            command: vec!["true".into()],
+            ..Default::default()
+        };
+        resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_rule_gives_host_and_a_host_it_gave_is_not_the_jails_own() {
+        use crate::config::profile::{JobNetwork, NetMode};
+        use crate::config::spec::{Source, Sourced};
+        let mut s = spec();
+        s.network.mode = Sourced::new(NetMode::None, Source::Cli("--net".into()));
+        s.slurm.job_network = Sourced::new(JobNetwork::Node, Source::Derived("t".into()));
+        assert_eq!(job_network(&mut s), Ok(None));
+        assert_eq!(s.network.mode.value, NetMode::Host);
+        // The batch jail's policy, handed to its steps: under `cluster`
+        // the rule applies again (it needs the job's node list), where a
+        // jail's own `host` is kept as it is.
+        s.slurm.job_network.value = JobNetwork::Cluster;
+        let nodelist = std::env::var_os("SLURM_JOB_NODELIST");
+        if nodelist.is_none() {
+            assert!(job_network(&mut s.clone()).is_err());
+        }
+        s.network.mode = Sourced::new(NetMode::Host, Source::Cli("--net".into()));
+        assert_eq!(job_network(&mut s), Ok(None));
+        assert_eq!(s.network.mode.source, Source::Cli("--net".into()));
+        s.slurm.job_network.value = JobNetwork::Policy;
+        s.network.mode = Sourced::new(NetMode::None, Source::Cli("--net".into()));
+        assert_eq!(job_network(&mut s), Ok(None));
+        assert_eq!(s.network.mode.value, NetMode::None);
+    }
+
     #[test]
     fn pmix_endpoints_are_the_servers_loopback_tcp_uris() {
         let vars = [
