@@ -716,6 +716,11 @@ impl Op<'_> {
                 .and_then(|m| self.send_message(&m, flags));
             match r {
                 Ok(n) => {
+                    // Still the same task (its pid not reused) before
+                    // writing into its memory.
+                    if !valid(self.listener, self.id) {
+                        return Err(libc::ESRCH);
+                    }
                     self.task.write(at + len_at, &(n as u32).to_ne_bytes())?;
                     sent += 1;
                 }
