@@ -851,6 +851,10 @@ mod tests {
         let bad = sin(denied.local_addr().unwrap().port());
         let named = sun(path.as_bytes());
         let abstract_ = sun(b"\0jail-connect-test");
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let to_udp = sin(udp.local_addr().unwrap().port());
         let prog = crate::harden::notify::program();
         let (fd_r, fd_w) = sys::pipe().unwrap();
         let (go_r, go_w) = sys::pipe().unwrap();
@@ -883,6 +887,45 @@ mod tests {
             if sctp != -1 || sys::errno() != libc::EPERM {
                 failed |= 16;
             }
+            // SAFETY: UDP sends with live buffers prepared before fork
+            // (the child has its own copy of this memory).
+            unsafe {
+                let u = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+                let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                let mut iov = [
+                    libc::iovec {
+                        iov_base: b"one".as_ptr() as *mut libc::c_void,
+                        iov_len: 3,
+                    },
+                    libc::iovec {
+                        iov_base: b"three".as_ptr() as *mut libc::c_void,
+                        iov_len: 5,
+                    },
+                ];
+                let mut m: [libc::mmsghdr; 2] = std::mem::zeroed();
+                for (k, h) in m.iter_mut().enumerate() {
+                    h.msg_hdr.msg_name = (&to_udp as *const libc::sockaddr_in).cast_mut().cast();
+                    h.msg_hdr.msg_namelen = len;
+                    h.msg_hdr.msg_iov = &mut iov[k];
+                    h.msg_hdr.msg_iovlen = 1;
+                }
+                if libc::sendmmsg(u, m.as_mut_ptr(), 2, 0) != 2
+                    || m[0].msg_len != 3
+                    || m[1].msg_len != 5
+                {
+                    failed |= 32;
+                }
+                // A name that is not allowed: refused, nothing sent.
+                m[0].msg_hdr.msg_name = (&bad as *const libc::sockaddr_in).cast_mut().cast();
+                if libc::sendmsg(u, &m[0].msg_hdr, 0) != -1 || sys::errno() != libc::EACCES {
+                    failed |= 64;
+                }
+                // Connected to an allowed address, a send without one.
+                let c = libc::connect(u, (&to_udp as *const libc::sockaddr_in).cast(), len);
+                if c != 0 || libc::send(u, b"four".as_ptr().cast(), 4, 0) != 4 {
+                    failed |= 128;
+                }
+            }
             sys::exit_now(failed);
         }
         let mut b = [0u8; 4];
@@ -896,7 +939,7 @@ mod tests {
         let listener = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(l as RawFd) };
         let (ours, theirs) = Channel::pair().unwrap();
         let rules = Rules {
-            endpoints: vec![allowed.local_addr().unwrap()],
+            endpoints: vec![allowed.local_addr().unwrap(), udp.local_addr().unwrap()],
             ..Rules::default()
         };
         let server = std::thread::spawn(move || serve(Arc::new(rules), listener, theirs));
@@ -914,5 +957,14 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert!(libc::WIFEXITED(status));
         assert_eq!(libc::WEXITSTATUS(status), 0, "failed checks (bits)");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while let Ok(n) = udp.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            if got.len() == 3 {
+                break;
+            }
+        }
+        assert_eq!(got, ["one", "three", "four"]);
     }
 }
