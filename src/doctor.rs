@@ -109,6 +109,70 @@ fn slurm_check() -> Check {
     )
 }
 
+/// Under `slurm_job_network = "cluster"`: whether this kernel can run the
+/// connect supervisor (a seccomp listener, and pidfd_getfd to take it),
+/// as each compute node must.
+fn cluster_check() -> Option<Check> {
+    use crate::config::profile::JobNetwork;
+    on_path("sbatch")?;
+    let policy = slurm_policy()?;
+    if !policy.enabled.value || policy.job_network.value != JobNetwork::Cluster {
+        return None;
+    }
+    let prog = crate::harden::notify::program();
+    let probe = in_child(|| {
+        // SAFETY: prctl with integer arguments, in the forked child.
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        let fd = match crate::harden::notify::install(&prog) {
+            Ok(fd) => fd,
+            Err(e) => return e,
+        };
+        // SAFETY: getpid, pidfd_open and pidfd_getfd take integers.
+        let got = unsafe {
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0);
+            libc::syscall(libc::SYS_pidfd_getfd, pidfd as i32, fd, 0)
+        };
+        if got < 0 {
+            crate::sys::errno()
+        } else {
+            0
+        }
+    });
+    let nets = if policy.cluster_networks.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = policy
+            .cluster_networks
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        format!(" and {}", list.join(", "))
+    };
+    Some(match probe {
+        Ok(()) => check(
+            "cluster networks",
+            Status::Ok,
+            format!(
+                "jobs' tasks reach only their job's nodes{nets} ({}); this kernel runs the \
+                 connect supervisor (seccomp user notification, pidfd_getfd), and so must each \
+                 compute node's (Linux 5.6 or later)",
+                policy.job_network.source
+            ),
+        ),
+        Err(e) => check(
+            "cluster networks",
+            Status::Degraded,
+            format!(
+                "slurm_job_network = \"cluster\" ({}), but this kernel cannot run the connect \
+                 supervisor ({}): a job's task on such a node ends with status 125, never \
+                 unrestricted",
+                policy.job_network.source,
+                crate::sys::errno_text(e)
+            ),
+        ),
+    })
+}
+
 fn slurm_policy() -> Option<crate::config::spec::SlurmPolicy> {
     use crate::config::{load, resolve, Request};
     let mut facts = crate::host::facts().ok()?;
@@ -651,6 +715,9 @@ fn host_checks(out: &mut Vec<Check>) {
     out.push(network_check());
 
     out.push(slurm_check());
+    if let Some(c) = cluster_check() {
+        out.push(c);
+    }
 
     let mut gpus: Vec<String> = std::fs::read_dir("/dev")
         .into_iter()

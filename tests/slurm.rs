@@ -1218,6 +1218,170 @@ fn a_task_keeps_its_jails_network_policy_on_every_node() {
     assert_eq!(node.matches(" open").count(), 6, "{node}{}", stderr(&o));
 }
 
+/// The nodes' and the controller's addresses, as Slurm has them:
+/// (node address by name, controller address).
+fn addresses(sb: &Sandbox) -> (Vec<(String, String)>, String) {
+    let o = sb.host_sh("sinfo -h -N -o '%N %o'; scontrol show config");
+    let text = stdout(&o);
+    let nodes = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(n, a)| !n.is_empty() && a.parse::<std::net::IpAddr>().is_ok())
+        .map(|(n, a)| (n.to_string(), a.trim().to_string()))
+        .collect();
+    let ctl = text
+        .lines()
+        .find(|l| l.starts_with("SlurmctldHost"))
+        .and_then(|l| l.split_once('(')?.1.split_once(')'))
+        .map(|(a, _)| a.to_string())
+        .unwrap_or_else(|| panic!("no controller address: {text}"));
+    (nodes, ctl)
+}
+
+#[test]
+fn under_cluster_networks_a_task_reaches_its_jobs_nodes_and_the_sites_networks_only() {
+    let sb = Sandbox::new("slurm-2n-cluster");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nclu");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("reach.py"), REACH);
+    let (addrs, ctl) = addresses(&sb);
+    let addr = |n: &str| {
+        addrs
+            .iter()
+            .find(|(m, _)| m == n)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("no address of {n}: {addrs:?}"))
+    };
+    let (a0, a1) = (addr(&nodes[0]), addr(&nodes[1]));
+    // Each rank tries both nodes' slurmd (the job's allocation), the
+    // controller (neither in the allocation nor a listed network) and
+    // its own node's loopback.
+    let targets = format!("{a0}:6818 {a1}:6818 {ctl}:6817 127.0.0.1:6818");
+    let step = format!(
+        "srun -J {name} -N2 -n2 -w {},{} python3 reach.py {targets}",
+        nodes[0], nodes[1]
+    );
+    // Without the jail every remote target answers.
+    let o = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    let outside = stdout(&o);
+    for t in [
+        format!("{a0}:6818"),
+        format!("{a1}:6818"),
+        format!("{ctl}:6817"),
+    ] {
+        assert_eq!(
+            outside.matches(&format!("{t} open")).count(),
+            2,
+            "{outside}{}",
+            stderr(&o)
+        );
+    }
+    let Some(site) = SiteDir::new(
+        "[site]\nslurm_job_network = \"cluster\"\n[slurm]\ncluster_networks = [\"10.99.0.0/16\"]\n",
+    ) else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["explain"]);
+    assert!(
+        stdout(&o).contains(
+            "job network    cluster: each task uses its node's network; it reaches the job's \
+             own nodes and 10.99.0.0/16 (not loopback); nothing else (the policy: none)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let inside = stdout(&o);
+    let err = stderr(&o);
+    assert_eq!(inside.lines().count(), 8, "{inside}{err}");
+    for rank in ["0", "1"] {
+        for t in [&a0, &a1] {
+            assert!(
+                inside.contains(&format!("{rank} {t}:6818 open\n")),
+                "rank {rank} cannot reach {t}: {inside}{err}"
+            );
+        }
+        assert!(
+            inside.contains(&format!("{rank} {ctl}:6817 closed PermissionError\n")),
+            "rank {rank} reached the controller: {inside}{err}"
+        );
+        assert!(
+            inside.contains(&format!("{rank} 127.0.0.1:6818 closed PermissionError\n")),
+            "rank {rank} reached loopback: {inside}{err}"
+        );
+    }
+    assert!(
+        err.contains(&format!(
+            "jail: cluster network: refused a connection to {ctl}:6817: not a node of this job"
+        )),
+        "{err}"
+    );
+    // A site that lists the controller's network opens it too.
+    let Some(site) = SiteDir::new(&format!(
+        "[site]\nslurm_job_network = \"cluster\"\n[slurm]\ncluster_networks = [\"{ctl}/32\"]\n"
+    )) else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let inside = stdout(&o);
+    assert_eq!(
+        inside.matches(&format!("{ctl}:6817 open")).count(),
+        2,
+        "{inside}{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        inside.matches("127.0.0.1:6818 closed").count(),
+        2,
+        "{inside}"
+    );
+    // A batch job: its script's own jail and its steps get the rule (the
+    // stubs reach the job's chaperon through the supervisor, fds and all).
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    sb.write(
+        sb.project.join("batch.sh"),
+        &format!(
+            "#!/bin/sh\n#SBATCH -N2 -w {},{}\n#SBATCH -o batch.out\n\
+             SLURM_PROCID=b python3 reach.py {a1}:6818 {ctl}:6817\n\
+             srun -N2 -n2 python3 reach.py {a0}:6818 {a1}:6818 {ctl}:6817\n",
+            nodes[0], nodes[1]
+        ),
+    );
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &[
+            "--",
+            "sh",
+            "-c",
+            &format!("sbatch --wait -J {name} batch.sh >/dev/null; cat batch.out"),
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("b {a1}:6818 open\n")),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains(&format!("b {ctl}:6817 closed PermissionError\n")),
+        "{out}"
+    );
+    for rank in ["0", "1"] {
+        assert!(out.contains(&format!("{rank} {a0}:6818 open\n")), "{out}");
+        assert!(out.contains(&format!("{rank} {a1}:6818 open\n")), "{out}");
+        assert!(
+            out.contains(&format!("{rank} {ctl}:6817 closed PermissionError\n")),
+            "{out}"
+        );
+    }
+}
+
 /// An MPI ring: rank 0 sends a token round all ranks and back.
 const RING_C: &str = r#"#include <mpi.h>
 #include <stdio.h>
@@ -1242,6 +1406,214 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
+
+/// Counts what reaches `ip` on a fresh port over TCP (connections) and UDP
+/// (datagrams) until dropped: the denied side of the race test.
+struct Counter {
+    port: u16,
+    tcp: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    udp: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Counter {
+    fn new(ip: &str) -> Counter {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let (tcp_l, udp_s) = (0..50)
+            .find_map(|_| {
+                let t = std::net::TcpListener::bind((ip, 0)).ok()?;
+                let port = t.local_addr().ok()?.port();
+                let u = std::net::UdpSocket::bind((ip, port)).ok()?;
+                Some((t, u))
+            })
+            .expect("a TCP and UDP port on the controller side");
+        let port = tcp_l.local_addr().unwrap().port();
+        let (tcp, udp) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        tcp_l.set_nonblocking(true).unwrap();
+        udp_s
+            .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        let (t, st) = (Arc::clone(&tcp), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match tcp_l.accept() {
+                    Ok(_) => {
+                        t.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+            }
+        });
+        let (u, st) = (Arc::clone(&udp), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while !st.load(Ordering::SeqCst) {
+                if udp_s.recv(&mut buf).is_ok() {
+                    u.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        Counter {
+            port,
+            tcp,
+            udp,
+            stop,
+        }
+    }
+
+    /// (connections, datagrams) so far.
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        // Let what is in flight arrive.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        (
+            self.tcp.load(Ordering::SeqCst),
+            self.udp.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn under_cluster_networks_a_racing_thread_never_gets_a_denied_address_through() {
+    let sb = Sandbox::new("slurm-2n-cluster-race");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2nrace");
+    let _c = cleanup(&sb, &[&name]);
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/cluster_race.c");
+    sb.write(
+        sb.project.join("race.c"),
+        &std::fs::read_to_string(&src).unwrap(),
+    );
+    let o = sb.host_sh(&format!(
+        "cd {} && cc -O1 -Wall -pthread -o race race.c",
+        sb.project.display()
+    ));
+    if !o.status.success() {
+        skip(
+            Lack::Setup,
+            &format!("cannot build the race helper: {}", stderr(&o)),
+        );
+        return;
+    }
+    let (addrs, ctl) = addresses(&sb);
+    let a0 = addrs
+        .iter()
+        .find(|(n, _)| *n == nodes[0])
+        .map(|(_, a)| a.clone())
+        .unwrap();
+    let run = |site: Option<&SiteDir>| {
+        // The allowed side: the task's own listener on its node (an
+        // address of the job's allocation); the denied side: fresh ports
+        // on the controller's address (one per race), counting what
+        // arrives.
+        let denied = Counter::new(&ctl);
+        let denied2 = Counter::new(&ctl);
+        let allowed_port = 20000 + denied.port % 20000;
+        let step = format!(
+            "srun -J {name} -N1 -n1 -w {} ./race {a0} {allowed_port} {ctl} {} 1500 {}",
+            nodes[0], denied.port, denied2.port
+        );
+        let o = match site {
+            Some(site) => with_site(&sb, &site.dir, &["--", "sh", "-c", &step]),
+            None => sb.host_sh(&format!("cd {} && {step}", sb.project.display())),
+        };
+        let (tcp, udp) = denied.counts();
+        let (tcp2, _) = denied2.counts();
+        eprintln!(
+            "race ({}): {} tcp={tcp} udp={udp} fd-race tcp={tcp2}",
+            if site.is_some() { "jailed" } else { "host" },
+            stdout(&o).trim().replace('\n', "; ")
+        );
+        (stdout(&o), stderr(&o), tcp, udp, tcp2)
+    };
+    // Without the jail the flipping address wins often: the test can fail.
+    let (out, err, tcp, udp, tcp2) = run(None);
+    assert!(out.starts_with("allowed="), "{out}{err}");
+    assert!(!out.starts_with("allowed=0 "), "{out}{err}");
+    assert!(
+        !out.lines().next().unwrap_or("").contains(" escaped=0 "),
+        "{out}{err}"
+    );
+    assert!(out.contains("\nfd-race unix="), "{out}{err}");
+    assert!(tcp > 0 && udp > 0, "tcp {tcp} udp {udp}: {out}{err}");
+    assert!(
+        tcp2 > 0,
+        "the fd race never won without the jail: {out}{err}"
+    );
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    let (out, err, tcp, udp, tcp2) = run(Some(&site));
+    assert!(out.starts_with("allowed="), "{out}{err}");
+    // The allowed address still works while the denied one never does.
+    assert!(!out.starts_with("allowed=0 "), "{out}");
+    assert!(out.contains(" escaped=0 "), "{out}");
+    // A thread other than the main one connects as well.
+    assert!(out.contains(" thread=1\n"), "{out}");
+    assert_eq!((tcp, udp), (0, 0), "the denied side got traffic: {out}");
+    // The fd race: the inet socket swapped onto the fd number of a unix
+    // connect never reaches the denied address. (That pathname unix
+    // sockets work, resolved in the jail's view, the batch job's stubs
+    // show: they reach its chaperon so.)
+    assert!(out.contains("\nfd-race unix="), "{out}{err}");
+    assert_eq!(tcp2, 0, "the fd race got through: {out}");
+    assert!(err.contains("jail: cluster network: refused"), "{err}");
+}
+
+#[test]
+fn under_cluster_networks_mpi_ranks_exchange_over_tcp_across_two_nodes() {
+    let sb = Sandbox::new("slurm-2n-mpi-cluster");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/mpicc").exists() {
+        skip(
+            Lack::Setup,
+            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
+        );
+        return;
+    }
+    let name = uniq("2nmpic");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(sb.project.join("ring.c"), RING_C);
+    let script = format!(
+        "test -x ring || mpicc -o ring ring.c || exit 9; \
+         srun -J {name} -N2 -n4 -w {},{} --mpi=pmix ./ring",
+        nodes[0], nodes[1]
+    );
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    // The jail's own policy is `none`: only the rule lets ranks talk.
+    let o = with_site(
+        &sb,
+        &site.dir,
+        &["--net", "none", "--", "sh", "-c", &script],
+    );
+    let out = stdout(&o);
+    assert_code(&o, 0);
+    assert_eq!(out.lines().count(), 4, "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains(&format!("rank 0 of 4 on {} token 4\n", nodes[0])),
+        "{out}"
+    );
+    for n in &nodes[..2] {
+        assert!(
+            out.contains(&format!(" on {n} token ")),
+            "no rank on {n}: {out}"
+        );
+    }
+}
 
 #[test]
 fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {

@@ -170,6 +170,21 @@ fn job_network(spec: &JailSpec) -> String {
             jn.source
         );
     }
+    if jn.value == JobNetwork::Cluster && spec.network.mode.value != NetMode::Host {
+        let mut reach = String::from("the job's own nodes");
+        for n in &spec.slurm.cluster_networks {
+            reach.push_str(&format!(" and {n}"));
+        }
+        let policy = match spec.network.mode.value {
+            NetMode::None => "none",
+            _ => "allowlist, whose names are not reached from the job's tasks",
+        };
+        return format!(
+            "cluster: each task uses its node's network; it reaches {reach} (not loopback); \
+             nothing else (the policy: {policy}) # {}",
+            jn.source
+        );
+    }
     let rest = "other nodes of the job included; ranks wire up through PMI (srun --mpi=pmi2/pmix)";
     match spec.network.mode.value {
         NetMode::Host => "host: each task uses its compute node's network".to_string(),

@@ -142,6 +142,14 @@ pub fn parse_kind(bytes: &[u8], file: &Path, kind: FileKind) -> Result<Profile, 
             ));
         }
     }
+    if let Some(n) = &p.slurm.cluster_networks {
+        if kind != FileKind::Site {
+            return Err(misplaced(
+                n.span().start,
+                "`[slurm] cluster_networks` is only allowed in the site's jail.toml",
+            ));
+        }
+    }
     if p.extends.is_some() && kind != FileKind::Profile {
         return Err(misplaced(
             key_offset(text, "extends"),
@@ -446,6 +454,29 @@ mod tests {
             assert!(ok.is_err());
         }
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn cluster_networks_are_typed_and_only_in_the_site_file() {
+        let t = b"[site]\nslurm_job_network = \"cluster\"\n[slurm]\ncluster_networks = [\"10.1.0.0/16\", \"fd00:1::/64\"]\n";
+        let p = parse_kind(t, Path::new("/etc/jail/jail.toml"), FileKind::Site).unwrap();
+        let nets = p.slurm.cluster_networks.unwrap().into_inner();
+        assert_eq!(nets.len(), 2);
+        assert_eq!(nets[1].to_string(), "fd00:1::/64");
+        let t = b"[slurm]\ncluster_networks = [\"10.1.0.0/16\"]\n";
+        for kind in [FileKind::Layer, FileKind::Project, FileKind::Profile] {
+            let e = parse_kind(t, Path::new("/u/config.toml"), kind)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("/u/config.toml:2:"), "{e}");
+            assert!(e.contains("only allowed in the site"), "{e}");
+        }
+        let t = b"[slurm]\ncluster_networks = [\"10.1.0.0/16\", \"10.1.2.3/16\"]\n";
+        let e = parse_kind(t, Path::new("/etc/jail/jail.toml"), FileKind::Site)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/etc/jail/jail.toml:2:"), "{e}");
+        assert!(e.contains("host bits"), "{e}");
     }
 
     #[test]

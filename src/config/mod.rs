@@ -21,6 +21,7 @@
 
 pub mod agents;
 pub mod catalogue;
+pub mod cidr;
 pub mod domain;
 pub mod env;
 pub mod explain;

@@ -64,6 +64,11 @@ pub enum JobNetwork {
     /// the nodes reach nothing the policy should deny), so the ranks of a
     /// job reach each other over TCP.
     Node,
+    /// Every task uses its compute node's network, but reaches only the
+    /// nodes of its job's allocation and the site's `[slurm]
+    /// cluster_networks`; a supervisor outside the jail decides each
+    /// connect and send (`outside::connect`).
+    Cluster,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -186,6 +191,10 @@ pub struct SlurmSection {
     /// At most this many of the project's jobs pending or running when a
     /// new one is submitted (absent: no cap). Site: a maximum.
     pub max_jobs: Option<u32>,
+    /// Site only: the networks a job's tasks reach under
+    /// `slurm_job_network = "cluster"` (spanned so that a user's or a
+    /// project's file setting it is reported at its line).
+    pub cluster_networks: Option<toml::Spanned<Vec<super::cidr::Cidr>>>,
 }
 
 /// Parses profile text; `file` is only used to name the error's location.

@@ -81,6 +81,9 @@ pub(super) fn enforce_site(acc: &mut Acc, site: &SiteLayer, ctx: &Ctx) -> Result
     if let Some(n) = site.site.slurm_job_network {
         acc.slurm_job_network = Sourced::new(n, ssrc.clone());
     }
+    if let Some(nets) = &sp.slurm.cluster_networks {
+        acc.cluster_networks = nets.get_ref().clone();
+    }
     // Floors (hide, ro) hold for `~` under every home the user has.
     let floor_paths = |list: &[String]| -> Result<Vec<PathBuf>, ConfigError> {
         let mut out = Vec::new();
@@ -722,6 +725,28 @@ mod tests {
         let spec = run(&c, &req(&["true"])).unwrap();
         assert_eq!(spec.slurm.job_network.value, JobNetwork::Node);
         assert_eq!(spec.slurm.job_network.source, Source::Site(SITE.into()));
+    }
+
+    #[test]
+    fn the_site_names_the_cluster_networks_and_explain_shows_the_rule() {
+        use crate::config::profile::JobNetwork;
+        let site = "[site]\nslurm_job_network = \"cluster\"\n\
+                    [slurm]\ncluster_networks = [\"10.1.0.0/16\"]\n";
+        let mut r = req(&["true"]);
+        r.net = Some(NetMode::None);
+        let spec = run(&cat(Some(site), None, None), &r).unwrap();
+        assert_eq!(spec.slurm.job_network.value, JobNetwork::Cluster);
+        assert_eq!(spec.slurm.cluster_networks.len(), 1);
+        let mut spec = spec;
+        spec.slurm.enabled.value = true;
+        let text = crate::config::explain::render(&spec, 0);
+        assert!(
+            text.contains(
+                "job network    cluster: each task uses its node's network; it reaches \
+                 the job's own nodes and 10.1.0.0/16 (not loopback); nothing else (the policy: none)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

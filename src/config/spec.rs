@@ -164,4 +164,7 @@ pub struct SlurmPolicy {
     pub max_jobs: Option<Sourced<u32>>,
     /// The network of the job's tasks on the compute nodes.
     pub job_network: Sourced<super::profile::JobNetwork>,
+    /// The site's cluster networks (`cluster` job network); empty: none.
+    #[serde(default)]
+    pub cluster_networks: Vec<super::cidr::Cidr>,
 }

@@ -5,6 +5,7 @@
 //! syscalls on prepared data.
 
 pub mod caps;
+pub mod notify;
 pub mod ruleset;
 pub mod seccomp;
 
@@ -99,6 +100,8 @@ pub enum Part {
     LandlockRule,
     LandlockRestrict,
     Seccomp,
+    /// The connect supervisor's filter (`notify`).
+    Notify,
 }
 
 impl Part {
@@ -110,6 +113,7 @@ impl Part {
             4 => "adding a Landlock rule",
             5 => "enforcing Landlock",
             6 => "installing the seccomp filter",
+            7 => "installing the cluster network filter (seccomp user notification)",
             _ => "hardening",
         }
     }

@@ -175,24 +175,24 @@ fn errno(name: Option<&str>) -> Result<u32, SeccompError> {
 }
 
 #[cfg(target_arch = "x86_64")]
-const NATIVE_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+pub(super) const NATIVE_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
 #[cfg(target_arch = "aarch64")]
-const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+pub(super) const NATIVE_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
 
 /// x32 syscalls are x86_64's with this bit set, under the same audit arch.
 #[cfg(target_arch = "x86_64")]
-const X32_BIT: u32 = 0x4000_0000;
+pub(super) const X32_BIT: u32 = 0x4000_0000;
 
-const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-const BPF_JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
-const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+pub(super) const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+pub(super) const BPF_JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
+pub(super) const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+pub(super) const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const BPF_JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
-const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-const RET_ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
-const RET_ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
-const OFF_NR: u32 = 0;
-const OFF_ARCH: u32 = 4;
+pub(super) const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+pub(super) const RET_ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
+pub(super) const RET_ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
+pub(super) const OFF_NR: u32 = 0;
+pub(super) const OFF_ARCH: u32 = 4;
 /// seccomp_data.args[i] is a u64 at 16 + 8 i; its low 32 bits come first
 /// on the little-endian architectures jail supports.
 const OFF_ARGS: u32 = 16;

@@ -74,6 +74,9 @@ pub struct Extra {
     /// 2): tasks of a step on one node then have distinct pids, which
     /// Open MPI's shared memory tells its peers apart by.
     pub program_pid: Option<u32>,
+    /// A Slurm task under cluster networks: the connect supervisor's
+    /// rules (`outside::connect`); pid 1 installs `harden::notify`.
+    pub connect: Option<outside::connect::Config>,
 }
 
 /// One of the program's standard streams, opened by its own process
@@ -227,6 +230,10 @@ pub fn run_with(
             .collect::<Result<_, NulError>>()?,
         limits: jail_limits,
         net: net::prepare(&netplan),
+        notify: extra
+            .connect
+            .as_ref()
+            .map(|_| crate::harden::notify::program()),
     };
     let prep = Prepared {
         jail: jail.with_pointers(),
@@ -251,6 +258,15 @@ pub fn run_with(
         }
         Some(c) => Some(outside::net::Helper::start(outside::Start::Exec, &c)?),
         None => None,
+    };
+    // The connect supervisor (a Slurm task under cluster networks): pid 1
+    // sends it the listener of the filter it installs.
+    let (supervisor, connect_chan) = match &extra.connect {
+        Some(c) => {
+            let s = outside::connect::start(c)?;
+            (Some(s.pid), Some(s.chan))
+        }
+        None => (None, None),
     };
     // Whenever the jail can write to the host, the guard checks at exit
     // what was created there (protected paths, new git directories).
@@ -303,6 +319,7 @@ pub fn run_with(
             .and_then(|h| h.chan.take())
             .or_else(|| net_lazy.as_mut().and_then(|n| n.take_jail_end())),
         chaperon: slurm.as_mut().and_then(|s| s.take_jail_end()),
+        connect: connect_chan,
     };
     let mut lazy: Vec<&mut dyn outside::OnDemand> = Vec::new();
     if let Some(s) = slurm.as_mut() {
@@ -367,6 +384,11 @@ pub fn run_with(
         // Its channel was closed by `launch`: it ends with the jail (EOF).
         h.finish();
     }
+    if let Some(pid) = supervisor {
+        // Its channel went to pid 1 (`launch`): it ends at pid 1's EOF.
+        // SAFETY: waitpid on our own child, no status wanted.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    }
     code
 }
 
@@ -379,6 +401,8 @@ struct Links {
     helper: Option<Channel>,
     /// The launcher's for the Slurm chaperon.
     chaperon: Option<Channel>,
+    /// The connect supervisor's (cluster networks).
+    connect: Option<Channel>,
 }
 
 /// How much the network helper says, following jail's own -q/-v.
@@ -469,10 +493,26 @@ fn launch(
         for l in lazy.iter_mut() {
             l.close_launcher_end();
         }
-        pid1::main::run(&prep.jail, jails, left_jails, links.chaperon, links.helper);
+        pid1::main::run(
+            &prep.jail,
+            jails,
+            left_jails,
+            links.chaperon,
+            links.helper,
+            links.connect,
+        );
     }
     drop(jails);
     drop(left_jails);
+    if let (Some(c), true) = (&links.connect, pid > 0) {
+        // The connect supervisor takes its listener from pid 1's fds.
+        // A failure shows in pid 1, which waits for the supervisor.
+        let pidfd = sys::pidfd_open(pid).ok();
+        let _ = c.send(&Msg::ConnectJail { pid }, pidfd.as_slice());
+        if let Some(fd) = pidfd {
+            sys::close(fd);
+        }
+    }
     // Pid 1 alone holds these now: their EOF is the jail's end.
     drop(links);
     if pid < 0 {

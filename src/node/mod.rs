@@ -205,33 +205,6 @@ fn pmix_step(env: &mut Vec<(String, String)>, shared: bool) {
     }
 }
 
-/// The loopback TCP port of the step's PMIx server, from slurmstepd's
-/// environment for the task (`env`: never the program's own, which could
-/// name any port of the host's loopback), for a `--mpi=pmix` step only:
-/// `PMIX_SERVER_URI41=pmix-server.1234;tcp4://127.0.0.1:40001` (or an
-/// older `PMIX_SERVER_URI*`, or `tcp6://[::1]:P`).
-fn pmix_server_port(env: &dyn Fn(&str) -> Option<String>) -> Option<u16> {
-    if !env("SLURM_MPI_TYPE")?.starts_with("pmix") {
-        return None;
-    }
-    [
-        "PMIX_SERVER_URI41",
-        "PMIX_SERVER_URI4",
-        "PMIX_SERVER_URI3",
-        "PMIX_SERVER_URI21",
-        "PMIX_SERVER_URI2",
-    ]
-    .iter()
-    .find_map(|k| {
-        let uri = env(k)?;
-        let (_, addr) = uri.split_once(';')?;
-        let hostport = addr
-            .strip_prefix("tcp4://127.0.0.1:")
-            .or_else(|| addr.strip_prefix("tcp6://[::1]:"))?;
-        hostport.parse::<u16>().ok().filter(|&p| p != 0)
-    })
-}
-
 /// `jail __slurm-job SCRIPT [ARGS]` (the batch wrapper's interpreter) and
 /// `jail __slurm-step` (each task of a step). Returns the exit status.
 pub fn main(mode: &str, args: &[String]) -> i32 {
@@ -368,6 +341,121 @@ fn record_failure(line: &str) {
     let _ = child.wait();
 }
 
+/// The source of the `host` network a job's jail gets from the site's rule.
+const JOB_RULE: &str = "the site's slurm_job_network, on a compute node";
+
+/// Applies the site's rule for the network of jobs' tasks to `spec`:
+/// `node` and `cluster` use the node's network namespace; `cluster` also
+/// returns the connect supervisor's rules (the allocation's nodes, the
+/// site's cluster networks). A jail whose policy is `host` keeps it.
+fn job_network(
+    spec: &mut crate::config::JailSpec,
+) -> Result<Option<crate::outside::connect::Config>, String> {
+    use crate::config::profile::{JobNetwork, NetMode};
+    use crate::config::spec::{Source, Sourced};
+    let jn = spec.slurm.job_network.clone();
+    // `host` set by this rule (the policy a batch script's jail hands on
+    // to its steps) is not the jail's own `host`: the rule applies again.
+    let by_rule = Source::Derived(JOB_RULE.into());
+    let own_host = spec.network.mode.value == NetMode::Host && spec.network.mode.source != by_rule;
+    if jn.value == JobNetwork::Policy || own_host {
+        return Ok(None);
+    }
+    spec.network.mode = Sourced::new(NetMode::Host, by_rule);
+    if jn.value == JobNetwork::Node {
+        return Ok(None);
+    }
+    let nodelist = std::env::var("SLURM_JOB_NODELIST").map_err(|_| {
+        "SLURM_JOB_NODELIST is not set: cannot tell the job's nodes (cluster networks)"
+    })?;
+    let hosts = allocation_addresses(&nodelist)?;
+    Ok(Some(crate::outside::connect::Config {
+        rules: crate::outside::connect::Rules {
+            hosts,
+            networks: spec.slurm.cluster_networks.clone(),
+            endpoints: pmix_endpoints(std::env::vars())
+                .into_iter()
+                .filter(listened_by_root)
+                .collect(),
+        },
+    }))
+}
+
+/// The loopback endpoints of the step's own PMIx server, from the
+/// PMIX_SERVER_URI* variables slurmstepd sets (`NAMESPACE.RANK;tcp4://
+/// 127.0.0.1:PORT`): its clients connect there over TCP.
+fn pmix_endpoints(vars: impl Iterator<Item = (String, String)>) -> Vec<std::net::SocketAddr> {
+    let mut out = Vec::new();
+    for (k, v) in vars {
+        if !k.starts_with("PMIX_SERVER_URI") {
+            continue;
+        }
+        for part in v.split(';') {
+            let addr = part
+                .strip_prefix("tcp4://")
+                .or_else(|| part.strip_prefix("tcp6://"))
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+            if let Some(a) = addr.filter(|a| a.ip().is_loopback()) {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a root-owned socket listens on loopback endpoint `e` on this
+/// node (/proc/net/tcp): slurmstepd's PMIx server is root's; a port a
+/// variable names that some user's program listens on is not opened.
+fn listened_by_root(e: &std::net::SocketAddr) -> bool {
+    let std::net::IpAddr::V4(ip) = e.ip() else {
+        return false;
+    };
+    // /proc/net/tcp: "sl local_address rem_address st ... uid": the
+    // address as the kernel's u32 in hex (host order), the port in hex.
+    let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(ip.octets()), e.port());
+    let Ok(text) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    text.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 7 && f[1] == want && f[3] == "0A" && f[7] == "0"
+    })
+}
+
+/// The addresses of the nodes of `nodelist` (Slurm's compressed form):
+/// expanded by `scontrol show hostnames`, each name resolved here, outside
+/// the jail, before the task starts.
+fn allocation_addresses(nodelist: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "hostnames", nodelist])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run scontrol to list the job's nodes: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "scontrol show hostnames {nodelist} failed ({})",
+            out.status
+        ));
+    }
+    let mut addrs = Vec::new();
+    for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let found = std::net::ToSocketAddrs::to_socket_addrs(&(name, 0))
+            .map_err(|e| format!("cannot resolve the job's node {name}: {e}"))?;
+        for a in found {
+            if !addrs.contains(&a.ip()) {
+                addrs.push(a.ip());
+            }
+        }
+    }
+    if addrs.is_empty() {
+        return Err(format!("the job's node list {nodelist} names no node"));
+    }
+    Ok(addrs)
+}
+
 fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32, String> {
     let batch = mode == JOB_ARG;
     let job = if batch {
@@ -393,11 +481,7 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     let mut spec = job.spec.clone();
     spec.cwd = job.cwd.clone();
     // On the compute node the site's rule for jobs' networks decides.
-    if spec.slurm.job_network.value == crate::config::profile::JobNetwork::Node {
-        let src = spec.slurm.job_network.source.clone();
-        spec.network.mode =
-            crate::config::spec::Sourced::new(crate::config::profile::NetMode::Host, src);
-    }
+    let connect = job_network(&mut spec)?;
     // The step's tasks on this node share a /dev/shm and get distinct
     // pids, so MPI ranks on one node use shared memory; where that cannot
     // be set up, ranks of a node talk over TCP (Open MPI's vader off).
@@ -405,15 +489,19 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     if !batch {
         pmix_step(&mut env, shared.is_some());
         // PMIx's server listens on the node's loopback (TCP): a jail with
-        // its own network reaches that one port, as an exposed host port.
-        if let Some(port) = pmix_server_port(&|k: &str| std::env::var(k).ok()) {
-            if spec.network.mode.value != crate::config::profile::NetMode::Host {
+        // its own network reaches that one port, as an exposed host port
+        // (under cluster networks the supervisor lets it through).
+        if spec.network.mode.value != crate::config::profile::NetMode::Host {
+            for e in pmix_endpoints(std::env::vars())
+                .into_iter()
+                .filter(listened_by_root)
+            {
                 let src = crate::config::spec::Source::Derived(
                     "the Slurm step's PMIx server (slurmstepd)".into(),
                 );
                 spec.network
                     .expose_host_ports
-                    .push(crate::config::spec::Sourced::new(port, src));
+                    .push(crate::config::spec::Sourced::new(e.port(), src));
             }
         }
     }
@@ -448,6 +536,7 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
             .collect(),
         shm: shared.as_ref().map(|(s, _)| s.path().to_path_buf()),
         program_pid: shared.as_ref().map(|(_, pid)| *pid),
+        connect,
         ..Default::default()
     };
     if batch {
@@ -484,6 +573,70 @@ fn step_shm(env: &[(String, String)]) -> Option<(shm::StepShm, u32)> {
 }
 
 #[cfg(test)]
+mod cluster_tests {
+    use super::*;
+
+    fn spec() -> JailSpec {
+        use crate::config::{resolve, Catalogue, Request};
+        let facts = crate::testutil::facts(
+            1000,
+            std::path::Path::new("/home/u"),
+            std::path::Path::new("/home/u/p"),
+        );
+        let req = Request {
+            command: vec!["true".into()],
+            ..Default::default()
+        };
+        resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_rule_gives_host_and_a_host_it_gave_is_not_the_jails_own() {
+        use crate::config::profile::{JobNetwork, NetMode};
+        use crate::config::spec::{Source, Sourced};
+        let mut s = spec();
+        s.network.mode = Sourced::new(NetMode::None, Source::Cli("--net".into()));
+        s.slurm.job_network = Sourced::new(JobNetwork::Node, Source::Derived("t".into()));
+        assert_eq!(job_network(&mut s), Ok(None));
+        assert_eq!(s.network.mode.value, NetMode::Host);
+        // The batch jail's policy, handed to its steps: under `cluster`
+        // the rule applies again (it needs the job's node list), where a
+        // jail's own `host` is kept as it is.
+        s.slurm.job_network.value = JobNetwork::Cluster;
+        let nodelist = std::env::var_os("SLURM_JOB_NODELIST");
+        if nodelist.is_none() {
+            assert!(job_network(&mut s.clone()).is_err());
+        }
+        s.network.mode = Sourced::new(NetMode::Host, Source::Cli("--net".into()));
+        assert_eq!(job_network(&mut s), Ok(None));
+        assert_eq!(s.network.mode.source, Source::Cli("--net".into()));
+        s.slurm.job_network.value = JobNetwork::Policy;
+        s.network.mode = Sourced::new(NetMode::None, Source::Cli("--net".into()));
+        assert_eq!(job_network(&mut s), Ok(None));
+        assert_eq!(s.network.mode.value, NetMode::None);
+    }
+
+    #[test]
+    fn pmix_endpoints_are_the_servers_loopback_tcp_uris() {
+        let vars = [
+            ("PMIX_SERVER_URI3", "pmix-server.9;tcp4://127.0.0.1:36553"),
+            ("PMIX_SERVER_URI21", "pmix-server.9;tcp4://127.0.0.1:36553"),
+            ("PMIX_SERVER_URI2", "pmix-server.9;tcp6://[::1]:4000"),
+            ("PMIX_SERVER_URI4", "x;tcp4://198.18.0.1:22"),
+            ("OTHER", "x;tcp4://127.0.0.1:22"),
+        ];
+        let got = pmix_endpoints(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(
+            got,
+            vec![
+                "127.0.0.1:36553".parse().unwrap(),
+                "[::1]:4000".parse().unwrap()
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -515,41 +668,6 @@ mod tests {
         }
         for n in ["LD_PRELOAD", "BASH_ENV", "PATH", "OMPI_MCA_x", "PMIXX"] {
             assert!(!from_slurmstepd(n), "{n}");
-        }
-    }
-
-    #[test]
-    fn only_a_pmix_steps_loopback_server_port_is_exposed() {
-        let port = |vars: &[(&str, &str)]| {
-            pmix_server_port(&|k: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            })
-        };
-        let uri = "pmix-server.16668;tcp4://127.0.0.1:32979";
-        let pmix = ("SLURM_MPI_TYPE", "pmix_v4");
-        assert_eq!(port(&[pmix, ("PMIX_SERVER_URI41", uri)]), Some(32979));
-        assert_eq!(
-            port(&[
-                pmix,
-                ("PMIX_SERVER_URI3", "pmix-server.1;tcp6://[::1]:4000")
-            ]),
-            Some(4000)
-        );
-        // Not a PMIx step; a server not on loopback; nonsense.
-        assert_eq!(port(&[("PMIX_SERVER_URI41", uri)]), None);
-        assert_eq!(
-            port(&[("SLURM_MPI_TYPE", "pmi2"), ("PMIX_SERVER_URI41", uri)]),
-            None
-        );
-        for bad in [
-            "pmix-server.1;tcp4://198.18.0.11:4000",
-            "pmix-server.1;tcp4://127.0.0.1:0",
-            "pmix-server.1;tcp4://127.0.0.1:99999",
-            "tcp4://127.0.0.1:4000",
-        ] {
-            assert_eq!(port(&[pmix, ("PMIX_SERVER_URI41", bad)]), None, "{bad}");
         }
     }
 

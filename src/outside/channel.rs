@@ -61,6 +61,18 @@ pub enum Msg {
     /// pid 1 → network helper: the jail's listening and DNS sockets are
     /// attached; `more`: another such message follows.
     NetSockets { more: bool },
+    /// launcher → connect supervisor: its rules.
+    Connect(super::connect::Config),
+    /// launcher → connect supervisor: the jail's pid 1 (its pidfd
+    /// attached), whose fd the listener is taken from.
+    ConnectJail { pid: i32 },
+    /// jail's pid 1 → connect supervisor: the seccomp listener is its fd
+    /// `fd`. Written with write(), not sent with SCM_RIGHTS: sendmsg is
+    /// one of the syscalls the new filter stops, and only the supervisor
+    /// could answer it.
+    ConnectListener { fd: i32 },
+    /// connect supervisor → jail's pid 1: it holds the listener.
+    ConnectReady,
     /// jail's pid 1 → launcher, once the program has ended: `total`
     /// processes are still running and end with pid 1; the first of
     /// them by pid and name (comm, NUL-padded; pid 0: none).
@@ -114,6 +126,10 @@ impl Msg {
             Msg::Net(_) => "Net",
             Msg::NetSockets { .. } => "NetSockets",
             Msg::Leftovers { .. } => "Leftovers",
+            Msg::Connect(_) => "Connect",
+            Msg::ConnectJail { .. } => "ConnectJail",
+            Msg::ConnectListener { .. } => "ConnectListener",
+            Msg::ConnectReady => "ConnectReady",
         }
     }
 }
@@ -218,6 +234,20 @@ link! {
     }
 }
 
+link! {
+    /// launcher → connect supervisor (its rules), then jail's pid 1 →
+    /// connect supervisor (the seccomp listener), on one channel.
+    ToSupervisor ("→ connect supervisor") {
+        Config(super::connect::Config) = Msg::Connect(c) => Config(c),
+        Jail { pid: i32 } = Msg::ConnectJail { pid } => Jail { pid },
+        Listener { fd: i32 } = Msg::ConnectListener { fd } => Listener { fd },
+    }
+}
+link! {
+    /// connect supervisor → jail's pid 1.
+    FromSupervisor ("connect supervisor → pid 1") { Ready = Msg::ConnectReady => Ready }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("unexpected message {got} on the {link} link")]
@@ -272,6 +302,15 @@ impl Channel {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Sends `msg` with write() (no fds), encoded on the stack: for a
+    /// process whose sendmsg is stopped by a seccomp filter (pid 1 handing
+    /// over the connect supervisor's listener). Allocation-free.
+    pub fn write_small(&self, msg: &Msg) -> Result<(), i32> {
+        let mut stack = [0u8; 256];
+        let bytes = postcard::to_slice(msg, &mut stack).map_err(|_| libc::EMSGSIZE)?;
+        sys::write_all(self.0.as_raw_fd(), bytes)
     }
 
     /// Receives one small message into `buf` without allocating (pid 1,

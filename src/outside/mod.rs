@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod chaperon;
+pub mod connect;
 pub mod guard;
 pub mod net;
 pub mod notice;
@@ -32,6 +33,7 @@ pub enum Role {
     Guard,
     Slurm,
     Net,
+    Connect,
 }
 
 impl Role {
@@ -40,11 +42,12 @@ impl Role {
             Role::Guard => "guard",
             Role::Slurm => "slurm",
             Role::Net => "net",
+            Role::Connect => "connect",
         }
     }
 
     fn from_name(s: &str) -> Option<Role> {
-        [Role::Guard, Role::Slurm, Role::Net]
+        [Role::Guard, Role::Slurm, Role::Net, Role::Connect]
             .into_iter()
             .find(|r| r.name() == s)
     }
@@ -162,6 +165,7 @@ fn run(role: Role, chan: Channel) -> i32 {
         Role::Guard => guard::main(chan),
         Role::Slurm => chaperon::main(chan),
         Role::Net => net::main(chan),
+        Role::Connect => connect::main(chan),
     }
 }
 

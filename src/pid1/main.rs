@@ -31,6 +31,7 @@ pub fn run(
     leftovers: Channel,
     chaperon: Option<Channel>,
     helper: Option<Channel>,
+    connect: Option<Channel>,
 ) -> ! {
     let fail = |stage: Stage, index: u32, errno: i32| -> ! {
         report(&chan, stage, index, errno);
@@ -88,6 +89,11 @@ pub fn run(
     }
     if let Err((part, errno)) = harden::apply(&prep.harden) {
         fail(Stage::Harden, part, errno);
+    }
+    if let (Some(c), Some(prog)) = (&connect, &prep.notify) {
+        if let Err(errno) = connect_filter(prog, c) {
+            fail(Stage::Harden, harden::Part::Notify as u32, errno);
+        }
     }
     // Nothing in the jail may ptrace or read the memory of pid 1.
     // SAFETY: prctl with integer arguments.
@@ -155,4 +161,30 @@ fn write_file(path: &CString, content: &[u8], mode: u32) -> Result<(), i32> {
     let r = sys::write_all(fd, content);
     sys::close(fd);
     r
+}
+
+/// pid 1, after its hardening (no_new_privs is set), under cluster
+/// networks: installs `harden::notify`'s filter, so the connect
+/// supervisor decides every connect and send from here on, and hands it
+/// the listener. write() and recvmsg() are not stopped by the filter
+/// (sendmsg is): pid 1 writes the fd's number and the supervisor takes the
+/// fd itself (pidfd_getfd), then says it holds it. pid 1 keeps the
+/// channel open for its whole life: its EOF ends the supervisor.
+/// Allocation-free.
+fn connect_filter(prog: &[seccompiler::sock_filter], c: &Channel) -> Result<(), i32> {
+    let fd = harden::notify::install(prog)?;
+    let mut buf = [0u8; 64];
+    let ready = match c.write_small(&Msg::ConnectListener { fd }) {
+        Ok(()) => c.recv_small_as::<outside::channel::FromSupervisor>(&mut buf),
+        Err(e) => Err(e),
+    };
+    // Closed before any failure report: that report is a sendmsg, which
+    // with no listener left fails (ENOSYS) rather than waiting for an
+    // answer that never comes.
+    sys::close(fd);
+    match ready {
+        Ok(Some(outside::channel::FromSupervisor::Ready)) => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Err(libc::ECONNRESET),
+    }
 }

@@ -35,6 +35,9 @@ pub struct Prepared {
     pub limits: Limits,
     /// The network steps pid 1 runs (routes, sockets, handoff).
     pub net: net::Prepared,
+    /// The connect supervisor's filter (cluster networks), installed by
+    /// pid 1 after its hardening.
+    pub notify: Option<seccompiler::BpfProgram>,
 }
 
 impl Prepared {

@@ -529,6 +529,10 @@ Paths are absolute or start with `~/` (your home). In a project's `.jail.toml` t
   Project files may only narrow, even after `jail trust`.
 - `slurm_job_network = "node"`
   The tasks of Slurm jobs submitted from a jail use their compute node's network, so the ranks of a multi-node MPI job reach each other; the jail's allowlist then does not hold on the nodes (the site vouches for their network). Default `"policy"`: every task keeps the jail's own network policy.
+- `slurm_job_network = "cluster"`
+  Each task uses its node's network but reaches only the nodes of its own job's allocation and the networks in `[slurm] cluster_networks`; loopback (but the step's own PMIx server) and every other address are refused (EACCES, one line on the task's stderr), whatever the jail's policy, so the allowlist's names are not reachable from such jobs. A supervisor outside each task's jail decides every connect and send (seccomp user notification; Linux 5.6 or later on the nodes, `jail doctor` says).
+- `[slurm] cluster_networks = [`{cidr}`, ...]`
+  Networks (`10.1.0.0/16`, `fd00:1::/64`) that tasks reach under `"cluster"` besides the job's nodes. Only the site's jail.toml may set it.
 
 Values of builtin and site profiles that exceed the site policy are narrowed to it (`jail explain` lists each narrowing). Values you ask for (your files, a project file, the command line) are refused with exit status 125 and one line naming the site file and key, never silently ignored.
 

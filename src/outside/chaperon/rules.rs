@@ -1305,6 +1305,7 @@ mod tests {
             qos: None,
             max_jobs: None,
             job_network: Sourced::new(Default::default(), Source::Derived("t".into())),
+            cluster_networks: Vec::new(),
         }
     }
 
