@@ -853,7 +853,8 @@ fn run_job(
     let mut c = command(ch, name, &job.submit_dir);
     c.args(&job.real);
     if name == "sbatch" {
-        let wrapper = job::wrapper(&ch.exe, &spec).map_err(|e| Deny::Refused {
+        let scontrol = ch.paths.get("scontrol").map(PathBuf::as_path);
+        let wrapper = job::wrapper(&ch.exe, scontrol, &spec).map_err(|e| Deny::Refused {
             what: "sbatch".into(),
             reason: e.to_string(),
         })?;
