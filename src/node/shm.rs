@@ -92,9 +92,14 @@ fn sweep(top: &Path, keep: &str) {
         return;
     };
     for e in entries.flatten() {
-        let stale = e.file_name() != keep
-            && e.file_type().is_ok_and(|t| t.is_dir())
-            && fs::File::open(e.path()).is_ok_and(|f| sys::try_lock(f.as_raw_fd()).is_ok());
+        if e.file_name() == keep || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        // A program can chmod its /dev/shm (this directory) to 000, which
+        // would keep it from being opened, so never swept; its tasks hold
+        // their locks on what they opened before.
+        let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o700));
+        let stale = fs::File::open(e.path()).is_ok_and(|f| sys::try_lock(f.as_raw_fd()).is_ok());
         if stale {
             let _ = remove_tree(&e.path());
         }
@@ -111,7 +116,7 @@ fn sweep(top: &Path, keep: &str) {
 /// rest. Only for directories no live task uses (none can add to them).
 fn remove_tree(path: &Path) -> Result<(), nix::errno::Errno> {
     use nix::fcntl::{open, openat, renameat2, OFlag, RenameFlags};
-    use nix::sys::stat::{fstatat, Mode, SFlag};
+    use nix::sys::stat::{fchmodat, fstatat, FchmodatFlags, Mode, SFlag};
     use nix::unistd::{unlinkat, UnlinkatFlags};
     use std::ffi::OsString;
     use std::os::fd::OwnedFd;
@@ -133,6 +138,19 @@ fn remove_tree(path: &Path) -> Result<(), nix::errno::Errno> {
         fstatat(d, n.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
             .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
     };
+    // The program may have taken its own rights away (chmod 0 of a
+    // directory it made, or of /dev/shm itself): it and the launcher are
+    // one user, so they are given back. Entries are checked to be
+    // directories (no link) first, and no live task can change them.
+    let mine = Mode::from_bits_truncate(0o700);
+    let own =
+        |d: &OwnedFd, n: &OsString| fchmodat(d, n.as_os_str(), mine, FchmodatFlags::FollowSymlink);
+    let _ = fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        mine,
+        FchmodatFlags::FollowSymlink,
+    );
     let top = open(path, dir_flags, Mode::empty())?;
     let mut fresh = 0u64;
     loop {
@@ -145,6 +163,7 @@ fn remove_tree(path: &Path) -> Result<(), nix::errno::Errno> {
                 unlinkat(&top, n.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
                 continue;
             }
+            own(&top, &n)?;
             let d = openat(&top, n.as_os_str(), dir_flags, Mode::empty())?;
             for m in names(&d)? {
                 if !is_dir(&d, &m)? {
@@ -296,6 +315,11 @@ mod tests {
         let a = StepShm::open(&r, me(), "50", "0").unwrap();
         chain(a.path());
         std::os::unix::fs::symlink(&r, a.path().join("d/d/link")).unwrap();
+        // Directories the program made unwritable or unreadable, and
+        // its /dev/shm itself.
+        for (d, m) in [("d/d/d", 0o500), ("d/d", 0o000), (".", 0o000)] {
+            fs::set_permissions(a.path().join(d), fs::Permissions::from_mode(m)).unwrap();
+        }
         let dir = a.path().to_path_buf();
         a.finish();
         assert!(!dir.exists(), "the last task left {}", dir.display());
@@ -303,6 +327,7 @@ mod tests {
         let top = r.join(format!("jail-{}", me()));
         fs::create_dir(top.join("51.0")).unwrap();
         chain(&top.join("51.0"));
+        fs::set_permissions(top.join("51.0"), fs::Permissions::from_mode(0o000)).unwrap();
         let next = StepShm::open(&r, me(), "52", "0").unwrap();
         assert!(!top.join("51.0").exists(), "the sweep left 51.0");
         next.finish();
