@@ -1579,11 +1579,17 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
     std::fs::copy(common::jail_bin(), bin.join("jail")).unwrap();
     let _bin_gone = BinDir(bin.clone());
     let submit = |sb: &Sandbox| {
+        // The user's PATH has a relative entry, which the preamble (run
+        // in the project, outside any jail) must not search: the program
+        // plants a `scontrol` there.
         let o = sb
             .as_user(bin.join("jail").as_os_str())
+            .env("PATH", format!("bin:{PATH}"))
             .args(["--", "sh", "-c"])
             .arg(format!(
-                "srun -J {name} -w {node} sh -c 'echo ran > ran-step'; echo rc=$?; \
+                "mkdir -p bin && printf '#!/bin/sh\\necho ran > ran-scontrol\\n' > bin/scontrol && \
+                 chmod +x bin/scontrol; \
+                 srun -J {name} -w {node} sh -c 'echo ran > ran-step'; echo rc=$?; \
                  sbatch --parsable -J {name} -w {node} -o out.txt --wrap 'echo ran > ran-batch'"
             ))
             .output()
@@ -1651,7 +1657,7 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
             "sacct and scontrol: {acct}"
         );
     }
-    for f in ["ran-step", "ran-batch"] {
+    for f in ["ran-step", "ran-batch", "ran-scontrol"] {
         assert!(!sb.project.join(f).exists(), "{f}: the job ran unjailed");
     }
     // The node is fine again: the same job runs.
