@@ -1780,6 +1780,59 @@ fn ranks_on_one_node_share_memory_under_srun() {
     assert!(!std::path::Path::new(&dir).exists(), "{dir} is left");
 }
 
+/// Whatever a task leaves in the step's shared /dev/shm (a chain of
+/// directories deeper than the launcher has file descriptors, directories
+/// it made unreadable, its /dev/shm itself mode 000), the last task
+/// removes it: it lives in the node's memory, outside the jail's limits.
+#[test]
+fn a_steps_shared_shm_is_removed_whatever_the_program_left() {
+    let sb = Sandbox::new("slurm-shm-left");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("shmleft");
+    let _c = cleanup(&sb, &[&name]);
+    sb.write(
+        sb.project.join("leave.py"),
+        "import os\n\
+         print('step', os.environ['SLURM_JOB_ID'] + '.' + os.environ['SLURM_STEP_ID'])\n\
+         os.chdir('/dev/shm')\n\
+         os.mkdir('ro'); open('ro/f', 'w').write('x'); os.chmod('ro', 0o500)\n\
+         os.mkdir('none'); os.mkdir('none/d'); os.chmod('none', 0)\n\
+         for i in range(3000): os.mkdir('d'); os.chdir('d')\n\
+         os.chmod('/dev/shm', 0)\n",
+    );
+    let script = format!("srun -J {name} -N1 -n1 -w {} python3 leave.py", nodes[0]);
+    let o = jailed(&sb, &script);
+    let out = stdout(&o);
+    assert_code(&o, 0);
+    let step = out
+        .lines()
+        .find_map(|l| l.strip_prefix("step "))
+        .unwrap_or_else(|| panic!("no step id: {out}{}", stderr(&o)));
+    let dir = format!("/dev/shm/jail-{}/{step}", user().uid);
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is left");
+    // A step whose tasks were killed before they could remove it (what
+    // a program that ignores SIGTERM gets): the next step sweeps it.
+    let killed = format!(
+        "srun -J {name} -N1 -n1 -w {node} sh -c 'echo step $SLURM_JOB_ID.$SLURM_STEP_ID; \
+         head -c 1000000 /dev/zero > /dev/shm/big; chmod 0 /dev/shm; trap \"\" TERM; \
+         echo ready; sleep 120' > killed.out 2>&1 & \
+         for i in $(seq 300); do grep -q ready killed.out && break; sleep 0.2; done; \
+         scancel --name={name}; wait; cat killed.out; \
+         srun -J {name} -N1 -n1 -w {node} true",
+        node = nodes[0]
+    );
+    let o = jailed(&sb, &killed);
+    let out = stdout(&o);
+    let step = out
+        .lines()
+        .find_map(|l| l.strip_prefix("step "))
+        .unwrap_or_else(|| panic!("no step id: {out}{}", stderr(&o)));
+    let dir = format!("/dev/shm/jail-{}/{step}", user().uid);
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is left");
+}
+
 /// The PMIx server's port is exposed from slurmstepd's own environment
 /// only: a program that names another port of the node's loopback in
 /// the variables it submits with (`PMIX_SERVER_URI41`) reaches nothing.
@@ -1898,11 +1951,17 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
     std::fs::copy(common::jail_bin(), bin.join("jail")).unwrap();
     let _bin_gone = BinDir(bin.clone());
     let submit = |sb: &Sandbox| {
+        // The user's PATH has a relative entry, which the preamble (run
+        // in the project, outside any jail) must not search: the program
+        // plants a `scontrol` there.
         let o = sb
             .as_user(bin.join("jail").as_os_str())
+            .env("PATH", format!("bin:{PATH}"))
             .args(["--", "sh", "-c"])
             .arg(format!(
-                "srun -J {name} -w {node} sh -c 'echo ran > ran-step'; echo rc=$?; \
+                "mkdir -p bin && printf '#!/bin/sh\\necho ran > ran-scontrol\\n' > bin/scontrol && \
+                 chmod +x bin/scontrol; \
+                 srun -J {name} -w {node} sh -c 'echo ran > ran-step'; echo rc=$?; \
                  sbatch --parsable -J {name} -w {node} -o out.txt --wrap 'echo ran > ran-batch'"
             ))
             .output()
@@ -1970,7 +2029,7 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
             "sacct and scontrol: {acct}"
         );
     }
-    for f in ["ran-step", "ran-batch"] {
+    for f in ["ran-step", "ran-batch", "ran-scontrol"] {
         assert!(!sb.project.join(f).exists(), "{f}: the job ran unjailed");
     }
     // The node is fine again: the same job runs.

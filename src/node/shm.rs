@@ -73,11 +73,11 @@ impl StepShm {
     }
 
     /// This task ended: the last of the step's tasks on the node (no
-    /// other holds the lock) removes the directory. `remove_dir_all`
-    /// never follows a symbolic link the program left there.
+    /// other holds the lock) removes the directory, never following a
+    /// symbolic link the program left there (`remove_tree`).
     pub fn finish(self) {
         if sys::try_lock(self.lock.as_raw_fd()).is_ok() {
-            if let Err(e) = fs::remove_dir_all(&self.dir) {
+            if let Err(e) = remove_tree(&self.dir) {
                 tracing::debug!("cannot remove {}: {e}", self.dir.display());
             }
         }
@@ -92,13 +92,105 @@ fn sweep(top: &Path, keep: &str) {
         return;
     };
     for e in entries.flatten() {
-        let stale = e.file_name() != keep
-            && e.file_type().is_ok_and(|t| t.is_dir())
-            && fs::File::open(e.path()).is_ok_and(|f| sys::try_lock(f.as_raw_fd()).is_ok());
+        if e.file_name() == keep || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        // A program can chmod its /dev/shm (this directory) to 000, which
+        // would keep it from being opened, so never swept; its tasks hold
+        // their locks on what they opened before.
+        let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o700));
+        let stale = fs::File::open(e.path()).is_ok_and(|f| sys::try_lock(f.as_raw_fd()).is_ok());
         if stale {
-            let _ = fs::remove_dir_all(e.path());
+            let _ = remove_tree(&e.path());
         }
     }
+}
+
+/// Removes the directory `path` and all below it, never following a
+/// symbolic link and never holding more than two directories open: the
+/// program may leave a chain of directories deeper than the launcher
+/// has file descriptors for, where `remove_dir_all` (one open directory
+/// per level) gives up and the step's memory would stay taken for good.
+/// Each pass moves the subdirectories of `path`'s subdirectories up into
+/// `path` (under fresh names, never replacing an entry) and removes the
+/// rest. Only for directories no live task uses (none can add to them).
+fn remove_tree(path: &Path) -> Result<(), nix::errno::Errno> {
+    use nix::fcntl::{open, openat, renameat2, OFlag, RenameFlags};
+    use nix::sys::stat::{fchmodat, fstatat, FchmodatFlags, Mode, SFlag};
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    use std::ffi::OsString;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::ffi::OsStrExt;
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let names = |d: &OwnedFd| -> Result<Vec<OsString>, nix::errno::Errno> {
+        let mut listing =
+            nix::dir::Dir::from_fd(d.try_clone().map_err(|_| nix::errno::Errno::EMFILE)?)?;
+        let mut out = Vec::new();
+        for e in listing.iter() {
+            let n = e?.file_name().to_bytes().to_vec();
+            if n != b"." && n != b".." {
+                out.push(std::ffi::OsStr::from_bytes(&n).to_os_string());
+            }
+        }
+        Ok(out)
+    };
+    let is_dir = |d: &OwnedFd, n: &OsString| {
+        fstatat(d, n.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+    };
+    // The program may have taken its own rights away (chmod 0 of a
+    // directory it made, or of /dev/shm itself): it and the launcher are
+    // one user, so they are given back. Entries are checked to be
+    // directories (no link) first, and no live task can change them.
+    let mine = Mode::from_bits_truncate(0o700);
+    let own =
+        |d: &OwnedFd, n: &OsString| fchmodat(d, n.as_os_str(), mine, FchmodatFlags::FollowSymlink);
+    let _ = fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        mine,
+        FchmodatFlags::FollowSymlink,
+    );
+    let top = open(path, dir_flags, Mode::empty())?;
+    let mut fresh = 0u64;
+    loop {
+        let entries = names(&top)?;
+        if entries.is_empty() {
+            break;
+        }
+        for n in entries {
+            if !is_dir(&top, &n)? {
+                unlinkat(&top, n.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+                continue;
+            }
+            own(&top, &n)?;
+            let d = openat(&top, n.as_os_str(), dir_flags, Mode::empty())?;
+            for m in names(&d)? {
+                if !is_dir(&d, &m)? {
+                    unlinkat(&d, m.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+                    continue;
+                }
+                loop {
+                    fresh += 1;
+                    let to = format!(".jail-rm-{fresh}");
+                    match renameat2(
+                        &d,
+                        m.as_os_str(),
+                        &top,
+                        to.as_str(),
+                        RenameFlags::RENAME_NOREPLACE,
+                    ) {
+                        Err(nix::errno::Errno::EEXIST) => continue,
+                        r => break r?,
+                    }
+                }
+            }
+            drop(d);
+            unlinkat(&top, n.as_os_str(), UnlinkatFlags::RemoveDir)?;
+        }
+    }
+    drop(top);
+    nix::unistd::unlinkat(nix::fcntl::AT_FDCWD, path, UnlinkatFlags::RemoveDir)
 }
 
 /// `path` as a directory of `uid`'s, mode 0700, made if missing.
@@ -186,6 +278,60 @@ mod tests {
         assert!(live.path().exists());
         live.finish();
         next.finish();
+        let _ = fs::remove_dir_all(&r);
+    }
+
+    /// A chain of directories deeper than the launcher has file
+    /// descriptors (what a program can leave in its /dev/shm) is removed
+    /// by the last task, and by the sweep, like any other.
+    #[test]
+    fn a_tree_deeper_than_the_fd_limit_is_removed() {
+        use nix::fcntl::{openat, OFlag};
+        use nix::sys::stat::{mkdirat, Mode};
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit into a struct we own.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        let soft = lim.rlim_cur;
+        let depth = (soft + 200).clamp(2000, 50_000);
+        let chain = |at: &Path| {
+            let mut fd = std::os::fd::OwnedFd::from(fs::File::open(at).unwrap());
+            for _ in 0..depth {
+                mkdirat(&fd, "d", Mode::from_bits_truncate(0o700)).unwrap();
+                let next = openat(
+                    &fd,
+                    "d",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+                    Mode::empty(),
+                )
+                .unwrap();
+                fs::write(format!("/proc/self/fd/{}/f", next.as_raw_fd()), b"x").unwrap();
+                fd = next;
+            }
+        };
+        let r = root("deep");
+        let a = StepShm::open(&r, me(), "50", "0").unwrap();
+        chain(a.path());
+        std::os::unix::fs::symlink(&r, a.path().join("d/d/link")).unwrap();
+        // Directories the program made unwritable or unreadable, and
+        // its /dev/shm itself.
+        for (d, m) in [("d/d/d", 0o500), ("d/d", 0o000), (".", 0o000)] {
+            fs::set_permissions(a.path().join(d), fs::Permissions::from_mode(m)).unwrap();
+        }
+        let dir = a.path().to_path_buf();
+        a.finish();
+        assert!(!dir.exists(), "the last task left {}", dir.display());
+        // Killed tasks: the next step's sweep removes it.
+        let top = r.join(format!("jail-{}", me()));
+        fs::create_dir(top.join("51.0")).unwrap();
+        chain(&top.join("51.0"));
+        fs::set_permissions(top.join("51.0"), fs::Permissions::from_mode(0o000)).unwrap();
+        let next = StepShm::open(&r, me(), "52", "0").unwrap();
+        assert!(!top.join("51.0").exists(), "the sweep left 51.0");
+        next.finish();
+        assert!(r.exists());
         let _ = fs::remove_dir_all(&r);
     }
 

@@ -115,24 +115,43 @@ const SHEBANG: &str = "#!/bin/sh";
 /// there, the one-line reason goes to the job's Comment (`scontrol show
 /// job`, `sacct -o Comment`) and the job ends with 125, never running
 /// unjailed. (Its output file does not get the line: it would be written
-/// outside any jail, by a shell that cannot open it safely.)
-pub fn wrapper(exe: &Path, job: &JobSpec) -> Result<Vec<u8>, JobError> {
+/// outside any jail, by a shell that cannot open it safely.) `scontrol`
+/// is the real command's absolute path (the chaperon's): the shell runs
+/// outside any jail in the job's directory, so a PATH lookup could find
+/// a `scontrol` the program planted (a relative PATH entry, such as
+/// `bin` or an empty one, names a directory of the project there).
+pub fn wrapper(exe: &Path, scontrol: Option<&Path>, job: &JobSpec) -> Result<Vec<u8>, JobError> {
     let shown = exe.display().to_string();
-    if shown.contains(|c: char| c.is_control()) || !exe.is_absolute() {
+    if !safe_path(exe) {
         return Err(JobError::BadExe(shown));
     }
-    let quoted = format!("'{}'", shown.replace('\'', "'\\''"));
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let quoted = quote(&shown);
+    // Without a usable path the Comment is not written; the job still
+    // ends with 125.
+    let scontrol = quote(
+        &scontrol
+            .filter(|p| safe_path(p))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
     let json = serde_json::to_string(job).map_err(|e| JobError::Decode(e.to_string()))?;
     Ok(format!(
         "{SHEBANG}\n\
          j={quoted}\n\
          test -x \"$j\" && exec \"$j\" {JOB_ARG} \"$0\" \"$@\"\n\
          r=\"jail: slurm job: no jail binary at $j on ${{SLURMD_NODENAME:-the node}}: the job did not run\"\n\
-         scontrol update JobId=\"$SLURM_JOB_ID\" Comment=\"$r\" >/dev/null 2>&1\n\
+         s={scontrol}\n\
+         test -x \"$s\" && \"$s\" update JobId=\"$SLURM_JOB_ID\" Comment=\"$r\" >/dev/null 2>&1\n\
          exit 125\n\
          {MARK} {json}\n"
     )
     .into_bytes())
+}
+
+/// An absolute path the preamble can hold on one line.
+fn safe_path(p: &Path) -> bool {
+    p.is_absolute() && !p.display().to_string().contains(|c: char| c.is_control())
 }
 
 /// Reads a wrapper back (on the compute node).
@@ -224,7 +243,7 @@ mod tests {
             io: Io::default(),
             state: "/s".into(),
         };
-        let w = wrapper(Path::new("/usr/bin/jail"), &job).unwrap();
+        let w = wrapper(Path::new("/usr/bin/jail"), None, &job).unwrap();
         let text = String::from_utf8(w.clone()).unwrap();
         assert!(text.starts_with("#!/bin/sh\nj='/usr/bin/jail'\n"), "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with(MARK)).count(), 1);
@@ -238,8 +257,8 @@ mod tests {
         assert!(d.opts.is_empty());
         assert_eq!(parse_wrapper(&w, "s").unwrap(), job);
         assert!(parse_wrapper(b"#!/bin/sh\necho\n", "s").is_err());
-        assert!(wrapper(Path::new("/a\nb/jail"), &job).is_err());
-        assert!(wrapper(Path::new("jail"), &job).is_err());
+        assert!(wrapper(Path::new("/a\nb/jail"), None, &job).is_err());
+        assert!(wrapper(Path::new("jail"), None, &job).is_err());
     }
 
     /// The preamble, run by a real sh: it execs jail's binary with the
@@ -262,25 +281,54 @@ mod tests {
         std::fs::write(&fake, "#!/bin/sh\nprintf '%s|' \"$@\"\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The real scontrol (the chaperon's absolute path) notes its
+        // arguments; a `scontrol` the program planted in the job's
+        // directory, on a relative PATH entry, must never run (it would
+        // run outside any jail).
+        let real = dir.join("real scontrol");
+        let noted = dir.join("noted");
+        std::fs::write(&real, "#!/bin/sh\nprintf '%s|' \"$@\" > \"$NOTED\"\n").unwrap();
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let planted = dir.join("planted");
+        let fake_sc = dir.join("bin/scontrol");
+        std::fs::write(&fake_sc, "#!/bin/sh\ntouch \"$PLANTED\"\n").unwrap();
+        for f in [&fake, &real, &fake_sc] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let script = dir.join("wrapper");
-        std::fs::write(&script, wrapper(&fake, &job).unwrap()).unwrap();
-        let run = || {
+        let run = |sc: Option<&Path>| {
+            std::fs::write(&script, wrapper(&fake, sc, &job).unwrap()).unwrap();
             std::process::Command::new("/bin/sh")
                 .arg(&script)
                 .args(["a b", "$HOME"])
-                .env("PATH", "/nonexistent")
+                .current_dir(&dir)
+                .env("PATH", "bin::/usr/bin:/bin")
+                .env("SLURM_JOB_ID", "7")
+                .env("SLURMD_NODENAME", "n1")
+                .env("NOTED", &noted)
+                .env("PLANTED", &planted)
                 .output()
                 .unwrap()
         };
-        let o = run();
+        let o = run(Some(&real));
         assert_eq!(
             String::from_utf8_lossy(&o.stdout),
             format!("__slurm-job|{}|a b|$HOME|", script.display())
         );
         std::fs::remove_file(&fake).unwrap();
-        let o = run();
-        assert_eq!(o.status.code(), Some(125));
-        assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{o:?}");
+        for sc in [Some(real.as_path()), None, Some(Path::new("scontrol"))] {
+            let o = run(sc);
+            assert_eq!(o.status.code(), Some(125));
+            assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{o:?}");
+            assert!(!planted.exists(), "a planted scontrol ran ({sc:?})");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&noted).unwrap(),
+            format!(
+                "update|JobId=7|Comment=jail: slurm job: no jail binary at {} on n1: the job did not run|",
+                fake.display()
+            )
+        );
         let _ = std::fs::remove_dir_all(dir.parent().unwrap());
     }
 }

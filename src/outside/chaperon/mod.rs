@@ -346,10 +346,11 @@ fn ready(config: &Config) -> Result<Chaperon, String> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
     let env = real_env(&spec);
+    let writable = writable_roots(&spec);
     let paths = STUBS
         .iter()
         .filter_map(|c| {
-            let p = on_path(c, &env)?;
+            let p = on_path(c, &env, &writable)?;
             // Never ourselves (a PATH that leads back to jail's binary).
             let same = me.is_some() && std::fs::canonicalize(&p).ok() == me;
             (!same).then_some((*c, p))
@@ -366,15 +367,42 @@ fn ready(config: &Config) -> Result<Chaperon, String> {
     })
 }
 
-fn on_path(cmd: &str, env: &[(String, String)]) -> Option<PathBuf> {
+/// Where the program can write (as the host sees it): a real command
+/// found there would be the program's, run outside the jail.
+fn writable_roots(spec: &JailSpec) -> Vec<PathBuf> {
+    let fs = &spec.filesystem;
+    let mut roots: Vec<PathBuf> = std::iter::once(&spec.project)
+        .chain(&fs.rw)
+        .chain(&fs.cache)
+        .chain(&fs.own)
+        .map(|p| p.value.clone())
+        .chain(fs.storage.clone())
+        .collect();
+    if fs.home.value == crate::config::profile::HomeMode::Rw {
+        roots.push(spec.user.home.clone());
+    }
+    let real: Vec<PathBuf> = roots
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect();
+    roots.extend(real);
+    roots
+}
+
+/// `cmd` in the absolute directories of `env`'s PATH, never one below a
+/// directory the program can write (a direnv `bin/`, a virtualenv in the
+/// project), through a symbolic link or not.
+fn on_path(cmd: &str, env: &[(String, String)], writable: &[PathBuf]) -> Option<PathBuf> {
     let path = env
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str())?;
+    let theirs = |p: &Path| writable.iter().any(|w| p.starts_with(w));
     path.split(':')
         .filter(|d| d.starts_with('/'))
         .map(|d| Path::new(d).join(cmd))
-        .find(|p| p.is_file())
+        .filter(|p| p.is_file())
+        .find(|p| !theirs(p) && std::fs::canonicalize(p).is_ok_and(|r| !theirs(&r)))
 }
 
 /// Accepts stubs until the jail is gone.
@@ -853,7 +881,8 @@ fn run_job(
     let mut c = command(ch, name, &job.submit_dir);
     c.args(&job.real);
     if name == "sbatch" {
-        let wrapper = job::wrapper(&ch.exe, &spec).map_err(|e| Deny::Refused {
+        let scontrol = ch.paths.get("scontrol").map(PathBuf::as_path);
+        let wrapper = job::wrapper(&ch.exe, scontrol, &spec).map_err(|e| Deny::Refused {
             what: "sbatch".into(),
             reason: e.to_string(),
         })?;
@@ -1016,6 +1045,39 @@ mod tests {
         assert_eq!(submitted_id("42;cluster\n"), Some(42));
         assert_eq!(submitted_id("43\n"), Some(43));
         assert_eq!(submitted_id("sbatch: error: x\n"), None);
+    }
+
+    /// A real command is never one the program could have put on the
+    /// user's PATH (a project directory there, or a link into it).
+    #[test]
+    fn real_commands_are_never_found_where_the_program_writes() {
+        let t = std::env::temp_dir().join(format!("jail-onpath-{}", std::process::id()));
+        let (proj, sys) = (t.join("proj"), t.join("sys"));
+        for d in [proj.join("bin"), sys.clone(), t.join("links")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for f in [proj.join("bin/squeue"), sys.join("squeue")] {
+            std::fs::write(f, "").unwrap();
+        }
+        std::os::unix::fs::symlink(proj.join("bin/squeue"), t.join("links/squeue")).unwrap();
+        let env = |path: String| vec![("PATH".to_string(), path)];
+        let writable = [proj.clone()];
+        let found = |p: String| on_path("squeue", &env(p), &writable);
+        let sys_path = format!("{}", sys.display());
+        assert_eq!(
+            found(format!("{}/bin:{sys_path}", proj.display())),
+            Some(sys.join("squeue"))
+        );
+        assert_eq!(
+            found(format!("{}/links:{sys_path}", t.display())),
+            Some(sys.join("squeue"))
+        );
+        assert_eq!(found(format!("{}/bin", proj.display())), None);
+        assert_eq!(
+            on_path("squeue", &env(format!("{}/bin", proj.display())), &[]),
+            Some(proj.join("bin/squeue"))
+        );
+        let _ = std::fs::remove_dir_all(&t);
     }
 
     #[test]
