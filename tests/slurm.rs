@@ -101,6 +101,24 @@ fn wait_done(sb: &Sandbox, id: &str) -> String {
     }
 }
 
+/// `sacct -o FIELDS` and `scontrol show job` of job `id`, as the jail
+/// sees them, once `done` holds of them or after 30 s (the accounting
+/// daemon records a job's end a little after Slurm ends it).
+fn record_of(sb: &Sandbox, id: &str, fields: &str, done: &dyn Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let o = jailed(
+            sb,
+            &format!("sacct -n -X -j {id} -o {fields}; scontrol show job {id}"),
+        );
+        let text = stdout(&o);
+        if done(&text) || start.elapsed() > Duration::from_secs(30) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn job_id(text: &str) -> String {
     text.split_whitespace()
         .last()
@@ -1990,11 +2008,9 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
         assert!(info.contains("JobState=FAILED"), "{info}");
         assert!(info.contains("ExitCode=125:0"), "{info}");
         // The batch job's reason is in its record, as the jail sees it.
-        let o = jailed(
-            &sb,
-            &format!("sacct -n -X -j {id} -o State,ExitCode,Comment%300; scontrol show job {id}"),
-        );
-        let acct = stdout(&o);
+        let acct = record_of(&sb, &id, "State,ExitCode,Comment%300", &|a: &str| {
+            a.matches(reason).count() == 2
+        });
         assert!(acct.contains("FAILED"), "{acct}");
         assert_eq!(
             acct.matches(reason).count(),
@@ -2018,11 +2034,9 @@ fn a_node_that_cannot_build_the_jail_ends_the_job_with_the_reason() {
             "jail: slurm job: no jail binary at {} on {node}: the job did not run",
             bin.join("jail").display()
         );
-        let o = jailed(
-            &sb,
-            &format!("sacct -n -X -j {id} -o Comment%300; scontrol show job {id}"),
-        );
-        let acct = stdout(&o);
+        let acct = record_of(&sb, &id, "Comment%300", &|a: &str| {
+            a.matches(reason.as_str()).count() == 2
+        });
         assert_eq!(
             acct.matches(&reason).count(),
             2,

@@ -485,7 +485,7 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     // The step's tasks on this node share a /dev/shm and get distinct
     // pids, so MPI ranks on one node use shared memory; where that cannot
     // be set up, ranks of a node talk over TCP (Open MPI's vader off).
-    let shared = if batch { None } else { step_shm(&env) };
+    let shared = if batch { None } else { step_shm() };
     if !batch {
         pmix_step(&mut env, shared.is_some());
         // PMIx's server listens on the node's loopback (TCP): a jail with
@@ -556,9 +556,15 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
 
 /// The step's shared /dev/shm on this node and the program's pid, or
 /// None (said at -v) when either cannot be had.
-fn step_shm(env: &[(String, String)]) -> Option<(shm::StepShm, u32)> {
-    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+fn step_shm() -> Option<(shm::StepShm, u32)> {
+    // slurmstepd's own variables for the task, never the program's.
+    let get = |k: &str| std::env::var(k).ok();
     let localid: u32 = get("SLURM_LOCALID")?.parse().ok()?;
+    // pid 1 chooses the program's pid there (kernels built without
+    // checkpoint/restore lack it): without it, no sharing.
+    if !std::path::Path::new("/proc/sys/kernel/ns_last_pid").exists() {
+        return None;
+    }
     let Some(pid) = shm::pid_max().and_then(|m| shm::program_pid(localid, m)) else {
         tracing::debug!("no pid of its own for local task {localid}: no shared /dev/shm");
         return None;

@@ -76,6 +76,14 @@ impl StepShm {
     /// other holds the lock) removes the directory, never following a
     /// symbolic link the program left there (`remove_tree`).
     pub fn finish(self) {
+        // Under the user's guard, as `open`: a sibling task between its
+        // open and its lock never gets a directory removed under it.
+        let guard = self.dir.parent().and_then(|top| fs::File::open(top).ok());
+        if let Some(g) = &guard {
+            if sys::lock(g.as_raw_fd()).is_err() {
+                return;
+            }
+        }
         if sys::try_lock(self.lock.as_raw_fd()).is_ok() {
             if let Err(e) = remove_tree(&self.dir) {
                 tracing::debug!("cannot remove {}: {e}", self.dir.display());
