@@ -105,9 +105,9 @@ pub fn main(chan: Channel) -> i32 {
         Ok(Some((ToGuard::JailStarted { pid }, mut fds))) => (pid, fds.pop()),
         Ok(None) => {
             // No jail ran: nothing to check.
-            if let Some(r) = record {
-                r.done();
-            }
+            let made = record.map(Record::done);
+            chan.close();
+            made.into_iter().for_each(Made::remove);
             return 0;
         }
         // Whether a jail runs is unknown: the check stays recorded as
@@ -137,12 +137,15 @@ pub fn main(chan: Channel) -> i32 {
     sys::default_signal(libc::SIGALRM);
     sys::alarm(CHECK_LIMIT_SECS);
     check(&config, index.as_ref());
-    if let Some(r) = record {
-        r.done();
-    }
+    // The check is over and nothing of it is left pending when the
+    // launcher returns: the record goes before the EOF.
+    let made = record.map(Record::done);
     // The launcher waits for this EOF, not for the exit: tearing this
-    // process down is then off the user's path.
+    // process down is then off the user's path, and so is removing the
+    // record's directories (an rmdir waits on the filesystem's journal:
+    // 4 of them took 0.3 ms, and 12 ms while the disk was busy, on ext4).
     chan.close();
+    made.into_iter().for_each(Made::remove);
     0
 }
 
@@ -152,21 +155,19 @@ pub fn main(chan: Channel) -> i32 {
 struct Record {
     path: PathBuf,
     file: fs::File,
-    /// The directories `write` made, deepest first: removed again when
-    /// empty, so a run that needed no record leaves nothing in the home.
-    made: Vec<PathBuf>,
+    made: Made,
 }
+
+/// The directories a record's `write` made, deepest first: removed again
+/// when empty, so a run that needed no record leaves nothing in the home.
+struct Made(Vec<PathBuf>);
 
 impl Record {
     fn write(dir: &Path, config: &Config) -> Option<Record> {
+        use std::io::ErrorKind::NotFound;
         use std::io::Write;
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
-        let made: Vec<PathBuf> = dir
-            .ancestors()
-            .take_while(|d| fs::symlink_metadata(d).is_err())
-            .map(Path::to_path_buf)
-            .collect();
         // Never over an older record (a pid used again).
         let path = dir.join(format!("{}-{}.json", config.since.0, std::process::id()));
         let open = || {
@@ -177,33 +178,134 @@ impl Record {
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&path)
         };
-        fs::create_dir_all(dir).ok()?;
-        // Another guard of this project may just have removed the
-        // directory it found empty: make it again, once.
-        let mut file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).ok()?;
-                open().ok()?
+        // Another guard of this project, finishing, removes the
+        // directories it made once it finds them empty, one level after
+        // the other, possibly between our mkdir and open: make them
+        // again. Each such removal is one of that guard's few levels, so
+        // a bounded number of tries always gets through.
+        let mut made = Made(Vec::new());
+        let mut file = None;
+        // A guard that just finished (its launcher returned) may be
+        // removing the directories it made: wait for it, so that it
+        // either removed them all or finds this record in them.
+        let lock = DirsLock::wait();
+        for _ in 0..16 {
+            match make_dirs(dir, &mut made.0) {
+                Err(e) if e.kind() == NotFound => continue,
+                r => r.ok()?,
             }
-            r => r.ok()?,
-        };
+            match open() {
+                Err(e) if e.kind() == NotFound => continue,
+                r => {
+                    file = Some(r.ok()?);
+                    break;
+                }
+            }
+        }
+        // In its directory, the record keeps it from going.
+        drop(lock);
+        let mut file = file?;
         sys::try_lock(file.as_raw_fd()).ok()?;
         let text = serde_json::to_vec(config).ok()?;
         file.write_all(&text).ok()?;
         Some(Record { path, file, made })
     }
 
-    fn done(self) {
+    /// The check is done: its record goes (and its lock). What is left
+    /// is removing the directories it made.
+    fn done(self) -> Made {
         let _ = fs::remove_file(&self.path);
         drop(self.file);
+        self.made
+    }
+}
+
+impl Made {
+    /// After the launcher was told: the next jail here may be starting.
+    fn remove(self) {
+        if self.0.is_empty() {
+            return;
+        }
+        // Held while they go (`Record::write` waits for it). Taken a few
+        // microseconds after the EOF, while the next jail's guard comes
+        // milliseconds later (a new process, its configuration, its
+        // plan); if it cannot be had, the directories go all the same
+        // (`write` then makes them again as needed).
+        let _lock = DirsLock::try_take();
         // Only what this record made, and only if empty (a quarantine or
         // another jail's record keeps its directory).
-        for d in &self.made {
+        for d in &self.0 {
             if fs::remove_dir(d).is_err() {
                 break;
             }
         }
     }
+}
+
+/// Serializes making records' directories with removing them: a lock
+/// (flock) on the user's home directory, which neither goes nor moves,
+/// and which the jail's processes do not see (its home is another
+/// directory) unless the home is shared read-write; holding it then only
+/// makes guards wait a bounded time.
+struct DirsLock {
+    _held: fs::File,
+}
+
+impl DirsLock {
+    fn open() -> Option<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let home = std::env::var_os("HOME")?;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(home)
+            .ok()
+    }
+
+    fn try_take() -> Option<DirsLock> {
+        use std::os::fd::AsRawFd;
+        let f = Self::open()?;
+        sys::try_lock(f.as_raw_fd()).ok()?;
+        Some(DirsLock { _held: f })
+    }
+
+    /// Waits at most a second (the record is written while the jail is
+    /// being built, off the user's path).
+    fn wait() -> Option<DirsLock> {
+        use std::os::fd::AsRawFd;
+        let f = Self::open()?;
+        for _ in 0..1000 {
+            match sys::try_lock(f.as_raw_fd()) {
+                Ok(()) => return Some(DirsLock { _held: f }),
+                Err(libc::EWOULDBLOCK) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+/// Makes `dir` and its missing parents, adding each directory this call
+/// made itself to `made` (deepest first, each once).
+fn make_dirs(dir: &Path, made: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| fs::symlink_metadata(d).is_err())
+        .collect();
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {
+                if !made.iter().any(|m| m == d) {
+                    made.push(d.to_path_buf());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Deepest first, whatever order the tries made them in.
+    made.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    Ok(())
 }
 
 /// ~/.local/state/jail/pending/NAME-HASH: the records of this project's
@@ -1157,5 +1259,88 @@ mod tests {
         assert_eq!(f.unchecked.len(), 1, "{f:?}");
         assert_eq!(f.unchecked[0].0, t.join("b/.git"));
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    fn record_config(t: &Path, since: i64) -> Config {
+        Config {
+            project: t.to_path_buf(),
+            quarantine: t.join("q"),
+            protected: vec![],
+            gitdirs: vec![],
+            writable: vec![],
+            since: (since, 0),
+            persist: None,
+            home_mounts: vec![],
+            pending: None,
+            kept: vec![],
+        }
+    }
+
+    #[test]
+    fn a_record_is_gone_when_done_and_its_directories_when_removed() {
+        let t = crate::testutil::Tmp::new("guard-record");
+        let dir = t.0.join("state/jail/pending/p-1");
+        let r = Record::write(&dir, &record_config(&t.0, 7)).unwrap();
+        let file = dir.join(format!("7-{}.json", std::process::id()));
+        assert!(file.is_file());
+        // Held by this (live) guard: not an unfinished check.
+        assert!(unfinished(&dir).is_empty());
+        assert_eq!(
+            r.made.0,
+            vec![
+                dir.clone(),
+                t.0.join("state/jail/pending"),
+                t.0.join("state/jail"),
+                t.0.join("state"),
+            ]
+        );
+        let made = r.done();
+        // The record goes with `done` (before the launcher is told)...
+        assert!(!file.exists());
+        assert!(dir.is_dir());
+        // ...its directories after.
+        made.remove();
+        assert!(!t.0.join("state").exists());
+    }
+
+    #[test]
+    fn a_record_keeps_what_it_did_not_make_and_what_is_not_empty() {
+        let t = crate::testutil::Tmp::new("guard-record-keep");
+        fs::create_dir_all(t.0.join("state/jail")).unwrap();
+        let dir = t.0.join("state/jail/pending/p-1");
+        let a = Record::write(&dir, &record_config(&t.0, 1)).unwrap();
+        let b = Record::write(&dir, &record_config(&t.0, 2)).unwrap();
+        assert_eq!(a.made.0, vec![dir.clone(), t.0.join("state/jail/pending")]);
+        assert!(b.made.0.is_empty());
+        // Another record is still in the directory: it stays.
+        a.done().remove();
+        assert!(dir.is_dir());
+        b.done().remove();
+        assert!(dir.is_dir(), "b made nothing, so removes nothing");
+        assert!(t.0.join("state/jail").is_dir());
+    }
+
+    #[test]
+    fn records_written_while_another_guard_removes_its_directories_are_written() {
+        // Guards of the same project one after the other: one removes the
+        // directories it made (found empty) while the next makes them
+        // again and opens its record there.
+        let t = crate::testutil::Tmp::new("guard-record-race");
+        let dir = t.0.join("state/jail/pending/p-1");
+        let threads: Vec<_> = (0..4i64)
+            .map(|n| {
+                let (dir, root) = (dir.clone(), t.0.clone());
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let r = Record::write(&dir, &record_config(&root, n * 1000 + i));
+                        let r = r.unwrap_or_else(|| panic!("thread {n}, try {i}: no record"));
+                        r.done().remove();
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
     }
 }
