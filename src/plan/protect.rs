@@ -255,7 +255,9 @@ pub fn survey(a: &Areas) -> Survey {
     }
 
     let mut out: Vec<Protected> = Vec::new();
-    let mut seen = BTreeSet::new();
+    // Hashed: a BTreeSet compares paths component by component, which
+    // for the ~80 candidates of every start cost more than their lstats.
+    let mut seen = std::collections::HashSet::with_capacity(cands.len());
     while let Some(Cand {
         path,
         gitdir,
@@ -360,7 +362,9 @@ pub fn survey(a: &Areas) -> Survey {
             gitdir: None,
         });
     }
-    out.sort_by(|x, y| x.path.cmp(&y.path));
+    // Each path is there once (`seen`, and a watched file replaces its
+    // entry): an unstable sort gives the same order, without a buffer.
+    out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
     Survey {
         protected: out,
         gitdirs,
