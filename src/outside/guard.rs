@@ -106,8 +106,11 @@ pub fn main(chan: Channel) -> i32 {
         Ok(None) => {
             // No jail ran: nothing to check.
             let made = record.map(Record::done);
+            let lock = made.as_ref().and_then(Made::lock);
             chan.close();
-            made.into_iter().for_each(Made::remove);
+            if let Some(m) = made {
+                m.remove(lock);
+            }
             return 0;
         }
         // Whether a jail runs is unknown: the check stays recorded as
@@ -140,12 +143,15 @@ pub fn main(chan: Channel) -> i32 {
     // The check is over and nothing of it is left pending when the
     // launcher returns: the record goes before the EOF.
     let made = record.map(Record::done);
+    let lock = made.as_ref().and_then(Made::lock);
     // The launcher waits for this EOF, not for the exit: tearing this
     // process down is then off the user's path, and so is removing the
     // record's directories (an rmdir waits on the filesystem's journal:
     // 4 of them took 0.3 ms, and 12 ms while the disk was busy, on ext4).
     chan.close();
-    made.into_iter().for_each(Made::remove);
+    if let Some(m) = made {
+        m.remove(lock);
+    }
     0
 }
 
@@ -221,17 +227,27 @@ impl Record {
 }
 
 impl Made {
+    /// Taken before the EOF, without waiting (a few microseconds), and
+    /// held while the directories go: the next jail's guard, which starts
+    /// only once the launcher returned, waits for it in `Record::write`,
+    /// so it finds them either all there or all gone, never some made by
+    /// this guard that it would then keep (and leave behind).
+    fn lock(&self) -> Option<DirsLock> {
+        if self.0.is_empty() {
+            return None;
+        }
+        DirsLock::try_take()
+    }
+
     /// After the launcher was told: the next jail here may be starting.
-    fn remove(self) {
+    fn remove(self, lock: Option<DirsLock>) {
         if self.0.is_empty() {
             return;
         }
-        // Held while they go (`Record::write` waits for it). Taken a few
-        // microseconds after the EOF, while the next jail's guard comes
-        // milliseconds later (a new process, its configuration, its
-        // plan); if it cannot be had, the directories go all the same
-        // (`write` then makes them again as needed).
-        let _lock = DirsLock::try_take();
+        // Held by another guard a moment (its own mkdirs or rmdirs):
+        // waited for; if it cannot be had, the directories go all the
+        // same (`write` then makes them again as needed).
+        let _lock = lock.or_else(DirsLock::wait);
         // Only what this record made, and only if empty (a quarantine or
         // another jail's record keeps its directory).
         for d in &self.0 {
@@ -269,12 +285,14 @@ impl DirsLock {
         Some(DirsLock { _held: f })
     }
 
-    /// Waits at most a second (the record is written while the jail is
-    /// being built, off the user's path).
+    /// Waits at most 250 ms (others hold it for a few mkdir or rmdir
+    /// calls; both waiters are off the user's path: the record is written
+    /// while the jail is being built, the directories go after the EOF),
+    /// then goes on without it.
     fn wait() -> Option<DirsLock> {
         use std::os::fd::AsRawFd;
         let f = Self::open()?;
-        for _ in 0..1000 {
+        for _ in 0..250 {
             match sys::try_lock(f.as_raw_fd()) {
                 Ok(()) => return Some(DirsLock { _held: f }),
                 Err(libc::EWOULDBLOCK) => std::thread::sleep(std::time::Duration::from_millis(1)),
@@ -1299,7 +1317,7 @@ mod tests {
         assert!(!file.exists());
         assert!(dir.is_dir());
         // ...its directories after.
-        made.remove();
+        made.remove(None);
         assert!(!t.0.join("state").exists());
     }
 
@@ -1313,9 +1331,9 @@ mod tests {
         assert_eq!(a.made.0, vec![dir.clone(), t.0.join("state/jail/pending")]);
         assert!(b.made.0.is_empty());
         // Another record is still in the directory: it stays.
-        a.done().remove();
+        a.done().remove(None);
         assert!(dir.is_dir());
-        b.done().remove();
+        b.done().remove(None);
         assert!(dir.is_dir(), "b made nothing, so removes nothing");
         assert!(t.0.join("state/jail").is_dir());
     }
@@ -1334,7 +1352,9 @@ mod tests {
                     for i in 0..300 {
                         let r = Record::write(&dir, &record_config(&root, n * 1000 + i));
                         let r = r.unwrap_or_else(|| panic!("thread {n}, try {i}: no record"));
-                        r.done().remove();
+                        let made = r.done();
+                        let lock = made.lock();
+                        made.remove(lock);
                     }
                 })
             })
