@@ -155,6 +155,23 @@ pub fn wait_for(main: libc::pid_t, any: bool) -> i32 {
 /// jail (its pid and comm, NUL-padded), from the jail's own /proc, in
 /// pid order. Allocation-free.
 pub fn leftovers(mut each: impl FnMut(i32, [u8; 16])) {
+    // Every other process of the jail descends from pid 1 (orphans are
+    // adopted by it): without a child, alive or unreaped, there is none,
+    // and reading /proc (its whole root, generated) is saved.
+    // SAFETY: siginfo_t is plain data, valid all zero.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes into a live siginfo_t; WNOWAIT reaps nothing.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if rc < 0 && crate::sys::errno() == libc::ECHILD {
+        return;
+    }
     // SAFETY: open of a constant path; closed below.
     let dir = unsafe {
         libc::open(

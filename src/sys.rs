@@ -583,6 +583,31 @@ pub fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> Result<(), i32>
     }
 }
 
+/// The length of the next message on a SOCK_SEQPACKET socket, waiting
+/// for one (recv with MSG_PEEK|MSG_TRUNC, no buffer): the message stays
+/// queued, and fds sent with it are not taken. 0 is EOF (or an empty
+/// message, which `recv_with_fds` then reads as EOF too).
+pub fn peek_len(sock: RawFd) -> Result<usize, i32> {
+    loop {
+        // SAFETY: a zero-length read into no buffer; the kernel only
+        // reports the message's length.
+        let n = unsafe {
+            libc::recv(
+                sock,
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_PEEK | libc::MSG_TRUNC,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if errno() != libc::EINTR {
+            return Err(errno());
+        }
+    }
+}
+
 /// recvmsg into `buf`, collecting passed fds (close-on-exec) into `fds`.
 /// Returns (bytes, fd count); (0, 0) is EOF. A message longer than `buf`
 /// is an error (EMSGSIZE), never silently cut.
@@ -653,6 +678,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn peek_len_says_how_long_the_next_message_is_and_leaves_it_and_its_fds() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let (r, w) = pipe().unwrap();
+        send_with_fds(a, &[7u8; 3000], &[w]).unwrap();
+        close(w);
+        assert_eq!(peek_len(b), Ok(3000));
+        assert_eq!(peek_len(b), Ok(3000), "still queued");
+        let mut buf = vec![0u8; 3000];
+        let mut fds = [-1; MAX_FDS];
+        assert_eq!(recv_with_fds(b, &mut buf, &mut fds), Ok((3000, 1)));
+        close(fds[0]);
+        // The peeks took no copy of the fd: the write end is gone now.
+        let mut one = [0u8; 1];
+        assert_eq!(read(r, &mut one).unwrap(), 0);
+        close(r);
+        close(a);
+        close(b);
+    }
+
+    #[test]
     fn fds_travel_with_a_message() {
         let (a, b) = seqpacket_pair().unwrap();
         let (r, w) = pipe().unwrap();
@@ -669,6 +714,7 @@ mod tests {
         assert_eq!(read(r, &mut one).unwrap(), 0, "every write end closed");
         close(a);
         assert_eq!(recv_with_fds(b, &mut buf, &mut fds).unwrap(), (0, 0), "EOF");
+        assert_eq!(peek_len(b), Ok(0), "EOF");
         close(b);
         close(r);
     }

@@ -333,7 +333,13 @@ impl Channel {
     /// Receives one message and the fds sent with it (allocates; for
     /// the launcher and processes outside). Ok(None) is EOF.
     pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, ChannelError> {
-        let mut buf = vec![0u8; MAX_MSG];
+        // A buffer of the message's size, not of MAX_MSG: a 128 KiB
+        // allocation makes malloc first merge its free chunks, writing to
+        // heap pages that the processes just forked (guard, pid 1) share
+        // copy-on-write, so each such page is copied (the launcher's
+        // reads after the clone cost ~0.1 ms that way).
+        let len = sys::peek_len(self.0.as_raw_fd())?;
+        let mut buf = vec![0u8; len.clamp(1, MAX_MSG)];
         let mut raw = [-1; sys::MAX_FDS];
         let (n, k) = sys::recv_with_fds(self.as_raw_fd(), &mut buf, &mut raw)?;
         // SAFETY: the kernel just installed these fds for us; each is

@@ -137,6 +137,8 @@ pub fn main(chan: Channel) -> i32 {
     sys::default_signal(libc::SIGALRM);
     sys::alarm(CHECK_LIMIT_SECS);
     check(&config, index.as_ref());
+    // The check is over and nothing of it is left pending when the
+    // launcher returns: the record goes before the EOF.
     if let Some(r) = record {
         r.done();
     }
@@ -148,13 +150,14 @@ pub fn main(chan: Channel) -> i32 {
 
 /// A check in progress, recorded on disk (the guard's config as JSON)
 /// and locked (flock) while the guard lives: a record nobody holds is a
-/// check that did not finish.
+/// check that did not finish. Its directories stay (jail's state, like
+/// the quarantine beside them): a run makes and removes one file, and
+/// guards of one project never race to remove a directory another is
+/// writing into (an rmdir also waits on the filesystem's journal: 0.3
+/// ms for 4 of them, 12 ms while the disk is busy, on ext4).
 struct Record {
     path: PathBuf,
     file: fs::File,
-    /// The directories `write` made, deepest first: removed again when
-    /// empty, so a run that needed no record leaves nothing in the home.
-    made: Vec<PathBuf>,
 }
 
 impl Record {
@@ -162,47 +165,26 @@ impl Record {
         use std::io::Write;
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
-        let made: Vec<PathBuf> = dir
-            .ancestors()
-            .take_while(|d| fs::symlink_metadata(d).is_err())
-            .map(Path::to_path_buf)
-            .collect();
+        crate::storage::make_dir(dir).ok()?;
         // Never over an older record (a pid used again).
         let path = dir.join(format!("{}-{}.json", config.since.0, std::process::id()));
-        let open = || {
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-        };
-        fs::create_dir_all(dir).ok()?;
-        // Another guard of this project may just have removed the
-        // directory it found empty: make it again, once.
-        let mut file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).ok()?;
-                open().ok()?
-            }
-            r => r.ok()?,
-        };
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .ok()?;
         sys::try_lock(file.as_raw_fd()).ok()?;
         let text = serde_json::to_vec(config).ok()?;
         file.write_all(&text).ok()?;
-        Some(Record { path, file, made })
+        Some(Record { path, file })
     }
 
+    /// The check is done: its record goes (and its lock).
     fn done(self) {
         let _ = fs::remove_file(&self.path);
         drop(self.file);
-        // Only what this record made, and only if empty (a quarantine or
-        // another jail's record keeps its directory).
-        for d in &self.made {
-            if fs::remove_dir(d).is_err() {
-                break;
-            }
-        }
     }
 }
 
@@ -1157,5 +1139,60 @@ mod tests {
         assert_eq!(f.unchecked.len(), 1, "{f:?}");
         assert_eq!(f.unchecked[0].0, t.join("b/.git"));
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    fn record_config(t: &Path, since: i64) -> Config {
+        Config {
+            project: t.to_path_buf(),
+            quarantine: t.join("q"),
+            protected: vec![],
+            gitdirs: vec![],
+            writable: vec![],
+            since: (since, 0),
+            persist: None,
+            home_mounts: vec![],
+            pending: None,
+            kept: vec![],
+        }
+    }
+
+    #[test]
+    fn a_record_is_gone_when_done_and_its_directory_stays() {
+        let t = crate::testutil::Tmp::new("guard-record");
+        let dir = t.0.join("state/jail/pending/p-1");
+        let r = Record::write(&dir, &record_config(&t.0, 7)).unwrap();
+        let file = dir.join(format!("7-{}.json", std::process::id()));
+        assert!(file.is_file());
+        // Held by this (live) guard: not an unfinished check.
+        assert!(unfinished(&dir).is_empty());
+        // A second record of the project beside it.
+        let b = Record::write(&dir, &record_config(&t.0, 8)).unwrap();
+        r.done();
+        assert!(!file.exists());
+        assert!(dir.is_dir());
+        b.done();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn records_of_guards_running_at_once_are_all_written() {
+        // Guards of the same project one after the other and at once.
+        let t = crate::testutil::Tmp::new("guard-record-race");
+        let dir = t.0.join("state/jail/pending/p-1");
+        let threads: Vec<_> = (0..4i64)
+            .map(|n| {
+                let (dir, root) = (dir.clone(), t.0.clone());
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let r = Record::write(&dir, &record_config(&root, n * 1000 + i));
+                        r.unwrap_or_else(|| panic!("thread {n}, try {i}: no record"))
+                            .done();
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
     }
 }

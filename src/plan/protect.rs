@@ -255,7 +255,9 @@ pub fn survey(a: &Areas) -> Survey {
     }
 
     let mut out: Vec<Protected> = Vec::new();
-    let mut seen = BTreeSet::new();
+    // Hashed: a BTreeSet compares paths component by component, which
+    // for the ~80 candidates of every start cost more than their lstats.
+    let mut seen = std::collections::HashSet::with_capacity(cands.len());
     while let Some(Cand {
         path,
         gitdir,
@@ -360,11 +362,27 @@ pub fn survey(a: &Areas) -> Survey {
             gitdir: None,
         });
     }
-    out.sort_by(|x, y| x.path.cmp(&y.path));
     Survey {
-        protected: out,
+        protected: sorted(out),
         gitdirs,
     }
+}
+
+/// In path order (component by component, as `Path::cmp`), each path
+/// split into components once: comparing two Paths parses both again,
+/// and sorting the ~80 entries of every start that way took as long as
+/// their lstats. Each path is there once (`seen`, and a watched file
+/// replaces its entry), so an unstable sort gives the one order.
+fn sorted(list: Vec<Protected>) -> Vec<Protected> {
+    let order: Vec<usize> = {
+        let keys: Vec<Vec<std::path::Component<'_>>> =
+            list.iter().map(|p| p.path.components().collect()).collect();
+        let mut order: Vec<usize> = (0..list.len()).collect();
+        order.sort_unstable_by(|&i, &j| keys[i].cmp(&keys[j]));
+        order
+    };
+    let mut slots: Vec<Option<Protected>> = list.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// Says so when a git control file is a FIFO, socket or device: git
@@ -976,6 +994,41 @@ fn inside_lexically(p: &Path, root: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorted_is_the_order_of_paths() {
+        let paths = [
+            "/p/a-b",
+            "/p/a/b",
+            "/p/a",
+            "/p/.git-hooks",
+            "/p/.git/hooks",
+            "/p/.git",
+            "/p/tools/../x",
+            "/p/tools/-x",
+            "/p/tools/x",
+            "/p/A",
+            "/p/a b",
+            "/q",
+            "/p",
+        ];
+        let list: Vec<Protected> = paths
+            .iter()
+            .map(|p| Protected {
+                path: PathBuf::from(p),
+                start: Start::Absent,
+                root: PathBuf::from("/p"),
+                gitdir: None,
+            })
+            .collect();
+        let mut want = list.clone();
+        want.sort_by(|x, y| x.path.cmp(&y.path));
+        let got = sorted(list);
+        assert_eq!(
+            got.iter().map(|p| &p.path).collect::<Vec<_>>(),
+            want.iter().map(|p| &p.path).collect::<Vec<_>>()
+        );
+    }
 
     fn tmp(name: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("jail-protect-{name}-{}", std::process::id()));
