@@ -1033,58 +1033,79 @@ fn sbatch_on_two_nodes_runs_its_steps_jailed_on_both() {
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{log}");
 }
 
-/// A PMI-1 client (the wire protocol MPICH's simple PMI speaks and
-/// Slurm's `--mpi=pmi2` serves on the task's `PMI_FD`): each rank puts
-/// its host name, waits at the barrier and reads every rank's.
-const PMI_CLIENT: &str = r#"import os, socket
-s = socket.socket(fileno=int(os.environ["PMI_FD"]))
-f = s.makefile("rw")
-def cmd(c):
-    f.write(c + "\n"); f.flush()
-    return dict(kv.split("=", 1) for kv in f.readline().split())
-r = int(os.environ["PMI_RANK"]); n = int(os.environ["PMI_SIZE"])
-assert cmd("cmd=init pmi_version=1 pmi_subversion=1")["rc"] == "0"
-kvs = cmd("cmd=get_my_kvsname")["kvsname"]
-host = socket.gethostname()
-assert cmd(f"cmd=put kvsname={kvs} key=k{r} value={host}")["rc"] == "0"
-assert cmd("cmd=barrier_in")["cmd"] == "barrier_out"
-peers = [cmd(f"cmd=get kvsname={kvs} key=k{i}")["value"] for i in range(n)]
-print(f"rank {r} of {n} on {host} sees {' '.join(peers)}", flush=True)
-cmd("cmd=finalize")
+/// A PMI-2 client (the wire protocol Slurm's `--mpi=pmi2` serves on the
+/// task's `PMI_FD`) that asks for a program to be started (`spawn`):
+/// srun, outside any jail, would start it on the node. It writes MARKER.
+const PMI_SPAWN: &str = r#"import os, sys, time, signal
+signal.alarm(20)
+fd = int(os.environ["PMI_FD"])
+os.write(fd, b"cmd=init pmi_version=2 pmi_subversion=0\n")
+os.read(fd, 1024)
+def send(body):
+    os.write(fd, b"%-6d" % len(body) + body)
+    n = int(os.read(fd, 6).decode().strip())
+    return os.read(fd, n)
+send(b"cmd=fullinit;pmijobid=x;pmirank=0;threaded=FALSE;")
+cmd = "grep -E 'Seccomp:' /proc/self/status > " + sys.argv[1]
+send(b"cmd=spawn;ncmds=1;preputcount=0;subcmd=/bin/sh;maxprocs=1;argc=2;argv0=-c;argv1=" + cmd.encode() + b";")
+time.sleep(5)
 "#;
 
+/// PMI-2 (`--mpi=pmi2`, and PMI-1 over it) lets a task have srun start
+/// any program on the nodes, outside any jail: it is refused, by the
+/// chaperon when asked for and by the job launcher on the node when the
+/// step gets it anyway (the user's SLURM_MPI_TYPE, a site's MpiDefault),
+/// before the task runs.
 #[test]
-fn pmi_wires_up_ranks_on_both_nodes_from_inside_their_jails() {
-    let sb = Sandbox::new("slurm-2n-pmi");
+fn pmi2_which_starts_programs_outside_the_jail_is_refused() {
+    let sb = Sandbox::new("slurm-pmi2");
     let Some(nodes) = two_nodes(&sb) else {
         return;
     };
-    let name = uniq("2npmi");
+    let name = uniq("pmi2");
     let _c = cleanup(&sb, &[&name]);
-    sb.write(sb.project.join("pmi.py"), PMI_CLIENT);
-    let o = jailed(
-        &sb,
-        &format!(
-            "srun -J {name} -N2 -n4 -w {},{} --mpi=pmi2 sh -c 'test \"$JAIL\" = 1 && exec python3 pmi.py'",
-            nodes[0], nodes[1]
-        ),
+    sb.write(sb.project.join("spawn.py"), PMI_SPAWN);
+    let marker = sb.project.join("spawned");
+    // The attack, without a jail: srun starts the program it is asked to
+    // (in an allocation with room for it).
+    let step = format!(
+        "srun -J {name} -n1 -w {} --mpi=pmi2 --overlap python3 spawn.py {}",
+        nodes[0],
+        marker.display()
     );
-    assert_code(&o, 0);
-    let out = stdout(&o);
-    let mut lines: Vec<&str> = out.lines().collect();
-    lines.sort();
-    assert_eq!(lines.len(), 4, "{out}\n{}", stderr(&o));
-    // Every rank saw every other rank's value: the exchange went through
-    // the PMI servers of both nodes.
-    let all: Vec<&str> = lines
-        .iter()
-        .map(|l| l.split(" sees ").nth(1).unwrap_or(""))
-        .collect();
-    assert!(all.iter().all(|a| *a == all[0]), "{out}");
-    for n in &nodes[..2] {
-        assert!(all[0].split(' ').any(|h| h == n), "no rank on {n}: {out}");
-        assert!(out.contains(&format!(" on {n} sees ")), "{out}");
+    let o = sb.host_sh(&format!(
+        "cd {} && timeout 60 sbatch --wait -J {name} -n2 -N1 -w {} -o /dev/null --wrap '{step}'",
+        sb.project.display(),
+        nodes[0]
+    ));
+    let start = Instant::now();
+    while !marker.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
     }
+    assert!(marker.exists(), "{}{}", stdout(&o), stderr(&o));
+    std::fs::remove_file(&marker).unwrap();
+    // Asked for inside the jail: refused.
+    let o = jailed(&sb, &step);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).starts_with("jail: slurm: refused --mpi=pmi2: "),
+        "{}",
+        stderr(&o)
+    );
+    // Given by the environment: the task never runs.
+    let o = sb
+        .jail_cmd(&["--", "sh", "-c", &step.replace("--mpi=pmi2 ", "")])
+        .env("SLURM_MPI_TYPE", "pmi2")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("jail: slurm job: the step's MPI plugin is pmi2"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!marker.exists(), "the program ran outside the jail");
 }
 
 #[test]

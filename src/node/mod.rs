@@ -149,22 +149,21 @@ fn from_slurmstepd(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
-/// The PMI-1/PMI-2 wire fd slurmstepd gives each task of a `--mpi=pmi2`
-/// step (`PMI_FD`): kept open into the jail, where the rank talks to its
-/// PMI server over it. `env` is slurmstepd's environment for the task
-/// (never the program's own); only a socket of a pmi2 step is kept.
-fn pmi_fd(env: &dyn Fn(&str) -> Option<String>) -> Option<i32> {
-    if env("SLURM_MPI_TYPE").as_deref() != Some("pmi2") {
-        return None;
+/// Whether a step's MPI plugin (`SLURM_MPI_TYPE`, from slurmstepd's
+/// environment: `--mpi`, or the site's MpiDefault) can run in a jail:
+/// none, or PMIx (Slurm's PMIx server starts no processes). PMI-2 (and
+/// PMI-1 over it) cannot: a task's `spawn` command makes srun, which runs
+/// outside any jail, start any program on the nodes unjailed.
+fn mpi_allowed(mpi: Option<&str>) -> Result<(), String> {
+    match mpi {
+        None | Some("none") => Ok(()),
+        Some(m) if m == "pmix" || m.starts_with("pmix_v") => Ok(()),
+        Some(m) => Err(format!(
+            "the step's MPI plugin is {m} (srun --mpi, or the site's MpiDefault): its tasks \
+             could have srun start programs outside any jail (PMI spawn); use srun --mpi=pmix \
+             or --mpi=none"
+        )),
     }
-    let fd: i32 = env("PMI_FD")?.parse().ok().filter(|&fd| fd > 2)?;
-    // SAFETY: fstat into a zeroed struct we own; a bad fd is EBADF.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-        return None;
-    }
-    Some(fd)
 }
 
 /// A `--mpi=pmix` task. PMIx keeps the job's data in the rank's own
@@ -458,6 +457,11 @@ fn allocation_addresses(nodelist: &str) -> Result<Vec<std::net::IpAddr>, String>
 
 fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32, String> {
     let batch = mode == JOB_ARG;
+    if !batch {
+        // Before anything runs: slurmstepd's own variable, never the
+        // program's.
+        mpi_allowed(std::env::var("SLURM_MPI_TYPE").ok().as_deref())?;
+    }
     let job = if batch {
         let file = args.first().ok_or("no batch script given")?;
         let text = std::fs::read(file).map_err(|e| JobError::Read(file.clone(), e).to_string())?;
@@ -531,9 +535,6 @@ fn run(mode: &str, args: &[String], out: &mut Option<ReasonFile>) -> Result<i32,
     }
     let mut extra = crate::launcher::Extra {
         stdio: redirects(&job.io, &lookup, &spec.user.name),
-        keep_fds: pmi_fd(&|k: &str| std::env::var(k).ok())
-            .into_iter()
-            .collect(),
         shm: shared.as_ref().map(|(s, _)| s.path().to_path_buf()),
         program_pid: shared.as_ref().map(|(_, pid)| *pid),
         connect,
@@ -749,25 +750,13 @@ mod tests {
     }
 
     #[test]
-    fn only_a_socket_is_kept_as_the_pmi_fd() {
-        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let f = std::fs::File::open("/dev/null").unwrap();
-        use std::os::fd::AsRawFd;
-        let (sock, file) = (a.as_raw_fd().to_string(), f.as_raw_fd().to_string());
-        let with = |v: &str| {
-            let v = v.to_string();
-            move |k: &str| match k {
-                "PMI_FD" => Some(v.clone()),
-                "SLURM_MPI_TYPE" => Some("pmi2".to_string()),
-                _ => None,
-            }
-        };
-        assert_eq!(pmi_fd(&with(&sock)), Some(a.as_raw_fd()));
-        assert_eq!(pmi_fd(&with(&file)), None, "not a socket");
-        assert_eq!(pmi_fd(&with("1")), None, "stdio is not kept twice");
-        assert_eq!(pmi_fd(&with("x")), None);
-        assert_eq!(pmi_fd(&|_: &str| None), None);
-        let not_pmi2 = |k: &str| (k == "PMI_FD").then(|| sock.clone());
-        assert_eq!(pmi_fd(&not_pmi2), None, "only a pmi2 step's");
+    fn only_steps_without_a_spawning_pmi_run() {
+        for ok in [None, Some("none"), Some("pmix"), Some("pmix_v4")] {
+            assert!(mpi_allowed(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["pmi2", "pmi1", "cray_shasta", "openmpi", ""] {
+            let e = mpi_allowed(Some(bad)).unwrap_err();
+            assert!(e.contains("--mpi=pmix"), "{e}");
+        }
     }
 }

@@ -220,6 +220,7 @@ enum Rule {
     Info,
     TestOnly,
     JobName,
+    Mpi,
 }
 
 const OTHER_CLUSTERS: &str = "other clusters are not reachable through the chaperon";
@@ -245,6 +246,7 @@ fn rule(key: &str) -> Rule {
         "help" | "usage" | "version" => Info,
         "test-only" => TestOnly,
         "job-name" => JobName,
+        "mpi" => Mpi,
         "bb" | "bbf" => Refuse("burst buffers stage files outside the jail"),
         "cluster-constraint" | "cluster" | "clusters" => Refuse(OTHER_CLUSTERS),
         "container" => Refuse("containers run outside the jail"),
@@ -700,6 +702,21 @@ fn common(ctx: &Ctx, opts: &[(Opt, bool)], srun: bool) -> Result<Job, Deny> {
             }
             Rule::TestOnly => {
                 job.test_only = true;
+                job.real.push(o.canonical());
+            }
+            Rule::Mpi => {
+                // PMI-2 (and PMI-1) take a task's `spawn`: srun, outside
+                // any jail, would start the program it names unjailed.
+                // The job launcher on the node refuses them too (a site's
+                // MpiDefault needs no option).
+                let ok = ["none", "pmix", "list"].contains(&value) || value.starts_with("pmix_v");
+                if !ok {
+                    return Err(Deny::refused(
+                        what,
+                        "its tasks could have srun start programs outside any jail (PMI spawn); \
+                         use --mpi=pmix or --mpi=none",
+                    ));
+                }
                 job.real.push(o.canonical());
             }
             Rule::JobName | Rule::Pass => {
@@ -1642,8 +1659,14 @@ mod tests {
             &["--export=BASH_ENV=/p/x", "cmd"],
             &["-o", "/etc/x", "cmd"],
             &["--comment=x", "cmd"],
+            &["--mpi=pmi2", "cmd"],
+            &["--mpi", "pmi1", "cmd"],
         ] {
             assert!(matches!(t.srun(bad), Err(Deny::Refused { .. })), "{bad:?}");
+        }
+        for ok in ["none", "pmix", "pmix_v4"] {
+            let j = t.srun(&["--mpi", ok, "cmd"]).unwrap();
+            assert!(j.real.contains(&format!("--mpi={ok}")), "{:?}", j.real);
         }
         assert!(matches!(t.srun(&["-n1"]), Err(Deny::Native { .. })));
         // salloc is refused whole.
