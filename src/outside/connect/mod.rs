@@ -651,7 +651,10 @@ impl Op<'_> {
             let c: libc::cmsghdr =
                 unsafe { std::ptr::read_unaligned(control[at..].as_ptr().cast()) };
             let len = c.cmsg_len;
-            if len < hdr || at + len > control.len() {
+            // cmsg_len is the task's: `at + len` could wrap (and a slice
+            // out of order panics, which aborts the supervisor and with it
+            // every decision). `at + hdr <= control.len()` holds here.
+            if len < hdr || len > control.len() - at {
                 return Err(libc::EINVAL);
             }
             if c.cmsg_level != libc::SOL_SOCKET || c.cmsg_type != libc::SCM_RIGHTS {
@@ -836,6 +839,37 @@ mod tests {
             libc::close(s);
             e
         }
+    }
+
+    #[test]
+    fn a_control_length_that_wraps_is_refused_not_a_panic() {
+        // An empty SCM_RIGHTS, then one whose cmsg_len makes `at + len`
+        // wrap round: EINVAL (a panic would abort the supervisor).
+        let task = Task {
+            pid: std::process::id() as libc::pid_t,
+            pidfd: Fd(-1),
+        };
+        let op = Op {
+            task: &task,
+            sock: -1,
+            family: libc::AF_UNIX,
+            rules: &Rules::default(),
+            listener: -1,
+            id: 0,
+        };
+        let hdr = std::mem::size_of::<libc::cmsghdr>();
+        let mut control = vec![0u8; 4 * hdr];
+        for (at, len) in [(0, hdr), (hdr, usize::MAX - 7)] {
+            // SAFETY: a zeroed cmsghdr is valid; written unaligned into
+            // the buffer.
+            let mut c: libc::cmsghdr = unsafe { std::mem::zeroed() };
+            c.cmsg_len = len;
+            c.cmsg_level = libc::SOL_SOCKET;
+            c.cmsg_type = libc::SCM_RIGHTS;
+            // SAFETY: `at + hdr` bytes fit in the buffer.
+            unsafe { std::ptr::write_unaligned(control[at..].as_mut_ptr().cast(), c) };
+        }
+        assert_eq!(op.control(&mut control).err(), Some(libc::EINVAL));
     }
 
     #[test]
