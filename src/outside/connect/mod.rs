@@ -745,11 +745,18 @@ fn notice(line: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static TOLD: AtomicUsize = AtomicUsize::new(0);
     let n = TOLD.fetch_add(1, Ordering::Relaxed);
-    if n < NOTICES {
-        eprintln!("jail: cluster network: {line}");
+    let text = if n < NOTICES {
+        format!("jail: cluster network: {line}\n")
     } else if n == NOTICES {
-        eprintln!("jail: cluster network: further refusals are not shown");
-    }
+        "jail: cluster network: further refusals are not shown\n".to_string()
+    } else {
+        return;
+    };
+    // Not eprintln!, which panics when the write fails, and a panic aborts
+    // the supervisor: stderr is the job's, its open file shared with the
+    // task, which can make it fail (O_NONBLOCK on a full pipe, a full disk).
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
@@ -839,6 +846,39 @@ mod tests {
             libc::close(s);
             e
         }
+    }
+
+    #[test]
+    fn a_notice_that_cannot_be_written_is_no_panic() {
+        // In a child whose stderr is a pipe without a reader (EPIPE; the
+        // test harness ignores SIGPIPE as the supervisor does), on a
+        // thread of its own that the harness does not capture the output
+        // of (its threads and theirs print into a buffer).
+        extern "C" fn tell(_: *mut libc::c_void) -> *mut libc::c_void {
+            let ok = std::panic::catch_unwind(|| notice("a refusal")).is_ok();
+            usize::from(ok) as *mut libc::c_void
+        }
+        let pid = sys::fork().unwrap();
+        if pid == 0 {
+            let (r, w) = sys::pipe().unwrap();
+            sys::close(r);
+            // SAFETY: dup2 of our own fds; a thread on a function that
+            // takes and returns no data, joined at once.
+            let ok = unsafe {
+                libc::dup2(w, 2);
+                let mut t: libc::pthread_t = std::mem::zeroed();
+                let mut ret: *mut libc::c_void = std::ptr::null_mut();
+                libc::pthread_create(&mut t, std::ptr::null(), tell, std::ptr::null_mut()) == 0
+                    && libc::pthread_join(t, &mut ret) == 0
+                    && !ret.is_null()
+            };
+            sys::exit_now(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 0, "notice panicked");
     }
 
     #[test]
