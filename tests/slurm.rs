@@ -1610,6 +1610,59 @@ fn under_cluster_networks_a_racing_thread_never_gets_a_denied_address_through() 
 }
 
 #[test]
+fn under_cluster_networks_the_supervisor_survives_the_task_and_no_own_listener_takes_over() {
+    // A control message whose length wraps the supervisor's arithmetic
+    // aborted it (release builds); with its listener closed, a filter of
+    // the task's own with a listener took the connects and let them run
+    // to the controller (tests/helpers/cluster_poison.c).
+    let sb = Sandbox::new("slurm-2n-cluster-poison");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2npois");
+    let _c = cleanup(&sb, &[&name]);
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/cluster_poison.c");
+    sb.write(
+        sb.project.join("poison.c"),
+        &std::fs::read_to_string(&src).unwrap(),
+    );
+    let o = sb.host_sh(&format!(
+        "cd {} && cc -O1 -Wall -pthread -o poison poison.c",
+        sb.project.display()
+    ));
+    if !o.status.success() {
+        skip(
+            Lack::Setup,
+            &format!("cannot build the poison helper: {}", stderr(&o)),
+        );
+        return;
+    }
+    let (_, ctl) = addresses(&sb);
+    let step = format!("srun -J {name} -N1 -n1 -w {} ./poison {ctl} 6817", nodes[0]);
+    // Without the jail, a listener of its own lets a connect run as asked.
+    let o = sb.host_sh(&format!("cd {} && {step}", sb.project.display()));
+    let out = stdout(&o);
+    assert!(out.contains("denied=CONNECTED\n"), "{out}{}", stderr(&o));
+    assert!(out.contains("listener=ok\nown=CONNECTED\n"), "{out}");
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("denied=Permission denied\n"), "{out}{err}");
+    // The malformed message is refused, and the supervisor still decides.
+    assert!(out.contains("poison=-1 Invalid argument\n"), "{out}{err}");
+    assert!(out.contains("after=Permission denied\n"), "{out}{err}");
+    assert!(
+        out.contains("listener=Operation not permitted\n"),
+        "{out}{err}"
+    );
+    assert!(!out.contains("CONNECTED"), "{out}{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn under_cluster_networks_mpi_ranks_exchange_over_tcp_across_two_nodes() {
     let sb = Sandbox::new("slurm-2n-mpi-cluster");
     let Some(nodes) = two_nodes(&sb) else {

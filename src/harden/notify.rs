@@ -123,6 +123,9 @@ const OPTIONS: [(u32, u32); 4] = [
     (libc::IPPROTO_IPV6 as u32, 6), // IPV6_2292PKTOPTIONS
 ];
 
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER, refused to the task (see `program`).
+const NEW_LISTENER: u32 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+
 /// seccomp_data.args[i], low 32 bits (little-endian).
 fn arg(i: u32) -> u32 {
     16 + 8 * i
@@ -130,13 +133,15 @@ fn arg(i: u32) -> u32 {
 
 /// The filter: another architecture (or x32) fails with EPERM (the main
 /// filter denies those anyway); the supervised syscalls notify; socket()
-/// of other families, SCTP and MPTCP, and the routing socket options fail
-/// with EPERM; the rest is allowed.
+/// of other families, SCTP and MPTCP, the routing socket options, and a
+/// seccomp filter with a listener of its own fail with EPERM; the rest is
+/// allowed.
 pub fn program() -> BpfProgram {
     use Op::*;
     const SOCKET: usize = 0;
     const SETSOCKOPT: usize = 1;
     const INET: usize = 2;
+    const SECCOMP: usize = 3;
     let mut p = vec![
         Stmt(BPF_LD_W_ABS, OFF_ARCH),
         Jump(BPF_JEQ_K, NATIVE_ARCH, To::Next, To::Deny),
@@ -162,6 +167,12 @@ pub fn program() -> BpfProgram {
         BPF_JEQ_K,
         libc::SYS_setsockopt as u32,
         To::Label(SETSOCKOPT),
+        To::Next,
+    ));
+    p.push(Jump(
+        BPF_JEQ_K,
+        libc::SYS_seccomp as u32,
+        To::Label(SECCOMP),
         To::Allow,
     ));
     // socket(domain, type, protocol)
@@ -186,6 +197,14 @@ pub fn program() -> BpfProgram {
         To::Deny,
         To::Allow,
     ));
+    // seccomp(op, flags, args): a filter of the task's own with a listener
+    // would take these syscalls' notifications once ours is gone (the
+    // newest of equal actions wins; the kernel refuses a second listener
+    // only while ours is open) and could let them run as asked.
+    p.push(Place(SECCOMP));
+    p.push(Stmt(BPF_LD_W_ABS, arg(1)));
+    p.push(Stmt(BPF_AND_K, NEW_LISTENER));
+    p.push(Jump(BPF_JEQ_K, NEW_LISTENER, To::Deny, To::Allow));
     // setsockopt(fd, level, optname, ...)
     p.push(Place(SETSOCKOPT));
     for (i, (level, name)) in OPTIONS.iter().enumerate() {
@@ -318,6 +337,15 @@ mod tests {
         assert_eq!(opt(IPPROTO_TCP, TCP_NODELAY), RET_ALLOW);
         // IP_OPTIONS's number at another level is another option.
         assert_eq!(opt(IPPROTO_TCP, IP_OPTIONS), RET_ALLOW);
+        // A filter of the task's own: yes; with a listener: no.
+        let filter = |flags: u32| nat(SYS_seccomp, [1, flags as i32, 0]);
+        assert_eq!(filter(0), RET_ALLOW);
+        assert_eq!(filter(SECCOMP_FILTER_FLAG_TSYNC as u32), RET_ALLOW);
+        assert_eq!(filter(SECCOMP_FILTER_FLAG_NEW_LISTENER as u32), eperm);
+        assert_eq!(
+            filter((SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC) as u32),
+            eperm
+        );
     }
 
     #[test]

@@ -651,7 +651,10 @@ impl Op<'_> {
             let c: libc::cmsghdr =
                 unsafe { std::ptr::read_unaligned(control[at..].as_ptr().cast()) };
             let len = c.cmsg_len;
-            if len < hdr || at + len > control.len() {
+            // cmsg_len is the task's: `at + len` could wrap (and a slice
+            // out of order panics, which aborts the supervisor and with it
+            // every decision). `at + hdr <= control.len()` holds here.
+            if len < hdr || len > control.len() - at {
                 return Err(libc::EINVAL);
             }
             if c.cmsg_level != libc::SOL_SOCKET || c.cmsg_type != libc::SCM_RIGHTS {
@@ -742,11 +745,18 @@ fn notice(line: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static TOLD: AtomicUsize = AtomicUsize::new(0);
     let n = TOLD.fetch_add(1, Ordering::Relaxed);
-    if n < NOTICES {
-        eprintln!("jail: cluster network: {line}");
+    let text = if n < NOTICES {
+        format!("jail: cluster network: {line}\n")
     } else if n == NOTICES {
-        eprintln!("jail: cluster network: further refusals are not shown");
-    }
+        "jail: cluster network: further refusals are not shown\n".to_string()
+    } else {
+        return;
+    };
+    // Not eprintln!, which panics when the write fails, and a panic aborts
+    // the supervisor: stderr is the job's, its open file shared with the
+    // task, which can make it fail (O_NONBLOCK on a full pipe, a full disk).
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
@@ -836,6 +846,70 @@ mod tests {
             libc::close(s);
             e
         }
+    }
+
+    #[test]
+    fn a_notice_that_cannot_be_written_is_no_panic() {
+        // In a child whose stderr is a pipe without a reader (EPIPE; the
+        // test harness ignores SIGPIPE as the supervisor does), on a
+        // thread of its own that the harness does not capture the output
+        // of (its threads and theirs print into a buffer).
+        extern "C" fn tell(_: *mut libc::c_void) -> *mut libc::c_void {
+            let ok = std::panic::catch_unwind(|| notice("a refusal")).is_ok();
+            usize::from(ok) as *mut libc::c_void
+        }
+        let pid = sys::fork().unwrap();
+        if pid == 0 {
+            let (r, w) = sys::pipe().unwrap();
+            sys::close(r);
+            // SAFETY: dup2 of our own fds; a thread on a function that
+            // takes and returns no data, joined at once.
+            let ok = unsafe {
+                libc::dup2(w, 2);
+                let mut t: libc::pthread_t = std::mem::zeroed();
+                let mut ret: *mut libc::c_void = std::ptr::null_mut();
+                libc::pthread_create(&mut t, std::ptr::null(), tell, std::ptr::null_mut()) == 0
+                    && libc::pthread_join(t, &mut ret) == 0
+                    && !ret.is_null()
+            };
+            sys::exit_now(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 0, "notice panicked");
+    }
+
+    #[test]
+    fn a_control_length_that_wraps_is_refused_not_a_panic() {
+        // An empty SCM_RIGHTS, then one whose cmsg_len makes `at + len`
+        // wrap round: EINVAL (a panic would abort the supervisor).
+        let task = Task {
+            pid: std::process::id() as libc::pid_t,
+            pidfd: Fd(-1),
+        };
+        let op = Op {
+            task: &task,
+            sock: -1,
+            family: libc::AF_UNIX,
+            rules: &Rules::default(),
+            listener: -1,
+            id: 0,
+        };
+        let hdr = std::mem::size_of::<libc::cmsghdr>();
+        let mut control = vec![0u8; 4 * hdr];
+        for (at, len) in [(0, hdr), (hdr, usize::MAX - 7)] {
+            // SAFETY: a zeroed cmsghdr is valid; written unaligned into
+            // the buffer.
+            let mut c: libc::cmsghdr = unsafe { std::mem::zeroed() };
+            c.cmsg_len = len;
+            c.cmsg_level = libc::SOL_SOCKET;
+            c.cmsg_type = libc::SCM_RIGHTS;
+            // SAFETY: `at + hdr` bytes fit in the buffer.
+            unsafe { std::ptr::write_unaligned(control[at..].as_mut_ptr().cast(), c) };
+        }
+        assert_eq!(op.control(&mut control).err(), Some(libc::EINVAL));
     }
 
     #[test]
