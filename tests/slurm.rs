@@ -1610,6 +1610,45 @@ fn under_cluster_networks_a_racing_thread_never_gets_a_denied_address_through() 
 }
 
 #[test]
+fn under_cluster_networks_a_signal_never_sends_the_same_bytes_twice() {
+    // A send the supervisor performed, then restarted by the task after
+    // an ordinary signal, was sent twice (tests/helpers/cluster_dup.c):
+    // the task waits for the supervisor's answer killably only.
+    let sb = Sandbox::new("slurm-2n-cluster-dup");
+    let Some(nodes) = two_nodes(&sb) else {
+        return;
+    };
+    let name = uniq("2ndup");
+    let _c = cleanup(&sb, &[&name]);
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/cluster_dup.c");
+    sb.write(
+        sb.project.join("dup.c"),
+        &std::fs::read_to_string(&src).unwrap(),
+    );
+    let o = sb.host_sh(&format!(
+        "cd {} && cc -O1 -Wall -pthread -o dup dup.c",
+        sb.project.display()
+    ));
+    if !o.status.success() {
+        skip(
+            Lack::Setup,
+            &format!("cannot build the dup helper: {}", stderr(&o)),
+        );
+        return;
+    }
+    let o = sb.host_sh(&format!("sinfo -h -n {} -N -o %o", nodes[0]));
+    let ip = stdout(&o).trim().to_string();
+    let step = format!("srun -J {name} -N1 -n1 -w {} ./dup {ip}", nodes[0]);
+    let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
+        return;
+    };
+    let o = with_site(&sb, &site.dir, &["--", "sh", "-c", &step]);
+    let out = stdout(&o);
+    assert!(out.contains(" same"), "{out}{}", stderr(&o));
+    assert!(out.contains("told sent=13107200 "), "{out}");
+}
+
+#[test]
 fn under_cluster_networks_the_supervisor_survives_the_task_and_no_own_listener_takes_over() {
     // A control message whose length wraps the supervisor's arithmetic
     // aborted it (release builds); with its listener closed, a filter of

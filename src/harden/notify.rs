@@ -227,15 +227,26 @@ pub fn install(prog: &[sock_filter]) -> Result<i32, i32> {
         // seccompiler's sock_filter is repr(C) with the kernel's layout.
         filter: prog.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: fprog points at a live program of `len` instructions.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &fprog as *const libc::sock_fprog,
-        )
+    let set = |flags: libc::c_ulong| {
+        // SAFETY: fprog points at a live program of `len` instructions.
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &fprog as *const libc::sock_fprog,
+            )
+        }
     };
+    // Once the supervisor has a call, only a fatal signal ends the task's
+    // wait: an ordinary one (a profiler's timer, SIGALRM) would otherwise
+    // restart the call after the supervisor performed it, and the bytes
+    // would be sent twice. Kernels before 5.19 lack the flag.
+    let mut rc =
+        set(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+    if rc < 0 && crate::sys::errno() == libc::EINVAL {
+        rc = set(libc::SECCOMP_FILTER_FLAG_NEW_LISTENER);
+    }
     if rc < 0 {
         return Err(crate::sys::errno());
     }
