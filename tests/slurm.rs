@@ -119,6 +119,28 @@ fn record_of(sb: &Sandbox, id: &str, fields: &str, done: &dyn Fn(&str) -> bool) 
     }
 }
 
+/// Builds tests/helpers/SRC.c into the project as `bin` (outside the
+/// jail, as the test user); false (skipped) where no C compiler works.
+fn build_helper(sb: &Sandbox, src: &str, bin: &str) -> bool {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/helpers/{src}.c"));
+    sb.write(
+        sb.project.join(format!("{bin}.c")),
+        &std::fs::read_to_string(&path).unwrap(),
+    );
+    let o = sb.host_sh(&format!(
+        "cd {} && cc -O1 -Wall -pthread -o {bin} {bin}.c",
+        sb.project.display()
+    ));
+    if !o.status.success() {
+        skip(
+            Lack::Setup,
+            &format!("cannot build the {bin} helper: {}", stderr(&o)),
+        );
+    }
+    o.status.success()
+}
+
 fn job_id(text: &str) -> String {
     text.split_whitespace()
         .last()
@@ -1528,20 +1550,7 @@ fn under_cluster_networks_a_racing_thread_never_gets_a_denied_address_through() 
     };
     let name = uniq("2nrace");
     let _c = cleanup(&sb, &[&name]);
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/cluster_race.c");
-    sb.write(
-        sb.project.join("race.c"),
-        &std::fs::read_to_string(&src).unwrap(),
-    );
-    let o = sb.host_sh(&format!(
-        "cd {} && cc -O1 -Wall -pthread -o race race.c",
-        sb.project.display()
-    ));
-    if !o.status.success() {
-        skip(
-            Lack::Setup,
-            &format!("cannot build the race helper: {}", stderr(&o)),
-        );
+    if !build_helper(&sb, "cluster_race", "race") {
         return;
     }
     let (addrs, ctl) = addresses(&sb);
@@ -1620,20 +1629,7 @@ fn under_cluster_networks_a_signal_never_sends_the_same_bytes_twice() {
     };
     let name = uniq("2ndup");
     let _c = cleanup(&sb, &[&name]);
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/cluster_dup.c");
-    sb.write(
-        sb.project.join("dup.c"),
-        &std::fs::read_to_string(&src).unwrap(),
-    );
-    let o = sb.host_sh(&format!(
-        "cd {} && cc -O1 -Wall -pthread -o dup dup.c",
-        sb.project.display()
-    ));
-    if !o.status.success() {
-        skip(
-            Lack::Setup,
-            &format!("cannot build the dup helper: {}", stderr(&o)),
-        );
+    if !build_helper(&sb, "cluster_dup", "dup") {
         return;
     }
     let o = sb.host_sh(&format!("sinfo -h -n {} -N -o %o", nodes[0]));
@@ -1660,21 +1656,7 @@ fn under_cluster_networks_the_supervisor_survives_the_task_and_no_own_listener_t
     };
     let name = uniq("2npois");
     let _c = cleanup(&sb, &[&name]);
-    let src =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/cluster_poison.c");
-    sb.write(
-        sb.project.join("poison.c"),
-        &std::fs::read_to_string(&src).unwrap(),
-    );
-    let o = sb.host_sh(&format!(
-        "cd {} && cc -O1 -Wall -pthread -o poison poison.c",
-        sb.project.display()
-    ));
-    if !o.status.success() {
-        skip(
-            Lack::Setup,
-            &format!("cannot build the poison helper: {}", stderr(&o)),
-        );
+    if !build_helper(&sb, "cluster_poison", "poison") {
         return;
     }
     let (_, ctl) = addresses(&sb);

@@ -105,8 +105,11 @@ pub fn main(chan: Channel) -> i32 {
         Ok(Some((ToGuard::JailStarted { pid }, mut fds))) => (pid, fds.pop()),
         Ok(None) => {
             // No jail ran: nothing to check.
-            if let Some(r) = record {
-                r.done();
+            let made = record.map(Record::done);
+            let lock = made.as_ref().and_then(Made::lock);
+            drop(chan);
+            if let Some(m) = made {
+                m.remove(lock);
             }
             return 0;
         }
@@ -139,53 +142,188 @@ pub fn main(chan: Channel) -> i32 {
     check(&config, index.as_ref());
     // The check is over and nothing of it is left pending when the
     // launcher returns: the record goes before the EOF.
-    if let Some(r) = record {
-        r.done();
-    }
+    let made = record.map(Record::done);
+    let lock = made.as_ref().and_then(Made::lock);
     // The launcher waits for this EOF, not for the exit: tearing this
-    // process down is then off the user's path.
+    // process down is then off the user's path, and so is removing the
+    // record's directories (an rmdir waits on the filesystem's journal:
+    // 4 of them took 0.3 ms, and 12 ms while the disk was busy, on ext4).
     drop(chan);
+    if let Some(m) = made {
+        m.remove(lock);
+    }
     0
 }
 
 /// A check in progress, recorded on disk (the guard's config as JSON)
 /// and locked (flock) while the guard lives: a record nobody holds is a
-/// check that did not finish. Its directories stay (jail's state, like
-/// the quarantine beside them): a run makes and removes one file, and
-/// guards of one project never race to remove a directory another is
-/// writing into (an rmdir also waits on the filesystem's journal: 0.3
-/// ms for 4 of them, 12 ms while the disk is busy, on ext4).
+/// check that did not finish.
 struct Record {
     path: PathBuf,
     file: fs::File,
+    made: Made,
 }
+
+/// The directories a record's `write` made, deepest first: removed again
+/// when empty, so a run that needed no record leaves nothing in the home.
+struct Made(Vec<PathBuf>);
 
 impl Record {
     fn write(dir: &Path, config: &Config) -> Option<Record> {
+        use std::io::ErrorKind::NotFound;
         use std::io::Write;
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
-        crate::storage::make_dir(dir).ok()?;
         // Never over an older record (a pid used again).
         let path = dir.join(format!("{}-{}.json", config.since.0, std::process::id()));
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .ok()?;
+        let open = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+        };
+        // Another guard of this project, finishing, removes the
+        // directories it made once it finds them empty, one level after
+        // the other, possibly between our mkdir and open: make them
+        // again. Each such removal is one of that guard's few levels, so
+        // a bounded number of tries always gets through.
+        let mut made = Made(Vec::new());
+        let mut file = None;
+        // A guard that just finished (its launcher returned) may be
+        // removing the directories it made: wait for it, so that it
+        // either removed them all or finds this record in them.
+        let lock = DirsLock::wait();
+        for _ in 0..16 {
+            match make_dirs(dir, &mut made.0) {
+                Err(e) if e.kind() == NotFound => continue,
+                r => r.ok()?,
+            }
+            match open() {
+                Err(e) if e.kind() == NotFound => continue,
+                r => {
+                    file = Some(r.ok()?);
+                    break;
+                }
+            }
+        }
+        // In its directory, the record keeps it from going.
+        drop(lock);
+        let mut file = file?;
         sys::try_lock(file.as_raw_fd()).ok()?;
         let text = serde_json::to_vec(config).ok()?;
         file.write_all(&text).ok()?;
-        Some(Record { path, file })
+        Some(Record { path, file, made })
     }
 
-    /// The check is done: its record goes (and its lock).
-    fn done(self) {
+    /// The check is done: its record goes (and its lock). What is left
+    /// is removing the directories it made.
+    fn done(self) -> Made {
         let _ = fs::remove_file(&self.path);
         drop(self.file);
+        self.made
     }
+}
+
+impl Made {
+    /// Taken before the EOF, without waiting (a few microseconds), and
+    /// held while the directories go: the next jail's guard, which starts
+    /// only once the launcher returned, waits for it in `Record::write`,
+    /// so it finds them either all there or all gone, never some made by
+    /// this guard that it would then keep (and leave behind).
+    fn lock(&self) -> Option<DirsLock> {
+        if self.0.is_empty() {
+            return None;
+        }
+        DirsLock::try_take()
+    }
+
+    /// After the launcher was told: the next jail here may be starting.
+    fn remove(self, lock: Option<DirsLock>) {
+        if self.0.is_empty() {
+            return;
+        }
+        // Held by another guard a moment (its own mkdirs or rmdirs):
+        // waited for; if it cannot be had, the directories go all the
+        // same (`write` then makes them again as needed).
+        let _lock = lock.or_else(DirsLock::wait);
+        // Only what this record made, and only if empty (a quarantine or
+        // another jail's record keeps its directory).
+        for d in &self.0 {
+            if fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Serializes making records' directories with removing them: a lock
+/// (flock) on the user's home directory, which neither goes nor moves,
+/// and which the jail's processes do not see (its home is another
+/// directory) unless the home is shared read-write; holding it then only
+/// makes guards wait a bounded time.
+struct DirsLock {
+    _held: fs::File,
+}
+
+impl DirsLock {
+    fn open() -> Option<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let home = std::env::var_os("HOME")?;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(home)
+            .ok()
+    }
+
+    fn try_take() -> Option<DirsLock> {
+        use std::os::fd::AsRawFd;
+        let f = Self::open()?;
+        sys::try_lock(f.as_raw_fd()).ok()?;
+        Some(DirsLock { _held: f })
+    }
+
+    /// Waits at most 250 ms (others hold it for a few mkdir or rmdir
+    /// calls; both waiters are off the user's path: the record is written
+    /// while the jail is being built, the directories go after the EOF),
+    /// then goes on without it.
+    fn wait() -> Option<DirsLock> {
+        use std::os::fd::AsRawFd;
+        let f = Self::open()?;
+        for _ in 0..250 {
+            match sys::try_lock(f.as_raw_fd()) {
+                Ok(()) => return Some(DirsLock { _held: f }),
+                Err(libc::EWOULDBLOCK) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+/// Makes `dir` and its missing parents, adding each directory this call
+/// made itself to `made` (deepest first, each once).
+fn make_dirs(dir: &Path, made: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| fs::symlink_metadata(d).is_err())
+        .collect();
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {
+                if !made.iter().any(|m| m == d) {
+                    made.push(d.to_path_buf());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Deepest first, whatever order the tries made them in.
+    made.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    Ok(())
 }
 
 /// ~/.local/state/jail/pending/NAME-HASH: the records of this project's
@@ -1157,7 +1295,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_gone_when_done_and_its_directory_stays() {
+    fn a_record_is_gone_when_done_and_its_directories_when_removed() {
         let t = crate::testutil::Tmp::new("guard-record");
         let dir = t.0.join("state/jail/pending/p-1");
         let r = Record::write(&dir, &record_config(&t.0, 7)).unwrap();
@@ -1165,18 +1303,46 @@ mod tests {
         assert!(file.is_file());
         // Held by this (live) guard: not an unfinished check.
         assert!(unfinished(&dir).is_empty());
-        // A second record of the project beside it.
-        let b = Record::write(&dir, &record_config(&t.0, 8)).unwrap();
-        r.done();
+        assert_eq!(
+            r.made.0,
+            vec![
+                dir.clone(),
+                t.0.join("state/jail/pending"),
+                t.0.join("state/jail"),
+                t.0.join("state"),
+            ]
+        );
+        let made = r.done();
+        // The record goes with `done` (before the launcher is told)...
         assert!(!file.exists());
         assert!(dir.is_dir());
-        b.done();
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        // ...its directories after.
+        made.remove(None);
+        assert!(!t.0.join("state").exists());
     }
 
     #[test]
-    fn records_of_guards_running_at_once_are_all_written() {
-        // Guards of the same project one after the other and at once.
+    fn a_record_keeps_what_it_did_not_make_and_what_is_not_empty() {
+        let t = crate::testutil::Tmp::new("guard-record-keep");
+        fs::create_dir_all(t.0.join("state/jail")).unwrap();
+        let dir = t.0.join("state/jail/pending/p-1");
+        let a = Record::write(&dir, &record_config(&t.0, 1)).unwrap();
+        let b = Record::write(&dir, &record_config(&t.0, 2)).unwrap();
+        assert_eq!(a.made.0, vec![dir.clone(), t.0.join("state/jail/pending")]);
+        assert!(b.made.0.is_empty());
+        // Another record is still in the directory: it stays.
+        a.done().remove(None);
+        assert!(dir.is_dir());
+        b.done().remove(None);
+        assert!(dir.is_dir(), "b made nothing, so removes nothing");
+        assert!(t.0.join("state/jail").is_dir());
+    }
+
+    #[test]
+    fn records_written_while_another_guard_removes_its_directories_are_written() {
+        // Guards of the same project one after the other: one removes the
+        // directories it made (found empty) while the next makes them
+        // again and opens its record there.
         let t = crate::testutil::Tmp::new("guard-record-race");
         let dir = t.0.join("state/jail/pending/p-1");
         let threads: Vec<_> = (0..4i64)
@@ -1185,8 +1351,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..300 {
                         let r = Record::write(&dir, &record_config(&root, n * 1000 + i));
-                        r.unwrap_or_else(|| panic!("thread {n}, try {i}: no record"))
-                            .done();
+                        let r = r.unwrap_or_else(|| panic!("thread {n}, try {i}: no record"));
+                        let made = r.done();
+                        let lock = made.lock();
+                        made.remove(lock);
                     }
                 })
             })

@@ -6,6 +6,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`, as a dual-stack
+// socket reports it) is that IPv4 address.
+pub use crate::config::cidr::canonical;
 use crate::config::domain::Domain;
 use crate::config::spec::NetMode;
 
@@ -231,18 +234,6 @@ impl Pins {
 
     pub fn is_empty(&self) -> bool {
         self.by_addr.is_empty()
-    }
-}
-
-/// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`, as a dual-stack
-/// socket reports it) is that IPv4 address.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
     }
 }
 
