@@ -435,7 +435,7 @@ fn wait_for_jail(pid: libc::pid_t, pidfd: Option<&std::os::fd::OwnedFd>) {
 fn check(config: &Config, index: Option<&DirIndex>) {
     let project = &config.project;
     let rel = |p: &Path| p.strip_prefix(project).unwrap_or(p).display().to_string();
-    let mut moving = protect::changed(&config.protected);
+    let mut moving = protect::changed(&config.protected, config.since);
     let found = new_git_control_files(config, index);
     for p in found.suspect {
         if !moving.contains(&p) {

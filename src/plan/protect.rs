@@ -596,8 +596,24 @@ pub fn pin_parents(root: &Path, path: &Path, steps: &mut Vec<Step>) {
 /// Protected paths the program created or changed, as they are now
 /// (watched files are handled by `restore_watched`). A created git
 /// control file that is harmless by content is left alone.
-pub fn changed(list: &[Protected]) -> Vec<PathBuf> {
+pub fn changed(list: &[Protected], since: (i64, i64)) -> Vec<PathBuf> {
+    // An absent path whose directory has not changed since the run began
+    // is absent still: creating, removing or renaming an entry changes
+    // its directory's change time, which no program can set back (a
+    // missing directory holds nothing). One lstat per directory instead
+    // of one per name (~60 names below the project root, each start).
+    let mut unchanged: std::collections::HashMap<PathBuf, bool> = std::collections::HashMap::new();
+    let mut still_absent = |p: &Protected| {
+        let Some(dir) = p.path.parent() else {
+            return false;
+        };
+        *unchanged.entry(dir.to_path_buf()).or_insert_with(|| {
+            use std::os::unix::fs::MetadataExt;
+            fs::symlink_metadata(dir).map_or(true, |m| (m.ctime(), m.ctime_nsec()) < since)
+        })
+    };
     list.iter()
+        .filter(|p| !(p.start == Start::Absent && still_absent(p)))
         .filter(|p| match (&p.start, fs::symlink_metadata(&p.path)) {
             (Start::Held | Start::Watched { .. }, _) => false,
             (Start::Absent, Ok(_)) => !p
@@ -1153,6 +1169,42 @@ mod tests {
         fs::remove_dir_all(&p).unwrap();
     }
 
+    /// When a run begins, as the guard takes it (the coarse clock, as the
+    /// kernel stamps change times).
+    fn run_began() -> (i64, i64) {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime fills the timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+        (ts.tv_sec, ts.tv_nsec)
+    }
+
+    #[test]
+    fn a_name_created_in_a_directory_whose_times_were_set_back_is_found() {
+        let p = tmp("changed-since");
+        let s = survey_of(&p, &[]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let since = run_began();
+        assert!(changed(&s.protected, since).is_empty());
+        // Created at once (the same tick as `since`), and the project's
+        // times set back to before the run: its change time still moved.
+        fs::write(p.join(".envrc"), "x").unwrap();
+        let old = std::fs::FileTimes::new()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .set_accessed(std::time::SystemTime::UNIX_EPOCH);
+        fs::File::open(&p).unwrap().set_times(old).unwrap();
+        assert_eq!(changed(&s.protected, since), vec![p.join(".envrc")]);
+        // And in a directory missing at start.
+        fs::create_dir(p.join(".vscode")).unwrap();
+        fs::write(p.join(".vscode/tasks.json"), "{}").unwrap();
+        let mut c = changed(&s.protected, since);
+        c.sort();
+        assert!(c.contains(&p.join(".vscode")), "{c:?}");
+        fs::remove_dir_all(&p).unwrap();
+    }
+
     #[test]
     fn created_and_changed_paths_are_found_but_harmless_git_files_are_not() {
         let p = tmp("changed");
@@ -1160,14 +1212,15 @@ mod tests {
         fs::create_dir_all(p.join(".git")).unwrap();
         fs::create_dir_all(p.join(".git/worktrees/new")).unwrap();
         let s = survey_of(&p, &[]);
-        assert!(changed(&s.protected).is_empty());
+        let since = run_began();
+        assert!(changed(&s.protected, since).is_empty());
         fs::create_dir_all(p.join(".claude")).unwrap();
         fs::write(p.join(".claude/settings.json"), "{\"hooks\":1}").unwrap();
         fs::remove_file(p.join(".envrc")).unwrap();
         std::os::unix::fs::symlink("b", p.join(".envrc")).unwrap();
         fs::write(p.join(".git/commondir"), "../evil").unwrap();
         fs::write(p.join(".git/worktrees/new/commondir"), "../..").unwrap();
-        let mut c = changed(&s.protected);
+        let mut c = changed(&s.protected, since);
         c.sort();
         assert_eq!(
             c,
@@ -1315,7 +1368,7 @@ mod tests {
             .protected
             .iter()
             .all(|x| !x.path.to_string_lossy().contains("..")));
-        assert!(changed(&s.protected).is_empty());
+        assert!(changed(&s.protected, run_began()).is_empty());
         fs::remove_dir_all(&p).unwrap();
     }
 
