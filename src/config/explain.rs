@@ -185,7 +185,7 @@ fn job_network(spec: &JailSpec) -> String {
             jn.source
         );
     }
-    let rest = "other nodes of the job included; ranks wire up through PMI (srun --mpi=pmi2/pmix)";
+    let rest = "other nodes of the job included; ranks wire up through PMIx (srun --mpi=pmix)";
     match spec.network.mode.value {
         NetMode::Host => "host: each task uses its compute node's network".to_string(),
         NetMode::None => format!("none on every node: each task reaches no host, {rest}"),

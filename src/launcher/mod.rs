@@ -64,9 +64,6 @@ pub struct Extra {
     /// never over an existing file.
     pub files: Vec<(PathBuf, Vec<u8>, u32)>,
     pub stdio: Vec<Redirect>,
-    /// Inherited fds the program keeps (a Slurm task's PMI socket);
-    /// every other fd above 2 is closed at its exec.
-    pub keep_fds: Vec<i32>,
     /// A host directory shown at /dev/shm instead of the jail's own (the
     /// tasks of one Slurm step on a node share it: `Plan::share_shm`).
     pub shm: Option<PathBuf>,
@@ -200,7 +197,6 @@ pub fn run_with(
             .into_iter()
             .map(|(p, c, m)| Ok((CString::new(p.as_os_str().as_bytes())?, c, m)))
             .collect::<Result<_, NulError>>()?,
-        keep_fds: extra.keep_fds,
         last_pid: extra
             .program_pid
             .filter(|&n| n > 2)

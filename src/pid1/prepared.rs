@@ -29,7 +29,6 @@ pub struct Prepared {
     /// (jail path, contents, mode), written by pid 1 before hardening.
     pub files: Vec<(CString, Vec<u8>, u32)>,
     pub redirects: Vec<Stream>,
-    pub keep_fds: Vec<i32>,
     /// "N-1" for /proc/sys/kernel/ns_last_pid: the program gets pid N.
     pub last_pid: Option<CString>,
     pub limits: Limits,

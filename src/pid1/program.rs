@@ -91,11 +91,6 @@ extern "C" fn program(arg: *mut libc::c_void) -> libc::c_int {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    for &fd in &prep.keep_fds {
-        // A kept fd that is gone is the program's to notice (its PMI
-        // client reports it).
-        let _ = sys::keep_on_exec(fd);
-    }
     let mut err = libc::ENOENT;
     let mut denied = false;
     // 1 + the index of a candidate that is there although execve said
