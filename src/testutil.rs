@@ -39,3 +39,20 @@ pub fn facts(id: u32, home: &std::path::Path, cwd: &std::path::Path) -> crate::c
         dir_modes: vec![],
     }
 }
+
+/// The resolved builtin policy of `true` for user `u` (1000) in
+/// /home/u/p, with or without sbatch on the host.
+pub fn spec(has_sbatch: bool) -> crate::config::JailSpec {
+    use crate::config::{resolve, Catalogue, Request};
+    let mut facts = facts(
+        1000,
+        std::path::Path::new("/home/u"),
+        std::path::Path::new("/home/u/p"),
+    );
+    facts.has_sbatch = has_sbatch;
+    let req = Request {
+        command: vec!["true".into()],
+        ..Default::default()
+    };
+    resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
+}

@@ -141,6 +141,18 @@ fn build_helper(sb: &Sandbox, src: &str, bin: &str) -> bool {
     o.status.success()
 }
 
+/// Whether Open MPI's compiler is there (skipped, and said, if not).
+fn mpicc() -> bool {
+    let there = std::path::Path::new("/usr/bin/mpicc").exists();
+    if !there {
+        skip(
+            Lack::Setup,
+            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
+        );
+    }
+    there
+}
+
 fn job_id(text: &str) -> String {
     text.split_whitespace()
         .last()
@@ -1224,26 +1236,12 @@ fn a_task_keeps_its_jails_network_policy_on_every_node() {
     let _c = cleanup(&sb, &[&name]);
     sb.write(sb.project.join("reach.py"), REACH);
     // The nodes' and the controller's addresses, as Slurm has them.
-    let o = sb.host_sh("sinfo -h -N -o '%N %o'; scontrol show config");
-    let text = stdout(&o);
-    let addr = |node: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{node} ")))
-            .map(str::trim)
-            .unwrap_or_else(|| panic!("no address of {node}: {text}"))
-            .to_string()
-    };
-    let ctl = text
-        .lines()
-        .find(|l| l.starts_with("SlurmctldHost"))
-        .and_then(|l| l.split_once('(')?.1.split_once(')'))
-        .map(|(a, _)| a.to_string())
-        .unwrap_or_else(|| panic!("no controller address: {text}"));
+    let (addrs, ctl) = addresses(&sb);
     // Each rank tries the other node's slurmd and the controller.
     let targets = format!(
         "{}:6818 {}:6818 {ctl}:6817",
-        addr(&nodes[0]),
-        addr(&nodes[1])
+        node_addr(&addrs, &nodes[0]),
+        node_addr(&addrs, &nodes[1])
     );
     let step = format!(
         "srun -J {name} -N2 -n2 -w {},{} python3 reach.py {targets}",
@@ -1297,6 +1295,15 @@ fn addresses(sb: &Sandbox) -> (Vec<(String, String)>, String) {
         .map(|(a, _)| a.to_string())
         .unwrap_or_else(|| panic!("no controller address: {text}"));
     (nodes, ctl)
+}
+
+/// `node`'s address in `addresses`' list.
+fn node_addr(addrs: &[(String, String)], node: &str) -> String {
+    addrs
+        .iter()
+        .find(|(n, _)| n == node)
+        .map(|(_, a)| a.clone())
+        .unwrap_or_else(|| panic!("no address of {node}: {addrs:?}"))
 }
 
 #[test]
@@ -1554,11 +1561,7 @@ fn under_cluster_networks_a_racing_thread_never_gets_a_denied_address_through() 
         return;
     }
     let (addrs, ctl) = addresses(&sb);
-    let a0 = addrs
-        .iter()
-        .find(|(n, _)| *n == nodes[0])
-        .map(|(_, a)| a.clone())
-        .unwrap();
+    let a0 = node_addr(&addrs, &nodes[0]);
     let run = |site: Option<&SiteDir>| {
         // The allowed side: the task's own listener on its node (an
         // address of the job's allocation); the denied side: fresh ports
@@ -1632,8 +1635,7 @@ fn under_cluster_networks_a_signal_never_sends_the_same_bytes_twice() {
     if !build_helper(&sb, "cluster_dup", "dup") {
         return;
     }
-    let o = sb.host_sh(&format!("sinfo -h -n {} -N -o %o", nodes[0]));
-    let ip = stdout(&o).trim().to_string();
+    let ip = node_addr(&addresses(&sb).0, &nodes[0]);
     let step = format!("srun -J {name} -N1 -n1 -w {} ./dup {ip}", nodes[0]);
     let Some(site) = SiteDir::new("[site]\nslurm_job_network = \"cluster\"\n") else {
         return;
@@ -1689,11 +1691,7 @@ fn under_cluster_networks_mpi_ranks_exchange_over_tcp_across_two_nodes() {
     let Some(nodes) = two_nodes(&sb) else {
         return;
     };
-    if !std::path::Path::new("/usr/bin/mpicc").exists() {
-        skip(
-            Lack::Setup,
-            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
-        );
+    if !mpicc() {
         return;
     }
     let name = uniq("2nmpic");
@@ -1734,11 +1732,7 @@ fn an_mpi_program_built_in_the_jail_runs_its_ranks_jailed_on_both_nodes() {
     let Some(nodes) = two_nodes(&sb) else {
         return;
     };
-    if !std::path::Path::new("/usr/bin/mpicc").exists() {
-        skip(
-            Lack::Setup,
-            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
-        );
+    if !mpicc() {
         return;
     }
     let name = uniq("2nmpi");
@@ -1851,11 +1845,7 @@ fn ranks_on_one_node_share_memory_under_srun() {
     let Some(nodes) = two_nodes(&sb) else {
         return;
     };
-    if !std::path::Path::new("/usr/bin/mpicc").exists() {
-        skip(
-            Lack::Setup,
-            "no mpicc (apt-get install openmpi-bin libopenmpi-dev)",
-        );
+    if !mpicc() {
         return;
     }
     let name = uniq("shm");

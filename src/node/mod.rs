@@ -139,8 +139,9 @@ fn redirects(
 }
 
 /// Variables slurmstepd sets for the task that the program inside needs:
-/// the job's own `SLURM_*`, and what the MPI plugin (`--mpi=pmix`,
-/// `pmi2`) gives its ranks to find their PMI server (`PMIX_*`, `PMI_*`).
+/// the job's own `SLURM_*`, and what the MPI plugin (`--mpi=pmix`) gives
+/// its ranks to find their PMI server (`PMIX_*`; `PMI_*` of the PMI-2
+/// steps `mpi_allowed` refuses never reach a program).
 /// They reach only the jailed program (whose environment it controls
 /// anyway); the scrub that follows still drops SLURM_CONF, SLURM_JWT...
 fn from_slurmstepd(name: &str) -> bool {
@@ -584,17 +585,7 @@ mod cluster_tests {
     use super::*;
 
     fn spec() -> JailSpec {
-        use crate::config::{resolve, Catalogue, Request};
-        let facts = crate::testutil::facts(
-            1000,
-            std::path::Path::new("/home/u"),
-            std::path::Path::new("/home/u/p"),
-        );
-        let req = Request {
-            command: vec!["true".into()],
-            ..Default::default()
-        };
-        resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
+        crate::testutil::spec(false)
     }
 
     #[test]

@@ -238,13 +238,6 @@ pub fn pid_max() -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn root(tag: &str) -> PathBuf {
-        let r = std::env::temp_dir().join(format!("jail-shm-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&r);
-        fs::create_dir_all(&r).unwrap();
-        r
-    }
-
     fn me() -> u32 {
         // SAFETY: getuid cannot fail.
         unsafe { libc::getuid() }
@@ -252,7 +245,8 @@ mod tests {
 
     #[test]
     fn tasks_of_a_step_share_one_private_directory_the_last_removes() {
-        let r = root("share");
+        let t = crate::testutil::Tmp::new("shm-share");
+        let r = t.0.clone();
         let a = StepShm::open(&r, me(), "42", "0").unwrap();
         let b = StepShm::open(&r, me(), "42", "0").unwrap();
         assert_eq!(a.path(), b.path());
@@ -319,7 +313,8 @@ mod tests {
                 fd = next;
             }
         };
-        let r = root("deep");
+        let t = crate::testutil::Tmp::new("shm-deep");
+        let r = t.0.clone();
         let a = StepShm::open(&r, me(), "50", "0").unwrap();
         chain(a.path());
         std::os::unix::fs::symlink(&r, a.path().join("d/d/link")).unwrap();
@@ -345,7 +340,8 @@ mod tests {
 
     #[test]
     fn a_directory_that_is_not_the_users_own_is_refused() {
-        let r = root("refuse");
+        let t = crate::testutil::Tmp::new("shm-refuse");
+        let r = t.0.clone();
         let top = r.join(format!("jail-{}", me()));
         // Too open: anyone could plant segments.
         fs::create_dir(&top).unwrap();

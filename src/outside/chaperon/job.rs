@@ -184,19 +184,8 @@ mod tests {
 
     use super::*;
 
-    pub fn test_spec() -> JailSpec {
-        use crate::config::{resolve, Catalogue, Request};
-        let mut facts = crate::testutil::facts(
-            1000,
-            std::path::Path::new("/home/u"),
-            std::path::Path::new("/home/u/p"),
-        );
-        facts.has_sbatch = true;
-        let req = Request {
-            command: vec!["true".into()],
-            ..Default::default()
-        };
-        resolve(&req, &facts, &Catalogue::builtin().unwrap()).unwrap()
+    fn test_spec() -> JailSpec {
+        crate::testutil::spec(true)
     }
 
     #[test]
